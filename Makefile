@@ -1,0 +1,85 @@
+# mod_aiproxy suite: build, run and test.
+#
+#   make          build the three modules and the mock upstream into out/
+#   make run      start the demo gateway on 127.0.0.1:$(PORT) (foreground)
+#   make test     unit tests, then integration tests against real httpd instances
+#   make fuzz     build and run the libFuzzer harnesses (clang, ASan+UBSan)
+#
+# Dependencies are Debian packages; build/install-deps.sh installs whatever is missing.
+
+PORT    ?= 8080
+OUT     := out
+CC      ?= gcc
+DEPS_STAMP := $(OUT)/.deps-ok
+
+include build/flags.mk
+
+# One core (pure: APR + libraries, no httpd headers) and one glue set per module.
+TRANSLATE_CORE := $(sort $(wildcard mod_aiproxy_translate/tr_*.c))
+TRANSLATE_GLUE := $(sort $(wildcard mod_aiproxy_translate/mod_*.c))
+ROUTER_CORE    := $(sort $(wildcard mod_aiproxy/aip_*.c))
+ROUTER_GLUE    := $(sort $(wildcard mod_aiproxy/mod_*.c))
+OAUTH_CORE     := $(sort $(wildcard mod_aiproxy_oauth/oa_*.c))
+OAUTH_GLUE     := $(sort $(wildcard mod_aiproxy_oauth/mod_*.c))
+MOCK_SRC       := $(sort $(wildcard test/mock/*.c))
+UNIT_TESTS     := $(sort $(wildcard test/unit/test_*.c))
+
+obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
+
+MODULES := $(OUT)/mod_aiproxy_translate.so $(OUT)/mod_aiproxy.so $(OUT)/mod_aiproxy_mock.so
+ifneq ($(OAUTH_GLUE),)
+MODULES += $(OUT)/mod_aiproxy_oauth.so
+endif
+UNIT_BINS := $(patsubst test/unit/%.c,$(OUT)/unit/%,$(UNIT_TESTS))
+
+.PHONY: all deps run test unit integration fuzz bench clean format
+all: $(MODULES)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): build/install-deps.sh
+	@./build/install-deps.sh
+	@mkdir -p $(OUT) && touch $@
+
+$(OUT)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+-include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
+
+$(OUT)/mod_aiproxy_translate.so: $(call obj,$(TRANSLATE_CORE) $(TRANSLATE_GLUE))
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_TRANSLATE)
+$(OUT)/mod_aiproxy.so: $(call obj,$(ROUTER_CORE) $(ROUTER_GLUE))
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ROUTER)
+$(OUT)/mod_aiproxy_oauth.so: $(call obj,$(OAUTH_CORE) $(OAUTH_GLUE))
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_OAUTH)
+$(OUT)/mod_aiproxy_mock.so: $(call obj,$(MOCK_SRC))
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_MOCK)
+
+# Unit tests link every pure core (never the glue) against cmocka.
+CORE_OBJS = $(call obj,$(TRANSLATE_CORE) $(ROUTER_CORE) $(OAUTH_CORE))
+$(OUT)/unit/%: test/unit/%.c $(CORE_OBJS) $(wildcard test/unit/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itest/unit -o $@ $< $(CORE_OBJS) $(LIBS_TEST)
+
+unit: $(UNIT_BINS)
+	@./build/run-unit.sh $(UNIT_BINS)
+
+integration: all
+	@./build/run-integration.sh
+
+test: all unit integration
+
+run: all
+	@./build/run-demo.sh $(PORT) $(CONFIG)
+
+fuzz: | $(DEPS_STAMP)
+	@./build/run-fuzz.sh $(FUZZ_RUNS)
+
+bench: all
+	@./bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,22 @@
+# Compiler and linker flags shared by every target. httpd and APR flags come from apxs and
+# apr-1-config, the libraries from pkg-config, so the build follows the installed httpd.
+APXS     ?= apxs
+HTTPD_INC := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
+APR_INC   := $(shell apr-1-config --includes 2>/dev/null) $(shell apu-1-config --includes 2>/dev/null)
+APR_CPP   := $(shell apr-1-config --cppflags 2>/dev/null)
+PKGS      := jansson yaml-0.1 libzstd libbrotlienc libbrotlidec zlib
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fPIC $(WARNINGS) $(APR_CPP) $(APR_INC) \
+              -I$(HTTPD_INC) -Iinclude -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS_ALL = $(SAN)
+LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBS_TRANSLATE = -ljansson
+LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
+LIBS_OAUTH     = -ljansson -lcrypto
+LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec
+LIBS_TEST      = $(SAN) -lcmocka -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto

@@ -1,0 +1,156 @@
+/*
+ * aiproxy_translate.h: the protocol core's public API (pure: APR only, no httpd headers).
+ *
+ * mod_aiproxy never parses or builds protocol JSON itself; it goes through these functions
+ * (reached at run time through the optional function in mod_aiproxy_translate.h). The same
+ * functions are linked directly into the unit tests, the fuzzers and the benchmarks.
+ *
+ * Protocols are the four public wire formats. Upstream "api types" such as codex or geminicli
+ * are one of these plus provider shaping done elsewhere (mod_aiproxy_oauth).
+ */
+#ifndef AIPROXY_TRANSLATE_H
+#define AIPROXY_TRANSLATE_H
+
+#include "apr_pools.h"
+#include "apr_tables.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    AIPROXY_PROTO_ANTHROPIC = 0, /* Anthropic Messages: POST /v1/messages */
+    AIPROXY_PROTO_OPENAI,        /* OpenAI Chat Completions: POST /v1/chat/completions */
+    AIPROXY_PROTO_RESPONSES,     /* OpenAI Responses: POST /v1/responses */
+    AIPROXY_PROTO_GEMINI,        /* Gemini: POST /v1beta/models/{m}:(stream)generateContent */
+    AIPROXY_PROTO_COUNT
+} aiproxy_proto;
+
+/* "anthropic", "openai", "responses", "gemini". */
+const char *aiproxy_proto_name(aiproxy_proto proto);
+/* Returns 0 and sets *out when name is a protocol name, -1 otherwise. */
+int aiproxy_proto_from_name(const char *name, aiproxy_proto *out);
+
+/* How a stream is framed for the client. Gemini has two: SSE with ?alt=sse, else a JSON array. */
+typedef enum {
+    AIPROXY_STREAM_NONE = 0, /* one complete JSON body */
+    AIPROXY_STREAM_SSE,      /* text/event-stream */
+    AIPROXY_STREAM_JSON_ARRAY /* Gemini streamGenerateContent without alt=sse */
+} aiproxy_stream_mode;
+
+/* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
+typedef struct {
+    int status;          /* 400, 413, 415, 422, 502 ... */
+    const char *type;    /* short category: "invalid_request_error", "api_error" ... */
+    const char *message; /* human readable, safe to show to the client */
+} aiproxy_error;
+
+/* ------------------------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------------------------ */
+
+/* A client request parsed once; opaque. Lives in the pool given to aiproxy_request_parse. */
+typedef struct aiproxy_request aiproxy_request;
+
+/* Where the route put information the body does not carry (Gemini keeps the model and the
+ * stream flag in the URL; the Responses API has a /compact variant). */
+typedef struct {
+    const char *model;          /* from the path, or NULL */
+    aiproxy_stream_mode stream; /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
+    const char *variant;        /* route variant kept on passthrough ("compact"), or NULL */
+} aiproxy_route_info;
+
+/* Parse and validate a client body. Returns NULL and fills *err (status 400) on bad input:
+ * malformed JSON, wrong types, missing model. Never aborts on any input. */
+aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
+                                       apr_size_t len, const aiproxy_route_info *route,
+                                       aiproxy_error *err);
+
+aiproxy_proto aiproxy_request_proto(const aiproxy_request *req);
+const char *aiproxy_request_model(const aiproxy_request *req);
+aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
+
+/* What one attempt sends upstream. */
+typedef struct {
+    aiproxy_proto proto;           /* the upstream's wire protocol */
+    const char *model;             /* upstream model name, after mapping */
+    int stream;                    /* ask the upstream to stream (forced by must-stream types) */
+    long default_max_tokens;       /* used when the target needs max tokens and the client gave
+                                    * none; 0 = built-in default */
+} aiproxy_target;
+
+typedef struct {
+    const char *body;
+    apr_size_t len;
+    const char *path;         /* path to append to the upstream base URL: "/v1/messages" */
+    const char *query;        /* query string without '?', or NULL: "alt=sse" */
+    const char *accept;       /* Accept header to send: "text/event-stream" or "application/json" */
+    aiproxy_stream_mode upstream_stream; /* how the upstream will answer */
+} aiproxy_upstream_request;
+
+/* Build the body (and path) for one attempt. Same protocol on both sides passes the client
+ * body through with only the model changed. Returns 0, or an HTTP status with *err filled
+ * when the request cannot be expressed for that upstream without changing its meaning. */
+int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                          aiproxy_upstream_request *out, aiproxy_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Responses (complete JSON bodies and SSE streams), translated incrementally
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    aiproxy_proto client;
+    aiproxy_stream_mode client_stream;
+    aiproxy_proto upstream;
+    aiproxy_stream_mode upstream_stream;
+    const char *client_model; /* model name the client asked for, reported back to it */
+    int include_usage;        /* OpenAI client asked for stream_options.include_usage */
+} aiproxy_response_spec;
+
+/* Where translated bytes go. Each call carries complete output units (a whole SSE event, or
+ * the whole JSON body) so the caller may flush after every call. */
+typedef struct {
+    apr_status_t (*write)(void *baton, const char *data, apr_size_t len);
+    void *baton;
+} aiproxy_sink;
+
+typedef struct {
+    long long input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+        reasoning_tokens;
+    int seen_content;   /* a content event (text, thinking, tool call) was emitted */
+    int seen_error;     /* the upstream reported an error inside the body / stream */
+    const char *stop;   /* client-protocol stop reason emitted, or NULL */
+} aiproxy_response_info;
+
+typedef struct aiproxy_response aiproxy_response;
+
+aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_spec *spec);
+/* Content-Type to send to the client. */
+const char *aiproxy_response_content_type(const aiproxy_response *t);
+/* Feed upstream body bytes as they arrive (any split); emits translated units to sink. */
+apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_size_t len,
+                                   const aiproxy_sink *sink);
+/* End of upstream body. upstream_broke: the connection failed mid-body; a stream then ends
+ * with the client protocol's error event, a JSON body with its error envelope. */
+apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
+                                     const aiproxy_sink *sink);
+const aiproxy_response_info *aiproxy_response_get_info(const aiproxy_response *t);
+
+/* ------------------------------------------------------------------------------------------
+ * Errors and model lists in each protocol's own envelope
+ * ------------------------------------------------------------------------------------------ */
+
+/* A complete JSON error body for the client's protocol (Content-Type application/json). */
+const char *aiproxy_error_body(apr_pool_t *p, aiproxy_proto proto, const aiproxy_error *err,
+                               apr_size_t *len);
+/* The message inside an upstream's error body (any protocol's envelope), or NULL. */
+const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream,
+                                            const char *body, apr_size_t len);
+/* A model list in the shape the protocol's clients expect (array of const char *). */
+const char *aiproxy_model_list_body(apr_pool_t *p, aiproxy_proto proto,
+                                    const apr_array_header_t *models, apr_size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AIPROXY_TRANSLATE_H */

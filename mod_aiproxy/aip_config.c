@@ -1,0 +1,222 @@
+/* aip_config.c: see aip_config.h. */
+#include <stdlib.h>
+#include <string.h>
+#include "apr_atomic.h"
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "aip_config.h"
+
+const char AIP_NOT_OURS[] = "not an upstream setting";
+
+/* api types and the wire protocol each speaks. OAuth subscription types need
+ * mod_aiproxy_oauth for their credentials and request shaping. */
+static const struct {
+    const char *api_type;
+    aiproxy_proto proto;
+    int oauth;
+} api_types[] = {
+    {"anthropic", AIPROXY_PROTO_ANTHROPIC, 0},
+    {"openai", AIPROXY_PROTO_OPENAI, 0},
+    {"responses", AIPROXY_PROTO_RESPONSES, 0},
+    {"gemini", AIPROXY_PROTO_GEMINI, 0},
+    {"claudecode", AIPROXY_PROTO_ANTHROPIC, 1},
+    {"codex", AIPROXY_PROTO_RESPONSES, 1},
+    {"geminicli", AIPROXY_PROTO_GEMINI, 1},
+    {"antigravity", AIPROXY_PROTO_GEMINI, 1},
+    {"kiro", AIPROXY_PROTO_ANTHROPIC, 1},
+};
+
+static const char *const compressions[] = {"zstd", "gzip", "br", "none"};
+
+aip_config *aip_config_create(apr_pool_t *p)
+{
+    aip_config *cfg = apr_pcalloc(p, sizeof(*cfg));
+    cfg->upstreams = apr_array_make(p, 4, sizeof(aip_upstream *));
+    cfg->max_body = AIP_DEFAULT_MAX_BODY;
+    return cfg;
+}
+
+aip_config *aip_config_merge(apr_pool_t *p, const aip_config *base, const aip_config *add)
+{
+    aip_config *cfg = apr_pmemdup(p, add, sizeof(*cfg));
+    if (add->upstreams->nelts == 0)
+        cfg->upstreams = base->upstreams;
+    if (!add->max_body_set) {
+        cfg->max_body = base->max_body;
+        cfg->max_body_set = base->max_body_set;
+    }
+    if (!add->default_max_tokens_set) {
+        cfg->default_max_tokens = base->default_max_tokens;
+        cfg->default_max_tokens_set = base->default_max_tokens_set;
+    }
+    return cfg;
+}
+
+aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *base_url)
+{
+    aip_upstream *up = apr_pcalloc(p, sizeof(*up));
+    up->name = name;
+    up->base_url = base_url;
+    up->api_type = "anthropic";
+    up->proto = AIPROXY_PROTO_ANTHROPIC;
+    up->tokens = apr_array_make(p, 1, sizeof(const char *));
+    up->weight = 1;
+    up->enabled = 1;
+    up->models = apr_array_make(p, 4, sizeof(const char *));
+    up->model_map = apr_table_make(p, 4);
+    up->headers = apr_array_make(p, 2, sizeof(aip_header));
+    up->compression = "none";
+    return up;
+}
+
+static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
+{
+    for (size_t i = 0; i < sizeof(api_types) / sizeof(api_types[0]); i++) {
+        if (!strcasecmp(value, api_types[i].api_type)) {
+            if (api_types[i].oauth)
+                return apr_psprintf(p, "api type '%s' needs mod_aiproxy_oauth, which this build "
+                                       "does not provide yet", value);
+            up->api_type = api_types[i].api_type;
+            up->proto = api_types[i].proto;
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "unknown api type '%s' (anthropic, openai, responses, gemini, "
+                           "claudecode, codex, geminicli, antigravity, kiro)", value);
+}
+
+/* Appends each comma-separated, trimmed, non-empty item of list to arr. */
+static void push_list(apr_pool_t *p, apr_array_header_t *arr, const char *list)
+{
+    char *copy = apr_pstrdup(p, list), *state = NULL;
+    for (char *item = apr_strtok(copy, ",", &state); item; item = apr_strtok(NULL, ",", &state)) {
+        while (apr_isspace(*item))
+            item++;
+        for (char *end = item + strlen(item); end > item && apr_isspace(end[-1]); end--)
+            end[-1] = '\0';
+        if (*item)
+            APR_ARRAY_PUSH(arr, const char *) = item;
+    }
+}
+
+static const char *set_map(apr_pool_t *p, aip_upstream *up, const char *value)
+{
+    const char *eq = strchr(value, '=');
+    if (!eq || eq == value || !eq[1])
+        return apr_psprintf(p, "map=%s: expected map=<client model>=<upstream model>", value);
+    apr_table_setn(up->model_map, apr_pstrmemdup(p, value, eq - value), eq + 1);
+    return NULL;
+}
+
+static const char *set_header(apr_pool_t *p, aip_upstream *up, const char *value)
+{
+    const char *colon = strchr(value, ':');
+    aip_header *h;
+    if (!colon || colon == value)
+        return apr_psprintf(p, "header=%s: expected header=\"Name: value\"", value);
+    for (const char *c = value; c < colon; c++) {
+        if (!apr_isgraph(*c))
+            return apr_psprintf(p, "header=%s: invalid header name", value);
+    }
+    h = apr_array_push(up->headers);
+    h->name = apr_pstrmemdup(p, value, colon - value);
+    for (colon++; apr_isspace(*colon); colon++)
+        ;
+    h->value = colon;
+    if (strpbrk(h->value, "\r\n"))
+        return apr_psprintf(p, "header %s: the value must not contain line breaks", h->name);
+    return NULL;
+}
+
+static const char *set_flag(apr_pool_t *p, int *flag, const char *key, const char *value)
+{
+    if (!strcasecmp(value, "on") || !strcasecmp(value, "true") || !strcmp(value, "1"))
+        *flag = 1;
+    else if (!strcasecmp(value, "off") || !strcasecmp(value, "false") || !strcmp(value, "0"))
+        *flag = 0;
+    else
+        return apr_psprintf(p, "%s=%s: expected on or off", key, value);
+    return NULL;
+}
+
+const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, const char *value)
+{
+    if (!strcasecmp(key, "api"))
+        return set_api(p, up, value);
+    if (!strcasecmp(key, "token")) {
+        if (!*value)
+            return "token= must not be empty";
+        APR_ARRAY_PUSH(up->tokens, const char *) = value;
+        return NULL;
+    }
+    if (!strcasecmp(key, "weight")) {
+        char *end;
+        long w = strtol(value, &end, 10);
+        if (*end || end == value || w < 1 || w > 100)
+            return apr_psprintf(p, "weight=%s: expected a whole number from 1 to 100", value);
+        up->weight = (int) w;
+        return NULL;
+    }
+    if (!strcasecmp(key, "models")) {
+        push_list(p, up->models, value);
+        return NULL;
+    }
+    if (!strcasecmp(key, "map"))
+        return set_map(p, up, value);
+    if (!strcasecmp(key, "header"))
+        return set_header(p, up, value);
+    if (!strcasecmp(key, "enabled"))
+        return set_flag(p, &up->enabled, key, value);
+    if (!strcasecmp(key, "compression")) {
+        for (size_t i = 0; i < sizeof(compressions) / sizeof(compressions[0]); i++) {
+            if (!strcasecmp(value, compressions[i])) {
+                up->compression = compressions[i];
+                return NULL;
+            }
+        }
+        return apr_psprintf(p, "compression=%s: expected zstd, gzip, br or none", value);
+    }
+    return AIP_NOT_OURS;
+}
+
+const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
+{
+    if (up->tokens->nelts == 0)
+        return apr_psprintf(p, "upstream '%s' has no token= (api keys are required for api "
+                               "type %s)", up->name, up->api_type);
+    return NULL;
+}
+
+const char *aip_upstream_next_token(const aip_upstream *up)
+{
+    /* The turn counter is the one mutable field of the read-only configuration. */
+    apr_uint32_t n = apr_atomic_inc32(&((aip_upstream *) up)->token_turn);
+    return APR_ARRAY_IDX(up->tokens, n % (apr_uint32_t) up->tokens->nelts, const char *);
+}
+
+int aip_upstream_serves(const aip_upstream *up, const char *model)
+{
+    if (up->models->nelts == 0)
+        return 1;
+    for (int i = 0; i < up->models->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(up->models, i, const char *), model))
+            return 1;
+    }
+    return 0;
+}
+
+const char *aip_upstream_model(const aip_upstream *up, const char *model)
+{
+    const char *mapped = apr_table_get(up->model_map, model);
+    return mapped ? mapped : model;
+}
+
+const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        if (!strcasecmp(up->name, name))
+            return up;
+    }
+    return NULL;
+}

@@ -1,0 +1,72 @@
+/*
+ * aip_config.h: the configuration model of one virtual host: upstreams, fallbacks, limits.
+ *
+ * Pure data built by the directive glue (or the config.yaml importer) and read-only once
+ * httpd has parsed its configuration, so children read it without locks.
+ */
+#ifndef AIP_CONFIG_H
+#define AIP_CONFIG_H
+
+#include "apr_pools.h"
+#include "apr_tables.h"
+#include "aiproxy_translate.h"
+
+typedef struct {
+    const char *name;
+    const char *value;
+} aip_header;
+
+typedef struct {
+    const char *name;            /* unique per vhost; also the balancer member's route */
+    const char *api_type;        /* as configured: "anthropic", "openai", ... */
+    aiproxy_proto proto;         /* the wire protocol the api type speaks */
+    const char *base_url;
+    apr_array_header_t *tokens;  /* const char *; rotated round robin */
+    int weight;                  /* >= 1 */
+    int enabled;
+    apr_array_header_t *models;  /* const char *; empty = serves every model */
+    apr_table_t *model_map;      /* client model -> upstream model */
+    apr_array_header_t *headers; /* aip_header; sent verbatim, after authentication */
+    const char *compression;     /* "zstd", "gzip", "br", "none" */
+    int index;                   /* position among the vhost's upstreams */
+    const char *balancer;        /* the mod_proxy balancer holding this upstream's member */
+    volatile apr_uint32_t token_turn; /* this child's token rotation */
+} aip_upstream;
+
+typedef struct {
+    apr_array_header_t *upstreams; /* aip_upstream * */
+    apr_off_t max_body;            /* largest client body accepted, bytes */
+    long default_max_tokens;       /* for targets that require max tokens; 0 = built in */
+    int max_body_set, default_max_tokens_set;
+} aip_config;
+
+#define AIP_DEFAULT_MAX_BODY (32 * 1024 * 1024)
+/* Upstreams per virtual host (the selector keeps a bitmap of this size on the stack). */
+#define AIP_MAX_UPSTREAMS 256
+/* Upstream names become balancer names, which mod_proxy caps. */
+#define AIP_MAX_UPSTREAM_NAME 48
+
+aip_config *aip_config_create(apr_pool_t *p);
+/* base overlaid by add (vhost over main server): upstreams come as one set, never mixed. */
+aip_config *aip_config_merge(apr_pool_t *p, const aip_config *base, const aip_config *add);
+
+aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *base_url);
+/* Apply one key=value of the upstream's definition. Returns NULL when applied, AIP_NOT_OURS
+ * when the key is not an upstream setting (the caller hands it to BalancerMember), else an
+ * error message. */
+extern const char AIP_NOT_OURS[];
+const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, const char *value);
+/* Checks after all settings: tokens present, api type known. NULL or an error message. */
+const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
+
+/* The token for the next attempt on up: tokens rotate round robin (lock free, per child). */
+const char *aip_upstream_next_token(const aip_upstream *up);
+
+/* Does up serve client model? */
+int aip_upstream_serves(const aip_upstream *up, const char *model);
+/* The upstream's name for client model (identity when unmapped). */
+const char *aip_upstream_model(const aip_upstream *up, const char *model);
+
+const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *name);
+
+#endif /* AIP_CONFIG_H */

@@ -1,0 +1,97 @@
+/* aip_route.c: see aip_route.h. */
+#include <string.h>
+#include "apr_strings.h"
+#include "aip_route.h"
+
+static const struct {
+    const char *path;
+    aip_route_kind kind;
+    aiproxy_proto proto;
+    const char *variant;
+    const char *method;
+} fixed_routes[] = {
+    {"/v1/messages", AIP_ROUTE_GENERATE, AIPROXY_PROTO_ANTHROPIC, NULL, "POST"},
+    {"/v1/chat/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST"},
+    {"/v1/responses", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, "POST"},
+    {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST"},
+    {"/v1/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, "GET"},
+    {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET"},
+};
+
+/* Gemini puts the model and the action in the last path segment: models/{model}:{action}. */
+static const char *const gemini_model_prefixes[] = {"/v1beta/models/", "/v1/models/"};
+
+static const struct {
+    const char *action;
+    int streams;
+} gemini_actions[] = {
+    {"generateContent", 0},
+    {"streamGenerateContent", 1},
+};
+
+static int query_has_alt_sse(const char *query)
+{
+    const char *q = query;
+    while (q && *q) {
+        if (!strncmp(q, "alt=sse", 7) && (q[7] == '\0' || q[7] == '&'))
+            return 1;
+        q = strchr(q, '&');
+        if (q)
+            q++;
+    }
+    return 0;
+}
+
+static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char *query,
+                                     aip_route *out)
+{
+    const char *colon = strrchr(rest, ':');
+
+    if (!colon || colon == rest || strchr(rest, '/'))
+        return AIP_ROUTE_UNKNOWN;
+    for (size_t i = 0; i < sizeof(gemini_actions) / sizeof(gemini_actions[0]); i++) {
+        if (strcmp(colon + 1, gemini_actions[i].action))
+            continue;
+        out->kind = AIP_ROUTE_GENERATE;
+        out->proto = AIPROXY_PROTO_GEMINI;
+        out->method = "POST";
+        out->info.model = apr_pstrmemdup(p, rest, colon - rest);
+        out->info.stream = !gemini_actions[i].streams ? AIPROXY_STREAM_NONE
+                           : query_has_alt_sse(query) ? AIPROXY_STREAM_SSE
+                                                      : AIPROXY_STREAM_JSON_ARRAY;
+        return AIP_ROUTE_MATCHED;
+    }
+    return AIP_ROUTE_UNKNOWN;
+}
+
+aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *query,
+                                 aip_route *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++) {
+        if (!strcmp(path, fixed_routes[i].path)) {
+            out->kind = fixed_routes[i].kind;
+            out->proto = fixed_routes[i].proto;
+            out->method = fixed_routes[i].method;
+            out->info.variant = fixed_routes[i].variant;
+            return AIP_ROUTE_MATCHED;
+        }
+    }
+    for (size_t i = 0; i < sizeof(gemini_model_prefixes) / sizeof(gemini_model_prefixes[0]); i++) {
+        size_t n = strlen(gemini_model_prefixes[i]);
+        if (!strncmp(path, gemini_model_prefixes[i], n))
+            return match_gemini(p, path + n, query, out);
+    }
+    return AIP_ROUTE_UNKNOWN;
+}
+
+aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hints)
+{
+    if (!strncmp(path, "/v1beta/", 8) || hints->goog_api_key)
+        return AIPROXY_PROTO_GEMINI;
+    if (!strncmp(path, "/v1/messages", 12) || hints->anthropic_version)
+        return AIPROXY_PROTO_ANTHROPIC;
+    if (!strncmp(path, "/v1/responses", 13))
+        return AIPROXY_PROTO_RESPONSES;
+    return AIPROXY_PROTO_OPENAI;
+}

@@ -1,0 +1,40 @@
+/*
+ * aip_route.h: the client routes the gateway serves, as a table. Nothing else is forwarded.
+ */
+#ifndef AIP_ROUTE_H
+#define AIP_ROUTE_H
+
+#include "apr_pools.h"
+#include "aiproxy_translate.h"
+
+typedef enum {
+    AIP_ROUTE_GENERATE = 0, /* POST a generation request */
+    AIP_ROUTE_MODELS        /* GET the model list */
+} aip_route_kind;
+
+typedef struct {
+    aip_route_kind kind;
+    aiproxy_proto proto;      /* the client's protocol */
+    const char *method;       /* the one method the route accepts */
+    aiproxy_route_info info;  /* model and stream from the path (Gemini), variant */
+} aip_route;
+
+typedef enum {
+    AIP_ROUTE_MATCHED = 0,
+    AIP_ROUTE_UNKNOWN  /* no such route: 404 */
+} aip_route_result;
+
+/* Match path (the part after the handler's mount point, starting with '/') and query. */
+aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *query,
+                                 aip_route *out);
+
+/* Hints from the request for answering in the right envelope when the route is unknown or
+ * shared (GET /v1/models serves OpenAI and Anthropic clients alike). */
+typedef struct {
+    int anthropic_version; /* an anthropic-version header was sent */
+    int goog_api_key;      /* an x-goog-api-key header or ?key= was sent */
+} aip_client_hints;
+
+aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hints);
+
+#endif /* AIP_ROUTE_H */

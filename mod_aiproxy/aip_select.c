@@ -1,0 +1,123 @@
+/* aip_select.c: see aip_select.h. */
+#include <string.h>
+#include "apr_atomic.h"
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "aip_select.h"
+
+/* The upstreams that serve one model (or every unlisted model) and their turn sequence. */
+typedef struct {
+    const aip_upstream **members;
+    int nmembers;
+    int *sequence;                /* indexes into members, one per weight unit */
+    int length;
+    volatile apr_uint32_t turn;   /* next turn of this child */
+} upstream_set;
+
+struct aip_selector {
+    apr_hash_t *by_model;   /* model -> upstream_set * */
+    upstream_set *unlisted; /* upstreams that serve every model */
+};
+
+/* Greatest common divisor, to shorten sequences like 10,5 into 2,1. */
+static int gcd(int a, int b)
+{
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Smooth weighted round robin (as nginx does): each step every member gains its weight, the
+ * richest is chosen and pays the total. The result spreads heavy members evenly. */
+static void build_sequence(apr_pool_t *p, upstream_set *set)
+{
+    int divisor = 0, total = 0;
+    int *weight = apr_pcalloc(p, sizeof(int) * (set->nmembers + 1));
+    int *current = apr_pcalloc(p, sizeof(int) * (set->nmembers + 1));
+
+    for (int i = 0; i < set->nmembers; i++)
+        divisor = gcd(divisor, set->members[i]->weight);
+    for (int i = 0; i < set->nmembers; i++) {
+        weight[i] = set->members[i]->weight / (divisor ? divisor : 1);
+        total += weight[i];
+    }
+    set->length = total;
+    set->sequence = apr_palloc(p, sizeof(int) * (total + 1));
+    for (int step = 0; step < total; step++) {
+        int best = 0;
+        for (int i = 0; i < set->nmembers; i++) {
+            current[i] += weight[i];
+            if (current[i] > current[best])
+                best = i;
+        }
+        current[best] -= total;
+        set->sequence[step] = best;
+    }
+}
+
+static upstream_set *make_set(apr_pool_t *p, const aip_config *cfg, const char *model)
+{
+    upstream_set *set = apr_pcalloc(p, sizeof(*set));
+    set->members = apr_pcalloc(p, sizeof(aip_upstream *) * (cfg->upstreams->nelts + 1));
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        if (!up->enabled)
+            continue;
+        if (model ? aip_upstream_serves(up, model) : up->models->nelts == 0)
+            set->members[set->nmembers++] = up;
+    }
+    build_sequence(p, set);
+    return set;
+}
+
+aip_selector *aip_selector_create(apr_pool_t *p, const aip_config *cfg)
+{
+    aip_selector *sel = apr_pcalloc(p, sizeof(*sel));
+
+    sel->by_model = apr_hash_make(p);
+    sel->unlisted = make_set(p, cfg, NULL);
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        for (int m = 0; m < up->models->nelts; m++) {
+            const char *model = APR_ARRAY_IDX(up->models, m, const char *);
+            if (!apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING))
+                apr_hash_set(sel->by_model, model, APR_HASH_KEY_STRING, make_set(p, cfg, model));
+        }
+    }
+    return sel;
+}
+
+static upstream_set *set_for(const aip_selector *sel, const char *model)
+{
+    upstream_set *set = apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING);
+    return set ? set : sel->unlisted;
+}
+
+int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **order, int max)
+{
+    upstream_set *set = set_for(sel, model);
+    int count = 0;
+    apr_uint32_t start;
+    char taken[AIP_MAX_UPSTREAMS];
+
+    if (set->nmembers == 0 || max <= 0)
+        return 0;
+    memset(taken, 0, sizeof(taken));
+    start = apr_atomic_inc32(&set->turn) % (apr_uint32_t) set->length;
+    for (int step = 0; step < set->length && count < max && count < set->nmembers; step++) {
+        int member = set->sequence[(start + step) % set->length];
+        if (!taken[member]) {
+            taken[member] = 1;
+            order[count++] = set->members[member];
+        }
+    }
+    return count;
+}
+
+int aip_select_count(const aip_selector *sel, const char *model)
+{
+    return set_for(sel, model)->nmembers;
+}

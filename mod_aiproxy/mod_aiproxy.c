@@ -1,0 +1,259 @@
+/*
+ * mod_aiproxy.c: module definition, configuration directives and startup checks.
+ *
+ * Each AIProxyUpstream becomes a balancer member, defined through mod_proxy's own
+ * BalancerMember and ProxySet directives so that every member parameter mod_proxy knows
+ * (timeout=, keepalive=, ...) works, and balancer-manager shows and controls the members like
+ * any other (see AIP_BALANCER_PREFIX for the naming).
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_provider.h"
+#include "apr_strings.h"
+#include "mod_aiproxy_private.h"
+
+const aiproxy_translate_api *aip_translate;
+
+static void *create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    aip_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->cfg = aip_config_create(p);
+    return conf;
+}
+
+static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    aip_server_conf *base = basev, *add = addv;
+    aip_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->cfg = aip_config_merge(p, base->cfg, add->cfg);
+    conf->balancer_prefix = add->balancer_prefix ? add->balancer_prefix : base->balancer_prefix;
+    return conf;
+}
+
+static void *create_dir_conf(apr_pool_t *p, char *dir)
+{
+    aip_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->mount = dir;
+    return conf;
+}
+
+static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    aip_dir_conf *base = basev, *add = addv;
+    aip_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    conf->mount = add->mount ? add->mount : base->mount;
+    return conf;
+}
+
+/* Run another module's RAW_ARGS directive (mod_proxy's) as if it were written here. */
+static const char *run_directive(cmd_parms *cmd, const char *name, const char *args)
+{
+    module *mod = ap_top_module; /* where the search starts; set to the owner found */
+    const command_rec *directive = ap_find_command_in_modules(name, &mod);
+    cmd_parms sub;
+    void *mconfig;
+
+    if (!directive || directive->args_how != RAW_ARGS)
+        return apr_psprintf(cmd->pool, "%s needs mod_proxy, mod_proxy_http and "
+                                       "mod_proxy_balancer: load them before mod_aiproxy", cmd->cmd->name);
+    mconfig = ap_set_config_vectors(cmd->server, cmd->context, cmd->path, mod, cmd->pool);
+    sub = *cmd;
+    sub.cmd = directive;
+    sub.info = directive->cmd_data;
+    return directive->AP_RAW_ARGS(&sub, mconfig, args);
+}
+
+/* Virtual hosts with upstreams, counted while the configuration is read: the order is the
+ * order of the configuration files, so names are stable across restarts of one config. */
+static int vhosts_with_upstreams;
+
+static const char *balancer_prefix_for(cmd_parms *cmd)
+{
+    if (!cmd->server->is_virtual)
+        return AIP_BALANCER_PREFIX;
+    return apr_psprintf(cmd->pool, AIP_BALANCER_PREFIX "v%d-", ++vhosts_with_upstreams);
+}
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    vhosts_with_upstreams = 0;
+    return OK;
+}
+
+/* Quote a directive argument for ap_getword_conf. */
+static const char *quote_arg(apr_pool_t *p, const char *arg)
+{
+    return apr_pstrcat(p, "\"", ap_escape_quotes(p, arg), "\"", NULL);
+}
+
+/* AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] [models=a,b] [map=a=b]
+ *                 [header="Name: value"] [compression=...] [enabled=on|off] [member params] */
+static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    const char *name, *url, *member_params = "", *msg;
+    aip_upstream *up;
+    int retry_given = 0;
+
+    if (err)
+        return err;
+    name = ap_getword_conf(cmd->pool, &args);
+    url = ap_getword_conf(cmd->pool, &args);
+    if (!*name || !*url)
+        return "AIProxyUpstream needs a name and a base URL";
+    if (!ap_strchr_c(url, ':') || !(strncasecmp(url, "http://", 7) == 0 ||
+                                    strncasecmp(url, "https://", 8) == 0))
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: base URL '%s' must start with "
+                                       "http:// or https://", name, url);
+    for (const char *c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
+            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: names may use letters, digits, "
+                                           "'-', '_' and '.'", name);
+    }
+    if (strlen(name) > AIP_MAX_UPSTREAM_NAME)
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: name longer than %d characters", name,
+                            AIP_MAX_UPSTREAM_NAME);
+    if (aip_config_find_upstream(conf->cfg, name))
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s is defined twice", name);
+    if (conf->cfg->upstreams->nelts >= AIP_MAX_UPSTREAMS)
+        return apr_psprintf(cmd->pool, "more than %d AIProxyUpstream in one virtual host",
+                            AIP_MAX_UPSTREAMS);
+
+    up = aip_upstream_create(cmd->pool, name, url);
+    while (*args) {
+        char *word = ap_getword_conf(cmd->pool, &args);
+        char *eq = strchr(word, '=');
+        if (!*word)
+            break;
+        if (!eq)
+            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: '%s' is not key=value", name, word);
+        *eq = '\0';
+        msg = aip_upstream_set(cmd->pool, up, word, eq + 1);
+        if (msg == AIP_NOT_OURS) {
+            if (!strcasecmp(word, "route") || !strcasecmp(word, "loadfactor"))
+                return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s= is set by the gateway "
+                                               "(the name is the route, weight= the loadfactor)",
+                                    name, word);
+            retry_given |= !strcasecmp(word, "retry");
+            member_params = apr_pstrcat(cmd->pool, member_params, " ", quote_arg(cmd->pool, word),
+                                        "=", quote_arg(cmd->pool, eq + 1), NULL);
+        }
+        else if (msg) {
+            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, msg);
+        }
+    }
+    if ((msg = aip_upstream_check(cmd->pool, up)) != NULL)
+        return msg;
+
+    /* The gateway's circuit breaker decides when an upstream is out; mod_proxy's own 60 s
+     * error state would only hide members from it, so retry=0 unless the admin says. */
+    if (!conf->balancer_prefix)
+        conf->balancer_prefix = balancer_prefix_for(cmd);
+    up->balancer = apr_pstrcat(cmd->pool, conf->balancer_prefix, name, NULL);
+    ap_str_tolower((char *) up->balancer); /* mod_proxy keeps balancer names in lower case */
+    err = run_directive(cmd, "BalancerMember",
+                        apr_psprintf(cmd->pool, "%s %s route=%s loadfactor=%d%s%s", up->balancer,
+                                     quote_arg(cmd->pool, url), name, up->weight,
+                                     retry_given ? "" : " retry=0", member_params));
+    if (err)
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err);
+    /* One attempt per subrequest: failover is the handler's job, with a freshly translated
+     * body, never mod_proxy's replay of the previous one. */
+    err = run_directive(cmd, "ProxySet",
+                        apr_pstrcat(cmd->pool, up->balancer,
+                                    " lbmethod=" AIP_LBMETHOD_NAME " maxattempts=0 nofailover=On",
+                                    NULL));
+    if (err)
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err);
+    up->index = conf->cfg->upstreams->nelts;
+    APR_ARRAY_PUSH(conf->cfg->upstreams, aip_upstream *) = up;
+    return NULL;
+}
+
+static const char *cmd_max_body(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    apr_off_t size;
+    char *end;
+
+    if (apr_strtoff(&size, arg, &end, 10) != APR_SUCCESS || *end || size < 1024)
+        return "AIProxyMaxBodySize: expected a size in bytes of at least 1024";
+    conf->cfg->max_body = size;
+    conf->cfg->max_body_set = 1;
+    return NULL;
+}
+
+static const char *cmd_default_max_tokens(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    char *end;
+    long n = strtol(arg, &end, 10);
+
+    if (*end || end == arg || n < 1)
+        return "AIProxyDefaultMaxTokens: expected a positive whole number";
+    conf->cfg->default_max_tokens = n;
+    conf->cfg->default_max_tokens_set = 1;
+    return NULL;
+}
+
+static const command_rec aiproxy_cmds[] = {
+    AP_INIT_RAW_ARGS("AIProxyUpstream", cmd_upstream, NULL, RSRC_CONF,
+                     "AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] "
+                     "[models=a,b] [map=client=upstream] [header=\"Name: value\"] "
+                     "[compression=zstd|gzip|br|none] [enabled=on|off] [BalancerMember params]"),
+    AP_INIT_TAKE1("AIProxyMaxBodySize", cmd_max_body, NULL, RSRC_CONF,
+                  "Largest client request body accepted, in bytes (default 33554432)"),
+    AP_INIT_TAKE1("AIProxyDefaultMaxTokens", cmd_default_max_tokens, NULL, RSRC_CONF,
+                  "max_tokens sent to upstreams that require one when the client gave none"),
+    {NULL},
+};
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(aiproxy_translate_get_api) *get_api =
+        APR_RETRIEVE_OPTIONAL_FN(aiproxy_translate_get_api);
+
+    if (!get_api) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_aiproxy needs mod_aiproxy_translate: add LoadModule "
+                     "aiproxy_translate_module");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    aip_translate = get_api();
+    if (aip_translate->version != AIPROXY_TRANSLATE_API_VERSION) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_aiproxy_translate speaks API version %d, mod_aiproxy expects %d: "
+                     "install matching builds", aip_translate->version,
+                     AIPROXY_TRANSLATE_API_VERSION);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (server_rec *vs = s; vs; vs = vs->next) {
+        aip_server_conf *conf = ap_get_module_config(vs->module_config, &aiproxy_module);
+        conf->selector = aip_selector_create(pconf, conf->cfg);
+    }
+    return OK;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    static const char *const after_proxy[] = {"mod_proxy.c", "mod_proxy_balancer.c", NULL};
+
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, after_proxy, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(aip_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    aip_attempt_register_hooks(p);
+    aip_lbmethod_register(p);
+}
+
+AP_DECLARE_MODULE(aiproxy) = {
+    STANDARD20_MODULE_STUFF,
+    create_dir_conf,
+    merge_dir_conf,
+    create_server_conf,
+    merge_server_conf,
+    aiproxy_cmds,
+    register_hooks,
+    AP_MODULE_FLAG_NONE,
+};

@@ -1,0 +1,251 @@
+/*
+ * mod_aiproxy_attempt.c: one upstream attempt as one subrequest through mod_proxy.
+ *
+ * The subrequest has the client's URI, so it passes the same access checks, but our
+ * translate_name hook maps it straight to proxy:balancer://.../<upstream path> (as
+ * mod_rewrite's [P] flag does): no internal URL exists that a client could call. Its body is
+ * the attempt's translated body, served by an input filter; its output goes through a capture
+ * filter that sees the upstream status before any body byte and either commits the answer to
+ * the client or swallows an error so the handler can try the next upstream.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "apr_strings.h"
+#include "mod_aiproxy_private.h"
+
+#define AIP_ERROR_BODY_KEEP (64 * 1024) /* upstream error bytes kept for the client message */
+
+static ap_filter_rec_t *body_filter_handle;
+static ap_filter_rec_t *capture_filter_handle;
+
+/* ---- mapping the subrequest to the balancer ---------------------------------------------- */
+
+static int map_attempt_to_balancer(request_rec *r)
+{
+    aip_request_state *state;
+
+    if (!r->main)
+        return DECLINED;
+    state = ap_get_module_config(r->main->request_config, &aiproxy_module);
+    if (!state || !state->lookup)
+        return DECLINED;
+    r->filename = apr_pstrcat(r->pool, "proxy:", state->lookup->filename, NULL);
+    r->args = (char *) state->lookup->args;
+    r->proxyreq = PROXYREQ_REVERSE;
+    r->handler = "proxy-server";
+    /* The protocol core already encoded the path; mod_proxy appends r->args as the query. */
+    apr_table_setn(r->notes, "proxy-noencode", "1");
+    return OK;
+}
+
+/* ---- the attempt's request body ----------------------------------------------------------- */
+
+typedef struct {
+    const char *data;
+    apr_size_t left;
+} body_filter_ctx;
+
+static apr_status_t body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                                apr_read_type_e block, apr_off_t readbytes)
+{
+    body_filter_ctx *ctx = f->ctx;
+    apr_size_t n;
+
+    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE)
+        return APR_ENOTIMPL;
+    if (ctx->left == 0) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+        return APR_SUCCESS;
+    }
+    n = readbytes > 0 && (apr_size_t) readbytes < ctx->left ? (apr_size_t) readbytes : ctx->left;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(ctx->data, n, f->c->bucket_alloc));
+    if (mode == AP_MODE_READBYTES) {
+        ctx->data += n;
+        ctx->left -= n;
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- capture: commit or swallow ---------------------------------------------------------- */
+
+/* Upstream response headers worth handing to the client. */
+static const char *const forwarded_response_headers[] = {
+    "Retry-After", "x-request-id", "request-id", "anthropic-ratelimit-requests-remaining",
+    "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens", NULL};
+
+static void commit_to_client(aip_attempt *at, request_rec *rr)
+{
+    request_rec *r = at->main;
+
+    r->status = rr->status;
+    r->status_line = NULL;
+    for (int i = 0; forwarded_response_headers[i]; i++) {
+        const char *v = apr_table_get(rr->headers_out, forwarded_response_headers[i]);
+        if (v)
+            apr_table_setn(r->headers_out, forwarded_response_headers[i], v);
+    }
+    ap_set_content_type(r, aip_translate->response_content_type(at->translator));
+    if (at->req.upstream_stream != AIPROXY_STREAM_NONE) {
+        /* Streams go out unbuffered: no compression, no proxy buffering downstream. */
+        apr_table_setn(r->subprocess_env, "no-gzip", "1");
+        apr_table_setn(r->subprocess_env, "no-brotli", "1");
+        apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+        apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    }
+    apr_table_setn(r->headers_out, "X-AIProxy-Upstream", at->upstream->name);
+    apr_table_setn(r->subprocess_env, "AIPROXY_UPSTREAM", at->upstream->name);
+    at->outcome = AIP_OUTCOME_COMMITTED;
+}
+
+static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)
+{
+    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        const char *data;
+        apr_size_t len, room = AIP_ERROR_BODY_KEEP - at->error_len;
+        if (APR_BUCKET_IS_METADATA(b) || room == 0)
+            continue;
+        if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS)
+            break;
+        if (len > room)
+            len = room;
+        memcpy(at->error_body + at->error_len, data, len);
+        at->error_len += len;
+    }
+}
+
+static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *rr = f->r;
+    aip_attempt *at = f->ctx;
+
+    if (at->outcome == AIP_OUTCOME_NO_RESPONSE && !at->status) {
+        if (!rr->sent_bodyct) {
+            /* No upstream answer at all: mod_proxy failed to connect and the subrequest
+             * finalizer sends a bare EOS (rr->status even reads 200 then). */
+            apr_brigade_cleanup(bb);
+            return APR_SUCCESS;
+        }
+        if (rr->status >= 400) {
+            at->outcome = AIP_OUTCOME_ERROR_STATUS;
+            at->status = rr->status;
+            at->retry_after = apr_table_get(rr->headers_out, "Retry-After");
+            at->error_body = apr_palloc(at->main->pool, AIP_ERROR_BODY_KEEP);
+        }
+        else {
+            commit_to_client(at, rr);
+        }
+    }
+    if (at->outcome == AIP_OUTCOME_ERROR_STATUS) {
+        keep_error_bytes(at, bb);
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    if (at->outcome != AIP_OUTCOME_COMMITTED) {
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* ---- running one attempt ------------------------------------------------------------------ */
+
+/* Client headers that reach the upstream: only what the protocol needs, never credentials,
+ * cookies or Accept-Encoding (responses must stay uncompressed for live translation). */
+static const char *const forwarded_request_headers[AIPROXY_PROTO_COUNT][3] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"anthropic-beta", NULL},
+    [AIPROXY_PROTO_OPENAI] = {"OpenAI-Beta", NULL},
+    [AIPROXY_PROTO_RESPONSES] = {"OpenAI-Beta", NULL},
+    [AIPROXY_PROTO_GEMINI] = {NULL},
+};
+
+/* How each protocol authenticates: header name and value prefix. */
+static const struct {
+    const char *header;
+    const char *prefix;
+} upstream_auth[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"x-api-key", ""},
+    [AIPROXY_PROTO_OPENAI] = {"Authorization", "Bearer "},
+    [AIPROXY_PROTO_RESPONSES] = {"Authorization", "Bearer "},
+    [AIPROXY_PROTO_GEMINI] = {"x-goog-api-key", ""},
+};
+
+static apr_table_t *upstream_headers(aip_attempt *at, apr_pool_t *p)
+{
+    request_rec *r = at->main;
+    const aip_upstream *up = at->upstream;
+    apr_table_t *h = apr_table_make(p, 12);
+    const char *ua = apr_table_get(r->headers_in, "User-Agent");
+
+    apr_table_setn(h, "Content-Type", "application/json");
+    apr_table_setn(h, "Content-Length", apr_psprintf(p, "%" APR_SIZE_T_FMT, at->req.len));
+    apr_table_setn(h, "Accept", at->req.accept);
+    apr_table_setn(h, "User-Agent", ua ? ua : "mod_aiproxy");
+    if (up->proto == AIPROXY_PROTO_ANTHROPIC) {
+        const char *version = apr_table_get(r->headers_in, "anthropic-version");
+        apr_table_setn(h, "anthropic-version", version ? version : "2023-06-01");
+    }
+    for (int i = 0; forwarded_request_headers[up->proto][i]; i++) {
+        const char *v = apr_table_get(r->headers_in, forwarded_request_headers[up->proto][i]);
+        if (v)
+            apr_table_setn(h, forwarded_request_headers[up->proto][i], v);
+    }
+    apr_table_setn(h, upstream_auth[up->proto].header,
+                   apr_pstrcat(p, upstream_auth[up->proto].prefix, at->token, NULL));
+    for (int i = 0; i < up->headers->nelts; i++) {
+        const aip_header *extra = &APR_ARRAY_IDX(up->headers, i, aip_header);
+        apr_table_setn(h, extra->name, extra->value);
+    }
+    return h;
+}
+
+void aip_attempt_run(aip_attempt *at)
+{
+    request_rec *r = at->main;
+    aip_request_state *state = ap_get_module_config(r->request_config, &aiproxy_module);
+    body_filter_ctx *body = apr_pcalloc(r->pool, sizeof(*body));
+    request_rec *rr;
+
+    state->lookup = at;
+    rr = ap_sub_req_method_uri("POST", r->uri, r, r->output_filters);
+    state->lookup = NULL;
+    if (rr->status != HTTP_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "aiproxy: the attempt on upstream %s could not be set up (status %d)",
+                      at->upstream->name, rr->status);
+        at->outcome = AIP_OUTCOME_NO_RESPONSE;
+        ap_destroy_sub_req(rr);
+        return;
+    }
+    ap_set_module_config(rr->request_config, &aiproxy_module, at);
+    rr->headers_in = upstream_headers(at, rr->pool);
+    body->data = at->req.body;
+    body->left = at->req.len;
+    /* mod_proxy_http sends a subrequest's body only when kept_body is set. */
+    rr->kept_body = apr_brigade_create(rr->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(rr->kept_body, apr_bucket_immortal_create(
+                                                at->req.body, at->req.len, r->connection->bucket_alloc));
+    ap_add_input_filter_handle(body_filter_handle, body, rr, r->connection);
+    ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
+    aip_translate->add_response_filter(rr, at->translator);
+
+    ap_run_sub_req(rr);
+    if (at->outcome != AIP_OUTCOME_COMMITTED)
+        ap_destroy_sub_req(rr);
+}
+
+void aip_attempt_register_hooks(apr_pool_t *p)
+{
+    static const char *const before[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
+
+    ap_hook_translate_name(map_attempt_to_balancer, NULL, before, APR_HOOK_FIRST);
+    body_filter_handle =
+        ap_register_input_filter("AIPROXY_BODY", body_filter, NULL, AP_FTYPE_RESOURCE);
+    capture_filter_handle =
+        ap_register_output_filter("AIPROXY_CAPTURE", capture_filter, NULL, AP_FTYPE_RESOURCE);
+}

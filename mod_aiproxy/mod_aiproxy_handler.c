@@ -1,0 +1,312 @@
+/*
+ * mod_aiproxy_handler.c: the client-facing handler (SetHandler aiproxy).
+ *
+ * Reads and parses the client body once, then walks the upstreams that serve the model in
+ * weighted order, one subrequest per attempt, until one answers. Every failure the client
+ * sees is an error in its own protocol's envelope.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+#include "mod_aiproxy_private.h"
+
+typedef struct {
+    request_rec *r;
+    aip_server_conf *conf;
+    aip_route route;
+    const char *path;          /* request path below the mount point */
+} client_request;
+
+static int send_error(client_request *cr, int status, const char *message)
+{
+    request_rec *r = cr->r;
+    aiproxy_error err = {status, NULL, message};
+    apr_size_t len;
+    const char *body = aip_translate->error_body(r->pool, cr->route.proto, &err, &len);
+
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    ap_set_content_length(r, len);
+    apr_table_setn(r->notes, "verbose-error-to", "*");
+    if (r->header_only)
+        return OK;
+    ap_rwrite(body, (int) len, r);
+    return OK;
+}
+
+/* The request path below the <Location> the handler is mounted at. */
+static const char *path_below_mount(request_rec *r)
+{
+    aip_dir_conf *dconf = ap_get_module_config(r->per_dir_config, &aiproxy_module);
+    const char *mount = dconf->mount;
+    size_t n;
+
+    if (!mount || mount[0] != '/')
+        return r->uri;
+    n = strlen(mount);
+    while (n > 0 && mount[n - 1] == '/')
+        n--;
+    if (n > 0 && !strncmp(r->uri, mount, n) && (r->uri[n] == '/' || r->uri[n] == '\0'))
+        return r->uri[n] ? r->uri + n : "/";
+    return r->uri;
+}
+
+static aip_client_hints client_hints(request_rec *r)
+{
+    aip_client_hints hints;
+    hints.anthropic_version = apr_table_get(r->headers_in, "anthropic-version") != NULL;
+    hints.goog_api_key = apr_table_get(r->headers_in, "x-goog-api-key") != NULL;
+    return hints;
+}
+
+static int is_json_content_type(const char *ct)
+{
+    if (!ct)
+        return 1; /* tolerated: many clients omit it */
+    while (apr_isspace(*ct))
+        ct++;
+    return !strncasecmp(ct, "application/json", 16) &&
+           (ct[16] == '\0' || ct[16] == ';' || apr_isspace(ct[16]));
+}
+
+/* Read the whole client body, refusing more than max bytes. Returns OK or an HTTP status. */
+static int read_client_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t total = 0;
+    int seen_eos = 0;
+    apr_status_t rv;
+
+    if (cl) {
+        apr_off_t declared;
+        char *end;
+        if (apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared > max)
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    do {
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS)
+            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b))
+                seen_eos = 1;
+            else if (!APR_BUCKET_IS_METADATA(b))
+                total += b->length;
+        }
+        if (total > max)
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        rv = ap_save_brigade(NULL, &all, &bb, r->pool);
+        if (rv != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        apr_brigade_cleanup(bb);
+    } while (!seen_eos);
+    rv = apr_brigade_pflatten(all, body, len, r->pool);
+    apr_brigade_destroy(all);
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static int list_models(client_request *cr)
+{
+    request_rec *r = cr->r;
+    const aip_config *cfg = cr->conf->cfg;
+    apr_array_header_t *models = apr_array_make(r->pool, 8, sizeof(const char *));
+    apr_hash_t *seen = apr_hash_make(r->pool);
+    apr_size_t len;
+    const char *body;
+
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        if (!up->enabled)
+            continue;
+        for (int m = 0; m < up->models->nelts; m++) {
+            const char *model = APR_ARRAY_IDX(up->models, m, const char *);
+            if (!apr_hash_get(seen, model, APR_HASH_KEY_STRING)) {
+                apr_hash_set(seen, model, APR_HASH_KEY_STRING, model);
+                APR_ARRAY_PUSH(models, const char *) = model;
+            }
+        }
+    }
+    body = aip_translate->model_list_body(r->pool, cr->route.proto, models, &len);
+    ap_set_content_type(r, "application/json");
+    ap_set_content_length(r, len);
+    if (!r->header_only)
+        ap_rwrite(body, (int) len, r);
+    return OK;
+}
+
+/* Prepare one attempt on up: translated body, path, translator. Returns 0 or an HTTP
+ * status with *err filled (the request cannot be expressed for this upstream). */
+static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
+                           aip_attempt *at, aiproxy_error *err)
+{
+    request_rec *r = cr->r;
+    const char *client_model = aip_translate->request_model(req);
+    aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
+    aiproxy_target target;
+    aiproxy_response_spec spec;
+    int rc;
+
+    memset(&target, 0, sizeof(target));
+    target.proto = up->proto;
+    target.model = aip_upstream_model(up, client_model);
+    target.stream = client_stream != AIPROXY_STREAM_NONE;
+    target.default_max_tokens = cr->conf->cfg->default_max_tokens;
+    rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
+    if (rc)
+        return rc;
+
+    at->main = r;
+    at->upstream = up;
+    at->token = aip_upstream_next_token(up);
+    at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
+    at->args = at->req.query;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.client = cr->route.proto;
+    spec.client_stream = client_stream;
+    spec.upstream = up->proto;
+    spec.upstream_stream = at->req.upstream_stream;
+    spec.client_model = client_model;
+    at->translator = aip_translate->response_create(r->pool, &spec);
+    return 0;
+}
+
+/* Errors that are the client's own: another upstream would say the same. */
+static int is_client_fault(int status)
+{
+    return status == HTTP_BAD_REQUEST || status == HTTP_UNPROCESSABLE_ENTITY ||
+           status == HTTP_REQUEST_ENTITY_TOO_LARGE;
+}
+
+static int report_failure(client_request *cr, const aip_attempt *last, int attempts)
+{
+    request_rec *r = cr->r;
+    const char *detail;
+    int status;
+
+    if (!last) {
+        return send_error(cr, HTTP_NOT_FOUND,
+                          apr_psprintf(r->pool, "no upstream serves model '%s'",
+                                       ap_escape_html(r->pool, apr_table_get(r->notes,
+                                                                             "aiproxy-model"))));
+    }
+    if (last->outcome == AIP_OUTCOME_ERROR_STATUS) {
+        status = last->status;
+        detail = last->error_len ? aip_translate->error_message_from_body(
+                                       r->pool, last->upstream->proto, last->error_body,
+                                       last->error_len)
+                                 : NULL;
+        if (last->retry_after)
+            apr_table_setn(r->headers_out, "Retry-After", last->retry_after);
+        return send_error(cr, status,
+                          apr_psprintf(r->pool, "upstream %s answered %d: %s", last->upstream->name,
+                                       status, detail ? detail : "no error message"));
+    }
+    return send_error(cr, HTTP_BAD_GATEWAY,
+                      apr_psprintf(r->pool, "no upstream could be reached (%d attempt%s, last: %s)",
+                                   attempts, attempts == 1 ? "" : "s", last->upstream->name));
+}
+
+static int serve_generation(client_request *cr)
+{
+    request_rec *r = cr->r;
+    aip_config *cfg = cr->conf->cfg;
+    const aip_upstream *order[AIP_MAX_UPSTREAMS];
+    aip_attempt *last = NULL;
+    aiproxy_request *req;
+    aiproxy_error err = {0, NULL, NULL};
+    char *body = NULL;
+    apr_size_t len = 0;
+    int rc, n, attempts = 0;
+
+    if (!is_json_content_type(apr_table_get(r->headers_in, "Content-Type")))
+        return send_error(cr, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "the request body must be JSON (Content-Type: application/json)");
+    rc = read_client_body(r, cfg->max_body, &body, &len);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
+        return send_error(cr, rc, apr_psprintf(r->pool, "the request body exceeds %" APR_OFF_T_FMT
+                                                        " bytes (AIProxyMaxBodySize)",
+                                               cfg->max_body));
+    if (rc != OK)
+        return send_error(cr, rc, "the request body could not be read");
+
+    req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info, &err);
+    if (!req)
+        return send_error(cr, err.status, err.message);
+    apr_table_setn(r->notes, "aiproxy-model", aip_translate->request_model(req));
+    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", aip_translate->request_model(req));
+
+    n = aip_select_order(cr->conf->selector, aip_translate->request_model(req), order,
+                         AIP_MAX_UPSTREAMS);
+    for (int i = 0; i < n; i++) {
+        aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
+
+        if (!aip_worker_for(r, order[i]))
+            continue; /* disabled or drained in balancer-manager */
+        rc = prepare_attempt(cr, req, order[i], at, &err);
+        if (rc) {
+            if (n == 1 || i == n - 1)
+                return send_error(cr, rc, err.message);
+            continue; /* another upstream may speak a protocol that can express it */
+        }
+        attempts++;
+        aip_attempt_run(at);
+        last = at;
+        apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, attempts));
+        if (at->outcome == AIP_OUTCOME_COMMITTED)
+            return OK;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "aiproxy: upstream %s failed (%s %d)",
+                      at->upstream->name,
+                      at->outcome == AIP_OUTCOME_ERROR_STATUS ? "status" : "no response",
+                      at->status);
+        if (at->outcome == AIP_OUTCOME_ERROR_STATUS && is_client_fault(at->status))
+            break;
+    }
+    return report_failure(cr, last, attempts);
+}
+
+int aip_handler(request_rec *r)
+{
+    client_request cr;
+    aip_client_hints hints;
+
+    if (!r->handler || strcmp(r->handler, AIP_HANDLER_NAME) || r->main)
+        return DECLINED;
+    memset(&cr, 0, sizeof(cr));
+    cr.r = r;
+    cr.conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
+    cr.path = path_below_mount(r);
+    ap_set_module_config(r->request_config, &aiproxy_module,
+                         apr_pcalloc(r->pool, sizeof(aip_request_state)));
+
+    if (aip_route_match(r->pool, cr.path, r->args, &cr.route) != AIP_ROUTE_MATCHED) {
+        hints = client_hints(r);
+        cr.route.proto = aip_route_guess_proto(cr.path, &hints);
+        return send_error(&cr, HTTP_NOT_FOUND,
+                          apr_psprintf(r->pool, "no such endpoint: %s %s", r->method,
+                                       ap_escape_html(r->pool, cr.path)));
+    }
+    if (cr.route.kind == AIP_ROUTE_MODELS) {
+        hints = client_hints(r);
+        if (cr.route.proto != AIPROXY_PROTO_GEMINI && hints.anthropic_version)
+            cr.route.proto = AIPROXY_PROTO_ANTHROPIC;
+    }
+    if (strcmp(r->method, cr.route.method) &&
+        !(r->method_number == M_GET && !strcmp(cr.route.method, "GET"))) {
+        apr_table_setn(r->headers_out, "Allow", cr.route.method);
+        return send_error(&cr, HTTP_METHOD_NOT_ALLOWED,
+                          apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method,
+                                       cr.route.method));
+    }
+    if (cr.route.kind == AIP_ROUTE_MODELS)
+        return list_models(&cr);
+    return serve_generation(&cr);
+}

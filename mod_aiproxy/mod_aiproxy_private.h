@@ -1,0 +1,79 @@
+/*
+ * mod_aiproxy_private.h: what the glue files of mod_aiproxy share.
+ */
+#ifndef MOD_AIPROXY_PRIVATE_H
+#define MOD_AIPROXY_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "mod_proxy.h"
+#include "mod_aiproxy_translate.h"
+#include "aip_config.h"
+#include "aip_route.h"
+#include "aip_select.h"
+
+extern module AP_MODULE_DECLARE_DATA aiproxy_module;
+
+#define AIP_HANDLER_NAME "aiproxy"
+#define AIP_LBMETHOD_NAME "aiproxy"
+/* Each upstream is the one member of its own balancer, balancer://aiproxy-<name> in the main
+ * server and balancer://aiproxy-vN-<name> in the Nth virtual host with upstreams: mod_proxy
+ * shares one worker between members of a balancer with the same URL (two accounts of one
+ * provider must stay apart), and hands the main server's balancers down to every virtual
+ * host (names must not collide). balancer-manager lists and controls them all. */
+#define AIP_BALANCER_PREFIX "balancer://aiproxy-"
+
+typedef struct {
+    aip_config *cfg;
+    aip_selector *selector;  /* built in post_config from cfg */
+    const char *balancer_prefix; /* this server's balancer name prefix, once it has upstreams */
+} aip_server_conf;
+
+typedef struct {
+    const char *mount;       /* the <Location> the handler is mounted at */
+} aip_dir_conf;
+
+/* The translate module's entry points (NULL until post_config found them). */
+extern const aiproxy_translate_api *aip_translate;
+
+/* One try of one upstream for a client request, through one subrequest. */
+typedef enum {
+    AIP_OUTCOME_NO_RESPONSE = 0, /* no upstream answer: connect failure, timeout, refusal */
+    AIP_OUTCOME_ERROR_STATUS,    /* the upstream answered an HTTP error; body kept */
+    AIP_OUTCOME_COMMITTED        /* the answer went to the client */
+} aip_outcome;
+
+typedef struct {
+    request_rec *main;
+    const aip_upstream *upstream;
+    proxy_worker *worker;
+    const char *filename;        /* proxy:balancer://aiproxy/<path> */
+    const char *args;            /* upstream query, or NULL */
+    aiproxy_upstream_request req;
+    const char *token;
+    aiproxy_response *translator;
+
+    aip_outcome outcome;
+    int status;                  /* upstream HTTP status (ERROR_STATUS) */
+    char *error_body;            /* first bytes of the upstream error body */
+    apr_size_t error_len;
+    const char *retry_after;
+} aip_attempt;
+
+/* Per main request: the attempt whose subrequest is being looked up (for translate_name). */
+typedef struct {
+    aip_attempt *lookup;
+} aip_request_state;
+
+/* mod_aiproxy_attempt.c */
+void aip_attempt_register_hooks(apr_pool_t *p);
+void aip_attempt_run(aip_attempt *at);
+
+/* mod_aiproxy_lbmethod.c */
+void aip_lbmethod_register(apr_pool_t *p);
+proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up);
+
+/* mod_aiproxy_handler.c */
+int aip_handler(request_rec *r);
+
+#endif /* MOD_AIPROXY_PRIVATE_H */

@@ -1,0 +1,162 @@
+/*
+ * mod_aiproxy_translate.c: httpd glue of the protocol core.
+ *
+ * Publishes the core through the aiproxy_translate_get_api optional function and provides
+ * the response output filter: upstream bytes in, client-protocol bytes out, one complete
+ * JSON body or SSE event at a time, FLUSH passed straight through so streams stay live.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "apr_strings.h"
+#include "mod_aiproxy_translate.h"
+
+module AP_MODULE_DECLARE_DATA aiproxy_translate_module;
+
+#define RESPONSE_FILTER_NAME "AIPROXY_TRANSLATE_RESPONSE"
+
+static ap_filter_rec_t *response_filter_handle;
+
+typedef struct {
+    aiproxy_response *translator;
+    apr_bucket_brigade *out;  /* translated output waiting to be passed */
+    int started;
+    int upstream_broke;       /* an error bucket came from mod_proxy */
+    int finished;
+} response_filter_ctx;
+
+static apr_status_t append_to_brigade(void *baton, const char *data, apr_size_t len)
+{
+    ap_filter_t *f = baton;
+    response_filter_ctx *ctx = f->ctx;
+    return apr_brigade_write(ctx->out, NULL, NULL, data, len);
+}
+
+static void response_filter_start(ap_filter_t *f, response_filter_ctx *ctx)
+{
+    request_rec *r = f->r;
+
+    ctx->started = 1;
+    ctx->out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    ap_set_content_type(r, aiproxy_response_content_type(ctx->translator));
+    apr_table_unset(r->headers_out, "Content-Length");
+    apr_table_unset(r->headers_out, "Content-Encoding");
+    /* Compressing an event stream would hold events back in the compressor. */
+    apr_table_setn(r->subprocess_env, "no-gzip", "1");
+    apr_table_setn(r->subprocess_env, "no-brotli", "1");
+}
+
+static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    response_filter_ctx *ctx = f->ctx;
+    aiproxy_sink sink = {append_to_brigade, f};
+    apr_status_t rv = APR_SUCCESS;
+
+    if (ctx->finished) {
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    if (!ctx->started)
+        response_filter_start(f, ctx);
+
+    while (!APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *b = APR_BRIGADE_FIRST(bb);
+
+        if (APR_BUCKET_IS_EOS(b)) {
+            rv = aiproxy_response_finish(ctx->translator, ctx->upstream_broke, &sink);
+            ctx->finished = 1;
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(ctx->out, b);
+            break;
+        }
+        if (APR_BUCKET_IS_FLUSH(b)) {
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(ctx->out, b);
+            rv = ap_pass_brigade(f->next, ctx->out);
+            apr_brigade_cleanup(ctx->out);
+            if (rv != APR_SUCCESS)
+                break;
+            continue;
+        }
+        if (AP_BUCKET_IS_ERROR(b)) {
+            /* mod_proxy's "backend broke" marker: the stream ends with the client protocol's
+             * error event at EOS instead of a bare truncation. */
+            ctx->upstream_broke = 1;
+            apr_bucket_delete(b);
+            continue;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(ctx->out, b);
+            continue;
+        }
+        {
+            const char *data;
+            apr_size_t len;
+            rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+            if (rv == APR_SUCCESS)
+                rv = aiproxy_response_feed(ctx->translator, data, len, &sink);
+            apr_bucket_delete(b);
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r, "aiproxy: translating the upstream response failed");
+                ctx->upstream_broke = 1;
+                aiproxy_response_finish(ctx->translator, 1, &sink);
+                ctx->finished = 1;
+                APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_eos_create(f->c->bucket_alloc));
+                break;
+            }
+        }
+    }
+    apr_brigade_cleanup(bb);
+    if (APR_BRIGADE_EMPTY(ctx->out))
+        return rv;
+    {
+        apr_status_t pass = ap_pass_brigade(f->next, ctx->out);
+        apr_brigade_cleanup(ctx->out);
+        return rv != APR_SUCCESS ? rv : pass;
+    }
+}
+
+static void add_response_filter(request_rec *r, aiproxy_response *t)
+{
+    response_filter_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ctx->translator = t;
+    ap_add_output_filter_handle(response_filter_handle, ctx, r, r->connection);
+}
+
+static const aiproxy_translate_api translate_api = {
+    .version = AIPROXY_TRANSLATE_API_VERSION,
+    .request_parse = aiproxy_request_parse,
+    .request_model = aiproxy_request_model,
+    .request_stream = aiproxy_request_stream,
+    .request_build = aiproxy_request_build,
+    .response_create = aiproxy_response_create,
+    .response_content_type = aiproxy_response_content_type,
+    .response_info = aiproxy_response_get_info,
+    .error_body = aiproxy_error_body,
+    .error_message_from_body = aiproxy_error_message_from_body,
+    .model_list_body = aiproxy_model_list_body,
+    .add_response_filter = add_response_filter,
+};
+
+static const aiproxy_translate_api *aiproxy_translate_get_api(void)
+{
+    return &translate_api;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    APR_REGISTER_OPTIONAL_FN(aiproxy_translate_get_api);
+    response_filter_handle =
+        ap_register_output_filter(RESPONSE_FILTER_NAME, response_filter, NULL, AP_FTYPE_CONTENT_SET);
+}
+
+AP_DECLARE_MODULE(aiproxy_translate) = {
+    STANDARD20_MODULE_STUFF,
+    NULL, NULL, NULL, NULL, NULL,
+    register_hooks,
+    AP_MODULE_FLAG_NONE,
+};

@@ -1,0 +1,43 @@
+/* tr_anthropic.c: Anthropic Messages codec table, request peek, endpoint and error envelope. */
+#include "apr_strings.h"
+#include "tr_error.h"
+#include "tr_json.h"
+#include "tr_peek.h"
+#include "tr_protocols.h"
+
+static int anthropic_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
+                                  aiproxy_error *err)
+{
+    if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
+        return err->status;
+    return tr_peek_require_array(p, req->root, "messages", err);
+}
+
+static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target,
+                                   const char *variant, const char **path, const char **query)
+{
+    *path = "/v1/messages";
+    *query = NULL;
+}
+
+static json_t *anthropic_error_encode(const aiproxy_error *err)
+{
+    const tr_error_words *words = tr_error_words_for(err->status);
+    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+                     words->anthropic_type, "message", err->message ? err->message : "");
+}
+
+static const char *anthropic_error_decode(apr_pool_t *p, json_t *body)
+{
+    return tr_json_str(tr_json_obj(body, "error"), "message");
+}
+
+const tr_codec tr_anthropic_codec = {
+    .proto = AIPROXY_PROTO_ANTHROPIC,
+    .request_peek = anthropic_request_peek,
+    .request_set_model = tr_peek_set_body_model,
+    .request_path = anthropic_request_path,
+    .error_encode = anthropic_error_encode,
+    .error_decode = anthropic_error_decode,
+    TR_CODEC_TRANSLATION_ENTRIES(anthropic),
+};

@@ -1,0 +1,66 @@
+/* tr_error.c: error envelopes in each protocol's own shape, and messages out of them. */
+#include "apr_strings.h"
+#include "tr_codec.h"
+#include "tr_error.h"
+#include "tr_json.h"
+
+static const tr_error_words error_words[] = {
+    {400, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
+    {401, "authentication_error", "invalid_request_error", "invalid_api_key", "UNAUTHENTICATED"},
+    {402, "billing_error", "insufficient_quota", "insufficient_quota", "FAILED_PRECONDITION"},
+    {403, "permission_error", "permission_error", NULL, "PERMISSION_DENIED"},
+    {404, "not_found_error", "invalid_request_error", "model_not_found", "NOT_FOUND"},
+    {405, "invalid_request_error", "invalid_request_error", NULL, "UNIMPLEMENTED"},
+    {408, "timeout_error", "timeout", NULL, "DEADLINE_EXCEEDED"},
+    {413, "request_too_large", "invalid_request_error", "request_too_large", "INVALID_ARGUMENT"},
+    {415, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
+    {422, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
+    {429, "rate_limit_error", "rate_limit_error", "rate_limit_exceeded", "RESOURCE_EXHAUSTED"},
+    {500, "api_error", "server_error", NULL, "INTERNAL"},
+    {502, "api_error", "server_error", "bad_gateway", "UNAVAILABLE"},
+    {503, "overloaded_error", "server_error", "service_unavailable", "UNAVAILABLE"},
+    {504, "timeout_error", "server_error", "timeout", "DEADLINE_EXCEEDED"},
+    {529, "overloaded_error", "server_error", "overloaded", "UNAVAILABLE"},
+};
+
+const tr_error_words *tr_error_words_for(int status)
+{
+    for (size_t i = 0; i < sizeof(error_words) / sizeof(error_words[0]); i++) {
+        if (error_words[i].status == status)
+            return &error_words[i];
+    }
+    /* Unlisted statuses take their class's generic words. */
+    return tr_error_words_for(status >= 500 ? 500 : 400);
+}
+
+const char *aiproxy_error_body(apr_pool_t *p, aiproxy_proto proto, const aiproxy_error *err,
+                               apr_size_t *len)
+{
+    const tr_codec *codec = tr_codec_for(proto);
+    json_t *body;
+
+    if (!codec)
+        codec = tr_codec_for(AIPROXY_PROTO_OPENAI);
+    body = tr_json_own(p, codec->error_encode(err));
+    return tr_json_dump(p, body, len);
+}
+
+const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream,
+                                            const char *body, apr_size_t len)
+{
+    aiproxy_error ignored;
+    json_t *root = tr_json_parse(p, body, len, &ignored);
+    const char *msg = NULL;
+
+    if (!root)
+        return NULL;
+    /* Gemini streams errors as a one-element array. */
+    if (json_is_array(root) && json_array_size(root) > 0)
+        root = json_array_get(root, 0);
+    if (tr_codec_for(upstream))
+        msg = tr_codec_for(upstream)->error_decode(p, root);
+    /* Providers behind one api type do not always use its envelope; try the others. */
+    for (int i = 0; !msg && i < AIPROXY_PROTO_COUNT; i++)
+        msg = tr_codec_for((aiproxy_proto) i)->error_decode(p, root);
+    return msg;
+}

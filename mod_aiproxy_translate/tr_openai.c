@@ -1,0 +1,49 @@
+/* tr_openai.c: OpenAI Chat Completions codec table, request peek, endpoint, error envelope. */
+#include "apr_strings.h"
+#include "tr_error.h"
+#include "tr_json.h"
+#include "tr_peek.h"
+#include "tr_protocols.h"
+
+static int openai_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
+                               aiproxy_error *err)
+{
+    if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
+        return err->status;
+    return tr_peek_require_array(p, req->root, "messages", err);
+}
+
+static void openai_request_path(apr_pool_t *p, const aiproxy_target *target, const char *variant,
+                                const char **path, const char **query)
+{
+    *path = "/v1/chat/completions";
+    *query = NULL;
+}
+
+/* OpenAI's envelope, shared with the Responses API. */
+json_t *tr_openai_error_envelope(const aiproxy_error *err);
+json_t *tr_openai_error_envelope(const aiproxy_error *err)
+{
+    const tr_error_words *words = tr_error_words_for(err->status);
+    return json_pack("{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
+                     err->message ? err->message : "", "type", words->openai_type, "param",
+                     "code", words->openai_code);
+}
+
+const char *tr_openai_error_message(apr_pool_t *p, json_t *body);
+const char *tr_openai_error_message(apr_pool_t *p, json_t *body)
+{
+    json_t *error = json_object_get(body, "error");
+    /* Some OpenAI-compatible servers send {"error": "text"}. */
+    return json_is_string(error) ? json_string_value(error) : tr_json_str(error, "message");
+}
+
+const tr_codec tr_openai_codec = {
+    .proto = AIPROXY_PROTO_OPENAI,
+    .request_peek = openai_request_peek,
+    .request_set_model = tr_peek_set_body_model,
+    .request_path = openai_request_path,
+    .error_encode = tr_openai_error_envelope,
+    .error_decode = tr_openai_error_message,
+    TR_CODEC_TRANSLATION_ENTRIES(openai),
+};

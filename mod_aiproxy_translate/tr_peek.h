@@ -1,0 +1,16 @@
+/* tr_peek.h: the cheap checks every protocol's request peek shares. */
+#ifndef TR_PEEK_H
+#define TR_PEEK_H
+
+#include "tr_ir.h"
+
+/* req->model = body "model" (a non-empty string), else a 400 in *err. */
+int tr_peek_model(tr_request *req, aiproxy_error *err);
+/* req->stream from a boolean body field (absent = not streaming), else a 400 in *err. */
+int tr_peek_stream_flag(tr_request *req, const char *key, aiproxy_error *err);
+/* key must be present and an array, else a 400 in *err. */
+int tr_peek_require_array(apr_pool_t *p, const json_t *root, const char *key, aiproxy_error *err);
+/* Body "model" = model (the passthrough rewrite of every protocol but Gemini). */
+void tr_peek_set_body_model(json_t *root, const char *model);
+
+#endif /* TR_PEEK_H */

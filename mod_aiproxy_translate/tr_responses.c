@@ -1,0 +1,41 @@
+/* tr_responses.c: OpenAI Responses codec table, request peek, endpoint and error envelope. */
+#include "apr_strings.h"
+#include "tr_json.h"
+#include "tr_peek.h"
+#include "tr_protocols.h"
+
+json_t *tr_openai_error_envelope(const aiproxy_error *err);
+const char *tr_openai_error_message(apr_pool_t *p, json_t *body);
+
+static int responses_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
+                                  aiproxy_error *err)
+{
+    json_t *input = json_object_get(req->root, "input");
+
+    if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
+        return err->status;
+    if (input && !json_is_string(input) && !json_is_array(input)) {
+        err->status = 400;
+        err->type = "invalid_request_error";
+        err->message = "'input' must be a string or an array of input items";
+        return err->status;
+    }
+    return 0;
+}
+
+static void responses_request_path(apr_pool_t *p, const aiproxy_target *target,
+                                   const char *variant, const char **path, const char **query)
+{
+    *path = variant ? apr_pstrcat(p, "/v1/responses/", variant, NULL) : "/v1/responses";
+    *query = NULL;
+}
+
+const tr_codec tr_responses_codec = {
+    .proto = AIPROXY_PROTO_RESPONSES,
+    .request_peek = responses_request_peek,
+    .request_set_model = tr_peek_set_body_model,
+    .request_path = responses_request_path,
+    .error_encode = tr_openai_error_envelope,
+    .error_decode = tr_openai_error_message,
+    TR_CODEC_TRANSLATION_ENTRIES(responses),
+};
