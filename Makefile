@@ -7,10 +7,28 @@
 #
 # Dependencies are Debian packages; build/install-deps.sh installs whatever is missing.
 
+ifndef AIPROXY_DEPS_CHECKED
+# First pass: install any missing Debian package, then run the real build in a second make,
+# whose flags (apxs, apr-1-config, pkg-config) need those packages to exist.
+.DEFAULT_GOAL := all
+.PHONY: all
+all:
+	@./build/install-deps.sh
+	@$(MAKE) --no-print-directory AIPROXY_DEPS_CHECKED=1 $@
+%::
+	@./build/install-deps.sh
+	@$(MAKE) --no-print-directory AIPROXY_DEPS_CHECKED=1 $@
+else
+
 PORT    ?= 8080
+V       ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
 OUT     := out
 CC      ?= gcc
-DEPS_STAMP := $(OUT)/.deps-ok
 
 include build/flags.mk
 
@@ -35,31 +53,35 @@ UNIT_BINS := $(patsubst test/unit/%.c,$(OUT)/unit/%,$(UNIT_TESTS))
 .PHONY: all deps run test unit integration fuzz bench clean format
 all: $(MODULES)
 
-deps: $(DEPS_STAMP)
-$(DEPS_STAMP): build/install-deps.sh
+deps:
 	@./build/install-deps.sh
-	@mkdir -p $(OUT) && touch $@
 
-$(OUT)/obj/%.o: %.c | $(DEPS_STAMP)
+$(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@[ "$(V)" != 0 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
 $(OUT)/mod_aiproxy_translate.so: $(call obj,$(TRANSLATE_CORE) $(TRANSLATE_GLUE))
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_TRANSLATE)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_TRANSLATE)
 $(OUT)/mod_aiproxy.so: $(call obj,$(ROUTER_CORE) $(ROUTER_GLUE))
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ROUTER)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ROUTER)
 $(OUT)/mod_aiproxy_oauth.so: $(call obj,$(OAUTH_CORE) $(OAUTH_GLUE))
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_OAUTH)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_OAUTH)
 $(OUT)/mod_aiproxy_mock.so: $(call obj,$(MOCK_SRC))
-	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_MOCK)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_MOCK)
 
 # Unit tests link every pure core (never the glue) against cmocka.
 CORE_OBJS = $(call obj,$(TRANSLATE_CORE) $(ROUTER_CORE) $(OAUTH_CORE))
-$(OUT)/unit/%: test/unit/%.c $(CORE_OBJS) $(wildcard test/unit/*.h) | $(DEPS_STAMP)
+$(OUT)/unit/%: test/unit/%.c $(CORE_OBJS) $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itest/unit -o $@ $< $(CORE_OBJS) $(LIBS_TEST)
+	@[ "$(V)" != 0 ] || echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -Itest/unit -o $@ $< $(CORE_OBJS) $(LIBS_TEST)
 
 unit: $(UNIT_BINS)
 	@./build/run-unit.sh $(UNIT_BINS)
@@ -72,7 +94,7 @@ test: all unit integration
 run: all
 	@./build/run-demo.sh $(PORT) $(CONFIG)
 
-fuzz: | $(DEPS_STAMP)
+fuzz:
 	@./build/run-fuzz.sh $(FUZZ_RUNS)
 
 bench: all
@@ -83,3 +105,5 @@ format:
 
 clean:
 	rm -rf $(OUT)
+
+endif
