@@ -15,9 +15,12 @@ ifndef AIPROXY_DEPS_CHECKED
 all:
 	@./build/install-deps.sh
 	@$(MAKE) --no-print-directory AIPROXY_DEPS_CHECKED=1 $@
-%::
+# FORCE: goals naming files (out/x.so) must reach the second make even when the file exists.
+%:: FORCE
 	@./build/install-deps.sh
 	@$(MAKE) --no-print-directory AIPROXY_DEPS_CHECKED=1 $@
+FORCE: ;
+Makefile build/flags.mk: ;
 else
 
 PORT    ?= 8080

@@ -32,15 +32,30 @@ aip_config *aip_config_create(apr_pool_t *p)
 {
     aip_config *cfg = apr_pcalloc(p, sizeof(*cfg));
     cfg->upstreams = apr_array_make(p, 4, sizeof(aip_upstream *));
+    cfg->fallback = apr_hash_make(p);
+    cfg->client_keys = apr_array_make(p, 2, sizeof(const char *));
     cfg->max_body = AIP_DEFAULT_MAX_BODY;
+    cfg->breaker_failures = AIP_DEFAULT_BREAKER_FAILURES;
+    cfg->breaker_open_seconds = AIP_DEFAULT_BREAKER_OPEN_SECONDS;
     return cfg;
 }
 
 aip_config *aip_config_merge(apr_pool_t *p, const aip_config *base, const aip_config *add)
 {
     aip_config *cfg = apr_pmemdup(p, add, sizeof(*cfg));
+    /* Upstreams, fallbacks and keys describe one tenant: a virtual host that sets none of a
+     * kind inherits the main server's, one that sets some uses only its own. */
     if (add->upstreams->nelts == 0)
         cfg->upstreams = base->upstreams;
+    if (apr_hash_count(add->fallback) == 0)
+        cfg->fallback = base->fallback;
+    if (add->client_keys->nelts == 0)
+        cfg->client_keys = base->client_keys;
+    if (!add->breaker_set) {
+        cfg->breaker_failures = base->breaker_failures;
+        cfg->breaker_open_seconds = base->breaker_open_seconds;
+        cfg->breaker_set = base->breaker_set;
+    }
     if (!add->max_body_set) {
         cfg->max_body = base->max_body;
         cfg->max_body_set = base->max_body_set;
@@ -187,11 +202,16 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
     return NULL;
 }
 
-const char *aip_upstream_next_token(const aip_upstream *up)
+int aip_upstream_next_token_index(const aip_upstream *up)
 {
     /* The turn counter is the one mutable field of the read-only configuration. */
     apr_uint32_t n = apr_atomic_inc32(&((aip_upstream *) up)->token_turn);
-    return APR_ARRAY_IDX(up->tokens, n % (apr_uint32_t) up->tokens->nelts, const char *);
+    return (int) (n % (apr_uint32_t) up->tokens->nelts);
+}
+
+const char *aip_upstream_next_token(const aip_upstream *up)
+{
+    return APR_ARRAY_IDX(up->tokens, aip_upstream_next_token_index(up), const char *);
 }
 
 int aip_upstream_serves(const aip_upstream *up, const char *model)
@@ -219,4 +239,51 @@ const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *
             return up;
     }
     return NULL;
+}
+
+const char *aip_config_add_fallback(apr_pool_t *p, aip_config *cfg, const char *model,
+                                    const char *fallback)
+{
+    if (!*model || !*fallback)
+        return "a fallback needs two model names";
+    if (apr_hash_get(cfg->fallback, model, APR_HASH_KEY_STRING))
+        return apr_psprintf(p, "model '%s' already has a fallback", model);
+    /* Walk the chain from the new fallback: reaching model again would loop forever. */
+    for (const char *m = fallback; m; m = apr_hash_get(cfg->fallback, m, APR_HASH_KEY_STRING)) {
+        if (!strcmp(m, model))
+            return apr_psprintf(p, "fallback %s -> %s closes a cycle", model, fallback);
+    }
+    apr_hash_set(cfg->fallback, model, APR_HASH_KEY_STRING, fallback);
+    return NULL;
+}
+
+const char *aip_config_fallback(const aip_config *cfg, const char *model)
+{
+    return apr_hash_get(cfg->fallback, model, APR_HASH_KEY_STRING);
+}
+
+void aip_config_add_client_key(aip_config *cfg, const char *key)
+{
+    APR_ARRAY_PUSH(cfg->client_keys, const char *) = key;
+}
+
+/* Constant time in the length of the configured key: no early exit on the first mismatch,
+ * so response timing does not reveal how much of a guess was right. */
+static int same_secret(const char *configured, const char *offered)
+{
+    size_t n = strlen(configured), m = strlen(offered);
+    unsigned char diff = (unsigned char) (n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char) configured[i] ^ (unsigned char) (i < m ? offered[i] : 0);
+    return diff == 0;
+}
+
+int aip_config_client_key_ok(const aip_config *cfg, const char *key)
+{
+    int ok = 0;
+    if (!key)
+        return 0;
+    for (int i = 0; i < cfg->client_keys->nelts; i++)
+        ok |= same_secret(APR_ARRAY_IDX(cfg->client_keys, i, const char *), key);
+    return ok;
 }

@@ -8,6 +8,7 @@
 #define AIP_CONFIG_H
 
 #include "apr_pools.h"
+#include "apr_hash.h"
 #include "apr_tables.h"
 #include "aiproxy_translate.h"
 
@@ -35,10 +36,17 @@ typedef struct {
 
 typedef struct {
     apr_array_header_t *upstreams; /* aip_upstream * */
+    apr_hash_t *fallback;          /* client model -> the model to try when it is exhausted */
+    apr_array_header_t *client_keys; /* const char *; empty = open gateway */
     apr_off_t max_body;            /* largest client body accepted, bytes */
     long default_max_tokens;       /* for targets that require max tokens; 0 = built in */
-    int max_body_set, default_max_tokens_set;
+    int breaker_failures;          /* consecutive failures that open a circuit */
+    int breaker_open_seconds;      /* how long an open circuit keeps an upstream out */
+    int max_body_set, default_max_tokens_set, breaker_set;
 } aip_config;
+
+#define AIP_DEFAULT_BREAKER_FAILURES 3
+#define AIP_DEFAULT_BREAKER_OPEN_SECONDS 1800
 
 #define AIP_DEFAULT_MAX_BODY (32 * 1024 * 1024)
 /* Upstreams per virtual host (the selector keeps a bitmap of this size on the stack). */
@@ -61,6 +69,8 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
 
 /* The token for the next attempt on up: tokens rotate round robin (lock free, per child). */
 const char *aip_upstream_next_token(const aip_upstream *up);
+/* The index of the token the next request starts with (then the others in order). */
+int aip_upstream_next_token_index(const aip_upstream *up);
 
 /* Does up serve client model? */
 int aip_upstream_serves(const aip_upstream *up, const char *model);
@@ -68,5 +78,17 @@ int aip_upstream_serves(const aip_upstream *up, const char *model);
 const char *aip_upstream_model(const aip_upstream *up, const char *model);
 
 const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *name);
+
+/* Add "when model is exhausted, try fallback". Returns NULL, or an error when the chain would
+ * loop back (a -> b -> a) or model already has a fallback. */
+const char *aip_config_add_fallback(apr_pool_t *p, aip_config *cfg, const char *model,
+                                    const char *fallback);
+/* The model to try after model, or NULL. */
+const char *aip_config_fallback(const aip_config *cfg, const char *model);
+
+/* Add a client API key (the gateway is open while none is configured). */
+void aip_config_add_client_key(aip_config *cfg, const char *key);
+/* Is key one of the configured client keys? Compares in constant time per key. */
+int aip_config_client_key_ok(const aip_config *cfg, const char *key);
 
 #endif /* AIP_CONFIG_H */

@@ -67,6 +67,8 @@ static const char *run_directive(cmd_parms *cmd, const char *name, const char *a
 /* Virtual hosts with upstreams, counted while the configuration is read: the order is the
  * order of the configuration files, so names are stable across restarts of one config. */
 static int vhosts_with_upstreams;
+/* Slots of the shared circuit-breaker table (one per upstream and model seen). */
+static unsigned int breaker_slots = 4096;
 
 static const char *balancer_prefix_for(cmd_parms *cmd)
 {
@@ -78,6 +80,7 @@ static const char *balancer_prefix_for(cmd_parms *cmd)
 static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     vhosts_with_upstreams = 0;
+    breaker_slots = 4096;
     return OK;
 }
 
@@ -87,78 +90,71 @@ static const char *quote_arg(apr_pool_t *p, const char *arg)
     return apr_pstrcat(p, "\"", ap_escape_quotes(p, arg), "\"", NULL);
 }
 
-/* AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] [models=a,b] [map=a=b]
- *                 [header="Name: value"] [compression=...] [enabled=on|off] [member params] */
-static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
+/* Checks of the name and base URL shared by every way of defining an upstream. */
+static const char *check_name_and_url(cmd_parms *cmd, const aip_server_conf *conf,
+                                      const char *name, const char *url)
+{
+    if (!*name || !*url)
+        return "an upstream needs a name and a base URL";
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        return apr_psprintf(cmd->pool, "base URL '%s' must start with http:// or https://", url);
+    for (const char *c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
+            return "upstream names may use letters, digits, '-', '_' and '.'";
+    }
+    if (strlen(name) > AIP_MAX_UPSTREAM_NAME)
+        return apr_psprintf(cmd->pool, "the name is longer than %d characters",
+                            AIP_MAX_UPSTREAM_NAME);
+    if (aip_config_find_upstream(conf->cfg, name))
+        return "an upstream of that name is already defined (names ignore case)";
+    if (conf->cfg->upstreams->nelts >= AIP_MAX_UPSTREAMS)
+        return apr_psprintf(cmd->pool, "more than %d upstreams in one virtual host",
+                            AIP_MAX_UPSTREAMS);
+    return NULL;
+}
+
+const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *url,
+                                const apr_array_header_t *params)
 {
     aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
-    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
-    const char *name, *url, *member_params = "", *msg;
+    const char *member_params = "", *msg, *err;
     aip_upstream *up;
     int retry_given = 0;
 
-    if (err)
-        return err;
-    name = ap_getword_conf(cmd->pool, &args);
-    url = ap_getword_conf(cmd->pool, &args);
-    if (!*name || !*url)
-        return "AIProxyUpstream needs a name and a base URL";
-    if (!ap_strchr_c(url, ':') || !(strncasecmp(url, "http://", 7) == 0 ||
-                                    strncasecmp(url, "https://", 8) == 0))
-        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: base URL '%s' must start with "
-                                       "http:// or https://", name, url);
-    for (const char *c = name; *c; c++) {
-        if (!apr_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
-            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: names may use letters, digits, "
-                                           "'-', '_' and '.'", name);
-    }
-    if (strlen(name) > AIP_MAX_UPSTREAM_NAME)
-        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: name longer than %d characters", name,
-                            AIP_MAX_UPSTREAM_NAME);
-    if (aip_config_find_upstream(conf->cfg, name))
-        return apr_psprintf(cmd->pool, "AIProxyUpstream %s is defined twice", name);
-    if (conf->cfg->upstreams->nelts >= AIP_MAX_UPSTREAMS)
-        return apr_psprintf(cmd->pool, "more than %d AIProxyUpstream in one virtual host",
-                            AIP_MAX_UPSTREAMS);
-
+    if ((msg = check_name_and_url(cmd, conf, name, url)) != NULL)
+        return msg;
     up = aip_upstream_create(cmd->pool, name, url);
-    while (*args) {
-        char *word = ap_getword_conf(cmd->pool, &args);
-        char *eq = strchr(word, '=');
-        if (!*word)
-            break;
-        if (!eq)
-            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: '%s' is not key=value", name, word);
-        *eq = '\0';
-        msg = aip_upstream_set(cmd->pool, up, word, eq + 1);
+    for (int i = 0; i < params->nelts; i++) {
+        const aip_param *param = &APR_ARRAY_IDX(params, i, aip_param);
+        msg = aip_upstream_set(cmd->pool, up, param->key, param->value);
         if (msg == AIP_NOT_OURS) {
-            if (!strcasecmp(word, "route") || !strcasecmp(word, "loadfactor"))
-                return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s= is set by the gateway "
-                                               "(the name is the route, weight= the loadfactor)",
-                                    name, word);
-            retry_given |= !strcasecmp(word, "retry");
-            member_params = apr_pstrcat(cmd->pool, member_params, " ", quote_arg(cmd->pool, word),
-                                        "=", quote_arg(cmd->pool, eq + 1), NULL);
+            if (!strcasecmp(param->key, "route") || !strcasecmp(param->key, "loadfactor"))
+                return apr_psprintf(cmd->pool, "%s= is set by the gateway (the name is the "
+                                               "route, weight= the loadfactor)", param->key);
+            retry_given |= !strcasecmp(param->key, "retry");
+            member_params = apr_pstrcat(cmd->pool, member_params, " ",
+                                        quote_arg(cmd->pool, param->key), "=",
+                                        quote_arg(cmd->pool, param->value), NULL);
         }
         else if (msg) {
-            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, msg);
+            return msg;
         }
     }
     if ((msg = aip_upstream_check(cmd->pool, up)) != NULL)
         return msg;
 
-    /* The gateway's circuit breaker decides when an upstream is out; mod_proxy's own 60 s
-     * error state would only hide members from it, so retry=0 unless the admin says. */
     if (!conf->balancer_prefix)
         conf->balancer_prefix = balancer_prefix_for(cmd);
     up->balancer = apr_pstrcat(cmd->pool, conf->balancer_prefix, name, NULL);
     ap_str_tolower((char *) up->balancer); /* mod_proxy keeps balancer names in lower case */
+    /* The gateway's circuit breaker decides when an upstream is out; mod_proxy's own 60 s
+     * error state would only hide members from it, so retry=0 unless the admin says. */
     err = run_directive(cmd, "BalancerMember",
                         apr_psprintf(cmd->pool, "%s %s route=%s loadfactor=%d%s%s", up->balancer,
                                      quote_arg(cmd->pool, url), name, up->weight,
                                      retry_given ? "" : " retry=0", member_params));
     if (err)
-        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err);
+        return err;
     /* One attempt per subrequest: failover is the handler's job, with a freshly translated
      * body, never mod_proxy's replay of the previous one. */
     err = run_directive(cmd, "ProxySet",
@@ -166,10 +162,39 @@ static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
                                     " lbmethod=" AIP_LBMETHOD_NAME " maxattempts=0 nofailover=On",
                                     NULL));
     if (err)
-        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err);
+        return err;
     up->index = conf->cfg->upstreams->nelts;
     APR_ARRAY_PUSH(conf->cfg->upstreams, aip_upstream *) = up;
     return NULL;
+}
+
+/* AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] [models=a,b] [map=a=b]
+ *                 [header="Name: value"] [compression=...] [enabled=on|off] [member params] */
+static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
+{
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    apr_array_header_t *params = apr_array_make(cmd->temp_pool, 8, sizeof(aip_param));
+    const char *name, *url;
+
+    if (err)
+        return err;
+    name = ap_getword_conf(cmd->pool, &args);
+    url = ap_getword_conf(cmd->pool, &args);
+    while (*args) {
+        char *word = ap_getword_conf(cmd->pool, &args);
+        char *eq = strchr(word, '=');
+        aip_param *param;
+        if (!*word)
+            break;
+        if (!eq)
+            return apr_psprintf(cmd->pool, "AIProxyUpstream %s: '%s' is not key=value", name, word);
+        *eq = '\0';
+        param = apr_array_push(params);
+        param->key = word;
+        param->value = eq + 1;
+    }
+    err = aip_define_upstream(cmd, name, url, params);
+    return err ? apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err) : NULL;
 }
 
 static const char *cmd_max_body(cmd_parms *cmd, void *dummy, const char *arg)
@@ -198,6 +223,54 @@ static const char *cmd_default_max_tokens(cmd_parms *cmd, void *dummy, const cha
     return NULL;
 }
 
+static const char *cmd_fallback(cmd_parms *cmd, void *dummy, const char *model,
+                                const char *fallback)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    const char *err = aip_config_add_fallback(cmd->pool, conf->cfg, model, fallback);
+    return err ? apr_pstrcat(cmd->pool, "AIProxyFallback: ", err, NULL) : NULL;
+}
+
+static const char *cmd_client_key(cmd_parms *cmd, void *dummy, const char *key)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    if (strlen(key) < 8)
+        return "AIProxyClientKey: a key needs at least 8 characters";
+    aip_config_add_client_key(conf->cfg, key);
+    return NULL;
+}
+
+static const char *cmd_circuit_breaker(cmd_parms *cmd, void *dummy, const char *failures,
+                                       const char *seconds)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    char *end1, *end2;
+    long f = strtol(failures, &end1, 10), sec = strtol(seconds, &end2, 10);
+
+    if (*end1 || end1 == failures || f < 1 || f > 1000)
+        return "AIProxyCircuitBreaker: failures must be a whole number from 1 to 1000";
+    if (*end2 || end2 == seconds || sec < 1 || sec > 7 * 24 * 3600)
+        return "AIProxyCircuitBreaker: seconds must be from 1 to 604800";
+    conf->cfg->breaker_failures = (int) f;
+    conf->cfg->breaker_open_seconds = (int) sec;
+    conf->cfg->breaker_set = 1;
+    return NULL;
+}
+
+static const char *cmd_breaker_slots(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err)
+        return err;
+    if (*end || end == arg || n < 16 || n > 1048576)
+        return "AIProxyBreakerSlots: expected a number from 16 to 1048576";
+    breaker_slots = (unsigned int) n;
+    return NULL;
+}
+
 static const command_rec aiproxy_cmds[] = {
     AP_INIT_RAW_ARGS("AIProxyUpstream", cmd_upstream, NULL, RSRC_CONF,
                      "AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] "
@@ -207,6 +280,15 @@ static const command_rec aiproxy_cmds[] = {
                   "Largest client request body accepted, in bytes (default 33554432)"),
     AP_INIT_TAKE1("AIProxyDefaultMaxTokens", cmd_default_max_tokens, NULL, RSRC_CONF,
                   "max_tokens sent to upstreams that require one when the client gave none"),
+    AP_INIT_TAKE2("AIProxyFallback", cmd_fallback, NULL, RSRC_CONF,
+                  "AIProxyFallback <model> <fallback-model>: try the fallback model when every "
+                  "upstream of model failed"),
+    AP_INIT_ITERATE("AIProxyClientKey", cmd_client_key, NULL, RSRC_CONF,
+                    "API keys clients must present (none configured = open gateway)"),
+    AP_INIT_TAKE2("AIProxyCircuitBreaker", cmd_circuit_breaker, NULL, RSRC_CONF,
+                  "AIProxyCircuitBreaker <failures> <seconds> (default 3 1800)"),
+    AP_INIT_TAKE1("AIProxyBreakerSlots", cmd_breaker_slots, NULL, RSRC_CONF,
+                  "Size of the shared circuit-breaker table (default 4096)"),
     {NULL},
 };
 
@@ -233,6 +315,11 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         aip_server_conf *conf = ap_get_module_config(vs->module_config, &aiproxy_module);
         conf->selector = aip_selector_create(pconf, conf->cfg);
     }
+    /* httpd reads its configuration twice at startup; shared memory is made on the real pass. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    if (aip_breaker_create_table(pconf, s, breaker_slots) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
 }
 
@@ -242,9 +329,10 @@ static void register_hooks(apr_pool_t *p)
 
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, after_proxy, NULL, APR_HOOK_MIDDLE);
-    ap_hook_handler(aip_handler, NULL, NULL, APR_HOOK_MIDDLE);
     aip_attempt_register_hooks(p);
     aip_lbmethod_register(p);
+    aip_breaker_register_hooks(p);
+    aip_handler_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(aiproxy) = {

@@ -100,6 +100,9 @@ static void commit_to_client(aip_attempt *at, request_rec *rr)
     apr_table_setn(r->headers_out, "X-AIProxy-Upstream", at->upstream->name);
     apr_table_setn(r->subprocess_env, "AIPROXY_UPSTREAM", at->upstream->name);
     at->outcome = AIP_OUTCOME_COMMITTED;
+    at->committed_at = apr_time_now();
+    ((aip_request_state *) ap_get_module_config(r->request_config, &aiproxy_module))->committed =
+        at;
 }
 
 static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)

@@ -10,9 +10,12 @@
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
+#include "util_script.h"
 #include "http_request.h"
 #include "apr_strings.h"
+#include "apr_lib.h"
 #include "mod_aiproxy_private.h"
+#include "aip_failover.h"
 
 typedef struct {
     request_rec *r;
@@ -29,6 +32,11 @@ static int send_error(client_request *cr, int status, const char *message)
     const char *body = aip_translate->error_body(r->pool, cr->route.proto, &err, &len);
 
     r->status = status;
+    /* httpd knows no reason phrase for some provider statuses (529 "overloaded") and would
+     * turn them into 500; name them so the client sees the upstream's own status. */
+    if (atoi(ap_get_status_line(status)) != status)
+        r->status_line = apr_psprintf(r->pool, "%d %s", status,
+                                      status == 529 ? "Overloaded" : "Upstream Error");
     ap_set_content_type(r, "application/json");
     ap_set_content_length(r, len);
     apr_table_setn(r->notes, "verbose-error-to", "*");
@@ -142,13 +150,14 @@ static int list_models(client_request *cr)
     return OK;
 }
 
-/* Prepare one attempt on up: translated body, path, translator. Returns 0 or an HTTP
- * status with *err filled (the request cannot be expressed for this upstream). */
+/* Prepare one attempt on up for model (the client's model, or a fallback of it): translated
+ * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
+ * expressed for this upstream's protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           aip_attempt *at, aiproxy_error *err)
+                           const char *model, const char *token, aip_attempt *at,
+                           aiproxy_error *err)
 {
     request_rec *r = cr->r;
-    const char *client_model = aip_translate->request_model(req);
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
     aiproxy_target target;
     aiproxy_response_spec spec;
@@ -156,7 +165,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
 
     memset(&target, 0, sizeof(target));
     target.proto = up->proto;
-    target.model = aip_upstream_model(up, client_model);
+    target.model = aip_upstream_model(up, model);
     target.stream = client_stream != AIPROXY_STREAM_NONE;
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
@@ -165,7 +174,9 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
 
     at->main = r;
     at->upstream = up;
-    at->token = aip_upstream_next_token(up);
+    at->model = model;
+    at->upstream_model = target.model;
+    at->token = token;
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
     at->args = at->req.query;
 
@@ -174,29 +185,25 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.client_stream = client_stream;
     spec.upstream = up->proto;
     spec.upstream_stream = at->req.upstream_stream;
-    spec.client_model = client_model;
+    spec.client_model = aip_translate->request_model(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }
 
-/* Errors that are the client's own: another upstream would say the same. */
-static int is_client_fault(int status)
-{
-    return status == HTTP_BAD_REQUEST || status == HTTP_UNPROCESSABLE_ENTITY ||
-           status == HTTP_REQUEST_ENTITY_TOO_LARGE;
-}
-
-static int report_failure(client_request *cr, const aip_attempt *last, int attempts)
+static int report_failure(client_request *cr, const aip_attempt *last, int attempts,
+                          const char *model)
 {
     request_rec *r = cr->r;
     const char *detail;
     int status;
 
     if (!last) {
-        return send_error(cr, HTTP_NOT_FOUND,
-                          apr_psprintf(r->pool, "no upstream serves model '%s'",
-                                       ap_escape_html(r->pool, apr_table_get(r->notes,
-                                                                             "aiproxy-model"))));
+        return send_error(cr, attempts < 0 ? HTTP_SERVICE_UNAVAILABLE : HTTP_NOT_FOUND,
+                          attempts < 0
+                              ? apr_psprintf(r->pool, "every upstream of model '%s' is "
+                                                      "temporarily out of service (circuit open)",
+                                             model)
+                              : apr_psprintf(r->pool, "no upstream serves model '%s'", model));
     }
     if (last->outcome == AIP_OUTCOME_ERROR_STATUS) {
         status = last->status;
@@ -215,6 +222,66 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
                                    attempts, attempts == 1 ? "" : "s", last->upstream->name));
 }
 
+/* What the request learned from one finished attempt. */
+static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
+{
+    aip_failure_kind kind = at->outcome == AIP_OUTCOME_ERROR_STATUS ? AIP_FAILURE_STATUS
+                            : at->outcome == AIP_OUTCOME_ERROR_EVENT ? AIP_FAILURE_ERROR_EVENT
+                                                                     : AIP_FAILURE_NO_RESPONSE;
+    aip_verdict verdict = aip_failover_verdict(kind, at->status);
+    const aip_config *cfg = cr->conf->cfg;
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+
+    if (verdict.counts_against) {
+        aip_breaker_slot *slot = aip_breaker_for(cr->r->pool, at->upstream, at->model, 1);
+        long cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
+        if (slot)
+            aip_breaker_record_failure(slot, now, cfg->breaker_failures, cfg->breaker_open_seconds,
+                                       cooldown, at->status ? at->status : HTTP_BAD_GATEWAY);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, cr->r,
+                  "aiproxy: upstream %s failed for model %s (%s %d)%s", at->upstream->name,
+                  at->model,
+                  kind == AIP_FAILURE_STATUS        ? "status"
+                  : kind == AIP_FAILURE_ERROR_EVENT ? "error event"
+                                                    : "no response",
+                  at->status, verdict.try_next ? ", trying the next" : "");
+    return verdict;
+}
+
+/* Try up for model, with another of its tokens after a credential or rate failure. Returns
+ * the last attempt (NULL when the request cannot be expressed for up: *err set). */
+static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req,
+                                 const aip_upstream *up, const char *model, int *attempts,
+                                 aip_verdict *verdict, aiproxy_error *err, int *build_status)
+{
+    request_rec *r = cr->r;
+    aip_attempt *at = NULL;
+    int first = aip_upstream_next_token_index(up);
+
+    for (int t = 0; t < up->tokens->nelts; t++) {
+        const char *token = APR_ARRAY_IDX(up->tokens, (first + t) % up->tokens->nelts,
+                                          const char *);
+        at = apr_pcalloc(r->pool, sizeof(*at));
+        *build_status = prepare_attempt(cr, req, up, model, token, at, err);
+        if (*build_status)
+            return NULL;
+        ++*attempts;
+        aip_attempt_run(at);
+        apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, *attempts));
+        if (at->outcome == AIP_OUTCOME_COMMITTED) {
+            aip_breaker_slot *slot = aip_breaker_for(r->pool, up, model, 0);
+            if (slot)
+                aip_breaker_record_success(slot);
+            return at;
+        }
+        *verdict = judge_attempt(cr, at);
+        if (!verdict->try_next || !verdict->try_next_token)
+            break;
+    }
+    return at;
+}
+
 static int serve_generation(client_request *cr)
 {
     request_rec *r = cr->r;
@@ -225,7 +292,9 @@ static int serve_generation(client_request *cr)
     aiproxy_error err = {0, NULL, NULL};
     char *body = NULL;
     apr_size_t len = 0;
-    int rc, n, attempts = 0;
+    int rc, attempts = 0, skipped_open = 0, unexpressible = 0;
+    const char *model;
+    apr_uint32_t now;
 
     if (!is_json_content_type(apr_table_get(r->headers_in, "Content-Type")))
         return send_error(cr, HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -241,39 +310,78 @@ static int serve_generation(client_request *cr)
     req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info, &err);
     if (!req)
         return send_error(cr, err.status, err.message);
-    apr_table_setn(r->notes, "aiproxy-model", aip_translate->request_model(req));
-    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", aip_translate->request_model(req));
+    model = aip_translate->request_model(req);
+    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", model);
 
-    n = aip_select_order(cr->conf->selector, aip_translate->request_model(req), order,
-                         AIP_MAX_UPSTREAMS);
-    for (int i = 0; i < n; i++) {
-        aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
+    /* The model's upstreams, then its fallback's, and so on (cycles are refused at startup). */
+    for (; model; model = aip_config_fallback(cfg, model)) {
+        int n = aip_select_order(cr->conf->selector, model, order, AIP_MAX_UPSTREAMS);
+        now = (apr_uint32_t) apr_time_sec(apr_time_now());
+        for (int i = 0; i < n; i++) {
+            aip_verdict verdict = {1, 0, 0};
+            int build_status = 0;
+            aip_attempt *at;
 
-        if (!aip_worker_for(r, order[i]))
-            continue; /* disabled or drained in balancer-manager */
-        rc = prepare_attempt(cr, req, order[i], at, &err);
-        if (rc) {
-            if (n == 1 || i == n - 1)
-                return send_error(cr, rc, err.message);
-            continue; /* another upstream may speak a protocol that can express it */
+            if (!aip_worker_for(r, order[i]))
+                continue; /* disabled, stopped or drained in balancer-manager */
+            if (aip_breaker_is_open(aip_breaker_for(r->pool, order[i], model, 0), now)) {
+                skipped_open++;
+                continue;
+            }
+            at = try_upstream(cr, req, order[i], model, &attempts, &verdict, &err, &build_status);
+            if (!at) {
+                unexpressible = build_status;
+                continue; /* another upstream may speak a protocol that can express it */
+            }
+            last = at;
+            if (at->outcome == AIP_OUTCOME_COMMITTED)
+                return OK;
+            if (!verdict.try_next)
+                return report_failure(cr, last, attempts, model);
         }
-        attempts++;
-        aip_attempt_run(at);
-        last = at;
-        apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, attempts));
-        if (at->outcome == AIP_OUTCOME_COMMITTED)
-            return OK;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "aiproxy: upstream %s failed (%s %d)",
-                      at->upstream->name,
-                      at->outcome == AIP_OUTCOME_ERROR_STATUS ? "status" : "no response",
-                      at->status);
-        if (at->outcome == AIP_OUTCOME_ERROR_STATUS && is_client_fault(at->status))
-            break;
     }
-    return report_failure(cr, last, attempts);
+    if (!last && unexpressible)
+        return send_error(cr, unexpressible, err.message);
+    return report_failure(cr, last, last || !skipped_open ? attempts : -1,
+                          aip_translate->request_model(req));
 }
 
-int aip_handler(request_rec *r)
+/* Client credentials: Bearer token, x-api-key, x-goog-api-key or ?key=. */
+static const char *presented_key(request_rec *r)
+{
+    const char *auth = apr_table_get(r->headers_in, "Authorization");
+    const char *key;
+    apr_table_t *args = NULL;
+
+    if (auth && !strncasecmp(auth, "Bearer ", 7))
+        return auth + 7;
+    if ((key = apr_table_get(r->headers_in, "x-api-key")) != NULL)
+        return key;
+    if ((key = apr_table_get(r->headers_in, "x-goog-api-key")) != NULL)
+        return key;
+    if (r->args) {
+        ap_args_to_table(r, &args);
+        return apr_table_get(args, "key");
+    }
+    return NULL;
+}
+
+/* A short random id tying the client's answer to the error log and the access log. */
+static const char *request_id(request_rec *r)
+{
+    unsigned char raw[12];
+    char *hex = apr_palloc(r->pool, sizeof(raw) * 2 + 1);
+    const char *unique = apr_table_get(r->subprocess_env, "UNIQUE_ID");
+
+    if (unique)
+        return unique;
+    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS)
+        return apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time);
+    ap_bin2hex(raw, sizeof(raw), hex);
+    return apr_pstrcat(r->pool, "aip_", hex, NULL);
+}
+
+static int aip_handler(request_rec *r)
 {
     client_request cr;
     aip_client_hints hints;
@@ -286,6 +394,12 @@ int aip_handler(request_rec *r)
     cr.path = path_below_mount(r);
     ap_set_module_config(r->request_config, &aiproxy_module,
                          apr_pcalloc(r->pool, sizeof(aip_request_state)));
+    {
+        const char *id = request_id(r);
+        apr_table_setn(r->headers_out, "X-AIProxy-Request-Id", id);
+        apr_table_setn(r->err_headers_out, "X-AIProxy-Request-Id", id);
+        apr_table_setn(r->subprocess_env, "AIPROXY_REQUEST_ID", id);
+    }
 
     if (aip_route_match(r->pool, cr.path, r->args, &cr.route) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
@@ -306,7 +420,42 @@ int aip_handler(request_rec *r)
                           apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method,
                                        cr.route.method));
     }
+    if (cr.conf->cfg->client_keys->nelts &&
+        !aip_config_client_key_ok(cr.conf->cfg, presented_key(r))) {
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
+        return send_error(&cr, HTTP_UNAUTHORIZED,
+                          "invalid or missing API key (send it as Authorization: Bearer, "
+                          "x-api-key or x-goog-api-key)");
+    }
     if (cr.route.kind == AIP_ROUTE_MODELS)
         return list_models(&cr);
     return serve_generation(&cr);
+}
+
+/* Before mod_log_config writes the access log: what the answering attempt reported. */
+static int export_log_variables(request_rec *r)
+{
+    aip_request_state *state;
+    const aiproxy_response_info *info;
+    apr_table_t *env = r->subprocess_env;
+
+    if (r->main || !(state = ap_get_module_config(r->request_config, &aiproxy_module)) ||
+        !state->committed)
+        return DECLINED;
+    info = aip_translate->response_info(state->committed->translator);
+    apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);
+    apr_table_setn(env, "AIPROXY_INPUT_TOKENS", apr_psprintf(r->pool, "%lld", info->input_tokens));
+    apr_table_setn(env, "AIPROXY_OUTPUT_TOKENS",
+                   apr_psprintf(r->pool, "%lld", info->output_tokens));
+    apr_table_setn(env, "AIPROXY_TTFB_US",
+                   apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                                state->committed->committed_at - r->request_time));
+    return DECLINED;
+}
+
+void aip_handler_register_hooks(apr_pool_t *p)
+{
+    static const char *const before_log[] = {"mod_log_config.c", NULL};
+    ap_hook_handler(aip_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(export_log_variables, NULL, before_log, APR_HOOK_FIRST);
 }

@@ -40,13 +40,15 @@ extern const aiproxy_translate_api *aip_translate;
 typedef enum {
     AIP_OUTCOME_NO_RESPONSE = 0, /* no upstream answer: connect failure, timeout, refusal */
     AIP_OUTCOME_ERROR_STATUS,    /* the upstream answered an HTTP error; body kept */
+    AIP_OUTCOME_ERROR_EVENT,     /* a 200 stream that began with an error event */
     AIP_OUTCOME_COMMITTED        /* the answer went to the client */
 } aip_outcome;
 
 typedef struct {
     request_rec *main;
     const aip_upstream *upstream;
-    proxy_worker *worker;
+    const char *model;           /* client model (or its fallback) this attempt serves */
+    const char *upstream_model;  /* after the upstream's mapping */
     const char *filename;        /* proxy:balancer://aiproxy/<path> */
     const char *args;            /* upstream query, or NULL */
     aiproxy_upstream_request req;
@@ -58,12 +60,30 @@ typedef struct {
     char *error_body;            /* first bytes of the upstream error body */
     apr_size_t error_len;
     const char *retry_after;
+    apr_time_t committed_at;     /* when the answer started to go to the client */
 } aip_attempt;
 
 /* Per main request: the attempt whose subrequest is being looked up (for translate_name). */
 typedef struct {
-    aip_attempt *lookup;
+    aip_attempt *lookup;     /* the attempt whose subrequest is being looked up */
+    aip_attempt *committed;  /* the attempt that answered the client */
 } aip_request_state;
+
+/* mod_aiproxy.c: define one upstream (its balancer member included) in cmd->server, from
+ * key=value settings as AIProxyUpstream takes them. Returns NULL or an error message. */
+typedef struct {
+    const char *key;
+    const char *value;
+} aip_param;
+const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *url,
+                                const apr_array_header_t *params);
+
+/* mod_aiproxy_breaker.c */
+#include "aip_breaker.h"
+apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned int slots);
+aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
+                                  int create);
+void aip_breaker_register_hooks(apr_pool_t *p);
 
 /* mod_aiproxy_attempt.c */
 void aip_attempt_register_hooks(apr_pool_t *p);
@@ -74,6 +94,6 @@ void aip_lbmethod_register(apr_pool_t *p);
 proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up);
 
 /* mod_aiproxy_handler.c */
-int aip_handler(request_rec *r);
+void aip_handler_register_hooks(apr_pool_t *p);
 
 #endif /* MOD_AIPROXY_PRIVATE_H */

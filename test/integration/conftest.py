@@ -74,11 +74,12 @@ class Gateway(Httpd):
 
     def __init__(self, body, log_level="warn"):
         self.port = free_port()
+        # <Location "/"> first: later <Location> sections in body (admin) override it.
         conf = (
-            f"<VirtualHost 127.0.0.1:{self.port}>\n{body}\n"
+            f"<VirtualHost 127.0.0.1:{self.port}>\n"
             '<Location "/">\n    SetHandler aiproxy\n</Location>\n'
             '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n'
-            "</VirtualHost>\n"
+            f"{body}\n</VirtualHost>\n"
         )
         super().__init__("gateway", conf, listen=[self.port],
                          extra_modules=[OUT / m for m in GATEWAY_MODULES], log_level=log_level)

@@ -1,0 +1,159 @@
+/*
+ * mod_aiproxy_breaker.c: the circuit-breaker table in shared memory, and its admin endpoint.
+ *
+ * One persisted slotmem holds every breaker of every virtual host (keys carry the upstream's
+ * balancer name, unique per virtual host), so open circuits survive graceful and full
+ * restarts. "SetHandler aiproxy-admin" lists open circuits and resets them.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "util_script.h"
+#include "ap_provider.h"
+#include "ap_slotmem.h"
+#include "apr_strings.h"
+#include <jansson.h>
+#include "mod_aiproxy_private.h"
+#include "aip_breaker.h"
+
+#define BREAKER_SLOTMEM_NAME "aiproxy-breakers"
+
+/* Set once in post_config; points into shared memory, read by every child. */
+static aip_breaker_table breaker_table;
+
+apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned int slots)
+{
+    const ap_slotmem_provider_t *storage =
+        ap_lookup_provider(AP_SLOTMEM_PROVIDER_GROUP, "shm", AP_SLOTMEM_PROVIDER_VERSION);
+    ap_slotmem_instance_t *inst = NULL;
+    void *base = NULL;
+    apr_status_t rv;
+
+    if (!storage) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_aiproxy needs mod_slotmem_shm for its circuit breakers: add "
+                     "LoadModule slotmem_shm_module");
+        return APR_EGENERAL;
+    }
+    rv = storage->create(&inst, BREAKER_SLOTMEM_NAME, sizeof(aip_breaker_slot), slots,
+                         AP_SLOTMEM_TYPE_PERSIST, pconf);
+    if (rv == APR_SUCCESS)
+        rv = storage->dptr(inst, 0, &base);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "mod_aiproxy: cannot create the circuit-breaker shared memory");
+        return rv;
+    }
+    /* slotmem_shm keeps the slots of one instance contiguous: slot i is base + i * size. */
+    breaker_table.slots = base;
+    breaker_table.count = slots;
+    return APR_SUCCESS;
+}
+
+aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
+                                  int create)
+{
+    return aip_breaker_find(&breaker_table, aip_breaker_key(p, up->balancer, model), create);
+}
+
+/* ---- admin endpoint ----------------------------------------------------------------------- */
+
+/* The upstream name of a breaker key's balancer, when it belongs to this virtual host. */
+static const aip_upstream *upstream_of_balancer(const aip_config *cfg, const char *balancer)
+{
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        if (!strcmp(up->balancer, balancer))
+            return up;
+    }
+    return NULL;
+}
+
+static json_t *open_breakers(request_rec *r, const aip_config *cfg)
+{
+    json_t *list = json_array();
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+
+    for (apr_size_t i = 0; i < breaker_table.count; i++) {
+        aip_breaker_slot *slot = &breaker_table.slots[i];
+        const char *balancer, *model;
+        const aip_upstream *up;
+        if (slot->state != 2)
+            continue;
+        aip_breaker_key_split(r->pool, slot->key, &balancer, &model);
+        up = upstream_of_balancer(cfg, balancer);
+        if (!up || (!aip_breaker_is_open(slot, now) && slot->failures == 0))
+            continue;
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "model", model,
+                            "open", aip_breaker_is_open(slot, now), "failures",
+                            (int) slot->failures, "seconds_to_reset",
+                            (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
+                            "last_status", (int) slot->last_status));
+    }
+    return list;
+}
+
+static int send_json(request_rec *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    ap_rputs(text ? text : "{}", r);
+    free(text);
+    return OK;
+}
+
+static int admin_reset(request_rec *r, const aip_config *cfg)
+{
+    apr_table_t *args = NULL;
+    const char *name, *model;
+    const aip_upstream *up;
+    aip_breaker_slot *slot;
+
+    ap_args_to_table(r, &args);
+    name = apr_table_get(args, "upstream");
+    model = apr_table_get(args, "model");
+    if (!name || !model)
+        return send_json(r, HTTP_BAD_REQUEST,
+                         json_pack("{s:s}", "error", "reset needs ?upstream=NAME&model=MODEL"));
+    up = aip_config_find_upstream(cfg, name);
+    slot = up ? aip_breaker_for(r->pool, up, model, 0) : NULL;
+    if (!slot)
+        return send_json(r, HTTP_NOT_FOUND,
+                         json_pack("{s:s}", "error", "no breaker state for that upstream and model"));
+    aip_breaker_reset(slot);
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for model %s reset",
+                  name, model);
+    return send_json(r, HTTP_OK, json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name,
+                                           "model", model));
+}
+
+/* GET .../breakers: every circuit with failures or open; POST .../breakers/reset?upstream=&model=.
+ * Protect the location with Require like balancer-manager. */
+static int admin_handler(request_rec *r)
+{
+    aip_server_conf *conf;
+    const char *tail;
+
+    if (!r->handler || strcmp(r->handler, "aiproxy-admin"))
+        return DECLINED;
+    conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
+    tail = strrchr(r->uri, '/');
+    tail = tail ? tail + 1 : r->uri;
+    if (!strcmp(tail, "reset")) {
+        if (r->method_number != M_POST)
+            return HTTP_METHOD_NOT_ALLOWED;
+        return admin_reset(r, conf->cfg);
+    }
+    if (r->method_number != M_GET)
+        return HTTP_METHOD_NOT_ALLOWED;
+    return send_json(r, HTTP_OK, json_pack("{s:o}", "breakers", open_breakers(r, conf->cfg)));
+}
+
+void aip_breaker_register_hooks(apr_pool_t *p)
+{
+    ap_hook_handler(admin_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}

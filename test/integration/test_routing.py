@@ -1,0 +1,222 @@
+"""Routing and resilience: failover order and verdicts, circuit breakers in shared memory,
+fallback chains, token rotation, client keys, the admin endpoint, access-log variables."""
+
+import json
+import time
+
+import pytest
+
+from harness import get, post_json, request
+
+CHAT = "/v1/chat/completions"
+
+
+def chat(text, model="m"):
+    return {"model": model, "messages": [{"role": "user", "content": text}]}
+
+
+def upstream(name, mock, proto="openai", extra=""):
+    return (f"AIProxyUpstream {name} {mock.base_url(proto)} api={proto} token=tok-{name} "
+            f"models=m {extra}")
+
+
+def served_by(gw, text="hi", model="m", headers=None):
+    status, hdrs, body = post_json(gw.url(CHAT), chat(text, model), headers)
+    return status, hdrs.get("x-aiproxy-upstream"), body
+
+
+def breakers(gw):
+    status, _, body = get(gw.url("/aiproxy-admin/breakers"))
+    assert status == 200, body
+    return {(b["upstream"], b["model"]): b for b in json.loads(body)["breakers"]}
+
+
+ADMIN = '<Location "/aiproxy-admin">\n    SetHandler aiproxy-admin\n</Location>'
+
+
+def test_weighted_round_robin_spreads_by_weight(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        upstream("a", mock, extra="weight=3"),
+        upstream("b", mock, extra="weight=1"),
+    ]))
+    seen = [served_by(gw)[1] for _ in range(40)]
+    assert seen.count("a") == 30 and seen.count("b") == 10
+    # smooth: b never waits more than 3 turns of a
+    assert "aaaa" not in "".join(seen)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503, 529, 408])
+def test_retryable_status_tries_every_upstream(make_gateway, mock, status):
+    """Every upstream sees the marker and fails with status: each is tried once, in weight
+    order, and the client gets the last upstream's status and message in its envelope."""
+    gw = make_gateway("\n".join([
+        upstream("first", mock, proto="anthropic", extra="weight=100"),
+        upstream("second", mock, proto="anthropic"),
+    ]))
+    mock.clear()
+    st, who, body = served_by(gw, f"x [mock:status={status}]")
+    assert st == status
+    recs = mock.requests()
+    assert len(recs) == 2
+    assert "second answered" in json.loads(body)["error"]["message"]
+
+
+def test_client_fault_is_not_retried(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        upstream("first", mock, extra="weight=100"),
+        upstream("second", mock),
+    ]))
+    mock.clear()
+    st, _, body = served_by(gw, "x [mock:status=400]")
+    assert st == 400
+    assert len(mock.requests()) == 1
+    assert "first answered 400" in json.loads(body)["error"]["message"]
+
+
+def test_connect_failure_then_success(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=m weight=100",
+        upstream("good", mock),
+    ]))
+    st, who, _ = served_by(gw)
+    assert (st, who) == (200, "good")
+
+
+def test_breaker_opens_after_three_failures_and_resets(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=m weight=100",
+        upstream("good", mock),
+        ADMIN,
+    ]))
+    for i in range(3):
+        assert served_by(gw)[1] == "good"
+        state = breakers(gw)[("dead", "m")]
+        assert state["failures"] == i + 1
+    assert state["open"] and 1790 <= state["seconds_to_reset"] <= 1800
+    # open: the dead upstream is not even tried now
+    t0 = time.monotonic()
+    for _ in range(5):
+        assert served_by(gw)[1] == "good"
+    assert breakers(gw)[("dead", "m")]["failures"] == 3
+    # the admin endpoint resets it
+    st, _, body = request("POST", gw.url("/aiproxy-admin/breakers/reset?upstream=dead&model=m"))
+    assert st == 200, body
+    assert ("dead", "m") not in breakers(gw)
+    st, _, body = request("POST", gw.url("/aiproxy-admin/breakers/reset?upstream=nope&model=m"))
+    assert st == 404
+    assert time.monotonic() - t0 < 5
+
+
+def test_breaker_is_per_model(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t weight=100",
+        f"AIProxyUpstream good {mock.base_url('openai')} api=openai token=g",
+        "AIProxyCircuitBreaker 1 60",
+        ADMIN,
+    ]))
+    assert served_by(gw, model="m1")[1] == "good"
+    state = breakers(gw)
+    assert state[("dead", "m1")]["open"] and ("dead", "m2") not in state
+
+
+def test_breaker_survives_graceful_and_full_restart(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=m weight=100",
+        upstream("good", mock),
+        "AIProxyCircuitBreaker 1 600",
+        ADMIN,
+    ]))
+    served_by(gw)
+    assert breakers(gw)[("dead", "m")]["open"]
+    gw.graceful()
+    assert breakers(gw)[("dead", "m")]["open"]
+    gw.stop()
+    gw.start()
+    state = breakers(gw)[("dead", "m")]
+    assert state["open"] and state["seconds_to_reset"] > 500
+
+
+def test_retry_after_opens_a_cooldown(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        upstream("limited", mock, extra="weight=100"),
+        ADMIN,
+    ]))
+    st, _, _ = served_by(gw, "x [mock:status=429] [mock:retry-after=120]")
+    assert st == 429
+    state = breakers(gw)[("limited", "m")]
+    assert state["open"] and 100 <= state["seconds_to_reset"] <= 120
+    st, _, body = served_by(gw, "now")
+    assert st == 503 and "circuit open" in json.loads(body)["error"]["message"]
+
+
+def test_fallback_chain(make_gateway, mock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=big",
+        f"AIProxyUpstream small {mock.base_url('openai')} api=openai token=s models=small "
+        "map=small=small-upstream",
+        "AIProxyFallback big small",
+    ]))
+    mock.clear()
+    st, who, body = served_by(gw, model="big")
+    assert (st, who) == (200, "small"), body
+    assert mock.last("openai")["json"]["model"] == "small-upstream"
+
+
+def test_fallback_cycle_refused_at_startup(mock):
+    from conftest import Gateway
+    gw = Gateway("AIProxyFallback a b\nAIProxyFallback b c\nAIProxyFallback c a")
+    with pytest.raises(Exception) as failure:
+        gw.start()
+    assert "closes a cycle" in str(failure.value)
+    gw.cleanup()
+
+
+def test_token_rotation_skips_refused_token(make_gateway, mock):
+    """Three tokens, the mock only accepts one: 401 moves to the next token of the same
+    upstream before any other upstream is tried."""
+    from harness import MockUpstream
+    keyed = MockUpstream(names=["openai"], require_keys={"openai": ["good-key"]})
+    keyed.start()
+    try:
+        gw = make_gateway(
+            f"AIProxyUpstream keyed {keyed.base_url('openai')} api=openai "
+            "token=bad-1 token=good-key token=bad-2 models=m")
+        for _ in range(6):
+            st, who, body = served_by(gw)
+            assert st == 200, body
+        used = [r["headers"]["authorization"] for r in keyed.requests()]
+        assert used.count("Bearer good-key") == 6
+        assert {"Bearer bad-1", "Bearer bad-2"} <= set(used)
+    finally:
+        keyed.stop()
+        keyed.cleanup()
+
+
+@pytest.mark.parametrize("how", ["bearer", "x-api-key", "x-goog-api-key", "query"])
+def test_client_keys(make_gateway, mock, how):
+    gw = make_gateway(upstream("u", mock) + "\nAIProxyClientKey sk-client-123456 sk-other-7890")
+    st, _, body = served_by(gw)
+    assert st == 401 and "API key" in json.loads(body)["error"]["message"]
+    st, _, _ = served_by(gw, headers={"Authorization": "Bearer sk-client-12345"})
+    assert st == 401
+    headers = {"bearer": {"Authorization": "Bearer sk-other-7890"},
+               "x-api-key": {"x-api-key": "sk-other-7890"},
+               "x-goog-api-key": {"x-goog-api-key": "sk-other-7890"}}.get(how, {})
+    path = CHAT + ("?key=sk-other-7890" if how == "query" else "")
+    st, hdrs, body = post_json(gw.url(path), chat("hi"), headers)
+    assert st == 200, body
+    assert "sk-other" not in json.dumps(mock.last("openai"))
+
+
+def test_client_keys_protect_model_list(make_gateway, mock):
+    gw = make_gateway(upstream("u", mock) + "\nAIProxyClientKey sk-client-123456")
+    assert get(gw.url("/v1/models"))[0] == 401
+    assert get(gw.url("/v1/models"), {"Authorization": "Bearer sk-client-123456"})[0] == 200
+
+
+def test_request_id_and_log_variables(make_gateway, mock):
+    gw = make_gateway(upstream("u", mock))
+    st, hdrs, _ = post_json(gw.url(CHAT), chat("hi"))
+    assert st == 200 and hdrs["x-aiproxy-request-id"].startswith("aip_")
+    st, hdrs, _ = post_json(gw.url("/v1/nothing"), {})
+    assert st == 404 and hdrs["x-aiproxy-request-id"]
