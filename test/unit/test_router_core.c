@@ -1,0 +1,379 @@
+/*
+ * Unit tests of mod_aiproxy's pure core: routes, the upstream model, weighted selection,
+ * failover verdicts, Retry-After, circuit breakers, fallback chains and client keys.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "aip_breaker.h"
+#include "aip_config.h"
+#include "aip_failover.h"
+#include "aip_route.h"
+#include "aip_select.h"
+
+static apr_pool_t *pool;
+
+/* ---- routes --------------------------------------------------------------------------------- */
+
+static void test_routes_table(void **state)
+{
+    static const struct {
+        const char *path, *query;
+        aip_route_kind kind;
+        aiproxy_proto proto;
+        const char *model, *variant;
+        aiproxy_stream_mode stream;
+    } cases[] = {
+        {"/v1/messages", NULL, AIP_ROUTE_GENERATE, AIPROXY_PROTO_ANTHROPIC, NULL, NULL, 0},
+        {"/v1/chat/completions", NULL, AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, NULL, 0},
+        {"/v1/responses", NULL, AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, NULL, 0},
+        {"/v1/responses/compact", NULL, AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL,
+         "compact", 0},
+        {"/v1beta/models/gemini-2.5-pro:generateContent", NULL, AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "gemini-2.5-pro", NULL, AIPROXY_STREAM_NONE},
+        {"/v1/models/g:streamGenerateContent", "alt=sse", AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
+        {"/v1beta/models/g:streamGenerateContent", "key=x&alt=sse", AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
+        {"/v1beta/models/g:streamGenerateContent", "alt=sses", AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_JSON_ARRAY},
+        {"/v1/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, NULL, 0},
+        {"/v1beta/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aip_route route;
+        assert_int_equal(aip_route_match(pool, cases[i].path, cases[i].query, &route),
+                         AIP_ROUTE_MATCHED);
+        assert_int_equal(route.kind, cases[i].kind);
+        assert_int_equal(route.proto, cases[i].proto);
+        if (cases[i].model)
+            assert_string_equal(route.info.model, cases[i].model);
+        if (cases[i].variant)
+            assert_string_equal(route.info.variant, cases[i].variant);
+        assert_int_equal(route.info.stream, cases[i].stream);
+    }
+}
+
+static void test_routes_unknown(void **state)
+{
+    static const char *const unknown[] = {
+        "/", "/v1", "/v1/messages/", "/v1/messages/count", "/v1/completions", "/v1/embeddings",
+        "/v1beta/models/g:embedContent", "/v1beta/models/:generateContent",
+        "/v1beta/models/a/b:generateContent", "/v1beta/models/g", "/v1/chat/completions/x",
+    };
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        aip_route route;
+        assert_int_equal(aip_route_match(pool, unknown[i], NULL, &route), AIP_ROUTE_UNKNOWN);
+    }
+}
+
+static void test_route_guess(void **state)
+{
+    aip_client_hints none = {0, 0}, anthropic = {1, 0}, google = {0, 1};
+    assert_int_equal(aip_route_guess_proto("/v1beta/x", &none), AIPROXY_PROTO_GEMINI);
+    assert_int_equal(aip_route_guess_proto("/v1/x", &anthropic), AIPROXY_PROTO_ANTHROPIC);
+    assert_int_equal(aip_route_guess_proto("/v1/x", &google), AIPROXY_PROTO_GEMINI);
+    assert_int_equal(aip_route_guess_proto("/v1/responses/x", &none), AIPROXY_PROTO_RESPONSES);
+    assert_int_equal(aip_route_guess_proto("/other", &none), AIPROXY_PROTO_OPENAI);
+}
+
+/* ---- upstream settings ---------------------------------------------------------------------- */
+
+static aip_upstream *upstream(const char *name, int weight, const char *models)
+{
+    aip_upstream *up = aip_upstream_create(pool, name, "http://127.0.0.1:1");
+    char w[16];
+    apr_snprintf(w, sizeof(w), "%d", weight);
+    assert_null(aip_upstream_set(pool, up, "token", "t"));
+    assert_null(aip_upstream_set(pool, up, "weight", w));
+    if (models)
+        assert_null(aip_upstream_set(pool, up, "models", models));
+    return up;
+}
+
+static void test_upstream_settings(void **state)
+{
+    aip_upstream *up = aip_upstream_create(pool, "u", "https://api.openai.com");
+
+    assert_null(aip_upstream_set(pool, up, "api", "OpenAI"));
+    assert_int_equal(up->proto, AIPROXY_PROTO_OPENAI);
+    assert_null(aip_upstream_set(pool, up, "models", " a , b,,c "));
+    assert_int_equal(up->models->nelts, 3);
+    assert_string_equal(APR_ARRAY_IDX(up->models, 1, const char *), "b");
+    assert_null(aip_upstream_set(pool, up, "map", "a=upstream-a"));
+    assert_string_equal(aip_upstream_model(up, "a"), "upstream-a");
+    assert_string_equal(aip_upstream_model(up, "b"), "b");
+    assert_true(aip_upstream_serves(up, "c"));
+    assert_false(aip_upstream_serves(up, "d"));
+    assert_null(aip_upstream_set(pool, up, "header", "x-tenant-id:  acme"));
+    assert_string_equal(APR_ARRAY_IDX(up->headers, 0, aip_header).name, "x-tenant-id");
+    assert_string_equal(APR_ARRAY_IDX(up->headers, 0, aip_header).value, "acme");
+    assert_null(aip_upstream_set(pool, up, "compression", "ZSTD"));
+    assert_string_equal(up->compression, "zstd");
+    assert_null(aip_upstream_set(pool, up, "enabled", "off"));
+    assert_false(up->enabled);
+    assert_ptr_equal(aip_upstream_set(pool, up, "timeout", "600"), AIP_NOT_OURS);
+    assert_non_null(aip_upstream_check(pool, up)); /* no token yet */
+    assert_null(aip_upstream_set(pool, up, "token", "k1"));
+    assert_null(aip_upstream_check(pool, up));
+}
+
+static void test_upstream_setting_errors(void **state)
+{
+    aip_upstream *up = aip_upstream_create(pool, "u", "https://x");
+    static const char *const bad[][2] = {
+        {"api", "bedrock"}, {"api", "codex"},     {"weight", "0"},   {"weight", "101"},
+        {"weight", "3x"},   {"map", "nomapping"}, {"map", "=b"},     {"header", "novalue"},
+        {"header", ": v"},  {"enabled", "maybe"}, {"compression", "lz4"}, {"token", ""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *err = aip_upstream_set(pool, up, bad[i][0], bad[i][1]);
+        assert_non_null(err);
+        assert_ptr_not_equal(err, AIP_NOT_OURS);
+    }
+    assert_non_null(strstr(aip_upstream_set(pool, up, "header", "x: a\r\nInjected: b"),
+                           "line breaks"));
+}
+
+static void test_token_rotation(void **state)
+{
+    aip_upstream *up = upstream("u", 1, NULL);
+    int seen[3] = {0, 0, 0};
+    assert_null(aip_upstream_set(pool, up, "token", "t2"));
+    assert_null(aip_upstream_set(pool, up, "token", "t3"));
+    for (int i = 0; i < 9; i++)
+        seen[aip_upstream_next_token_index(up)]++;
+    assert_int_equal(seen[0], 3);
+    assert_int_equal(seen[1], 3);
+    assert_int_equal(seen[2], 3);
+}
+
+/* ---- selection ------------------------------------------------------------------------------ */
+
+static aip_config *config_of(aip_upstream **ups, int n)
+{
+    aip_config *cfg = aip_config_create(pool);
+    for (int i = 0; i < n; i++)
+        APR_ARRAY_PUSH(cfg->upstreams, aip_upstream *) = ups[i];
+    return cfg;
+}
+
+static void test_smooth_weighted_order(void **state)
+{
+    aip_upstream *ups[] = {upstream("a", 5, NULL), upstream("b", 1, NULL), upstream("c", 1, NULL)};
+    aip_selector *sel = aip_selector_create(pool, config_of(ups, 3));
+    char firsts[8] = {0};
+    const aip_upstream *order[3];
+
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(aip_select_order(sel, "any", order, 3), 3);
+        firsts[i] = order[0]->name[0];
+        /* every request gets every upstream once, its turn first */
+        assert_true(order[0] != order[1] && order[1] != order[2] && order[0] != order[2]);
+    }
+    /* smooth: 5:1:1 spread out, never a burst of five a's */
+    assert_string_equal(firsts, "aabacaa");
+}
+
+static void test_selection_filters_models_and_disabled(void **state)
+{
+    aip_upstream *ups[] = {upstream("a", 1, "m1"), upstream("b", 1, "m1,m2"),
+                           upstream("all", 1, NULL), upstream("off", 1, "m1")};
+    aip_selector *sel;
+    const aip_upstream *order[4];
+    int n;
+
+    ups[3]->enabled = 0;
+    sel = aip_selector_create(pool, config_of(ups, 4));
+    n = aip_select_order(sel, "m2", order, 4);
+    assert_int_equal(n, 2);
+    assert_int_equal(aip_select_count(sel, "m1"), 3);
+    assert_int_equal(aip_select_count(sel, "unknown"), 1);
+    assert_int_equal(aip_select_order(sel, "unknown", order, 4), 1);
+    assert_string_equal(order[0]->name, "all");
+    assert_int_equal(aip_select_order(sel, "m1", order, 1), 1);
+}
+
+static void test_selection_empty(void **state)
+{
+    aip_selector *sel = aip_selector_create(pool, config_of(NULL, 0));
+    const aip_upstream *order[1];
+    assert_int_equal(aip_select_order(sel, "m", order, 1), 0);
+}
+
+/* ---- failover ------------------------------------------------------------------------------- */
+
+static void test_failover_verdicts(void **state)
+{
+    static const struct {
+        aip_failure_kind kind;
+        int status, next, next_token, counts;
+    } cases[] = {
+        {AIP_FAILURE_NO_RESPONSE, 0, 1, 0, 1}, {AIP_FAILURE_ERROR_EVENT, 200, 1, 0, 1},
+        {AIP_FAILURE_STATUS, 400, 0, 0, 0},    {AIP_FAILURE_STATUS, 422, 0, 0, 0},
+        {AIP_FAILURE_STATUS, 413, 0, 0, 0},    {AIP_FAILURE_STATUS, 401, 1, 1, 1},
+        {AIP_FAILURE_STATUS, 403, 1, 1, 1},    {AIP_FAILURE_STATUS, 429, 1, 1, 1},
+        {AIP_FAILURE_STATUS, 404, 1, 0, 1},    {AIP_FAILURE_STATUS, 408, 1, 0, 1},
+        {AIP_FAILURE_STATUS, 500, 1, 0, 1},    {AIP_FAILURE_STATUS, 503, 1, 0, 1},
+        {AIP_FAILURE_STATUS, 529, 1, 0, 1},    {AIP_FAILURE_STATUS, 402, 1, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aip_verdict v = aip_failover_verdict(cases[i].kind, cases[i].status);
+        assert_int_equal(v.try_next, cases[i].next);
+        assert_int_equal(v.try_next_token, cases[i].next_token);
+        assert_int_equal(v.counts_against, cases[i].counts);
+    }
+}
+
+static void test_retry_after(void **state)
+{
+    long long now = 1795320000; /* 2026-11-22 */
+    assert_int_equal(aip_retry_after_seconds("30", now, 1800), 30);
+    assert_int_equal(aip_retry_after_seconds("99999", now, 1800), 1800);
+    assert_int_equal(aip_retry_after_seconds(NULL, now, 1800), 0);
+    assert_int_equal(aip_retry_after_seconds("soon", now, 1800), 0);
+    assert_int_equal(aip_retry_after_seconds("-5", now, 1800), 0);
+    /* an HTTP date 120 s after now */
+    assert_int_equal(aip_retry_after_seconds("Sun, 22 Nov 2026 00:02:00 GMT", 1795305600, 1800),
+                     120);
+}
+
+/* ---- breakers ------------------------------------------------------------------------------- */
+
+static void test_breaker_opens_after_threshold(void **state)
+{
+    aip_breaker_slot slots[8];
+    aip_breaker_table t = {slots, 8};
+    aip_breaker_slot *s;
+
+    memset(slots, 0, sizeof(slots));
+    assert_null(aip_breaker_find(&t, "b\x01m", 0));
+    s = aip_breaker_find(&t, "b\x01m", 1);
+    assert_non_null(s);
+    assert_ptr_equal(aip_breaker_find(&t, "b\x01m", 0), s);
+    aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
+    aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
+    assert_false(aip_breaker_is_open(s, 1000));
+    aip_breaker_record_success(s);
+    aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
+    aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
+    assert_false(aip_breaker_is_open(s, 1000)); /* success reset the count */
+    aip_breaker_record_failure(s, 1000, 3, 1800, 0, 502);
+    assert_true(aip_breaker_is_open(s, 1000));
+    assert_true(aip_breaker_is_open(s, 2799));
+    assert_false(aip_breaker_is_open(s, 2800)); /* half open after the period */
+    assert_int_equal(s->last_status, 502);
+    aip_breaker_reset(s);
+    assert_false(aip_breaker_is_open(s, 1000));
+    assert_int_equal(s->failures, 0);
+}
+
+static void test_breaker_cooldown_and_table_full(void **state)
+{
+    aip_breaker_slot slots[4];
+    aip_breaker_table t = {slots, 4};
+    char key[AIP_BREAKER_KEY_MAX + 10];
+    aip_breaker_slot *s;
+
+    memset(slots, 0, sizeof(slots));
+    s = aip_breaker_find(&t, "x\x01m", 1);
+    aip_breaker_record_failure(s, 100, 3, 1800, 60, 429);
+    assert_true(aip_breaker_is_open(s, 159));
+    assert_false(aip_breaker_is_open(s, 160));
+    for (int i = 0; i < 3; i++)
+        assert_non_null(aip_breaker_find(&t, apr_psprintf(pool, "k%d", i), 1));
+    assert_null(aip_breaker_find(&t, "one-too-many", 1));
+    assert_non_null(aip_breaker_find(&t, "k2", 0)); /* still found in a full table */
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    assert_null(aip_breaker_find(&t, key, 1)); /* keys longer than a slot are refused */
+}
+
+static void test_breaker_key(void **state)
+{
+    const char *balancer, *model;
+    aip_breaker_key_split(pool, aip_breaker_key(pool, "balancer://aiproxy-a", "m:x"), &balancer,
+                          &model);
+    assert_string_equal(balancer, "balancer://aiproxy-a");
+    assert_string_equal(model, "m:x");
+}
+
+/* ---- fallbacks and keys --------------------------------------------------------------------- */
+
+static void test_fallback_chain_and_cycles(void **state)
+{
+    aip_config *cfg = aip_config_create(pool);
+    assert_null(aip_config_add_fallback(pool, cfg, "a", "b"));
+    assert_null(aip_config_add_fallback(pool, cfg, "b", "c"));
+    assert_string_equal(aip_config_fallback(cfg, "a"), "b");
+    assert_null(aip_config_fallback(cfg, "c"));
+    assert_non_null(strstr(aip_config_add_fallback(pool, cfg, "c", "a"), "cycle"));
+    assert_non_null(strstr(aip_config_add_fallback(pool, cfg, "x", "x"), "cycle"));
+    assert_non_null(strstr(aip_config_add_fallback(pool, cfg, "a", "d"), "already"));
+    assert_null(aip_config_fallback(cfg, "x"));
+}
+
+static void test_client_keys(void **state)
+{
+    aip_config *cfg = aip_config_create(pool);
+    aip_config_add_client_key(cfg, "sk-first-key");
+    aip_config_add_client_key(cfg, "sk-second");
+    assert_true(aip_config_client_key_ok(cfg, "sk-first-key"));
+    assert_true(aip_config_client_key_ok(cfg, "sk-second"));
+    assert_false(aip_config_client_key_ok(cfg, "sk-first-ke"));
+    assert_false(aip_config_client_key_ok(cfg, "sk-first-keyy"));
+    assert_false(aip_config_client_key_ok(cfg, ""));
+    assert_false(aip_config_client_key_ok(cfg, NULL));
+}
+
+static void test_config_merge(void **state)
+{
+    aip_config *base = aip_config_create(pool), *vhost = aip_config_create(pool), *merged;
+    APR_ARRAY_PUSH(base->upstreams, aip_upstream *) = upstream("main", 1, NULL);
+    aip_config_add_client_key(base, "sk-main-key");
+    vhost->breaker_failures = 5;
+    vhost->breaker_set = 1;
+    merged = aip_config_merge(pool, base, vhost);
+    assert_int_equal(merged->upstreams->nelts, 1);
+    assert_true(aip_config_client_key_ok(merged, "sk-main-key"));
+    assert_int_equal(merged->breaker_failures, 5);
+    APR_ARRAY_PUSH(vhost->upstreams, aip_upstream *) = upstream("own", 1, NULL);
+    merged = aip_config_merge(pool, base, vhost);
+    assert_string_equal(APR_ARRAY_IDX(merged->upstreams, 0, aip_upstream *)->name, "own");
+    assert_non_null(aip_config_find_upstream(merged, "OWN"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes_table),
+        cmocka_unit_test(test_routes_unknown),
+        cmocka_unit_test(test_route_guess),
+        cmocka_unit_test(test_upstream_settings),
+        cmocka_unit_test(test_upstream_setting_errors),
+        cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_smooth_weighted_order),
+        cmocka_unit_test(test_selection_filters_models_and_disabled),
+        cmocka_unit_test(test_selection_empty),
+        cmocka_unit_test(test_failover_verdicts),
+        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_breaker_opens_after_threshold),
+        cmocka_unit_test(test_breaker_cooldown_and_table_full),
+        cmocka_unit_test(test_breaker_key),
+        cmocka_unit_test(test_fallback_chain_and_cycles),
+        cmocka_unit_test(test_client_keys),
+        cmocka_unit_test(test_config_merge),
+    };
+    int failed;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    failed = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return failed;
+}
