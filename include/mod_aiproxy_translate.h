@@ -39,8 +39,11 @@ typedef struct {
 
     /* Add the output filter that turns the upstream body of r into the client's format
      * through t (JSON or SSE, event by event, FLUSH passed through). Sets the response
-     * Content-Type and removes Content-Length when it runs. */
-    void (*add_response_filter)(request_rec *r, aiproxy_response *t);
+     * Content-Type and removes Content-Length when it runs.
+     * swallowed: NULL, or the filter holds the output back until the answer shows content;
+     * an answer that ends with only an error (or a broken connection) is then dropped
+     * unseen and *swallowed set, so the caller can try another upstream. */
+    void (*add_response_filter)(request_rec *r, aiproxy_response *t, int *swallowed);
 } aiproxy_translate_api;
 
 APR_DECLARE_OPTIONAL_FN(const aiproxy_translate_api *, aiproxy_translate_get_api, (void));

@@ -105,6 +105,25 @@ static void commit_to_client(aip_attempt *at, request_rec *rr)
         at;
 }
 
+/* The answer turned out to be only an error event and nothing reached the client: take
+ * back what commit_to_client set, so another upstream can answer or the error report can. */
+static void undo_commit(aip_attempt *at)
+{
+    request_rec *r = at->main;
+    aip_request_state *state = ap_get_module_config(r->request_config, &aiproxy_module);
+
+    at->outcome = AIP_OUTCOME_ERROR_EVENT;
+    at->status = 0;
+    state->committed = NULL;
+    r->status = HTTP_OK;
+    for (int i = 0; forwarded_response_headers[i]; i++)
+        apr_table_unset(r->headers_out, forwarded_response_headers[i]);
+    apr_table_unset(r->headers_out, "X-AIProxy-Upstream");
+    apr_table_unset(r->headers_out, "Cache-Control");
+    apr_table_unset(r->headers_out, "X-Accel-Buffering");
+    apr_table_unset(r->subprocess_env, "AIPROXY_UPSTREAM");
+}
+
 static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)
 {
     for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
@@ -235,9 +254,11 @@ void aip_attempt_run(aip_attempt *at)
                                                 at->req.body, at->req.len, r->connection->bucket_alloc));
     ap_add_input_filter_handle(body_filter_handle, body, rr, r->connection);
     ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
-    aip_translate->add_response_filter(rr, at->translator);
+    aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
 
     ap_run_sub_req(rr);
+    if (at->outcome == AIP_OUTCOME_COMMITTED && at->swallowed_error)
+        undo_commit(at);
     if (at->outcome != AIP_OUTCOME_COMMITTED)
         ap_destroy_sub_req(rr);
 }

@@ -217,6 +217,11 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
                           apr_psprintf(r->pool, "upstream %s answered %d: %s", last->upstream->name,
                                        status, detail ? detail : "no error message"));
     }
+    if (last->outcome == AIP_OUTCOME_ERROR_EVENT)
+        return send_error(cr, HTTP_BAD_GATEWAY,
+                          apr_psprintf(r->pool, "upstream %s ended its answer with an error "
+                                                "before any content (%d attempt%s)",
+                                       last->upstream->name, attempts, attempts == 1 ? "" : "s"));
     return send_error(cr, HTTP_BAD_GATEWAY,
                       apr_psprintf(r->pool, "no upstream could be reached (%d attempt%s, last: %s)",
                                    attempts, attempts == 1 ? "" : "s", last->upstream->name));

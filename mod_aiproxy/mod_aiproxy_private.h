@@ -61,6 +61,7 @@ typedef struct {
     apr_size_t error_len;
     const char *retry_after;
     apr_time_t committed_at;     /* when the answer started to go to the client */
+    int swallowed_error;         /* the stream held back had only an error: dropped unseen */
 } aip_attempt;
 
 /* Per main request: the attempt whose subrequest is being looked up (for translate_name). */

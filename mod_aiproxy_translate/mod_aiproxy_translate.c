@@ -20,12 +20,18 @@ module AP_MODULE_DECLARE_DATA aiproxy_translate_module;
 
 static ap_filter_rec_t *response_filter_handle;
 
+/* Translated bytes held back while waiting for the first content of a stream (see
+ * add_response_filter); past this the stream is released whatever it holds. */
+#define HOLD_LIMIT (256 * 1024)
+
 typedef struct {
     aiproxy_response *translator;
     apr_bucket_brigade *out;  /* translated output waiting to be passed */
     int started;
     int upstream_broke;       /* an error bucket came from mod_proxy */
     int finished;
+    int *swallowed;           /* set when an answer without content was held back and dropped */
+    int holding;              /* nothing has reached the client yet */
 } response_filter_ctx;
 
 static apr_status_t append_to_brigade(void *baton, const char *data, apr_size_t len)
@@ -49,6 +55,35 @@ static void response_filter_start(ap_filter_t *f, response_filter_ctx *ctx)
     apr_table_setn(r->subprocess_env, "no-brotli", "1");
 }
 
+/* While holding: keep the output unless the stream has shown content (or grown too big to
+ * hold). Returns 1 when the output may go on to the client. */
+static int may_release(response_filter_ctx *ctx)
+{
+    apr_off_t held = 0;
+
+    if (!ctx->holding)
+        return 1;
+    if (aiproxy_response_get_info(ctx->translator)->seen_content ||
+        (apr_brigade_length(ctx->out, 0, &held) == APR_SUCCESS && held > HOLD_LIMIT)) {
+        ctx->holding = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* At the end of a held stream: an answer that is only an error (or a broken connection)
+ * never reaches the client, so the caller can try another upstream. */
+static int swallow_failed_answer(response_filter_ctx *ctx)
+{
+    const aiproxy_response_info *info = aiproxy_response_get_info(ctx->translator);
+
+    if (!ctx->holding || info->seen_content || !(info->seen_error || ctx->upstream_broke))
+        return 0;
+    *ctx->swallowed = 1;
+    apr_brigade_cleanup(ctx->out);
+    return 1;
+}
+
 static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     response_filter_ctx *ctx = f->ctx;
@@ -68,11 +103,27 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (APR_BUCKET_IS_EOS(b)) {
             rv = aiproxy_response_finish(ctx->translator, ctx->upstream_broke, &sink);
             ctx->finished = 1;
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, f->r,
+                          "aiproxy: upstream body ended (holding %d, content %d, error %d, "
+                          "broke %d)", ctx->holding,
+                          aiproxy_response_get_info(ctx->translator)->seen_content,
+                          aiproxy_response_get_info(ctx->translator)->seen_error,
+                          ctx->upstream_broke);
+            if (swallow_failed_answer(ctx)) {
+                apr_brigade_cleanup(bb);
+                return APR_SUCCESS;
+            }
+            ctx->holding = 0;
             APR_BUCKET_REMOVE(b);
             APR_BRIGADE_INSERT_TAIL(ctx->out, b);
             break;
         }
         if (APR_BUCKET_IS_FLUSH(b)) {
+            if (!may_release(ctx)) {
+                /* a FLUSH would send the response headers: not before we know */
+                apr_bucket_delete(b);
+                continue;
+            }
             APR_BUCKET_REMOVE(b);
             APR_BRIGADE_INSERT_TAIL(ctx->out, b);
             rv = ap_pass_brigade(f->next, ctx->out);
@@ -111,7 +162,7 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
     }
     apr_brigade_cleanup(bb);
-    if (APR_BRIGADE_EMPTY(ctx->out))
+    if (APR_BRIGADE_EMPTY(ctx->out) || !may_release(ctx))
         return rv;
     {
         apr_status_t pass = ap_pass_brigade(f->next, ctx->out);
@@ -120,10 +171,12 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
 }
 
-static void add_response_filter(request_rec *r, aiproxy_response *t)
+static void add_response_filter(request_rec *r, aiproxy_response *t, int *swallowed)
 {
     response_filter_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->translator = t;
+    ctx->swallowed = swallowed;
+    ctx->holding = swallowed != NULL;
     ap_add_output_filter_handle(response_filter_handle, ctx, r, r->connection);
 }
 
@@ -150,8 +203,11 @@ static const aiproxy_translate_api *aiproxy_translate_get_api(void)
 static void register_hooks(apr_pool_t *p)
 {
     APR_REGISTER_OPTIONAL_FN(aiproxy_translate_get_api);
-    response_filter_handle =
-        ap_register_output_filter(RESPONSE_FILTER_NAME, response_filter, NULL, AP_FTYPE_CONTENT_SET);
+    /* Just below CONTENT_SET: in a subrequest it must run before SUBREQ_CORE (a CONTENT_SET
+     * filter added when the subrequest is made), which strips the EOS this filter needs to
+     * finish the translation. */
+    response_filter_handle = ap_register_output_filter(RESPONSE_FILTER_NAME, response_filter, NULL,
+                                                       AP_FTYPE_CONTENT_SET - 1);
 }
 
 AP_DECLARE_MODULE(aiproxy_translate) = {

@@ -220,3 +220,45 @@ def test_request_id_and_log_variables(make_gateway, mock):
     assert st == 200 and hdrs["x-aiproxy-request-id"].startswith("aip_")
     st, hdrs, _ = post_json(gw.url("/v1/nothing"), {})
     assert st == 404 and hdrs["x-aiproxy-request-id"]
+
+
+@pytest.mark.parametrize("marker", ["[mock:sse-error]", "[mock:cut=0]"])
+def test_stream_failing_before_content_fails_over(make_gateway, mock, marker):
+    """A 200 stream that starts with an error event (or breaks before any content) never
+    reaches the client: the next upstream is tried, and the final answer is one error."""
+    gw = make_gateway("\n".join([
+        upstream("first", mock, extra="weight=100"),
+        upstream("second", mock),
+        ADMIN,
+    ]))
+    mock.clear()
+    body = chat(f"x {marker}")
+    body["stream"] = True
+    st, hdrs, payload = post_json(gw.url(CHAT), body)
+    assert len(mock.requests()) == 2, "the second upstream was not tried"
+    assert st == 502 and hdrs["content-type"].startswith("application/json")
+    assert "first" not in hdrs.get("x-aiproxy-upstream", "")
+    message = json.loads(payload)["error"]["message"]
+    assert "second" in message
+    assert breakers(gw)[("first", "m")]["failures"] == 1
+
+
+def test_stream_error_after_content_is_not_retried(make_gateway, mock):
+    """After the first byte there is no failover: the stream ends with the client
+    protocol's error event, and only one upstream saw the request."""
+    gw = make_gateway("\n".join([
+        upstream("first", mock, extra="weight=100"),
+        upstream("second", mock),
+    ]))
+    mock.clear()
+    body = chat("x [mock:long=5] [mock:cut=3]")
+    body["stream"] = True
+    from harness import stream_sse
+    with stream_sse(gw.url(CHAT), body) as s:
+        assert s.status == 200
+        events = s.events()
+    assert len(mock.requests()) == 1
+    texts = [e for e in events if e[1] != "[DONE]"]
+    assert texts, "the content before the break reached the client"
+    last = json.loads(events[-1][1]) if events[-1][1] != "[DONE]" else None
+    assert last is not None and "error" in last, events[-2:]
