@@ -92,7 +92,8 @@ unit: $(UNIT_BINS)
 integration: all
 	@./build/run-integration.sh
 
-test: all unit integration
+test: all $(UNIT_BINS)
+	@./build/run-tests.sh $(UNIT_BINS)
 
 run: all
 	@./build/run-demo.sh $(PORT) $(CONFIG)
