@@ -6,6 +6,7 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
     free_port()               a free TCP port on 127.0.0.1
     Httpd(name, conf_body, listen, extra_modules=(), log_level="warn")
                               a private httpd; "@ROOT@" in conf_body becomes its ServerRoot
+                              (threads_per_child=16: event MPM, 4 children at most)
     MockUpstream(names=[...], require_keys={name: [keys]})
                               an Httpd with mod_aiproxy_mock, one vhost (and port) per name
     request / post_json / get one HTTP exchange -> (status, headers, body)
@@ -50,6 +51,10 @@ STOCK_MODULES = [
     ("headers_module", "mod_headers.so"),
 ]
 MINIMAL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+# Sanitizer runs: AIPROXY_HTTPD_LD_PRELOAD etc. are passed to apache2 as LD_PRELOAD etc.
+for _key in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    if os.environ.get("AIPROXY_HTTPD_" + _key):
+        MINIMAL_ENV[_key] = os.environ["AIPROXY_HTTPD_" + _key]
 READY_LINE = "resuming normal operations"
 START_TIMEOUT = 10.0
 
@@ -98,8 +103,10 @@ class Httpd:
     mod_x.so -> x_module) or (module_name, path) pairs.
     """
 
-    def __init__(self, name, conf_body, listen, extra_modules=(), log_level="warn"):
+    def __init__(self, name, conf_body, listen, extra_modules=(), log_level="warn",
+                 threads_per_child=16):
         self.name = name
+        self.threads_per_child = int(threads_per_child)
         self.listen = [int(p) for p in listen]
         self.extra_modules = list(extra_modules)
         self.log_level = log_level
@@ -130,6 +137,7 @@ class Httpd:
 
     def conf_text(self):
         root = self.root
+        tpc = self.threads_per_child
         lines = [
             f'ServerRoot "{root}"',
             "ServerName 127.0.0.1",
@@ -150,13 +158,14 @@ class Httpd:
             "",
             "TypesConfig /etc/mime.types",
             f"DocumentRoot {root}/htdocs",
+            # event MPM: up to 4 children of threads_per_child threads each
             "StartServers 1",
             "ServerLimit 4",
-            "ThreadLimit 16",
-            "ThreadsPerChild 16",
-            "MaxRequestWorkers 64",
-            "MinSpareThreads 16",
-            "MaxSpareThreads 64",
+            f"ThreadLimit {tpc}",
+            f"ThreadsPerChild {tpc}",
+            f"MaxRequestWorkers {4 * tpc}",
+            f"MinSpareThreads {tpc}",
+            f"MaxSpareThreads {4 * tpc}",
             "",
             "# ---- test configuration ----",
             self.conf_body,
@@ -275,7 +284,7 @@ class MockUpstream(Httpd):
     key holding the parsed body (None when it is not JSON)."""
 
     def __init__(self, names=("anthropic", "openai", "responses", "gemini"), require_keys=None,
-                 log_level="warn", module=None):
+                 log_level="warn", module=None, threads_per_child=64):
         self.names = list(names)
         self.ports = {name: free_port() for name in self.names}
         require_keys = require_keys or {}
@@ -294,13 +303,16 @@ class MockUpstream(Httpd):
                 f"    </Location>\n"
                 f"</VirtualHost>\n"
             )
-        module = module or (OUT / "mod_aiproxy_mock.so")
+        module = module or os.environ.get("AIPROXY_MOCK_SO") or (OUT / "mod_aiproxy_mock.so")
+        # like the real APIs, keep pooled connections open
+        server = "KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 60\n\n"
         super().__init__(
             "mock",
-            "\n".join(vhosts),
+            server + "\n".join(vhosts),
             listen=list(self.ports.values()),
             extra_modules=[("aiproxy_mock_module", module)],
             log_level=log_level,
+            threads_per_child=threads_per_child,
         )
         self.record_file = self.root / "requests.jsonl"
         self.record_file.touch()
