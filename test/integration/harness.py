@@ -284,15 +284,19 @@ class MockUpstream(Httpd):
     key holding the parsed body (None when it is not JSON)."""
 
     def __init__(self, names=("anthropic", "openai", "responses", "gemini"), require_keys=None,
+                 scenarios=None,
                  log_level="warn", module=None, threads_per_child=64):
         self.names = list(names)
         self.ports = {name: free_port() for name in self.names}
         require_keys = require_keys or {}
+        scenarios = scenarios or {}
         vhosts = []
         for name in self.names:
             keys = "".join(
                 f'    AIProxyMockRequireKey "{key}"\n' for key in require_keys.get(name, ())
             )
+            if name in scenarios:  # markers applied to every request of this vhost
+                keys += f'    AIProxyMockScenario "{scenarios[name]}"\n'
             vhosts.append(
                 f"<VirtualHost 127.0.0.1:{self.ports[name]}>\n"
                 f'    AIProxyMockName "{name}"\n'

@@ -262,3 +262,62 @@ def test_stream_error_after_content_is_not_retried(make_gateway, mock):
     assert texts, "the content before the break reached the client"
     last = json.loads(events[-1][1]) if events[-1][1] != "[DONE]" else None
     assert last is not None and "error" in last, events[-2:]
+
+
+@pytest.fixture(scope="module")
+def failing_mock():
+    """Mock vhosts that always fail in one way, beside the healthy session mock."""
+    from harness import MockUpstream
+    scenarios = {"s503": "[mock:status=503]", "s429": "[mock:status=429] [mock:retry-after=30]",
+                 "s529": "[mock:status=529]", "s404": "[mock:status=404]",
+                 "sseerr": "[mock:sse-error]", "cut": "[mock:cut=0]", "s400": "[mock:status=400]"}
+    m = MockUpstream(names=list(scenarios), scenarios=scenarios)
+    m.start()
+    yield m
+    m.stop()
+    m.cleanup()
+
+
+@pytest.mark.parametrize("failure,stream", [
+    (f, s) for f in ["s503", "s429", "s529", "s404", "cut"] for s in (False, True)
+] + [("sseerr", True)])  # the mock sends in-stream errors only to streaming requests
+def test_failover_to_a_healthy_upstream(make_gateway, mock, failing_mock, failure, stream):
+    """The heavy upstream always fails in one way; every request is still answered by the
+    healthy one, with its own freshly built body, and the failure counts against the first."""
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream failing {failing_mock.base_url(failure)} api=anthropic token=f "
+        "models=m weight=100",
+        upstream("healthy", mock),
+        ADMIN,
+    ]))
+    failing_mock.clear()
+    body = chat("hello")
+    if stream:
+        body["stream"] = True
+    status, headers, payload = post_json(gw.url(CHAT), body)
+    assert status == 200, payload
+    assert headers["x-aiproxy-upstream"] == "healthy"
+    if stream:
+        from test_gateway import delta_text
+        frames = [f[len("data: "):] for f in payload.decode().split("\n\n") if f.startswith("data: ")]
+        assert "".join(delta_text("openai", None, f) for f in frames) == "echo: hello"
+    else:
+        assert json.loads(payload)["choices"][0]["message"]["content"] == "echo: hello"
+    sent = failing_mock.last(failure)
+    if failure != "cut" or stream:
+        assert sent is not None and sent["path"] == "/v1/messages"
+        assert sent["json"]["messages"][0]["content"] in ("hello", [{"type": "text", "text": "hello"}])
+    assert breakers(gw)[("failing", "m")]["failures"] == 1
+
+
+def test_client_error_from_upstream_is_returned_not_retried(make_gateway, mock, failing_mock):
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream strict {failing_mock.base_url('s400')} api=openai token=f models=m "
+        "weight=100",
+        upstream("healthy", mock),
+    ]))
+    mock.clear()
+    status, _, payload = post_json(gw.url(CHAT), chat("hello"))
+    assert status == 400
+    assert "strict answered 400" in json.loads(payload)["error"]["message"]
+    assert mock.requests() == []

@@ -35,6 +35,7 @@ typedef struct {
     const char *name;         /* NULL: inherit */
     const char *record_file;  /* NULL: inherit / none */
     apr_array_header_t *keys; /* NULL: inherit / open */
+    const char *scenario;     /* markers applied to every request (NULL: inherit / none) */
     int record_fd;            /* per child, opened in child_init */
 } mock_server_conf;
 
@@ -54,6 +55,7 @@ static void *merge_server_conf(apr_pool_t *p, void *base_v, void *add_v)
     conf->name = add->name ? add->name : base->name;
     conf->record_file = add->record_file ? add->record_file : base->record_file;
     conf->keys = add->keys ? add->keys : base->keys;
+    conf->scenario = add->scenario ? add->scenario : base->scenario;
     conf->record_fd = -1;
     return conf;
 }
@@ -89,7 +91,16 @@ static const char *add_key(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_scenario(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    server_conf(cmd->server)->scenario = arg;
+    return NULL;
+}
+
 static const command_rec mock_cmds[] = {
+    AP_INIT_TAKE1("AIProxyMockScenario", set_scenario, NULL, RSRC_CONF,
+                  "Markers applied to every request of this vhost, e.g. \"[mock:status=503]\", "
+                  "so one upstream fails while another serves"),
     AP_INIT_TAKE1("AIProxyMockName", set_name, NULL, RSRC_CONF,
                   "Name of this mock upstream, recorded as \"upstream\""),
     AP_INIT_TAKE1("AIProxyMockRecordFile", set_record_file, NULL, RSRC_CONF,
@@ -303,6 +314,8 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     call->body = json;
     call->body_len = body_len;
     provider->parse(call);
+    if (conf->scenario)
+        mock_scenario_parse(conf->scenario, strlen(conf->scenario), &call->sc);
     mock_scenario_parse(call->user_text, call->user_text_len, &call->sc);
     if (call->sc.status >= 400) {
         provider->error(call, reply, call->sc.status, NULL);
