@@ -1,0 +1,289 @@
+"""The real npm SDKs as clients: openai (Chat Completions and Responses), @anthropic-ai/sdk 1.x
+and 0.x, and @google/genai, each against every demo model. That is same-protocol passthrough
+and all 12 cross-protocol translations, as JSON and through each SDK's own stream helper, in the
+plain, [mock:tool] and [mock:think] scenarios, plus an upstream 400 and a wrong client key.
+
+test/sdk/run_client.mjs runs the SDK calls. It takes a batch of cases and runs them
+concurrently, then prints one normalized result per case:
+{text, thinking, tool_calls: [{name, arguments}], stop, usage: {input, output}}, or
+{error, class, status, message} when the SDK threw. There is one node process per SDK, and
+the processes run side by side. The tests here only read the results.
+
+The gateway is the demo configuration with AIProxyClientKey set, so every call also shows
+that the SDK's own way of sending its key is accepted: Bearer for openai and
+@anthropic-ai/sdk 1.x, x-api-key for 0.x, and x-goog-api-key for genai.
+
+The pinned SDKs are installed once with `npm ci` in test/sdk. A stamp in node_modules skips
+the install while package.json and package-lock.json are unchanged. Without node or npm, or
+when the registry cannot be reached for that install, the module is skipped."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import DEMO_MODELS, GATEWAY_MODULES, Gateway, ensure_built, upstream_lines
+from harness import REPO
+
+SDK_DIR = REPO / "test" / "sdk"
+SCRIPT = SDK_DIR / "run_client.mjs"
+STAMP = SDK_DIR / "node_modules" / ".aiproxy-sdk-stamp"
+
+# sdk id (run_client.mjs) -> the client protocol it speaks
+SDKS = {
+    "openai-chat": "openai",        # openai 6.49.0, client.chat.completions
+    "openai-responses": "responses",  # openai 6.49.0, client.responses
+    "anthropic": "anthropic",       # @anthropic-ai/sdk 1.12.0: Bearer, anthropic-version 2026-10-21
+    "anthropic-0": "anthropic",     # @anthropic-ai/sdk 0.137.0: x-api-key, 2023-06-01
+    "genai": "gemini",              # @google/genai 2.32.0
+}
+MODELS = list(DEMO_MODELS.values())
+SCENARIOS = ["plain", "tool", "think"]
+STREAMS = [False, True]
+
+CLIENT_KEY = "sk-sdk-test-client-key"  # run_client.mjs's default key
+WRONG_KEY = "sk-sdk-test-wrong-key"
+
+# Must match promptFor() in run_client.mjs.
+PROMPTS = {
+    "plain": "Hello from the SDK test!",
+    "tool": "What is the weather? [mock:tool]",
+    "think": "Think about it. [mock:think]",
+    "error": "Refuse this. [mock:status=400]",
+}
+TOOL_NAME = "get_weather"
+
+# client protocol -> scenario -> the stop the client must see
+EXPECTED_STOP = {
+    "anthropic": {"plain": "end_turn", "think": "end_turn", "tool": "tool_use"},
+    "openai": {"plain": "stop", "think": "stop", "tool": "tool_calls"},
+    # Responses has no stop reason: a finished turn is status "completed"; a tool call is a
+    # function_call output item (asserted through tool_calls)
+    "responses": {"plain": "completed", "think": "completed", "tool": "completed"},
+    "gemini": {"plain": "STOP", "think": "STOP", "tool": "STOP"},
+}
+# client protocol -> status -> the error class its SDK throws
+EXPECTED_ERROR_CLASS = {
+    "anthropic": {400: "BadRequestError", 401: "AuthenticationError"},
+    "openai": {400: "BadRequestError", 401: "AuthenticationError"},
+    "responses": {400: "BadRequestError", 401: "AuthenticationError"},
+    "gemini": {400: "ApiError", 401: "ApiError"},
+}
+
+NPM_NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT",
+                      "ENETUNREACH", "EHOSTUNREACH", "network", "socket hang up")
+BATCH_TIMEOUT = 120
+
+
+def case_id(sdk, model, scenario, stream):
+    return f"{sdk}/{model}/{scenario}/{'stream' if stream else 'json'}"
+
+
+def kind(sdk, model):
+    """'passthrough' or 'client->upstream' protocols, for failure messages."""
+    proto = SDKS[sdk]
+    upstream = next(name for name, m in DEMO_MODELS.items() if m == model)
+    return "passthrough" if proto == upstream else f"{proto}->{upstream}"
+
+
+def batch_cases(sdk, base):
+    """Every case one SDK runs: the matrix, the upstream 400s and the wrong key."""
+    cases = []
+    for model in MODELS:
+        for scenario in SCENARIOS + ["error"]:
+            for stream in STREAMS:
+                cases.append({"id": case_id(sdk, model, scenario, stream), "sdk": sdk,
+                              "baseURL": base, "model": model, "scenario": scenario,
+                              "stream": stream})
+    for stream in STREAMS:
+        cases.append({"id": case_id(sdk, "wrong-key", "plain", stream), "sdk": sdk,
+                      "baseURL": base, "model": DEMO_MODELS[SDKS[sdk]], "scenario": "plain",
+                      "stream": stream, "apiKey": WRONG_KEY})
+    return cases
+
+
+# ---- fixtures --------------------------------------------------------------------------------
+
+
+def _lock_digest():
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        h.update((SDK_DIR / name).read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def sdk_installed():
+    """The node binary, once test/sdk/node_modules is installed by `npm ci` (skipped while
+    the stamp matches package.json and package-lock.json)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node and npm are needed for the SDK tests "
+                    f"(node: {node or 'missing'}, npm: {npm or 'missing'})")
+    digest = _lock_digest()
+    if STAMP.exists() and STAMP.read_text().strip() == digest:
+        return node
+    try:
+        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SDK_DIR,
+                                capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        pytest.skip("npm ci in test/sdk timed out (is the npm registry reachable?)")
+    if result.returncode != 0:
+        log = result.stdout + result.stderr
+        if any(marker in log for marker in NPM_NETWORK_ERRORS):
+            pytest.skip(f"npm registry unreachable, SDKs not installed:\n{log[-2000:]}")
+        pytest.fail(f"npm ci in test/sdk failed ({result.returncode}):\n{log[-4000:]}")
+    STAMP.write_text(digest + "\n")
+    return node
+
+
+@pytest.fixture(scope="module")
+def keyed_gateway(mock):
+    """The demo configuration (as the session `gateway`), with a client key required."""
+    ensure_built(*GATEWAY_MODULES)
+    gw = Gateway(upstream_lines(mock) + f"\nAIProxyClientKey {CLIENT_KEY}")
+    gw.start()
+    yield gw
+    gw.stop()
+    gw.cleanup()
+
+
+@pytest.fixture(scope="module")
+def sdk_results(keyed_gateway, sdk_installed):
+    """{case id: normalized result}: one concurrent batch per SDK, all SDKs side by side."""
+    base = keyed_gateway.url("").rstrip("/")
+    procs = {}
+    for sdk in SDKS:
+        cases = batch_cases(sdk, base)
+        with tempfile.TemporaryFile("w+") as batch:
+            json.dump({"cases": cases}, batch)
+            batch.seek(0)
+            proc = subprocess.Popen([sdk_installed, str(SCRIPT)], cwd=SDK_DIR, stdin=batch,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[sdk] = (proc, cases)
+    results = {}
+    for sdk, (proc, cases) in procs.items():
+        try:
+            out, err = proc.communicate(timeout=BATCH_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            err = f"timed out after {BATCH_TIMEOUT} s\n{err}"
+        for line in out.splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                results[obj["id"]] = obj
+        for c in cases:
+            results.setdefault(c["id"], {
+                "error": f"run_client.mjs gave no result (exit {proc.returncode}): {err[-2000:]}"})
+    return results
+
+
+def result_of(sdk_results, sdk, model, scenario, stream):
+    """The normalized answer of one case; fails the test with what the SDK threw."""
+    res = sdk_results[case_id(sdk, model, scenario, stream)]
+    if "error" in res:
+        detail = {k: res[k] for k in ("class", "status", "body") if k in res}
+        pytest.fail(f"{kind(sdk, model)}: the SDK threw {res['error']}\n{json.dumps(detail)}")
+    return res
+
+
+# ---- the matrix ------------------------------------------------------------------------------
+
+MATRIX = [
+    pytest.param(sdk, model, scenario, stream, id=case_id(sdk, model, scenario, stream))
+    for sdk in SDKS for model in MODELS for scenario in SCENARIOS for stream in STREAMS
+]
+
+
+@pytest.mark.parametrize("sdk,model,scenario,stream", MATRIX)
+def test_sdk_call(sdk_results, sdk, model, scenario, stream):
+    """The SDK's own parse of the answer: text, tool call, thinking, stop, usage."""
+    res = result_of(sdk_results, sdk, model, scenario, stream)
+    proto = SDKS[sdk]
+    where = f"{kind(sdk, model)}: {json.dumps(res)}"
+
+    if scenario == "tool":
+        assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
+        assert res["text"] == "", where
+    else:
+        assert res["tool_calls"] == [], where
+        assert res["text"] == f"echo: {PROMPTS[scenario]}", where
+
+    if scenario == "think":
+        assert res["thinking"] == "mock thinking", where
+    else:
+        assert res["thinking"] == "", where
+    if scenario == "think" and kind(sdk, model) == "passthrough" and proto == "anthropic":
+        assert res["thinking_signature"] is True, where
+
+    assert res["stop"] == EXPECTED_STOP[proto][scenario], where
+
+    usage = res["usage"]
+    hint = ""
+    if sdk == "openai-chat" and stream:
+        hint = (" (the request set stream_options.include_usage, so a last chunk with"
+                " choices: [] and usage must come before [DONE])")
+    assert usage["input"] > 0 and usage["output"] > 0, f"usage missing or zero{hint}; {where}"
+
+
+@pytest.mark.parametrize("sdk,model,scenario", [
+    pytest.param(sdk, model, scenario, id=f"{sdk}/{model}/{scenario}")
+    for sdk in SDKS for model in MODELS for scenario in SCENARIOS
+])
+def test_stream_rebuilds_json(sdk_results, sdk, model, scenario):
+    """The SDK's stream helper rebuilds the same message as the JSON call. Input tokens may
+    differ, since the stream request body is a little longer; output tokens may not."""
+    plain = result_of(sdk_results, sdk, model, scenario, False)
+    streamed = result_of(sdk_results, sdk, model, scenario, True)
+
+    def message(res):
+        out = {k: v for k, v in res.items() if k not in ("id", "usage")}
+        out["output_tokens"] = res["usage"]["output"]
+        return out
+
+    assert message(streamed) == message(plain), kind(sdk, model)
+
+
+@pytest.mark.parametrize("sdk,model,stream", [
+    pytest.param(sdk, model, stream, id=case_id(sdk, model, "error", stream))
+    for sdk in SDKS for model in MODELS for stream in STREAMS
+])
+def test_upstream_error_reaches_the_sdk(sdk_results, sdk, model, stream):
+    """An upstream 400 (not retried, not failed over) reaches the SDK as its own 400 error
+    class, with the message parsed from the client protocol's envelope."""
+    res = sdk_results[case_id(sdk, model, "error", stream)]
+    where = f"{kind(sdk, model)}: {json.dumps(res)}"
+    assert "error" in res, where
+    assert res.get("status") == 400, where
+    assert res.get("class") == EXPECTED_ERROR_CLASS[SDKS[sdk]][400], where
+    assert res.get("message"), where
+
+
+@pytest.mark.parametrize("sdk,stream", [
+    pytest.param(sdk, stream, id=case_id(sdk, "wrong-key", "plain", stream))
+    for sdk in SDKS for stream in STREAMS
+])
+def test_wrong_key_is_the_sdks_auth_error(sdk_results, sdk, stream):
+    """A wrong client key, sent the SDK's way, gets 401 in the SDK's own error class."""
+    res = sdk_results[case_id(sdk, "wrong-key", "plain", stream)]
+    assert res.get("status") == 401, res
+    assert res.get("class") == EXPECTED_ERROR_CLASS[SDKS[sdk]][401], res
+    assert res.get("message"), res
+
+
+def test_every_upstream_served_the_sdks(sdk_results, mock):
+    """Each demo model's calls reached the mock of its own api type, from every client
+    protocol (at least one JSON and one stream call per SDK), and no client key went
+    upstream."""
+    del sdk_results  # the batches must have run
+    for name in DEMO_MODELS:
+        seen = [r for r in mock.requests(name)
+                if r.get("body") and PROMPTS["plain"] in r["body"]]
+        assert len(seen) >= 2 * len(SDKS), (name, len(seen))
+    for rec in mock.requests():
+        text = json.dumps(rec["headers"]) + (rec.get("query") or "") + (rec.get("body") or "")
+        assert CLIENT_KEY not in text and WRONG_KEY not in text, rec
