@@ -110,7 +110,10 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
         err->message = "unknown upstream protocol";
         return err->status;
     }
-    if (target->proto == req->ir.proto) {
+    /* Passthrough only when nothing but the model changes: a must-stream target flips the
+     * stream flag, which goes through the IR like any translation. */
+    if (target->proto == req->ir.proto &&
+        !target->stream == (req->ir.stream == AIPROXY_STREAM_NONE)) {
         rc = build_passthrough(p, req, target, &body);
     }
     else {

@@ -1,19 +1,64 @@
 /*
  * tr_response.c: translate an upstream response body for the client, incrementally.
  *
- * Same protocol and same framing on both sides: bytes pass straight through. Otherwise the
- * body goes through the IR (tr_stream.c).
+ * Three stages, chosen once per response from the spec:
+ *   upstream framing   one JSON body (buffered to EOS, capped), SSE (tr_sse.c) or a streamed
+ *                      JSON array (tr_resp_array.c) -> the upstream codec's stream decoder
+ *   IR events          observed for aiproxy_response_info on every path
+ *   client side        the client codec's stream encoder (each event leaves at once), an
+ *                      accumulator (one JSON body at EOS), or nothing when the bytes pass
+ *
+ * Same protocol and framing: bytes pass straight through and the decoder only watches (usage,
+ * an early error). Gemini SSE <-> Gemini JSON array: chunks are re-framed unchanged. A
+ * complete upstream body for a streaming client is replayed as events (tr_replay.c).
+ *
+ * Stream decoders get data == NULL once at the end of the body, for formats whose end is
+ * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
  */
+#include <string.h>
 #include "apr_strings.h"
+#include "tr_accumulate.h"
 #include "tr_codec.h"
 #include "tr_json.h"
+#include "tr_replay.h"
+#include "tr_resp_array.h"
+#include "tr_resp_buf.h"
+#include "tr_sse.h"
+#include "tr_stop.h"
+#include "tr_usage.h"
+
+#define TR_RESPONSE_MAX_BODY  (64 * 1024 * 1024)       /* a complete upstream JSON body */
+#define TR_RESPONSE_MAX_EVENT TR_SSE_DEFAULT_MAX_EVENT /* one SSE event or array element */
 
 struct aiproxy_response {
     aiproxy_response_spec spec;
     apr_pool_t *pool;
-    int passthrough;
+    const tr_codec *upstream, *client;
+    int passthrough; /* bytes straight through; the decoder only watches */
+    int reframe;     /* Gemini chunks re-framed between SSE and a JSON array */
+
+    tr_buf *body; /* upstream JSON body (or the passthrough copy for info) */
+    tr_sse_parser *sse;
+    tr_array_splitter *array;
+    tr_stream_decoder *decoder;
+    int watching; /* passthrough: still parsing for info */
+
+    tr_stream_encoder *encoder; /* client streams */
+    tr_accumulator *acc;        /* client JSON from an upstream stream */
+    tr_buf *frame;              /* re-framed output */
+    int frames;
+
+    const aiproxy_sink *sink; /* the sink of the current feed/finish call */
+    int upstream_ended;       /* MESSAGE_STOP or ERROR came from the upstream */
+    int terminated;           /* the client's output is complete */
+    tr_usage usage;
     aiproxy_response_info info;
 };
+
+static int client_streams(const aiproxy_response *t)
+{
+    return t->spec.client_stream != AIPROXY_STREAM_NONE;
+}
 
 static const char *content_type_for(aiproxy_stream_mode mode)
 {
@@ -26,7 +71,30 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
 
     t->spec = *spec;
     t->pool = p;
+    t->upstream = tr_codec_for(spec->upstream);
+    t->client = tr_codec_for(spec->client);
+    if (!t->upstream || !t->client)
+        return NULL;
     t->passthrough = spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
+    t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
+                 spec->upstream == AIPROXY_PROTO_GEMINI && client_streams(t);
+
+    if (spec->upstream_stream == AIPROXY_STREAM_SSE)
+        t->sse = tr_sse_parser_create(p, TR_RESPONSE_MAX_EVENT);
+    else if (spec->upstream_stream == AIPROXY_STREAM_JSON_ARRAY)
+        t->array = tr_array_splitter_create(p, TR_RESPONSE_MAX_EVENT);
+    else
+        t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
+    if (spec->upstream_stream != AIPROXY_STREAM_NONE)
+        t->decoder = t->upstream->stream_decoder_create(p);
+    t->watching = 1;
+
+    if (t->reframe)
+        t->frame = tr_buf_make(p, 0);
+    else if (!t->passthrough && client_streams(t))
+        t->encoder = t->client->stream_encoder_create(p, spec);
+    else if (!t->passthrough && spec->upstream_stream != AIPROXY_STREAM_NONE)
+        t->acc = tr_accumulator_create(p, 0);
     return t;
 }
 
@@ -35,25 +103,315 @@ const char *aiproxy_response_content_type(const aiproxy_response *t)
     return content_type_for(t->spec.client_stream);
 }
 
+const aiproxy_response_info *aiproxy_response_get_info(const aiproxy_response *t)
+{
+    return &t->info;
+}
+
+/* ---- what the IR events tell about the answer ---------------------------------------------- */
+
+static void observe(aiproxy_response *t, const tr_event *ev)
+{
+    switch (ev->kind) {
+    case TR_EV_MESSAGE_START:
+    case TR_EV_MESSAGE_DELTA:
+        tr_usage_merge(&t->usage, &ev->usage);
+        t->info.input_tokens = t->usage.input;
+        t->info.output_tokens = t->usage.output;
+        t->info.cache_read_tokens = t->usage.cache_read;
+        t->info.cache_write_tokens = t->usage.cache_write;
+        t->info.reasoning_tokens = t->usage.reasoning;
+        if (ev->kind == TR_EV_MESSAGE_DELTA && (ev->stop != TR_STOP_NONE || ev->stop_raw)) {
+            /* Passthrough: the upstream's own word is the client's. */
+            t->info.stop = t->passthrough && ev->stop_raw
+                               ? apr_pstrdup(t->pool, ev->stop_raw)
+                               : tr_stop_to_word(t->spec.client, ev->stop);
+        }
+        break;
+    case TR_EV_BLOCK_START:
+    case TR_EV_BLOCK_DELTA:
+        t->info.seen_content = 1;
+        break;
+    case TR_EV_ERROR:
+        t->info.seen_error = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static apr_status_t observe_only(void *baton, const tr_event *ev)
+{
+    observe(baton, ev);
+    return APR_SUCCESS;
+}
+
+/* Every IR event from the upstream side goes through here. */
+static apr_status_t on_event(void *baton, const tr_event *ev)
+{
+    aiproxy_response *t = baton;
+
+    if (t->upstream_ended)
+        return APR_SUCCESS; /* nothing counts after the end (Gemini chunks after finishReason) */
+    observe(t, ev);
+    if (ev->kind == TR_EV_MESSAGE_STOP || ev->kind == TR_EV_ERROR)
+        t->upstream_ended = 1;
+    if (t->encoder)
+        return t->client->stream_encode(t->encoder, ev, t->sink);
+    if (t->acc)
+        return tr_accumulate(t->acc, ev);
+    return APR_SUCCESS;
+}
+
+/* ---- Gemini re-framing --------------------------------------------------------------------- */
+
+/* An SSE data line cannot hold a line break, and Gemini clients read one data line per chunk:
+ * a chunk that spans lines (Gemini pretty-prints its JSON-array chunks) is compacted. */
+static const char *one_line_chunk(aiproxy_response *t, const char *chunk, apr_size_t *len)
+{
+    aiproxy_error err;
+    json_t *value;
+
+    if (!memchr(chunk, '\n', *len) && !memchr(chunk, '\r', *len))
+        return chunk;
+    value = tr_json_parse(t->pool, chunk, *len, &err);
+    return value ? tr_json_dump(t->pool, value, len) : chunk;
+}
+
+static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size_t len)
+{
+    tr_buf *out = t->frame;
+    apr_status_t rv;
+
+    if (t->spec.client_stream == AIPROXY_STREAM_SSE)
+        chunk = one_line_chunk(t, chunk, &len);
+
+    if (t->spec.client_stream == AIPROXY_STREAM_JSON_ARRAY)
+        tr_buf_adds(out, t->frames ? ",\r\n" : "[");
+    else
+        tr_buf_adds(out, "data: ");
+    tr_buf_add(out, chunk, len);
+    if (t->spec.client_stream == AIPROXY_STREAM_SSE)
+        tr_buf_adds(out, "\r\n\r\n");
+    t->frames++;
+    rv = out->over ? APR_ENOMEM : t->sink->write(t->sink->baton, out->data, out->len);
+    tr_buf_reset(out);
+    return rv;
+}
+
+static apr_status_t write_frames_end(aiproxy_response *t)
+{
+    if (t->spec.client_stream != AIPROXY_STREAM_JSON_ARRAY)
+        return APR_SUCCESS;
+    return t->frames ? t->sink->write(t->sink->baton, "]", 1)
+                     : t->sink->write(t->sink->baton, "[]", 2);
+}
+
+/* ---- upstream framing -------------------------------------------------------------------- */
+
+static apr_status_t on_upstream_unit(void *baton, const char *event, const char *data,
+                                     apr_size_t len)
+{
+    aiproxy_response *t = baton;
+    apr_status_t rv;
+
+    if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
+        return rv;
+    return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+}
+
+static apr_status_t on_array_element(void *baton, const char *data, apr_size_t len)
+{
+    return on_upstream_unit(baton, NULL, data, len);
+}
+
+static apr_status_t parse_upstream(aiproxy_response *t, const char *data, apr_size_t len)
+{
+    if (t->sse)
+        return tr_sse_parser_feed(t->sse, data, len, on_upstream_unit, t);
+    if (t->array)
+        return tr_array_splitter_feed(t->array, data, len, on_array_element, t);
+    return tr_buf_add(t->body, data, len) ? APR_ENOSPC : APR_SUCCESS;
+}
+
+/* ---- ending the client's output ------------------------------------------------------------ */
+
+static apr_status_t write_error_body(aiproxy_response *t, const aiproxy_error *err)
+{
+    apr_size_t n;
+    const char *body = aiproxy_error_body(t->pool, t->spec.client, err, &n);
+    return t->sink->write(t->sink->baton, body, n);
+}
+
+/* End the client's output with err in its protocol's form (stream error event, or the JSON
+ * error envelope). */
+static apr_status_t fail(aiproxy_response *t, int status, const char *message)
+{
+    aiproxy_error err = {status, status == 413 ? "request_too_large" : "api_error", message};
+    tr_event ev = {.kind = TR_EV_ERROR};
+    apr_status_t rv;
+
+    t->terminated = 1;
+    t->info.seen_error = 1;
+    if (t->passthrough)
+        return APR_SUCCESS;
+    if (t->encoder) {
+        ev.error = err;
+        return t->client->stream_encode(t->encoder, &ev, t->sink);
+    }
+    if (t->reframe) {
+        json_t *body = t->client->error_encode(&err);
+        apr_size_t n;
+        const char *text = tr_json_dump(t->pool, tr_json_own(t->pool, body), &n);
+        rv = write_frame(t, text, n);
+        return rv == APR_SUCCESS ? write_frames_end(t) : rv;
+    }
+    return write_error_body(t, &err);
+}
+
+static apr_status_t write_response_json(aiproxy_response *t, const tr_response *resp)
+{
+    json_t *body = tr_json_own(t->pool, t->client->response_encode(t->pool, resp, &t->spec));
+    apr_size_t n;
+    const char *text = tr_json_dump(t->pool, body, &n);
+
+    if (!text)
+        return fail(t, 502, "the upstream's answer could not be expressed for this client");
+    return t->sink->write(t->sink->baton, text, n);
+}
+
+/* ---- feed and finish --------------------------------------------------------------------- */
+
 apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_size_t len,
                                    const aiproxy_sink *sink)
 {
-    if (len == 0)
+    apr_status_t rv;
+
+    if (len == 0 || t->terminated)
         return APR_SUCCESS;
+    t->sink = sink;
     if (t->passthrough) {
-        t->info.seen_content = 1;
-        return sink->write(sink->baton, data, len);
+        rv = sink->write(sink->baton, data, len);
+        /* Watching is best effort: a body past the caps just stops being watched. */
+        if (t->watching && parse_upstream(t, data, len) != APR_SUCCESS)
+            t->watching = 0;
+        return rv;
     }
-    return APR_ENOTIMPL;
+    rv = parse_upstream(t, data, len);
+    if (rv == APR_ENOSPC) {
+        apr_status_t frv = fail(t, 502,
+                                t->body ? "the upstream's response is too large"
+                                        : "an upstream stream event is too large");
+        return frv == APR_SUCCESS ? APR_ENOSPC : frv;
+    }
+    return rv;
+}
+
+/* The complete upstream body, decoded (NULL and *err filled when it is no answer). */
+static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, aiproxy_error *err)
+{
+    json_t *root = t->body->len ? tr_json_parse(t->pool, t->body->data, t->body->len, err) : NULL;
+
+    if (!root) {
+        err->status = 502;
+        err->type = "api_error";
+        err->message = "the upstream's response is not valid JSON";
+        return NULL;
+    }
+    if (t->upstream->response_decode(t->pool, root, resp, err) != 0) {
+        t->info.seen_error = 1;
+        if (!err->status)
+            err->status = 502;
+        return NULL;
+    }
+    return resp;
+}
+
+/* A complete upstream body for the client: JSON, re-framed, or replayed as a stream. */
+static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
+{
+    aiproxy_error err = {0};
+    tr_response resp;
+    apr_status_t rv;
+
+    if (upstream_broke)
+        return fail(t, 502, "the upstream connection failed before its response was complete");
+    if (!decode_body(t, &resp, &err))
+        return fail(t, err.status, err.message);
+    if (t->encoder) {
+        rv = tr_replay(&resp, on_event, t);
+        t->terminated = 1;
+        return rv;
+    }
+    tr_replay(&resp, observe_only, t);
+    t->terminated = 1;
+    if (t->reframe) {
+        rv = write_frame(t, t->body->data, t->body->len);
+        return rv == APR_SUCCESS ? write_frames_end(t) : rv;
+    }
+    return write_response_json(t, &resp);
+}
+
+/* The end of an upstream stream: complete the client's stream or JSON body, or fail it. */
+static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
+{
+    const aiproxy_error *err;
+    int partial;
+    apr_status_t rv;
+
+    /* A last event without its blank line still counts; then the implicit end. */
+    if (t->sse &&
+        (rv = tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial)) != APR_SUCCESS &&
+        rv != APR_ENOSPC)
+        return rv;
+    rv = t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (!t->upstream_ended)
+        return fail(t, 502,
+                    upstream_broke ? "the upstream connection failed in the middle of the answer"
+                                   : "the upstream stream ended before the answer was complete");
+    t->terminated = 1;
+    if (t->reframe)
+        return write_frames_end(t);
+    if (!t->acc)
+        return APR_SUCCESS; /* the encoder already wrote the stream's end or error */
+    if ((err = tr_accumulator_error(t->acc)))
+        return write_error_body(t, err);
+    return write_response_json(t, tr_accumulator_response(t->acc));
+}
+
+/* Passthrough: nothing is written; the body is only read for the info. */
+static void finish_watching(aiproxy_response *t)
+{
+    aiproxy_error err = {0};
+    tr_response resp;
+    int partial;
+
+    if (!t->watching)
+        return;
+    if (t->body) {
+        if (decode_body(t, &resp, &err))
+            tr_replay(&resp, observe_only, t);
+        else if (err.status != 502 || t->info.seen_error)
+            t->info.seen_error = 1;
+        return;
+    }
+    if (t->sse)
+        tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial);
+    t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
 }
 
 apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
                                      const aiproxy_sink *sink)
 {
-    return t->passthrough ? APR_SUCCESS : APR_ENOTIMPL;
-}
-
-const aiproxy_response_info *aiproxy_response_get_info(const aiproxy_response *t)
-{
-    return &t->info;
+    if (t->terminated)
+        return APR_SUCCESS;
+    t->sink = sink;
+    if (t->passthrough) {
+        finish_watching(t);
+        t->terminated = 1;
+        return APR_SUCCESS;
+    }
+    return t->body ? finish_body(t, upstream_broke) : finish_stream(t, upstream_broke);
 }

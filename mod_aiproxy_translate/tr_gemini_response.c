@@ -1,0 +1,666 @@
+/*
+ * tr_gemini_response.c: Gemini generateContent responses: GenerateContentResponse JSON <->
+ * tr_response, streamGenerateContent chunks -> IR events (decoder), IR events -> chunks framed
+ * as SSE (alt=sse) or as one streamed JSON array (encoder).
+ *
+ * Gemini sends whole functionCall parts with an args object: the decoder turns one into a
+ * block start, one arguments delta and a block stop; the encoder holds a streamed call's
+ * argument fragments until its block stops and then sends the call once, complete.
+ * thoughtSignature may sit on thought, text and functionCall parts: it travels as the block's
+ * signature and is only sent back to Gemini clients.
+ */
+#include <string.h>
+#include "apr_strings.h"
+#include "tr_json.h"
+#include "tr_protocols.h"
+#include "tr_resp_util.h"
+#include "tr_stop.h"
+#include "tr_usage.h"
+
+#define GEMINI_MAX_ARGUMENTS (8 * 1024 * 1024) /* one streamed call's arguments, held whole */
+
+/* The id of a functionCall that came without one: derived from the response id when there is
+ * one (stable across the JSON and the stream path), random otherwise. */
+static const char *function_call_id(apr_pool_t *p, const char *response_id, int ordinal)
+{
+    if (!response_id || !*response_id)
+        return tr_resp_prefixed_id(p, "call_", NULL);
+    return apr_psprintf(p, "call_%s_%d", tr_resp_safe_id(p, response_id), ordinal);
+}
+
+static const char *part_signature(const json_t *part)
+{
+    const char *s = tr_json_str(part, "thoughtSignature");
+    return s && *s ? s : NULL;
+}
+
+static json_t *first_candidate(const json_t *chunk)
+{
+    json_t *candidate = json_array_get(tr_json_arr(chunk, "candidates"), 0);
+    return json_is_object(candidate) ? candidate : NULL;
+}
+
+static json_t *candidate_parts(const json_t *candidate)
+{
+    return tr_json_arr(tr_json_obj(candidate, "content"), "parts");
+}
+
+/* A prompt blocked before any candidate: promptFeedback.blockReason. */
+static int prompt_blocked(const json_t *chunk)
+{
+    return !first_candidate(chunk) &&
+           tr_json_str(tr_json_obj(chunk, "promptFeedback"), "blockReason") != NULL;
+}
+
+/* ---- complete responses ---------------------------------------------------------------- */
+
+typedef struct {
+    apr_pool_t *p;
+    tr_response *out;
+    const char *response_id;
+    int tools;
+} gemini_decode_state;
+
+static tr_block *push_block(gemini_decode_state *st, tr_block_kind kind)
+{
+    tr_block *b = apr_pcalloc(st->p, sizeof(*b));
+    b->kind = kind;
+    APR_ARRAY_PUSH(st->out->blocks, tr_block *) = b;
+    return b;
+}
+
+static void sign(tr_block *b, const char *signature)
+{
+    if (!signature)
+        return;
+    b->signature = signature;
+    b->sig_proto = AIPROXY_PROTO_GEMINI;
+    b->has_signature = 1;
+}
+
+static tr_block *last_block(const gemini_decode_state *st)
+{
+    int n = st->out->blocks->nelts;
+    return n ? APR_ARRAY_IDX(st->out->blocks, n - 1, tr_block *) : NULL;
+}
+
+static void decode_text_part(gemini_decode_state *st, const json_t *part)
+{
+    tr_block_kind kind = tr_json_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
+    const char *text = tr_json_str(part, "text");
+    const char *signature = part_signature(part);
+    tr_block *last = last_block(st);
+
+    /* Consecutive parts of one kind (a chunked array) continue the block; a signature-only
+     * part signs it. */
+    if (last && last->kind == kind && !last->has_signature) {
+        if (text && *text)
+            last->text = apr_pstrcat(st->p, last->text, text, NULL);
+        sign(last, signature);
+        return;
+    }
+    if ((!text || !*text) && !signature)
+        return;
+    last = push_block(st, kind);
+    last->text = text ? text : "";
+    sign(last, signature);
+}
+
+static void decode_function_call_part(gemini_decode_state *st, const json_t *part)
+{
+    const json_t *call = tr_json_obj(part, "functionCall");
+    const char *id = tr_json_str(call, "id");
+    json_t *args = json_object_get(call, "args");
+    tr_block *b = push_block(st, TR_BLOCK_TOOL_CALL);
+
+    b->id = id && *id ? id : function_call_id(st->p, st->response_id, st->tools);
+    st->tools++;
+    b->name = tr_json_str(call, "name");
+    b->arguments = json_is_object(args) ? tr_json_dump(st->p, args, NULL) : "{}";
+    sign(b, part_signature(part));
+}
+
+static void decode_chunk_parts(gemini_decode_state *st, const json_t *chunk)
+{
+    json_t *part;
+    size_t i;
+
+    json_array_foreach(candidate_parts(first_candidate(chunk)), i, part)
+    {
+        if (tr_json_obj(part, "functionCall"))
+            decode_function_call_part(st, part);
+        else if (json_is_string(json_object_get(part, "text")) || part_signature(part))
+            decode_text_part(st, part);
+    }
+}
+
+/* A complete answer, or the chunks of a streamed array given whole. */
+int tr_gemini_response_decode(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err)
+{
+    gemini_decode_state st = {p, out, NULL, 0};
+    json_t *chunk, *last;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    last = json_is_array(body) ? json_array_get(body, json_array_size(body) - 1) : body;
+    if (!json_is_object(last) || json_object_get(last, "error")) {
+        tr_resp_error_from_json(p, json_object_get(last, "error"), err);
+        return err->status;
+    }
+    out->blocks = apr_array_make(p, 4, sizeof(tr_block *));
+    out->id = st.response_id = tr_json_str(last, "responseId");
+    out->model = tr_json_str(last, "modelVersion");
+    if (json_is_array(body)) {
+        json_array_foreach(body, i, chunk)
+        {
+            decode_chunk_parts(&st, chunk);
+        }
+    } else
+        decode_chunk_parts(&st, body);
+    out->stop_raw = tr_json_str(first_candidate(last), "finishReason");
+    out->stop = prompt_blocked(last)
+                    ? TR_STOP_CONTENT_FILTER
+                    : tr_stop_after_tool_calls(
+                          tr_stop_from_word(AIPROXY_PROTO_GEMINI, out->stop_raw), st.tools > 0);
+    tr_usage_read_gemini(tr_json_obj(last, "usageMetadata"), &out->usage);
+    return 0;
+}
+
+/* args object for arguments text; {} when the text is not a JSON object. */
+static json_t *args_object(apr_pool_t *p, const char *arguments, apr_size_t len)
+{
+    json_t *args = arguments ? tr_resp_parse(p, arguments, len) : NULL;
+    return json_is_object(args) ? json_incref(args) : json_object();
+}
+
+static void add_signature(json_t *part, const tr_block *b)
+{
+    if (b->has_signature && b->signature && b->sig_proto == AIPROXY_PROTO_GEMINI)
+        json_object_set_new(part, "thoughtSignature", json_string(b->signature));
+}
+
+static json_t *function_call_object(const char *id, const char *name, json_t *args)
+{
+    json_t *call = json_object();
+    if (id && *id)
+        json_object_set_new(call, "id", json_string(id));
+    json_object_set_new(call, "name", json_string(name ? name : ""));
+    json_object_set_new(call, "args", args);
+    return call;
+}
+
+static json_t *encode_part(apr_pool_t *p, const tr_block *b)
+{
+    json_t *part = NULL;
+
+    switch (b->kind) {
+    case TR_BLOCK_TEXT:
+    case TR_BLOCK_THINKING:
+        if ((!b->text || !*b->text) && !b->has_signature)
+            return NULL;
+        part = json_pack("{s:s}", "text", b->text ? b->text : "");
+        if (b->kind == TR_BLOCK_THINKING)
+            json_object_set_new(part, "thought", json_true());
+        break;
+    case TR_BLOCK_TOOL_CALL:
+        part =
+            json_pack("{s:o}", "functionCall",
+                      function_call_object(
+                          b->id, b->name,
+                          args_object(p, b->arguments, b->arguments ? strlen(b->arguments) : 0)));
+        break;
+    default:
+        return NULL; /* redacted thinking has no Gemini form */
+    }
+    add_signature(part, b);
+    return part;
+}
+
+json_t *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
+                                  const aiproxy_response_spec *spec)
+{
+    json_t *parts = json_array();
+
+    for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
+        json_t *part = encode_part(p, APR_ARRAY_IDX(resp->blocks, i, tr_block *));
+        if (part)
+            json_array_append_new(parts, part);
+    }
+    return json_pack("{s:[{s:{s:s, s:o}, s:s, s:i}], s:o, s:s, s:s}", "candidates", "content",
+                     "role", "model", "parts", parts, "finishReason",
+                     tr_stop_to_word(AIPROXY_PROTO_GEMINI, resp->stop), "index", 0, "usageMetadata",
+                     tr_usage_to_gemini(&resp->usage), "modelVersion",
+                     tr_resp_model(spec, resp->model), "responseId",
+                     resp->id && *resp->id ? resp->id : tr_resp_random_hex(p));
+}
+
+/* ---- stream decoder ---------------------------------------------------------------------- */
+
+struct tr_stream_decoder {
+    apr_pool_t *pool;
+    apr_pool_t *scratch;
+    int started, ended;
+    int next_index;
+    int open_index; /* the open text or thinking block, or -1 */
+    tr_block_kind open_kind;
+    int tools;
+    const char *response_id;
+    tr_usage usage;
+};
+
+tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p)
+{
+    tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
+
+    d->pool = p;
+    apr_pool_create(&d->scratch, p);
+    d->open_index = -1;
+    return d;
+}
+
+static apr_status_t close_open(tr_stream_decoder *d, const tr_emitter *e)
+{
+    int closing = d->open_index;
+    if (closing < 0)
+        return APR_SUCCESS;
+    d->open_index = -1;
+    return tr_emit_block_stop(e, closing, d->open_kind);
+}
+
+static apr_status_t stream_text_part(tr_stream_decoder *d, const tr_emitter *e, const json_t *part)
+{
+    tr_block_kind kind = tr_json_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
+    json_t *text = json_object_get(part, "text");
+    const char *signature = part_signature(part);
+    apr_status_t rv;
+
+    if (!signature && (!json_is_string(text) || json_string_length(text) == 0))
+        return APR_SUCCESS;
+    if (d->open_index < 0 || d->open_kind != kind) {
+        if ((rv = close_open(d, e)) != APR_SUCCESS)
+            return rv;
+        if (d->next_index >= TR_RESP_MAX_BLOCKS)
+            return APR_SUCCESS;
+        d->open_index = d->next_index++;
+        d->open_kind = kind;
+        if ((rv = tr_emit_block_start(e, d->open_index, kind, NULL, NULL)) != APR_SUCCESS)
+            return rv;
+    }
+    if (json_is_string(text) && json_string_length(text) &&
+        (rv = tr_emit_delta(e, d->open_index,
+                            kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING,
+                            json_string_value(text), json_string_length(text))) != APR_SUCCESS)
+        return rv;
+    return signature ? tr_emit_signature(e, d->open_index, signature, AIPROXY_PROTO_GEMINI)
+                     : APR_SUCCESS;
+}
+
+static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emitter *e,
+                                              const json_t *part)
+{
+    const json_t *call = tr_json_obj(part, "functionCall");
+    const char *id = tr_json_str(call, "id");
+    const char *signature = part_signature(part);
+    json_t *args = json_object_get(call, "args");
+    const char *arguments = "{}";
+    apr_size_t len = 2;
+    int index;
+    apr_status_t rv;
+
+    if ((rv = close_open(d, e)) != APR_SUCCESS || d->next_index >= TR_RESP_MAX_BLOCKS)
+        return rv;
+    index = d->next_index++;
+    if (!id || !*id)
+        id = function_call_id(d->scratch, d->response_id, d->tools);
+    d->tools++;
+    if (json_is_object(args))
+        arguments = tr_json_dump(d->scratch, args, &len);
+    if ((rv = tr_emit_block_start(e, index, TR_BLOCK_TOOL_CALL, id,
+                                  tr_json_str(call, "name") ? tr_json_str(call, "name") : "")) !=
+            APR_SUCCESS ||
+        (rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, arguments, len)) != APR_SUCCESS ||
+        (signature &&
+         (rv = tr_emit_signature(e, index, signature, AIPROXY_PROTO_GEMINI)) != APR_SUCCESS))
+        return rv;
+    return tr_emit_block_stop(e, index, TR_BLOCK_TOOL_CALL);
+}
+
+static apr_status_t stream_parts(tr_stream_decoder *d, const tr_emitter *e, const json_t *parts)
+{
+    json_t *part;
+    size_t i;
+    apr_status_t rv = APR_SUCCESS;
+
+    json_array_foreach(parts, i, part)
+    {
+        if (tr_json_obj(part, "functionCall"))
+            rv = stream_function_call_part(d, e, part);
+        else
+            rv = stream_text_part(d, e, part);
+        if (rv != APR_SUCCESS)
+            return rv;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *e,
+                                        const json_t *chunk)
+{
+    const json_t *candidate = first_candidate(chunk);
+    const char *finish = tr_json_str(candidate, "finishReason");
+    apr_status_t rv;
+
+    if (json_object_get(chunk, "error")) {
+        aiproxy_error err;
+        tr_resp_error_from_json(d->scratch, json_object_get(chunk, "error"), &err);
+        d->ended = 1;
+        return tr_emit_error(e, &err);
+    }
+    if (!d->started) {
+        d->started = 1;
+        d->response_id = apr_pstrdup(
+            d->pool, tr_json_str(chunk, "responseId") ? tr_json_str(chunk, "responseId") : "");
+        rv = tr_emit_message_start(e, *d->response_id ? d->response_id : NULL,
+                                   tr_json_str(chunk, "modelVersion"), 0, NULL);
+        if (rv != APR_SUCCESS)
+            return rv;
+    }
+    tr_usage_read_gemini(tr_json_obj(chunk, "usageMetadata"), &d->usage);
+    if ((rv = stream_parts(d, e, candidate_parts(candidate))) != APR_SUCCESS)
+        return rv;
+    if (!finish && !prompt_blocked(chunk))
+        return APR_SUCCESS;
+    if ((rv = close_open(d, e)) != APR_SUCCESS)
+        return rv;
+    d->ended = 1;
+    return tr_emit_message_end(
+        e,
+        finish ? tr_stop_after_tool_calls(tr_stop_from_word(AIPROXY_PROTO_GEMINI, finish),
+                                          d->tools > 0)
+               : TR_STOP_CONTENT_FILTER,
+        finish ? finish : tr_json_str(tr_json_obj(chunk, "promptFeedback"), "blockReason"), NULL,
+        &d->usage);
+}
+
+apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
+                                     apr_size_t len, tr_event_fn emit, void *baton)
+{
+    tr_emitter e = {emit, baton};
+    json_t *chunk;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (!data || d->ended)
+        return APR_SUCCESS; /* the chunk with finishReason ends a Gemini stream */
+    chunk = tr_resp_parse(d->scratch, data, len);
+    /* An error streamed as a one-element array. */
+    if (json_is_array(chunk))
+        chunk = json_array_get(chunk, 0);
+    if (json_is_object(chunk))
+        rv = decode_stream_chunk(d, &e, chunk);
+    apr_pool_clear(d->scratch);
+    return rv;
+}
+
+/* ---- stream encoder ---------------------------------------------------------------------- */
+
+typedef struct {
+    signed char kind; /* tr_block_kind, -1 = never started */
+    char open;
+    const char *id, *name;
+    tr_buf *arguments;     /* TOOL_CALL: fragments held until the block stops */
+    const char *signature; /* TOOL_CALL: Gemini thoughtSignature for the functionCall part */
+} gemini_client_block;
+
+struct tr_stream_encoder {
+    aiproxy_response_spec spec;
+    apr_pool_t *pool;
+    apr_pool_t *scratch;
+    tr_buf out;
+    apr_array_header_t *blocks; /* gemini_client_block by IR index */
+    const char *tail;           /* ,"modelVersion":..,"responseId":..} closing every chunk */
+    tr_usage usage;
+    int chunks; /* chunks written (JSON array framing: "[" before the first) */
+    int started, finished, ended;
+};
+
+tr_stream_encoder *tr_gemini_stream_encoder_create(apr_pool_t *p, const aiproxy_response_spec *spec)
+{
+    tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
+
+    enc->spec = *spec;
+    enc->pool = p;
+    apr_pool_create(&enc->scratch, p);
+    tr_buf_init(&enc->out, p, 0);
+    enc->blocks = apr_array_make(p, 8, sizeof(gemini_client_block));
+    return enc;
+}
+
+static int array_framing(const tr_stream_encoder *enc)
+{
+    return enc->spec.client_stream == AIPROXY_STREAM_JSON_ARRAY;
+}
+
+static void begin_chunk(tr_stream_encoder *enc)
+{
+    if (array_framing(enc))
+        tr_buf_adds(&enc->out, enc->chunks ? ",\r\n" : "[");
+    else
+        tr_buf_adds(&enc->out, "data: ");
+    enc->chunks++;
+}
+
+static void end_chunk(tr_stream_encoder *enc)
+{
+    if (!array_framing(enc))
+        tr_buf_adds(&enc->out, "\r\n\r\n");
+}
+
+static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
+{
+    tr_buf *tail = tr_buf_make(enc->scratch, 0);
+
+    tr_buf_adds(tail, ",\"modelVersion\":");
+    tr_buf_json_cstring(tail, tr_resp_model(&enc->spec, start ? start->model : NULL));
+    tr_buf_adds(tail, ",\"responseId\":");
+    tr_buf_json_cstring(tail, start && start->id && *start->id ? start->id
+                                                               : tr_resp_random_hex(enc->scratch));
+    tr_buf_adds(tail, "}");
+    enc->tail = apr_pstrmemdup(enc->pool, tail->data, tail->len);
+    if (start)
+        tr_usage_merge(&enc->usage, &start->usage);
+    enc->started = 1;
+}
+
+/* A chunk holding one part: the part's JSON object text in part. */
+static void write_part_chunk(tr_stream_encoder *enc, const char *part, apr_size_t len)
+{
+    begin_chunk(enc);
+    tr_buf_adds(&enc->out, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
+    tr_buf_add(&enc->out, part, len);
+    tr_buf_adds(&enc->out, "]},\"index\":0}]");
+    tr_buf_adds(&enc->out, enc->tail);
+    end_chunk(enc);
+}
+
+static gemini_client_block *client_block(tr_stream_encoder *enc, int index)
+{
+    return index >= 0 && index < enc->blocks->nelts
+               ? &APR_ARRAY_IDX(enc->blocks, index, gemini_client_block)
+               : NULL;
+}
+
+static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
+{
+    gemini_client_block *b;
+
+    if (ev->index < 0 || ev->index >= TR_RESP_MAX_BLOCKS)
+        return;
+    while (enc->blocks->nelts <= ev->index) {
+        b = apr_array_push(enc->blocks);
+        memset(b, 0, sizeof(*b));
+        b->kind = -1;
+    }
+    b = client_block(enc, ev->index);
+    if (b->kind != -1)
+        return;
+    b->kind = (signed char) ev->block_kind;
+    b->open = 1;
+    if (ev->block_kind == TR_BLOCK_TOOL_CALL) {
+        b->id = ev->id ? apr_pstrdup(enc->pool, ev->id) : NULL;
+        b->name = apr_pstrdup(enc->pool, ev->name ? ev->name : "");
+        b->arguments = tr_buf_make(enc->pool, GEMINI_MAX_ARGUMENTS);
+    }
+}
+
+/* {"text":..,"thought":true?,"thoughtSignature":..?} */
+static void text_part(tr_buf *part, const char *text, apr_size_t len, int thought,
+                      const char *signature, apr_size_t signature_len)
+{
+    tr_buf_adds(part, "{\"text\":");
+    tr_buf_json_string(part, text, len);
+    if (thought)
+        tr_buf_adds(part, ",\"thought\":true");
+    if (signature) {
+        tr_buf_adds(part, ",\"thoughtSignature\":");
+        tr_buf_json_string(part, signature, signature_len);
+    }
+    tr_buf_adds(part, "}");
+}
+
+static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
+{
+    gemini_client_block *b = client_block(enc, ev->index);
+    const char *text = ev->text ? ev->text : "";
+    apr_size_t len = ev->text ? ev->len : 0;
+    tr_buf *part = tr_buf_make(enc->scratch, 0);
+
+    if (!b || !b->open)
+        return;
+    if (b->kind == TR_BLOCK_TOOL_CALL) {
+        if (ev->delta_kind == TR_DELTA_ARGUMENTS)
+            tr_buf_add(b->arguments, text, len);
+        else if (ev->delta_kind == TR_DELTA_SIGNATURE && ev->sig_proto == AIPROXY_PROTO_GEMINI)
+            b->signature = apr_pstrmemdup(enc->pool, text, len);
+        return;
+    }
+    if (b->kind != TR_BLOCK_TEXT && b->kind != TR_BLOCK_THINKING)
+        return;
+    if ((ev->delta_kind == TR_DELTA_TEXT || ev->delta_kind == TR_DELTA_THINKING) && len)
+        text_part(part, text, len, b->kind == TR_BLOCK_THINKING, NULL, 0);
+    else if (ev->delta_kind == TR_DELTA_SIGNATURE && ev->sig_proto == AIPROXY_PROTO_GEMINI)
+        text_part(part, "", 0, b->kind == TR_BLOCK_THINKING, text, len);
+    if (part->len)
+        write_part_chunk(enc, part->data, part->len);
+}
+
+/* A streamed call leaves as one functionCall part once its arguments are complete. */
+static void close_client_block(tr_stream_encoder *enc, int index)
+{
+    gemini_client_block *b = client_block(enc, index);
+    json_t *part;
+    apr_size_t n;
+    const char *text;
+
+    if (!b || !b->open)
+        return;
+    b->open = 0;
+    if (b->kind != TR_BLOCK_TOOL_CALL)
+        return;
+    part = json_pack("{s:o}", "functionCall",
+                     function_call_object(
+                         b->id, b->name,
+                         b->arguments->over
+                             ? json_object()
+                             : args_object(enc->scratch, b->arguments->data, b->arguments->len)));
+    if (b->signature)
+        json_object_set_new(part, "thoughtSignature", json_string(b->signature));
+    text = tr_json_dump(enc->scratch, part, &n);
+    json_decref(part);
+    tr_buf_release(b->arguments);
+    write_part_chunk(enc, text, n);
+}
+
+static void write_finish(tr_stream_encoder *enc, const tr_event *ev)
+{
+    json_t *usage;
+    apr_size_t n;
+    const char *text;
+
+    if (enc->finished)
+        return;
+    enc->finished = 1;
+    for (int i = 0; i < enc->blocks->nelts; i++)
+        close_client_block(enc, i);
+    tr_usage_merge(&enc->usage, &ev->usage);
+    usage = tr_usage_to_gemini(&enc->usage);
+    text = tr_json_dump(enc->scratch, usage, &n);
+    json_decref(usage);
+    begin_chunk(enc);
+    tr_buf_adds(&enc->out, "{\"candidates\":[{\"finishReason\":");
+    tr_buf_json_cstring(&enc->out, tr_stop_to_word(AIPROXY_PROTO_GEMINI, ev->stop));
+    tr_buf_adds(&enc->out, ",\"index\":0}],\"usageMetadata\":");
+    tr_buf_add(&enc->out, text, n);
+    tr_buf_adds(&enc->out, enc->tail);
+    end_chunk(enc);
+}
+
+static void write_end(tr_stream_encoder *enc)
+{
+    tr_event natural_end = {.kind = TR_EV_MESSAGE_DELTA, .stop = TR_STOP_END_TURN};
+
+    write_finish(enc, &natural_end);
+    if (array_framing(enc))
+        tr_buf_adds(&enc->out, enc->chunks ? "]" : "[]");
+    enc->ended = 1;
+}
+
+static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
+{
+    json_t *body = tr_gemini_codec.error_encode(err);
+    apr_size_t n;
+    const char *text = tr_json_dump(enc->scratch, body, &n);
+
+    json_decref(body);
+    begin_chunk(enc);
+    tr_buf_add(&enc->out, text, n);
+    end_chunk(enc);
+    if (array_framing(enc))
+        tr_buf_adds(&enc->out, "]");
+    enc->ended = 1;
+}
+
+apr_status_t tr_gemini_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
+                                     const aiproxy_sink *sink)
+{
+    apr_status_t rv;
+
+    if (enc->ended)
+        return APR_SUCCESS;
+    if (!enc->started)
+        start_chunks(enc, ev->kind == TR_EV_MESSAGE_START ? ev : NULL);
+    switch (ev->kind) {
+    case TR_EV_BLOCK_START:
+        on_client_block_start(enc, ev);
+        break;
+    case TR_EV_BLOCK_DELTA:
+        on_client_delta(enc, ev);
+        break;
+    case TR_EV_BLOCK_STOP:
+        close_client_block(enc, ev->index);
+        break;
+    case TR_EV_MESSAGE_DELTA:
+        write_finish(enc, ev);
+        break;
+    case TR_EV_MESSAGE_STOP:
+        write_end(enc);
+        break;
+    case TR_EV_ERROR:
+        write_error(enc, &ev->error);
+        break;
+    default:
+        break;
+    }
+    rv = tr_resp_flush(&enc->out, sink);
+    apr_pool_clear(enc->scratch);
+    return rv;
+}

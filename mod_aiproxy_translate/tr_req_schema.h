@@ -1,0 +1,28 @@
+/*
+ * tr_req_schema.h: JSON Schema <-> Gemini's OpenAPI Schema subset.
+ *
+ * Gemini's `parameters` / `responseSchema` take a Schema object: a whitelist of OpenAPI 3.0
+ * keywords with a single `type` and `nullable`. Clients write JSON Schema (draft 7 / 2020-12:
+ * $schema, $ref/$defs, const, type arrays, additionalProperties ...), which Gemini answers
+ * with a 400. Cleaning keeps the meaning Gemini can hold and drops the rest.
+ *
+ * Why always the cleaned `parameters` (and never `parametersJsonSchema`) on Gemini encode:
+ * every Gemini backend takes `parameters` (AI Studio v1beta, Vertex AI, Code Assist,
+ * Antigravity), while `parametersJsonSchema` / `responseJsonSchema` are newer and not accepted
+ * by all of them; and a cleaned schema still describes the arguments fully for the model,
+ * the only things lost being validation hints (additionalProperties, patterns on unsupported
+ * formats). A Gemini client's own declarations pass through unchanged on Gemini targets.
+ */
+#ifndef TR_REQ_SCHEMA_H
+#define TR_REQ_SCHEMA_H
+
+#include <jansson.h>
+
+/* A new Gemini Schema for a JSON Schema (NULL when nothing usable is left, e.g. an object
+ * without properties, which Gemini rejects as function parameters). */
+json_t *tr_req_schema_to_gemini(const json_t *schema);
+/* A new JSON Schema for a Gemini Schema: lower-case types, nullable -> ["t","null"],
+ * Gemini-only keywords (propertyOrdering) dropped. */
+json_t *tr_req_schema_from_gemini(const json_t *schema);
+
+#endif /* TR_REQ_SCHEMA_H */

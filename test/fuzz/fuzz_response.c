@@ -1,0 +1,116 @@
+/*
+ * fuzz_response.c: aiproxy_response over arbitrary upstream bodies, for every pair of
+ * protocols and framings. The first bytes choose the spec, the piece size and whether the
+ * upstream broke; the rest is the body.
+ *
+ * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
+ * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
+ * [DONE]); a JSON-array client gets a JSON array. No crash, no leak, no undefined behaviour.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "apr_general.h"
+#include "aiproxy_translate.h"
+#include "tr_resp_buf.h"
+#include "tr_sse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static apr_status_t capture(void *baton, const char *data, apr_size_t len)
+{
+    return tr_buf_add(baton, data, len) ? APR_ENOMEM : APR_SUCCESS;
+}
+
+static void require_json(const char *text, apr_size_t len, int want_array)
+{
+    json_error_t err;
+    json_t *v = json_loadb(text, len, JSON_ALLOW_NUL, &err);
+    if (!v || (want_array && !json_is_array(v)))
+        abort();
+    json_decref(v);
+}
+
+static apr_status_t check_event(void *baton, const char *event, const char *data, apr_size_t len)
+{
+    if (!(len == 6 && !memcmp(data, "[DONE]", 6)))
+        require_json(data, len, 0);
+    return APR_SUCCESS;
+}
+
+static void check_output(const aiproxy_response_spec *spec, apr_pool_t *p, const tr_buf *out)
+{
+    tr_sse_parser *s;
+    int partial;
+
+    if (!out->len)
+        return;
+    switch (spec->client_stream) {
+    case AIPROXY_STREAM_NONE:
+        require_json(out->data, out->len, 0);
+        break;
+    case AIPROXY_STREAM_JSON_ARRAY:
+        require_json(out->data, out->len, 1);
+        break;
+    default:
+        s = tr_sse_parser_create(p, 0);
+        if (tr_sse_parser_feed(s, out->data, out->len, check_event, NULL) != APR_SUCCESS ||
+            tr_sse_parser_finish(s, check_event, NULL, &partial) != APR_SUCCESS || partial)
+            abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int initialized;
+    aiproxy_response_spec spec;
+    apr_pool_t *p;
+    aiproxy_response *t;
+    tr_buf *out;
+    aiproxy_sink sink;
+    size_t piece;
+    int broke, copies_bytes;
+
+    if (!initialized) {
+        apr_initialize();
+        initialized = 1;
+    }
+    if (size < 3)
+        return 0;
+    spec.client = (aiproxy_proto) (data[0] & 3);
+    spec.upstream = (aiproxy_proto) ((data[0] >> 2) & 3);
+    spec.client_stream = (aiproxy_stream_mode) ((data[0] >> 4) % 3);
+    spec.upstream_stream = (aiproxy_stream_mode) ((data[0] >> 6) % 3);
+    if (spec.client != AIPROXY_PROTO_GEMINI && spec.client_stream == AIPROXY_STREAM_JSON_ARRAY)
+        spec.client_stream = AIPROXY_STREAM_SSE;
+    if (spec.upstream != AIPROXY_PROTO_GEMINI && spec.upstream_stream == AIPROXY_STREAM_JSON_ARRAY)
+        spec.upstream_stream = AIPROXY_STREAM_SSE;
+    spec.include_usage = data[1] & 1;
+    broke = (data[1] >> 1) & 1;
+    spec.client_model = (data[1] & 4) ? "m" : NULL;
+    piece = data[2] % 31 + 1;
+    data += 3;
+    size -= 3;
+    copies_bytes =
+        spec.client == spec.upstream &&
+        (spec.client_stream == spec.upstream_stream ||
+         (spec.client == AIPROXY_PROTO_GEMINI && spec.client_stream != AIPROXY_STREAM_NONE));
+
+    apr_pool_create(&p, NULL);
+    out = tr_buf_make(p, 0);
+    sink.write = capture;
+    sink.baton = out;
+    t = aiproxy_response_create(p, &spec);
+    for (size_t at = 0; at < size;) {
+        size_t k = size - at > piece ? piece : size - at;
+        aiproxy_response_feed(t, (const char *) data + at, k, &sink);
+        at += k;
+    }
+    aiproxy_response_finish(t, broke, &sink);
+    aiproxy_response_get_info(t);
+    if (!copies_bytes)
+        check_output(&spec, p, out);
+    apr_pool_destroy(p);
+    return 0;
+}

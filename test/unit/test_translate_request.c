@@ -1,0 +1,676 @@
+/*
+ * test_translate_request.c: request translation between the four protocols.
+ *
+ * Golden vectors: test/unit/vectors/requests/<source>/<case>.json is a client body; next to it
+ * <case>.<target>.json is what the <target> upstream must receive (compared as JSON values),
+ * or {"$error": <status>, "$contains": "<text in the message>"} when the target cannot
+ * express the request. Every case is encoded to all four targets, the source's own protocol
+ * included (a must-stream target sends same-protocol requests through the IR too).
+ * Gemini cases take the model from the route; a case whose name contains "stream" streams.
+ *
+ * AIPROXY_UPDATE_VECTORS=1 rewrites the expected files from the current output: for adding
+ * cases; every rewritten file must be read against the upstream's documented shape.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "aiproxy_translate.h"
+#include "tr_codec.h"
+#include "tr_json.h"
+#include "tr_req_schema.h"
+
+#define VECTOR_DIR "test/unit/vectors/requests"
+#define TARGET_MODEL "upstream-model"
+
+static apr_pool_t *root_pool;
+
+static const char *vector_dir(void)
+{
+    const char *dir = getenv("AIPROXY_REQUEST_VECTORS");
+    return dir ? dir : VECTOR_DIR;
+}
+
+static char *read_file(apr_pool_t *p, const char *path, apr_size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = apr_palloc(p, (apr_size_t) n + 1);
+    *len = fread(buf, 1, (size_t) n, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
+{
+    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL};
+    if (proto == AIPROXY_PROTO_GEMINI) {
+        route.model = "client-model";
+        route.stream = strstr(case_name, "stream") ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    }
+    return route;
+}
+
+/* Parse and fully decode a client body into ir (what tr_request.c does lazily). */
+static int decode_body(apr_pool_t *p, aiproxy_proto proto, const char *body, apr_size_t len,
+                       const aiproxy_route_info *route, tr_request *ir, aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(proto);
+
+    memset(ir, 0, sizeof(*ir));
+    ir->proto = proto;
+    ir->parallel_tool_calls = -1;
+    ir->thinking = -1;
+    ir->format_strict = -1;
+    ir->root = tr_json_parse(p, body, len, err);
+    if (!ir->root)
+        return err->status;
+    if (codec->request_peek(p, ir, route, err))
+        return err->status;
+    return codec->request_decode(p, ir, err);
+}
+
+/* Encode ir for target; returns the body (pool-owned) or NULL with *err. */
+static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto target_proto,
+                          int stream, aiproxy_error *err)
+{
+    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0};
+    json_t *body = NULL;
+
+    if (tr_codec_for(target_proto)->request_encode(p, ir, &target, &body, err))
+        return NULL;
+    return tr_json_own(p, body);
+}
+
+static json_t *error_object(const aiproxy_error *err)
+{
+    return json_pack("{s:i, s:s}", "$error", err->status, "$contains", err->message);
+}
+
+/* Expected matches actual: equal JSON, or an error with the expected status whose message
+ * contains the expected text. */
+static int vector_matches(const json_t *expected, const json_t *actual, const aiproxy_error *err)
+{
+    json_t *status = json_object_get(expected, "$error");
+    if (status) {
+        const char *contains = json_string_value(json_object_get(expected, "$contains"));
+        return !actual && err->status == json_integer_value(status) &&
+               (!contains || (err->message && strstr(err->message, contains)));
+    }
+    return actual && json_equal((json_t *) expected, (json_t *) actual);
+}
+
+static void write_vector(const char *path, const json_t *actual, const aiproxy_error *err)
+{
+    json_t *out = actual ? json_incref((json_t *) actual) : error_object(err);
+    json_dump_file(out, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(out);
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fputc('\n', f);
+        fclose(f);
+    }
+}
+
+static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const char *case_name)
+{
+    const char *path = apr_psprintf(p, "%s/%s.json", dir, case_name);
+    aiproxy_route_info route = route_for(source, case_name);
+    aiproxy_error err = {0};
+    apr_size_t len;
+    const char *body = read_file(p, path, &len);
+    tr_request ir;
+    int failures = 0;
+    int update = getenv("AIPROXY_UPDATE_VECTORS") != NULL;
+
+    if (!body || decode_body(p, source, body, len, &route, &ir, &err)) {
+        print_error("%s: does not decode: %s\n", path, err.message ? err.message : "unreadable");
+        return 1;
+    }
+    for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
+        const char *expected_path = apr_psprintf(p, "%s/%s.%s.json", dir, case_name,
+                                                 aiproxy_proto_name((aiproxy_proto) t));
+        aiproxy_error terr = {0};
+        json_t *actual = encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE,
+                                    &terr);
+        apr_size_t elen;
+        const char *etext = read_file(p, expected_path, &elen);
+        aiproxy_error perr;
+        json_t *expected = etext ? tr_json_parse(p, etext, elen, &perr) : NULL;
+
+        if (update) {
+            write_vector(expected_path, actual, &terr);
+            continue;
+        }
+        if (!expected) {
+            print_error("%s: missing or invalid\n", expected_path);
+            failures++;
+        }
+        else if (!vector_matches(expected, actual, &terr)) {
+            char *got = actual ? json_dumps(actual, JSON_INDENT(2) | JSON_SORT_KEYS)
+                               : strdup(terr.message ? terr.message : "(no message)");
+            print_error("%s: mismatch, got:\n%s\n", expected_path, got);
+            free(got);
+            failures++;
+        }
+    }
+    return failures;
+}
+
+static int run_source(aiproxy_proto source, int *cases)
+{
+    const char *dir = apr_psprintf(root_pool, "%s/%s", vector_dir(), aiproxy_proto_name(source));
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    int failures = 0;
+
+    if (!d) {
+        print_error("%s: cannot open\n", dir);
+        return 1;
+    }
+    while ((ent = readdir(d))) {
+        size_t n = strlen(ent->d_name);
+        const char *dot = strchr(ent->d_name, '.');
+        apr_pool_t *p;
+        /* inputs are "<case>.json": exactly one dot */
+        if (n < 6 || !dot || strcmp(dot, ".json") != 0)
+            continue;
+        apr_pool_create(&p, root_pool);
+        failures += run_case(p, source, dir, apr_pstrndup(p, ent->d_name, n - 5));
+        (*cases)++;
+        apr_pool_destroy(p);
+    }
+    closedir(d);
+    return failures;
+}
+
+static void test_vectors_source(aiproxy_proto source, int min_cases)
+{
+    int cases = 0;
+    int failures = run_source(source, &cases);
+    assert_int_equal(failures, 0);
+    assert_true(cases >= min_cases);
+}
+
+static void test_vectors_from_anthropic(void **state)
+{
+    test_vectors_source(AIPROXY_PROTO_ANTHROPIC, 8);
+}
+
+static void test_vectors_from_openai(void **state)
+{
+    test_vectors_source(AIPROXY_PROTO_OPENAI, 8);
+}
+
+static void test_vectors_from_responses(void **state)
+{
+    test_vectors_source(AIPROXY_PROTO_RESPONSES, 5);
+}
+
+static void test_vectors_from_gemini(void **state)
+{
+    test_vectors_source(AIPROXY_PROTO_GEMINI, 5);
+}
+
+/* ---- the public path (aiproxy_request_build) ------------------------------------------------ */
+
+typedef struct {
+    apr_pool_t *p;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    apr_pool_create(&f->p, root_pool);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    apr_pool_destroy(f->p);
+    free(f);
+    return 0;
+}
+
+static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
+                              aiproxy_error *err)
+{
+    aiproxy_route_info route = {proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
+                                AIPROXY_STREAM_NONE, NULL};
+    return aiproxy_request_parse(p, proto, body, strlen(body), &route, err);
+}
+
+/* Build for target; returns the upstream body parsed back, or NULL with *err. */
+static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto proto, int stream,
+                     aiproxy_error *err)
+{
+    aiproxy_target target = {proto, TARGET_MODEL, stream, 0};
+    aiproxy_upstream_request out;
+    aiproxy_error ignored;
+
+    if (aiproxy_request_build(p, req, &target, &out, err))
+        return NULL;
+    return tr_json_parse(p, out.body, out.len, &ignored);
+}
+
+static const char *const plain_bodies[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] =
+        "{\"model\":\"m\",\"max_tokens\":10,\"x_unknown\":1,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+    [AIPROXY_PROTO_OPENAI] =
+        "{\"model\":\"m\",\"x_unknown\":1,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+    [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"m\",\"x_unknown\":1,\"input\":\"hi\"}",
+    [AIPROXY_PROTO_GEMINI] =
+        "{\"x_unknown\":1,\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}",
+};
+
+/* Same protocol, same stream flag: the client's body with only the model changed (unknown
+ * fields kept); a flipped stream flag goes through the IR and still keeps unknown fields. */
+static void test_same_protocol_passthrough_and_stream_flip(void **state)
+{
+    fixture *f = *state;
+    for (int proto = 0; proto < AIPROXY_PROTO_COUNT; proto++) {
+        aiproxy_error err = {0};
+        aiproxy_request *req = parse(f->p, (aiproxy_proto) proto, plain_bodies[proto], &err);
+        json_t *same, *flipped;
+
+        assert_non_null(req);
+        same = build(f->p, req, (aiproxy_proto) proto, 0, &err);
+        assert_non_null(same);
+        assert_non_null(json_object_get(same, "x_unknown"));
+        assert_null(json_object_get(same, "stream"));
+        flipped = build(f->p, req, (aiproxy_proto) proto, 1, &err);
+        assert_non_null(flipped);
+        assert_non_null(json_object_get(flipped, "x_unknown"));
+        if (proto != AIPROXY_PROTO_GEMINI) /* Gemini streams by URL */
+            assert_true(json_is_true(json_object_get(flipped, "stream")));
+        if (proto != AIPROXY_PROTO_GEMINI)
+            assert_string_equal(json_string_value(json_object_get(flipped, "model")),
+                                TARGET_MODEL);
+        if (proto == AIPROXY_PROTO_OPENAI)
+            assert_true(json_is_true(
+                json_object_get(json_object_get(flipped, "stream_options"), "include_usage")));
+    }
+}
+
+/* Every protocol reaches every other with status 0, and unknown fields are dropped. */
+static void test_cross_protocol_drops_unknown_fields(void **state)
+{
+    fixture *f = *state;
+    for (int src = 0; src < AIPROXY_PROTO_COUNT; src++) {
+        for (int dst = 0; dst < AIPROXY_PROTO_COUNT; dst++) {
+            aiproxy_error err = {0};
+            aiproxy_request *req = parse(f->p, (aiproxy_proto) src, plain_bodies[src], &err);
+            json_t *body;
+            if (src == dst)
+                continue;
+            assert_non_null(req);
+            body = build(f->p, req, (aiproxy_proto) dst, 1, &err);
+            assert_non_null(body);
+            assert_null(json_object_get(body, "x_unknown"));
+        }
+    }
+}
+
+/* ---- bad input ------------------------------------------------------------------------------ */
+
+/* Parse + build to target; expects status and a message containing text. */
+static void expect_error(apr_pool_t *p, aiproxy_proto proto, const char *body,
+                         aiproxy_proto target, int status, const char *text)
+{
+    aiproxy_error err = {0};
+    aiproxy_request *req = parse(p, proto, body, &err);
+    if (req) {
+        json_t *out = build(p, req, target, 0, &err);
+        assert_null(out);
+    }
+    assert_int_equal(err.status, status);
+    assert_non_null(err.message);
+    if (!strstr(err.message, text))
+        fail_msg("message \"%s\" lacks \"%s\"", err.message, text);
+}
+
+static void test_wrong_types_name_the_field(void **state)
+{
+    fixture *f = *state;
+    expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "messages[0].content");
+    expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
+                 "{\"model\":\"m\",\"temperature\":\"hot\",\"messages\":[]}",
+                 AIPROXY_PROTO_GEMINI, 400, "'temperature' must be a number");
+    expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"text\",\"text\":7}]}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "'messages[0].content[0].text' must be a string");
+    expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "messages[0].role");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"max_tokens\":\"many\",\"messages\":[]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "'max_tokens' must be an integer");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"tools\":[{\"type\":\"function\",\"function\":{}}],"
+                 "\"messages\":[]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "tools[0].function.name");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"input_audio\",\"input_audio\":{\"data\":\"AA\",\"format\":\"wav\"}}]}]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "audio");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"stop\":7,\"messages\":[]}", AIPROXY_PROTO_GEMINI, 400,
+                 "'stop'");
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES,
+                 "{\"model\":\"m\",\"input\":[{\"type\":\"function_call\",\"name\":\"f\"}]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "call_id");
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES,
+                 "{\"model\":\"m\",\"input\":[],\"reasoning\":\"high\"}", AIPROXY_PROTO_GEMINI,
+                 400, "'reasoning' must be an object");
+    expect_error(f->p, AIPROXY_PROTO_GEMINI,
+                 "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":1}]}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "contents[0].parts[0].text");
+    expect_error(f->p, AIPROXY_PROTO_GEMINI,
+                 "{\"contents\":[],\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":"
+                 "\"big\"}}}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "generationConfig.thinkingConfig.thinkingBudget");
+}
+
+static void test_inexpressible_requests_are_400(void **state)
+{
+    fixture *f = *state;
+    const char *n2 = "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    const char *prev = "{\"model\":\"m\",\"previous_response_id\":\"resp_1\",\"input\":\"x\"}";
+    aiproxy_error err = {0};
+    aiproxy_request *req;
+
+    expect_error(f->p, AIPROXY_PROTO_OPENAI, n2, AIPROXY_PROTO_ANTHROPIC, 400, "candidates");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI, n2, AIPROXY_PROTO_RESPONSES, 400, "responses");
+    req = parse(f->p, AIPROXY_PROTO_OPENAI, n2, &err);
+    assert_non_null(build(f->p, req, AIPROXY_PROTO_GEMINI, 0, &err)); /* candidateCount */
+
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES, prev, AIPROXY_PROTO_ANTHROPIC, 400,
+                 "previous_response_id");
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES, prev, AIPROXY_PROTO_OPENAI, 400,
+                 "previous_response_id");
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES, prev, AIPROXY_PROTO_GEMINI, 400,
+                 "previous_response_id");
+    req = parse(f->p, AIPROXY_PROTO_RESPONSES, prev, &err);
+    {
+        json_t *body = build(f->p, req, AIPROXY_PROTO_RESPONSES, 1, &err);
+        assert_non_null(body);
+        assert_string_equal(json_string_value(json_object_get(body, "previous_response_id")),
+                            "resp_1");
+    }
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES,
+                 "{\"model\":\"m\",\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1\"}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "item_reference");
+    expect_error(f->p, AIPROXY_PROTO_GEMINI,
+                 "{\"cachedContent\":\"cachedContents/abc\",\"contents\":[]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "cachedContent");
+    /* files live in one provider's store */
+    expect_error(f->p, AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"file\",\"file\":{\"file_id\":\"file-1\"}}]}]}",
+                 AIPROXY_PROTO_ANTHROPIC, 400, "file-1");
+}
+
+static void test_deep_nesting_and_bad_utf8_rejected_by_parse(void **state)
+{
+    fixture *f = *state;
+    aiproxy_error err = {0};
+    char *deep = apr_palloc(f->p, 2 * 300 + 64);
+    char *o = deep;
+    const char bad_utf8[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}";
+
+    o += sprintf(o, "{\"model\":\"m\",\"messages\":");
+    for (int i = 0; i < 300; i++)
+        *o++ = '[';
+    for (int i = 0; i < 300; i++)
+        *o++ = ']';
+    *o++ = '}';
+    *o = '\0';
+    assert_null(parse(f->p, AIPROXY_PROTO_OPENAI, deep, &err));
+    assert_int_equal(err.status, 400);
+    assert_null(parse(f->p, AIPROXY_PROTO_ANTHROPIC, bad_utf8, &err));
+    assert_int_equal(err.status, 400);
+}
+
+/* A 4 MB text block crosses every protocol intact. */
+static void test_huge_strings(void **state)
+{
+    fixture *f = *state;
+    apr_size_t n = 4 * 1024 * 1024;
+    char *text = apr_palloc(f->p, n + 1);
+    memset(text, 'a', n);
+    text[n] = '\0';
+    const char *body = apr_pstrcat(f->p, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                         "\"content\":\"", text, "\"}]}", NULL);
+    aiproxy_error err = {0};
+    aiproxy_request *req = parse(f->p, AIPROXY_PROTO_OPENAI, body, &err);
+
+    assert_non_null(req);
+    for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
+        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0};
+        aiproxy_upstream_request out;
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
+        assert_true(out.len > n);
+    }
+}
+
+/* Anthropic needs max_tokens above the thinking budget; a small client limit shrinks the
+ * budget, a limit below the minimum budget turns thinking off. */
+static void test_anthropic_max_tokens_and_budget(void **state)
+{
+    fixture *f = *state;
+    aiproxy_error err = {0};
+    aiproxy_request *req;
+    json_t *body;
+
+    req = parse(f->p, AIPROXY_PROTO_OPENAI,
+                "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":[{\"role\":"
+                "\"user\",\"content\":\"x\"}]}",
+                &err);
+    body = build(f->p, req, AIPROXY_PROTO_ANTHROPIC, 0, &err);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(body, "thinking"), "budget_tokens")),
+                     24576);
+    assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 24576 + 4096);
+
+    req = parse(f->p, AIPROXY_PROTO_OPENAI,
+                "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"max_completion_tokens\":500,"
+                "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                &err);
+    body = build(f->p, req, AIPROXY_PROTO_ANTHROPIC, 0, &err);
+    assert_null(json_object_get(body, "thinking"));
+    assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 500);
+
+    req = parse(f->p, AIPROXY_PROTO_GEMINI,
+                "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
+    {
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345};
+        aiproxy_upstream_request out;
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
+        assert_non_null(strstr(out.body, "\"max_tokens\":12345"));
+    }
+}
+
+static json_t *parse_text(apr_pool_t *p, const char *text)
+{
+    aiproxy_error err;
+    return tr_json_parse(p, text, strlen(text), &err);
+}
+
+static void test_gemini_schema_cleaning(void **state)
+{
+    fixture *f = *state;
+    aiproxy_error err = {0};
+    const char *in =
+        "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
+        "\"additionalProperties\":false,\"$defs\":{\"Pt\":{\"type\":\"object\",\"properties\":"
+        "{\"x\":{\"type\":\"number\"}},\"required\":[\"x\"]}},"
+        "\"properties\":{"
+        "\"mode\":{\"const\":\"fast\"},"
+        "\"name\":{\"type\":[\"string\",\"null\"],\"format\":\"uri\",\"minLength\":1},"
+        "\"when\":{\"type\":\"string\",\"format\":\"date-time\"},"
+        "\"level\":{\"type\":\"integer\",\"enum\":[1,2]},"
+        "\"pt\":{\"$ref\":\"#/$defs/Pt\",\"description\":\"a point\"},"
+        "\"self\":{\"$ref\":\"#\"},"
+        "\"either\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]},"
+        "\"many\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"enum\":[\"a\",null]},"
+        "\"uniqueItems\":true}},"
+        "\"required\":[\"mode\",\"ghost\"]}";
+    const char *want =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"mode\":{\"enum\":[\"fast\"]},"
+        "\"name\":{\"type\":\"string\",\"nullable\":true,\"minLength\":1},"
+        "\"when\":{\"type\":\"string\",\"format\":\"date-time\"},"
+        "\"level\":{\"type\":\"integer\"},"
+        "\"pt\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"number\"}},"
+        "\"required\":[\"x\"],\"description\":\"a point\"},"
+        "\"self\":{\"type\":\"object\"},"
+        "\"either\":{\"type\":\"string\",\"nullable\":true},"
+        "\"many\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"nullable\":true,"
+        "\"enum\":[\"a\"]}}},"
+        "\"required\":[\"mode\"]}";
+    json_t *schema = tr_json_parse(f->p, in, strlen(in), &err);
+    json_t *expected = tr_json_parse(f->p, want, strlen(want), &err);
+    json_t *cleaned = tr_json_own(f->p, tr_req_schema_to_gemini(schema));
+
+    if (!json_equal(cleaned, expected)) {
+        char *got = json_dumps(cleaned, JSON_SORT_KEYS);
+        fail_msg("cleaned schema: %s", got);
+    }
+    /* an object without properties is no Gemini parameters at all */
+    schema = parse_text(f->p, "{\"type\":\"object\",\"properties\":{}}");
+    assert_null(tr_req_schema_to_gemini(schema));
+    /* Gemini -> JSON Schema */
+    schema = parse_text(f->p, "{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":"
+                              "\"STRING\",\"nullable\":true}},\"propertyOrdering\":[\"a\"]}");
+    assert_non_null(schema);
+    expected = parse_text(f->p, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+                                "[\"string\",\"null\"]}}}");
+    cleaned = tr_json_own(f->p, tr_req_schema_from_gemini(schema));
+    assert_true(json_equal(cleaned, expected));
+}
+
+/* Cyclic and fan-out $ref graphs stay bounded. */
+static void test_gemini_schema_ref_bomb(void **state)
+{
+    fixture *f = *state;
+    aiproxy_error err = {0};
+    const char *in = "{\"type\":\"object\",\"$defs\":{"
+                     "\"a\":{\"type\":\"object\",\"properties\":{\"x\":{\"$ref\":\"#/$defs/b\"},"
+                     "\"y\":{\"$ref\":\"#/$defs/b\"},\"z\":{\"$ref\":\"#/$defs/b\"}}},"
+                     "\"b\":{\"type\":\"object\",\"properties\":{\"x\":{\"$ref\":\"#/$defs/a\"},"
+                     "\"y\":{\"$ref\":\"#/$defs/a\"},\"z\":{\"$ref\":\"#/$defs/a\"}}}},"
+                     "\"properties\":{\"root\":{\"$ref\":\"#/$defs/a\"}}}";
+    json_t *schema = tr_json_parse(f->p, in, strlen(in), &err);
+    json_t *cleaned = tr_json_own(f->p, tr_req_schema_to_gemini(schema));
+    assert_non_null(cleaned);
+    assert_true(strlen(tr_json_dump(f->p, cleaned, NULL)) < 200000);
+}
+
+/* ---- speed ---------------------------------------------------------------------------------- */
+
+/* A ~4 KB OpenAI chat request (system, history with tool calls, tools) translated to Anthropic.
+ * Reported in three parts: jansson parse, our decode+encode (the IR and the new tree), and
+ * jansson serialization. Only our part is ours to keep small; it is checked loosely (5x the
+ * 20 us goal) so a loaded CI machine does not flake. */
+static double elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+    return (double) (b->tv_sec - a->tv_sec) * 1e9 + (double) (b->tv_nsec - a->tv_nsec);
+}
+
+static void test_translation_speed(void **state)
+{
+    fixture *f = *state;
+    apr_size_t len;
+    const char *body = read_file(f->p, VECTOR_DIR "/openai/bench_4k.json", &len);
+    const int rounds = 2000;
+    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL};
+    double parse_ns = 0, translate_ns = 0, dump_ns = 0;
+
+    assert_non_null(body);
+    for (int i = 0; i < rounds; i++) {
+        apr_pool_t *p;
+        aiproxy_error err;
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 1, 0};
+        tr_request ir;
+        json_t *out = NULL;
+        struct timespec t0, t1, t2, t3;
+
+        apr_pool_create(&p, f->p);
+        memset(&ir, 0, sizeof(ir));
+        ir.proto = AIPROXY_PROTO_OPENAI;
+        ir.parallel_tool_calls = ir.thinking = ir.format_strict = -1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ir.root = tr_json_parse(p, body, len, &err);
+        assert_int_equal(tr_openai_codec.request_peek(p, &ir, &route, &err), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_int_equal(tr_openai_codec.request_decode(p, &ir, &err), 0);
+        assert_int_equal(tr_anthropic_codec.request_encode(p, &ir, &target, &out, &err), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t2);
+        tr_json_dump(p, tr_json_own(p, out), NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t3);
+        parse_ns += elapsed_ns(&t0, &t1);
+        translate_ns += elapsed_ns(&t1, &t2);
+        dump_ns += elapsed_ns(&t2, &t3);
+        apr_pool_destroy(p);
+    }
+    print_message("openai->anthropic, %" APR_SIZE_T_FMT " B: parse %.2f us, decode+encode "
+                  "%.2f us, serialize %.2f us\n",
+                  len, parse_ns / rounds / 1000.0, translate_ns / rounds / 1000.0,
+                  dump_ns / rounds / 1000.0);
+    assert_true(translate_ns / rounds < 100000.0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vectors_from_anthropic),
+        cmocka_unit_test(test_vectors_from_openai),
+        cmocka_unit_test(test_vectors_from_responses),
+        cmocka_unit_test(test_vectors_from_gemini),
+        cmocka_unit_test_setup_teardown(test_same_protocol_passthrough_and_stream_flip, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cross_protocol_drops_unknown_fields, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_types_name_the_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inexpressible_requests_are_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting_and_bad_utf8_rejected_by_parse, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_huge_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anthropic_max_tokens_and_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gemini_schema_cleaning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gemini_schema_ref_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translation_speed, setup, teardown),
+    };
+    int rc;
+
+    apr_initialize();
+    apr_pool_create(&root_pool, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_pool_destroy(root_pool);
+    apr_terminate();
+    return rc;
+}

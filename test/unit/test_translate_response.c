@@ -1,0 +1,664 @@
+/*
+ * test_translate_response.c: responses and streams between every pair of protocols.
+ *
+ * Golden vectors: upstream inputs in vectors/responses/<proto>_<case>.json (complete bodies)
+ * and vectors/streams/<proto>_<case>.sse (streams); the expected client output of each pair
+ * next to them as <input>.to_<client>.<json|sse|jsonarray>. Run with AIPROXY_UPDATE_VECTORS=1
+ * to (re)write the expected files, then review the diff by hand.
+ *
+ * Beyond the goldens: every stream is fed whole, byte by byte and in 7-byte pieces with the
+ * same result; the translated client stream, accumulated the way the client's SDK does,
+ * carries the same answer as the translated complete body; and the targeted tests below pin
+ * error events, truncation, include_usage, Gemini call buffering and the info counters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "aiproxy_translate.h"
+#include "tr_codec.h"
+#include "tr_json.h"
+#include "tr_resp_buf.h"
+#include "tr_stop.h"
+
+static apr_pool_t *pool;
+
+static const char *const proto_names[] = {"anthropic", "openai", "responses", "gemini"};
+static const char *const cases[] = {"text", "tools"};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static const char *vector_dir(void)
+{
+    static char dir[1024];
+    const char *env = getenv("AIPROXY_VECTORS");
+    const char *slash;
+
+    if (env)
+        return env;
+    slash = strrchr(__FILE__, '/');
+    snprintf(dir, sizeof(dir), "%.*svectors", slash ? (int) (slash - __FILE__ + 1) : 0, __FILE__);
+    return dir;
+}
+
+static char *read_vector(const char *name, apr_size_t *len)
+{
+    char *path = apr_psprintf(pool, "%s/%s", vector_dir(), name);
+    FILE *f = fopen(path, "rb");
+    char *data;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = apr_palloc(pool, (apr_size_t) n + 1);
+    if (fread(data, 1, (size_t) n, f) != (size_t) n)
+        n = 0;
+    data[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (apr_size_t) n;
+    return data;
+}
+
+static void write_vector(const char *name, const char *data, apr_size_t len)
+{
+    char *path = apr_psprintf(pool, "%s/%s", vector_dir(), name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+typedef struct {
+    tr_buf *out;
+    int writes;
+} capture;
+
+static apr_status_t capture_write(void *baton, const char *data, apr_size_t len)
+{
+    capture *c = baton;
+    c->writes++;
+    return tr_buf_add(c->out, data, len) ? APR_ENOMEM : APR_SUCCESS;
+}
+
+/* created/created_at depend on the clock when the upstream gives none: zero them. */
+static char *normalize(const char *text)
+{
+    static const char *const keys[] = {"\"created\":", "\"created_at\":"};
+    char *out = apr_pstrdup(pool, text);
+
+    for (size_t k = 0; k < 2; k++) {
+        char *p = out;
+        while ((p = strstr(p, keys[k]))) {
+            char *digits = p + strlen(keys[k]), *end = digits;
+            while (*end >= '0' && *end <= '9')
+                end++;
+            if (end > digits) {
+                *digits = '0';
+                memmove(digits + 1, end, strlen(end) + 1);
+            }
+            p = digits;
+        }
+    }
+    return out;
+}
+
+typedef struct {
+    const char *output;
+    apr_size_t len;
+    aiproxy_response_info info;
+    int writes;
+} run_result;
+
+/* Translate input fed in pieces of piece bytes (0 = whole). */
+static run_result translate(const aiproxy_response_spec *spec, const char *input, apr_size_t len,
+                            apr_size_t piece, int upstream_broke)
+{
+    capture c;
+    aiproxy_sink sink = {capture_write, &c};
+    aiproxy_response *t = aiproxy_response_create(pool, spec);
+    run_result r;
+
+    c.out = tr_buf_make(pool, 0);
+    c.writes = 0;
+    assert_non_null(t);
+    for (apr_size_t at = 0; at < len;) {
+        apr_size_t n = piece && len - at > piece ? piece : len - at;
+        aiproxy_response_feed(t, input + at, n, &sink);
+        at += n;
+    }
+    aiproxy_response_finish(t, upstream_broke, &sink);
+    r.output = normalize(c.out->data ? c.out->data : "");
+    tr_buf_release(c.out);
+    r.len = strlen(r.output);
+    r.info = *aiproxy_response_get_info(t);
+    r.writes = c.writes;
+    return r;
+}
+
+static aiproxy_response_spec make_spec(aiproxy_proto client, aiproxy_stream_mode client_stream,
+                                       aiproxy_proto upstream, aiproxy_stream_mode upstream_stream)
+{
+    aiproxy_response_spec spec = {client,          client_stream,  upstream,
+                                  upstream_stream, "client-model", 0};
+    return spec;
+}
+
+static int updating(void)
+{
+    return getenv("AIPROXY_UPDATE_VECTORS") != NULL;
+}
+
+/* Compare a JSON output with its golden file (structurally), or write it when updating. */
+static void check_json_golden(const char *name, const char *output)
+{
+    aiproxy_error err;
+    json_t *got = tr_json_parse(pool, output, strlen(output), &err), *want;
+    const char *expected;
+
+    if (!got)
+        fail_msg("%s: output is not JSON: %s", name, output);
+    if (updating()) {
+        char *pretty = json_dumps(got, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        write_vector(name, apr_pstrcat(pool, pretty, "\n", NULL), strlen(pretty) + 1);
+        free(pretty);
+        return;
+    }
+    expected = read_vector(name, NULL);
+    if (!expected)
+        fail_msg("missing golden vector %s (run with AIPROXY_UPDATE_VECTORS=1)", name);
+    want = tr_json_parse(pool, expected, strlen(expected), &err);
+    assert_non_null(want);
+    if (!json_equal(got, want))
+        fail_msg("%s differs:\n got: %s\nwant: %s", name, output, tr_json_dump(pool, want, NULL));
+}
+
+/* Compare a stream output byte for byte with its golden file. */
+static void check_text_golden(const char *name, const char *output)
+{
+    const char *expected;
+
+    if (updating()) {
+        write_vector(name, output, strlen(output));
+        return;
+    }
+    expected = read_vector(name, NULL);
+    if (!expected)
+        fail_msg("missing golden vector %s (run with AIPROXY_UPDATE_VECTORS=1)", name);
+    if (strcmp(expected, output))
+        fail_msg("%s differs:\n got:\n%s\nwant:\n%s", name, output, expected);
+}
+
+/* Every stream split gives the same output. */
+static run_result translate_every_split(const aiproxy_response_spec *spec, const char *input,
+                                        apr_size_t len)
+{
+    run_result whole = translate(spec, input, len, 0, 0);
+    run_result bytes = translate(spec, input, len, 1, 0);
+    run_result sevens = translate(spec, input, len, 7, 0);
+
+    assert_string_equal(whole.output, bytes.output);
+    assert_string_equal(whole.output, sevens.output);
+    return whole;
+}
+
+/* ---- the SDK-helper property ------------------------------------------------------------- */
+
+/* What a client's SDK would rebuild from a response: block kinds and content, tool calls
+ * with arguments parsed, the stop reason. */
+static const char *answer_summary(aiproxy_proto proto, const char *json_text)
+{
+    aiproxy_error err = {0};
+    json_t *root = tr_json_parse(pool, json_text, strlen(json_text), &err);
+    tr_response resp;
+    const char *summary = "";
+
+    assert_non_null(root);
+    assert_int_equal(tr_codec_for(proto)->response_decode(pool, root, &resp, &err), 0);
+    for (int i = 0; i < resp.blocks->nelts; i++) {
+        const tr_block *b = APR_ARRAY_IDX(resp.blocks, i, const tr_block *);
+        const char *content = b->text ? b->text : "";
+        if (b->kind == TR_BLOCK_TOOL_CALL) {
+            json_t *args = tr_json_parse(pool, b->arguments, strlen(b->arguments), &err);
+            assert_non_null(args);
+            content =
+                apr_pstrcat(pool, b->id, " ", b->name, " ", tr_json_dump(pool, args, NULL), NULL);
+            (void) json_dumps; /* key order: jansson keeps insertion order, both sides agree */
+        }
+        summary = apr_psprintf(pool, "%s[%d:%s:%s]", summary, b->kind, content,
+                               b->has_signature ? b->signature : "");
+    }
+    if (getenv("AIPROXY_DEBUG"))
+        fprintf(stderr, "summary of %s\n", json_text);
+    return apr_psprintf(pool, "%s stop=%d", summary, resp.stop);
+}
+
+/* Accumulate a client stream the way the client's SDK does (its own protocol's decoder). */
+static const char *accumulate_client_stream(aiproxy_proto client, const char *stream)
+{
+    aiproxy_response_spec spec = make_spec(client, AIPROXY_STREAM_NONE, client, AIPROXY_STREAM_SSE);
+    const char *out = translate(&spec, stream, strlen(stream), 0, 0).output;
+    if (getenv("AIPROXY_DEBUG"))
+        fprintf(stderr, "accumulated %s:\n%s\n", proto_names[client], out);
+    return out;
+}
+
+/* ---- the golden matrix ------------------------------------------------------------------- */
+
+static void run_pair(aiproxy_proto up, const char *which, aiproxy_proto client)
+{
+    const char *base = apr_psprintf(pool, "%s_%s", proto_names[up], which);
+    const char *cname = proto_names[client];
+    apr_size_t json_len, sse_len;
+    const char *json_in = read_vector(apr_psprintf(pool, "responses/%s.json", base), &json_len);
+    const char *sse_in = read_vector(apr_psprintf(pool, "streams/%s.sse", base), &sse_len);
+    aiproxy_response_spec spec;
+    run_result json_json, json_sse, sse_sse, sse_json;
+
+    assert_non_null(json_in);
+    assert_non_null(sse_in);
+
+    spec = make_spec(client, AIPROXY_STREAM_NONE, up, AIPROXY_STREAM_NONE);
+    json_json = translate(&spec, json_in, json_len, 0, 0);
+    assert_int_equal(json_json.info.seen_error, 0);
+    assert_int_equal(json_json.info.seen_content, 1);
+    if (up == client)
+        assert_string_equal(json_json.output, normalize(json_in)); /* passthrough */
+    else
+        check_json_golden(apr_psprintf(pool, "responses/%s.to_%s.json", base, cname),
+                          json_json.output);
+
+    spec = make_spec(client, AIPROXY_STREAM_SSE, up, AIPROXY_STREAM_NONE);
+    json_sse = translate(&spec, json_in, json_len, 0, 0);
+    check_text_golden(apr_psprintf(pool, "responses/%s.to_%s.sse", base, cname), json_sse.output);
+
+    spec = make_spec(client, AIPROXY_STREAM_SSE, up, AIPROXY_STREAM_SSE);
+    sse_sse = translate_every_split(&spec, sse_in, sse_len);
+    assert_int_equal(sse_sse.info.seen_error, 0);
+    assert_int_equal(sse_sse.info.seen_content, 1);
+    assert_non_null(sse_sse.info.stop);
+    if (up == client)
+        assert_string_equal(sse_sse.output, normalize(sse_in)); /* passthrough */
+    else
+        check_text_golden(apr_psprintf(pool, "streams/%s.to_%s.sse", base, cname), sse_sse.output);
+
+    spec = make_spec(client, AIPROXY_STREAM_NONE, up, AIPROXY_STREAM_SSE);
+    sse_json = translate_every_split(&spec, sse_in, sse_len);
+    assert_int_equal(sse_json.info.seen_error, 0);
+    check_json_golden(apr_psprintf(pool, "streams/%s.to_%s.json", base, cname), sse_json.output);
+
+    if (client == AIPROXY_PROTO_GEMINI) {
+        spec = make_spec(client, AIPROXY_STREAM_JSON_ARRAY, up, AIPROXY_STREAM_SSE);
+        check_text_golden(apr_psprintf(pool, "streams/%s.to_gemini.jsonarray", base),
+                          translate_every_split(&spec, sse_in, sse_len).output);
+    }
+
+    /* The SDK-helper property: the client's own accumulation of the translated stream holds
+     * the same answer as the translated complete body, whichever upstream framing it came from. */
+    assert_string_equal(answer_summary(client, accumulate_client_stream(client, sse_sse.output)),
+                        answer_summary(client, json_json.output));
+    assert_string_equal(answer_summary(client, accumulate_client_stream(client, json_sse.output)),
+                        answer_summary(client, json_json.output));
+    assert_string_equal(answer_summary(client, sse_json.output),
+                        answer_summary(client, json_json.output));
+}
+
+static void test_golden_pairs(void **state)
+{
+    for (int up = 0; up < AIPROXY_PROTO_COUNT; up++)
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+            for (int client = 0; client < AIPROXY_PROTO_COUNT; client++)
+                run_pair((aiproxy_proto) up, cases[c], (aiproxy_proto) client);
+}
+
+/* Gemini streamGenerateContent without alt=sse, upstream side: the same answer as SSE. */
+static void test_gemini_json_array_upstream(void **state)
+{
+    apr_size_t alen, slen;
+    const char *array_in = read_vector("streams/gemini_tools.jsonarray", &alen);
+    const char *sse_in = read_vector("streams/gemini_tools.sse", &slen);
+
+    for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+        aiproxy_response_spec from_array =
+            make_spec((aiproxy_proto) client, AIPROXY_STREAM_SSE, AIPROXY_PROTO_GEMINI,
+                      AIPROXY_STREAM_JSON_ARRAY);
+        aiproxy_response_spec from_sse = make_spec((aiproxy_proto) client, AIPROXY_STREAM_SSE,
+                                                   AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE);
+        run_result a = translate_every_split(&from_array, array_in, alen);
+        run_result s = translate(&from_sse, sse_in, slen, 0, 0);
+        /* Gemini clients: re-framed, the pretty-printed chunks compacted onto one data line. */
+        assert_string_equal(a.output, s.output);
+    }
+}
+
+/* ---- targeted behaviour ------------------------------------------------------------------- */
+
+static run_result stream_text(aiproxy_proto client, aiproxy_proto up, const char *input,
+                              int upstream_broke)
+{
+    aiproxy_response_spec spec = make_spec(client, AIPROXY_STREAM_SSE, up, AIPROXY_STREAM_SSE);
+    return translate(&spec, input, strlen(input), 0, upstream_broke);
+}
+
+static const char *const upstream_errors[AIPROXY_PROTO_COUNT] = {
+    "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+    "\"message\":\"Overloaded\"}}\n\n",
+    "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\",\"code\":"
+    "\"overloaded\"}}\n\n",
+    "event: error\ndata: {\"type\":\"error\",\"code\":\"overloaded\",\"message\":\"Overloaded\","
+    "\"param\":null,\"sequence_number\":0}\n\n",
+    "data: {\"error\":{\"code\":529,\"message\":\"Overloaded\",\"status\":\"UNAVAILABLE\"}}\n\n",
+};
+
+/* An upstream's in-stream error reaches each client as its own error event, message kept. */
+static void test_in_stream_error_every_pair(void **state)
+{
+    static const char *const client_marks[AIPROXY_PROTO_COUNT] = {
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+        "\"message\":\"Overloaded\"}}",
+        "data: {\"error\":{\"message\":\"Overloaded\"",
+        "event: response.failed\n",
+        "data: {\"error\":{\"code\":529,\"message\":\"Overloaded\",\"status\":\"UNAVAILABLE\"}}",
+    };
+    for (int up = 0; up < AIPROXY_PROTO_COUNT; up++) {
+        for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+            run_result r =
+                stream_text((aiproxy_proto) client, (aiproxy_proto) up, upstream_errors[up], 0);
+            assert_int_equal(r.info.seen_error, 1);
+            assert_int_equal(r.info.seen_content, 0);
+            if (up == client)
+                continue; /* passthrough: the upstream's own bytes */
+            if (!strstr(r.output, client_marks[client]))
+                fail_msg("%s -> %s: %s", proto_names[up], proto_names[client], r.output);
+            assert_non_null(strstr(r.output, "Overloaded"));
+            assert_null(strstr(r.output, "[DONE]"));
+            assert_null(strstr(r.output, "message_stop"));
+        }
+    }
+}
+
+/* A stream cut before its end (no terminator) ends with the client's error event, whether the
+ * connection broke or the body simply ended. */
+static void test_truncated_stream(void **state)
+{
+    apr_size_t len;
+    const char *full = read_vector("streams/anthropic_tools.sse", &len);
+    const char *cut = apr_pstrmemdup(pool, full, len / 2);
+
+    for (int broke = 0; broke < 2; broke++) {
+        run_result o = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_ANTHROPIC, cut, broke);
+        run_result r = stream_text(AIPROXY_PROTO_RESPONSES, AIPROXY_PROTO_ANTHROPIC, cut, broke);
+        run_result g = stream_text(AIPROXY_PROTO_GEMINI, AIPROXY_PROTO_OPENAI,
+                                   "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":"
+                                   "{\"content\":\"hi\"}}]}\n\n",
+                                   broke);
+        run_result a = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_GEMINI,
+                                   "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+                                   "\"hi\"}]}}]}\n\n",
+                                   broke);
+        assert_non_null(strstr(o.output, "data: {\"error\":{\"message\":\"the upstream"));
+        assert_null(strstr(o.output, "[DONE]"));
+        assert_int_equal(o.info.seen_content, 1);
+        assert_int_equal(o.info.seen_error, 1);
+        assert_non_null(strstr(r.output, "event: response.failed"));
+        assert_non_null(strstr(g.output, "data: {\"error\":{\"code\":502"));
+        assert_non_null(strstr(a.output, "event: error\ndata: {\"type\":\"error\",\"error\":"
+                                         "{\"type\":\"api_error\""));
+        assert_null(strstr(a.output, "message_stop"));
+    }
+    {
+        /* JSON client: the error envelope instead of a partial answer. */
+        aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_NONE,
+                                               AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE);
+        run_result j = translate(&spec, cut, strlen(cut), 0, 0);
+        assert_non_null(strstr(j.output, "{\"error\":{\"message\":\"the upstream stream ended"));
+    }
+}
+
+/* An OpenAI stream whose body ends after the finish reason but without [DONE] is complete. */
+static void test_openai_stream_without_done(void **state)
+{
+    run_result r = stream_text(
+        AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_OPENAI,
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+        "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        0);
+    assert_non_null(strstr(r.output, "event: message_stop"));
+    assert_null(strstr(r.output, "event: error"));
+    assert_string_equal(r.info.stop, "end_turn");
+}
+
+/* The usage chunk (choices:[]) only when the client asked for include_usage. */
+static void test_include_usage(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/anthropic_tools.sse", &len);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE);
+    run_result without = translate(&spec, in, len, 0, 0), with;
+
+    spec.include_usage = 1;
+    with = translate(&spec, in, len, 0, 0);
+    assert_null(strstr(without.output, "\"choices\":[],\"usage\""));
+    assert_non_null(strstr(with.output,
+                           "\"choices\":[],\"usage\":{\"prompt_tokens\":1120,\"completion_tokens\":"
+                           "85,\"total_tokens\":1205,\"prompt_tokens_details\":{\"cached_tokens\":"
+                           "1000},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n"
+                           "data: [DONE]\n\n"));
+}
+
+/* Info counters: canonical usage (Anthropic's exclusive input converted), stop in the
+ * client's words. */
+static void test_info(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/anthropic_tools.sse", &len);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE);
+    run_result r = translate(&spec, in, len, 0, 0);
+
+    assert_int_equal(r.info.input_tokens, 1120);
+    assert_int_equal(r.info.cache_read_tokens, 1000);
+    assert_int_equal(r.info.cache_write_tokens, 100);
+    assert_int_equal(r.info.output_tokens, 85);
+    assert_string_equal(r.info.stop, "tool_calls");
+
+    in = read_vector("streams/gemini_tools.sse", &len);
+    spec = make_spec(AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE, AIPROXY_PROTO_GEMINI,
+                     AIPROXY_STREAM_SSE);
+    r = translate(&spec, in, len, 0, 0); /* passthrough still watches */
+    assert_int_equal(r.info.input_tokens, 1120);
+    assert_int_equal(r.info.output_tokens, 85);
+    assert_int_equal(r.info.reasoning_tokens, 12);
+    assert_int_equal(r.info.cache_read_tokens, 1000);
+    assert_string_equal(r.info.stop, "STOP");
+    assert_int_equal(r.info.seen_content, 1);
+}
+
+/* Passthrough adds nothing at finish, even when the upstream broke. */
+static void test_passthrough_finish_adds_nothing(void **state)
+{
+    const char *cut = "event: message_start\ndata: {\"type\":\"message_start\"";
+    run_result r = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, cut, 1);
+    assert_string_equal(r.output, cut);
+}
+
+/* Streamed tool arguments reach a Gemini client as one functionCall with the whole args; a
+ * Gemini functionCall reaches an Anthropic client as start + one input_json_delta + stop. */
+static void test_gemini_tool_calls(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/openai_tools.sse", &len);
+    run_result g = stream_text(AIPROXY_PROTO_GEMINI, AIPROXY_PROTO_OPENAI, in, 0);
+    const char *call = strstr(g.output, "{\"functionCall\":{\"id\":\"call_A\",\"name\":"
+                                        "\"get_weather\",\"args\":{\"city\":\"Paris\",\"unit\":"
+                                        "\"c\"}}}");
+    run_result a;
+
+    assert_non_null(call);
+    assert_null(strstr(call + 30, "\"call_A\"")); /* once */
+    assert_non_null(strstr(g.output, "{\"functionCall\":{\"id\":\"call_C\",\"name\":"
+                                     "\"get_time\",\"args\":{}}}"));
+    assert_non_null(strstr(g.output, "\"finishReason\":\"STOP\""));
+
+    in = read_vector("streams/gemini_tools.sse", &len);
+    a = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_GEMINI, in, 0);
+    assert_non_null(strstr(
+        a.output, "data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":"
+                  "\"tool_use\",\"id\":\"call_gemResp1_0\",\"name\":\"get_weather\",\"input\":{}}}"
+                  "\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                  "\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+                  "\"{\\\"city\\\":\\\"Paris\\\",\\\"unit\\\":\\\"c\\\"}\"}}\n\nevent: "
+                  "content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}"));
+    assert_non_null(strstr(a.output, "\"stop_reason\":\"tool_use\""));
+    /* A Gemini signature never reaches an Anthropic client. */
+    assert_null(strstr(a.output, "CiQB0e2Kb0Pq1GeminiThoughtSignature"));
+}
+
+/* Signatures go only to the protocol that minted them. */
+static void test_signatures_stay_home(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/anthropic_tools.sse", &len);
+
+    for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+        run_result r = stream_text((aiproxy_proto) client, AIPROXY_PROTO_ANTHROPIC, in, 0);
+        int has = strstr(r.output, "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds") != NULL;
+        assert_int_equal(has, client == AIPROXY_PROTO_ANTHROPIC);
+    }
+    in = read_vector("streams/responses_tools.sse", &len);
+    for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+        run_result r = stream_text((aiproxy_proto) client, AIPROXY_PROTO_RESPONSES, in, 0);
+        int has = strstr(r.output, "gAAAAABoEncryptedReasoningBlob==") != NULL;
+        assert_int_equal(has, client == AIPROXY_PROTO_RESPONSES);
+    }
+}
+
+/* Unknown event types and fields are ignored, never fatal. */
+static void test_unknown_events_ignored(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/anthropic_text.sse", &len);
+    const char *noisy =
+        apr_pstrcat(pool, "event: future_event\ndata: {\"type\":\"future_event\",\"x\":1}\n\n",
+                    ": comment\n\ndata: not json\n\n", in, NULL);
+    run_result a = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_ANTHROPIC, in, 0);
+    run_result b = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_ANTHROPIC, noisy, 0);
+    assert_string_equal(a.output, b.output);
+}
+
+/* Upstream error bodies reach a JSON client in its envelope, message kept. */
+static void test_error_body(void **state)
+{
+    static const char body[] =
+        "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"Slow down\"}}";
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_NONE,
+                                           AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_NONE);
+    run_result r = translate(&spec, body, strlen(body), 0, 0);
+
+    assert_string_equal(r.output, "{\"error\":{\"code\":429,\"message\":\"Slow down\",\"status\":"
+                                  "\"RESOURCE_EXHAUSTED\"}}");
+    assert_int_equal(r.info.seen_error, 1);
+    r = translate(&spec, body, 10, 0, 1); /* connection broke mid-body */
+    assert_non_null(strstr(r.output, "\"code\":502"));
+    assert_string_equal(
+        aiproxy_error_message_from_body(pool, AIPROXY_PROTO_ANTHROPIC, body, strlen(body)),
+        "Slow down");
+}
+
+/* An event past the size cap ends the stream with an error event, memory bounded. */
+static void test_oversize_event(void **state)
+{
+    apr_size_t big = 9 * 1024 * 1024;
+    char *in = malloc(big + 16);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_SSE);
+    run_result r;
+
+    memcpy(in, "data: \"", 7);
+    memset(in + 7, 'x', big);
+    r = translate(&spec, in, big + 7, 65536, 0);
+    free(in);
+    assert_non_null(strstr(r.output, "event: error"));
+    assert_non_null(strstr(r.output, "too large"));
+    assert_int_equal(r.info.seen_error, 1);
+}
+
+/* Gemini SSE upstream -> Gemini JSON-array client: chunks re-framed unchanged. */
+static void test_gemini_reframe(void **state)
+{
+    apr_size_t len;
+    const char *in = read_vector("streams/gemini_tools.sse", &len);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_JSON_ARRAY,
+                                           AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE);
+    run_result r = translate_every_split(&spec, in, len);
+    aiproxy_error err;
+    json_t *array = tr_json_parse(pool, r.output, r.len, &err);
+
+    assert_true(json_is_array(array));
+    assert_int_equal(json_array_size(array), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(array, 3), "responseId")),
+                        "gemResp1");
+    assert_string_equal(aiproxy_response_content_type(aiproxy_response_create(pool, &spec)),
+                        "application/json");
+}
+
+/* Stop reasons: every word of every protocol decodes; canonical reasons encode. */
+static void test_stop_tables(void **state)
+{
+    assert_int_equal(tr_stop_from_word(AIPROXY_PROTO_GEMINI, "SPII"), TR_STOP_CONTENT_FILTER);
+    assert_int_equal(tr_stop_from_word(AIPROXY_PROTO_GEMINI, "MALFORMED_FUNCTION_CALL"),
+                     TR_STOP_MALFORMED_CALL);
+    assert_int_equal(tr_stop_from_word(AIPROXY_PROTO_ANTHROPIC, "model_context_window_exceeded"),
+                     TR_STOP_CONTEXT_EXCEEDED);
+    assert_int_equal(tr_stop_from_word(AIPROXY_PROTO_ANTHROPIC, "brand_new"), TR_STOP_OTHER);
+    assert_int_equal(tr_stop_from_word(AIPROXY_PROTO_OPENAI, "function_call"), TR_STOP_TOOL_USE);
+    assert_string_equal(tr_stop_to_word(AIPROXY_PROTO_OPENAI, TR_STOP_MAX_TOKENS), "length");
+    assert_string_equal(tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, TR_STOP_PAUSE_TURN), "pause_turn");
+    assert_string_equal(tr_stop_to_word(AIPROXY_PROTO_GEMINI, TR_STOP_TOOL_USE), "STOP");
+    assert_string_equal(tr_stop_to_word(AIPROXY_PROTO_RESPONSES, TR_STOP_CONTENT_FILTER),
+                        "content_filter");
+    assert_int_equal(tr_stop_after_tool_calls(TR_STOP_END_TURN, 1), TR_STOP_TOOL_USE);
+    assert_int_equal(tr_stop_after_tool_calls(TR_STOP_MAX_TOKENS, 1), TR_STOP_MAX_TOKENS);
+    for (int proto = 0; proto < AIPROXY_PROTO_COUNT; proto++)
+        for (int stop = 0; stop < TR_STOP_COUNT; stop++)
+            assert_non_null(tr_stop_to_word((aiproxy_proto) proto, (tr_stop) stop));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_pairs),
+        cmocka_unit_test(test_gemini_json_array_upstream),
+        cmocka_unit_test(test_in_stream_error_every_pair),
+        cmocka_unit_test(test_truncated_stream),
+        cmocka_unit_test(test_openai_stream_without_done),
+        cmocka_unit_test(test_include_usage),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_passthrough_finish_adds_nothing),
+        cmocka_unit_test(test_gemini_tool_calls),
+        cmocka_unit_test(test_signatures_stay_home),
+        cmocka_unit_test(test_unknown_events_ignored),
+        cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_oversize_event),
+        cmocka_unit_test(test_gemini_reframe),
+        cmocka_unit_test(test_stop_tables),
+    };
+    int rc;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return rc;
+}
