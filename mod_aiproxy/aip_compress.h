@@ -26,11 +26,11 @@
 /* ---- request bodies -------------------------------------------------------------------- */
 
 typedef enum {
-    AIP_COMPRESS_OK = 0,       /* *out holds the encoded body, strictly smaller than the input */
-    AIP_COMPRESS_NONE,         /* the coding is "none" or "identity": send plain */
-    AIP_COMPRESS_NOT_SMALLER,  /* encoding would not shrink the body: send plain */
-    AIP_COMPRESS_UNSUPPORTED,  /* unknown coding name: send plain */
-    AIP_COMPRESS_FAILED        /* the library failed (memory): send plain */
+    AIP_COMPRESS_OK = 0,      /* *out holds the encoded body, strictly smaller than the input */
+    AIP_COMPRESS_NONE,        /* the coding is "none" or "identity": send plain */
+    AIP_COMPRESS_NOT_SMALLER, /* encoding would not shrink the body: send plain */
+    AIP_COMPRESS_UNSUPPORTED, /* unknown coding name: send plain */
+    AIP_COMPRESS_FAILED       /* the library failed (memory): send plain */
 } aip_compress_status;
 
 /* Encode data[0..len) with coding ("zstd"/"x-zstd" at level 3, "gzip"/"x-gzip", "br", or
@@ -54,9 +54,9 @@ typedef struct {
 } aip_sink;
 
 typedef enum {
-    AIP_CODINGS_IDENTITY = 0,  /* nothing to undo: absent, empty, or only "identity" */
-    AIP_CODINGS_SUPPORTED,     /* every coding in the list can be undone */
-    AIP_CODINGS_UNSUPPORTED    /* an unknown coding, or more than AIP_DECODE_MAX_CODINGS */
+    AIP_CODINGS_IDENTITY = 0, /* nothing to undo: absent, empty, or only "identity" */
+    AIP_CODINGS_SUPPORTED,    /* every coding in the list can be undone */
+    AIP_CODINGS_UNSUPPORTED   /* an unknown coding, or more than AIP_DECODE_MAX_CODINGS */
 } aip_codings_kind;
 
 /* Classify a Content-Encoding header value (NULL allowed). */
@@ -64,10 +64,10 @@ aip_codings_kind aip_codings_classify(const char *content_encoding);
 
 typedef enum {
     AIP_DECODE_OK = 0,
-    AIP_DECODE_CORRUPT,     /* the input is not valid for its coding */
-    AIP_DECODE_TRUNCATED,   /* at finish: the input stopped inside a compressed stream */
-    AIP_DECODE_TOO_LARGE,   /* the decoded size passed the cap */
-    AIP_DECODE_SINK_FAILED  /* the sink refused bytes */
+    AIP_DECODE_CORRUPT,    /* the input is not valid for its coding */
+    AIP_DECODE_TRUNCATED,  /* at finish: the input stopped inside a compressed stream */
+    AIP_DECODE_TOO_LARGE,  /* the decoded size passed the cap */
+    AIP_DECODE_SINK_FAILED /* the sink refused bytes */
 } aip_decode_status;
 
 typedef struct aip_decoder aip_decoder;

@@ -26,7 +26,14 @@ static const struct {
     {"kiro", AIPROXY_PROTO_ANTHROPIC, 1},
 };
 
-static const char *const compressions[] = {"zstd", "gzip", "br", "none"};
+/* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */
+static const struct {
+    const char *name;
+    const char *coding;
+} compressions[] = {
+    {"zstd", "zstd"}, {"x-zstd", "zstd"}, {"gzip", "gzip"},     {"x-gzip", "gzip"},
+    {"br", "br"},     {"none", "none"},   {"identity", "none"},
+};
 
 aip_config *aip_config_create(apr_pool_t *p)
 {
@@ -80,7 +87,7 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
     up->models = apr_array_make(p, 4, sizeof(const char *));
     up->model_map = apr_table_make(p, 4);
     up->headers = apr_array_make(p, 2, sizeof(aip_header));
-    up->compression = "none";
+    up->compression = "zstd"; /* sent only when it makes the body smaller */
     return up;
 }
 
@@ -184,8 +191,8 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
         return set_flag(p, &up->enabled, key, value);
     if (!strcasecmp(key, "compression")) {
         for (size_t i = 0; i < sizeof(compressions) / sizeof(compressions[0]); i++) {
-            if (!strcasecmp(value, compressions[i])) {
-                up->compression = compressions[i];
+            if (!strcasecmp(value, compressions[i].name)) {
+                up->compression = compressions[i].coding;
                 return NULL;
             }
         }

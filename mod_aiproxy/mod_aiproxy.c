@@ -12,6 +12,7 @@
 #include "ap_provider.h"
 #include "apr_strings.h"
 #include "mod_aiproxy_private.h"
+#include "mod_aiproxy_compress.h"
 
 const aiproxy_translate_api *aip_translate;
 
@@ -330,6 +331,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, after_proxy, NULL, APR_HOOK_MIDDLE);
     aip_attempt_register_hooks(p);
+    aip_compress_register_hooks(p);
     aip_lbmethod_register(p);
     aip_breaker_register_hooks(p);
     aip_handler_register_hooks(p);

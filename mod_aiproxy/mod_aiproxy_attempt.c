@@ -17,6 +17,7 @@
 #include "util_filter.h"
 #include "apr_strings.h"
 #include "mod_aiproxy_private.h"
+#include "mod_aiproxy_compress.h"
 
 #define AIP_ERROR_BODY_KEEP (64 * 1024) /* upstream error bytes kept for the client message */
 
@@ -177,8 +178,9 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
 /* ---- running one attempt ------------------------------------------------------------------ */
 
-/* Client headers that reach the upstream: only what the protocol needs, never credentials,
- * cookies or Accept-Encoding (responses must stay uncompressed for live translation). */
+/* Client headers that reach the upstream: only what the protocol needs, never credentials or
+ * cookies. Accept-Encoding is the gateway's own: it decodes compressed answers as they
+ * stream (mod_aiproxy_compress.c), whatever the client accepts. */
 static const char *const forwarded_request_headers[AIPROXY_PROTO_COUNT][3] = {
     [AIPROXY_PROTO_ANTHROPIC] = {"anthropic-beta", NULL},
     [AIPROXY_PROTO_OPENAI] = {"OpenAI-Beta", NULL},
@@ -246,6 +248,8 @@ void aip_attempt_run(aip_attempt *at)
     }
     ap_set_module_config(rr->request_config, &aiproxy_module, at);
     rr->headers_in = upstream_headers(at, rr->pool);
+    aip_compress_attempt_body(at, rr->headers_in); /* before anything reads the body */
+    apr_table_setn(rr->headers_in, "Accept-Encoding", aip_upstream_accept_encoding());
     body->data = at->req.body;
     body->left = at->req.len;
     /* mod_proxy_http sends a subrequest's body only when kept_body is set. */
@@ -254,6 +258,7 @@ void aip_attempt_run(aip_attempt *at)
                                                 at->req.body, at->req.len, r->connection->bucket_alloc));
     ap_add_input_filter_handle(body_filter_handle, body, rr, r->connection);
     ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
+    aip_add_response_decoder(rr); /* its filter type puts it ahead of the capture */
     aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
 
     ap_run_sub_req(rr);
