@@ -69,6 +69,8 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
 aiproxy_proto aiproxy_request_proto(const aiproxy_request *req);
 const char *aiproxy_request_model(const aiproxy_request *req);
 aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
+/* The client asked for usage in its stream (OpenAI stream_options.include_usage). */
+int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
 
 /* What one attempt sends upstream. */
 typedef struct {

@@ -23,6 +23,7 @@ typedef struct {
                                       aiproxy_error *err);
     const char *(*request_model)(const aiproxy_request *req);
     aiproxy_stream_mode (*request_stream)(const aiproxy_request *req);
+    int (*request_wants_stream_usage)(const aiproxy_request *req);
     int (*request_build)(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                          aiproxy_upstream_request *out, aiproxy_error *err);
 

@@ -186,6 +186,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.upstream = up->proto;
     spec.upstream_stream = at->req.upstream_stream;
     spec.client_model = aip_translate->request_model(req);
+    spec.include_usage = aip_translate->request_wants_stream_usage(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }

@@ -10,6 +10,9 @@ static int openai_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
 {
     if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
         return err->status;
+    /* Needed by the response side even when the body passes through undecoded. */
+    req->include_usage =
+        tr_json_bool(tr_json_obj(req->root, "stream_options"), "include_usage", 0) == 1;
     return tr_peek_require_array(p, req->root, "messages", err);
 }
 

@@ -67,6 +67,11 @@ aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req)
     return req->ir.stream;
 }
 
+int aiproxy_request_wants_stream_usage(const aiproxy_request *req)
+{
+    return req->ir.include_usage;
+}
+
 /* The full IR of req, decoded on first use. */
 static int request_ir(apr_pool_t *p, const aiproxy_request *creq, const tr_request **ir,
                       aiproxy_error *err)

@@ -402,16 +402,60 @@ static void finish_watching(aiproxy_response *t)
     t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
 }
 
+/* How a passed-through stream is ended when the upstream broke off: the protocol's own
+ * in-stream error event (its name, and whether the data is the error envelope or the flat
+ * {"type":"error",...} object the Responses API streams). */
+static const struct {
+    const char *event;
+    int flat;
+} stream_error_frames[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"error", 0},
+    [AIPROXY_PROTO_OPENAI] = {NULL, 0},
+    [AIPROXY_PROTO_RESPONSES] = {"error", 1},
+    [AIPROXY_PROTO_GEMINI] = {NULL, 0},
+};
+
+static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message)
+{
+    aiproxy_error err = {502, "api_error", message};
+    json_t *body = tr_json_own(t->pool, t->client->error_encode(&err));
+    const char *event = stream_error_frames[t->spec.client].event;
+    const char *text;
+
+    if (stream_error_frames[t->spec.client].flat) {
+        json_t *inner = json_object_get(body, "error");
+        body = tr_json_own(t->pool, json_pack("{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
+                                              json_object_get(inner, "code"), "message",
+                                              json_object_get(inner, "message"), "param"));
+    }
+    text = apr_pstrcat(t->pool, event ? "event: " : "", event ? event : "", event ? "\n" : "",
+                       "data: ", tr_json_dump(t->pool, body, NULL), "\n\n", NULL);
+    t->info.seen_error = 1;
+    return t->sink->write(t->sink->baton, text, strlen(text));
+}
+
+/* A passed-through stream that broke (or ended without its terminator) still ends the way
+ * the client's protocol ends a failed stream, instead of a bare truncation. */
+static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
+{
+    int unterminated = t->watching && !t->upstream_ended;
+
+    finish_watching(t);
+    t->terminated = 1;
+    if (t->body || !(upstream_broke || unterminated) || t->upstream_ended)
+        return APR_SUCCESS;
+    return write_passthrough_stream_error(
+        t, upstream_broke ? "the upstream connection broke off in the middle of the answer"
+                          : "the upstream's stream ended before its end event");
+}
+
 apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
                                      const aiproxy_sink *sink)
 {
     if (t->terminated)
         return APR_SUCCESS;
     t->sink = sink;
-    if (t->passthrough) {
-        finish_watching(t);
-        t->terminated = 1;
-        return APR_SUCCESS;
-    }
+    if (t->passthrough)
+        return finish_passthrough(t, upstream_broke);
     return t->body ? finish_body(t, upstream_broke) : finish_stream(t, upstream_broke);
 }

@@ -485,11 +485,45 @@ static void test_info(void **state)
 }
 
 /* Passthrough adds nothing at finish, even when the upstream broke. */
-static void test_passthrough_finish_adds_nothing(void **state)
+/* Passthrough adds nothing to a complete stream, but a stream cut after its first bytes ends
+ * with the client protocol's own error event, not a bare truncation. */
+static void test_passthrough_finish_ends_broken_streams(void **state)
 {
+    static const char *const complete[AIPROXY_PROTO_COUNT] = {
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+        "data: [DONE]\n\n",
+        NULL,
+        NULL,
+    };
+    static const char *const error_marks[AIPROXY_PROTO_COUNT] = {
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",",
+        "data: {\"error\":{\"message\":\"the upstream connection broke off",
+        "event: error\ndata: {\"type\":\"error\",",
+        "data: {\"error\":{\"code\":502,",
+    };
     const char *cut = "event: message_start\ndata: {\"type\":\"message_start\"";
     run_result r = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, cut, 1);
-    assert_string_equal(r.output, cut);
+
+    assert_int_equal(strncmp(r.output, cut, strlen(cut)), 0);
+    assert_non_null(strstr(r.output + strlen(cut), error_marks[AIPROXY_PROTO_ANTHROPIC]));
+    static const char *const broken_heads[AIPROXY_PROTO_COUNT] = {
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        "event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}\n\n",
+    };
+    for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
+        r = stream_text((aiproxy_proto) p, (aiproxy_proto) p, broken_heads[p], 1);
+        assert_int_equal(strncmp(r.output, broken_heads[p], strlen(broken_heads[p])), 0);
+        assert_non_null(strstr(r.output, error_marks[p]));
+        assert_true(r.info.seen_error);
+    }
+    for (int p = AIPROXY_PROTO_ANTHROPIC; p <= AIPROXY_PROTO_OPENAI; p++) {
+        r = stream_text((aiproxy_proto) p, (aiproxy_proto) p, complete[p], 0);
+        assert_string_equal(r.output, complete[p]);
+    }
 }
 
 /* Streamed tool arguments reach a Gemini client as one functionCall with the whole args; a
@@ -644,7 +678,7 @@ int main(void)
         cmocka_unit_test(test_openai_stream_without_done),
         cmocka_unit_test(test_include_usage),
         cmocka_unit_test(test_info),
-        cmocka_unit_test(test_passthrough_finish_adds_nothing),
+        cmocka_unit_test(test_passthrough_finish_ends_broken_streams),
         cmocka_unit_test(test_gemini_tool_calls),
         cmocka_unit_test(test_signatures_stay_home),
         cmocka_unit_test(test_unknown_events_ignored),
