@@ -1,4 +1,5 @@
 /* tr_json.c: see tr_json.h. */
+#include <stdlib.h>
 #include <string.h>
 #include "apr_strings.h"
 #include "tr_json.h"
@@ -66,23 +67,29 @@ json_t *tr_json_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_e
     return tr_json_own(p, root);
 }
 
+/* Most bodies fit this first guess, so they are serialized once, straight into pool memory;
+ * larger ones take jansson's own growing buffer (still one pass) and one copy. */
+#define TR_JSON_DUMP_FIRST_GUESS 8192
+
 const char *tr_json_dump(apr_pool_t *p, const json_t *value, apr_size_t *len)
 {
-    char *text;
+    char *buf;
     size_t n;
-    char *copy;
 
     if (!value)
         return NULL;
-    n = json_dumpb(value, NULL, 0, JSON_COMPACT);
-    copy = apr_palloc(p, n + 1);
-    text = copy;
-    if (n)
-        json_dumpb(value, text, n, JSON_COMPACT);
-    copy[n] = '\0';
+    buf = apr_palloc(p, TR_JSON_DUMP_FIRST_GUESS);
+    n = json_dumpb(value, buf, TR_JSON_DUMP_FIRST_GUESS - 1, JSON_COMPACT);
+    if (n >= TR_JSON_DUMP_FIRST_GUESS) {
+        char *text = json_dumps(value, JSON_COMPACT);
+        n = text ? strlen(text) : 0;
+        buf = apr_pstrmemdup(p, text ? text : "", n);
+        free(text);
+    }
+    buf[n] = '\0';
     if (len)
         *len = n;
-    return copy;
+    return buf;
 }
 
 const char *tr_json_str(const json_t *obj, const char *key)
