@@ -14,6 +14,8 @@
 #include "apr_pools.h"
 
 #define AIP_BREAKER_KEY_MAX 200
+/* Tokens sit out in the same table, under the "model" \x02token<index> of their upstream. */
+#define AIP_TOKEN_KEY_PREFIX "\x02token"
 
 typedef struct {
     volatile apr_uint32_t state;      /* 0 free, 1 being claimed, 2 in use */

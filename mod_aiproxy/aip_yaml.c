@@ -780,17 +780,52 @@ static void fail_syntax(parse_ctx *ctx, const yaml_parser_t *parser, const char 
         fail_at(ctx, mark, "%s", problem);
 }
 
+/* Nesting is limited before libyaml builds the document: its scanner spends time
+ * proportional to the depth on every token, so 100k nested '[' would take minutes. The
+ * seed format nests four levels; anything deeper is a mistake. Syntax errors surface here. */
+static int check_nesting(parse_ctx *ctx, const char *text, apr_size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int depth = 0, rc = 0, done = 0;
+
+    if (!yaml_parser_initialize(&parser))
+        return fail_at(ctx, (aip_yaml_mark){0, 0}, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+    while (!done && rc == 0) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            fail_syntax(ctx, &parser, text, len);
+            rc = -1;
+            break;
+        }
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT)
+            depth++;
+        else if (event.type == YAML_SEQUENCE_END_EVENT || event.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        done = event.type == YAML_STREAM_END_EVENT;
+        if (depth > AIP_YAML_MAX_DEPTH)
+            rc = fail_at(ctx, (aip_yaml_mark){(int) event.start_mark.line + 1,
+                                              (int) event.start_mark.column + 1},
+                         "nested deeper than %d levels", AIP_YAML_MAX_DEPTH);
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 /* Read the one document of the stream; a second one is an error, since aiproxy would read
  * only the first and silently ignore the rest. */
 static int load_document(parse_ctx *ctx, yaml_parser_t *parser, const char *text, apr_size_t len)
 {
     yaml_document_t extra;
     yaml_node_t *extra_root;
+    /* a failed yaml_parser_load has already deleted the document it was building */
     if (!yaml_parser_load(parser, ctx->doc)) {
         fail_syntax(ctx, parser, text, len);
         return -1;
     }
     if (!yaml_parser_load(parser, &extra)) {
+        yaml_document_delete(ctx->doc);
         fail_syntax(ctx, parser, text, len);
         return -1;
     }
@@ -798,6 +833,7 @@ static int load_document(parse_ctx *ctx, yaml_parser_t *parser, const char *text
     if (extra_root) {
         fail_at(ctx, mark_of(extra_root), "only one YAML document is allowed (found a second)");
         yaml_document_delete(&extra);
+        yaml_document_delete(ctx->doc);
         return -1;
     }
     yaml_document_delete(&extra);
@@ -844,7 +880,9 @@ aip_yaml_config *aip_yaml_parse(apr_pool_t *p, const char *path, const char *tex
         return NULL;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
-    rc = load_document(&ctx, &parser, text, len);
+    rc = check_nesting(&ctx, text, len);
+    if (rc == 0)
+        rc = load_document(&ctx, &parser, text, len);
     if (rc == 0) {
         rc = read_root(&ctx);
         yaml_document_delete(&doc);

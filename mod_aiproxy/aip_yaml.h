@@ -29,6 +29,8 @@
 
 /* Largest config file read (a real one is a few KiB). */
 #define AIP_YAML_MAX_FILE (4 * 1024 * 1024)
+/* Deepest nesting of lists and mappings accepted (the format itself needs 4). */
+#define AIP_YAML_MAX_DEPTH 32
 /* Values read in all, aliases counted each time they are used (stops "billion laughs"). */
 #define AIP_YAML_MAX_VALUES 200000
 

@@ -85,6 +85,16 @@ static json_t *open_breakers(request_rec *r, const aip_config *cfg)
         up = upstream_of_balancer(cfg, balancer);
         if (!up || (!aip_breaker_is_open(slot, now) && slot->failures == 0))
             continue;
+        if (!strncmp(model, AIP_TOKEN_KEY_PREFIX, strlen(AIP_TOKEN_KEY_PREFIX))) {
+            json_array_append_new(
+                list, json_pack("{s:s, s:i, s:b, s:I, s:i}", "upstream", up->name, "token",
+                                atoi(model + strlen(AIP_TOKEN_KEY_PREFIX)), "open",
+                                aip_breaker_is_open(slot, now), "seconds_to_reset",
+                                (json_int_t) (aip_breaker_is_open(slot, now)
+                                                  ? slot->open_until - now : 0),
+                                "last_status", (int) slot->last_status));
+            continue;
+        }
         json_array_append_new(
             list, json_pack("{s:s, s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "model", model,
                             "open", aip_breaker_is_open(slot, now), "failures",

@@ -255,19 +255,50 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
     return verdict;
 }
 
-/* Try up for model, with another of its tokens after a credential or rate failure. Returns
- * the last attempt (NULL when the request cannot be expressed for up: *err set). */
+/* How long a token that was refused (401, 403) or throttled (429) sits out: its
+ * Retry-After, else a minute for throttling and the breaker period for refusals. */
+#define AIP_TOKEN_THROTTLE_SECONDS 60
+
+static aip_breaker_slot *token_breaker(request_rec *r, const aip_upstream *up, int index,
+                                       int create)
+{
+    return aip_breaker_for(r->pool, up, apr_psprintf(r->pool, AIP_TOKEN_KEY_PREFIX "%d", index),
+                           create);
+}
+
+static void bench_token(client_request *cr, const aip_attempt *at, int index)
+{
+    aip_breaker_slot *slot = token_breaker(cr->r, at->upstream, index, 1);
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+    long cooldown = aip_retry_after_seconds(at->retry_after, now,
+                                            cr->conf->cfg->breaker_open_seconds);
+
+    if (!cooldown)
+        cooldown = at->status == HTTP_TOO_MANY_REQUESTS ? AIP_TOKEN_THROTTLE_SECONDS
+                                                        : cr->conf->cfg->breaker_open_seconds;
+    if (slot)
+        aip_breaker_record_failure(slot, now, 1, (int) cooldown, cooldown, at->status);
+}
+
+/* Try up for model, with another of its tokens after a credential or rate failure. Tokens
+ * benched by an earlier refusal are skipped while others remain. Returns the last attempt
+ * (NULL when the request cannot be expressed for up: *err set). */
 static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req,
                                  const aip_upstream *up, const char *model, int *attempts,
                                  aip_verdict *verdict, aiproxy_error *err, int *build_status)
 {
     request_rec *r = cr->r;
     aip_attempt *at = NULL;
-    int first = aip_upstream_next_token_index(up);
+    int n = up->tokens->nelts, first = aip_upstream_next_token_index(up), tried = 0;
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
-    for (int t = 0; t < up->tokens->nelts; t++) {
-        const char *token = APR_ARRAY_IDX(up->tokens, (first + t) % up->tokens->nelts,
-                                          const char *);
+    for (int t = 0; t < n; t++) {
+        int index = (first + t) % n;
+        const char *token = APR_ARRAY_IDX(up->tokens, index, const char *);
+
+        if (aip_breaker_is_open(token_breaker(r, up, index, 0), now) && !(t == n - 1 && !tried))
+            continue; /* benched; the last one is still tried when all are */
+        tried++;
         at = apr_pcalloc(r->pool, sizeof(*at));
         *build_status = prepare_attempt(cr, req, up, model, token, at, err);
         if (*build_status)
@@ -284,6 +315,7 @@ static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req,
         *verdict = judge_attempt(cr, at);
         if (!verdict->try_next || !verdict->try_next_token)
             break;
+        bench_token(cr, at, index);
     }
     return at;
 }

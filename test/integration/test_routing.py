@@ -28,7 +28,8 @@ def served_by(gw, text="hi", model="m", headers=None):
 def breakers(gw):
     status, _, body = get(gw.url("/aiproxy-admin/breakers"))
     assert status == 200, body
-    return {(b["upstream"], b["model"]): b for b in json.loads(body)["breakers"]}
+    return {(b["upstream"], b.get("model", f"token#{b.get('token')}")): b
+            for b in json.loads(body)["breakers"]}
 
 
 ADMIN = '<Location "/aiproxy-admin">\n    SetHandler aiproxy-admin\n</Location>'
@@ -172,21 +173,28 @@ def test_fallback_cycle_refused_at_startup(mock):
 
 
 def test_token_rotation_skips_refused_token(make_gateway, mock):
-    """Three tokens, the mock only accepts one: 401 moves to the next token of the same
-    upstream before any other upstream is tried."""
+    """Three tokens, the mock accepts one: a 401 moves on to the next token of the same
+    upstream (before any other upstream), and a refused token then sits out, so later
+    requests go straight to a working one."""
     from harness import MockUpstream
     keyed = MockUpstream(names=["openai"], require_keys={"openai": ["good-key"]})
     keyed.start()
     try:
-        gw = make_gateway(
+        gw = make_gateway("\n".join([
             f"AIProxyUpstream keyed {keyed.base_url('openai')} api=openai "
-            "token=bad-1 token=good-key token=bad-2 models=m")
+            "token=bad-1 token=good-key token=bad-2 models=m",
+            ADMIN,
+        ]))
         for _ in range(6):
             st, who, body = served_by(gw)
             assert st == 200, body
         used = [r["headers"]["authorization"] for r in keyed.requests()]
         assert used.count("Bearer good-key") == 6
-        assert {"Bearer bad-1", "Bearer bad-2"} <= set(used)
+        # each bad token was refused at most once, then benched
+        assert 1 <= used.count("Bearer bad-1") + used.count("Bearer bad-2") <= 2
+        benched = {k: v for k, v in breakers(gw).items() if k[1].startswith("token#")}
+        assert benched and all(v["open"] and v["last_status"] == 401 for v in benched.values())
+        assert ("keyed", "token#1") not in benched  # the good one is never benched
     finally:
         keyed.stop()
         keyed.cleanup()
