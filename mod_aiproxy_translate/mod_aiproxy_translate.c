@@ -4,6 +4,8 @@
  * Publishes the core through the aiproxy_translate_get_api optional function and provides
  * the response output filter: upstream bytes in, client-protocol bytes out, one complete
  * JSON body or SSE event at a time, FLUSH passed straight through so streams stay live.
+ * The standalone mode (AIProxyTranslate behind plain ProxyPass) lives in
+ * mod_aiproxy_translate_location.c and shares this module record.
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -13,8 +15,7 @@
 #include "util_filter.h"
 #include "apr_strings.h"
 #include "mod_aiproxy_translate.h"
-
-module AP_MODULE_DECLARE_DATA aiproxy_translate_module;
+#include "mod_aiproxy_translate_location.h"
 
 #define RESPONSE_FILTER_NAME "AIPROXY_TRANSLATE_RESPONSE"
 
@@ -171,7 +172,7 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
 }
 
-static void add_response_filter(request_rec *r, aiproxy_response *t, int *swallowed)
+void aiproxy_translate_add_response_filter(request_rec *r, aiproxy_response *t, int *swallowed)
 {
     response_filter_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->translator = t;
@@ -193,7 +194,7 @@ static const aiproxy_translate_api translate_api = {
     .error_body = aiproxy_error_body,
     .error_message_from_body = aiproxy_error_message_from_body,
     .model_list_body = aiproxy_model_list_body,
-    .add_response_filter = add_response_filter,
+    .add_response_filter = aiproxy_translate_add_response_filter,
 };
 
 static const aiproxy_translate_api *aiproxy_translate_get_api(void)
@@ -209,11 +210,16 @@ static void register_hooks(apr_pool_t *p)
      * finish the translation. */
     response_filter_handle = ap_register_output_filter(RESPONSE_FILTER_NAME, response_filter, NULL,
                                                        AP_FTYPE_CONTENT_SET - 1);
+    aiproxy_translate_location_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(aiproxy_translate) = {
     STANDARD20_MODULE_STUFF,
-    NULL, NULL, NULL, NULL, NULL,
+    aiproxy_translate_location_create_dir_config,
+    aiproxy_translate_location_merge_dir_config,
+    NULL,
+    NULL,
+    aiproxy_translate_location_cmds,
     register_hooks,
     AP_MODULE_FLAG_NONE,
 };
