@@ -30,13 +30,20 @@ static ap_filter_rec_t *decode_filter_handle;
 
 /* ---- request bodies --------------------------------------------------------------------- */
 
+/* Below this a body is sent plain without trying: the saving is a few dozen bytes at most,
+ * and setting up a compressor costs more than the whole rest of a small request. */
+#define AIP_COMPRESS_MIN_BODY 1024
+
 void aip_compress_attempt_body(aip_attempt *at, apr_table_t *upstream_headers)
 {
     apr_pool_t *p = at->main->pool;
     const char *coding = at->upstream->compression;
     const char *out;
     apr_size_t outlen;
-    aip_compress_status st = aip_compress_body(p, coding, at->req.body, at->req.len, &out, &outlen);
+    aip_compress_status st =
+        at->req.len < AIP_COMPRESS_MIN_BODY
+            ? AIP_COMPRESS_NOT_SMALLER
+            : aip_compress_body(p, coding, at->req.body, at->req.len, &out, &outlen);
 
     if (st == AIP_COMPRESS_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, at->main,

@@ -491,9 +491,33 @@ static int export_log_variables(request_rec *r)
     return DECLINED;
 }
 
+/* Client requests the gateway serves are not files: like mod_proxy, skip httpd's directory
+ * walk for them (a stat() per path segment and .htaccess lookups on every request). Whether
+ * the <Location> sets "SetHandler aiproxy" is known once the location walk has run, which is
+ * before translate_name; map_to_storage then only reads the note. */
+static int note_gateway_request(request_rec *r)
+{
+    core_dir_config *dconf = ap_get_core_module_config(r->per_dir_config);
+    const char *err = NULL, *handler;
+
+    if (r->main || !dconf->expr_handler)
+        return DECLINED;
+    handler = ap_expr_str_exec(r, dconf->expr_handler, &err);
+    if (!err && handler && !strcmp(handler, AIP_HANDLER_NAME))
+        apr_table_setn(r->notes, "aiproxy-request", "1");
+    return DECLINED;
+}
+
+static int skip_directory_walk(request_rec *r)
+{
+    return apr_table_get(r->notes, "aiproxy-request") ? OK : DECLINED;
+}
+
 void aip_handler_register_hooks(apr_pool_t *p)
 {
     static const char *const before_log[] = {"mod_log_config.c", NULL};
     ap_hook_handler(aip_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(note_gateway_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_map_to_storage(skip_directory_walk, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_log_transaction(export_log_variables, NULL, before_log, APR_HOOK_FIRST);
 }

@@ -11,6 +11,8 @@
 
 struct aiproxy_request {
     tr_request ir;
+    const char *body;    /* the client's bytes, sent unchanged when nothing needs to change */
+    apr_size_t len;
     int decoded;         /* ir holds the full decode (not only the peek) */
     int decode_status;   /* the decode's result, replayed on later attempts */
     aiproxy_error decode_err;
@@ -42,6 +44,8 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
     req = apr_pcalloc(p, sizeof(*req));
     req->ir.proto = proto;
     req->ir.root = root;
+    req->body = body;
+    req->len = len;
     req->ir.parallel_tool_calls = -1;
     req->ir.thinking = -1;
     req->ir.format_strict = -1;
@@ -91,6 +95,14 @@ static int request_ir(apr_pool_t *p, const aiproxy_request *creq, const tr_reque
     return 0;
 }
 
+/* Same protocol and the body's model (if it has one) already the upstream's: the client's
+ * own bytes go out, with no copy and no serialization. */
+static int passthrough_keeps_bytes(const aiproxy_request *req, const aiproxy_target *target)
+{
+    json_t *model = json_object_get(req->ir.root, "model");
+    return !model || (json_is_string(model) && !strcmp(json_string_value(model), target->model));
+}
+
 static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
                              const aiproxy_target *target, json_t **body)
 {
@@ -117,8 +129,14 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     }
     /* Passthrough only when nothing but the model changes: a must-stream target flips the
      * stream flag, which goes through the IR like any translation. */
-    if (target->proto == req->ir.proto &&
-        !target->stream == (req->ir.stream == AIPROXY_STREAM_NONE)) {
+    int same_stream = !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
+
+    if (target->proto == req->ir.proto && same_stream && passthrough_keeps_bytes(req, target)) {
+        out->body = req->body;
+        out->len = req->len;
+        rc = 0;
+    }
+    else if (target->proto == req->ir.proto && same_stream) {
         rc = build_passthrough(p, req, target, &body);
     }
     else {
@@ -132,7 +150,8 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     }
     if (rc)
         return rc;
-    out->body = tr_json_dump(p, body, &out->len);
+    if (body)
+        out->body = tr_json_dump(p, body, &out->len);
     codec->request_path(p, target, req->ir.proto == target->proto ? req->ir.variant : NULL,
                         &out->path, &out->query);
     out->accept = target->stream ? "text/event-stream" : "application/json";

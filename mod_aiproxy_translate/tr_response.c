@@ -381,20 +381,71 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
     return write_response_json(t, tr_accumulator_response(t->acc));
 }
 
+static void read_anthropic_usage(const json_t *usage, tr_usage *out)
+{
+    tr_usage raw = {0};
+    tr_usage_read_anthropic_raw(usage, &raw);
+    *out = tr_usage_from_anthropic_raw(&raw);
+}
+
+/* Where each protocol's complete answer keeps its usage, and how to read it. */
+static const struct {
+    const char *key; /* quoted, as it appears in the body */
+    void (*read)(const json_t *usage, tr_usage *out);
+} body_usage[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"\"usage\"", read_anthropic_usage},
+    [AIPROXY_PROTO_OPENAI] = {"\"usage\"", tr_usage_read_openai},
+    [AIPROXY_PROTO_RESPONSES] = {"\"usage\"", tr_usage_read_responses},
+    [AIPROXY_PROTO_GEMINI] = {"\"usageMetadata\"", tr_usage_read_gemini},
+};
+
+/* A passed-through JSON answer is only read for its usage: the last usage member is parsed
+ * alone (answers keep it near the end) instead of the whole body, which costs more than
+ * everything else the gateway does for the request. An escaped \"usage\" inside a string is
+ * not a member (the quote is preceded by a backslash). */
+static void watch_body_usage(aiproxy_response *t)
+{
+    const char *key = body_usage[t->spec.upstream].key;
+    apr_size_t klen = strlen(key), len = t->body->len;
+    const char *data = t->body->data;
+
+    for (apr_size_t at = len >= klen ? len - klen + 1 : 0; at-- > 0;) {
+        const char *v;
+        json_t *usage;
+        json_error_t jerr;
+
+        if (memcmp(data + at, key, klen) || (at > 0 && data[at - 1] == '\\'))
+            continue;
+        for (v = data + at + klen; v < data + len && (*v == ' ' || *v == ':' || *v == '\n' ||
+                                                     *v == '\r' || *v == '\t');
+             v++)
+            ;
+        usage = json_loadb(v, (size_t) (data + len - v), JSON_DISABLE_EOF_CHECK, &jerr);
+        if (json_is_object(usage)) {
+            tr_usage u = t->usage;
+            body_usage[t->spec.upstream].read(usage, &u);
+            t->usage = u;
+            t->info.input_tokens = u.input;
+            t->info.output_tokens = u.output;
+            t->info.cache_read_tokens = u.cache_read;
+            t->info.cache_write_tokens = u.cache_write;
+            t->info.reasoning_tokens = u.reasoning;
+        }
+        json_decref(usage);
+        return;
+    }
+}
+
 /* Passthrough: nothing is written; the body is only read for the info. */
 static void finish_watching(aiproxy_response *t)
 {
-    aiproxy_error err = {0};
-    tr_response resp;
     int partial;
 
     if (!t->watching)
         return;
     if (t->body) {
-        if (decode_body(t, &resp, &err))
-            tr_replay(&resp, observe_only, t);
-        else if (err.status != 502 || t->info.seen_error)
-            t->info.seen_error = 1;
+        t->info.seen_content = t->body->len > 0;
+        watch_body_usage(t);
         return;
     }
     if (t->sse)

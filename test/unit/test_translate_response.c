@@ -484,7 +484,40 @@ static void test_info(void **state)
     assert_int_equal(r.info.seen_content, 1);
 }
 
-/* Passthrough adds nothing at finish, even when the upstream broke. */
+/* A passed-through JSON answer keeps its bytes; only its usage member is read, and a
+ * "usage" written inside the answer's text does not fool the reader. */
+static void test_passthrough_json_usage(void **state)
+{
+    static const struct {
+        aiproxy_proto proto;
+        const char *body;
+        long long input, output, cache_read;
+    } usage_cases[] = {
+        {AIPROXY_PROTO_ANTHROPIC,
+         "{\"content\":[{\"type\":\"text\",\"text\":\"\\\"usage\\\": {\\\"input_tokens\\\": 99}\"}],"
+         "\"usage\": {\"input_tokens\":10,\"cache_read_input_tokens\":5,\"output_tokens\":3}}",
+         15, 3, 5},
+        {AIPROXY_PROTO_OPENAI,
+         "{\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,"
+         "\"prompt_tokens_details\":{\"cached_tokens\":4}}}",
+         7, 2, 4},
+        {AIPROXY_PROTO_RESPONSES, "{\"output\":[],\"usage\":{\"input_tokens\":8,\"output_tokens\":6}}", 8,
+         6, 0},
+        {AIPROXY_PROTO_GEMINI,
+         "{\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":1}}",
+         9, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(usage_cases) / sizeof(usage_cases[0]); i++) {
+        aiproxy_response_spec spec =
+            make_spec(usage_cases[i].proto, AIPROXY_STREAM_NONE, usage_cases[i].proto, AIPROXY_STREAM_NONE);
+        run_result r = translate(&spec, usage_cases[i].body, strlen(usage_cases[i].body), 5, 0);
+        assert_string_equal(r.output, usage_cases[i].body);
+        assert_int_equal(r.info.input_tokens, usage_cases[i].input);
+        assert_int_equal(r.info.output_tokens, usage_cases[i].output);
+        assert_int_equal(r.info.cache_read_tokens, usage_cases[i].cache_read);
+    }
+}
+
 /* Passthrough adds nothing to a complete stream, but a stream cut after its first bytes ends
  * with the client protocol's own error event, not a bare truncation. */
 static void test_passthrough_finish_ends_broken_streams(void **state)
@@ -679,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_include_usage),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_passthrough_finish_ends_broken_streams),
+        cmocka_unit_test(test_passthrough_json_usage),
         cmocka_unit_test(test_gemini_tool_calls),
         cmocka_unit_test(test_signatures_stay_home),
         cmocka_unit_test(test_unknown_events_ignored),
