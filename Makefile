@@ -95,7 +95,13 @@ integration: all
 test: all $(UNIT_BINS)
 	@./build/run-tests.sh $(UNIT_BINS)
 
-run: all
+# `make run CONFIG=/abs/config.yaml` reads the file's bind/listen with this tool: the YAML
+# core (aip_yaml.c) with a main, so the address and the checks are the module's own.
+$(OUT)/aiproxy-yaml-listen: mod_aiproxy/aip_yaml.c mod_aiproxy/aip_yaml.h
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -DAIP_YAML_LISTEN_TOOL -o $@ $< -lapr-1 -lyaml
+
+run: all $(OUT)/aiproxy-yaml-listen
 	@./build/run-demo.sh $(PORT) $(CONFIG)
 
 fuzz:

@@ -133,9 +133,11 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
                 return apr_psprintf(cmd->pool, "%s= is set by the gateway (the name is the "
                                                "route, weight= the loadfactor)", param->key);
             retry_given |= !strcasecmp(param->key, "retry");
-            member_params = apr_pstrcat(cmd->pool, member_params, " ",
-                                        quote_arg(cmd->pool, param->key), "=",
-                                        quote_arg(cmd->pool, param->value), NULL);
+            /* one word for BalancerMember: "key=value", quoted as a whole */
+            member_params = apr_pstrcat(
+                cmd->pool, member_params, " ",
+                quote_arg(cmd->pool, apr_pstrcat(cmd->pool, param->key, "=", param->value, NULL)),
+                NULL);
         }
         else if (msg) {
             return msg;
@@ -281,6 +283,8 @@ static const command_rec aiproxy_cmds[] = {
                   "Largest client request body accepted, in bytes (default 33554432)"),
     AP_INIT_TAKE1("AIProxyDefaultMaxTokens", cmd_default_max_tokens, NULL, RSRC_CONF,
                   "max_tokens sent to upstreams that require one when the client gave none"),
+    AP_INIT_TAKE1("AIProxyConfigFile", aip_cmd_config_file, NULL, RSRC_CONF,
+                  "Load upstreams, model fallbacks and client keys from a seed-format config.yaml"),
     AP_INIT_TAKE2("AIProxyFallback", cmd_fallback, NULL, RSRC_CONF,
                   "AIProxyFallback <model> <fallback-model>: try the fallback model when every "
                   "upstream of model failed"),

@@ -86,6 +86,9 @@ aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const c
                                   int create);
 void aip_breaker_register_hooks(apr_pool_t *p);
 
+/* mod_aiproxy_yaml.c: AIProxyConfigFile */
+const char *aip_cmd_config_file(cmd_parms *cmd, void *dummy, const char *path);
+
 /* mod_aiproxy_attempt.c */
 void aip_attempt_register_hooks(apr_pool_t *p);
 void aip_attempt_run(aip_attempt *at);

@@ -329,3 +329,17 @@ def test_client_error_from_upstream_is_returned_not_retried(make_gateway, mock, 
     assert status == 400
     assert "strict answered 400" in json.loads(payload)["error"]["message"]
     assert mock.requests() == []
+
+
+def test_balancer_member_parameters_reach_mod_proxy(make_gateway, mock, failing_mock):
+    """Keys AIProxyUpstream does not know go to mod_proxy's BalancerMember: timeout=1 makes a
+    silent upstream count as unreachable after a second, and the next one answers."""
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream slow {mock.base_url('anthropic')} api=anthropic token=t models=m "
+        "weight=100 timeout=1 keepalive=On",
+        upstream("fast", mock),
+    ]))
+    t0 = time.monotonic()
+    status, who, body = served_by(gw, "x [mock:slow=3000] [mock:long=2]")
+    assert status == 200 and who == "fast", body
+    assert time.monotonic() - t0 < 9
