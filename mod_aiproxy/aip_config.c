@@ -8,22 +8,22 @@
 
 const char AIP_NOT_OURS[] = "not an upstream setting";
 
-/* api types and the wire protocol each speaks. OAuth subscription types need
- * mod_aiproxy_oauth for their credentials and request shaping. */
+/* api types, the wire protocol each speaks, and for OAuth subscription types (credentials
+ * from auth files, request shaping by mod_aiproxy_oauth) the provider's fixed endpoint. */
 static const struct {
     const char *api_type;
     aiproxy_proto proto;
-    int oauth;
+    const char *oauth_base_url; /* NULL: an API-key type */
 } api_types[] = {
-    {"anthropic", AIPROXY_PROTO_ANTHROPIC, 0},
-    {"openai", AIPROXY_PROTO_OPENAI, 0},
-    {"responses", AIPROXY_PROTO_RESPONSES, 0},
-    {"gemini", AIPROXY_PROTO_GEMINI, 0},
-    {"claudecode", AIPROXY_PROTO_ANTHROPIC, 1},
-    {"codex", AIPROXY_PROTO_RESPONSES, 1},
-    {"geminicli", AIPROXY_PROTO_GEMINI, 1},
-    {"antigravity", AIPROXY_PROTO_GEMINI, 1},
-    {"kiro", AIPROXY_PROTO_ANTHROPIC, 1},
+    {"anthropic", AIPROXY_PROTO_ANTHROPIC, NULL},
+    {"openai", AIPROXY_PROTO_OPENAI, NULL},
+    {"responses", AIPROXY_PROTO_RESPONSES, NULL},
+    {"gemini", AIPROXY_PROTO_GEMINI, NULL},
+    {"claudecode", AIPROXY_PROTO_ANTHROPIC, "https://api.anthropic.com"},
+    {"codex", AIPROXY_PROTO_RESPONSES, "https://chatgpt.com/backend-api/codex"},
+    {"geminicli", AIPROXY_PROTO_GEMINI, "https://cloudcode-pa.googleapis.com"},
+    {"antigravity", AIPROXY_PROTO_GEMINI, "https://daily-cloudcode-pa.googleapis.com"},
+    {"kiro", AIPROXY_PROTO_ANTHROPIC, "https://codewhisperer.us-east-1.amazonaws.com"},
 };
 
 /* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */
@@ -87,6 +87,7 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
     up->models = apr_array_make(p, 4, sizeof(const char *));
     up->model_map = apr_table_make(p, 4);
     up->headers = apr_array_make(p, 2, sizeof(aip_header));
+    up->auth_files = apr_array_make(p, 1, sizeof(const char *));
     up->compression = "zstd"; /* sent only when it makes the body smaller */
     return up;
 }
@@ -95,11 +96,9 @@ static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
 {
     for (size_t i = 0; i < sizeof(api_types) / sizeof(api_types[0]); i++) {
         if (!strcasecmp(value, api_types[i].api_type)) {
-            if (api_types[i].oauth)
-                return apr_psprintf(p, "api type '%s' needs mod_aiproxy_oauth, which this build "
-                                       "does not provide yet", value);
             up->api_type = api_types[i].api_type;
             up->proto = api_types[i].proto;
+            up->oauth = api_types[i].oauth_base_url != NULL;
             return NULL;
         }
     }
@@ -171,6 +170,12 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
         APR_ARRAY_PUSH(up->tokens, const char *) = value;
         return NULL;
     }
+    if (!strcasecmp(key, "auth_file")) {
+        if (!*value)
+            return "auth_file= must not be empty";
+        APR_ARRAY_PUSH(up->auth_files, const char *) = value;
+        return NULL;
+    }
     if (!strcasecmp(key, "weight")) {
         char *end;
         long w = strtol(value, &end, 10);
@@ -203,9 +208,24 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
 
 const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
 {
-    if (up->tokens->nelts == 0)
+    if (up->oauth && up->auth_files->nelts == 0)
+        return apr_psprintf(p, "upstream '%s' has no auth_file= (api type %s signs in with "
+                               "OAuth credential files)", up->name, up->api_type);
+    if (!up->oauth && up->auth_files->nelts)
+        return apr_psprintf(p, "upstream '%s': auth_file= is for the OAuth api types "
+                               "(claudecode, codex, geminicli, antigravity, kiro)", up->name);
+    if (!up->oauth && up->tokens->nelts == 0)
         return apr_psprintf(p, "upstream '%s' has no token= (api keys are required for api "
                                "type %s)", up->name, up->api_type);
+    return NULL;
+}
+
+const char *aip_upstream_default_base_url(const aip_upstream *up)
+{
+    for (size_t i = 0; i < sizeof(api_types) / sizeof(api_types[0]); i++) {
+        if (!strcmp(up->api_type, api_types[i].api_type))
+            return api_types[i].oauth_base_url;
+    }
     return NULL;
 }
 

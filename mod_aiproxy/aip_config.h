@@ -29,6 +29,8 @@ typedef struct {
     apr_table_t *model_map;      /* client model -> upstream model */
     apr_array_header_t *headers; /* aip_header; sent verbatim, after authentication */
     const char *compression;     /* "zstd", "gzip", "br", "none" */
+    int oauth;                   /* a subscription api type: credentials from auth files */
+    apr_array_header_t *auth_files; /* const char *; OAuth api types only */
     int index;                   /* position among the vhost's upstreams */
     const char *balancer;        /* the mod_proxy balancer holding this upstream's member */
     volatile apr_uint32_t token_turn; /* this child's token rotation */
@@ -64,8 +66,12 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
  * error message. */
 extern const char AIP_NOT_OURS[];
 const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, const char *value);
-/* Checks after all settings: tokens present, api type known. NULL or an error message. */
+/* Checks after all settings: tokens (or, for OAuth api types, auth files) present. NULL or
+ * an error message. */
 const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
+/* The provider's fixed endpoint for OAuth api types (their base URL may be left out), or
+ * NULL. */
+const char *aip_upstream_default_base_url(const aip_upstream *up);
 
 /* The token for the next attempt on up: tokens rotate round robin (lock free, per child). */
 const char *aip_upstream_next_token(const aip_upstream *up);

@@ -92,13 +92,10 @@ static const char *quote_arg(apr_pool_t *p, const char *arg)
 }
 
 /* Checks of the name and base URL shared by every way of defining an upstream. */
-static const char *check_name_and_url(cmd_parms *cmd, const aip_server_conf *conf,
-                                      const char *name, const char *url)
+static const char *check_name(cmd_parms *cmd, const aip_server_conf *conf, const char *name)
 {
-    if (!*name || !*url)
-        return "an upstream needs a name and a base URL";
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-        return apr_psprintf(cmd->pool, "base URL '%s' must start with http:// or https://", url);
+    if (!*name)
+        return "an upstream needs a name";
     for (const char *c = name; *c; c++) {
         if (!apr_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
             return "upstream names may use letters, digits, '-', '_' and '.'";
@@ -122,7 +119,7 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
     aip_upstream *up;
     int retry_given = 0;
 
-    if ((msg = check_name_and_url(cmd, conf, name, url)) != NULL)
+    if ((msg = check_name(cmd, conf, name)) != NULL)
         return msg;
     up = aip_upstream_create(cmd->pool, name, url);
     for (int i = 0; i < params->nelts; i++) {
@@ -145,6 +142,10 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
     }
     if ((msg = aip_upstream_check(cmd->pool, up)) != NULL)
         return msg;
+    if (!*url && !(url = up->base_url = aip_upstream_default_base_url(up)))
+        return apr_psprintf(cmd->pool, "api type %s needs a base URL", up->api_type);
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        return apr_psprintf(cmd->pool, "base URL '%s' must start with http:// or https://", url);
 
     if (!conf->balancer_prefix)
         conf->balancer_prefix = balancer_prefix_for(cmd);
@@ -182,7 +183,14 @@ static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
     if (err)
         return err;
     name = ap_getword_conf(cmd->pool, &args);
-    url = ap_getword_conf(cmd->pool, &args);
+    /* The base URL may be left out for OAuth api types: then the next word is a setting
+     * (key=value), which a URL never is. */
+    {
+        const char *rest = args, *word = ap_getword_conf(cmd->pool, &rest);
+        url = ap_strchr_c(word, '=') ? "" : word;
+        if (*url)
+            args = rest;
+    }
     while (*args) {
         char *word = ap_getword_conf(cmd->pool, &args);
         char *eq = strchr(word, '=');
@@ -297,6 +305,23 @@ static const command_rec aiproxy_cmds[] = {
     {NULL},
 };
 
+/* OAuth subscription upstreams load (so a config.yaml with them starts) but serve nothing
+ * until mod_aiproxy_oauth provides their credentials: say so at every start. */
+static void take_oauth_upstreams_out(server_rec *s, aip_config *cfg)
+{
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, aip_upstream *);
+        if (!up->oauth || !up->enabled)
+            continue;
+        up->enabled = 0;
+        if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "aiproxy: upstream %s (api type %s) is out of rotation: OAuth "
+                         "subscription upstreams need mod_aiproxy_oauth, which is not "
+                         "available yet", up->name, up->api_type);
+    }
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(aiproxy_translate_get_api) *get_api =
@@ -318,6 +343,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     }
     for (server_rec *vs = s; vs; vs = vs->next) {
         aip_server_conf *conf = ap_get_module_config(vs->module_config, &aiproxy_module);
+        take_oauth_upstreams_out(vs, conf->cfg);
         conf->selector = aip_selector_create(pconf, conf->cfg);
     }
     /* httpd reads its configuration twice at startup; shared memory is made on the real pass. */

@@ -82,7 +82,7 @@ static void push_param(apr_array_header_t *params, const char *key, const char *
 }
 
 /* The AIProxyUpstream settings of one upstream, each with the position it came from. api
- * comes first so that an api type this build cannot serve is the error reported. */
+ * comes first so that an unknown api type is the error reported. */
 static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
                                    const aip_yaml_upstream *up, apr_array_header_t *params)
 {
@@ -94,6 +94,10 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
     for (int i = 0; i < up->tokens->nelts; i++) {
         const aip_yaml_item *t = &APR_ARRAY_IDX(up->tokens, i, aip_yaml_item);
         push_param(params, "token", t->value, t->mark);
+    }
+    for (int i = 0; i < up->auth_files->nelts; i++) {
+        const aip_yaml_item *f = &APR_ARRAY_IDX(up->auth_files, i, aip_yaml_item);
+        push_param(params, "auth_file", f->value, f->mark);
     }
     push_param(params, "weight", apr_ltoa(p, up->weight.value),
                up->weight.mark.line ? up->weight.mark : unset);

@@ -343,3 +343,17 @@ def test_balancer_member_parameters_reach_mod_proxy(make_gateway, mock, failing_
     status, who, body = served_by(gw, "x [mock:slow=3000] [mock:long=2]")
     assert status == 200 and who == "fast", body
     assert time.monotonic() - t0 < 9
+
+
+def test_oauth_upstream_loads_out_of_rotation(make_gateway, mock):
+    """An OAuth subscription upstream (no base URL: the provider's endpoint) is accepted and
+    shown in balancer-manager, but serves nothing until mod_aiproxy_oauth exists."""
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream sub api=claudecode auth_file=/etc/aiproxy/claude.json models=m "
+        "weight=100",
+        upstream("keyed", mock),
+    ]))
+    assert "upstream sub (api type claudecode) is out of rotation" in gw.error_log()
+    assert "https://api.anthropic.com" in get(gw.url("/balancer-manager"))[2].decode()
+    for _ in range(3):
+        assert served_by(gw)[:2] == (200, "keyed")

@@ -279,12 +279,19 @@ def test_bad_file_refused_at_startup(make_gateway, tmp_path, text, where, messag
     assert message in output, output
 
 
-def test_seed_oauth_upstream_refused_with_its_line(make_gateway, tmp_path):
-    """The seed example as is: its Gemini CLI upstream needs mod_aiproxy_oauth."""
+def test_seed_example_as_is_loads(make_gateway, tmp_path):
+    """The seed example unchanged starts: its Gemini CLI upstream (OAuth) loads with its auth
+    files but stays out of rotation, with a warning, until mod_aiproxy_oauth exists; the
+    API-key upstreams are balancer members; the models list shows their models."""
     path = FIXTURES / "seed-example.yaml"
-    output = start_failure(make_gateway, f'AIProxyConfigFile "{path}"')
-    assert f"{path}:47:15: upstream 'Gemini CLI': api type 'geminicli' needs " \
-           "mod_aiproxy_oauth" in output, output
+    gw = make_gateway(f'AIProxyConfigFile "{path}"')
+    log = gw.error_log()
+    assert "upstream Gemini-CLI (api type geminicli) is out of rotation" in log, log
+    page = get(gw.url("/balancer-manager"))[2].decode()
+    assert ">balancer://aiproxy-v1-gemini-cli<" in page  # endpoint from the api type
+    assert "cloudcode-pa.googleapis.com" in page
+    ids = {m["id"] for m in json.loads(get(gw.url("/v1/models"))[2])["data"]}
+    assert "claude-3-opus" in ids and "gemini-3-pro" not in ids
 
 
 def test_missing_file_refused(make_gateway, tmp_path):

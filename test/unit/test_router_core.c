@@ -126,7 +126,7 @@ static void test_upstream_setting_errors(void **state)
 {
     aip_upstream *up = aip_upstream_create(pool, "u", "https://x");
     static const char *const bad[][2] = {
-        {"api", "bedrock"}, {"api", "codex"},     {"weight", "0"},   {"weight", "101"},
+        {"api", "bedrock"}, {"auth_file", ""},    {"weight", "0"},   {"weight", "101"},
         {"weight", "3x"},   {"map", "nomapping"}, {"map", "=b"},     {"header", "novalue"},
         {"header", ": v"},  {"enabled", "maybe"}, {"compression", "lz4"}, {"token", ""},
     };
@@ -137,6 +137,23 @@ static void test_upstream_setting_errors(void **state)
     }
     assert_non_null(strstr(aip_upstream_set(pool, up, "header", "x: a\r\nInjected: b"),
                            "line breaks"));
+}
+
+static void test_oauth_upstreams(void **state)
+{
+    aip_upstream *up = aip_upstream_create(pool, "cli", "");
+    assert_null(aip_upstream_set(pool, up, "api", "geminicli"));
+    assert_true(up->oauth);
+    assert_int_equal(up->proto, AIPROXY_PROTO_GEMINI);
+    assert_non_null(strstr(aip_upstream_check(pool, up), "auth_file"));
+    assert_null(aip_upstream_set(pool, up, "auth_file", "/etc/aiproxy/cli.json"));
+    assert_null(aip_upstream_check(pool, up)); /* no token needed */
+    assert_string_equal(aip_upstream_default_base_url(up), "https://cloudcode-pa.googleapis.com");
+    up = aip_upstream_create(pool, "k", "https://x");
+    assert_null(aip_upstream_set(pool, up, "token", "t"));
+    assert_null(aip_upstream_set(pool, up, "auth_file", "/f.json"));
+    assert_non_null(strstr(aip_upstream_check(pool, up), "OAuth api types"));
+    assert_null(aip_upstream_default_base_url(up));
 }
 
 static void test_token_rotation(void **state)
@@ -355,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_route_guess),
         cmocka_unit_test(test_upstream_settings),
         cmocka_unit_test(test_upstream_setting_errors),
+        cmocka_unit_test(test_oauth_upstreams),
         cmocka_unit_test(test_token_rotation),
         cmocka_unit_test(test_smooth_weighted_order),
         cmocka_unit_test(test_selection_filters_models_and_disabled),
