@@ -16,6 +16,7 @@
 #include "apr_lib.h"
 #include "mod_aiproxy_private.h"
 #include "aip_failover.h"
+#include "aip_compress.h"
 
 typedef struct {
     request_rec *r;
@@ -119,6 +120,57 @@ static int read_client_body(request_rec *r, apr_off_t max, char **body, apr_size
     rv = apr_brigade_pflatten(all, body, len, r->pool);
     apr_brigade_destroy(all);
     return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static apr_status_t append_decoded(void *baton, const char *data, apr_size_t len)
+{
+    return apr_brigade_write(baton, NULL, NULL, data, len);
+}
+
+/* Undo the client's Content-Encoding (gzip, deflate, zstd, br, or a list), with the decoded
+ * size held to max as the raw body was. Returns OK or an HTTP status with *why set. */
+static int decode_client_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len,
+                              const char **why)
+{
+    const char *coding = apr_table_get(r->headers_in, "Content-Encoding");
+    apr_bucket_brigade *out;
+    aip_sink sink;
+    aip_decoder *dec;
+    aip_decode_status st;
+
+    switch (aip_codings_classify(coding)) {
+    case AIP_CODINGS_IDENTITY:
+        return OK;
+    case AIP_CODINGS_UNSUPPORTED:
+        *why = apr_psprintf(r->pool, "Content-Encoding '%s' is not supported (use gzip, "
+                                     "deflate, zstd or br)", ap_escape_html(r->pool, coding));
+        return HTTP_UNSUPPORTED_MEDIA_TYPE;
+    default:
+        break;
+    }
+    out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    sink.write = append_decoded;
+    sink.baton = out;
+    dec = aip_decoder_create(r->pool, coding);
+    aip_decoder_set_max_output(dec, (apr_size_t) max);
+    st = aip_decoder_feed(dec, *body, *len, &sink);
+    if (st == AIP_DECODE_OK)
+        st = aip_decoder_finish(dec, &sink);
+    if (st == AIP_DECODE_TOO_LARGE) {
+        *why = apr_psprintf(r->pool, "the decoded request body exceeds %" APR_OFF_T_FMT
+                                     " bytes (AIProxyMaxBodySize)", max);
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    if (st != AIP_DECODE_OK) {
+        *why = apr_psprintf(r->pool, "the %s request body could not be decoded: %s",
+                            ap_escape_html(r->pool, coding),
+                            aip_decoder_error(dec) ? aip_decoder_error(dec) : "truncated");
+        return HTTP_BAD_REQUEST;
+    }
+    if (apr_brigade_pflatten(out, body, len, r->pool) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    apr_table_unset(r->headers_in, "Content-Encoding");
+    return OK;
 }
 
 static int list_models(client_request *cr)
@@ -344,6 +396,12 @@ static int serve_generation(client_request *cr)
                                                cfg->max_body));
     if (rc != OK)
         return send_error(cr, rc, "the request body could not be read");
+    {
+        const char *why = NULL;
+        rc = decode_client_body(r, cfg->max_body, &body, &len, &why);
+        if (rc != OK)
+            return send_error(cr, rc, why ? why : "the request body could not be decoded");
+    }
 
     req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info, &err);
     if (!req)

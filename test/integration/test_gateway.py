@@ -326,3 +326,39 @@ def test_balancer_manager_disable_takes_upstream_out(make_gateway, mock):
     seen = {post_json(gw.url("/v1/chat/completions"), chat)[1]["x-aiproxy-upstream"]
             for _ in range(4)}
     assert seen == {"one", "two"}
+
+
+@pytest.mark.parametrize("coding", ["gzip", "zstd", "br", "deflate"])
+def test_compressed_client_body(gateway, mock, coding):
+    """Clients may compress their bodies; the gateway decodes them (the upstream gets its own
+    coding, never the client's)."""
+    from harness import compress
+    path, body = client_request("openai", "squeezed")
+    raw = compress(json.dumps(body).encode(), coding)
+    status, _, payload = request("POST", gateway.url(path), raw,
+                                 {"Content-Type": "application/json", "Content-Encoding": coding})
+    assert status == 200, payload
+    assert answer_text("openai", json.loads(payload)) == "echo: squeezed"
+    assert mock.last("openai")["json"]["messages"][0]["content"] == "squeezed"
+
+
+def test_bad_client_body_codings(gateway):
+    path, body = client_request("anthropic", "x")
+    status, _, payload = request("POST", gateway.url(path), json.dumps(body),
+                                 {"Content-Type": "application/json", "Content-Encoding": "lz4"})
+    assert status == 415 and "lz4" in error_message("anthropic", payload)
+    status, _, payload = request("POST", gateway.url(path), b"\x1f\x8bnot gzip at all",
+                                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 400 and "could not be decoded" in error_message("anthropic", payload)
+
+
+def test_compressed_body_is_held_to_the_size_limit(make_gateway, mock):
+    """AIProxyMaxBodySize bounds the decoded body too: a small gzip that inflates past it is 413."""
+    from harness import compress
+    gw = make_gateway(upstream_lines(mock) + "\nAIProxyMaxBodySize 4096")
+    path, body = client_request("openai", " " * 200000)
+    raw = compress(json.dumps(body).encode(), "gzip")
+    assert len(raw) < 4096
+    status, _, payload = request("POST", gw.url(path), raw,
+                                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 413 and "decoded request body" in error_message("openai", payload)
