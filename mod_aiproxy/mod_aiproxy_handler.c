@@ -40,7 +40,6 @@ static int send_error(client_request *cr, int status, const char *message)
                                       status == 529 ? "Overloaded" : "Upstream Error");
     ap_set_content_type(r, "application/json");
     ap_set_content_length(r, len);
-    apr_table_setn(r->notes, "verbose-error-to", "*");
     if (r->header_only)
         return OK;
     ap_rwrite(body, (int) len, r);
@@ -243,21 +242,22 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     return 0;
 }
 
+/* The one error the client gets when no upstream answered: the last upstream's own status
+ * and message when there was an attempt, else why none was made. */
 static int report_failure(client_request *cr, const aip_attempt *last, int attempts,
-                          const char *model)
+                          int skipped_open, const char *model)
 {
     request_rec *r = cr->r;
     const char *detail;
     int status;
 
-    if (!last) {
-        return send_error(cr, attempts < 0 ? HTTP_SERVICE_UNAVAILABLE : HTTP_NOT_FOUND,
-                          attempts < 0
-                              ? apr_psprintf(r->pool, "every upstream of model '%s' is "
-                                                      "temporarily out of service (circuit open)",
-                                             model)
-                              : apr_psprintf(r->pool, "no upstream serves model '%s'", model));
-    }
+    if (!last && skipped_open)
+        return send_error(cr, HTTP_SERVICE_UNAVAILABLE,
+                          apr_psprintf(r->pool, "every upstream of model '%s' is temporarily "
+                                                "out of service (circuit open)", model));
+    if (!last)
+        return send_error(cr, HTTP_NOT_FOUND,
+                          apr_psprintf(r->pool, "no upstream serves model '%s'", model));
     if (last->outcome == AIP_OUTCOME_ERROR_STATUS) {
         status = last->status;
         detail = last->error_len ? aip_translate->error_message_from_body(
@@ -433,13 +433,12 @@ static int serve_generation(client_request *cr)
             if (at->outcome == AIP_OUTCOME_COMMITTED)
                 return OK;
             if (!verdict.try_next)
-                return report_failure(cr, last, attempts, model);
+                return report_failure(cr, last, attempts, skipped_open, model);
         }
     }
     if (!last && unexpressible)
         return send_error(cr, unexpressible, err.message);
-    return report_failure(cr, last, last || !skipped_open ? attempts : -1,
-                          aip_translate->request_model(req));
+    return report_failure(cr, last, attempts, skipped_open, aip_translate->request_model(req));
 }
 
 /* Client credentials: Bearer token, x-api-key, x-goog-api-key or ?key=. */
