@@ -157,7 +157,9 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (rr->status >= 400) {
             at->outcome = AIP_OUTCOME_ERROR_STATUS;
             at->status = rr->status;
-            at->retry_after = apr_table_get(rr->headers_out, "Retry-After");
+            /* copied: the subrequest's pool is gone when the handler reads it */
+            at->retry_after = apr_pstrdup(at->main->pool,
+                                          apr_table_get(rr->headers_out, "Retry-After"));
             at->error_body = apr_palloc(at->main->pool, AIP_ERROR_BODY_KEEP);
         }
         else {
