@@ -3,7 +3,8 @@
 #
 #   build/run-fuzz.sh [RUNS]     RUNS executions per harness (default 1000000)
 #
-# Each harness links the whole translate core (mod_aiproxy_translate/tr_*.c). Seeds are read
+# Each harness links the whole translate core (mod_aiproxy_translate/tr_*.c); fuzz_yaml links
+# the config.yaml importer (mod_aiproxy/aip_yaml.c). Seeds are read
 # from test/fuzz/corpus/<name>/ (kept in git), a dictionary from test/fuzz/<name>.dict if any; new corpus entries go to out/fuzz/corpus/<name>/
 # so runs do not litter the tree. Stops at the first harness that finds a crash or leak.
 set -eu
@@ -25,8 +26,15 @@ for src in test/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
     bin="$OUT/$name"
     echo "fuzz: building $name"
+    # Harnesses link the translate core; fuzz_yaml links the config.yaml importer instead.
+    core=$CORE
+    libs=$LIBS
+    if [ "$name" = fuzz_yaml ]; then
+        core="mod_aiproxy/aip_yaml.c"
+        libs="$LIBS $(pkg-config --libs yaml-0.1)"
+    fi
     # shellcheck disable=SC2086
-    $CC $SAN $CFLAGS -o "$bin" "$src" $CORE $LIBS
+    $CC $SAN $CFLAGS -Imod_aiproxy -o "$bin" "$src" $core $libs
     mkdir -p "$OUT/corpus/$name" "test/fuzz/corpus/$name"
     dict=""
     [ -f "test/fuzz/$name.dict" ] && dict="-dict=test/fuzz/$name.dict"
