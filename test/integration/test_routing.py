@@ -357,3 +357,25 @@ def test_oauth_upstream_loads_out_of_rotation(make_gateway, mock):
     assert "https://api.anthropic.com" in get(gw.url("/balancer-manager"))[2].decode()
     for _ in range(3):
         assert served_by(gw)[:2] == (200, "keyed")
+
+
+@pytest.mark.parametrize("body,message", [
+    ("AIProxyUpstream a http://127.0.0.1:1 api=bedrock token=t", "unknown api type 'bedrock'"),
+    ("AIProxyUpstream a http://127.0.0.1:1 token=t\nAIProxyUpstream A http://127.0.0.1:2 token=t",
+     "an upstream of that name is already defined"),
+    ("AIProxyUpstream a http://127.0.0.1:1 api=openai", "has no token="),
+    ("AIProxyUpstream a ftp://127.0.0.1:1 token=t", "must start with http:// or https://"),
+    ("AIProxyUpstream a http://127.0.0.1:1 token=t weight=0", "weight=0"),
+    ("AIProxyFallback a b\nAIProxyFallback b a", "closes a cycle"),
+])
+def test_bad_directives_refuse_startup_with_file_and_line(body, message):
+    from conftest import Gateway
+    gw = Gateway(body)
+    try:
+        with pytest.raises(Exception) as failure:
+            gw.start()
+        text = str(failure.value)
+        assert message in text, text
+        assert f"of {gw.conf_path}" in text and "line" in text, text
+    finally:
+        gw.cleanup()
