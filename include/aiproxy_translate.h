@@ -33,8 +33,8 @@ int aiproxy_proto_from_name(const char *name, aiproxy_proto *out);
 
 /* How a stream is framed for the client. Gemini has two: SSE with ?alt=sse, else a JSON array. */
 typedef enum {
-    AIPROXY_STREAM_NONE = 0, /* one complete JSON body */
-    AIPROXY_STREAM_SSE,      /* text/event-stream */
+    AIPROXY_STREAM_NONE = 0,  /* one complete JSON body */
+    AIPROXY_STREAM_SSE,       /* text/event-stream */
     AIPROXY_STREAM_JSON_ARRAY /* Gemini streamGenerateContent without alt=sse */
 } aiproxy_stream_mode;
 
@@ -74,19 +74,19 @@ int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
 
 /* What one attempt sends upstream. */
 typedef struct {
-    aiproxy_proto proto;           /* the upstream's wire protocol */
-    const char *model;             /* upstream model name, after mapping */
-    int stream;                    /* ask the upstream to stream (forced by must-stream types) */
-    long default_max_tokens;       /* used when the target needs max tokens and the client gave
-                                    * none; 0 = built-in default */
+    aiproxy_proto proto;     /* the upstream's wire protocol */
+    const char *model;       /* upstream model name, after mapping */
+    int stream;              /* ask the upstream to stream (forced by must-stream types) */
+    long default_max_tokens; /* used when the target needs max tokens and the client gave
+                              * none; 0 = built-in default */
 } aiproxy_target;
 
 typedef struct {
     const char *body;
     apr_size_t len;
-    const char *path;         /* path to append to the upstream base URL: "/v1/messages" */
-    const char *query;        /* query string without '?', or NULL: "alt=sse" */
-    const char *accept;       /* Accept header to send: "text/event-stream" or "application/json" */
+    const char *path;   /* path to append to the upstream base URL: "/v1/messages" */
+    const char *query;  /* query string without '?', or NULL: "alt=sse" */
+    const char *accept; /* Accept header to send: "text/event-stream" or "application/json" */
     aiproxy_stream_mode upstream_stream; /* how the upstream will answer */
 } aiproxy_upstream_request;
 
@@ -117,11 +117,10 @@ typedef struct {
 } aiproxy_sink;
 
 typedef struct {
-    long long input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-        reasoning_tokens;
-    int seen_content;   /* a content event (text, thinking, tool call) was emitted */
-    int seen_error;     /* the upstream reported an error inside the body / stream */
-    const char *stop;   /* client-protocol stop reason emitted, or NULL */
+    long long input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens;
+    int seen_content; /* a content event (text, thinking, tool call) was emitted */
+    int seen_error;   /* the upstream reported an error inside the body / stream */
+    const char *stop; /* client-protocol stop reason emitted, or NULL */
 } aiproxy_response_info;
 
 typedef struct aiproxy_response aiproxy_response;
@@ -146,8 +145,8 @@ const aiproxy_response_info *aiproxy_response_get_info(const aiproxy_response *t
 const char *aiproxy_error_body(apr_pool_t *p, aiproxy_proto proto, const aiproxy_error *err,
                                apr_size_t *len);
 /* The message inside an upstream's error body (any protocol's envelope), or NULL. */
-const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream,
-                                            const char *body, apr_size_t len);
+const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream, const char *body,
+                                            apr_size_t len);
 /* A model list in the shape the protocol's clients expect (array of const char *). */
 const char *aiproxy_model_list_body(apr_pool_t *p, aiproxy_proto proto,
                                     const apr_array_header_t *models, apr_size_t *len);

@@ -33,8 +33,8 @@ typedef struct {
 
     const char *(*error_body)(apr_pool_t *p, aiproxy_proto proto, const aiproxy_error *err,
                               apr_size_t *len);
-    const char *(*error_message_from_body)(apr_pool_t *p, aiproxy_proto upstream,
-                                           const char *body, apr_size_t len);
+    const char *(*error_message_from_body)(apr_pool_t *p, aiproxy_proto upstream, const char *body,
+                                           apr_size_t len);
     const char *(*model_list_body)(apr_pool_t *p, aiproxy_proto proto,
                                    const apr_array_header_t *models, apr_size_t *len);
 
@@ -47,6 +47,6 @@ typedef struct {
     void (*add_response_filter)(request_rec *r, aiproxy_response *t, int *swallowed);
 } aiproxy_translate_api;
 
-APR_DECLARE_OPTIONAL_FN(const aiproxy_translate_api *, aiproxy_translate_get_api, (void));
+APR_DECLARE_OPTIONAL_FN(const aiproxy_translate_api *, aiproxy_translate_get_api, (void) );
 
 #endif /* MOD_AIPROXY_TRANSLATE_H */

@@ -18,7 +18,7 @@
 #define AIP_TOKEN_KEY_PREFIX "\x02token"
 
 typedef struct {
-    volatile apr_uint32_t state;      /* 0 free, 1 being claimed, 2 in use */
+    volatile apr_uint32_t state; /* 0 free, 1 being claimed, 2 in use */
     volatile apr_uint32_t hash;
     volatile apr_uint32_t failures;   /* consecutive */
     volatile apr_uint32_t open_until; /* unix seconds; the circuit is open while now < this */

@@ -102,8 +102,10 @@ static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
             return NULL;
         }
     }
-    return apr_psprintf(p, "unknown api type '%s' (anthropic, openai, responses, gemini, "
-                           "claudecode, codex, geminicli, antigravity, kiro)", value);
+    return apr_psprintf(p,
+                        "unknown api type '%s' (anthropic, openai, responses, gemini, "
+                        "claudecode, codex, geminicli, antigravity, kiro)",
+                        value);
 }
 
 /* Appends each comma-separated, trimmed, non-empty item of list to arr. */
@@ -209,14 +211,20 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
 const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
 {
     if (up->oauth && up->auth_files->nelts == 0)
-        return apr_psprintf(p, "upstream '%s' has no auth_file= (api type %s signs in with "
-                               "OAuth credential files)", up->name, up->api_type);
+        return apr_psprintf(p,
+                            "upstream '%s' has no auth_file= (api type %s signs in with "
+                            "OAuth credential files)",
+                            up->name, up->api_type);
     if (!up->oauth && up->auth_files->nelts)
-        return apr_psprintf(p, "upstream '%s': auth_file= is for the OAuth api types "
-                               "(claudecode, codex, geminicli, antigravity, kiro)", up->name);
+        return apr_psprintf(p,
+                            "upstream '%s': auth_file= is for the OAuth api types "
+                            "(claudecode, codex, geminicli, antigravity, kiro)",
+                            up->name);
     if (!up->oauth && up->tokens->nelts == 0)
-        return apr_psprintf(p, "upstream '%s' has no token= (api keys are required for api "
-                               "type %s)", up->name, up->api_type);
+        return apr_psprintf(p,
+                            "upstream '%s' has no token= (api keys are required for api "
+                            "type %s)",
+                            up->name, up->api_type);
     return NULL;
 }
 

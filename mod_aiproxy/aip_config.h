@@ -18,36 +18,36 @@ typedef struct {
 } aip_header;
 
 typedef struct {
-    const char *name;            /* unique per vhost; also the balancer member's route */
-    const char *api_type;        /* as configured: "anthropic", "openai", ... */
-    aiproxy_proto proto;         /* the wire protocol the api type speaks */
+    const char *name;     /* unique per vhost; also the balancer member's route */
+    const char *api_type; /* as configured: "anthropic", "openai", ... */
+    aiproxy_proto proto;  /* the wire protocol the api type speaks */
     const char *base_url;
-    apr_array_header_t *tokens;  /* const char *; rotated round robin */
-    int weight;                  /* >= 1 */
+    apr_array_header_t *tokens; /* const char *; rotated round robin */
+    int weight;                 /* >= 1 */
     int enabled;
-    apr_array_header_t *models;  /* const char *; empty = serves every model */
-    apr_table_t *model_map;      /* client model -> upstream model */
-    apr_array_header_t *headers; /* aip_header; sent verbatim, after authentication */
-    const char *compression;     /* "zstd", "gzip", "br", "none" */
-    int oauth;                   /* a subscription api type: credentials from auth files */
-    apr_array_header_t *auth_files; /* const char *; OAuth api types only */
-    int index;                   /* position among the vhost's upstreams */
-    const char *balancer;        /* the mod_proxy balancer holding this upstream's member */
+    apr_array_header_t *models;       /* const char *; empty = serves every model */
+    apr_table_t *model_map;           /* client model -> upstream model */
+    apr_array_header_t *headers;      /* aip_header; sent verbatim, after authentication */
+    const char *compression;          /* "zstd", "gzip", "br", "none" */
+    int oauth;                        /* a subscription api type: credentials from auth files */
+    apr_array_header_t *auth_files;   /* const char *; OAuth api types only */
+    int index;                        /* position among the vhost's upstreams */
+    const char *balancer;             /* the mod_proxy balancer holding this upstream's member */
     volatile apr_uint32_t token_turn; /* this child's token rotation */
 } aip_upstream;
 
 typedef struct {
-    apr_array_header_t *upstreams; /* aip_upstream * */
-    apr_hash_t *fallback;          /* client model -> the model to try when it is exhausted */
+    apr_array_header_t *upstreams;   /* aip_upstream * */
+    apr_hash_t *fallback;            /* client model -> the model to try when it is exhausted */
     apr_array_header_t *client_keys; /* const char *; empty = open gateway */
-    apr_off_t max_body;            /* largest client body accepted, bytes */
-    long default_max_tokens;       /* for targets that require max tokens; 0 = built in */
-    int breaker_failures;          /* consecutive failures that open a circuit */
-    int breaker_open_seconds;      /* how long an open circuit keeps an upstream out */
+    apr_off_t max_body;              /* largest client body accepted, bytes */
+    long default_max_tokens;         /* for targets that require max tokens; 0 = built in */
+    int breaker_failures;            /* consecutive failures that open a circuit */
+    int breaker_open_seconds;        /* how long an open circuit keeps an upstream out */
     int max_body_set, default_max_tokens_set, breaker_set;
 } aip_config;
 
-#define AIP_DEFAULT_BREAKER_FAILURES 3
+#define AIP_DEFAULT_BREAKER_FAILURES     3
 #define AIP_DEFAULT_BREAKER_OPEN_SECONDS 1800
 
 #define AIP_DEFAULT_MAX_BODY (32 * 1024 * 1024)

@@ -15,9 +15,9 @@ typedef enum {
 } aip_failure_kind;
 
 typedef struct {
-    int try_next;        /* move on to the next candidate (else the error goes to the client) */
-    int try_next_token;  /* first retry this upstream with its next token */
-    int counts_against;  /* a breaker failure for (upstream, model) */
+    int try_next;       /* move on to the next candidate (else the error goes to the client) */
+    int try_next_token; /* first retry this upstream with its next token */
+    int counts_against; /* a breaker failure for (upstream, model) */
 } aip_verdict;
 
 aip_verdict aip_failover_verdict(aip_failure_kind kind, int status);

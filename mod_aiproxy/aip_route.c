@@ -64,8 +64,7 @@ static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char
     return AIP_ROUTE_UNKNOWN;
 }
 
-aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *query,
-                                 aip_route *out)
+aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *query, aip_route *out)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < sizeof(fixed_routes) / sizeof(fixed_routes[0]); i++) {

@@ -14,14 +14,14 @@ typedef enum {
 
 typedef struct {
     aip_route_kind kind;
-    aiproxy_proto proto;      /* the client's protocol */
-    const char *method;       /* the one method the route accepts */
-    aiproxy_route_info info;  /* model and stream from the path (Gemini), variant */
+    aiproxy_proto proto;     /* the client's protocol */
+    const char *method;      /* the one method the route accepts */
+    aiproxy_route_info info; /* model and stream from the path (Gemini), variant */
 } aip_route;
 
 typedef enum {
     AIP_ROUTE_MATCHED = 0,
-    AIP_ROUTE_UNKNOWN  /* no such route: 404 */
+    AIP_ROUTE_UNKNOWN /* no such route: 404 */
 } aip_route_result;
 
 /* Match path (the part after the handler's mount point, starting with '/') and query. */

@@ -9,9 +9,9 @@
 typedef struct {
     const aip_upstream **members;
     int nmembers;
-    int *sequence;                /* indexes into members, one per weight unit */
+    int *sequence; /* indexes into members, one per weight unit */
     int length;
-    volatile apr_uint32_t turn;   /* next turn of this child */
+    volatile apr_uint32_t turn; /* next turn of this child */
 } upstream_set;
 
 struct aip_selector {

@@ -15,22 +15,22 @@
 #include "aip_yaml.h"
 
 /* Defaults of aiproxy at HEAD (config/config.go). */
-#define DEFAULT_BIND "127.0.0.1"
-#define DEFAULT_LISTEN ":8080"
-#define DEFAULT_MAX_TOKENS 4096
-#define DEFAULT_TIMEOUT 60
-#define DEFAULT_LOG_MAX_SIZE 100
+#define DEFAULT_BIND            "127.0.0.1"
+#define DEFAULT_LISTEN          ":8080"
+#define DEFAULT_MAX_TOKENS      4096
+#define DEFAULT_TIMEOUT         60
+#define DEFAULT_LOG_MAX_SIZE    100
 #define DEFAULT_LOG_MAX_BACKUPS 3
-#define DEFAULT_LOG_MAX_AGE 28
+#define DEFAULT_LOG_MAX_AGE     28
 
 typedef struct {
     apr_pool_t *p;
     yaml_document_t *doc;
     const char *path;
-    const char *dir;        /* the file's directory: relative auth_files are below it */
-    const char **scalars;   /* copies of scalar nodes by node index: aliases share one copy */
+    const char *dir;      /* the file's directory: relative auth_files are below it */
+    const char **scalars; /* copies of scalar nodes by node index: aliases share one copy */
     int node_count;
-    long budget;            /* values still allowed (aliases count every time they are used) */
+    long budget; /* values still allowed (aliases count every time they are used) */
     aip_yaml_config *cfg;
     aip_yaml_error *err;
 } parse_ctx;
@@ -84,8 +84,10 @@ static int spend(parse_ctx *ctx, const yaml_node_t *node)
 {
     if (--ctx->budget >= 0)
         return 0;
-    return fail_at(ctx, mark_of(node), "more than %d values (aliases count each time they are "
-                                       "used)", AIP_YAML_MAX_VALUES);
+    return fail_at(ctx, mark_of(node),
+                   "more than %d values (aliases count each time they are "
+                   "used)",
+                   AIP_YAML_MAX_VALUES);
 }
 
 /* YAML's null: an empty plain scalar, ~ or null. "key:" with no value reads as null. */
@@ -118,8 +120,7 @@ static const char *scalar_text(parse_ctx *ctx, const yaml_node_t *node, const ch
     apr_size_t len = node->data.scalar.length;
 
     if (node->type != YAML_SCALAR_NODE) {
-        fail_at(ctx, mark_of(node), "%s: expected a single value, found %s", what,
-                node_kind(node));
+        fail_at(ctx, mark_of(node), "%s: expected a single value, found %s", what, node_kind(node));
         return NULL;
     }
     if (index >= 1 && index <= ctx->node_count && ctx->scalars[index])
@@ -208,8 +209,7 @@ static int read_flag(parse_ctx *ctx, yaml_node_t *node, void *field, const char 
     return fail_at(ctx, mark_of(node), "%s: '%s' is not true or false", what, v);
 }
 
-static int push_item(parse_ctx *ctx, apr_array_header_t *list, yaml_node_t *node,
-                     const char *what)
+static int push_item(parse_ctx *ctx, apr_array_header_t *list, yaml_node_t *node, const char *what)
 {
     aip_yaml_item *item;
     const char *v;
@@ -233,8 +233,8 @@ static int read_list(parse_ctx *ctx, yaml_node_t *node, void *field, const char 
     apr_array_header_t *list = *(apr_array_header_t **) field;
     if (node->type != YAML_SEQUENCE_NODE)
         return push_item(ctx, list, node, what);
-    for (yaml_node_item_t *i = node->data.sequence.items.start;
-         i < node->data.sequence.items.top; i++) {
+    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
+         i++) {
         yaml_node_t *item = node_at(ctx, *i);
         if (!item || push_item(ctx, list, item, what) != 0)
             return item ? -1 : fail_at(ctx, mark_of(node), "%s: broken list", what);
@@ -247,8 +247,8 @@ static int read_list(parse_ctx *ctx, yaml_node_t *node, void *field, const char 
 typedef int (*pair_visitor)(parse_ctx *ctx, const char *key, yaml_node_t *key_node,
                             yaml_node_t *value, void *data);
 
-static int walk_mapping(parse_ctx *ctx, yaml_node_t *node, const char *what,
-                        pair_visitor visit, void *data)
+static int walk_mapping(parse_ctx *ctx, yaml_node_t *node, const char *what, pair_visitor visit,
+                        void *data)
 {
     apr_hash_t *seen;
     if (node->type != YAML_MAPPING_NODE)
@@ -265,8 +265,8 @@ static int walk_mapping(parse_ctx *ctx, yaml_node_t *node, const char *what,
         if (spend(ctx, key) != 0 || (k = scalar_text(ctx, key, what)) == NULL)
             return -1;
         if ((first = apr_hash_get(seen, k, APR_HASH_KEY_STRING)) != NULL)
-            return fail_at(ctx, mark_of(key), "%s: key '%s' is already defined at line %d", what,
-                           k, first->line);
+            return fail_at(ctx, mark_of(key), "%s: key '%s' is already defined at line %d", what, k,
+                           first->line);
         first = apr_palloc(ctx->p, sizeof(*first));
         *first = mark_of(key);
         apr_hash_set(seen, k, APR_HASH_KEY_STRING, first);
@@ -308,10 +308,10 @@ typedef struct {
 } field_spec;
 
 typedef struct {
-    const char *what;             /* "upstreams[2]" or "log" (NULL: the top level) */
+    const char *what; /* "upstreams[2]" or "log" (NULL: the top level) */
     const field_spec *fields;
     size_t count;
-    void *base;                   /* the struct the fields live in */
+    void *base; /* the struct the fields live in */
 } section;
 
 /* Keys people write by mistake or from the README, and what they probably meant. */
@@ -366,8 +366,8 @@ static int visit_section_pair(parse_ctx *ctx, const char *key, yaml_node_t *key_
 
 static int read_section(parse_ctx *ctx, yaml_node_t *node, const section *sec)
 {
-    return walk_mapping(ctx, node, sec->what ? sec->what : "the top level",
-                        visit_section_pair, (void *) sec);
+    return walk_mapping(ctx, node, sec->what ? sec->what : "the top level", visit_section_pair,
+                        (void *) sec);
 }
 
 static const field_spec log_fields[] = {
@@ -424,10 +424,12 @@ static int read_upstreams(parse_ctx *ctx, yaml_node_t *node, void *field, const 
     if (is_null(node))
         return 0;
     if (node->type != YAML_SEQUENCE_NODE)
-        return fail_at(ctx, mark_of(node), "upstreams: expected a list of upstreams "
-                                           "(- name: ...), found %s", node_kind(node));
-    for (yaml_node_item_t *i = node->data.sequence.items.start;
-         i < node->data.sequence.items.top; i++, n++) {
+        return fail_at(ctx, mark_of(node),
+                       "upstreams: expected a list of upstreams "
+                       "(- name: ...), found %s",
+                       node_kind(node));
+    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
+         i++, n++) {
         yaml_node_t *item = node_at(ctx, *i);
         aip_yaml_upstream *up;
         section sec = {NULL, upstream_fields, sizeof(upstream_fields) / sizeof(upstream_fields[0]),
@@ -450,8 +452,7 @@ static const field_spec top_fields[] = {
     {"bind", read_string, offsetof(aip_yaml_config, bind)},
     {"listen", read_string, offsetof(aip_yaml_config, listen)},
     {"default_max_tokens", read_number, offsetof(aip_yaml_config, default_max_tokens)},
-    {"upstream_request_timeout", read_number,
-     offsetof(aip_yaml_config, upstream_request_timeout)},
+    {"upstream_request_timeout", read_number, offsetof(aip_yaml_config, upstream_request_timeout)},
     {"api-key", read_list, offsetof(aip_yaml_config, api_keys)},
     {"log", read_log, offsetof(aip_yaml_config, log)},
     {"model_fallback", read_map, offsetof(aip_yaml_config, model_fallback)},
@@ -484,7 +485,7 @@ static const struct {
     const char *name;
     int oauth;
 } api_types[] = {
-    {"anthropic", 0}, {"openai", 0},     {"gemini", 0},      {"responses", 0}, {"codex", 1},
+    {"anthropic", 0}, {"openai", 0},      {"gemini", 0},     {"responses", 0}, {"codex", 1},
     {"geminicli", 1}, {"antigravity", 1}, {"claudecode", 1}, {"kiro", 1},
 };
 
@@ -499,7 +500,8 @@ static int check_api_type(parse_ctx *ctx, aip_yaml_upstream *up, const char *wha
     }
     return fail_at(ctx, up->api_type.mark,
                    "%s: unknown api_type '%s' (anthropic, openai, gemini, responses, codex, "
-                   "geminicli, antigravity, claudecode, kiro)", what, up->api_type.value);
+                   "geminicli, antigravity, claudecode, kiro)",
+                   what, up->api_type.value);
 }
 
 /* request_compression values aiproxy accepts, and the coding each one means. */
@@ -523,15 +525,18 @@ static int check_compression(parse_ctx *ctx, aip_yaml_upstream *up, const char *
     }
     return fail_at(ctx, up->compression.mark,
                    "%s: unknown request_compression '%s' (zstd, x-zstd, gzip, x-gzip, br, "
-                   "none, identity)", what, up->compression.value);
+                   "none, identity)",
+                   what, up->compression.value);
 }
 
 static int check_credentials(parse_ctx *ctx, aip_yaml_upstream *up, const char *what)
 {
     if (up->oauth) {
         if (up->auth_files->nelts == 0)
-            return fail_at(ctx, up->mark, "%s: api_type %s needs auth_files (OAuth credential "
-                                          "files)", what, up->api_type.value);
+            return fail_at(ctx, up->mark,
+                           "%s: api_type %s needs auth_files (OAuth credential "
+                           "files)",
+                           what, up->api_type.value);
         return 0;
     }
     if (!up->base_url.value || !*up->base_url.value)
@@ -539,11 +544,15 @@ static int check_credentials(parse_ctx *ctx, aip_yaml_upstream *up, const char *
                        up->api_type.value);
     if (strncasecmp(up->base_url.value, "http://", 7) != 0 &&
         strncasecmp(up->base_url.value, "https://", 8) != 0)
-        return fail_at(ctx, up->base_url.mark, "%s: base_url '%s' must start with http:// or "
-                                               "https://", what, up->base_url.value);
+        return fail_at(ctx, up->base_url.mark,
+                       "%s: base_url '%s' must start with http:// or "
+                       "https://",
+                       what, up->base_url.value);
     if (up->tokens->nelts == 0)
-        return fail_at(ctx, up->mark, "%s: token is required for api_type %s (one string or a "
-                                      "list)", what, up->api_type.value);
+        return fail_at(ctx, up->mark,
+                       "%s: token is required for api_type %s (one string or a "
+                       "list)",
+                       what, up->api_type.value);
     return 0;
 }
 
@@ -551,18 +560,21 @@ static int check_credentials(parse_ctx *ctx, aip_yaml_upstream *up, const char *
  * from the config file's directory (a server has no meaningful working directory). */
 static int check_auth_files(parse_ctx *ctx, aip_yaml_upstream *up, const char *what)
 {
-    apr_array_header_t *unique = apr_array_make(ctx->p, up->auth_files->nelts,
-                                                sizeof(aip_yaml_item));
+    apr_array_header_t *unique =
+        apr_array_make(ctx->p, up->auth_files->nelts, sizeof(aip_yaml_item));
     apr_hash_t *seen = apr_hash_make(ctx->p);
     for (int i = 0; i < up->auth_files->nelts; i++) {
         aip_yaml_item item = APR_ARRAY_IDX(up->auth_files, i, aip_yaml_item);
         char *abs;
         if (apr_filepath_merge(&abs, ctx->dir, item.value, 0, ctx->p) != APR_SUCCESS)
-            return fail_at(ctx, item.mark, "%s: auth_files entry '%s' is not a valid path",
-                           what, item.value);
+            return fail_at(ctx, item.mark, "%s: auth_files entry '%s' is not a valid path", what,
+                           item.value);
         if (apr_hash_get(seen, abs, APR_HASH_KEY_STRING)) {
-            warn_at(ctx, item.mark, apr_psprintf(ctx->p, "%s: auth_files entry '%s' is listed "
-                                                 "twice; used once", what, abs));
+            warn_at(ctx, item.mark,
+                    apr_psprintf(ctx->p,
+                                 "%s: auth_files entry '%s' is listed "
+                                 "twice; used once",
+                                 what, abs));
             continue;
         }
         apr_hash_set(seen, abs, APR_HASH_KEY_STRING, abs);
@@ -601,17 +613,22 @@ static int check_headers(parse_ctx *ctx, aip_yaml_upstream *up, const char *what
             return fail_at(ctx, h->mark, "%s: http_headers: empty header name", what);
         for (const char *c = h->key; *c; c++) {
             if (!is_token_char(*c))
-                return fail_at(ctx, h->mark, "%s: http_headers: '%s' is not a valid header "
-                                             "name", what, h->key);
+                return fail_at(ctx, h->mark,
+                               "%s: http_headers: '%s' is not a valid header "
+                               "name",
+                               what, h->key);
         }
         if (strpbrk(h->value, "\r\n"))
-            return fail_at(ctx, h->mark, "%s: http_headers: the value of %s must not contain "
-                                         "line breaks", what, h->key);
+            return fail_at(ctx, h->mark,
+                           "%s: http_headers: the value of %s must not contain "
+                           "line breaks",
+                           what, h->key);
         h->key = canonical_header(ctx->p, h->key);
         if ((first = apr_hash_get(seen, h->key, APR_HASH_KEY_STRING)) != NULL)
-            return fail_at(ctx, h->mark, "%s: http_headers: %s is already set at line %d "
-                                         "(header names ignore case)", what, h->key,
-                           first->line);
+            return fail_at(ctx, h->mark,
+                           "%s: http_headers: %s is already set at line %d "
+                           "(header names ignore case)",
+                           what, h->key, first->line);
         apr_hash_set(seen, h->key, APR_HASH_KEY_STRING, &h->mark);
     }
     return 0;
@@ -654,11 +671,13 @@ static int check_unique_names(parse_ctx *ctx)
             continue;
         }
         if (!strcasecmp(first->name.value, up->name.value))
-            return fail_at(ctx, up->name.mark, "duplicate upstream name '%s' (first defined at "
-                                               "line %d; names ignore case)", up->name.value,
-                           first->name.mark.line);
-        return fail_at(ctx, up->name.mark, "upstream names '%s' (line %d) and '%s' both become "
-                                           "'%s' in httpd (letters, digits, '-', '_', '.')",
+            return fail_at(ctx, up->name.mark,
+                           "duplicate upstream name '%s' (first defined at "
+                           "line %d; names ignore case)",
+                           up->name.value, first->name.mark.line);
+        return fail_at(ctx, up->name.mark,
+                       "upstream names '%s' (line %d) and '%s' both become "
+                       "'%s' in httpd (letters, digits, '-', '_', '.')",
                        first->name.value, first->name.mark.line, up->name.value,
                        aip_yaml_route_name(ctx->p, up->name.value));
     }
@@ -721,8 +740,8 @@ static int check_config(parse_ctx *ctx)
     const char *host, *msg;
     int port;
 
-    if (check_positive(ctx, &cfg->default_max_tokens, DEFAULT_MAX_TOKENS,
-                       "default_max_tokens") != 0 ||
+    if (check_positive(ctx, &cfg->default_max_tokens, DEFAULT_MAX_TOKENS, "default_max_tokens") !=
+            0 ||
         check_positive(ctx, &cfg->upstream_request_timeout, DEFAULT_TIMEOUT,
                        "upstream_request_timeout") != 0 ||
         check_positive(ctx, &cfg->log.max_size, DEFAULT_LOG_MAX_SIZE, "log.max_size") != 0 ||
@@ -804,9 +823,10 @@ static int check_nesting(parse_ctx *ctx, const char *text, apr_size_t len)
             depth--;
         done = event.type == YAML_STREAM_END_EVENT;
         if (depth > AIP_YAML_MAX_DEPTH)
-            rc = fail_at(ctx, (aip_yaml_mark){(int) event.start_mark.line + 1,
-                                              (int) event.start_mark.column + 1},
-                         "nested deeper than %d levels", AIP_YAML_MAX_DEPTH);
+            rc = fail_at(
+                ctx,
+                (aip_yaml_mark){(int) event.start_mark.line + 1, (int) event.start_mark.column + 1},
+                "nested deeper than %d levels", AIP_YAML_MAX_DEPTH);
         yaml_event_delete(&event);
     }
     yaml_parser_delete(&parser);
@@ -857,20 +877,23 @@ static int read_root(parse_ctx *ctx)
     if (!root || is_null(root)) /* an empty file: every default */
         return check_config(ctx);
     if (root->type != YAML_MAPPING_NODE)
-        return fail_at(ctx, mark_of(root), "the file must be a mapping (bind:, upstreams:, ...), "
-                                           "found %s", node_kind(root));
+        return fail_at(ctx, mark_of(root),
+                       "the file must be a mapping (bind:, upstreams:, ...), "
+                       "found %s",
+                       node_kind(root));
     if (read_section(ctx, root, &top) != 0)
         return -1;
     return check_config(ctx);
 }
 
-aip_yaml_config *aip_yaml_parse(apr_pool_t *p, const char *path, const char *text,
-                                apr_size_t len, aip_yaml_error *err)
+aip_yaml_config *aip_yaml_parse(apr_pool_t *p, const char *path, const char *text, apr_size_t len,
+                                aip_yaml_error *err)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
-    parse_ctx ctx = {p, &doc, path, dir_of(p, path), NULL, 0, AIP_YAML_MAX_VALUES,
-                     config_defaults(p, path), err};
+    parse_ctx ctx = {
+        p,  &doc, path, dir_of(p, path), NULL, 0, AIP_YAML_MAX_VALUES, config_defaults(p, path),
+        err};
     int rc;
 
     memset(err, 0, sizeof(*err));
@@ -942,12 +965,14 @@ static int parse_port(const char *text, int *port)
     return 0;
 }
 
-const char *aip_yaml_listen_address(apr_pool_t *p, const aip_yaml_config *cfg,
-                                    const char **host, int *port)
+const char *aip_yaml_listen_address(apr_pool_t *p, const aip_yaml_config *cfg, const char **host,
+                                    int *port)
 {
     const char *listen = cfg->listen.value, *colon = strrchr(listen, ':');
-    const char *bad = apr_psprintf(p, "listen '%s': expected ':PORT', 'HOST:PORT' or "
-                                      "'[IPv6]:PORT' with a port from 1 to 65535", listen);
+    const char *bad = apr_psprintf(p,
+                                   "listen '%s': expected ':PORT', 'HOST:PORT' or "
+                                   "'[IPv6]:PORT' with a port from 1 to 65535",
+                                   listen);
     *host = cfg->bind.value;
     if (!colon)
         return parse_port(listen, port) == 0 ? NULL : bad;

@@ -72,53 +72,53 @@ typedef struct {
 } aip_yaml_flag;
 
 typedef struct {
-    aip_yaml_mark mark;             /* the sequence item ("- name: ...") */
-    aip_yaml_string name;           /* as written; unique ignoring case */
+    aip_yaml_mark mark;   /* the sequence item ("- name: ...") */
+    aip_yaml_string name; /* as written; unique ignoring case */
     aip_yaml_flag enabled;
-    aip_yaml_string base_url;       /* NULL for OAuth types that give none */
-    apr_array_header_t *tokens;     /* aip_yaml_item */
-    aip_yaml_number weight;         /* >= 1: values <= 0 became 1, as in aiproxy */
+    aip_yaml_string base_url;             /* NULL for OAuth types that give none */
+    apr_array_header_t *tokens;           /* aip_yaml_item */
+    aip_yaml_number weight;               /* >= 1: values <= 0 became 1, as in aiproxy */
     apr_array_header_t *model_mappings;   /* aip_yaml_pair: client model -> upstream model */
     apr_array_header_t *available_models; /* aip_yaml_item; empty = every model */
-    aip_yaml_string api_type;       /* lower case, one of the nine */
-    int oauth;                      /* api type authenticates with auth_files */
-    apr_array_header_t *auth_files; /* aip_yaml_item; absolute, deduplicated */
-    aip_yaml_string compression;    /* canonical: zstd, gzip, br or none */
-    apr_array_header_t *http_headers; /* aip_yaml_pair; names in canonical case */
+    aip_yaml_string api_type;             /* lower case, one of the nine */
+    int oauth;                            /* api type authenticates with auth_files */
+    apr_array_header_t *auth_files;       /* aip_yaml_item; absolute, deduplicated */
+    aip_yaml_string compression;          /* canonical: zstd, gzip, br or none */
+    apr_array_header_t *http_headers;     /* aip_yaml_pair; names in canonical case */
 } aip_yaml_upstream;
 
 typedef struct {
-    aip_yaml_mark mark;             /* the log: key; line 0 when absent */
-    aip_yaml_string file;           /* empty = stdout */
-    aip_yaml_number max_size;       /* MB before rotation */
-    aip_yaml_number max_backups;    /* rotated files kept */
-    aip_yaml_number max_age;        /* days a rotated file is kept */
-    aip_yaml_flag compress;         /* gzip rotated files */
+    aip_yaml_mark mark;          /* the log: key; line 0 when absent */
+    aip_yaml_string file;        /* empty = stdout */
+    aip_yaml_number max_size;    /* MB before rotation */
+    aip_yaml_number max_backups; /* rotated files kept */
+    aip_yaml_number max_age;     /* days a rotated file is kept */
+    aip_yaml_flag compress;      /* gzip rotated files */
 } aip_yaml_log;
 
 typedef struct {
-    const char *path;               /* as given to the loader, used in messages */
+    const char *path; /* as given to the loader, used in messages */
     aip_yaml_string bind;
     aip_yaml_string listen;
     aip_yaml_number default_max_tokens;
     aip_yaml_number upstream_request_timeout; /* seconds */
-    apr_array_header_t *api_keys;   /* aip_yaml_item; empty = open gateway */
+    apr_array_header_t *api_keys;             /* aip_yaml_item; empty = open gateway */
     aip_yaml_log log;
     apr_array_header_t *model_fallback; /* aip_yaml_pair: model -> next model */
-    apr_array_header_t *upstreams;  /* aip_yaml_upstream */
-    apr_array_header_t *warnings;   /* aip_yaml_item: message and where */
+    apr_array_header_t *upstreams;      /* aip_yaml_upstream */
+    apr_array_header_t *warnings;       /* aip_yaml_item: message and where */
 } aip_yaml_config;
 
 typedef struct {
     const char *path;
-    aip_yaml_mark mark;             /* line 0 when the error is not about one place */
+    aip_yaml_mark mark; /* line 0 when the error is not about one place */
     const char *message;
 } aip_yaml_error;
 
 /* Parse text (len bytes) read from path (used only in messages). Returns the configuration,
  * or NULL with *err filled. Everything lives in p. */
-aip_yaml_config *aip_yaml_parse(apr_pool_t *p, const char *path, const char *text,
-                                apr_size_t len, aip_yaml_error *err);
+aip_yaml_config *aip_yaml_parse(apr_pool_t *p, const char *path, const char *text, apr_size_t len,
+                                aip_yaml_error *err);
 
 /* Read and parse the file at path (at most AIP_YAML_MAX_FILE bytes). */
 aip_yaml_config *aip_yaml_load(apr_pool_t *p, const char *path, aip_yaml_error *err);
@@ -129,8 +129,8 @@ const char *aip_yaml_error_string(apr_pool_t *p, const aip_yaml_error *err);
 /* The address aiproxy would listen on: listen ":PORT" uses bind, "host:port" and
  * "[v6]:port" name their own host, a bare "PORT" uses bind too. *host is "" for every
  * interface. Returns NULL or an error message. */
-const char *aip_yaml_listen_address(apr_pool_t *p, const aip_yaml_config *cfg,
-                                    const char **host, int *port);
+const char *aip_yaml_listen_address(apr_pool_t *p, const aip_yaml_config *cfg, const char **host,
+                                    int *port);
 
 /* name with every character httpd does not accept in an upstream name (letters, digits,
  * '-', '_', '.') replaced by '-': "Gemini CLI" becomes "Gemini-CLI". */

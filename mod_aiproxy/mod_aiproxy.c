@@ -56,8 +56,10 @@ static const char *run_directive(cmd_parms *cmd, const char *name, const char *a
     void *mconfig;
 
     if (!directive || directive->args_how != RAW_ARGS)
-        return apr_psprintf(cmd->pool, "%s needs mod_proxy, mod_proxy_http and "
-                                       "mod_proxy_balancer: load them before mod_aiproxy", cmd->cmd->name);
+        return apr_psprintf(cmd->pool,
+                            "%s needs mod_proxy, mod_proxy_http and "
+                            "mod_proxy_balancer: load them before mod_aiproxy",
+                            cmd->cmd->name);
     mconfig = ap_set_config_vectors(cmd->server, cmd->context, cmd->path, mod, cmd->pool);
     sub = *cmd;
     sub.cmd = directive;
@@ -127,16 +129,17 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
         msg = aip_upstream_set(cmd->pool, up, param->key, param->value);
         if (msg == AIP_NOT_OURS) {
             if (!strcasecmp(param->key, "route") || !strcasecmp(param->key, "loadfactor"))
-                return apr_psprintf(cmd->pool, "%s= is set by the gateway (the name is the "
-                                               "route, weight= the loadfactor)", param->key);
+                return apr_psprintf(cmd->pool,
+                                    "%s= is set by the gateway (the name is the "
+                                    "route, weight= the loadfactor)",
+                                    param->key);
             retry_given |= !strcasecmp(param->key, "retry");
             /* one word for BalancerMember: "key=value", quoted as a whole */
             member_params = apr_pstrcat(
                 cmd->pool, member_params, " ",
                 quote_arg(cmd->pool, apr_pstrcat(cmd->pool, param->key, "=", param->value, NULL)),
                 NULL);
-        }
-        else if (msg) {
+        } else if (msg) {
             return msg;
         }
     }
@@ -318,7 +321,8 @@ static void take_oauth_upstreams_out(server_rec *s, aip_config *cfg)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                          "aiproxy: upstream %s (api type %s) is out of rotation: OAuth "
                          "subscription upstreams need mod_aiproxy_oauth, which is not "
-                         "available yet", up->name, up->api_type);
+                         "available yet",
+                         up->name, up->api_type);
     }
 }
 
@@ -337,8 +341,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (aip_translate->version != AIPROXY_TRANSLATE_API_VERSION) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "mod_aiproxy_translate speaks API version %d, mod_aiproxy expects %d: "
-                     "install matching builds", aip_translate->version,
-                     AIPROXY_TRANSLATE_API_VERSION);
+                     "install matching builds",
+                     aip_translate->version, AIPROXY_TRANSLATE_API_VERSION);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     for (server_rec *vs = s; vs; vs = vs->next) {
@@ -368,12 +372,6 @@ static void register_hooks(apr_pool_t *p)
 }
 
 AP_DECLARE_MODULE(aiproxy) = {
-    STANDARD20_MODULE_STUFF,
-    create_dir_conf,
-    merge_dir_conf,
-    create_server_conf,
-    merge_server_conf,
-    aiproxy_cmds,
-    register_hooks,
-    AP_MODULE_FLAG_NONE,
+    STANDARD20_MODULE_STUFF, create_dir_conf, merge_dir_conf, create_server_conf,
+    merge_server_conf,       aiproxy_cmds,    register_hooks, AP_MODULE_FLAG_NONE,
 };

@@ -75,9 +75,13 @@ static apr_status_t body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input
 /* ---- capture: commit or swallow ---------------------------------------------------------- */
 
 /* Upstream response headers worth handing to the client. */
-static const char *const forwarded_response_headers[] = {
-    "Retry-After", "x-request-id", "request-id", "anthropic-ratelimit-requests-remaining",
-    "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens", NULL};
+static const char *const forwarded_response_headers[] = {"Retry-After",
+                                                         "x-request-id",
+                                                         "request-id",
+                                                         "anthropic-ratelimit-requests-remaining",
+                                                         "x-ratelimit-remaining-requests",
+                                                         "x-ratelimit-remaining-tokens",
+                                                         NULL};
 
 static void commit_to_client(aip_attempt *at, request_rec *rr)
 {
@@ -158,11 +162,10 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             at->outcome = AIP_OUTCOME_ERROR_STATUS;
             at->status = rr->status;
             /* copied: the subrequest's pool is gone when the handler reads it */
-            at->retry_after = apr_pstrdup(at->main->pool,
-                                          apr_table_get(rr->headers_out, "Retry-After"));
+            at->retry_after =
+                apr_pstrdup(at->main->pool, apr_table_get(rr->headers_out, "Retry-After"));
             at->error_body = apr_palloc(at->main->pool, AIP_ERROR_BODY_KEEP);
-        }
-        else {
+        } else {
             commit_to_client(at, rr);
         }
     }
@@ -256,8 +259,8 @@ void aip_attempt_run(aip_attempt *at)
     body->left = at->req.len;
     /* mod_proxy_http sends a subrequest's body only when kept_body is set. */
     rr->kept_body = apr_brigade_create(rr->pool, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(rr->kept_body, apr_bucket_immortal_create(
-                                                at->req.body, at->req.len, r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(rr->kept_body, apr_bucket_immortal_create(at->req.body, at->req.len,
+                                                                      r->connection->bucket_alloc));
     ap_add_input_filter_handle(body_filter_handle, body, rr, r->connection);
     ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
     aip_add_response_decoder(rr); /* its filter type puts it ahead of the capture */

@@ -87,20 +87,22 @@ static json_t *open_breakers(request_rec *r, const aip_config *cfg)
             continue;
         if (!strncmp(model, AIP_TOKEN_KEY_PREFIX, strlen(AIP_TOKEN_KEY_PREFIX))) {
             json_array_append_new(
-                list, json_pack("{s:s, s:i, s:b, s:I, s:i}", "upstream", up->name, "token",
-                                atoi(model + strlen(AIP_TOKEN_KEY_PREFIX)), "open",
-                                aip_breaker_is_open(slot, now), "seconds_to_reset",
-                                (json_int_t) (aip_breaker_is_open(slot, now)
-                                                  ? slot->open_until - now : 0),
-                                "last_status", (int) slot->last_status));
+                list,
+                json_pack(
+                    "{s:s, s:i, s:b, s:I, s:i}", "upstream", up->name, "token",
+                    atoi(model + strlen(AIP_TOKEN_KEY_PREFIX)), "open",
+                    aip_breaker_is_open(slot, now), "seconds_to_reset",
+                    (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
+                    "last_status", (int) slot->last_status));
             continue;
         }
         json_array_append_new(
-            list, json_pack("{s:s, s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "model", model,
-                            "open", aip_breaker_is_open(slot, now), "failures",
-                            (int) slot->failures, "seconds_to_reset",
-                            (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
-                            "last_status", (int) slot->last_status));
+            list,
+            json_pack("{s:s, s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "model", model,
+                      "open", aip_breaker_is_open(slot, now), "failures", (int) slot->failures,
+                      "seconds_to_reset",
+                      (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
+                      "last_status", (int) slot->last_status));
     }
     return list;
 }
@@ -132,13 +134,14 @@ static int admin_reset(request_rec *r, const aip_config *cfg)
     up = aip_config_find_upstream(cfg, name);
     slot = up ? aip_breaker_for(r->pool, up, model, 0) : NULL;
     if (!slot)
-        return send_json(r, HTTP_NOT_FOUND,
-                         json_pack("{s:s}", "error", "no breaker state for that upstream and model"));
+        return send_json(
+            r, HTTP_NOT_FOUND,
+            json_pack("{s:s}", "error", "no breaker state for that upstream and model"));
     aip_breaker_reset(slot);
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for model %s reset",
-                  name, model);
-    return send_json(r, HTTP_OK, json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name,
-                                           "model", model));
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for model %s reset", name,
+                  model);
+    return send_json(
+        r, HTTP_OK, json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name, "model", model));
 }
 
 /* GET .../breakers: every circuit with failures or open; POST .../breakers/reset?upstream=&model=.

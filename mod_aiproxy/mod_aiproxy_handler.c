@@ -22,7 +22,7 @@ typedef struct {
     request_rec *r;
     aip_server_conf *conf;
     aip_route route;
-    const char *path;          /* request path below the mount point */
+    const char *path; /* request path below the mount point */
 } client_request;
 
 static int send_error(client_request *cr, int status, const char *message)
@@ -36,8 +36,8 @@ static int send_error(client_request *cr, int status, const char *message)
     /* httpd knows no reason phrase for some provider statuses (529 "overloaded") and would
      * turn them into 500; name them so the client sees the upstream's own status. */
     if (atoi(ap_get_status_line(status)) != status)
-        r->status_line = apr_psprintf(r->pool, "%d %s", status,
-                                      status == 529 ? "Overloaded" : "Upstream Error");
+        r->status_line =
+            apr_psprintf(r->pool, "%d %s", status, status == 529 ? "Overloaded" : "Upstream Error");
     ap_set_content_type(r, "application/json");
     ap_set_content_length(r, len);
     if (r->header_only)
@@ -141,8 +141,10 @@ static int decode_client_body(request_rec *r, apr_off_t max, char **body, apr_si
     case AIP_CODINGS_IDENTITY:
         return OK;
     case AIP_CODINGS_UNSUPPORTED:
-        *why = apr_psprintf(r->pool, "Content-Encoding '%s' is not supported (use gzip, "
-                                     "deflate, zstd or br)", ap_escape_html(r->pool, coding));
+        *why = apr_psprintf(r->pool,
+                            "Content-Encoding '%s' is not supported (use gzip, "
+                            "deflate, zstd or br)",
+                            ap_escape_html(r->pool, coding));
         return HTTP_UNSUPPORTED_MEDIA_TYPE;
     default:
         break;
@@ -156,8 +158,9 @@ static int decode_client_body(request_rec *r, apr_off_t max, char **body, apr_si
     if (st == AIP_DECODE_OK)
         st = aip_decoder_finish(dec, &sink);
     if (st == AIP_DECODE_TOO_LARGE) {
-        *why = apr_psprintf(r->pool, "the decoded request body exceeds %" APR_OFF_T_FMT
-                                     " bytes (AIProxyMaxBodySize)", max);
+        *why = apr_psprintf(
+            r->pool,
+            "the decoded request body exceeds %" APR_OFF_T_FMT " bytes (AIProxyMaxBodySize)", max);
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
     if (st != AIP_DECODE_OK) {
@@ -253,17 +256,19 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
 
     if (!last && skipped_open)
         return send_error(cr, HTTP_SERVICE_UNAVAILABLE,
-                          apr_psprintf(r->pool, "every upstream of model '%s' is temporarily "
-                                                "out of service (circuit open)", model));
+                          apr_psprintf(r->pool,
+                                       "every upstream of model '%s' is temporarily "
+                                       "out of service (circuit open)",
+                                       model));
     if (!last)
         return send_error(cr, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "no upstream serves model '%s'", model));
     if (last->outcome == AIP_OUTCOME_ERROR_STATUS) {
         status = last->status;
-        detail = last->error_len ? aip_translate->error_message_from_body(
-                                       r->pool, last->upstream->proto, last->error_body,
-                                       last->error_len)
-                                 : NULL;
+        detail = last->error_len
+                     ? aip_translate->error_message_from_body(r->pool, last->upstream->proto,
+                                                              last->error_body, last->error_len)
+                     : NULL;
         if (last->retry_after)
             apr_table_setn(r->headers_out, "Retry-After", last->retry_after);
         return send_error(cr, status,
@@ -272,8 +277,9 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
     }
     if (last->outcome == AIP_OUTCOME_ERROR_EVENT)
         return send_error(cr, HTTP_BAD_GATEWAY,
-                          apr_psprintf(r->pool, "upstream %s ended its answer with an error "
-                                                "before any content (%d attempt%s)",
+                          apr_psprintf(r->pool,
+                                       "upstream %s ended its answer with an error "
+                                       "before any content (%d attempt%s)",
                                        last->upstream->name, attempts, attempts == 1 ? "" : "s"));
     return send_error(cr, HTTP_BAD_GATEWAY,
                       apr_psprintf(r->pool, "no upstream could be reached (%d attempt%s, last: %s)",
@@ -283,7 +289,7 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
 /* What the request learned from one finished attempt. */
 static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
 {
-    aip_failure_kind kind = at->outcome == AIP_OUTCOME_ERROR_STATUS ? AIP_FAILURE_STATUS
+    aip_failure_kind kind = at->outcome == AIP_OUTCOME_ERROR_STATUS  ? AIP_FAILURE_STATUS
                             : at->outcome == AIP_OUTCOME_ERROR_EVENT ? AIP_FAILURE_ERROR_EVENT
                                                                      : AIP_FAILURE_NO_RESPONSE;
     aip_verdict verdict = aip_failover_verdict(kind, at->status);
@@ -322,8 +328,8 @@ static void bench_token(client_request *cr, const aip_attempt *at, int index)
 {
     aip_breaker_slot *slot = token_breaker(cr->r, at->upstream, index, 1);
     apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
-    long cooldown = aip_retry_after_seconds(at->retry_after, now,
-                                            cr->conf->cfg->breaker_open_seconds);
+    long cooldown =
+        aip_retry_after_seconds(at->retry_after, now, cr->conf->cfg->breaker_open_seconds);
 
     if (!cooldown)
         cooldown = at->status == HTTP_TOO_MANY_REQUESTS ? AIP_TOKEN_THROTTLE_SECONDS
@@ -335,9 +341,9 @@ static void bench_token(client_request *cr, const aip_attempt *at, int index)
 /* Try up for model, with another of its tokens after a credential or rate failure. Tokens
  * benched by an earlier refusal are skipped while others remain. Returns the last attempt
  * (NULL when the request cannot be expressed for up: *err set). */
-static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req,
-                                 const aip_upstream *up, const char *model, int *attempts,
-                                 aip_verdict *verdict, aiproxy_error *err, int *build_status)
+static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const aip_upstream *up,
+                                 const char *model, int *attempts, aip_verdict *verdict,
+                                 aiproxy_error *err, int *build_status)
 {
     request_rec *r = cr->r;
     aip_attempt *at = NULL;
@@ -391,9 +397,11 @@ static int serve_generation(client_request *cr)
                           "the request body must be JSON (Content-Type: application/json)");
     rc = read_client_body(r, cfg->max_body, &body, &len);
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
-        return send_error(cr, rc, apr_psprintf(r->pool, "the request body exceeds %" APR_OFF_T_FMT
-                                                        " bytes (AIProxyMaxBodySize)",
-                                               cfg->max_body));
+        return send_error(cr, rc,
+                          apr_psprintf(r->pool,
+                                       "the request body exceeds %" APR_OFF_T_FMT
+                                       " bytes (AIProxyMaxBodySize)",
+                                       cfg->max_body));
     if (rc != OK)
         return send_error(cr, rc, "the request body could not be read");
     {
@@ -511,9 +519,9 @@ static int aip_handler(request_rec *r)
     if (strcmp(r->method, cr.route.method) &&
         !(r->method_number == M_GET && !strcmp(cr.route.method, "GET"))) {
         apr_table_setn(r->headers_out, "Allow", cr.route.method);
-        return send_error(&cr, HTTP_METHOD_NOT_ALLOWED,
-                          apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method,
-                                       cr.route.method));
+        return send_error(
+            &cr, HTTP_METHOD_NOT_ALLOWED,
+            apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr.route.method));
     }
     if (cr.conf->cfg->client_keys->nelts &&
         !aip_config_client_key_ok(cr.conf->cfg, presented_key(r))) {

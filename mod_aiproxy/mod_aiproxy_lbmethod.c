@@ -13,11 +13,11 @@
 #include "mod_aiproxy_private.h"
 
 /* Members the admin took out in balancer-manager (or hcheck) are skipped by the gateway. */
-#define AIP_WORKER_OUT_OF_ROTATION                                                                \
+#define AIP_WORKER_OUT_OF_ROTATION                                                                 \
     (PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED | PROXY_WORKER_DRAIN | PROXY_WORKER_HC_FAIL)
 
 /* mod_proxy's "bring a member back from its error state once retry= elapsed". */
-static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *retry_worker;
+static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) * retry_worker;
 
 static void retry_if_in_error(proxy_worker *w, server_rec *s)
 {

@@ -14,7 +14,7 @@
 
 extern module AP_MODULE_DECLARE_DATA aiproxy_module;
 
-#define AIP_HANDLER_NAME "aiproxy"
+#define AIP_HANDLER_NAME  "aiproxy"
 #define AIP_LBMETHOD_NAME "aiproxy"
 /* Each upstream is the one member of its own balancer, balancer://aiproxy-<name> in the main
  * server and balancer://aiproxy-vN-<name> in the Nth virtual host with upstreams: mod_proxy
@@ -25,12 +25,12 @@ extern module AP_MODULE_DECLARE_DATA aiproxy_module;
 
 typedef struct {
     aip_config *cfg;
-    aip_selector *selector;  /* built in post_config from cfg */
+    aip_selector *selector;      /* built in post_config from cfg */
     const char *balancer_prefix; /* this server's balancer name prefix, once it has upstreams */
 } aip_server_conf;
 
 typedef struct {
-    const char *mount;       /* the <Location> the handler is mounted at */
+    const char *mount; /* the <Location> the handler is mounted at */
 } aip_dir_conf;
 
 /* The translate module's entry points (NULL until post_config found them). */
@@ -47,27 +47,27 @@ typedef enum {
 typedef struct {
     request_rec *main;
     const aip_upstream *upstream;
-    const char *model;           /* client model (or its fallback) this attempt serves */
-    const char *upstream_model;  /* after the upstream's mapping */
-    const char *filename;        /* proxy:balancer://aiproxy/<path> */
-    const char *args;            /* upstream query, or NULL */
+    const char *model;          /* client model (or its fallback) this attempt serves */
+    const char *upstream_model; /* after the upstream's mapping */
+    const char *filename;       /* proxy:balancer://aiproxy/<path> */
+    const char *args;           /* upstream query, or NULL */
     aiproxy_upstream_request req;
     const char *token;
     aiproxy_response *translator;
 
     aip_outcome outcome;
-    int status;                  /* upstream HTTP status (ERROR_STATUS) */
-    char *error_body;            /* first bytes of the upstream error body */
+    int status;       /* upstream HTTP status (ERROR_STATUS) */
+    char *error_body; /* first bytes of the upstream error body */
     apr_size_t error_len;
     const char *retry_after;
-    apr_time_t committed_at;     /* when the answer started to go to the client */
-    int swallowed_error;         /* the stream held back had only an error: dropped unseen */
+    apr_time_t committed_at; /* when the answer started to go to the client */
+    int swallowed_error;     /* the stream held back had only an error: dropped unseen */
 } aip_attempt;
 
 /* Per main request: the attempt whose subrequest is being looked up (for translate_name). */
 typedef struct {
-    aip_attempt *lookup;     /* the attempt whose subrequest is being looked up */
-    aip_attempt *committed;  /* the attempt that answered the client */
+    aip_attempt *lookup;    /* the attempt whose subrequest is being looked up */
+    aip_attempt *committed; /* the attempt that answered the client */
 } aip_request_state;
 
 /* mod_aiproxy.c: define one upstream (its balancer member included) in cmd->server, from

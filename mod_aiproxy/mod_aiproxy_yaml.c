@@ -105,16 +105,18 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
         const aip_yaml_item *m = &APR_ARRAY_IDX(up->available_models, i, aip_yaml_item);
         /* models= splits on commas; a comma inside one name would make two models */
         if (strchr(m->value, ','))
-            return error_at(cmd, cfg, m->mark, "available_models: a model name must not "
-                                               "contain ','");
+            return error_at(cmd, cfg, m->mark,
+                            "available_models: a model name must not "
+                            "contain ','");
         push_param(params, "models", m->value, m->mark);
     }
     for (int i = 0; i < up->model_mappings->nelts; i++) {
         const aip_yaml_pair *m = &APR_ARRAY_IDX(up->model_mappings, i, aip_yaml_pair);
         /* map= splits at the first '=' */
         if (strchr(m->key, '='))
-            return error_at(cmd, cfg, m->mark, "model_mappings: a client model name must not "
-                                               "contain '='");
+            return error_at(cmd, cfg, m->mark,
+                            "model_mappings: a client model name must not "
+                            "contain '='");
         push_param(params, "map", apr_pstrcat(p, m->key, "=", m->value, NULL), m->mark);
     }
     for (int i = 0; i < up->http_headers->nelts; i++) {
@@ -130,7 +132,7 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
      * keeps sending. */
     push_param(params, "timeout", apr_ltoa(p, cfg->upstream_request_timeout.value),
                cfg->upstream_request_timeout.mark.line ? cfg->upstream_request_timeout.mark
-                                                        : unset);
+                                                       : unset);
     return NULL;
 }
 
@@ -142,8 +144,7 @@ static const char *check_params(cmd_parms *cmd, const aip_yaml_config *cfg,
     aip_upstream *scratch = aip_upstream_create(cmd->temp_pool, up->name.value, "");
     for (int i = 0; i < params->nelts; i++) {
         const located_param *lp = &APR_ARRAY_IDX(params, i, located_param);
-        const char *msg = aip_upstream_set(cmd->temp_pool, scratch, lp->param.key,
-                                           lp->param.value);
+        const char *msg = aip_upstream_set(cmd->temp_pool, scratch, lp->param.key, lp->param.value);
         if (msg && msg != AIP_NOT_OURS)
             return error_at(cmd, cfg, lp->mark,
                             apr_psprintf(cmd->pool, "upstream '%s': %s", up->name.value, msg));
@@ -163,8 +164,9 @@ static const char *define_upstream(cmd_parms *cmd, const aip_yaml_config *cfg,
         return msg;
     if (strcmp(route, up->name.value))
         notice_at(cmd, cfg, APLOG_NOTICE, up->name.mark,
-                  apr_psprintf(cmd->pool, "upstream '%s' is called '%s' in httpd "
-                                          "(balancer-manager, X-AIProxy-Upstream, logs)",
+                  apr_psprintf(cmd->pool,
+                               "upstream '%s' is called '%s' in httpd "
+                               "(balancer-manager, X-AIProxy-Upstream, logs)",
                                up->name.value, route));
     for (int i = 0; i < located->nelts; i++)
         APR_ARRAY_PUSH(params, aip_param) = APR_ARRAY_IDX(located, i, located_param).param;
@@ -181,8 +183,8 @@ static const char *add_fallbacks(cmd_parms *cmd, const aip_yaml_config *cfg, aip
         const aip_yaml_pair *f = &APR_ARRAY_IDX(cfg->model_fallback, i, aip_yaml_pair);
         const char *msg = aip_config_add_fallback(cmd->pool, conf, f->key, f->value);
         if (msg)
-            return error_at(cmd, cfg, f->mark, apr_pstrcat(cmd->pool, "model_fallback: ", msg,
-                                                           NULL));
+            return error_at(cmd, cfg, f->mark,
+                            apr_pstrcat(cmd->pool, "model_fallback: ", msg, NULL));
     }
     return NULL;
 }
@@ -235,8 +237,8 @@ const char *aip_cmd_config_file(cmd_parms *cmd, void *dummy, const char *arg)
     if ((path = ap_server_root_relative(cmd->pool, arg)) == NULL)
         return apr_pstrcat(cmd->pool, "AIProxyConfigFile: invalid path ", arg, NULL);
     if ((cfg = aip_yaml_load(cmd->pool, path, &yerr)) == NULL)
-        return apr_pstrcat(cmd->pool, "AIProxyConfigFile: ",
-                           aip_yaml_error_string(cmd->pool, &yerr), NULL);
+        return apr_pstrcat(cmd->pool,
+                           "AIProxyConfigFile: ", aip_yaml_error_string(cmd->pool, &yerr), NULL);
     log_warnings(cmd, cfg);
     log_replaced_settings(cmd, cfg);
     if ((err = apply_config(cmd, cfg)) != NULL)

@@ -27,12 +27,12 @@ static ap_filter_rec_t *response_filter_handle;
 
 typedef struct {
     aiproxy_response *translator;
-    apr_bucket_brigade *out;  /* translated output waiting to be passed */
+    apr_bucket_brigade *out; /* translated output waiting to be passed */
     int started;
-    int upstream_broke;       /* an error bucket came from mod_proxy */
+    int upstream_broke; /* an error bucket came from mod_proxy */
     int finished;
-    int *swallowed;           /* set when an answer without content was held back and dropped */
-    int holding;              /* nothing has reached the client yet */
+    int *swallowed; /* set when an answer without content was held back and dropped */
+    int holding;    /* nothing has reached the client yet */
 } response_filter_ctx;
 
 static apr_status_t append_to_brigade(void *baton, const char *data, apr_size_t len)
@@ -106,8 +106,8 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             ctx->finished = 1;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, f->r,
                           "aiproxy: upstream body ended (holding %d, content %d, error %d, "
-                          "broke %d)", ctx->holding,
-                          aiproxy_response_get_info(ctx->translator)->seen_content,
+                          "broke %d)",
+                          ctx->holding, aiproxy_response_get_info(ctx->translator)->seen_content,
                           aiproxy_response_get_info(ctx->translator)->seen_error,
                           ctx->upstream_broke);
             if (swallow_failed_answer(ctx)) {
@@ -153,7 +153,8 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
                 rv = aiproxy_response_feed(ctx->translator, data, len, &sink);
             apr_bucket_delete(b);
             if (rv != APR_SUCCESS) {
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r, "aiproxy: translating the upstream response failed");
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r,
+                              "aiproxy: translating the upstream response failed");
                 ctx->upstream_broke = 1;
                 aiproxy_response_finish(ctx->translator, 1, &sink);
                 ctx->finished = 1;

@@ -13,8 +13,8 @@ static int anthropic_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_
     return tr_peek_require_array(p, req->root, "messages", err);
 }
 
-static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target,
-                                   const char *variant, const char **path, const char **query)
+static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target, const char *variant,
+                                   const char **path, const char **query)
 {
     *path = "/v1/messages";
     *query = NULL;
@@ -23,8 +23,8 @@ static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target,
 static json_t *anthropic_error_encode(const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
-    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
-                     words->anthropic_type, "message", err->message ? err->message : "");
+    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", words->anthropic_type,
+                     "message", err->message ? err->message : "");
 }
 
 static const char *anthropic_error_decode(apr_pool_t *p, json_t *body)

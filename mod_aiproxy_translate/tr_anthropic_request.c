@@ -13,13 +13,16 @@
 #include "tr_protocols.h"
 #include "tr_req_util.h"
 
-static const tr_req_word roles[] = {
-    {TR_ROLE_USER, "user"}, {TR_ROLE_ASSISTANT, "assistant"}, {TR_ROLE_SYSTEM, "system"},
-    {0, NULL}};
+static const tr_req_word roles[] = {{TR_ROLE_USER, "user"},
+                                    {TR_ROLE_ASSISTANT, "assistant"},
+                                    {TR_ROLE_SYSTEM, "system"},
+                                    {0, NULL}};
 
-static const tr_req_word tool_choices[] = {
-    {TR_TOOL_CHOICE_AUTO, "auto"}, {TR_TOOL_CHOICE_ANY, "any"}, {TR_TOOL_CHOICE_NONE, "none"},
-    {TR_TOOL_CHOICE_NAMED, "tool"}, {0, NULL}};
+static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
+                                           {TR_TOOL_CHOICE_ANY, "any"},
+                                           {TR_TOOL_CHOICE_NONE, "none"},
+                                           {TR_TOOL_CHOICE_NAMED, "tool"},
+                                           {0, NULL}};
 
 /* ============================================================================================
  * decode
@@ -31,8 +34,7 @@ typedef struct {
     tr_rd rd;
 } decoder;
 
-typedef void (*block_decoder)(decoder *d, apr_array_header_t *out, json_t *blk,
-                              const tr_loc *loc);
+typedef void (*block_decoder)(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc);
 
 /* A media source (image or document): base64, url, file, or plain text (documents). */
 static void decode_source(decoder *d, tr_block *b, json_t *blk, const tr_loc *loc)
@@ -46,8 +48,7 @@ static void decode_source(decoder *d, tr_block *b, json_t *blk, const tr_loc *lo
     if (!strcmp(type, "base64")) {
         b->media_type = tr_json_str(source, "media_type");
         b->data = tr_json_str(source, "data");
-    }
-    else if (!strcmp(type, "url"))
+    } else if (!strcmp(type, "url"))
         b->url = tr_json_str(source, "url");
     else if (!strcmp(type, "file"))
         b->file_id = tr_json_str(source, "file_id");
@@ -106,8 +107,7 @@ static void decode_tool_use(decoder *d, apr_array_header_t *out, json_t *blk, co
 static void decode_blocks(decoder *d, apr_array_header_t *out, json_t *content, const tr_loc *loc,
                           int nested);
 
-static void decode_tool_result(decoder *d, apr_array_header_t *out, json_t *blk,
-                               const tr_loc *loc)
+static void decode_tool_result(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_TOOL_RESULT);
     json_t *content = json_object_get(blk, "content");
@@ -129,9 +129,12 @@ static const struct {
     block_decoder decode;
     int nested_ok; /* allowed inside tool_result content */
 } block_types[] = {
-    {"text", decode_text, 1},          {"image", decode_image, 1},
-    {"document", decode_document, 1},  {"thinking", decode_thinking, 0},
-    {"redacted_thinking", decode_redacted, 0}, {"tool_use", decode_tool_use, 0},
+    {"text", decode_text, 1},
+    {"image", decode_image, 1},
+    {"document", decode_document, 1},
+    {"thinking", decode_thinking, 0},
+    {"redacted_thinking", decode_redacted, 0},
+    {"tool_use", decode_tool_use, 0},
     {"tool_result", decode_tool_result, 0},
 };
 
@@ -172,7 +175,8 @@ static void decode_blocks(decoder *d, apr_array_header_t *out, json_t *content, 
                    apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
-    json_array_foreach(content, i, blk) {
+    json_array_foreach(content, i, blk)
+    {
         tr_loc at = {nested ? "messages[%d].content[%d].content[%d]" : "messages[%d].content[%d]",
                      loc->a, nested ? loc->b : (int) i, (int) i};
         if (d->rd.failed)
@@ -187,7 +191,8 @@ static void decode_messages(decoder *d)
     size_t i;
     json_t *msg;
 
-    json_array_foreach(messages, i, msg) {
+    json_array_foreach(messages, i, msg)
+    {
         tr_loc loc = {"messages[%d]", (int) i, 0, 0};
         tr_loc content_loc = {"messages[%d].content", (int) i, 0, 0};
         const char *role = tr_rd_str(&d->rd, msg, "role", TR_LOC(&loc));
@@ -223,7 +228,8 @@ static void decode_system(decoder *d)
         tr_rd_fail(&d->rd, "'system' must be a string or an array of text blocks");
         return;
     }
-    json_array_foreach(system, i, blk) {
+    json_array_foreach(system, i, blk)
+    {
         loc.fmt = "system[%d]";
         loc.a = (int) i;
         if (!json_is_object(blk))
@@ -239,7 +245,8 @@ static void decode_tools(decoder *d)
     size_t i;
     json_t *t;
 
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         tr_loc loc = {"tools[%d]", (int) i, 0, 0};
         const char *type = tr_rd_str(&d->rd, t, "type", TR_LOC(&loc));
         tr_tool *tool;
@@ -257,8 +264,7 @@ static void decode_tools(decoder *d)
         if (!type || !strcmp(type, "custom")) {
             tool->type = "function";
             tool->parameters = tr_rd_obj(&d->rd, t, "input_schema", TR_LOC(&loc));
-        }
-        else
+        } else
             tool->type = type;
         if (!d->rd.failed && !tool->name)
             tr_rd_fail(&d->rd, "'tools[%d].name' is required", (int) i);
@@ -323,11 +329,11 @@ static void decode_sampling(decoder *d)
     json_t *s;
 
     tr_rd_int(&d->rd, req->root, "max_tokens", &req->max_tokens, "");
-    tr_rd_real_into(&d->rd, req->root, "temperature", &req->temperature, &req->has_temperature,
-                    "");
+    tr_rd_real_into(&d->rd, req->root, "temperature", &req->temperature, &req->has_temperature, "");
     tr_rd_real_into(&d->rd, req->root, "top_p", &req->top_p, &req->has_top_p, "");
     tr_rd_int(&d->rd, req->root, "top_k", &req->top_k, "");
-    json_array_foreach(stops, i, s) {
+    json_array_foreach(stops, i, s)
+    {
         if (!json_is_string(s)) {
             tr_rd_fail(&d->rd, "'stop_sequences[%d]' must be a string", (int) i);
             return;
@@ -390,17 +396,14 @@ static int encode_media(encoder *e, json_t *out, const tr_block *b)
         tr_req_set_str(source, "type", "text");
         tr_req_set_str(source, "media_type", "text/plain");
         tr_req_set_str(source, "data", b->text);
-    }
-    else if (b->data) {
+    } else if (b->data) {
         tr_req_set_str(source, "type", "base64");
         tr_req_set_str(source, "media_type", b->media_type ? b->media_type : "application/pdf");
         tr_req_set_str(source, "data", b->data);
-    }
-    else if (b->url) {
+    } else if (b->url) {
         tr_req_set_str(source, "type", "url");
         tr_req_set_str(source, "url", b->url);
-    }
-    else if (b->file_id) {
+    } else if (b->file_id) {
         tr_req_set_str(source, "type", "file");
         tr_req_set_str(source, "file_id", b->file_id);
     }
@@ -495,8 +498,8 @@ static int keeps_system_in_place(const encoder *e)
 
 static int encode_system(encoder *e, json_t *body)
 {
-    apr_array_header_t *system = keeps_system_in_place(e) ? e->req->system
-                                                          : tr_req_hoisted_system(e->p, e->req);
+    apr_array_header_t *system =
+        keeps_system_in_place(e) ? e->req->system : tr_req_hoisted_system(e->p, e->req);
     json_t *arr;
 
     if (!system || !system->nelts)
@@ -608,7 +611,7 @@ static int history_allows_thinking(const tr_request *req)
 
 typedef struct {
     int on;
-    long budget;     /* 0 with adaptive */
+    long budget; /* 0 with adaptive */
     long max_tokens;
 } thinking_plan;
 
@@ -620,8 +623,8 @@ static thinking_plan plan_thinking(const encoder *e)
     long effort_budget = tr_req_effort_budget(req->reasoning_effort);
     thinking_plan plan = {0, 0, req->max_tokens > 0 ? req->max_tokens : dflt};
 
-    plan.on = req->thinking == 1 || (req->thinking != 0 && (req->thinking_budget > 0 ||
-                                                            effort_budget > 0));
+    plan.on = req->thinking == 1 ||
+              (req->thinking != 0 && (req->thinking_budget > 0 || effort_budget > 0));
     if (req->reasoning_effort && !strcmp(req->reasoning_effort, "none"))
         plan.on = 0;
     if (req->tool_choice == TR_TOOL_CHOICE_ANY || req->tool_choice == TR_TOOL_CHOICE_NAMED ||
@@ -642,8 +645,7 @@ static thinking_plan plan_thinking(const encoder *e)
             plan.budget = req->max_tokens / 4 * 3;
         if (plan.budget < TR_REQ_MIN_THINKING_BUDGET)
             plan.on = 0;
-    }
-    else if (plan.max_tokens <= plan.budget)
+    } else if (plan.max_tokens <= plan.budget)
         plan.max_tokens = plan.budget + dflt;
     return plan;
 }
@@ -665,8 +667,7 @@ static void encode_thinking(encoder *e, json_t *body, const thinking_plan *plan)
         /* effort steers adaptive thinking; models without adaptive have no effort either */
         if (effort)
             tr_req_set_str(tr_req_set_obj(body, "output_config"), "effort", effort);
-    }
-    else {
+    } else {
         tr_req_set_str(thinking, "type", "enabled");
         tr_json_set_int(thinking, "budget_tokens", plan->budget);
         if (effort && req->proto == AIPROXY_PROTO_ANTHROPIC)
@@ -742,8 +743,8 @@ static int encode_request(encoder *e, json_t *body)
     return 0;
 }
 
-int tr_anthropic_request_encode(apr_pool_t *p, const tr_request *req,
-                                const aiproxy_target *target, json_t **body, aiproxy_error *err)
+int tr_anthropic_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
+                                json_t **body, aiproxy_error *err)
 {
     encoder e = {p, req, target, err};
     json_t *out = json_object();

@@ -45,8 +45,8 @@ const char *aiproxy_error_body(apr_pool_t *p, aiproxy_proto proto, const aiproxy
     return tr_json_dump(p, body, len);
 }
 
-const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream,
-                                            const char *body, apr_size_t len)
+const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream, const char *body,
+                                            apr_size_t len)
 {
     aiproxy_error ignored;
     json_t *root = tr_json_parse(p, body, len, &ignored);

@@ -23,12 +23,12 @@
 #define GEMINI_FOREIGN_CALL_SIGNATURE "skip_thought_signature_validator"
 
 static const tr_req_word roles[] = {
-    {TR_ROLE_USER, "user"}, {TR_ROLE_ASSISTANT, "model"}, {TR_ROLE_USER, "function"},
-    {0, NULL}};
+    {TR_ROLE_USER, "user"}, {TR_ROLE_ASSISTANT, "model"}, {TR_ROLE_USER, "function"}, {0, NULL}};
 
 static const tr_req_word modes[] = {
-    {TR_TOOL_CHOICE_AUTO, "AUTO"}, {TR_TOOL_CHOICE_ANY, "ANY"}, {TR_TOOL_CHOICE_NONE, "NONE"},
-    {TR_TOOL_CHOICE_AUTO, "VALIDATED"}, {TR_TOOL_CHOICE_NAMED, "ANY"}, {0, NULL}};
+    {TR_TOOL_CHOICE_AUTO, "AUTO"}, {TR_TOOL_CHOICE_ANY, "ANY"},
+    {TR_TOOL_CHOICE_NONE, "NONE"}, {TR_TOOL_CHOICE_AUTO, "VALIDATED"},
+    {TR_TOOL_CHOICE_NAMED, "ANY"}, {0, NULL}};
 
 /* ============================================================================================
  * decode
@@ -61,8 +61,8 @@ static void decode_media(decoder *d, apr_array_header_t *out, json_t *media, int
                          const tr_loc *loc)
 {
     const char *mime = tr_rd_str(&d->rd, media, "mimeType", TR_LOC(loc));
-    tr_block *b = tr_req_add_block(d->p, out, tr_req_is_image_type(mime) ? TR_BLOCK_IMAGE
-                                                                          : TR_BLOCK_DOCUMENT);
+    tr_block *b = tr_req_add_block(d->p, out,
+                                   tr_req_is_image_type(mime) ? TR_BLOCK_IMAGE : TR_BLOCK_DOCUMENT);
     b->media_type = mime;
     if (inline_data)
         b->data = tr_rd_str(&d->rd, media, "data", TR_LOC(loc));
@@ -130,14 +130,13 @@ static void decode_function_response(decoder *d, apr_array_header_t *out, json_t
     if (json_object_size(response) == 1 && (output || error)) {
         b->is_error = error != NULL;
         tr_req_add_text(d->p, b->content, error ? error : output);
-    }
-    else if (response)
+    } else if (response)
         tr_req_add_text(d->p, b->content, tr_req_json_text(d->p, response));
     /* Multimodal function responses (Gemini 3): inlineData parts. */
-    json_array_foreach(parts, i, part) {
+    json_array_foreach(parts, i, part)
+    {
         json_t *media = tr_json_obj(part, "inlineData");
-        tr_loc at = {"contents[%d].parts[%d].functionResponse.parts[%d]", loc->a, loc->b,
-                     (int) i};
+        tr_loc at = {"contents[%d].parts[%d].functionResponse.parts[%d]", loc->a, loc->b, (int) i};
         if (media)
             decode_media(d, b->content, media, 1, &at);
     }
@@ -159,16 +158,14 @@ static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const
     if (text) {
         b = tr_req_add_block(d->p, out, thought ? TR_BLOCK_THINKING : TR_BLOCK_TEXT);
         b->text = text;
-    }
-    else if ((v = tr_json_obj(part, "inlineData")))
+    } else if ((v = tr_json_obj(part, "inlineData")))
         decode_media(d, out, v, 1, loc);
     else if ((v = tr_json_obj(part, "fileData")))
         decode_media(d, out, v, 0, loc);
     else if ((v = tr_json_obj(part, "functionCall"))) {
         decode_function_call(d, out, v, loc);
         b = APR_ARRAY_IDX(out, out->nelts - 1, tr_block *);
-    }
-    else if ((v = tr_json_obj(part, "functionResponse")))
+    } else if ((v = tr_json_obj(part, "functionResponse")))
         decode_function_response(d, out, v, loc);
     else if (tr_json_str(part, "thoughtSignature")) {
         b = tr_req_add_block(d->p, out, TR_BLOCK_THINKING); /* a bare signature part */
@@ -185,7 +182,8 @@ static void decode_contents(decoder *d)
     size_t i, j;
     json_t *content, *part;
 
-    json_array_foreach(contents, i, content) {
+    json_array_foreach(contents, i, content)
+    {
         tr_loc loc = {"contents[%d]", (int) i, 0, 0};
         const char *role = tr_rd_str(&d->rd, content, "role", TR_LOC(&loc));
         json_t *parts = tr_rd_arr(&d->rd, content, "parts", TR_LOC(&loc));
@@ -195,13 +193,15 @@ static void decode_contents(decoder *d)
         if (d->rd.failed)
             return;
         if (!json_is_object(content) || r < 0) {
-            tr_rd_fail(&d->rd, "'contents[%d]' must be an object with role \"user\" or "
-                               "\"model\"",
+            tr_rd_fail(&d->rd,
+                       "'contents[%d]' must be an object with role \"user\" or "
+                       "\"model\"",
                        (int) i);
             return;
         }
         m = tr_req_add_message(d->p, d->req, (tr_role) r);
-        json_array_foreach(parts, j, part) {
+        json_array_foreach(parts, j, part)
+        {
             tr_loc at = {"contents[%d].parts[%d]", (int) i, (int) j, 0};
             if (d->rd.failed)
                 return;
@@ -227,7 +227,8 @@ static void decode_system(decoder *d)
         tr_rd_fail(&d->rd, "'systemInstruction' must be a Content object");
         return;
     }
-    json_array_foreach(tr_rd_arr(&d->rd, si, "parts", "systemInstruction"), i, part) {
+    json_array_foreach(tr_rd_arr(&d->rd, si, "parts", "systemInstruction"), i, part)
+    {
         const char *text = tr_rd_str(&d->rd, part, "text", "systemInstruction.parts[%d]", (int) i);
         if (text)
             tr_req_add_text(d->p, d->req->system, text);
@@ -259,7 +260,8 @@ static void decode_tools(decoder *d)
     size_t i, j;
     json_t *t, *decl;
 
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         json_t *decls = tr_rd_arr(&d->rd, t, "functionDeclarations", "tools[%d]", (int) i);
         if (d->rd.failed)
             return;
@@ -267,7 +269,8 @@ static void decode_tools(decoder *d)
             tr_rd_fail(&d->rd, "'tools[%d]' must be an object", (int) i);
             return;
         }
-        json_array_foreach(decls, j, decl) {
+        json_array_foreach(decls, j, decl)
+        {
             tr_loc loc = {"tools[%d].functionDeclarations[%d]", (int) i, (int) j, 0};
             if (!json_is_object(decl)) {
                 tr_rd_fail(&d->rd, "'%s' must be an object", apr_psprintf(d->p, TR_LOC(&loc)));
@@ -286,15 +289,17 @@ static void decode_tools(decoder *d)
 
 static void decode_tool_config(decoder *d)
 {
-    json_t *fcc = tr_json_obj(tr_rd_obj(&d->rd, d->req->root, "toolConfig", ""),
-                              "functionCallingConfig");
-    json_t *names = tr_rd_arr(&d->rd, fcc, "allowedFunctionNames", "toolConfig.functionCallingConfig");
+    json_t *fcc =
+        tr_json_obj(tr_rd_obj(&d->rd, d->req->root, "toolConfig", ""), "functionCallingConfig");
+    json_t *names =
+        tr_rd_arr(&d->rd, fcc, "allowedFunctionNames", "toolConfig.functionCallingConfig");
     const char *mode = tr_rd_str(&d->rd, fcc, "mode", "toolConfig.functionCallingConfig");
     size_t i;
     json_t *name;
 
     d->req->tool_choice = (tr_tool_choice) tr_req_word_value(modes, mode, 0);
-    json_array_foreach(names, i, name) {
+    json_array_foreach(names, i, name)
+    {
         if (json_is_string(name))
             tr_req_add_allowed_tool(d->p, d->req, json_string_value(name));
     }
@@ -321,8 +326,8 @@ static void decode_thinking_config(decoder *d, json_t *gc)
         d->req->thinking = budget != 0;
         d->req->thinking_budget = budget > 0 ? budget : 0;
     }
-    d->req->reasoning_effort = tr_rd_str(&d->rd, tc, "thinkingLevel",
-                                         "generationConfig.thinkingConfig");
+    d->req->reasoning_effort =
+        tr_rd_str(&d->rd, tc, "thinkingLevel", "generationConfig.thinkingConfig");
     if (d->req->reasoning_effort) {
         d->req->reasoning_effort = apr_pstrdup(d->p, d->req->reasoning_effort);
         for (char *c = (char *) d->req->reasoning_effort; *c; c++)
@@ -357,14 +362,15 @@ static void decode_generation_config(decoder *d)
     tr_rd_int(&d->rd, gc, "maxOutputTokens", &req->max_tokens, "generationConfig");
     tr_rd_int(&d->rd, gc, "candidateCount", &req->n, "generationConfig");
     req->has_seed = tr_rd_int(&d->rd, gc, "seed", &req->seed, "generationConfig");
-    json_array_foreach(stops, i, s) {
+    json_array_foreach(stops, i, s)
+    {
         if (json_is_string(s))
             tr_req_add_stop(d->p, req, json_string_value(s));
     }
     if (mime && !strcmp(mime, "application/json")) {
         req->format = schema || openapi ? TR_FORMAT_JSON_SCHEMA : TR_FORMAT_JSON_OBJECT;
-        req->format_schema = schema ? schema
-                                    : tr_json_own(d->p, tr_req_schema_from_gemini(openapi));
+        req->format_schema =
+            schema ? schema : tr_json_own(d->p, tr_req_schema_from_gemini(openapi));
     }
     decode_thinking_config(d, gc);
 }
@@ -419,17 +425,16 @@ static int encode_media(encoder *e, json_t *parts, const tr_block *b)
     part = tr_req_push_obj(parts);
     if (b->data) {
         media = tr_req_set_obj(part, "inlineData");
-        tr_req_set_str(media, "mimeType", b->media_type ? b->media_type
-                                                        : "application/octet-stream");
+        tr_req_set_str(media, "mimeType",
+                       b->media_type ? b->media_type : "application/octet-stream");
         tr_req_set_str(media, "data", b->data);
-    }
-    else if (b->url) {
+    } else if (b->url) {
         media = tr_req_set_obj(part, "fileData");
         tr_req_set_str(media, "mimeType",
                        b->media_type ? b->media_type
-                                     : tr_req_media_type_from_url(
-                                           b->url, b->kind == TR_BLOCK_IMAGE ? "image/jpeg"
-                                                                             : "application/pdf"));
+                                     : tr_req_media_type_from_url(b->url, b->kind == TR_BLOCK_IMAGE
+                                                                              ? "image/jpeg"
+                                                                              : "application/pdf"));
         tr_req_set_str(media, "fileUri", b->url);
     }
     return 0;
@@ -514,8 +519,7 @@ static void encode_system(encoder *e, json_t *body)
         return;
     parts = tr_req_set_arr(tr_req_set_obj(body, "systemInstruction"), "parts");
     for (int i = 0; i < system->nelts; i++)
-        tr_req_set_str(tr_req_push_obj(parts), "text",
-                       APR_ARRAY_IDX(system, i, tr_block *)->text);
+        tr_req_set_str(tr_req_push_obj(parts), "text", APR_ARRAY_IDX(system, i, tr_block *)->text);
 }
 
 static int encode_contents(encoder *e, json_t *body)
@@ -533,8 +537,8 @@ static int encode_contents(encoder *e, json_t *body)
         tr_req_set_str(content, "role", m->role == TR_ROLE_ASSISTANT ? "model" : "user");
         parts = tr_req_set_arr(content, "parts");
         for (int j = 0; j < m->blocks->nelts; j++) {
-            int rc = encode_block(e, parts, APR_ARRAY_IDX(m->blocks, j, tr_block *),
-                                  &calls_in_turn);
+            int rc =
+                encode_block(e, parts, APR_ARRAY_IDX(m->blocks, j, tr_block *), &calls_in_turn);
             if (rc)
                 return rc;
         }
@@ -584,9 +588,9 @@ static void encode_tools(encoder *e, json_t *body)
     if (!req->tool_choice && !req->tool_choice_allowed)
         return;
     fcc = tr_req_set_obj(tr_req_set_obj(body, "toolConfig"), "functionCallingConfig");
-    tr_req_set_str(fcc, "mode",
-                   tr_req_value_word(modes, req->tool_choice ? req->tool_choice
-                                                             : TR_TOOL_CHOICE_AUTO));
+    tr_req_set_str(
+        fcc, "mode",
+        tr_req_value_word(modes, req->tool_choice ? req->tool_choice : TR_TOOL_CHOICE_AUTO));
     if (req->tool_choice == TR_TOOL_CHOICE_NAMED)
         json_object_set_new(fcc, "allowedFunctionNames",
                             json_pack("[s]", req->tool_choice_name ? req->tool_choice_name : ""));
@@ -605,8 +609,8 @@ static void encode_thinking(encoder *e, json_t *gc)
 {
     const tr_request *req = e->req;
     json_t *tc;
-    int on = req->thinking == 1 || (req->thinking != 0 && (req->thinking_budget > 0 ||
-                                                           req->reasoning_effort));
+    int on = req->thinking == 1 ||
+             (req->thinking != 0 && (req->thinking_budget > 0 || req->reasoning_effort));
 
     /* Off is left to the model's default: several Gemini models cannot think less than
      * their minimum, and would refuse a budget of 0. */

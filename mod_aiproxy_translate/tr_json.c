@@ -37,8 +37,7 @@ static int nesting_within(const char *text, apr_size_t len, int max_depth)
         else if (c == '{' || c == '[') {
             if (++depth > max_depth)
                 return 0;
-        }
-        else if (c == '}' || c == ']')
+        } else if (c == '}' || c == ']')
             depth--;
     }
     return 1;

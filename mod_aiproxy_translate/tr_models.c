@@ -17,12 +17,13 @@ static json_t *anthropic_model_list(const apr_array_header_t *models)
 {
     json_t *data = json_array();
     const char *first = models->nelts ? APR_ARRAY_IDX(models, 0, const char *) : NULL;
-    const char *last = models->nelts ? APR_ARRAY_IDX(models, models->nelts - 1, const char *) : NULL;
+    const char *last =
+        models->nelts ? APR_ARRAY_IDX(models, models->nelts - 1, const char *) : NULL;
     for (int i = 0; i < models->nelts; i++) {
         const char *id = APR_ARRAY_IDX(models, i, const char *);
-        json_array_append_new(data, json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
-                                              "display_name", id, "created_at",
-                                              "1970-01-01T00:00:00Z"));
+        json_array_append_new(data,
+                              json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                                        "display_name", id, "created_at", "1970-01-01T00:00:00Z"));
     }
     return json_pack("{s:o, s:b, s:s?, s:s?}", "data", data, "has_more", 0, "first_id", first,
                      "last_id", last);
@@ -36,10 +37,9 @@ static json_t *gemini_model_list(const apr_array_header_t *models)
         char *name = malloc(strlen(id) + sizeof("models/"));
         strcpy(name, "models/");
         strcat(name, id);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:[s,s]}", "name", name, "displayName", id,
-                            "supportedGenerationMethods", "generateContent",
-                            "streamGenerateContent"));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:[s,s]}", "name", name, "displayName",
+                                              id, "supportedGenerationMethods", "generateContent",
+                                              "streamGenerateContent"));
         free(name);
     }
     return json_pack("{s:o}", "models", list);

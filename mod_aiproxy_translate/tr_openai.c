@@ -29,8 +29,8 @@ json_t *tr_openai_error_envelope(const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
     return json_pack("{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
-                     err->message ? err->message : "", "type", words->openai_type, "param",
-                     "code", words->openai_code);
+                     err->message ? err->message : "", "type", words->openai_type, "param", "code",
+                     words->openai_code);
 }
 
 const char *tr_openai_error_message(apr_pool_t *p, json_t *body);

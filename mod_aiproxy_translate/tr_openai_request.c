@@ -14,17 +14,19 @@
 
 /* Chat roles; "tool" and "function" are handled apart (they decode into tool results). */
 enum { ROLE_DEVELOPER = TR_ROLE_COUNT, ROLE_TOOL };
-static const tr_req_word roles[] = {
-    {TR_ROLE_SYSTEM, "system"}, {ROLE_DEVELOPER, "developer"}, {TR_ROLE_USER, "user"},
-    {TR_ROLE_ASSISTANT, "assistant"}, {ROLE_TOOL, "tool"}, {0, NULL}};
+static const tr_req_word roles[] = {{TR_ROLE_SYSTEM, "system"}, {ROLE_DEVELOPER, "developer"},
+                                    {TR_ROLE_USER, "user"},     {TR_ROLE_ASSISTANT, "assistant"},
+                                    {ROLE_TOOL, "tool"},        {0, NULL}};
 
-static const tr_req_word tool_choices[] = {
-    {TR_TOOL_CHOICE_AUTO, "auto"}, {TR_TOOL_CHOICE_ANY, "required"},
-    {TR_TOOL_CHOICE_NONE, "none"}, {0, NULL}};
+static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
+                                           {TR_TOOL_CHOICE_ANY, "required"},
+                                           {TR_TOOL_CHOICE_NONE, "none"},
+                                           {0, NULL}};
 
-static const tr_req_word formats[] = {
-    {TR_FORMAT_TEXT, "text"}, {TR_FORMAT_JSON_OBJECT, "json_object"},
-    {TR_FORMAT_JSON_SCHEMA, "json_schema"}, {0, NULL}};
+static const tr_req_word formats[] = {{TR_FORMAT_TEXT, "text"},
+                                      {TR_FORMAT_JSON_OBJECT, "json_object"},
+                                      {TR_FORMAT_JSON_SCHEMA, "json_schema"},
+                                      {0, NULL}};
 
 /* ============================================================================================
  * decode
@@ -36,8 +38,7 @@ typedef struct {
     tr_rd rd;
 } decoder;
 
-static void decode_image_part(decoder *d, apr_array_header_t *out, json_t *part,
-                              const tr_loc *loc)
+static void decode_image_part(decoder *d, apr_array_header_t *out, json_t *part, const tr_loc *loc)
 {
     json_t *image = tr_rd_obj(&d->rd, part, "image_url", TR_LOC(loc));
     /* image_url is an object {url, detail}; a bare string is an old, still-seen form */
@@ -56,8 +57,7 @@ static void decode_image_part(decoder *d, apr_array_header_t *out, json_t *part,
     b->detail = tr_json_str(image, "detail");
 }
 
-static void decode_file_part(decoder *d, apr_array_header_t *out, json_t *part,
-                             const tr_loc *loc)
+static void decode_file_part(decoder *d, apr_array_header_t *out, json_t *part, const tr_loc *loc)
 {
     json_t *file = tr_rd_obj(&d->rd, part, "file", TR_LOC(loc));
     const char *file_data = tr_json_str(file, "file_data");
@@ -81,8 +81,7 @@ static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const
     const char *type = tr_rd_str(&d->rd, part, "type", TR_LOC(loc));
 
     if (!json_is_object(part)) {
-        tr_rd_fail(&d->rd, "'%s' must be a content part object",
-                   apr_psprintf(d->p, TR_LOC(loc)));
+        tr_rd_fail(&d->rd, "'%s' must be a content part object", apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
     if (!type)
@@ -112,11 +111,11 @@ static void decode_content(decoder *d, apr_array_header_t *out, json_t *content,
         return;
     }
     if (!json_is_array(content)) {
-        tr_rd_fail(&d->rd, "'messages[%d].content' must be a string or an array of parts",
-                   index);
+        tr_rd_fail(&d->rd, "'messages[%d].content' must be a string or an array of parts", index);
         return;
     }
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         tr_loc loc = {"messages[%d].content[%d]", index, (int) i, 0};
         if (d->rd.failed)
             return;
@@ -130,7 +129,8 @@ static void decode_tool_calls(decoder *d, tr_message *m, json_t *msg, int index)
     size_t i;
     json_t *call;
 
-    json_array_foreach(calls, i, call) {
+    json_array_foreach(calls, i, call)
+    {
         tr_loc loc = {"messages[%d].tool_calls[%d]", index, (int) i, 0};
         json_t *fn = tr_rd_obj(&d->rd, call, "function", TR_LOC(&loc));
         json_t *args = json_object_get(fn, "arguments");
@@ -142,8 +142,8 @@ static void decode_tool_calls(decoder *d, tr_message *m, json_t *msg, int index)
             continue; /* custom tool calls have no IR equivalent */
         b = tr_req_add_block(d->p, m->blocks, TR_BLOCK_TOOL_CALL);
         b->id = tr_rd_str(&d->rd, call, "id", TR_LOC(&loc));
-        b->name = tr_rd_str(&d->rd, fn, "name", "messages[%d].tool_calls[%d].function", index,
-                            (int) i);
+        b->name =
+            tr_rd_str(&d->rd, fn, "name", "messages[%d].tool_calls[%d].function", index, (int) i);
         /* arguments is JSON text; some clients send the object itself */
         b->arguments = json_is_string(args)   ? json_string_value(args)
                        : json_is_object(args) ? tr_req_json_text(d->p, args)
@@ -175,8 +175,9 @@ static void decode_message(decoder *d, json_t *msg, int index)
     if (d->rd.failed)
         return;
     if (!json_is_object(msg) || r < 0) {
-        tr_rd_fail(&d->rd, "'messages[%d]' must be an object with role system, developer, "
-                           "user, assistant or tool",
+        tr_rd_fail(&d->rd,
+                   "'messages[%d]' must be an object with role system, developer, "
+                   "user, assistant or tool",
                    index);
         return;
     }
@@ -188,8 +189,7 @@ static void decode_message(decoder *d, json_t *msg, int index)
     m->developer = r == ROLE_DEVELOPER;
     if (m->role == TR_ROLE_ASSISTANT) {
         /* reasoning_content (DeepSeek, vLLM, OpenRouter): unsigned thinking, first. */
-        const char *reasoning = tr_rd_str(&d->rd, msg, "reasoning_content", "messages[%d]",
-                                          index);
+        const char *reasoning = tr_rd_str(&d->rd, msg, "reasoning_content", "messages[%d]", index);
         if (reasoning && *reasoning)
             tr_req_add_block(d->p, m->blocks, TR_BLOCK_THINKING)->text = reasoning;
     }
@@ -204,7 +204,8 @@ static void decode_tools(decoder *d)
     size_t i;
     json_t *t;
 
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const char *type = tr_rd_str(&d->rd, t, "type", "tools[%d]", (int) i);
         json_t *fn = tr_rd_obj(&d->rd, t, "function", "tools[%d]", (int) i);
         tr_tool *tool;
@@ -239,9 +240,10 @@ static void decode_allowed_tools(decoder *d, json_t *allowed)
     size_t i;
     json_t *t;
 
-    d->req->tool_choice = (tr_tool_choice) tr_req_word_value(tool_choices, mode,
-                                                             TR_TOOL_CHOICE_AUTO);
-    json_array_foreach(tr_json_arr(allowed, "tools"), i, t) {
+    d->req->tool_choice =
+        (tr_tool_choice) tr_req_word_value(tool_choices, mode, TR_TOOL_CHOICE_AUTO);
+    json_array_foreach(tr_json_arr(allowed, "tools"), i, t)
+    {
         const char *name = tr_json_str(tr_json_obj(t, "function"), "name");
         if (name)
             tr_req_add_allowed_tool(d->p, d->req, name);
@@ -256,8 +258,8 @@ static void decode_tool_choice(decoder *d)
     if (!tc || json_is_null(tc))
         return;
     if (json_is_string(tc)) {
-        d->req->tool_choice = (tr_tool_choice) tr_req_word_value(tool_choices,
-                                                                 json_string_value(tc), 0);
+        d->req->tool_choice =
+            (tr_tool_choice) tr_req_word_value(tool_choices, json_string_value(tc), 0);
         return;
     }
     if (!json_is_object(tc)) {
@@ -300,15 +302,15 @@ static void decode_stop(decoder *d)
     if (json_is_string(stop))
         tr_req_add_stop(d->p, d->req, json_string_value(stop));
     else if (json_is_array(stop)) {
-        json_array_foreach(stop, i, s) {
+        json_array_foreach(stop, i, s)
+        {
             if (!json_is_string(s)) {
                 tr_rd_fail(&d->rd, "'stop[%d]' must be a string", (int) i);
                 return;
             }
             tr_req_add_stop(d->p, d->req, json_string_value(s));
         }
-    }
-    else if (stop && !json_is_null(stop))
+    } else if (stop && !json_is_null(stop))
         tr_rd_fail(&d->rd, "'stop' must be a string or an array of strings");
 }
 
@@ -349,7 +351,8 @@ int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
 
     tr_rd_init(&d.rd, p, err);
     messages = tr_rd_arr(&d.rd, req->root, "messages", "");
-    json_array_foreach(messages, i, msg) {
+    json_array_foreach(messages, i, msg)
+    {
         if (d.rd.failed)
             break;
         decode_message(&d, msg, (int) i);
@@ -404,8 +407,7 @@ static int encode_media_part(encoder *e, json_t *parts, const tr_block *b)
     if (b->data) {
         tr_req_set_str(inner, "file_data", tr_req_data_uri(e->p, b->media_type, b->data));
         tr_req_set_str(inner, "filename", b->filename ? b->filename : "document.pdf");
-    }
-    else
+    } else
         tr_req_set_str(inner, "file_id", b->file_id);
     return 0;
 }
@@ -420,8 +422,7 @@ static int encode_content(encoder *e, json_t *msg, const apr_array_header_t *blo
 
     for (int i = 0; blocks && i < blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(blocks, i, tr_block *);
-        if (b->kind == TR_BLOCK_TEXT || b->kind == TR_BLOCK_IMAGE ||
-            b->kind == TR_BLOCK_DOCUMENT) {
+        if (b->kind == TR_BLOCK_TEXT || b->kind == TR_BLOCK_IMAGE || b->kind == TR_BLOCK_DOCUMENT) {
             n++;
             only = b;
         }
@@ -440,8 +441,7 @@ static int encode_content(encoder *e, json_t *msg, const apr_array_header_t *blo
             json_t *part = tr_req_push_obj(parts);
             tr_req_set_str(part, "type", "text");
             tr_req_set_str(part, "text", b->text);
-        }
-        else if (b->kind == TR_BLOCK_IMAGE || b->kind == TR_BLOCK_DOCUMENT)
+        } else if (b->kind == TR_BLOCK_IMAGE || b->kind == TR_BLOCK_DOCUMENT)
             rc = encode_media_part(e, parts, b);
         if (rc)
             return rc;
@@ -603,8 +603,7 @@ static void encode_tools(encoder *e, json_t *body)
     else if (e->req->tool_choice)
         tr_req_set_str(body, "tool_choice", tr_req_value_word(tool_choices, e->req->tool_choice));
     if (e->req->parallel_tool_calls >= 0)
-        json_object_set_new(body, "parallel_tool_calls",
-                            json_boolean(e->req->parallel_tool_calls));
+        json_object_set_new(body, "parallel_tool_calls", json_boolean(e->req->parallel_tool_calls));
 }
 
 static void encode_response_format(encoder *e, json_t *body)

@@ -32,8 +32,7 @@ int tr_peek_stream_flag(tr_request *req, const char *key, aiproxy_error *err)
     return 0;
 }
 
-int tr_peek_require_array(apr_pool_t *p, const json_t *root, const char *key,
-                          aiproxy_error *err)
+int tr_peek_require_array(apr_pool_t *p, const json_t *root, const char *key, aiproxy_error *err)
 {
     json_t *value = json_object_get(root, key);
 

@@ -10,10 +10,10 @@ static const struct {
     const char *key;
     json_type type; /* JSON_INTEGER also accepts whole reals; JSON_REAL any number */
 } copied_keywords[] = {
-    {"description", JSON_STRING}, {"title", JSON_STRING},       {"pattern", JSON_STRING},
-    {"nullable", JSON_TRUE},       {"minItems", JSON_INTEGER},  {"maxItems", JSON_INTEGER},
-    {"minLength", JSON_INTEGER},   {"maxLength", JSON_INTEGER}, {"minProperties", JSON_INTEGER},
-    {"maxProperties", JSON_INTEGER}, {"minimum", JSON_REAL},    {"maximum", JSON_REAL},
+    {"description", JSON_STRING},     {"title", JSON_STRING},      {"pattern", JSON_STRING},
+    {"nullable", JSON_TRUE},          {"minItems", JSON_INTEGER},  {"maxItems", JSON_INTEGER},
+    {"minLength", JSON_INTEGER},      {"maxLength", JSON_INTEGER}, {"minProperties", JSON_INTEGER},
+    {"maxProperties", JSON_INTEGER},  {"minimum", JSON_REAL},      {"maximum", JSON_REAL},
     {"propertyOrdering", JSON_ARRAY},
 };
 
@@ -22,15 +22,15 @@ static const struct {
     const char *type;
     const char *format;
 } gemini_formats[] = {
-    {"string", "enum"},    {"string", "date-time"}, {"integer", "int32"},
+    {"string", "enum"},   {"string", "date-time"}, {"integer", "int32"},
     {"integer", "int64"}, {"number", "float"},     {"number", "double"},
 };
 
-static const char *const gemini_types[] = {"string", "number", "integer", "boolean", "array",
-                                           "object"};
+static const char *const gemini_types[] = {"string",  "number", "integer",
+                                           "boolean", "array",  "object"};
 
 /* Limits against hostile or cyclic $ref graphs. */
-#define MAX_REF_DEPTH 8
+#define MAX_REF_DEPTH      8
 #define MAX_REF_EXPANSIONS 256
 
 typedef struct {
@@ -130,7 +130,8 @@ static void clean_alternatives(clean_ctx *ctx, json_t *out, const json_t *alts)
     size_t i;
     json_t *alt;
 
-    json_array_foreach(alts, i, alt) {
+    json_array_foreach(alts, i, alt)
+    {
         const char *t = json_string_value(json_object_get(alt, "type"));
         if (t && !strcmp(t, "null")) {
             json_object_set_new(out, "nullable", json_true());
@@ -153,7 +154,8 @@ static void clean_all_of(clean_ctx *ctx, json_t *out, const json_t *all)
     size_t i;
     json_t *member;
 
-    json_array_foreach(all, i, member) {
+    json_array_foreach(all, i, member)
+    {
         json_t *c = clean(ctx, member);
         if (!c)
             continue;
@@ -193,7 +195,8 @@ static void clean_type(json_t *out, const json_t *type)
     json_t *kept = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach(type, i, t) {
+    json_array_foreach(type, i, t)
+    {
         if (json_is_string(t) && !strcmp(json_string_value(t), "null"))
             json_object_set_new(out, "nullable", json_true());
         else if (json_is_string(t) && is_gemini_type(json_string_value(t)))
@@ -203,8 +206,7 @@ static void clean_type(json_t *out, const json_t *type)
         json_object_set(out, "type", json_array_get(kept, 0));
     else if (json_array_size(kept) > 1) {
         json_t *alts = json_array();
-        json_array_foreach(kept, i, t)
-            json_array_append_new(alts, json_pack("{s:O}", "type", t));
+        json_array_foreach(kept, i, t) json_array_append_new(alts, json_pack("{s:O}", "type", t));
         json_object_set_new(out, "anyOf", alts);
     }
     json_decref(kept);
@@ -218,7 +220,8 @@ static void clean_enum(json_t *out, const json_t *values)
     json_t *v;
     int all_strings = 1;
 
-    json_array_foreach(values, i, v) {
+    json_array_foreach(values, i, v)
+    {
         if (json_is_null(v))
             json_object_set_new(out, "nullable", json_true());
         else if (json_is_string(v))
@@ -238,7 +241,8 @@ static void clean_properties(clean_ctx *ctx, json_t *out, const json_t *props)
     const char *name;
     json_t *schema;
 
-    json_object_foreach((json_t *) props, name, schema) {
+    json_object_foreach((json_t *) props, name, schema)
+    {
         json_t *c = clean(ctx, schema);
         json_object_set_new(kept, name, c ? c : json_object());
     }
@@ -255,7 +259,8 @@ static void clean_required(json_t *out, const json_t *required)
     size_t i;
     json_t *name;
 
-    json_array_foreach(required, i, name) {
+    json_array_foreach(required, i, name)
+    {
         if (json_is_string(name) && json_object_get(props, json_string_value(name)))
             json_array_append(kept, name);
     }
@@ -347,17 +352,17 @@ static json_t *from_gemini(const json_t *node)
     const char *key;
     int nullable = json_is_true(json_object_get(node, "nullable"));
 
-    json_object_foreach((json_t *) node, key, value) {
+    json_object_foreach((json_t *) node, key, value)
+    {
         if (!strcmp(key, "type") && json_is_string(value)) {
             json_t *t = lower_type(json_string_value(value));
             if (nullable && t)
                 json_object_set_new(out, key, json_pack("[o,s]", t, "null"));
             else if (t)
                 json_object_set_new(out, key, t);
-        }
-        else if (!strcmp(key, "nullable") || !strcmp(key, "propertyOrdering") ||
-                 (!strcmp(key, "format") && json_is_string(value) &&
-                  !strcmp(json_string_value(value), "enum")))
+        } else if (!strcmp(key, "nullable") || !strcmp(key, "propertyOrdering") ||
+                   (!strcmp(key, "format") && json_is_string(value) &&
+                    !strcmp(json_string_value(value), "enum")))
             continue; /* Gemini-only keywords */
         else if (!strcmp(key, "properties") && json_is_object(value)) {
             json_t *props = json_object();
@@ -366,18 +371,15 @@ static json_t *from_gemini(const json_t *node)
             json_object_foreach(value, name, sub)
                 json_object_set_new(props, name, from_gemini(sub));
             json_object_set_new(out, key, props);
-        }
-        else if (!strcmp(key, "items") && json_is_object(value))
+        } else if (!strcmp(key, "items") && json_is_object(value))
             json_object_set_new(out, key, from_gemini(value));
         else if (!strcmp(key, "anyOf") && json_is_array(value)) {
             json_t *alts = json_array();
             size_t i;
             json_t *alt;
-            json_array_foreach(value, i, alt)
-                json_array_append_new(alts, from_gemini(alt));
+            json_array_foreach(value, i, alt) json_array_append_new(alts, from_gemini(alt));
             json_object_set_new(out, key, alts);
-        }
-        else
+        } else
             json_object_set(out, key, value);
     }
     return out;

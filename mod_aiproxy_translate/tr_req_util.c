@@ -218,8 +218,7 @@ void tr_req_resolve_result_names(apr_pool_t *p, tr_request *req)
                 if (!names)
                     names = apr_hash_make(p);
                 apr_hash_set(names, b->id, APR_HASH_KEY_STRING, b->name);
-            }
-            else if (b->kind == TR_BLOCK_TOOL_RESULT && !b->name && b->tool_call_id && names)
+            } else if (b->kind == TR_BLOCK_TOOL_RESULT && !b->name && b->tool_call_id && names)
                 b->name = apr_hash_get(names, b->tool_call_id, APR_HASH_KEY_STRING);
         }
     }
@@ -363,12 +362,8 @@ static const struct {
     long budget;
     const char *anthropic;
 } efforts[] = {
-    {"none", 0, NULL},
-    {"minimal", 1024, "low"},
-    {"low", 4096, "low"},
-    {"medium", 12288, "medium"},
-    {"high", 24576, "high"},
-    {"xhigh", 32768, "max"},
+    {"none", 0, NULL},           {"minimal", 1024, "low"}, {"low", 4096, "low"},
+    {"medium", 12288, "medium"}, {"high", 24576, "high"},  {"xhigh", 32768, "max"},
 };
 #define EFFORT_COUNT (sizeof(efforts) / sizeof(efforts[0]))
 
@@ -480,7 +475,8 @@ void tr_req_keep_unclaimed(json_t *body, const json_t *root, const char *const *
     const char *key;
     json_t *value;
 
-    json_object_foreach((json_t *) root, key, value) {
+    json_object_foreach((json_t *) root, key, value)
+    {
         json_t *mine = json_object_get(body, key);
         if (key_skipped(skip, key))
             continue;
@@ -489,7 +485,8 @@ void tr_req_keep_unclaimed(json_t *body, const json_t *root, const char *const *
         else if (json_is_object(mine) && json_is_object(value)) {
             const char *sub;
             json_t *subvalue;
-            json_object_foreach(value, sub, subvalue) {
+            json_object_foreach(value, sub, subvalue)
+            {
                 if (!json_object_get(mine, sub))
                     json_object_set_new(mine, sub, json_deep_copy(subvalue));
             }
@@ -525,17 +522,17 @@ int tr_req_parse_data_uri(apr_pool_t *p, const char *uri, const char **media_typ
 
 const char *tr_req_data_uri(apr_pool_t *p, const char *media_type, const char *data)
 {
-    return apr_pstrcat(p, "data:", media_type ? media_type : "application/octet-stream",
-                       ";base64,", data ? data : "", NULL);
+    return apr_pstrcat(p, "data:", media_type ? media_type : "application/octet-stream", ";base64,",
+                       data ? data : "", NULL);
 }
 
 static const struct {
     const char *ext;
     const char *media_type;
 } url_types[] = {
-    {".png", "image/png"},   {".jpg", "image/jpeg"},     {".jpeg", "image/jpeg"},
-    {".gif", "image/gif"},   {".webp", "image/webp"},    {".pdf", "application/pdf"},
-    {".txt", "text/plain"},  {".heic", "image/heic"},    {".heif", "image/heif"},
+    {".png", "image/png"},  {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"},
+    {".gif", "image/gif"},  {".webp", "image/webp"}, {".pdf", "application/pdf"},
+    {".txt", "text/plain"}, {".heic", "image/heic"}, {".heif", "image/heif"},
 };
 
 const char *tr_req_media_type_from_url(const char *url, const char *dflt)
@@ -585,8 +582,7 @@ const char *tr_req_safe_id(apr_pool_t *p, const char *id)
 
     if (!id)
         return NULL;
-    if (id[strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] ==
-        '\0')
+    if (id[strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] == '\0')
         return id;
     copy = apr_pstrdup(p, id);
     for (char *c = copy; *c; c++) {

@@ -117,8 +117,8 @@ const char *tr_req_value_word(const tr_req_word *table, int value);
 /* ---- thinking effort ------------------------------------------------------------------------ */
 
 /* IR effort words are OpenAI's: none, minimal, low, medium, high, xhigh. */
-long tr_req_effort_budget(const char *effort);          /* 0 for unknown / none */
-const char *tr_req_budget_effort(long budget);           /* nearest effort for a budget */
+long tr_req_effort_budget(const char *effort); /* 0 for unknown / none */
+const char *tr_req_budget_effort(long budget); /* nearest effort for a budget */
 /* Effort word in proto's vocabulary (Anthropic: low/medium/high/max). NULL: no equivalent. */
 const char *tr_req_effort_word(aiproxy_proto proto, const char *ir_effort);
 /* IR effort from proto's word (Anthropic "max" -> "xhigh"); unknown words pass unchanged. */

@@ -11,10 +11,10 @@
 
 struct aiproxy_request {
     tr_request ir;
-    const char *body;    /* the client's bytes, sent unchanged when nothing needs to change */
+    const char *body; /* the client's bytes, sent unchanged when nothing needs to change */
     apr_size_t len;
-    int decoded;         /* ir holds the full decode (not only the peek) */
-    int decode_status;   /* the decode's result, replayed on later attempts */
+    int decoded;       /* ir holds the full decode (not only the peek) */
+    int decode_status; /* the decode's result, replayed on later attempts */
     aiproxy_error decode_err;
 };
 
@@ -135,11 +135,9 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
         out->body = req->body;
         out->len = req->len;
         rc = 0;
-    }
-    else if (target->proto == req->ir.proto && same_stream) {
+    } else if (target->proto == req->ir.proto && same_stream) {
         rc = build_passthrough(p, req, target, &body);
-    }
-    else {
+    } else {
         const tr_request *ir = NULL;
         rc = request_ir(p, req, &ir, err);
         if (rc == 0) {

@@ -23,8 +23,8 @@ static int responses_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_
     return 0;
 }
 
-static void responses_request_path(apr_pool_t *p, const aiproxy_target *target,
-                                   const char *variant, const char **path, const char **query)
+static void responses_request_path(apr_pool_t *p, const aiproxy_target *target, const char *variant,
+                                   const char **path, const char **query)
 {
     *path = variant ? apr_pstrcat(p, "/v1/responses/", variant, NULL) : "/v1/responses";
     *query = NULL;

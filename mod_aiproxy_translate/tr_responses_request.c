@@ -18,17 +18,21 @@
 #include "tr_req_util.h"
 
 enum { ROLE_DEVELOPER = TR_ROLE_COUNT };
-static const tr_req_word roles[] = {
-    {TR_ROLE_USER, "user"}, {TR_ROLE_ASSISTANT, "assistant"}, {TR_ROLE_SYSTEM, "system"},
-    {ROLE_DEVELOPER, "developer"}, {0, NULL}};
+static const tr_req_word roles[] = {{TR_ROLE_USER, "user"},
+                                    {TR_ROLE_ASSISTANT, "assistant"},
+                                    {TR_ROLE_SYSTEM, "system"},
+                                    {ROLE_DEVELOPER, "developer"},
+                                    {0, NULL}};
 
-static const tr_req_word tool_choices[] = {
-    {TR_TOOL_CHOICE_AUTO, "auto"}, {TR_TOOL_CHOICE_ANY, "required"},
-    {TR_TOOL_CHOICE_NONE, "none"}, {0, NULL}};
+static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
+                                           {TR_TOOL_CHOICE_ANY, "required"},
+                                           {TR_TOOL_CHOICE_NONE, "none"},
+                                           {0, NULL}};
 
-static const tr_req_word formats[] = {
-    {TR_FORMAT_TEXT, "text"}, {TR_FORMAT_JSON_OBJECT, "json_object"},
-    {TR_FORMAT_JSON_SCHEMA, "json_schema"}, {0, NULL}};
+static const tr_req_word formats[] = {{TR_FORMAT_TEXT, "text"},
+                                      {TR_FORMAT_JSON_OBJECT, "json_object"},
+                                      {TR_FORMAT_JSON_SCHEMA, "json_schema"},
+                                      {0, NULL}};
 
 /* ============================================================================================
  * decode
@@ -73,8 +77,7 @@ static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const
     int n = out->nelts;
 
     if (!json_is_object(part)) {
-        tr_rd_fail(&d->rd, "'%s' must be a content part object",
-                   apr_psprintf(d->p, TR_LOC(loc)));
+        tr_rd_fail(&d->rd, "'%s' must be a content part object", apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
     if (!type)
@@ -94,8 +97,8 @@ static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const
         APR_ARRAY_IDX(out, n, tr_block *)->item_id = item_id;
 }
 
-static void decode_content(decoder *d, apr_array_header_t *out, json_t *content,
-                           const tr_loc *loc, const char *item_id)
+static void decode_content(decoder *d, apr_array_header_t *out, json_t *content, const tr_loc *loc,
+                           const char *item_id)
 {
     size_t i;
     json_t *part;
@@ -109,7 +112,8 @@ static void decode_content(decoder *d, apr_array_header_t *out, json_t *content,
                    apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         tr_loc at = {"input[%d].content[%d]", loc->a, (int) i, 0};
         if (d->rd.failed)
             return;
@@ -127,15 +131,13 @@ static void decode_message_item(decoder *d, json_t *item, const tr_loc *loc)
     if (d->rd.failed)
         return;
     if (r < 0) {
-        tr_rd_fail(&d->rd, "'input[%d].role' must be user, assistant, system or developer",
-                   loc->a);
+        tr_rd_fail(&d->rd, "'input[%d].role' must be user, assistant, system or developer", loc->a);
         return;
     }
     /* One assistant turn may span several items; user turns stay as the client split them. */
-    m = r == TR_ROLE_ASSISTANT ? tr_req_last_or_add(d->p, d->req, TR_ROLE_ASSISTANT)
-                               : tr_req_add_message(d->p, d->req,
-                                                    r == ROLE_DEVELOPER ? TR_ROLE_SYSTEM
-                                                                        : (tr_role) r);
+    m = r == TR_ROLE_ASSISTANT
+            ? tr_req_last_or_add(d->p, d->req, TR_ROLE_ASSISTANT)
+            : tr_req_add_message(d->p, d->req, r == ROLE_DEVELOPER ? TR_ROLE_SYSTEM : (tr_role) r);
     m->developer = r == ROLE_DEVELOPER;
     decode_content(d, m->blocks, json_object_get(item, "content"), loc, id);
 }
@@ -185,8 +187,7 @@ static void decode_reasoning(decoder *d, json_t *item, const tr_loc *loc)
     size_t i;
     json_t *part;
 
-    json_array_foreach(source, i, part)
-        tr_req_add_text(d->p, texts, tr_json_str(part, "text"));
+    json_array_foreach(source, i, part) tr_req_add_text(d->p, texts, tr_json_str(part, "text"));
     b->text = tr_req_join_text(d->p, texts, TR_BLOCK_TEXT, "\n\n");
     b->reasoning_id = tr_rd_str(&d->rd, item, "id", TR_LOC(loc));
     b->signature = tr_rd_str(&d->rd, item, "encrypted_content", TR_LOC(loc));
@@ -235,7 +236,8 @@ static void decode_input(decoder *d)
                         json_string_value(input));
         return;
     }
-    json_array_foreach(input, i, item) {
+    json_array_foreach(input, i, item)
+    {
         if (d->rd.failed)
             return;
         decode_item(d, item, (int) i);
@@ -266,7 +268,8 @@ static void decode_tools(decoder *d)
     size_t i, j;
     json_t *t, *inner;
 
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         tr_loc loc = {"tools[%d]", (int) i, 0, 0};
         const char *type = tr_rd_str(&d->rd, t, "type", TR_LOC(&loc));
 
@@ -281,7 +284,8 @@ static void decode_tools(decoder *d)
         else if (!strcmp(type, "namespace")) {
             /* Codex groups MCP tools: flattened into plain functions, names unchanged (the
              * model's calls then name the functions as the client declared them). */
-            json_array_foreach(tr_json_arr(t, "tools"), j, inner) {
+            json_array_foreach(tr_json_arr(t, "tools"), j, inner)
+            {
                 tr_loc at = {"tools[%d].tools[%d]", (int) i, (int) j, 0};
                 const char *inner_type = tr_json_str(inner, "type");
                 if (json_is_object(inner) && (!inner_type || !strcmp(inner_type, "function")))
@@ -292,8 +296,7 @@ static void decode_tools(decoder *d)
             ns->type = "namespace";
             ns->name = tr_json_str(t, "name");
             ns->raw = t;
-        }
-        else {
+        } else {
             tr_tool *tool = tr_req_add_tool(d->p, d->req);
             tool->type = type; /* web_search, file_search, mcp, custom ...: hosted */
             tool->name = tr_json_str(t, "name");
@@ -310,8 +313,8 @@ static void decode_tool_choice(decoder *d)
     json_t *t;
 
     if (json_is_string(tc)) {
-        d->req->tool_choice = (tr_tool_choice) tr_req_word_value(tool_choices,
-                                                                 json_string_value(tc), 0);
+        d->req->tool_choice =
+            (tr_tool_choice) tr_req_word_value(tool_choices, json_string_value(tc), 0);
         return;
     }
     if (tc && !json_is_null(tc) && !json_is_object(tc)) {
@@ -322,11 +325,11 @@ static void decode_tool_choice(decoder *d)
     if (type && !strcmp(type, "function")) {
         d->req->tool_choice = TR_TOOL_CHOICE_NAMED;
         d->req->tool_choice_name = tr_rd_str(&d->rd, tc, "name", "tool_choice");
-    }
-    else if (type && !strcmp(type, "allowed_tools")) {
+    } else if (type && !strcmp(type, "allowed_tools")) {
         d->req->tool_choice = (tr_tool_choice) tr_req_word_value(
             tool_choices, tr_json_str(tc, "mode"), TR_TOOL_CHOICE_AUTO);
-        json_array_foreach(tr_json_arr(tc, "tools"), i, t) {
+        json_array_foreach(tr_json_arr(tc, "tools"), i, t)
+        {
             if (tr_json_str(t, "name"))
                 tr_req_add_allowed_tool(d->p, d->req, tr_json_str(t, "name"));
         }
@@ -408,8 +411,7 @@ static int encode_media_part(encoder *e, json_t *parts, const tr_block *b)
     if (b->kind == TR_BLOCK_DOCUMENT && b->text && !b->data) {
         tr_req_set_str(part, "type", "input_text");
         tr_req_set_str(part, "text", b->text);
-    }
-    else if (b->kind == TR_BLOCK_IMAGE) {
+    } else if (b->kind == TR_BLOCK_IMAGE) {
         tr_req_set_str(part, "type", "input_image");
         if (b->data)
             tr_req_set_str(part, "image_url", tr_req_data_uri(e->p, b->media_type, b->data));
@@ -417,14 +419,12 @@ static int encode_media_part(encoder *e, json_t *parts, const tr_block *b)
             tr_req_set_str(part, "image_url", b->url);
         tr_req_set_str(part, "file_id", b->file_id);
         tr_req_set_str(part, "detail", b->detail ? b->detail : "auto");
-    }
-    else {
+    } else {
         tr_req_set_str(part, "type", "input_file");
         if (b->data) {
             tr_req_set_str(part, "file_data", tr_req_data_uri(e->p, b->media_type, b->data));
             tr_req_set_str(part, "filename", b->filename ? b->filename : "document.pdf");
-        }
-        else {
+        } else {
             tr_req_set_str(part, "file_url", b->url);
             tr_req_set_str(part, "file_id", b->file_id);
             tr_req_set_str(part, "filename", b->filename);
@@ -516,12 +516,11 @@ static void encode_reasoning_item(encoder *e, const tr_block *b)
  * item (same item_id) form one message item. */
 static int encode_message(encoder *e, const tr_message *m)
 {
-    const char *role = m->role == TR_ROLE_ASSISTANT ? "assistant"
-                       : m->role == TR_ROLE_SYSTEM  ? (m->developer || e->req->proto !=
-                                                                          AIPROXY_PROTO_RESPONSES
-                                                           ? "developer"
-                                                           : "system")
-                                                    : "user";
+    const char *role =
+        m->role == TR_ROLE_ASSISTANT ? "assistant"
+        : m->role == TR_ROLE_SYSTEM
+            ? (m->developer || e->req->proto != AIPROXY_PROTO_RESPONSES ? "developer" : "system")
+            : "user";
     json_t *parts = NULL;
     const char *parts_item = NULL;
 
@@ -706,8 +705,8 @@ static int encode_request(encoder *e, json_t *body)
     return 0;
 }
 
-int tr_responses_request_encode(apr_pool_t *p, const tr_request *req,
-                                const aiproxy_target *target, json_t **body, aiproxy_error *err)
+int tr_responses_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
+                                json_t **body, aiproxy_error *err)
 {
     encoder e = {p, req, target, err, NULL};
     json_t *out = json_object();

@@ -35,8 +35,8 @@ static void test_routes_table(void **state)
          "compact", 0},
         {"/v1beta/models/gemini-2.5-pro:generateContent", NULL, AIP_ROUTE_GENERATE,
          AIPROXY_PROTO_GEMINI, "gemini-2.5-pro", NULL, AIPROXY_STREAM_NONE},
-        {"/v1/models/g:streamGenerateContent", "alt=sse", AIP_ROUTE_GENERATE,
-         AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
+        {"/v1/models/g:streamGenerateContent", "alt=sse", AIP_ROUTE_GENERATE, AIPROXY_PROTO_GEMINI,
+         "g", NULL, AIPROXY_STREAM_SSE},
         {"/v1beta/models/g:streamGenerateContent", "key=x&alt=sse", AIP_ROUTE_GENERATE,
          AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
         {"/v1beta/models/g:streamGenerateContent", "alt=sses", AIP_ROUTE_GENERATE,
@@ -61,9 +61,17 @@ static void test_routes_table(void **state)
 static void test_routes_unknown(void **state)
 {
     static const char *const unknown[] = {
-        "/", "/v1", "/v1/messages/", "/v1/messages/count", "/v1/completions", "/v1/embeddings",
-        "/v1beta/models/g:embedContent", "/v1beta/models/:generateContent",
-        "/v1beta/models/a/b:generateContent", "/v1beta/models/g", "/v1/chat/completions/x",
+        "/",
+        "/v1",
+        "/v1/messages/",
+        "/v1/messages/count",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1beta/models/g:embedContent",
+        "/v1beta/models/:generateContent",
+        "/v1beta/models/a/b:generateContent",
+        "/v1beta/models/g",
+        "/v1/chat/completions/x",
     };
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         aip_route route;
@@ -126,8 +134,8 @@ static void test_upstream_setting_errors(void **state)
 {
     aip_upstream *up = aip_upstream_create(pool, "u", "https://x");
     static const char *const bad[][2] = {
-        {"api", "bedrock"}, {"auth_file", ""},    {"weight", "0"},   {"weight", "101"},
-        {"weight", "3x"},   {"map", "nomapping"}, {"map", "=b"},     {"header", "novalue"},
+        {"api", "bedrock"}, {"auth_file", ""},    {"weight", "0"},        {"weight", "101"},
+        {"weight", "3x"},   {"map", "nomapping"}, {"map", "=b"},          {"header", "novalue"},
         {"header", ": v"},  {"enabled", "maybe"}, {"compression", "lz4"}, {"token", ""},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -135,8 +143,8 @@ static void test_upstream_setting_errors(void **state)
         assert_non_null(err);
         assert_ptr_not_equal(err, AIP_NOT_OURS);
     }
-    assert_non_null(strstr(aip_upstream_set(pool, up, "header", "x: a\r\nInjected: b"),
-                           "line breaks"));
+    assert_non_null(
+        strstr(aip_upstream_set(pool, up, "header", "x: a\r\nInjected: b"), "line breaks"));
 }
 
 static void test_oauth_upstreams(void **state)

@@ -28,7 +28,7 @@
 #include "tr_json.h"
 #include "tr_req_schema.h"
 
-#define VECTOR_DIR "test/unit/vectors/requests"
+#define VECTOR_DIR   "test/unit/vectors/requests"
 #define TARGET_MODEL "upstream-model"
 
 static apr_pool_t *root_pool;
@@ -144,11 +144,11 @@ static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const 
         return 1;
     }
     for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
-        const char *expected_path = apr_psprintf(p, "%s/%s.%s.json", dir, case_name,
-                                                 aiproxy_proto_name((aiproxy_proto) t));
+        const char *expected_path =
+            apr_psprintf(p, "%s/%s.%s.json", dir, case_name, aiproxy_proto_name((aiproxy_proto) t));
         aiproxy_error terr = {0};
-        json_t *actual = encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE,
-                                    &terr);
+        json_t *actual =
+            encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE, &terr);
         apr_size_t elen;
         const char *etext = read_file(p, expected_path, &elen);
         aiproxy_error perr;
@@ -161,8 +161,7 @@ static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const 
         if (!expected) {
             print_error("%s: missing or invalid\n", expected_path);
             failures++;
-        }
-        else if (!vector_matches(expected, actual, &terr)) {
+        } else if (!vector_matches(expected, actual, &terr)) {
             char *got = actual ? json_dumps(actual, JSON_INDENT(2) | JSON_SORT_KEYS)
                                : strdup(terr.message ? terr.message : "(no message)");
             print_error("%s: mismatch, got:\n%s\n", expected_path, got);
@@ -272,9 +271,8 @@ static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto pr
 }
 
 static const char *const plain_bodies[AIPROXY_PROTO_COUNT] = {
-    [AIPROXY_PROTO_ANTHROPIC] =
-        "{\"model\":\"m\",\"max_tokens\":10,\"x_unknown\":1,"
-        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+    [AIPROXY_PROTO_ANTHROPIC] = "{\"model\":\"m\",\"max_tokens\":10,\"x_unknown\":1,"
+                                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
     [AIPROXY_PROTO_OPENAI] =
         "{\"model\":\"m\",\"x_unknown\":1,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
     [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"m\",\"x_unknown\":1,\"input\":\"hi\"}",
@@ -303,8 +301,7 @@ static void test_same_protocol_passthrough_and_stream_flip(void **state)
         if (proto != AIPROXY_PROTO_GEMINI) /* Gemini streams by URL */
             assert_true(json_is_true(json_object_get(flipped, "stream")));
         if (proto != AIPROXY_PROTO_GEMINI)
-            assert_string_equal(json_string_value(json_object_get(flipped, "model")),
-                                TARGET_MODEL);
+            assert_string_equal(json_string_value(json_object_get(flipped, "model")), TARGET_MODEL);
         if (proto == AIPROXY_PROTO_OPENAI)
             assert_true(json_is_true(
                 json_object_get(json_object_get(flipped, "stream_options"), "include_usage")));
@@ -333,8 +330,8 @@ static void test_cross_protocol_drops_unknown_fields(void **state)
 /* ---- bad input ------------------------------------------------------------------------------ */
 
 /* Parse + build to target; expects status and a message containing text. */
-static void expect_error(apr_pool_t *p, aiproxy_proto proto, const char *body,
-                         aiproxy_proto target, int status, const char *text)
+static void expect_error(apr_pool_t *p, aiproxy_proto proto, const char *body, aiproxy_proto target,
+                         int status, const char *text)
 {
     aiproxy_error err = {0};
     aiproxy_request *req = parse(p, proto, body, &err);
@@ -355,8 +352,8 @@ static void test_wrong_types_name_the_field(void **state)
                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
                  AIPROXY_PROTO_OPENAI, 400, "messages[0].content");
     expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
-                 "{\"model\":\"m\",\"temperature\":\"hot\",\"messages\":[]}",
-                 AIPROXY_PROTO_GEMINI, 400, "'temperature' must be a number");
+                 "{\"model\":\"m\",\"temperature\":\"hot\",\"messages\":[]}", AIPROXY_PROTO_GEMINI,
+                 400, "'temperature' must be a number");
     expect_error(f->p, AIPROXY_PROTO_ANTHROPIC,
                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
                  "\"text\",\"text\":7}]}]}",
@@ -375,15 +372,14 @@ static void test_wrong_types_name_the_field(void **state)
                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
                  "\"input_audio\",\"input_audio\":{\"data\":\"AA\",\"format\":\"wav\"}}]}]}",
                  AIPROXY_PROTO_ANTHROPIC, 400, "audio");
-    expect_error(f->p, AIPROXY_PROTO_OPENAI,
-                 "{\"model\":\"m\",\"stop\":7,\"messages\":[]}", AIPROXY_PROTO_GEMINI, 400,
-                 "'stop'");
+    expect_error(f->p, AIPROXY_PROTO_OPENAI, "{\"model\":\"m\",\"stop\":7,\"messages\":[]}",
+                 AIPROXY_PROTO_GEMINI, 400, "'stop'");
     expect_error(f->p, AIPROXY_PROTO_RESPONSES,
                  "{\"model\":\"m\",\"input\":[{\"type\":\"function_call\",\"name\":\"f\"}]}",
                  AIPROXY_PROTO_ANTHROPIC, 400, "call_id");
     expect_error(f->p, AIPROXY_PROTO_RESPONSES,
-                 "{\"model\":\"m\",\"input\":[],\"reasoning\":\"high\"}", AIPROXY_PROTO_GEMINI,
-                 400, "'reasoning' must be an object");
+                 "{\"model\":\"m\",\"input\":[],\"reasoning\":\"high\"}", AIPROXY_PROTO_GEMINI, 400,
+                 "'reasoning' must be an object");
     expect_error(f->p, AIPROXY_PROTO_GEMINI,
                  "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":1}]}]}",
                  AIPROXY_PROTO_OPENAI, 400, "contents[0].parts[0].text");
@@ -396,7 +392,8 @@ static void test_wrong_types_name_the_field(void **state)
 static void test_inexpressible_requests_are_400(void **state)
 {
     fixture *f = *state;
-    const char *n2 = "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    const char *n2 =
+        "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
     const char *prev = "{\"model\":\"m\",\"previous_response_id\":\"resp_1\",\"input\":\"x\"}";
     aiproxy_error err = {0};
     aiproxy_request *req;
@@ -438,7 +435,8 @@ static void test_deep_nesting_and_bad_utf8_rejected_by_parse(void **state)
     aiproxy_error err = {0};
     char *deep = apr_palloc(f->p, 2 * 300 + 64);
     char *o = deep;
-    const char bad_utf8[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}";
+    const char bad_utf8[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}";
 
     o += sprintf(o, "{\"model\":\"m\",\"messages\":");
     for (int i = 0; i < 300; i++)
@@ -461,8 +459,10 @@ static void test_huge_strings(void **state)
     char *text = apr_palloc(f->p, n + 1);
     memset(text, 'a', n);
     text[n] = '\0';
-    const char *body = apr_pstrcat(f->p, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
-                                         "\"content\":\"", text, "\"}]}", NULL);
+    const char *body = apr_pstrcat(f->p,
+                                   "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                   "\"content\":\"",
+                                   text, "\"}]}", NULL);
     aiproxy_error err = {0};
     aiproxy_request *req = parse(f->p, AIPROXY_PROTO_OPENAI, body, &err);
 
@@ -489,9 +489,9 @@ static void test_anthropic_max_tokens_and_budget(void **state)
                 "\"user\",\"content\":\"x\"}]}",
                 &err);
     body = build(f->p, req, AIPROXY_PROTO_ANTHROPIC, 0, &err);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(body, "thinking"), "budget_tokens")),
-                     24576);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(body, "thinking"), "budget_tokens")),
+        24576);
     assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 24576 + 4096);
 
     req = parse(f->p, AIPROXY_PROTO_OPENAI,
@@ -502,8 +502,8 @@ static void test_anthropic_max_tokens_and_budget(void **state)
     assert_null(json_object_get(body, "thinking"));
     assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 500);
 
-    req = parse(f->p, AIPROXY_PROTO_GEMINI,
-                "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
+    req =
+        parse(f->p, AIPROXY_PROTO_GEMINI, "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
     {
         aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345};
         aiproxy_upstream_request out;
@@ -653,8 +653,7 @@ int main(void)
         cmocka_unit_test(test_vectors_from_gemini),
         cmocka_unit_test_setup_teardown(test_same_protocol_passthrough_and_stream_flip, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_cross_protocol_drops_unknown_fields, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cross_protocol_drops_unknown_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types_name_the_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inexpressible_requests_are_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting_and_bad_utf8_rejected_by_parse, setup,

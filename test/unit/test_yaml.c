@@ -37,8 +37,8 @@ static int teardown(void **state)
 static aip_yaml_config *parse_ok(const char *text)
 {
     aip_yaml_error err;
-    aip_yaml_config *cfg = aip_yaml_parse(pool, "/etc/aiproxy/config.yaml", text, strlen(text),
-                                          &err);
+    aip_yaml_config *cfg =
+        aip_yaml_parse(pool, "/etc/aiproxy/config.yaml", text, strlen(text), &err);
     if (!cfg)
         fail_msg("unexpected error: %s", aip_yaml_error_string(pool, &err));
     return cfg;
@@ -321,16 +321,16 @@ static void test_compression_values(void **state)
         const char *written;
         const char *coding;
     } cases[] = {
-        {"zstd", "zstd"}, {"x-zstd", "zstd"}, {"gzip", "gzip"},   {"x-gzip", "gzip"},
-        {"br", "br"},     {"none", "none"},   {"identity", "none"}, {"''", "none"},
-        {"GZIP", "gzip"},
+        {"zstd", "zstd"}, {"x-zstd", "zstd"},   {"gzip", "gzip"}, {"x-gzip", "gzip"}, {"br", "br"},
+        {"none", "none"}, {"identity", "none"}, {"''", "none"},   {"GZIP", "gzip"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *text = apr_psprintf(pool, "upstreams:\n"
-                                              "  - name: a\n"
-                                              "    base_url: http://h\n"
-                                              "    token: t\n"
-                                              "    request_compression: %s\n",
+        const char *text = apr_psprintf(pool,
+                                        "upstreams:\n"
+                                        "  - name: a\n"
+                                        "    base_url: http://h\n"
+                                        "    token: t\n"
+                                        "    request_compression: %s\n",
                                         cases[i].written);
         assert_string_equal(upstream(parse_ok(text), 0)->compression.value, cases[i].coding);
     }
@@ -338,13 +338,13 @@ static void test_compression_values(void **state)
 
 static void test_oauth_types(void **state)
 {
-    static const char *const types[] = {"codex", "geminicli", "antigravity", "claudecode",
-                                        "kiro"};
+    static const char *const types[] = {"codex", "geminicli", "antigravity", "claudecode", "kiro"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        const char *text = apr_psprintf(pool, "upstreams:\n"
-                                              "  - name: o\n"
-                                              "    api_type: %s\n"
-                                              "    auth_files: [/x.json]\n",
+        const char *text = apr_psprintf(pool,
+                                        "upstreams:\n"
+                                        "  - name: o\n"
+                                        "    api_type: %s\n"
+                                        "    auth_files: [/x.json]\n",
                                         types[i]);
         const aip_yaml_upstream *up = upstream(parse_ok(text), 0);
         assert_true(up->oauth);
@@ -407,7 +407,8 @@ static void test_anchors_and_aliases(void **state)
     assert_int_equal(upstream(cfg, 0)->available_models->nelts, 2);
     assert_string_equal(item(upstream(cfg, 1)->tokens, 1), "m2");
     /* the two uses of the alias share one copy of each value */
-    assert_ptr_equal(item(upstream(cfg, 0)->available_models, 0), item(upstream(cfg, 1)->tokens, 0));
+    assert_ptr_equal(item(upstream(cfg, 0)->available_models, 0),
+                     item(upstream(cfg, 1)->tokens, 0));
 }
 
 /* ---- listen address and route names ----------------------------------------------------- */
@@ -418,8 +419,10 @@ static void test_listen_address(void **state)
         const char *bind, *listen, *host;
         int port;
     } cases[] = {
-        {"127.0.0.1", ":8642", "127.0.0.1", 8642}, {"10.0.0.1", "8080", "10.0.0.1", 8080},
-        {"127.0.0.1", "0.0.0.0:80", "0.0.0.0", 80}, {"127.0.0.1", "[::1]:443", "::1", 443},
+        {"127.0.0.1", ":8642", "127.0.0.1", 8642},
+        {"10.0.0.1", "8080", "10.0.0.1", 8080},
+        {"127.0.0.1", "0.0.0.0:80", "0.0.0.0", 80},
+        {"127.0.0.1", "[::1]:443", "::1", 443},
         {"::", ":9000", "::", 9000},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -443,7 +446,8 @@ static void test_route_name(void **state)
 /* ---- refusals, each at its line ------------------------------------------------------- */
 
 #define UP(extra) "upstreams:\n  - name: a\n    base_url: http://h\n    token: t\n" extra
-#define UP_NO_TOKEN(extra) "upstreams:\n  - name: a\n    base_url: http://h\n    api_type: openai\n" extra
+#define UP_NO_TOKEN(extra)                                                                         \
+    "upstreams:\n  - name: a\n    base_url: http://h\n    api_type: openai\n" extra
 
 static void test_error_unknown_api_type(void **state)
 {
@@ -507,8 +511,9 @@ static void test_fallback_long_chain_is_fine(void **state)
 
 static void test_error_bad_weight(void **state)
 {
-    expect_error(UP("    weight: heavy\n"), 5, 13, "upstreams[0].weight: 'heavy' is not a whole "
-                                                   "number");
+    expect_error(UP("    weight: heavy\n"), 5, 13,
+                 "upstreams[0].weight: 'heavy' is not a whole "
+                 "number");
     expect_error(UP("    weight: 1.5\n"), 5, 13, "not a whole number");
     expect_error(UP("    weight: 99999999999999999999999\n"), 5, 13, "not a whole number");
     expect_error(UP("    weight: [1]\n"), 5, 13, "expected a single value, found a list");
@@ -518,8 +523,9 @@ static void test_error_bad_values(void **state)
 {
     expect_error(UP("    request_compression: lz4\n"), 5, 26, "unknown request_compression 'lz4'");
     expect_error(UP("    enabled: maybe\n"), 5, 14, "'maybe' is not true or false");
-    expect_error("upstream_request_timeout: -1\n", 1, 27, "upstream_request_timeout: expected a "
-                                                          "positive whole number");
+    expect_error("upstream_request_timeout: -1\n", 1, 27,
+                 "upstream_request_timeout: expected a "
+                 "positive whole number");
     expect_error("default_max_tokens: -10\n", 1, 21, "positive whole number");
     expect_error("log:\n  max_size: big\n", 2, 13, "log.max_size: 'big' is not a whole number");
     expect_error("listen: ':99999'\n", 1, 9, "listen ':99999'");
