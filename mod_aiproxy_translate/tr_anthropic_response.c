@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 #include "tr_json.h"
 #include "tr_protocols.h"
+#include "tr_resp_fast.h"
 #include "tr_resp_util.h"
 #include "tr_stop.h"
 #include "tr_usage.h"
@@ -215,16 +216,21 @@ static apr_status_t ensure_started(tr_stream_decoder *d, const json_t *message, 
                                  &usage);
 }
 
-static anthropic_open_block *find_open(tr_stream_decoder *d, const json_t *ev)
+static anthropic_open_block *find_open_index(tr_stream_decoder *d, long long up)
 {
-    long long up;
-    if (!tr_json_int(ev, "index", &up))
-        up = -1;
     for (int i = 0; i < d->nopen; i++) {
         if (d->open[i].upstream_index == up)
             return &d->open[i];
     }
     return NULL;
+}
+
+static anthropic_open_block *find_open(tr_stream_decoder *d, const json_t *ev)
+{
+    long long up;
+    if (!tr_json_int(ev, "index", &up))
+        up = -1;
+    return find_open_index(d, up);
 }
 
 static apr_status_t on_message_start(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
@@ -308,28 +314,93 @@ static const struct {
     {"input_json_delta", TR_DELTA_ARGUMENTS, "partial_json"},
 };
 
+/* The delta_types entry for a delta type word, or -1 (citations_delta, future types). */
+static int delta_type_for(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof(delta_types) / sizeof(delta_types[0]); i++) {
+        if (!strcmp(delta_types[i].type, type))
+            return (int) i;
+    }
+    return -1;
+}
+
+/* One delta's payload (already known to be a string) into the open block ob; both the jansson
+ * path and the fast path end here, so they emit the same events. */
+static apr_status_t emit_block_delta(anthropic_open_block *ob, int which, const char *text,
+                                     apr_size_t len, const tr_emitter *e)
+{
+    if (len == 0)
+        return APR_SUCCESS;
+    if (delta_types[which].kind == TR_DELTA_SIGNATURE)
+        return tr_emit_signature(e, ob->index, text, AIPROXY_PROTO_ANTHROPIC);
+    if (delta_types[which].kind == TR_DELTA_ARGUMENTS)
+        ob->got_arguments = 1;
+    return tr_emit_delta(e, ob->index, delta_types[which].kind, text, len);
+}
+
 static apr_status_t on_block_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
 {
     anthropic_open_block *ob = find_open(d, ev);
     const json_t *delta = tr_json_obj(ev, "delta");
-    const char *type = tr_json_str(delta, "type");
+    int which = delta_type_for(tr_json_str(delta, "type"));
+    json_t *payload;
 
-    for (size_t i = 0; ob && type && i < sizeof(delta_types) / sizeof(delta_types[0]); i++) {
-        json_t *payload;
-        if (strcmp(delta_types[i].type, type))
-            continue;
-        payload = json_object_get(delta, delta_types[i].member);
-        if (!json_is_string(payload) || json_string_length(payload) == 0)
-            return APR_SUCCESS;
-        if (delta_types[i].kind == TR_DELTA_SIGNATURE)
-            return tr_emit_signature(e, ob->index, json_string_value(payload),
-                                     AIPROXY_PROTO_ANTHROPIC);
-        if (delta_types[i].kind == TR_DELTA_ARGUMENTS)
-            ob->got_arguments = 1;
-        return tr_emit_delta(e, ob->index, delta_types[i].kind, json_string_value(payload),
-                             json_string_length(payload));
-    }
-    return APR_SUCCESS; /* citations_delta and future delta types */
+    if (!ob || which < 0)
+        return APR_SUCCESS;
+    payload = json_object_get(delta, delta_types[which].member);
+    if (!json_is_string(payload))
+        return APR_SUCCESS;
+    return emit_block_delta(ob, which, json_string_value(payload), json_string_length(payload), e);
+}
+
+/* ---- fast path: content_block_delta without jansson (see tr_resp_fast.h) ---- */
+
+enum { FAST_TYPE, FAST_INDEX, FAST_DELTA, FAST_DELTA_TYPE, FAST_TEXT, FAST_THINKING,
+       FAST_PARTIAL_JSON, FAST_SIGNATURE, FAST_SLOTS };
+
+/* The payload members, in the order of delta_types: the slot of delta_types[i].member. */
+static const int fast_payload_slot[] = {FAST_TEXT, FAST_THINKING, FAST_SIGNATURE,
+                                        FAST_PARTIAL_JSON};
+
+static const tr_fast_member fast_delta_members[] = {
+    {"type", TR_FAST_STRING, FAST_DELTA_TYPE, NULL},
+    {"text", TR_FAST_STRING, FAST_TEXT, NULL},
+    {"thinking", TR_FAST_STRING, FAST_THINKING, NULL},
+    {"partial_json", TR_FAST_STRING, FAST_PARTIAL_JSON, NULL},
+    {"signature", TR_FAST_STRING, FAST_SIGNATURE, NULL},
+};
+static const tr_fast_shape fast_delta_shape = TR_FAST_SHAPE(fast_delta_members);
+
+static const tr_fast_member fast_event_members[] = {
+    {"type", TR_FAST_STRING, FAST_TYPE, NULL},
+    {"index", TR_FAST_INT, FAST_INDEX, NULL},
+    {"delta", TR_FAST_OBJECT, FAST_DELTA, &fast_delta_shape},
+};
+static const tr_fast_shape fast_event_shape = TR_FAST_SHAPE(fast_event_members);
+
+/* 1 when data was a content_block_delta of a known delta type carrying exactly its own payload
+ * member and *rv holds the result; 0 to take the jansson path. */
+static int fast_block_delta(tr_stream_decoder *d, const char *data, apr_size_t len,
+                            const tr_emitter *e, apr_status_t *rv)
+{
+    tr_fast_value v[FAST_SLOTS] = {{0}};
+    anthropic_open_block *ob;
+    int which, payloads = 0;
+
+    if (!tr_fast_enabled() || !tr_fast_scan(d->scratch, data, len, &fast_event_shape, v) ||
+        !v[FAST_TYPE].present || strcmp(v[FAST_TYPE].str, "content_block_delta") ||
+        !v[FAST_INDEX].present || (which = delta_type_for(v[FAST_DELTA_TYPE].str)) < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(fast_payload_slot) / sizeof(fast_payload_slot[0]); i++)
+        payloads += v[fast_payload_slot[i]].present;
+    if (payloads != 1 || !v[fast_payload_slot[which]].present)
+        return 0;
+    ob = find_open_index(d, v[FAST_INDEX].num);
+    *rv = ob ? emit_block_delta(ob, which, v[fast_payload_slot[which]].str,
+                                v[fast_payload_slot[which]].len, e)
+             : APR_SUCCESS;
+    tr_fast_note_taken();
+    return 1;
 }
 
 static apr_status_t close_block(tr_stream_decoder *d, anthropic_open_block *ob, const tr_emitter *e)
@@ -418,6 +489,10 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
 
     if (!data)
         return APR_SUCCESS; /* end of body: Anthropic streams end explicitly (message_stop) */
+    if (fast_block_delta(d, data, len, &e, &rv)) {
+        apr_pool_clear(d->scratch);
+        return rv;
+    }
     root = tr_resp_parse(d->scratch, data, len);
     type = tr_json_str(root, "type") ? tr_json_str(root, "type") : event;
     for (size_t i = 0;

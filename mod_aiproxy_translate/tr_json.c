@@ -1,4 +1,5 @@
 /* tr_json.c: see tr_json.h. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "apr_strings.h"
@@ -121,7 +122,10 @@ int tr_json_int(const json_t *obj, const char *key, long long *out)
         *out = json_integer_value(v);
         return 1;
     }
-    if (json_is_real(v)) {
+    /* A real past long long's range (1e25) has no integer value: converting it would be
+     * undefined behaviour, so it counts as absent. */
+    if (json_is_real(v) && json_real_value(v) >= (double) LLONG_MIN &&
+        json_real_value(v) < -(double) LLONG_MIN) {
         *out = (long long) json_real_value(v);
         return 1;
     }

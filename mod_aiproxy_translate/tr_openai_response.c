@@ -10,6 +10,7 @@
 #include "apr_strings.h"
 #include "tr_json.h"
 #include "tr_protocols.h"
+#include "tr_resp_fast.h"
 #include "tr_resp_util.h"
 #include "tr_stop.h"
 #include "tr_usage.h"
@@ -266,14 +267,14 @@ static apr_status_t close_all(tr_stream_decoder *d, const tr_emitter *e)
 }
 
 /* Text after thinking (or the reverse) starts a new block; a block of the same kind continues. */
-static apr_status_t append_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
-                                const json_t *value)
+static apr_status_t append_text_bytes(tr_stream_decoder *d, const tr_emitter *e,
+                                      tr_block_kind kind, const char *text, apr_size_t len)
 {
     int *mine = kind == TR_BLOCK_TEXT ? &d->text_index : &d->thinking_index;
     int *other = kind == TR_BLOCK_TEXT ? &d->thinking_index : &d->text_index;
     apr_status_t rv;
 
-    if (!json_is_string(value) || json_string_length(value) == 0)
+    if (len == 0)
         return APR_SUCCESS;
     if (*mine < 0) {
         if (d->next_index >= TR_RESP_MAX_BLOCKS)
@@ -285,8 +286,16 @@ static apr_status_t append_text(tr_stream_decoder *d, const tr_emitter *e, tr_bl
         if ((rv = tr_emit_block_start(e, *mine, kind, NULL, NULL)) != APR_SUCCESS)
             return rv;
     }
-    return tr_emit_delta(e, *mine, kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING,
-                         json_string_value(value), json_string_length(value));
+    return tr_emit_delta(e, *mine, kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING, text,
+                         len);
+}
+
+static apr_status_t append_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
+                                const json_t *value)
+{
+    if (!json_is_string(value))
+        return APR_SUCCESS;
+    return append_text_bytes(d, e, kind, json_string_value(value), json_string_length(value));
 }
 
 static openai_tool *find_tool(tr_stream_decoder *d, long long tool_index)
@@ -423,6 +432,61 @@ static apr_status_t decode_chunk(tr_stream_decoder *d, const tr_emitter *e, cons
     return d->have_stop && d->have_usage ? finish_message(d, e) : APR_SUCCESS;
 }
 
+/* ---- fast path: content-only chunks without jansson (see tr_resp_fast.h) ---- */
+
+/* Once the stream has started, a chunk's id, object, created, model, system_fingerprint and
+ * service_tier no longer matter to decode_chunk (they are read from the first chunk only), so
+ * the fast path checks them and lets them go. Anything decode_chunk would act on besides the
+ * content (error, usage object, tool_calls, reasoning, refusal text, a finish reason, choices
+ * other than one of index 0) is undeclared or must be null, and so bails. */
+enum { FAST_CHOICE_INDEX, FAST_CONTENT, FAST_SLOTS };
+
+static const tr_fast_member fast_delta_members[] = {
+    {"content", TR_FAST_STRING, FAST_CONTENT, NULL},
+    {"role", TR_FAST_SCALAR, -1, NULL}, /* decode_choice never reads it */
+    {"refusal", TR_FAST_NULL, -1, NULL},
+};
+static const tr_fast_shape fast_delta_shape = TR_FAST_SHAPE(fast_delta_members);
+
+static const tr_fast_member fast_choice_members[] = {
+    {"index", TR_FAST_INT, FAST_CHOICE_INDEX, NULL},
+    {"delta", TR_FAST_OBJECT, -1, &fast_delta_shape},
+    {"logprobs", TR_FAST_NULL, -1, NULL},
+    {"finish_reason", TR_FAST_NULL, -1, NULL},
+};
+static const tr_fast_shape fast_choice_shape = TR_FAST_SHAPE(fast_choice_members);
+
+static const tr_fast_member fast_chunk_members[] = {
+    {"id", TR_FAST_SCALAR, -1, NULL},
+    {"object", TR_FAST_SCALAR, -1, NULL},
+    {"created", TR_FAST_SCALAR, -1, NULL},
+    {"model", TR_FAST_SCALAR, -1, NULL},
+    {"system_fingerprint", TR_FAST_SCALAR, -1, NULL},
+    {"service_tier", TR_FAST_SCALAR, -1, NULL},
+    {"obfuscation", TR_FAST_SCALAR, -1, NULL},
+    {"usage", TR_FAST_NULL, -1, NULL},
+    {"choices", TR_FAST_ONE_OBJECT, -1, &fast_choice_shape},
+};
+static const tr_fast_shape fast_chunk_shape = TR_FAST_SHAPE(fast_chunk_members);
+
+/* 1 when data was such a chunk and *rv holds what decode_chunk would have returned; 0 to
+ * take the jansson path. */
+static int fast_content_chunk(tr_stream_decoder *d, const char *data, apr_size_t len,
+                              const tr_emitter *e, apr_status_t *rv)
+{
+    tr_fast_value v[FAST_SLOTS] = {{0}};
+
+    if (!tr_fast_enabled() || !d->started ||
+        !tr_fast_scan(d->scratch, data, len, &fast_chunk_shape, v) ||
+        !v[FAST_CHOICE_INDEX].present || v[FAST_CHOICE_INDEX].num != 0 || !v[FAST_CONTENT].present)
+        return 0;
+    *rv = append_text_bytes(d, e, TR_BLOCK_TEXT, v[FAST_CONTENT].str, v[FAST_CONTENT].len);
+    if (*rv == APR_SUCCESS && d->have_stop && d->have_usage)
+        *rv = finish_message(d, e);
+    tr_fast_note_taken();
+    return 1;
+}
+
 apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                      apr_size_t len, tr_event_fn emit, void *baton)
 {
@@ -436,6 +500,10 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
         return d->have_stop ? finish_message(d, &e) : APR_SUCCESS;
     if (len >= 6 && !strncmp(data, "[DONE]", 6))
         return d->started ? finish_message(d, &e) : APR_SUCCESS;
+    if (fast_content_chunk(d, data, len, &e, &rv)) {
+        apr_pool_clear(d->scratch);
+        return rv;
+    }
     chunk = tr_resp_parse(d->scratch, data, len);
     if (json_is_object(chunk))
         rv = decode_chunk(d, &e, chunk);

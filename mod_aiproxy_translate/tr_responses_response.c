@@ -14,6 +14,7 @@
 #include "tr_error.h"
 #include "tr_json.h"
 #include "tr_protocols.h"
+#include "tr_resp_fast.h"
 #include "tr_resp_util.h"
 #include "tr_stop.h"
 #include "tr_usage.h"
@@ -315,11 +316,16 @@ static responses_open_block *find_open(tr_stream_decoder *d, long long output_in
 }
 
 /* The open block an event addresses: by output_index and content_index, else the item. */
+static responses_open_block *block_at(tr_stream_decoder *d, long long output_index,
+                                      long long content_index)
+{
+    responses_open_block *b = find_open(d, output_index, content_index);
+    return b ? b : find_open(d, output_index, -1);
+}
+
 static responses_open_block *event_block(tr_stream_decoder *d, const json_t *ev)
 {
-    long long out = int_member(ev, "output_index", -1);
-    responses_open_block *b = find_open(d, out, int_member(ev, "content_index", 0));
-    return b ? b : find_open(d, out, -1);
+    return block_at(d, int_member(ev, "output_index", -1), int_member(ev, "content_index", 0));
 }
 
 static apr_status_t ensure_started(tr_stream_decoder *d, const json_t *response,
@@ -371,13 +377,21 @@ static apr_status_t close_block(tr_stream_decoder *d, responses_open_block *b, c
     return rv == APR_SUCCESS ? tr_emit_block_stop(e, closing.index, closing.kind) : rv;
 }
 
+static apr_status_t block_delta_bytes(responses_open_block *b, const tr_emitter *e,
+                                      tr_delta_kind kind, const char *text, apr_size_t len)
+{
+    if (!b || len == 0)
+        return APR_SUCCESS;
+    b->got_delta = 1;
+    return tr_emit_delta(e, b->index, kind, text, len);
+}
+
 static apr_status_t block_delta(responses_open_block *b, const tr_emitter *e, tr_delta_kind kind,
                                 const json_t *value)
 {
-    if (!b || !json_is_string(value) || json_string_length(value) == 0)
+    if (!json_is_string(value))
         return APR_SUCCESS;
-    b->got_delta = 1;
-    return tr_emit_delta(e, b->index, kind, json_string_value(value), json_string_length(value));
+    return block_delta_bytes(b, e, kind, json_string_value(value), json_string_length(value));
 }
 
 static apr_status_t on_created(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
@@ -598,6 +612,41 @@ static const struct {
     {"error", on_error},
 };
 
+/* ---- fast path: response.output_text.delta without jansson (see tr_resp_fast.h) ---- */
+
+/* on_text_delta reads output_index, content_index and delta; item_id, sequence_number, an
+ * empty logprobs and obfuscation are checked and let go. */
+enum { FAST_TYPE, FAST_OUTPUT_INDEX, FAST_CONTENT_INDEX, FAST_DELTA, FAST_SLOTS };
+
+static const tr_fast_member fast_text_delta_members[] = {
+    {"type", TR_FAST_STRING, FAST_TYPE, NULL},
+    {"output_index", TR_FAST_INT, FAST_OUTPUT_INDEX, NULL},
+    {"content_index", TR_FAST_INT, FAST_CONTENT_INDEX, NULL},
+    {"delta", TR_FAST_STRING, FAST_DELTA, NULL},
+    {"item_id", TR_FAST_SCALAR, -1, NULL},
+    {"sequence_number", TR_FAST_SCALAR, -1, NULL},
+    {"logprobs", TR_FAST_EMPTY_ARRAY, -1, NULL},
+    {"obfuscation", TR_FAST_SCALAR, -1, NULL},
+};
+static const tr_fast_shape fast_text_delta_shape = TR_FAST_SHAPE(fast_text_delta_members);
+
+/* 1 when data was a text delta with both indexes and *rv holds on_text_delta's result; 0 to
+ * take the jansson path. */
+static int fast_text_delta(tr_stream_decoder *d, const char *data, apr_size_t len,
+                           const tr_emitter *e, apr_status_t *rv)
+{
+    tr_fast_value v[FAST_SLOTS] = {{0}};
+
+    if (!tr_fast_enabled() || !tr_fast_scan(d->scratch, data, len, &fast_text_delta_shape, v) ||
+        !v[FAST_TYPE].present || strcmp(v[FAST_TYPE].str, "response.output_text.delta") ||
+        !v[FAST_OUTPUT_INDEX].present || !v[FAST_CONTENT_INDEX].present || !v[FAST_DELTA].present)
+        return 0;
+    *rv = block_delta_bytes(block_at(d, v[FAST_OUTPUT_INDEX].num, v[FAST_CONTENT_INDEX].num), e,
+                            TR_DELTA_TEXT, v[FAST_DELTA].str, v[FAST_DELTA].len);
+    tr_fast_note_taken();
+    return 1;
+}
+
 apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                         apr_size_t len, tr_event_fn emit, void *baton)
 {
@@ -608,6 +657,10 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
 
     if (!data || d->ended)
         return APR_SUCCESS; /* Responses streams end explicitly (response.completed ...) */
+    if (fast_text_delta(d, data, len, &e, &rv)) {
+        apr_pool_clear(d->scratch);
+        return rv;
+    }
     root = tr_resp_parse(d->scratch, data, len);
     type = tr_json_str(root, "type") ? tr_json_str(root, "type") : event;
     for (size_t i = 0;
