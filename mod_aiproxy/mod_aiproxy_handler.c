@@ -354,7 +354,10 @@ static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const
         int index = (first + t) % n;
         const char *token = APR_ARRAY_IDX(up->tokens, index, const char *);
 
-        if (aip_breaker_is_open(token_breaker(r, up, index, 0), now) && !(t == n - 1 && !tried))
+        /* A single token is always tried: benching it could change nothing, so its
+         * lookup is not paid on every request. */
+        if (n > 1 && aip_breaker_is_open(token_breaker(r, up, index, 0), now) &&
+            !(t == n - 1 && !tried))
             continue; /* benched; the last one is still tried when all are */
         tried++;
         at = apr_pcalloc(r->pool, sizeof(*at));
@@ -373,7 +376,8 @@ static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const
         *verdict = judge_attempt(cr, at);
         if (!verdict->try_next || !verdict->try_next_token)
             break;
-        bench_token(cr, at, index);
+        if (n > 1)
+            bench_token(cr, at, index);
     }
     return at;
 }
