@@ -19,7 +19,6 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,10 +29,12 @@ import http.client
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 POST_LUA = BENCH / "post.lua"
-APACHE2 = shutil.which("apache2", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/apache2"
 MODDIR = pathlib.Path("/usr/lib/apache2/modules")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MINIMAL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+# The private-httpd basics (apache2 path, minimal environment, ports) are the test harness's.
+sys.path.insert(0, str(REPO / "test" / "integration"))
+from harness import APACHE2, MINIMAL_ENV, free_port, port_answers  # noqa: E402
 
 STOCK_MODULES = [
     ("mpm_event_module", "mod_mpm_event.so"),
@@ -68,20 +69,6 @@ KeepAliveTimeout 30
 
 def log(msg):
     print(msg, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_answers(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def taskset(cpus):

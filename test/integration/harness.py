@@ -73,7 +73,8 @@ def free_port():
     raise RuntimeError("no free port found")
 
 
-def _port_answers(port):
+def port_answers(port):
+    """Does something accept TCP connections on 127.0.0.1:port?"""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -200,7 +201,7 @@ class Httpd:
             if (
                 self.pid_file.exists()
                 and self._ready_count() > ready_before
-                and all(_port_answers(p) for p in self.listen)
+                and all(port_answers(p) for p in self.listen)
             ):
                 return
             if time.monotonic() > deadline:
@@ -244,7 +245,7 @@ class Httpd:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + START_TIMEOUT
-        while self.pid_file.exists() or any(_port_answers(p) for p in self.listen):
+        while self.pid_file.exists() or any(port_answers(p) for p in self.listen):
             if time.monotonic() > deadline:
                 try:
                     os.kill(pid, signal.SIGKILL)
