@@ -480,7 +480,7 @@ def figure_memory(res, gw, wrk, port, workdir, args, translated):
         log(f"  after {total[-1]} streams ({rate:.0f} streams/s): children RSS {rss[-1]} KB")
     growth = [rss[i + 1] - rss[i] for i in range(len(rss) - 1)]
     per_stream_b = growth[-1] * 1024 / max(total[-1] - total[-2], 1)
-    res.add(f"[4] gateway children RSS after warm-up / each batch",
+    res.add("[4] gateway children RSS after warm-up / each batch",
             " / ".join(str(x) for x in rss) + " KB", "", None,
             f"{total[-1]} streams of {events} events ({len(reply)} B) each; {how}")
     res.add("[4] RSS growth per batch (verdict on the last)",
