@@ -9,7 +9,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_req_util.h"
 
@@ -34,49 +34,49 @@ typedef struct {
     tr_rd rd;
 } decoder;
 
-typedef void (*block_decoder)(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc);
+typedef void (*block_decoder)(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc);
 
 /* A media source (image or document): base64, url, file, or plain text (documents). */
-static void decode_source(decoder *d, tr_block *b, json_t *blk, const tr_loc *loc)
+static void decode_source(decoder *d, tr_block *b, tr_jv *blk, const tr_loc *loc)
 {
-    json_t *source = tr_rd_obj(&d->rd, blk, "source", TR_LOC(loc));
-    const char *type = tr_json_str(source, "type");
+    tr_jv *source = tr_rd_obj(&d->rd, blk, "source", TR_LOC(loc));
+    const char *type = tr_jv_get_str(source, "type");
 
-    b->cache_control = tr_json_obj(blk, "cache_control");
+    b->cache_control = tr_jv_get_object(blk, "cache_control");
     if (!source || !type)
         return;
     if (!strcmp(type, "base64")) {
-        b->media_type = tr_json_str(source, "media_type");
-        b->data = tr_json_str(source, "data");
+        b->media_type = tr_jv_get_str(source, "media_type");
+        b->data = tr_jv_get_str(source, "data");
     } else if (!strcmp(type, "url"))
-        b->url = tr_json_str(source, "url");
+        b->url = tr_jv_get_str(source, "url");
     else if (!strcmp(type, "file"))
-        b->file_id = tr_json_str(source, "file_id");
+        b->file_id = tr_jv_get_str(source, "file_id");
     else if (!strcmp(type, "text")) {
         b->media_type = "text/plain";
-        b->text = tr_json_str(source, "data");
+        b->text = tr_jv_get_str(source, "data");
     }
 }
 
-static void decode_text(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_text(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_text(d->p, out, tr_rd_str(&d->rd, blk, "text", TR_LOC(loc)));
-    b->cache_control = tr_json_obj(blk, "cache_control");
+    b->cache_control = tr_jv_get_object(blk, "cache_control");
 }
 
-static void decode_image(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_image(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     decode_source(d, tr_req_add_block(d->p, out, TR_BLOCK_IMAGE), blk, loc);
 }
 
-static void decode_document(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_document(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_DOCUMENT);
     decode_source(d, b, blk, loc);
-    b->filename = tr_json_str(blk, "title");
+    b->filename = tr_jv_get_str(blk, "title");
 }
 
-static void decode_thinking(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_thinking(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_THINKING);
     b->text = tr_rd_str(&d->rd, blk, "thinking", TR_LOC(loc));
@@ -85,37 +85,37 @@ static void decode_thinking(decoder *d, apr_array_header_t *out, json_t *blk, co
     b->sig_proto = AIPROXY_PROTO_ANTHROPIC;
 }
 
-static void decode_redacted(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_redacted(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_REDACTED_THINKING);
     b->redacted_data = tr_rd_str(&d->rd, blk, "data", TR_LOC(loc));
 }
 
-static void decode_tool_use(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_tool_use(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_TOOL_CALL);
-    json_t *input = tr_rd_obj(&d->rd, blk, "input", TR_LOC(loc));
+    tr_jv *input = tr_rd_obj(&d->rd, blk, "input", TR_LOC(loc));
 
     b->id = tr_rd_str(&d->rd, blk, "id", TR_LOC(loc));
     b->name = tr_rd_str(&d->rd, blk, "name", TR_LOC(loc));
     b->arguments = input ? tr_req_json_text(d->p, input) : "{}";
-    b->cache_control = tr_json_obj(blk, "cache_control");
+    b->cache_control = tr_jv_get_object(blk, "cache_control");
     if (!d->rd.failed && (!b->id || !b->name))
         tr_rd_fail(&d->rd, "'%s' needs 'id' and 'name'", apr_psprintf(d->p, TR_LOC(loc)));
 }
 
-static void decode_blocks(decoder *d, apr_array_header_t *out, json_t *content, const tr_loc *loc,
+static void decode_blocks(decoder *d, apr_array_header_t *out, tr_jv *content, const tr_loc *loc,
                           int nested);
 
-static void decode_tool_result(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc)
+static void decode_tool_result(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc)
 {
     tr_block *b = tr_req_add_block(d->p, out, TR_BLOCK_TOOL_RESULT);
-    json_t *content = json_object_get(blk, "content");
+    tr_jv *content = tr_jv_get(blk, "content");
     tr_loc inner = {"messages[%d].content[%d].content", loc->a, loc->b, 0};
 
     b->tool_call_id = tr_rd_str(&d->rd, blk, "tool_use_id", TR_LOC(loc));
     tr_rd_bool(&d->rd, blk, "is_error", &b->is_error, TR_LOC(loc));
-    b->cache_control = tr_json_obj(blk, "cache_control");
+    b->cache_control = tr_jv_get_object(blk, "cache_control");
     b->content = tr_req_blocks(d->p);
     if (!d->rd.failed && !b->tool_call_id)
         tr_rd_fail(&d->rd, "'%s.tool_use_id' is required", apr_psprintf(d->p, TR_LOC(loc)));
@@ -138,12 +138,12 @@ static const struct {
     {"tool_result", decode_tool_result, 0},
 };
 
-static void decode_block(decoder *d, apr_array_header_t *out, json_t *blk, const tr_loc *loc,
+static void decode_block(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc,
                          int nested)
 {
     const char *type;
 
-    if (!json_is_object(blk)) {
+    if (!tr_jv_is_object(blk)) {
         tr_rd_fail(&d->rd, "'%s' must be an object", apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
@@ -158,24 +158,24 @@ static void decode_block(decoder *d, apr_array_header_t *out, json_t *blk, const
 }
 
 /* content: a string (one text block) or an array of blocks; absent/null is empty. */
-static void decode_blocks(decoder *d, apr_array_header_t *out, json_t *content, const tr_loc *loc,
+static void decode_blocks(decoder *d, apr_array_header_t *out, tr_jv *content, const tr_loc *loc,
                           int nested)
 {
     size_t i;
-    json_t *blk;
+    tr_jv *blk;
 
-    if (!content || json_is_null(content))
+    if (!content || tr_jv_is_null(content))
         return;
-    if (json_is_string(content)) {
-        tr_req_add_text(d->p, out, json_string_value(content));
+    if (tr_jv_is_string(content)) {
+        tr_req_add_text(d->p, out, tr_jv_str_value(content));
         return;
     }
-    if (!json_is_array(content)) {
+    if (!tr_jv_is_array(content)) {
         tr_rd_fail(&d->rd, "'%s' must be a string or an array of content blocks",
                    apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
-    json_array_foreach(content, i, blk)
+    tr_jv_array_foreach(content, i, blk)
     {
         tr_loc at = {nested ? "messages[%d].content[%d].content[%d]" : "messages[%d].content[%d]",
                      loc->a, nested ? loc->b : (int) i, (int) i};
@@ -187,11 +187,11 @@ static void decode_blocks(decoder *d, apr_array_header_t *out, json_t *content, 
 
 static void decode_messages(decoder *d)
 {
-    json_t *messages = tr_rd_arr(&d->rd, d->req->root, "messages", "");
+    tr_jv *messages = tr_rd_arr(&d->rd, d->req->root, "messages", "");
     size_t i;
-    json_t *msg;
+    tr_jv *msg;
 
-    json_array_foreach(messages, i, msg)
+    tr_jv_array_foreach(messages, i, msg)
     {
         tr_loc loc = {"messages[%d]", (int) i, 0, 0};
         tr_loc content_loc = {"messages[%d].content", (int) i, 0, 0};
@@ -206,33 +206,33 @@ static void decode_messages(decoder *d)
             return;
         }
         decode_blocks(d, tr_req_add_message(d->p, d->req, (tr_role) r)->blocks,
-                      json_object_get(msg, "content"), &content_loc, 0);
+                      tr_jv_get(msg, "content"), &content_loc, 0);
     }
 }
 
 static void decode_system(decoder *d)
 {
-    json_t *system = json_object_get(d->req->root, "system");
+    tr_jv *system = tr_jv_get(d->req->root, "system");
     tr_loc loc = {"system", 0, 0, 0};
     size_t i;
-    json_t *blk;
+    tr_jv *blk;
 
-    if (!system || json_is_null(system))
+    if (!system || tr_jv_is_null(system))
         return;
     d->req->system = tr_req_blocks(d->p);
-    if (json_is_string(system)) {
-        tr_req_add_text(d->p, d->req->system, json_string_value(system));
+    if (tr_jv_is_string(system)) {
+        tr_req_add_text(d->p, d->req->system, tr_jv_str_value(system));
         return;
     }
-    if (!json_is_array(system)) {
+    if (!tr_jv_is_array(system)) {
         tr_rd_fail(&d->rd, "'system' must be a string or an array of text blocks");
         return;
     }
-    json_array_foreach(system, i, blk)
+    tr_jv_array_foreach(system, i, blk)
     {
         loc.fmt = "system[%d]";
         loc.a = (int) i;
-        if (!json_is_object(blk))
+        if (!tr_jv_is_object(blk))
             tr_rd_fail(&d->rd, "'system[%d]' must be a text block", (int) i);
         else
             decode_text(d, d->req->system, blk, &loc);
@@ -241,17 +241,17 @@ static void decode_system(decoder *d)
 
 static void decode_tools(decoder *d)
 {
-    json_t *tools = tr_rd_arr(&d->rd, d->req->root, "tools", "");
+    tr_jv *tools = tr_rd_arr(&d->rd, d->req->root, "tools", "");
     size_t i;
-    json_t *t;
+    tr_jv *t;
 
-    json_array_foreach(tools, i, t)
+    tr_jv_array_foreach(tools, i, t)
     {
         tr_loc loc = {"tools[%d]", (int) i, 0, 0};
         const char *type = tr_rd_str(&d->rd, t, "type", TR_LOC(&loc));
         tr_tool *tool;
 
-        if (!json_is_object(t)) {
+        if (!tr_jv_is_object(t)) {
             tr_rd_fail(&d->rd, "'tools[%d]' must be an object", (int) i);
             return;
         }
@@ -273,7 +273,7 @@ static void decode_tools(decoder *d)
 
 static void decode_tool_choice(decoder *d)
 {
-    json_t *tc = tr_rd_obj(&d->rd, d->req->root, "tool_choice", "");
+    tr_jv *tc = tr_rd_obj(&d->rd, d->req->root, "tool_choice", "");
     int disable = 0;
     const char *type = tr_rd_str(&d->rd, tc, "type", "tool_choice");
 
@@ -287,10 +287,10 @@ static void decode_tool_choice(decoder *d)
 
 static void decode_thinking_config(decoder *d)
 {
-    json_t *thinking = tr_rd_obj(&d->rd, d->req->root, "thinking", "");
-    json_t *output_config = tr_rd_obj(&d->rd, d->req->root, "output_config", "");
+    tr_jv *thinking = tr_rd_obj(&d->rd, d->req->root, "thinking", "");
+    tr_jv *output_config = tr_rd_obj(&d->rd, d->req->root, "output_config", "");
     const char *type = tr_rd_str(&d->rd, thinking, "type", "thinking");
-    const char *display = tr_json_str(thinking, "display");
+    const char *display = tr_jv_get_str(thinking, "display");
     const char *effort = tr_rd_str(&d->rd, output_config, "effort", "output_config");
 
     if (type && !strcmp(type, "disabled"))
@@ -308,7 +308,7 @@ static void decode_thinking_config(decoder *d)
 /* Structured output: output_config.format (GA) or output_format (the beta's name). */
 static void decode_output_format(decoder *d)
 {
-    json_t *format = tr_json_obj(tr_json_obj(d->req->root, "output_config"), "format");
+    tr_jv *format = tr_jv_get_object(tr_jv_get_object(d->req->root, "output_config"), "format");
     const char *type;
 
     if (!format)
@@ -323,22 +323,22 @@ static void decode_output_format(decoder *d)
 static void decode_sampling(decoder *d)
 {
     tr_request *req = d->req;
-    json_t *stops = tr_rd_arr(&d->rd, req->root, "stop_sequences", "");
-    json_t *metadata = tr_rd_obj(&d->rd, req->root, "metadata", "");
+    tr_jv *stops = tr_rd_arr(&d->rd, req->root, "stop_sequences", "");
+    tr_jv *metadata = tr_rd_obj(&d->rd, req->root, "metadata", "");
     size_t i;
-    json_t *s;
+    tr_jv *s;
 
     tr_rd_int(&d->rd, req->root, "max_tokens", &req->max_tokens, "");
     tr_rd_real_into(&d->rd, req->root, "temperature", &req->temperature, &req->has_temperature, "");
     tr_rd_real_into(&d->rd, req->root, "top_p", &req->top_p, &req->has_top_p, "");
     tr_rd_int(&d->rd, req->root, "top_k", &req->top_k, "");
-    json_array_foreach(stops, i, s)
+    tr_jv_array_foreach(stops, i, s)
     {
-        if (!json_is_string(s)) {
+        if (!tr_jv_is_string(s)) {
             tr_rd_fail(&d->rd, "'stop_sequences[%d]' must be a string", (int) i);
             return;
         }
-        tr_req_add_stop(d->p, req, json_string_value(s));
+        tr_req_add_stop(d->p, req, tr_jv_str_value(s));
     }
     req->user = tr_rd_str(&d->rd, metadata, "user_id", "metadata");
 }
@@ -370,16 +370,16 @@ typedef struct {
     aiproxy_error *err;
 } encoder;
 
-static void set_cache_control(json_t *obj, const tr_block *b)
+static void set_cache_control(tr_jv *obj, const tr_block *b)
 {
     if (b->cache_control)
         tr_req_set_copy(obj, "cache_control", b->cache_control);
 }
 
-static int encode_media(encoder *e, json_t *out, const tr_block *b)
+static int encode_media(encoder *e, tr_jv *out, const tr_block *b)
 {
     int image = b->kind == TR_BLOCK_IMAGE;
-    json_t *blk, *source;
+    tr_jv *blk, *source;
 
     if (tr_req_check_file_id(e->p, e->req, b, AIPROXY_PROTO_ANTHROPIC, e->err))
         return e->err->status;
@@ -389,46 +389,46 @@ static int encode_media(encoder *e, json_t *out, const tr_block *b)
                                     "documents of type %s cannot be sent to an anthropic "
                                     "upstream (PDF and plain text only)",
                                     b->media_type);
-    blk = tr_req_push_obj(out);
-    tr_req_set_str(blk, "type", image ? "image" : "document");
-    source = tr_req_set_obj(blk, "source");
+    blk = tr_jv_push_object(out);
+    tr_jv_set_str(blk, "type", image ? "image" : "document");
+    source = tr_jv_set_object(blk, "source");
     if (!image && b->text) {
-        tr_req_set_str(source, "type", "text");
-        tr_req_set_str(source, "media_type", "text/plain");
-        tr_req_set_str(source, "data", b->text);
+        tr_jv_set_str(source, "type", "text");
+        tr_jv_set_str(source, "media_type", "text/plain");
+        tr_jv_set_str(source, "data", b->text);
     } else if (b->data) {
-        tr_req_set_str(source, "type", "base64");
-        tr_req_set_str(source, "media_type", b->media_type ? b->media_type : "application/pdf");
-        tr_req_set_str(source, "data", b->data);
+        tr_jv_set_str(source, "type", "base64");
+        tr_jv_set_str(source, "media_type", b->media_type ? b->media_type : "application/pdf");
+        tr_jv_set_str(source, "data", b->data);
     } else if (b->url) {
-        tr_req_set_str(source, "type", "url");
-        tr_req_set_str(source, "url", b->url);
+        tr_jv_set_str(source, "type", "url");
+        tr_jv_set_str(source, "url", b->url);
     } else if (b->file_id) {
-        tr_req_set_str(source, "type", "file");
-        tr_req_set_str(source, "file_id", b->file_id);
+        tr_jv_set_str(source, "type", "file");
+        tr_jv_set_str(source, "file_id", b->file_id);
     }
     if (!image)
-        tr_req_set_str(blk, "title", b->filename);
+        tr_jv_set_str(blk, "title", b->filename);
     set_cache_control(blk, b);
     return 0;
 }
 
-static int encode_block(encoder *e, json_t *out, const tr_block *b);
+static int encode_block(encoder *e, tr_jv *out, const tr_block *b);
 
-static int encode_tool_result(encoder *e, json_t *out, const tr_block *b)
+static int encode_tool_result(encoder *e, tr_jv *out, const tr_block *b)
 {
-    json_t *blk = tr_req_push_obj(out), *content;
+    tr_jv *blk = tr_jv_push_object(out), *content;
     int single_text;
 
-    tr_req_set_str(blk, "type", "tool_result");
-    tr_req_set_str(blk, "tool_use_id", tr_req_safe_id(e->p, b->tool_call_id));
+    tr_jv_set_str(blk, "type", "tool_result");
+    tr_jv_set_str(blk, "tool_use_id", tr_req_safe_id(e->p, b->tool_call_id));
     single_text = b->content && b->content->nelts == 1 &&
                   APR_ARRAY_IDX(b->content, 0, tr_block *)->kind == TR_BLOCK_TEXT &&
                   !APR_ARRAY_IDX(b->content, 0, tr_block *)->cache_control;
     if (single_text)
-        tr_req_set_str(blk, "content", APR_ARRAY_IDX(b->content, 0, tr_block *)->text);
+        tr_jv_set_str(blk, "content", APR_ARRAY_IDX(b->content, 0, tr_block *)->text);
     else if (b->content && b->content->nelts) {
-        content = tr_req_set_arr(blk, "content");
+        content = tr_jv_set_array(blk, "content");
         for (int i = 0; i < b->content->nelts; i++) {
             int rc = encode_block(e, content, APR_ARRAY_IDX(b->content, i, tr_block *));
             if (rc)
@@ -437,22 +437,22 @@ static int encode_tool_result(encoder *e, json_t *out, const tr_block *b)
         tr_req_drop_empty(blk, "content");
     }
     if (b->is_error)
-        json_object_set_new(blk, "is_error", json_true());
+        tr_jv_set_bool(blk, "is_error", 1);
     set_cache_control(blk, b);
     return 0;
 }
 
-static int encode_block(encoder *e, json_t *out, const tr_block *b)
+static int encode_block(encoder *e, tr_jv *out, const tr_block *b)
 {
-    json_t *blk;
+    tr_jv *blk;
 
     switch (b->kind) {
     case TR_BLOCK_TEXT:
         if (!b->text || !*b->text) /* Anthropic rejects empty text blocks */
             return 0;
-        blk = tr_req_push_obj(out);
-        tr_req_set_str(blk, "type", "text");
-        tr_req_set_str(blk, "text", b->text);
+        blk = tr_jv_push_object(out);
+        tr_jv_set_str(blk, "type", "text");
+        tr_jv_set_str(blk, "text", b->text);
         set_cache_control(blk, b);
         return 0;
     case TR_BLOCK_IMAGE:
@@ -462,24 +462,24 @@ static int encode_block(encoder *e, json_t *out, const tr_block *b)
         /* Anthropic verifies signatures: anything it did not sign is dropped. */
         if (!tr_req_signed_by(b, AIPROXY_PROTO_ANTHROPIC))
             return 0;
-        blk = tr_req_push_obj(out);
-        tr_req_set_str(blk, "type", "thinking");
-        tr_req_set_str(blk, "thinking", b->text ? b->text : "");
-        tr_req_set_str(blk, "signature", b->signature);
+        blk = tr_jv_push_object(out);
+        tr_jv_set_str(blk, "type", "thinking");
+        tr_jv_set_str(blk, "thinking", b->text ? b->text : "");
+        tr_jv_set_str(blk, "signature", b->signature);
         return 0;
     case TR_BLOCK_REDACTED_THINKING:
         if (b->redacted_data) {
-            blk = tr_req_push_obj(out);
-            tr_req_set_str(blk, "type", "redacted_thinking");
-            tr_req_set_str(blk, "data", b->redacted_data);
+            blk = tr_jv_push_object(out);
+            tr_jv_set_str(blk, "type", "redacted_thinking");
+            tr_jv_set_str(blk, "data", b->redacted_data);
         }
         return 0;
     case TR_BLOCK_TOOL_CALL:
-        blk = tr_req_push_obj(out);
-        tr_req_set_str(blk, "type", "tool_use");
-        tr_req_set_str(blk, "id", tr_req_safe_id(e->p, b->id));
-        tr_req_set_str(blk, "name", b->name);
-        json_object_set_new(blk, "input", tr_req_arguments_object(b->arguments));
+        blk = tr_jv_push_object(out);
+        tr_jv_set_str(blk, "type", "tool_use");
+        tr_jv_set_str(blk, "id", tr_req_safe_id(e->p, b->id));
+        tr_jv_set_str(blk, "name", b->name);
+        tr_jv_set(blk, "input", tr_req_arguments_object(e->p, b->arguments));
         set_cache_control(blk, b);
         return 0;
     case TR_BLOCK_TOOL_RESULT:
@@ -496,90 +496,90 @@ static int keeps_system_in_place(const encoder *e)
     return e->req->proto == AIPROXY_PROTO_ANTHROPIC;
 }
 
-static int encode_system(encoder *e, json_t *body)
+static int encode_system(encoder *e, tr_jv *body)
 {
     apr_array_header_t *system =
         keeps_system_in_place(e) ? e->req->system : tr_req_hoisted_system(e->p, e->req);
-    json_t *arr;
+    tr_jv *arr;
 
     if (!system || !system->nelts)
         return 0;
     if (system->nelts == 1 && !APR_ARRAY_IDX(system, 0, tr_block *)->cache_control &&
         *APR_ARRAY_IDX(system, 0, tr_block *)->text) {
-        tr_req_set_str(body, "system", APR_ARRAY_IDX(system, 0, tr_block *)->text);
+        tr_jv_set_str(body, "system", APR_ARRAY_IDX(system, 0, tr_block *)->text);
         return 0;
     }
-    arr = tr_req_set_arr(body, "system");
+    arr = tr_jv_set_array(body, "system");
     for (int i = 0; i < system->nelts; i++)
         encode_block(e, arr, APR_ARRAY_IDX(system, i, tr_block *));
     tr_req_drop_empty(body, "system");
     return 0;
 }
 
-static int encode_messages(encoder *e, json_t *body)
+static int encode_messages(encoder *e, tr_jv *body)
 {
-    json_t *messages = tr_req_set_arr(body, "messages");
+    tr_jv *messages = tr_jv_set_array(body, "messages");
 
     for (int i = 0; e->req->messages && i < e->req->messages->nelts; i++) {
         const tr_message *m = APR_ARRAY_IDX(e->req->messages, i, tr_message *);
-        json_t *msg, *content;
+        tr_jv *msg, *content;
 
         if (m->role == TR_ROLE_SYSTEM && !keeps_system_in_place(e))
             continue; /* merged into system */
-        msg = tr_req_push_obj(messages);
-        tr_req_set_str(msg, "role", tr_req_value_word(roles, m->role));
-        content = tr_req_set_arr(msg, "content");
+        msg = tr_jv_push_object(messages);
+        tr_jv_set_str(msg, "role", tr_req_value_word(roles, m->role));
+        content = tr_jv_set_array(msg, "content");
         for (int j = 0; j < m->blocks->nelts; j++) {
             int rc = encode_block(e, content, APR_ARRAY_IDX(m->blocks, j, tr_block *));
             if (rc)
                 return rc;
         }
         /* A turn left empty (only foreign thinking, say) would be rejected. */
-        if (json_array_size(content) == 0)
-            json_array_remove(messages, json_array_size(messages) - 1);
+        if (tr_jv_size(content) == 0)
+            tr_jv_remove(messages, tr_jv_size(messages) - 1);
     }
     return 0;
 }
 
-static void encode_tools(encoder *e, json_t *body)
+static void encode_tools(encoder *e, tr_jv *body)
 {
-    json_t *tools = tr_req_set_arr(body, "tools");
+    tr_jv *tools = tr_jv_set_array(body, "tools");
 
     for (int i = 0; e->req->tools && i < e->req->tools->nelts; i++) {
         const tr_tool *t = APR_ARRAY_IDX(e->req->tools, i, tr_tool *);
-        json_t *tool;
+        tr_jv *tool;
 
         if (!tr_req_tool_allowed(e->req, t->name))
             continue;
         if (e->req->proto == AIPROXY_PROTO_ANTHROPIC && t->raw) {
-            json_array_append_new(tools, json_deep_copy(t->raw)); /* incl. built-ins */
+            tr_jv_push(tools, tr_jv_copy(e->p, t->raw)); /* incl. built-ins */
             continue;
         }
         /* Other protocols' built-in tools (web_search, googleSearch ...) run on their own
          * servers, with result blocks only they define: not expressible here. */
         if (!t->type || strcmp(t->type, "function") != 0 || !t->name)
             continue;
-        tool = tr_req_push_obj(tools);
-        tr_req_set_str(tool, "name", t->name);
-        tr_req_set_str(tool, "description", t->description);
+        tool = tr_jv_push_object(tools);
+        tr_jv_set_str(tool, "name", t->name);
+        tr_jv_set_str(tool, "description", t->description);
         if (t->parameters)
             tr_req_set_copy(tool, "input_schema", t->parameters);
         else
-            json_object_set_new(tool, "input_schema",
-                                json_pack("{s:s, s:{}}", "type", "object", "properties"));
+            tr_jv_set(tool, "input_schema",
+                      tr_jv_pack(e->p, "{s:s, s:{}}", "type", "object", "properties"));
     }
-    if (json_array_size(tools) == 0) {
-        json_object_del(body, "tools");
+    if (tr_jv_size(tools) == 0) {
+        tr_jv_del(body, "tools");
         return;
     }
     if (e->req->tool_choice || e->req->parallel_tool_calls == 0) {
-        json_t *tc = tr_req_set_obj(body, "tool_choice");
+        tr_jv *tc = tr_jv_set_object(body, "tool_choice");
         tr_tool_choice choice = e->req->tool_choice ? e->req->tool_choice : TR_TOOL_CHOICE_AUTO;
-        tr_req_set_str(tc, "type", tr_req_value_word(tool_choices, choice));
+        tr_jv_set_str(tc, "type", tr_req_value_word(tool_choices, choice));
         if (choice == TR_TOOL_CHOICE_NAMED)
-            tr_req_set_str(tc, "name", e->req->tool_choice_name);
+            tr_jv_set_str(tc, "name", e->req->tool_choice_name);
         if (e->req->parallel_tool_calls == 0)
-            json_object_set_new(tc, "disable_parallel_tool_use", json_true());
+            tr_jv_set_bool(tc, "disable_parallel_tool_use", 1);
     }
 }
 
@@ -650,55 +650,55 @@ static thinking_plan plan_thinking(const encoder *e)
     return plan;
 }
 
-static void encode_thinking(encoder *e, json_t *body, const thinking_plan *plan)
+static void encode_thinking(encoder *e, tr_jv *body, const thinking_plan *plan)
 {
     const tr_request *req = e->req;
     const char *effort = tr_req_effort_word(AIPROXY_PROTO_ANTHROPIC, req->reasoning_effort);
-    json_t *thinking;
+    tr_jv *thinking;
 
     if (!plan->on) {
         if (req->thinking == 0)
-            json_object_set_new(body, "thinking", json_pack("{s:s}", "type", "disabled"));
+            tr_jv_set(body, "thinking", tr_jv_pack(e->p, "{s:s}", "type", "disabled"));
         return;
     }
-    thinking = tr_req_set_obj(body, "thinking");
+    thinking = tr_jv_set_object(body, "thinking");
     if (req->thinking_adaptive) {
-        tr_req_set_str(thinking, "type", "adaptive");
+        tr_jv_set_str(thinking, "type", "adaptive");
         /* effort steers adaptive thinking; models without adaptive have no effort either */
         if (effort)
-            tr_req_set_str(tr_req_set_obj(body, "output_config"), "effort", effort);
+            tr_jv_set_str(tr_jv_set_object(body, "output_config"), "effort", effort);
     } else {
-        tr_req_set_str(thinking, "type", "enabled");
-        tr_json_set_int(thinking, "budget_tokens", plan->budget);
+        tr_jv_set_str(thinking, "type", "enabled");
+        tr_jv_set_int(thinking, "budget_tokens", plan->budget);
         if (effort && req->proto == AIPROXY_PROTO_ANTHROPIC)
-            tr_req_set_str(tr_req_set_obj(body, "output_config"), "effort", effort);
+            tr_jv_set_str(tr_jv_set_object(body, "output_config"), "effort", effort);
     }
 }
 
 /* With thinking on, Anthropic accepts only temperature 1, no top_k and top_p >= 0.95: the
  * other values are sampling hints the thinking model would refuse, so they are left out. */
-static void encode_sampling(encoder *e, json_t *body, int thinking_on)
+static void encode_sampling(encoder *e, tr_jv *body, int thinking_on)
 {
     const tr_request *req = e->req;
 
     if (req->has_temperature && (!thinking_on || req->temperature == 1.0))
-        json_object_set_new(body, "temperature", json_real(req->temperature));
+        tr_jv_set_real(body, "temperature", req->temperature);
     if (req->has_top_p && (!thinking_on || req->top_p >= 0.95))
-        json_object_set_new(body, "top_p", json_real(req->top_p));
+        tr_jv_set_real(body, "top_p", req->top_p);
     if (req->top_k > 0 && !thinking_on)
-        tr_json_set_int(body, "top_k", req->top_k);
+        tr_jv_set_int(body, "top_k", req->top_k);
     if (req->stop && req->stop->nelts) {
-        json_t *stops = tr_req_set_arr(body, "stop_sequences");
+        tr_jv *stops = tr_jv_set_array(body, "stop_sequences");
         for (int i = 0; i < req->stop->nelts; i++)
-            json_array_append_new(stops, tr_req_jstr(APR_ARRAY_IDX(req->stop, i, const char *)));
+            tr_jv_push_str(stops, APR_ARRAY_IDX(req->stop, i, const char *));
     }
     if (req->user)
-        tr_req_set_str(tr_req_set_obj(body, "metadata"), "user_id", req->user);
+        tr_jv_set_str(tr_jv_set_object(body, "metadata"), "user_id", req->user);
 }
 
-static int encode_output_format(encoder *e, json_t *body)
+static int encode_output_format(encoder *e, tr_jv *body)
 {
-    json_t *config, *format;
+    tr_jv *config, *format;
 
     if (e->req->format == TR_FORMAT_JSON_OBJECT)
         return tr_req_inexpressible(e->p, e->err,
@@ -707,16 +707,16 @@ static int encode_output_format(encoder *e, json_t *body)
                                     "json_schema");
     if (e->req->format != TR_FORMAT_JSON_SCHEMA || !e->req->format_schema)
         return 0;
-    config = json_object_get(body, "output_config");
+    config = tr_jv_get(body, "output_config");
     if (!config)
-        config = tr_req_set_obj(body, "output_config");
-    format = tr_req_set_obj(config, "format");
-    tr_req_set_str(format, "type", "json_schema");
+        config = tr_jv_set_object(body, "output_config");
+    format = tr_jv_set_object(config, "format");
+    tr_jv_set_str(format, "type", "json_schema");
     tr_req_set_copy(format, "schema", e->req->format_schema);
     return 0;
 }
 
-static int encode_request(encoder *e, json_t *body)
+static int encode_request(encoder *e, tr_jv *body)
 {
     thinking_plan plan;
     int rc;
@@ -725,8 +725,8 @@ static int encode_request(encoder *e, json_t *body)
         (rc = tr_req_check_single_answer(e->p, e->req, AIPROXY_PROTO_ANTHROPIC, e->err)))
         return rc;
     plan = plan_thinking(e);
-    tr_req_set_str(body, "model", e->target->model);
-    tr_json_set_int(body, "max_tokens", plan.max_tokens);
+    tr_jv_set_str(body, "model", e->target->model);
+    tr_jv_set_int(body, "max_tokens", plan.max_tokens);
     if ((rc = encode_system(e, body)) || (rc = encode_messages(e, body)))
         return rc;
     encode_tools(e, body);
@@ -735,7 +735,7 @@ static int encode_request(encoder *e, json_t *body)
     if ((rc = encode_output_format(e, body)))
         return rc;
     if (e->target->stream)
-        json_object_set_new(body, "stream", json_true());
+        tr_jv_set_bool(body, "stream", 1);
     if (e->req->proto == AIPROXY_PROTO_ANTHROPIC) {
         static const char *const skip[] = {"stream", NULL};
         tr_req_keep_unclaimed(body, e->req->root, skip);
@@ -744,9 +744,9 @@ static int encode_request(encoder *e, json_t *body)
 }
 
 int tr_anthropic_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
-                                json_t **body, aiproxy_error *err)
+                                tr_jv **body, aiproxy_error *err)
 {
     encoder e = {p, req, target, err};
-    json_t *out = json_object();
-    return tr_req_finish_body(p, out, encode_request(&e, out), body);
+    tr_jv *out = tr_jv_object(p);
+    return tr_req_finish_body(out, encode_request(&e, out), body);
 }

@@ -7,6 +7,7 @@
 #ifndef TR_CODEC_H
 #define TR_CODEC_H
 
+#include <jansson.h>
 #include "tr_ir.h"
 
 /* Receives IR stream events from a stream decoder (or from a complete response replayed as
@@ -31,10 +32,10 @@ typedef struct {
     int (*request_decode)(apr_pool_t *p, tr_request *req, aiproxy_error *err);
     /* Build this protocol's body for target from the IR. Returns 0 or an HTTP status. */
     int (*request_encode)(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
-                          json_t **body, aiproxy_error *err);
+                          tr_jv **body, aiproxy_error *err);
     /* Same-protocol passthrough: put the upstream model into the client's body (root is a
      * copy the function may change). */
-    void (*request_set_model)(json_t *root, const char *model);
+    void (*request_set_model)(tr_jv *root, const char *model);
     /* Endpoint path and query for target (model, stream) relative to the base URL. */
     void (*request_path)(apr_pool_t *p, const aiproxy_target *target, const char *variant,
                          const char **path, const char **query);

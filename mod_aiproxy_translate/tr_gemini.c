@@ -22,7 +22,7 @@ static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
 }
 
 /* The model lives in the path; the body has nothing to change. */
-static void gemini_request_set_model(json_t *root, const char *model)
+static void gemini_request_set_model(tr_jv *root, const char *model)
 {
 }
 

@@ -2,8 +2,8 @@
  * tr_ir.h: the intermediate representation every protocol decodes into and encodes from.
  *
  * One IR for requests, complete responses and stream events (DESIGN.md, "Translation").
- * Strings are NUL-terminated and either point into the parsed jansson tree (which lives as
- * long as the pool that owns the request, see tr_json.h) or are pool-allocated. Arrays are
+ * Strings are NUL-terminated and either point into the parsed tree (tr_jv.h, which lives as
+ * long as the pool that owns the request) or are pool-allocated. Arrays are
  * apr_array_header_t of pointers. Nothing here is protocol specific: names follow the
  * concept, and each protocol file maps its fields onto them with tables.
  *
@@ -12,10 +12,10 @@
 #ifndef TR_IR_H
 #define TR_IR_H
 
-#include <jansson.h>
 #include "apr_pools.h"
 #include "apr_tables.h"
 #include "aiproxy_translate.h"
+#include "tr_jv.h"
 
 /* ---- content ------------------------------------------------------------------------------ */
 
@@ -58,7 +58,7 @@ typedef struct tr_block {
     int is_error;                 /* TOOL_RESULT */
     apr_array_header_t *content;  /* TOOL_RESULT: tr_block * (TEXT, IMAGE, DOCUMENT) */
 
-    json_t *cache_control;  /* Anthropic cache_control, kept for Anthropic targets */
+    tr_jv *cache_control;  /* Anthropic cache_control, kept for Anthropic targets */
 
     /* Request-side additions (tr_*_request.c). */
     const char *item_id;    /* Responses input item id (msg_/fc_...) the block came from; only
@@ -66,7 +66,7 @@ typedef struct tr_block {
                              * one item again */
     int id_generated;       /* TOOL_CALL/TOOL_RESULT: id made up by the decoder (Gemini parts
                              * without ids), so it is not sent back to Gemini */
-    json_t *result_json;    /* TOOL_RESULT: structured result object (Gemini
+    tr_jv *result_json;    /* TOOL_RESULT: structured result object (Gemini
                              * functionResponse.response), re-sent unchanged to Gemini */
 } tr_block;
 
@@ -93,9 +93,9 @@ typedef struct {
                               * flattened or dropped elsewhere */
     const char *name;
     const char *description;
-    json_t *parameters;      /* JSON Schema object, or NULL */
+    tr_jv *parameters;      /* JSON Schema object, or NULL */
     int strict;              /* -1 unset, 0/1 */
-    json_t *raw;             /* the client's original tool object */
+    tr_jv *raw;             /* the client's original tool object */
 } tr_tool;
 
 typedef enum {
@@ -117,7 +117,7 @@ typedef enum {
 
 typedef struct {
     aiproxy_proto proto;     /* protocol the request was decoded from */
-    json_t *root;            /* the parsed client body (owned; released with the pool) */
+    tr_jv *root;            /* the parsed client body (owned; released with the pool) */
     const char *model;
     aiproxy_stream_mode stream;
     const char *variant;     /* route variant, e.g. "compact" */
@@ -142,7 +142,7 @@ typedef struct {
 
     tr_format_kind format;         /* structured output */
     const char *format_name;
-    json_t *format_schema;
+    tr_jv *format_schema;
     int format_strict;             /* -1 unset */
 
     int thinking;                  /* -1 unset, 0 disabled, 1 enabled */

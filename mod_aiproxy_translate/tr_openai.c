@@ -12,7 +12,7 @@ static int openai_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
         return err->status;
     /* Needed by the response side even when the body passes through undecoded. */
     req->include_usage =
-        tr_json_bool(tr_json_obj(req->root, "stream_options"), "include_usage", 0) == 1;
+        tr_jv_get_bool(tr_jv_get_object(req->root, "stream_options"), "include_usage", 0) == 1;
     return tr_peek_require_array(p, req->root, "messages", err);
 }
 

@@ -8,7 +8,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_req_util.h"
 
@@ -38,11 +38,11 @@ typedef struct {
     tr_rd rd;
 } decoder;
 
-static void decode_image_part(decoder *d, apr_array_header_t *out, json_t *part, const tr_loc *loc)
+static void decode_image_part(decoder *d, apr_array_header_t *out, tr_jv *part, const tr_loc *loc)
 {
-    json_t *image = tr_rd_obj(&d->rd, part, "image_url", TR_LOC(loc));
+    tr_jv *image = tr_rd_obj(&d->rd, part, "image_url", TR_LOC(loc));
     /* image_url is an object {url, detail}; a bare string is an old, still-seen form */
-    const char *url = image ? tr_json_str(image, "url") : tr_json_str(part, "image_url");
+    const char *url = image ? tr_jv_get_str(image, "url") : tr_jv_get_str(part, "image_url");
     tr_block *b;
 
     if (d->rd.failed)
@@ -54,20 +54,20 @@ static void decode_image_part(decoder *d, apr_array_header_t *out, json_t *part,
     b = tr_req_add_block(d->p, out, TR_BLOCK_IMAGE);
     if (!tr_req_parse_data_uri(d->p, url, &b->media_type, &b->data))
         b->url = url;
-    b->detail = tr_json_str(image, "detail");
+    b->detail = tr_jv_get_str(image, "detail");
 }
 
-static void decode_file_part(decoder *d, apr_array_header_t *out, json_t *part, const tr_loc *loc)
+static void decode_file_part(decoder *d, apr_array_header_t *out, tr_jv *part, const tr_loc *loc)
 {
-    json_t *file = tr_rd_obj(&d->rd, part, "file", TR_LOC(loc));
-    const char *file_data = tr_json_str(file, "file_data");
+    tr_jv *file = tr_rd_obj(&d->rd, part, "file", TR_LOC(loc));
+    const char *file_data = tr_jv_get_str(file, "file_data");
     tr_block *b;
 
     if (!file)
         return;
     b = tr_req_add_block(d->p, out, TR_BLOCK_DOCUMENT);
-    b->file_id = tr_json_str(file, "file_id");
-    b->filename = tr_json_str(file, "filename");
+    b->file_id = tr_jv_get_str(file, "file_id");
+    b->filename = tr_jv_get_str(file, "filename");
     if (file_data && !tr_req_parse_data_uri(d->p, file_data, &b->media_type, &b->data)) {
         b->data = file_data; /* raw base64 without the data: prefix */
         b->media_type = "application/pdf";
@@ -76,11 +76,11 @@ static void decode_file_part(decoder *d, apr_array_header_t *out, json_t *part, 
 
 /* Content parts: text, refusal (assistant), image_url, file. Audio has no IR and no other
  * protocol takes it the same way: refused rather than lost. */
-static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const tr_loc *loc)
+static void decode_part(decoder *d, apr_array_header_t *out, tr_jv *part, const tr_loc *loc)
 {
     const char *type = tr_rd_str(&d->rd, part, "type", TR_LOC(loc));
 
-    if (!json_is_object(part)) {
+    if (!tr_jv_is_object(part)) {
         tr_rd_fail(&d->rd, "'%s' must be a content part object", apr_psprintf(d->p, TR_LOC(loc)));
         return;
     }
@@ -99,22 +99,22 @@ static void decode_part(decoder *d, apr_array_header_t *out, json_t *part, const
                    apr_psprintf(d->p, TR_LOC(loc)));
 }
 
-static void decode_content(decoder *d, apr_array_header_t *out, json_t *content, int index)
+static void decode_content(decoder *d, apr_array_header_t *out, tr_jv *content, int index)
 {
     size_t i;
-    json_t *part;
+    tr_jv *part;
 
-    if (!content || json_is_null(content))
+    if (!content || tr_jv_is_null(content))
         return;
-    if (json_is_string(content)) {
-        tr_req_add_text(d->p, out, json_string_value(content));
+    if (tr_jv_is_string(content)) {
+        tr_req_add_text(d->p, out, tr_jv_str_value(content));
         return;
     }
-    if (!json_is_array(content)) {
+    if (!tr_jv_is_array(content)) {
         tr_rd_fail(&d->rd, "'messages[%d].content' must be a string or an array of parts", index);
         return;
     }
-    json_array_foreach(content, i, part)
+    tr_jv_array_foreach(content, i, part)
     {
         tr_loc loc = {"messages[%d].content[%d]", index, (int) i, 0};
         if (d->rd.failed)
@@ -123,17 +123,17 @@ static void decode_content(decoder *d, apr_array_header_t *out, json_t *content,
     }
 }
 
-static void decode_tool_calls(decoder *d, tr_message *m, json_t *msg, int index)
+static void decode_tool_calls(decoder *d, tr_message *m, tr_jv *msg, int index)
 {
-    json_t *calls = tr_rd_arr(&d->rd, msg, "tool_calls", "messages[%d]", index);
+    tr_jv *calls = tr_rd_arr(&d->rd, msg, "tool_calls", "messages[%d]", index);
     size_t i;
-    json_t *call;
+    tr_jv *call;
 
-    json_array_foreach(calls, i, call)
+    tr_jv_array_foreach(calls, i, call)
     {
         tr_loc loc = {"messages[%d].tool_calls[%d]", index, (int) i, 0};
-        json_t *fn = tr_rd_obj(&d->rd, call, "function", TR_LOC(&loc));
-        json_t *args = json_object_get(fn, "arguments");
+        tr_jv *fn = tr_rd_obj(&d->rd, call, "function", TR_LOC(&loc));
+        tr_jv *args = tr_jv_get(fn, "arguments");
         tr_block *b;
 
         if (d->rd.failed)
@@ -145,28 +145,28 @@ static void decode_tool_calls(decoder *d, tr_message *m, json_t *msg, int index)
         b->name =
             tr_rd_str(&d->rd, fn, "name", "messages[%d].tool_calls[%d].function", index, (int) i);
         /* arguments is JSON text; some clients send the object itself */
-        b->arguments = json_is_string(args)   ? json_string_value(args)
-                       : json_is_object(args) ? tr_req_json_text(d->p, args)
-                                              : "{}";
+        b->arguments = tr_jv_is_string(args)   ? tr_jv_str_value(args)
+                       : tr_jv_is_object(args) ? tr_req_json_text(d->p, args)
+                                               : "{}";
         if (!d->rd.failed && (!b->id || !b->name))
             tr_rd_fail(&d->rd, "'messages[%d].tool_calls[%d]' needs 'id' and 'function.name'",
                        index, (int) i);
     }
 }
 
-static void decode_tool_message(decoder *d, json_t *msg, int index)
+static void decode_tool_message(decoder *d, tr_jv *msg, int index)
 {
     tr_message *m = tr_req_last_or_add(d->p, d->req, TR_ROLE_USER);
     tr_block *b = tr_req_add_block(d->p, m->blocks, TR_BLOCK_TOOL_RESULT);
 
     b->tool_call_id = tr_rd_str(&d->rd, msg, "tool_call_id", "messages[%d]", index);
     b->content = tr_req_blocks(d->p);
-    decode_content(d, b->content, json_object_get(msg, "content"), index);
+    decode_content(d, b->content, tr_jv_get(msg, "content"), index);
     if (!d->rd.failed && !b->tool_call_id)
         tr_rd_fail(&d->rd, "'messages[%d].tool_call_id' is required", index);
 }
 
-static void decode_message(decoder *d, json_t *msg, int index)
+static void decode_message(decoder *d, tr_jv *msg, int index)
 {
     const char *role = tr_rd_str(&d->rd, msg, "role", "messages[%d]", index);
     int r = tr_req_word_value(roles, role, -1);
@@ -174,7 +174,7 @@ static void decode_message(decoder *d, json_t *msg, int index)
 
     if (d->rd.failed)
         return;
-    if (!json_is_object(msg) || r < 0) {
+    if (!tr_jv_is_object(msg) || r < 0) {
         tr_rd_fail(&d->rd,
                    "'messages[%d]' must be an object with role system, developer, "
                    "user, assistant or tool",
@@ -193,27 +193,27 @@ static void decode_message(decoder *d, json_t *msg, int index)
         if (reasoning && *reasoning)
             tr_req_add_block(d->p, m->blocks, TR_BLOCK_THINKING)->text = reasoning;
     }
-    decode_content(d, m->blocks, json_object_get(msg, "content"), index);
+    decode_content(d, m->blocks, tr_jv_get(msg, "content"), index);
     if (m->role == TR_ROLE_ASSISTANT)
         decode_tool_calls(d, m, msg, index);
 }
 
 static void decode_tools(decoder *d)
 {
-    json_t *tools = tr_rd_arr(&d->rd, d->req->root, "tools", "");
+    tr_jv *tools = tr_rd_arr(&d->rd, d->req->root, "tools", "");
     size_t i;
-    json_t *t;
+    tr_jv *t;
 
-    json_array_foreach(tools, i, t)
+    tr_jv_array_foreach(tools, i, t)
     {
         const char *type = tr_rd_str(&d->rd, t, "type", "tools[%d]", (int) i);
-        json_t *fn = tr_rd_obj(&d->rd, t, "function", "tools[%d]", (int) i);
+        tr_jv *fn = tr_rd_obj(&d->rd, t, "function", "tools[%d]", (int) i);
         tr_tool *tool;
         int strict;
 
         if (d->rd.failed)
             return;
-        if (!json_is_object(t)) {
+        if (!tr_jv_is_object(t)) {
             tr_rd_fail(&d->rd, "'tools[%d]' must be an object", (int) i);
             return;
         }
@@ -234,17 +234,18 @@ static void decode_tools(decoder *d)
 }
 
 /* {"type":"allowed_tools","allowed_tools":{"mode":"auto"|"required","tools":[...]}} */
-static void decode_allowed_tools(decoder *d, json_t *allowed)
+static void decode_allowed_tools(decoder *d, tr_jv *allowed)
 {
-    const char *mode = tr_json_str(allowed, "mode");
+    const char *mode = tr_jv_get_str(allowed, "mode");
+    tr_jv *tools = tr_jv_get_array(allowed, "tools");
     size_t i;
-    json_t *t;
+    tr_jv *t;
 
     d->req->tool_choice =
         (tr_tool_choice) tr_req_word_value(tool_choices, mode, TR_TOOL_CHOICE_AUTO);
-    json_array_foreach(tr_json_arr(allowed, "tools"), i, t)
+    tr_jv_array_foreach(tools, i, t)
     {
-        const char *name = tr_json_str(tr_json_obj(t, "function"), "name");
+        const char *name = tr_jv_get_str(tr_jv_get_object(t, "function"), "name");
         if (name)
             tr_req_add_allowed_tool(d->p, d->req, name);
     }
@@ -252,26 +253,26 @@ static void decode_allowed_tools(decoder *d, json_t *allowed)
 
 static void decode_tool_choice(decoder *d)
 {
-    json_t *tc = json_object_get(d->req->root, "tool_choice");
+    tr_jv *tc = tr_jv_get(d->req->root, "tool_choice");
     const char *type;
 
-    if (!tc || json_is_null(tc))
+    if (!tc || tr_jv_is_null(tc))
         return;
-    if (json_is_string(tc)) {
+    if (tr_jv_is_string(tc)) {
         d->req->tool_choice =
-            (tr_tool_choice) tr_req_word_value(tool_choices, json_string_value(tc), 0);
+            (tr_tool_choice) tr_req_word_value(tool_choices, tr_jv_str_value(tc), 0);
         return;
     }
-    if (!json_is_object(tc)) {
+    if (!tr_jv_is_object(tc)) {
         tr_rd_fail(&d->rd, "'tool_choice' must be a string or an object");
         return;
     }
     type = tr_rd_str(&d->rd, tc, "type", "tool_choice");
     if (type && !strcmp(type, "allowed_tools"))
-        decode_allowed_tools(d, tr_json_obj(tc, "allowed_tools"));
+        decode_allowed_tools(d, tr_jv_get_object(tc, "allowed_tools"));
     else if (type && !strcmp(type, "function")) {
         d->req->tool_choice = TR_TOOL_CHOICE_NAMED;
-        d->req->tool_choice_name = tr_json_str(tr_json_obj(tc, "function"), "name");
+        d->req->tool_choice_name = tr_jv_get_str(tr_jv_get_object(tc, "function"), "name");
         if (!d->req->tool_choice_name)
             tr_rd_fail(&d->rd, "'tool_choice.function.name' is required");
     }
@@ -279,8 +280,8 @@ static void decode_tool_choice(decoder *d)
 
 static void decode_response_format(decoder *d)
 {
-    json_t *rf = tr_rd_obj(&d->rd, d->req->root, "response_format", "");
-    json_t *schema = tr_rd_obj(&d->rd, rf, "json_schema", "response_format");
+    tr_jv *rf = tr_rd_obj(&d->rd, d->req->root, "response_format", "");
+    tr_jv *schema = tr_rd_obj(&d->rd, rf, "json_schema", "response_format");
     int strict;
 
     if (!rf)
@@ -295,29 +296,29 @@ static void decode_response_format(decoder *d)
 
 static void decode_stop(decoder *d)
 {
-    json_t *stop = json_object_get(d->req->root, "stop");
+    tr_jv *stop = tr_jv_get(d->req->root, "stop");
     size_t i;
-    json_t *s;
+    tr_jv *s;
 
-    if (json_is_string(stop))
-        tr_req_add_stop(d->p, d->req, json_string_value(stop));
-    else if (json_is_array(stop)) {
-        json_array_foreach(stop, i, s)
+    if (tr_jv_is_string(stop))
+        tr_req_add_stop(d->p, d->req, tr_jv_str_value(stop));
+    else if (tr_jv_is_array(stop)) {
+        tr_jv_array_foreach(stop, i, s)
         {
-            if (!json_is_string(s)) {
+            if (!tr_jv_is_string(s)) {
                 tr_rd_fail(&d->rd, "'stop[%d]' must be a string", (int) i);
                 return;
             }
-            tr_req_add_stop(d->p, d->req, json_string_value(s));
+            tr_req_add_stop(d->p, d->req, tr_jv_str_value(s));
         }
-    } else if (stop && !json_is_null(stop))
+    } else if (stop && !tr_jv_is_null(stop))
         tr_rd_fail(&d->rd, "'stop' must be a string or an array of strings");
 }
 
 static void decode_settings(decoder *d)
 {
     tr_request *req = d->req;
-    json_t *root = req->root;
+    tr_jv *root = req->root;
     int flag;
 
     if (!tr_rd_int(&d->rd, root, "max_completion_tokens", &req->max_tokens, ""))
@@ -345,13 +346,13 @@ static void decode_settings(decoder *d)
 int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
 {
     decoder d = {p, req, {0}};
-    json_t *messages;
+    tr_jv *messages;
     size_t i;
-    json_t *msg;
+    tr_jv *msg;
 
     tr_rd_init(&d.rd, p, err);
     messages = tr_rd_arr(&d.rd, req->root, "messages", "");
-    json_array_foreach(messages, i, msg)
+    tr_jv_array_foreach(messages, i, msg)
     {
         if (d.rd.failed)
             break;
@@ -377,46 +378,46 @@ typedef struct {
     aiproxy_error *err;
 } encoder;
 
-static int encode_media_part(encoder *e, json_t *parts, const tr_block *b)
+static int encode_media_part(encoder *e, tr_jv *parts, const tr_block *b)
 {
-    json_t *part, *inner;
+    tr_jv *part, *inner;
 
     if (tr_req_check_file_id(e->p, e->req, b, AIPROXY_PROTO_OPENAI, e->err))
         return e->err->status;
     if (b->kind == TR_BLOCK_DOCUMENT && b->text && !b->data) {
-        part = tr_req_push_obj(parts); /* a plain-text document is text to Chat */
-        tr_req_set_str(part, "type", "text");
-        tr_req_set_str(part, "text", b->text);
+        part = tr_jv_push_object(parts); /* a plain-text document is text to Chat */
+        tr_jv_set_str(part, "type", "text");
+        tr_jv_set_str(part, "text", b->text);
         return 0;
     }
-    part = tr_req_push_obj(parts);
+    part = tr_jv_push_object(parts);
     if (b->kind == TR_BLOCK_IMAGE) {
-        tr_req_set_str(part, "type", "image_url");
-        inner = tr_req_set_obj(part, "image_url");
-        tr_req_set_str(inner, "url",
-                       b->data ? tr_req_data_uri(e->p, b->media_type, b->data) : b->url);
-        tr_req_set_str(inner, "detail", b->detail);
+        tr_jv_set_str(part, "type", "image_url");
+        inner = tr_jv_set_object(part, "image_url");
+        tr_jv_set_str(inner, "url",
+                      b->data ? tr_req_data_uri(e->p, b->media_type, b->data) : b->url);
+        tr_jv_set_str(inner, "detail", b->detail);
         return 0;
     }
     if (!b->data && !b->file_id)
         return tr_req_inexpressible(e->p, e->err,
                                     "documents given by URL cannot be sent to an openai "
                                     "upstream (Chat Completions takes file data or file ids)");
-    tr_req_set_str(part, "type", "file");
-    inner = tr_req_set_obj(part, "file");
+    tr_jv_set_str(part, "type", "file");
+    inner = tr_jv_set_object(part, "file");
     if (b->data) {
-        tr_req_set_str(inner, "file_data", tr_req_data_uri(e->p, b->media_type, b->data));
-        tr_req_set_str(inner, "filename", b->filename ? b->filename : "document.pdf");
+        tr_jv_set_str(inner, "file_data", tr_req_data_uri(e->p, b->media_type, b->data));
+        tr_jv_set_str(inner, "filename", b->filename ? b->filename : "document.pdf");
     } else
-        tr_req_set_str(inner, "file_id", b->file_id);
+        tr_jv_set_str(inner, "file_id", b->file_id);
     return 0;
 }
 
 /* Content as Chat wants it: a plain string when it is one text, else parts. Blocks other than
  * text and media are the caller's business. */
-static int encode_content(encoder *e, json_t *msg, const apr_array_header_t *blocks)
+static int encode_content(encoder *e, tr_jv *msg, const apr_array_header_t *blocks)
 {
-    json_t *parts;
+    tr_jv *parts;
     int n = 0;
     const tr_block *only = NULL;
 
@@ -430,17 +431,17 @@ static int encode_content(encoder *e, json_t *msg, const apr_array_header_t *blo
     if (n == 0)
         return 0;
     if (n == 1 && only->kind == TR_BLOCK_TEXT) {
-        tr_req_set_str(msg, "content", only->text);
+        tr_jv_set_str(msg, "content", only->text);
         return 0;
     }
-    parts = tr_req_set_arr(msg, "content");
+    parts = tr_jv_set_array(msg, "content");
     for (int i = 0; i < blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(blocks, i, tr_block *);
         int rc = 0;
         if (b->kind == TR_BLOCK_TEXT) {
-            json_t *part = tr_req_push_obj(parts);
-            tr_req_set_str(part, "type", "text");
-            tr_req_set_str(part, "text", b->text);
+            tr_jv *part = tr_jv_push_object(parts);
+            tr_jv_set_str(part, "type", "text");
+            tr_jv_set_str(part, "text", b->text);
         } else if (b->kind == TR_BLOCK_IMAGE || b->kind == TR_BLOCK_DOCUMENT)
             rc = encode_media_part(e, parts, b);
         if (rc)
@@ -460,28 +461,28 @@ static int has_media(const apr_array_header_t *blocks)
 }
 
 /* A tool message holds text only: the result's media goes to the user message after. */
-static void encode_tool_message(encoder *e, json_t *messages, const tr_block *b,
+static void encode_tool_message(encoder *e, tr_jv *messages, const tr_block *b,
                                 apr_array_header_t *media)
 {
-    json_t *msg = tr_req_push_obj(messages);
+    tr_jv *msg = tr_jv_push_object(messages);
     apr_array_header_t *texts = tr_req_blocks(e->p);
 
-    tr_req_set_str(msg, "role", "tool");
-    tr_req_set_str(msg, "tool_call_id", b->tool_call_id);
+    tr_jv_set_str(msg, "role", "tool");
+    tr_jv_set_str(msg, "tool_call_id", b->tool_call_id);
     for (int i = 0; b->content && i < b->content->nelts; i++) {
         tr_block *c = APR_ARRAY_IDX(b->content, i, tr_block *);
         APR_ARRAY_PUSH(c->kind == TR_BLOCK_TEXT ? texts : media, tr_block *) = c;
     }
     encode_content(e, msg, texts); /* text only: cannot fail */
-    if (!json_object_get(msg, "content"))
-        tr_req_set_str(msg, "content", "");
+    if (!tr_jv_get(msg, "content"))
+        tr_jv_set_str(msg, "content", "");
 }
 
-static int encode_user(encoder *e, json_t *messages, const tr_message *m)
+static int encode_user(encoder *e, tr_jv *messages, const tr_message *m)
 {
     apr_array_header_t *rest = tr_req_blocks(e->p);
     apr_array_header_t *media = tr_req_blocks(e->p);
-    json_t *msg;
+    tr_jv *msg;
 
     for (int i = 0; i < m->blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(m->blocks, i, tr_block *);
@@ -493,17 +494,17 @@ static int encode_user(encoder *e, json_t *messages, const tr_message *m)
     apr_array_cat(media, rest);
     if (media->nelts == 0)
         return 0;
-    msg = tr_req_push_obj(messages);
-    tr_req_set_str(msg, "role", "user");
+    msg = tr_jv_push_object(messages);
+    tr_jv_set_str(msg, "role", "user");
     return encode_content(e, msg, media);
 }
 
-static int encode_assistant(encoder *e, json_t *messages, const tr_message *m)
+static int encode_assistant(encoder *e, tr_jv *messages, const tr_message *m)
 {
-    json_t *msg = tr_req_push_obj(messages), *calls = NULL;
+    tr_jv *msg = tr_jv_push_object(messages), *calls = NULL;
     apr_array_header_t *thinking = tr_req_blocks(e->p);
 
-    tr_req_set_str(msg, "role", "assistant");
+    tr_jv_set_str(msg, "role", "assistant");
     if (has_media(m->blocks))
         return tr_req_inexpressible(e->p, e->err,
                                     "images or documents in an assistant turn cannot be sent "
@@ -517,35 +518,35 @@ static int encode_assistant(encoder *e, json_t *messages, const tr_message *m)
         if (b->kind != TR_BLOCK_TOOL_CALL)
             continue;
         if (!calls)
-            calls = tr_req_set_arr(msg, "tool_calls");
-        json_t *call = tr_req_push_obj(calls), *fn;
-        tr_req_set_str(call, "id", b->id);
-        tr_req_set_str(call, "type", "function");
-        fn = tr_req_set_obj(call, "function");
-        tr_req_set_str(fn, "name", b->name);
-        tr_req_set_str(fn, "arguments", b->arguments ? b->arguments : "{}");
+            calls = tr_jv_set_array(msg, "tool_calls");
+        tr_jv *call = tr_jv_push_object(calls), *fn;
+        tr_jv_set_str(call, "id", b->id);
+        tr_jv_set_str(call, "type", "function");
+        fn = tr_jv_set_object(call, "function");
+        tr_jv_set_str(fn, "name", b->name);
+        tr_jv_set_str(fn, "arguments", b->arguments ? b->arguments : "{}");
     }
-    if (!json_object_get(msg, "content"))
-        json_object_set_new(msg, "content", calls ? json_null() : tr_req_jstr(""));
+    if (!tr_jv_get(msg, "content"))
+        tr_jv_set(msg, "content", calls ? tr_jv_null() : tr_jv_string(e->p, ""));
     /* reasoning_content is not OpenAI's own field (the official API refuses unknown message
      * fields): it goes back only to the OpenAI-compatible server whose client sent it. */
     if (thinking->nelts && e->req->proto == AIPROXY_PROTO_OPENAI)
-        tr_req_set_str(msg, "reasoning_content",
-                       tr_req_join_text(e->p, thinking, TR_BLOCK_THINKING, "\n\n"));
+        tr_jv_set_str(msg, "reasoning_content",
+                      tr_req_join_text(e->p, thinking, TR_BLOCK_THINKING, "\n\n"));
     return 0;
 }
 
-static int encode_system_message(encoder *e, json_t *messages, const apr_array_header_t *blocks,
+static int encode_system_message(encoder *e, tr_jv *messages, const apr_array_header_t *blocks,
                                  int developer)
 {
-    json_t *msg = tr_req_push_obj(messages);
-    tr_req_set_str(msg, "role", developer ? "developer" : "system");
+    tr_jv *msg = tr_jv_push_object(messages);
+    tr_jv_set_str(msg, "role", developer ? "developer" : "system");
     return encode_content(e, msg, blocks);
 }
 
-static int encode_messages(encoder *e, json_t *body)
+static int encode_messages(encoder *e, tr_jv *body)
 {
-    json_t *messages = tr_req_set_arr(body, "messages");
+    tr_jv *messages = tr_jv_set_array(body, "messages");
     int rc = 0;
 
     if (e->req->system && e->req->system->nelts)
@@ -567,66 +568,66 @@ static int encode_messages(encoder *e, json_t *body)
     return rc;
 }
 
-static void encode_tools(encoder *e, json_t *body)
+static void encode_tools(encoder *e, tr_jv *body)
 {
-    json_t *tools = tr_req_set_arr(body, "tools");
+    tr_jv *tools = tr_jv_set_array(body, "tools");
 
     for (int i = 0; e->req->tools && i < e->req->tools->nelts; i++) {
         const tr_tool *t = APR_ARRAY_IDX(e->req->tools, i, tr_tool *);
-        json_t *tool, *fn;
+        tr_jv *tool, *fn;
 
         if (!tr_req_tool_allowed(e->req, t->name))
             continue;
         if (e->req->proto == AIPROXY_PROTO_OPENAI && t->raw) {
-            json_array_append_new(tools, json_deep_copy(t->raw));
+            tr_jv_push(tools, tr_jv_copy(e->p, t->raw));
             continue;
         }
         if (!t->type || strcmp(t->type, "function") != 0 || !t->name)
             continue; /* other protocols' server-side tools */
-        tool = tr_req_push_obj(tools);
-        tr_req_set_str(tool, "type", "function");
-        fn = tr_req_set_obj(tool, "function");
-        tr_req_set_str(fn, "name", t->name);
-        tr_req_set_str(fn, "description", t->description);
+        tool = tr_jv_push_object(tools);
+        tr_jv_set_str(tool, "type", "function");
+        fn = tr_jv_set_object(tool, "function");
+        tr_jv_set_str(fn, "name", t->name);
+        tr_jv_set_str(fn, "description", t->description);
         tr_req_set_copy(fn, "parameters", t->parameters);
         if (t->strict >= 0)
-            json_object_set_new(fn, "strict", json_boolean(t->strict));
+            tr_jv_set_bool(fn, "strict", t->strict);
     }
-    if (json_array_size(tools) == 0) {
-        json_object_del(body, "tools");
+    if (tr_jv_size(tools) == 0) {
+        tr_jv_del(body, "tools");
         return; /* tool_choice and parallel_tool_calls are refused without tools */
     }
     if (e->req->tool_choice == TR_TOOL_CHOICE_NAMED)
-        json_object_set_new(body, "tool_choice",
-                            json_pack("{s:s, s:{s:s}}", "type", "function", "function", "name",
-                                      e->req->tool_choice_name ? e->req->tool_choice_name : ""));
+        tr_jv_set(body, "tool_choice",
+                  tr_jv_pack(e->p, "{s:s, s:{s:s}}", "type", "function", "function", "name",
+                             e->req->tool_choice_name ? e->req->tool_choice_name : ""));
     else if (e->req->tool_choice)
-        tr_req_set_str(body, "tool_choice", tr_req_value_word(tool_choices, e->req->tool_choice));
+        tr_jv_set_str(body, "tool_choice", tr_req_value_word(tool_choices, e->req->tool_choice));
     if (e->req->parallel_tool_calls >= 0)
-        json_object_set_new(body, "parallel_tool_calls", json_boolean(e->req->parallel_tool_calls));
+        tr_jv_set_bool(body, "parallel_tool_calls", e->req->parallel_tool_calls);
 }
 
-static void encode_response_format(encoder *e, json_t *body)
+static void encode_response_format(encoder *e, tr_jv *body)
 {
     const tr_request *req = e->req;
-    json_t *rf, *schema;
+    tr_jv *rf, *schema;
 
     if (!req->format)
         return;
-    rf = tr_req_set_obj(body, "response_format");
-    tr_req_set_str(rf, "type", tr_req_value_word(formats, req->format));
+    rf = tr_jv_set_object(body, "response_format");
+    tr_jv_set_str(rf, "type", tr_req_value_word(formats, req->format));
     if (req->format != TR_FORMAT_JSON_SCHEMA)
         return;
-    schema = tr_req_set_obj(rf, "json_schema");
-    tr_req_set_str(schema, "name", req->format_name ? req->format_name : "response");
+    schema = tr_jv_set_object(rf, "json_schema");
+    tr_jv_set_str(schema, "name", req->format_name ? req->format_name : "response");
     tr_req_set_copy(schema, "schema", req->format_schema);
     if (req->format_strict >= 0)
-        json_object_set_new(schema, "strict", json_boolean(req->format_strict));
+        tr_jv_set_bool(schema, "strict", req->format_strict);
 }
 
 /* reasoning_effort only when the client asked for reasoning in some form: sent to a model
  * without reasoning it is an error. */
-static void encode_reasoning(encoder *e, json_t *body)
+static void encode_reasoning(encoder *e, tr_jv *body)
 {
     const tr_request *req = e->req;
     const char *effort = req->reasoning_effort;
@@ -635,48 +636,47 @@ static void encode_reasoning(encoder *e, json_t *body)
         return;
     if (!effort)
         effort = tr_req_budget_effort(req->thinking_budget);
-    tr_req_set_str(body, "reasoning_effort", tr_req_effort_word(AIPROXY_PROTO_OPENAI, effort));
+    tr_jv_set_str(body, "reasoning_effort", tr_req_effort_word(AIPROXY_PROTO_OPENAI, effort));
 }
 
-static void encode_settings(encoder *e, json_t *body)
+static void encode_settings(encoder *e, tr_jv *body)
 {
     const tr_request *req = e->req;
 
     if (req->max_tokens > 0)
-        tr_json_set_int(body,
-                        req->proto == AIPROXY_PROTO_OPENAI &&
-                                json_object_get(req->root, "max_tokens") &&
-                                !json_object_get(req->root, "max_completion_tokens")
-                            ? "max_tokens" /* the client's choice, for older servers */
-                            : "max_completion_tokens",
-                        req->max_tokens);
+        tr_jv_set_int(body,
+                      req->proto == AIPROXY_PROTO_OPENAI && tr_jv_get(req->root, "max_tokens") &&
+                              !tr_jv_get(req->root, "max_completion_tokens")
+                          ? "max_tokens" /* the client's choice, for older servers */
+                          : "max_completion_tokens",
+                      req->max_tokens);
     if (req->has_temperature)
-        json_object_set_new(body, "temperature", json_real(req->temperature));
+        tr_jv_set_real(body, "temperature", req->temperature);
     if (req->has_top_p)
-        json_object_set_new(body, "top_p", json_real(req->top_p));
+        tr_jv_set_real(body, "top_p", req->top_p);
     if (req->has_presence_penalty)
-        json_object_set_new(body, "presence_penalty", json_real(req->presence_penalty));
+        tr_jv_set_real(body, "presence_penalty", req->presence_penalty);
     if (req->has_frequency_penalty)
-        json_object_set_new(body, "frequency_penalty", json_real(req->frequency_penalty));
+        tr_jv_set_real(body, "frequency_penalty", req->frequency_penalty);
     if (req->has_seed)
-        tr_json_set_int(body, "seed", req->seed);
+        tr_jv_set_int(body, "seed", req->seed);
     if (req->n > 1)
-        tr_json_set_int(body, "n", req->n);
+        tr_jv_set_int(body, "n", req->n);
     if (req->stop && req->stop->nelts) {
-        json_t *stops = tr_req_set_arr(body, "stop");
+        tr_jv *stops = tr_jv_set_array(body, "stop");
         for (int i = 0; i < req->stop->nelts; i++)
-            json_array_append_new(stops, tr_req_jstr(APR_ARRAY_IDX(req->stop, i, const char *)));
+            tr_jv_push_str(stops, APR_ARRAY_IDX(req->stop, i, const char *));
     }
-    tr_req_set_str(body, "user", req->user);
+    tr_jv_set_str(body, "user", req->user);
 }
 
-static int encode_request(encoder *e, json_t *body)
+static int encode_request(encoder *e, tr_jv *body)
 {
     int rc;
 
     if ((rc = tr_req_check_server_state(e->p, e->req, AIPROXY_PROTO_OPENAI, e->err)))
         return rc;
-    tr_req_set_str(body, "model", e->target->model);
+    tr_jv_set_str(body, "model", e->target->model);
     if ((rc = encode_messages(e, body)))
         return rc;
     encode_tools(e, body);
@@ -685,8 +685,8 @@ static int encode_request(encoder *e, json_t *body)
     encode_settings(e, body);
     if (e->target->stream) {
         /* Always ask for the usage chunk: the gateway reports usage whatever the client. */
-        json_object_set_new(body, "stream", json_true());
-        json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        tr_jv_set_bool(body, "stream", 1);
+        tr_jv_set(body, "stream_options", tr_jv_pack(e->p, "{s:b}", "include_usage", 1));
     }
     if (e->req->proto == AIPROXY_PROTO_OPENAI) {
         static const char *const skip[] = {"stream", "stream_options", "max_tokens",
@@ -697,9 +697,9 @@ static int encode_request(encoder *e, json_t *body)
 }
 
 int tr_openai_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
-                             json_t **body, aiproxy_error *err)
+                             tr_jv **body, aiproxy_error *err)
 {
     encoder e = {p, req, target, err};
-    json_t *out = json_object();
-    return tr_req_finish_body(p, out, encode_request(&e, out), body);
+    tr_jv *out = tr_jv_object(p);
+    return tr_req_finish_body(out, encode_request(&e, out), body);
 }

@@ -12,38 +12,38 @@ static int invalid(aiproxy_error *err, const char *message)
 
 int tr_peek_model(tr_request *req, aiproxy_error *err)
 {
-    json_t *model = json_object_get(req->root, "model");
+    tr_jv *model = tr_jv_get(req->root, "model");
 
     if (!model)
         return invalid(err, "'model' is required");
-    if (!json_is_string(model) || json_string_length(model) == 0)
+    if (!tr_jv_is_string(model) || tr_jv_str_len(model) == 0)
         return invalid(err, "'model' must be a non-empty string");
-    req->model = json_string_value(model);
+    req->model = tr_jv_str_value(model);
     return 0;
 }
 
 int tr_peek_stream_flag(tr_request *req, const char *key, aiproxy_error *err)
 {
-    json_t *stream = json_object_get(req->root, key);
+    tr_jv *stream = tr_jv_get(req->root, key);
 
-    if (stream && !json_is_boolean(stream) && !json_is_null(stream))
+    if (stream && !tr_jv_is_bool(stream) && !tr_jv_is_null(stream))
         return invalid(err, "'stream' must be a boolean");
-    req->stream = json_is_true(stream) ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    req->stream = tr_jv_is_true(stream) ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
     return 0;
 }
 
-int tr_peek_require_array(apr_pool_t *p, const json_t *root, const char *key, aiproxy_error *err)
+int tr_peek_require_array(apr_pool_t *p, const tr_jv *root, const char *key, aiproxy_error *err)
 {
-    json_t *value = json_object_get(root, key);
+    tr_jv *value = tr_jv_get(root, key);
 
     if (!value)
         return invalid(err, apr_psprintf(p, "'%s' is required", key));
-    if (!json_is_array(value))
+    if (!tr_jv_is_array(value))
         return invalid(err, apr_psprintf(p, "'%s' must be an array", key));
     return 0;
 }
 
-void tr_peek_set_body_model(json_t *root, const char *model)
+void tr_peek_set_body_model(tr_jv *root, const char *model)
 {
-    json_object_set_new(root, "model", json_string(model));
+    tr_jv_set_str(root, "model", model);
 }

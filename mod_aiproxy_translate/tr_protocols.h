@@ -14,7 +14,7 @@
 #define TR_DECLARE_CODEC_FUNCTIONS(X)                                                              \
     int tr_##X##_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err);               \
     int tr_##X##_request_encode(apr_pool_t *p, const tr_request *req,                              \
-                                const aiproxy_target *target, json_t **body, aiproxy_error *err);  \
+                                const aiproxy_target *target, tr_jv **body, aiproxy_error *err);  \
     int tr_##X##_response_decode(apr_pool_t *p, json_t *body, tr_response *out,                    \
                                  aiproxy_error *err);                                              \
     json_t *tr_##X##_response_encode(apr_pool_t *p, const tr_response *resp,                       \

@@ -1,6 +1,5 @@
 /* tr_req_schema.c: see tr_req_schema.h. */
 #include <string.h>
-#include "apr_lib.h"
 #include "tr_req_schema.h"
 
 /* Keywords of Gemini's Schema copied unchanged when their value has the listed JSON type.
@@ -8,13 +7,15 @@
  * if/then/else, patternProperties, uniqueItems, exclusive bounds ...) is dropped. */
 static const struct {
     const char *key;
-    json_type type; /* JSON_INTEGER also accepts whole reals; JSON_REAL any number */
+    tr_jv_type type; /* TR_JV_TRUE stands for any boolean, TR_JV_REAL for any number */
 } copied_keywords[] = {
-    {"description", JSON_STRING},     {"title", JSON_STRING},      {"pattern", JSON_STRING},
-    {"nullable", JSON_TRUE},          {"minItems", JSON_INTEGER},  {"maxItems", JSON_INTEGER},
-    {"minLength", JSON_INTEGER},      {"maxLength", JSON_INTEGER}, {"minProperties", JSON_INTEGER},
-    {"maxProperties", JSON_INTEGER},  {"minimum", JSON_REAL},      {"maximum", JSON_REAL},
-    {"propertyOrdering", JSON_ARRAY},
+    {"description", TR_JV_STRING},     {"title", TR_JV_STRING},
+    {"pattern", TR_JV_STRING},         {"nullable", TR_JV_TRUE},
+    {"minItems", TR_JV_INTEGER},       {"maxItems", TR_JV_INTEGER},
+    {"minLength", TR_JV_INTEGER},      {"maxLength", TR_JV_INTEGER},
+    {"minProperties", TR_JV_INTEGER},  {"maxProperties", TR_JV_INTEGER},
+    {"minimum", TR_JV_REAL},           {"maximum", TR_JV_REAL},
+    {"propertyOrdering", TR_JV_ARRAY},
 };
 
 /* type -> the formats Gemini accepts for it (the Developer API rejects any other). */
@@ -34,7 +35,8 @@ static const char *const gemini_types[] = {"string",  "number", "integer",
 #define MAX_REF_EXPANSIONS 256
 
 typedef struct {
-    const json_t *root;
+    apr_pool_t *p;
+    const tr_jv *root;
     int ref_depth;
     int expansions;
     const char *expanding[MAX_REF_DEPTH]; /* refs on the current path: a repeat is a cycle */
@@ -51,19 +53,19 @@ static int ref_on_path(const clean_ctx *ctx, const char *ref)
     return 0;
 }
 
-static json_t *clean(clean_ctx *ctx, const json_t *node);
+static tr_jv *clean(clean_ctx *ctx, const tr_jv *node);
 
-static int value_has_type(const json_t *v, json_type type)
+static int value_has_type(const tr_jv *v, tr_jv_type type)
 {
     switch (type) {
-    case JSON_TRUE:
-        return json_is_boolean(v);
-    case JSON_INTEGER:
-        return json_is_integer(v);
-    case JSON_REAL:
-        return json_is_number(v);
+    case TR_JV_TRUE:
+        return tr_jv_is_bool(v);
+    case TR_JV_INTEGER:
+        return tr_jv_is_integer(v);
+    case TR_JV_REAL:
+        return tr_jv_is_number(v);
     default:
-        return json_typeof(v) == type;
+        return tr_jv_typeof(v) == type;
     }
 }
 
@@ -86,24 +88,24 @@ static int format_allowed(const char *type, const char *format)
 }
 
 /* "#/$defs/Name" or "#/definitions/Name" in the root schema, or NULL. */
-static const json_t *resolve_ref(const clean_ctx *ctx, const char *ref)
+static const tr_jv *resolve_ref(const clean_ctx *ctx, const char *ref)
 {
     static const char *const prefixes[] = {"#/$defs/", "#/definitions/"};
     for (size_t i = 0; i < 2; i++) {
         size_t n = strlen(prefixes[i]);
         if (!strncmp(ref, prefixes[i], n)) {
-            json_t *defs = json_object_get(ctx->root, i == 0 ? "$defs" : "definitions");
-            return json_object_get(defs, ref + n);
+            tr_jv *defs = tr_jv_get(ctx->root, i == 0 ? "$defs" : "definitions");
+            return tr_jv_get(defs, ref + n);
         }
     }
     return !strcmp(ref, "#") ? ctx->root : NULL;
 }
 
 /* Inline a $ref: its target, cleaned, with the referring node's description on top. */
-static json_t *clean_ref(clean_ctx *ctx, const json_t *node, const char *ref)
+static tr_jv *clean_ref(clean_ctx *ctx, const tr_jv *node, const char *ref)
 {
-    const json_t *target = resolve_ref(ctx, ref);
-    json_t *out;
+    const tr_jv *target = resolve_ref(ctx, ref);
+    tr_jv *out;
 
     if (!target || ctx->ref_depth >= MAX_REF_DEPTH || ctx->expansions >= MAX_REF_EXPANSIONS ||
         ref_on_path(ctx, ref))
@@ -116,276 +118,277 @@ static json_t *clean_ref(clean_ctx *ctx, const json_t *node, const char *ref)
     }
     /* Unresolvable, recursive or too deep: an untyped object is the honest rest. */
     if (!out)
-        out = json_pack("{s:s}", "type", "object");
-    if (json_is_string(json_object_get(node, "description")))
-        json_object_set(out, "description", json_object_get(node, "description"));
+        out = tr_jv_pack(ctx->p, "{s:s}", "type", "object");
+    if (tr_jv_is_string(tr_jv_get(node, "description")))
+        tr_jv_set(out, "description", tr_jv_get(node, "description"));
     return out;
 }
 
 /* anyOf/oneOf members cleaned; a {"type":"null"} member becomes nullable. A single member
  * left is merged into the node instead of a one-element anyOf. */
-static void clean_alternatives(clean_ctx *ctx, json_t *out, const json_t *alts)
+static void clean_alternatives(clean_ctx *ctx, tr_jv *out, const tr_jv *alts)
 {
-    json_t *kept = json_array();
+    tr_jv *kept = tr_jv_array(ctx->p);
     size_t i;
-    json_t *alt;
+    tr_jv *alt;
 
-    json_array_foreach(alts, i, alt)
+    tr_jv_array_foreach(alts, i, alt)
     {
-        const char *t = json_string_value(json_object_get(alt, "type"));
+        const char *t = tr_jv_str_value(tr_jv_get(alt, "type"));
         if (t && !strcmp(t, "null")) {
-            json_object_set_new(out, "nullable", json_true());
+            tr_jv_set(out, "nullable", tr_jv_bool(1));
             continue;
         }
-        json_t *c = clean(ctx, alt);
+        tr_jv *c = clean(ctx, alt);
         if (c)
-            json_array_append_new(kept, c);
+            tr_jv_push(kept, c);
     }
-    if (json_array_size(kept) == 1)
-        json_object_update_missing(out, json_array_get(kept, 0));
-    else if (json_array_size(kept) > 1)
-        json_object_set(out, "anyOf", kept);
-    json_decref(kept);
+    if (tr_jv_size(kept) == 1)
+        tr_jv_update_missing(out, tr_jv_at(kept, 0));
+    else if (tr_jv_size(kept) > 1)
+        tr_jv_set(out, "anyOf", kept);
 }
 
 /* allOf: members merged into the node (properties and required united). */
-static void clean_all_of(clean_ctx *ctx, json_t *out, const json_t *all)
+static void clean_all_of(clean_ctx *ctx, tr_jv *out, const tr_jv *all)
 {
     size_t i;
-    json_t *member;
+    tr_jv *member;
 
-    json_array_foreach(all, i, member)
+    tr_jv_array_foreach(all, i, member)
     {
-        json_t *c = clean(ctx, member);
+        tr_jv *c = clean(ctx, member);
         if (!c)
             continue;
-        json_t *props = json_object_get(c, "properties");
-        json_t *req = json_object_get(c, "required");
+        tr_jv *props = tr_jv_get(c, "properties");
+        tr_jv *req = tr_jv_get(c, "required");
         if (props) {
-            json_t *mine = json_object_get(out, "properties");
+            tr_jv *mine = tr_jv_get(out, "properties");
             if (!mine)
-                json_object_set(out, "properties", props);
+                tr_jv_set(out, "properties", props);
             else
-                json_object_update_missing(mine, props);
+                tr_jv_update_missing(mine, props);
         }
         if (req) {
-            json_t *mine = json_object_get(out, "required");
+            tr_jv *mine = tr_jv_get(out, "required");
             if (!mine)
-                json_object_set(out, "required", req);
+                tr_jv_set(out, "required", req);
             else
-                json_array_extend(mine, req);
+                tr_jv_extend(mine, req);
         }
-        json_object_del(c, "properties");
-        json_object_del(c, "required");
-        json_object_update_missing(out, c);
-        json_decref(c);
+        tr_jv_del(c, "properties");
+        tr_jv_del(c, "required");
+        tr_jv_update_missing(out, c);
     }
 }
 
 /* type: one Gemini type; "null" in a type array becomes nullable; several types anyOf. */
-static void clean_type(json_t *out, const json_t *type)
+static void clean_type(apr_pool_t *p, tr_jv *out, const tr_jv *type)
 {
-    if (json_is_string(type)) {
-        if (is_gemini_type(json_string_value(type)))
-            json_object_set(out, "type", (json_t *) type);
+    if (tr_jv_is_string(type)) {
+        if (is_gemini_type(tr_jv_str_value(type)))
+            tr_jv_set(out, "type", (tr_jv *) type);
         return;
     }
-    if (!json_is_array(type))
+    if (!tr_jv_is_array(type))
         return;
-    json_t *kept = json_array();
+    tr_jv *kept = tr_jv_array(p);
     size_t i;
-    json_t *t;
-    json_array_foreach(type, i, t)
+    tr_jv *t;
+    tr_jv_array_foreach(type, i, t)
     {
-        if (json_is_string(t) && !strcmp(json_string_value(t), "null"))
-            json_object_set_new(out, "nullable", json_true());
-        else if (json_is_string(t) && is_gemini_type(json_string_value(t)))
-            json_array_append(kept, t);
+        if (tr_jv_is_string(t) && !strcmp(tr_jv_str_value(t), "null"))
+            tr_jv_set(out, "nullable", tr_jv_bool(1));
+        else if (tr_jv_is_string(t) && is_gemini_type(tr_jv_str_value(t)))
+            tr_jv_push(kept, t);
     }
-    if (json_array_size(kept) == 1)
-        json_object_set(out, "type", json_array_get(kept, 0));
-    else if (json_array_size(kept) > 1) {
-        json_t *alts = json_array();
-        json_array_foreach(kept, i, t) json_array_append_new(alts, json_pack("{s:O}", "type", t));
-        json_object_set_new(out, "anyOf", alts);
+    if (tr_jv_size(kept) == 1)
+        tr_jv_set(out, "type", tr_jv_at(kept, 0));
+    else if (tr_jv_size(kept) > 1) {
+        tr_jv *alts = tr_jv_array(p);
+        tr_jv_array_foreach(kept, i, t) tr_jv_push(alts, tr_jv_pack(p, "{s:O}", "type", t));
+        tr_jv_set(out, "anyOf", alts);
     }
-    json_decref(kept);
 }
 
 /* enum (or const): Gemini takes strings only; null members become nullable. */
-static void clean_enum(json_t *out, const json_t *values)
+static void clean_enum(apr_pool_t *p, tr_jv *out, const tr_jv *values)
 {
-    json_t *kept = json_array();
+    tr_jv *kept = tr_jv_array(p);
     size_t i;
-    json_t *v;
+    tr_jv *v;
     int all_strings = 1;
 
-    json_array_foreach(values, i, v)
+    tr_jv_array_foreach(values, i, v)
     {
-        if (json_is_null(v))
-            json_object_set_new(out, "nullable", json_true());
-        else if (json_is_string(v))
-            json_array_append(kept, v);
+        if (tr_jv_is_null(v))
+            tr_jv_set(out, "nullable", tr_jv_bool(1));
+        else if (tr_jv_is_string(v))
+            tr_jv_push(kept, v);
         else
             all_strings = 0;
     }
     /* Numeric enums cannot be expressed: the type alone is the faithful rest. */
-    if (all_strings && json_array_size(kept))
-        json_object_set(out, "enum", kept);
-    json_decref(kept);
+    if (all_strings && tr_jv_size(kept))
+        tr_jv_set(out, "enum", kept);
 }
 
-static void clean_properties(clean_ctx *ctx, json_t *out, const json_t *props)
+static void clean_properties(clean_ctx *ctx, tr_jv *out, const tr_jv *props)
 {
-    json_t *kept = json_object();
+    tr_jv *kept = tr_jv_object(ctx->p);
+    apr_size_t i;
     const char *name;
-    json_t *schema;
+    tr_jv *schema;
 
-    json_object_foreach((json_t *) props, name, schema)
+    tr_jv_object_foreach(props, i, name, schema)
     {
-        json_t *c = clean(ctx, schema);
-        json_object_set_new(kept, name, c ? c : json_object());
+        tr_jv *c = clean(ctx, schema);
+        tr_jv_set(kept, name, c ? c : tr_jv_object(ctx->p));
     }
-    if (json_object_size(kept))
-        json_object_set(out, "properties", kept);
-    json_decref(kept);
+    if (tr_jv_size(kept))
+        tr_jv_set(out, "properties", kept);
 }
 
 /* required: only names that are properties (Gemini rejects the others). */
-static void clean_required(json_t *out, const json_t *required)
+static void clean_required(apr_pool_t *p, tr_jv *out, const tr_jv *required)
 {
-    json_t *props = json_object_get(out, "properties");
-    json_t *kept = json_array();
+    tr_jv *props = tr_jv_get(out, "properties");
+    tr_jv *kept = tr_jv_array(p);
     size_t i;
-    json_t *name;
+    tr_jv *name;
 
-    json_array_foreach(required, i, name)
+    tr_jv_array_foreach(required, i, name)
     {
-        if (json_is_string(name) && json_object_get(props, json_string_value(name)))
-            json_array_append(kept, name);
+        if (tr_jv_is_string(name) && tr_jv_get(props, tr_jv_str_value(name)))
+            tr_jv_push(kept, name);
     }
-    if (json_array_size(kept))
-        json_object_set(out, "required", kept);
-    json_decref(kept);
+    if (tr_jv_size(kept))
+        tr_jv_set(out, "required", kept);
 }
 
-static json_t *clean(clean_ctx *ctx, const json_t *node)
+static tr_jv *clean(clean_ctx *ctx, const tr_jv *node)
 {
-    json_t *out, *v;
+    tr_jv *out, *v;
     const char *ref;
 
-    if (!json_is_object(node))
+    if (!tr_jv_is_object(node))
         return NULL;
-    ref = json_string_value(json_object_get(node, "$ref"));
+    ref = tr_jv_str_value(tr_jv_get(node, "$ref"));
     if (ref)
         return clean_ref(ctx, node, ref);
 
-    out = json_object();
-    clean_type(out, json_object_get(node, "type"));
+    out = tr_jv_object(ctx->p);
+    clean_type(ctx->p, out, tr_jv_get(node, "type"));
     for (size_t i = 0; i < sizeof(copied_keywords) / sizeof(copied_keywords[0]); i++) {
-        v = json_object_get(node, copied_keywords[i].key);
+        v = tr_jv_get(node, copied_keywords[i].key);
         if (v && value_has_type(v, copied_keywords[i].type))
-            json_object_set(out, copied_keywords[i].key, v);
+            tr_jv_set(out, copied_keywords[i].key, v);
     }
-    if ((v = json_object_get(node, "default")))
-        json_object_set(out, "default", v);
-    if (json_is_array(v = json_object_get(node, "enum")))
-        clean_enum(out, v);
-    else if ((v = json_object_get(node, "const"))) {
-        json_t *one = json_pack("[O]", v);
-        clean_enum(out, one);
-        json_decref(one);
-    }
-    if (json_is_string(v = json_object_get(node, "format")) &&
-        format_allowed(json_string_value(json_object_get(out, "type")), json_string_value(v)))
-        json_object_set(out, "format", v);
-    if (json_is_object(v = json_object_get(node, "properties")))
+    if ((v = tr_jv_get(node, "default")))
+        tr_jv_set(out, "default", v);
+    if (tr_jv_is_array(v = tr_jv_get(node, "enum")))
+        clean_enum(ctx->p, out, v);
+    else if ((v = tr_jv_get(node, "const")))
+        clean_enum(ctx->p, out, tr_jv_pack(ctx->p, "[O]", v));
+    if (tr_jv_is_string(v = tr_jv_get(node, "format")) &&
+        format_allowed(tr_jv_str_value(tr_jv_get(out, "type")), tr_jv_str_value(v)))
+        tr_jv_set(out, "format", v);
+    if (tr_jv_is_object(v = tr_jv_get(node, "properties")))
         clean_properties(ctx, out, v);
-    if (json_is_array(v = json_object_get(node, "required")))
-        clean_required(out, v);
-    v = json_object_get(node, "items");
-    if (json_is_array(v)) /* tuple form: the first item stands for all */
-        v = json_array_get(v, 0);
-    if (json_is_object(v)) {
-        json_t *c = clean(ctx, v);
+    if (tr_jv_is_array(v = tr_jv_get(node, "required")))
+        clean_required(ctx->p, out, v);
+    v = tr_jv_get(node, "items");
+    if (tr_jv_is_array(v)) /* tuple form: the first item stands for all */
+        v = tr_jv_at(v, 0);
+    if (tr_jv_is_object(v)) {
+        tr_jv *c = clean(ctx, v);
         if (c)
-            json_object_set_new(out, "items", c);
+            tr_jv_set(out, "items", c);
     }
-    if (json_is_array(v = json_object_get(node, "anyOf")) ||
-        json_is_array(v = json_object_get(node, "oneOf")))
+    if (tr_jv_is_array(v = tr_jv_get(node, "anyOf")) ||
+        tr_jv_is_array(v = tr_jv_get(node, "oneOf")))
         clean_alternatives(ctx, out, v);
-    if (json_is_array(v = json_object_get(node, "allOf")))
+    if (tr_jv_is_array(v = tr_jv_get(node, "allOf")))
         clean_all_of(ctx, out, v);
     return out;
 }
 
-json_t *tr_req_schema_to_gemini(const json_t *schema)
+tr_jv *tr_req_schema_to_gemini(apr_pool_t *p, const tr_jv *schema)
 {
-    clean_ctx ctx = {schema, 0, 0, {0}};
-    json_t *out = clean(&ctx, schema);
-    const char *type = json_string_value(json_object_get(out, "type"));
+    clean_ctx ctx = {p, schema, 0, 0, {0}};
+    tr_jv *out = clean(&ctx, schema);
+    const char *type = tr_jv_str_value(tr_jv_get(out, "type"));
 
     /* Gemini refuses function parameters of type object without properties. */
-    if (out && (!type || !strcmp(type, "object")) && !json_object_get(out, "properties") &&
-        !json_object_get(out, "anyOf")) {
-        json_decref(out);
+    if (out && (!type || !strcmp(type, "object")) && !tr_jv_get(out, "properties") &&
+        !tr_jv_get(out, "anyOf"))
         return NULL;
-    }
     return out;
 }
 
 /* ---- Gemini -> JSON Schema ------------------------------------------------------------------ */
 
-static json_t *lower_type(const char *t)
+/* A Gemini type name (STRING, OBJECT ...) in JSON Schema's lower case; NULL for anything but
+ * a short ASCII word, which no type name of either side is. */
+static tr_jv *lower_type(apr_pool_t *p, const char *t)
 {
-    char buf[16];
-    size_t i;
-    for (i = 0; t[i] && i < sizeof(buf) - 1; i++)
-        buf[i] = (char) apr_tolower((unsigned char) t[i]);
-    buf[i] = '\0';
-    return json_string(buf);
+    apr_size_t n = strlen(t);
+    char *out;
+
+    if (n == 0 || n > 15)
+        return NULL;
+    out = apr_palloc(p, n + 1);
+    for (apr_size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) t[i];
+        if (c >= 0x80)
+            return NULL;
+        out[i] = (char) (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    out[n] = '\0';
+    return tr_jv_string(p, out);
 }
 
-static json_t *from_gemini(const json_t *node)
+static tr_jv *from_gemini(apr_pool_t *p, const tr_jv *node)
 {
-    json_t *out = json_object(), *value;
+    tr_jv *out = tr_jv_object(p), *value;
+    apr_size_t j;
     const char *key;
-    int nullable = json_is_true(json_object_get(node, "nullable"));
+    int nullable = tr_jv_is_true(tr_jv_get(node, "nullable"));
 
-    json_object_foreach((json_t *) node, key, value)
+    tr_jv_object_foreach(node, j, key, value)
     {
-        if (!strcmp(key, "type") && json_is_string(value)) {
-            json_t *t = lower_type(json_string_value(value));
+        if (!strcmp(key, "type") && tr_jv_is_string(value)) {
+            tr_jv *t = lower_type(p, tr_jv_str_value(value));
             if (nullable && t)
-                json_object_set_new(out, key, json_pack("[o,s]", t, "null"));
+                tr_jv_set(out, key, tr_jv_pack(p, "[o,s]", t, "null"));
             else if (t)
-                json_object_set_new(out, key, t);
+                tr_jv_set(out, key, t);
         } else if (!strcmp(key, "nullable") || !strcmp(key, "propertyOrdering") ||
-                   (!strcmp(key, "format") && json_is_string(value) &&
-                    !strcmp(json_string_value(value), "enum")))
+                   (!strcmp(key, "format") && tr_jv_is_string(value) &&
+                    !strcmp(tr_jv_str_value(value), "enum")))
             continue; /* Gemini-only keywords */
-        else if (!strcmp(key, "properties") && json_is_object(value)) {
-            json_t *props = json_object();
+        else if (!strcmp(key, "properties") && tr_jv_is_object(value)) {
+            tr_jv *props = tr_jv_object(p);
+            apr_size_t k;
             const char *name;
-            json_t *sub;
-            json_object_foreach(value, name, sub)
-                json_object_set_new(props, name, from_gemini(sub));
-            json_object_set_new(out, key, props);
-        } else if (!strcmp(key, "items") && json_is_object(value))
-            json_object_set_new(out, key, from_gemini(value));
-        else if (!strcmp(key, "anyOf") && json_is_array(value)) {
-            json_t *alts = json_array();
+            tr_jv *sub;
+            tr_jv_object_foreach(value, k, name, sub) tr_jv_set(props, name, from_gemini(p, sub));
+            tr_jv_set(out, key, props);
+        } else if (!strcmp(key, "items") && tr_jv_is_object(value))
+            tr_jv_set(out, key, from_gemini(p, value));
+        else if (!strcmp(key, "anyOf") && tr_jv_is_array(value)) {
+            tr_jv *alts = tr_jv_array(p);
             size_t i;
-            json_t *alt;
-            json_array_foreach(value, i, alt) json_array_append_new(alts, from_gemini(alt));
-            json_object_set_new(out, key, alts);
+            tr_jv *alt;
+            tr_jv_array_foreach(value, i, alt) tr_jv_push(alts, from_gemini(p, alt));
+            tr_jv_set(out, key, alts);
         } else
-            json_object_set(out, key, value);
+            tr_jv_set(out, key, value);
     }
     return out;
 }
 
-json_t *tr_req_schema_from_gemini(const json_t *schema)
+tr_jv *tr_req_schema_from_gemini(apr_pool_t *p, const tr_jv *schema)
 {
-    return json_is_object(schema) ? from_gemini(schema) : NULL;
+    return tr_jv_is_object(schema) ? from_gemini(p, schema) : NULL;
 }

@@ -16,13 +16,13 @@
 #ifndef TR_REQ_SCHEMA_H
 #define TR_REQ_SCHEMA_H
 
-#include <jansson.h>
+#include "tr_jv.h"
 
-/* A new Gemini Schema for a JSON Schema (NULL when nothing usable is left, e.g. an object
+/* A new Gemini Schema (in pool p) for a JSON Schema (NULL when nothing usable is left, e.g. an object
  * without properties, which Gemini rejects as function parameters). */
-json_t *tr_req_schema_to_gemini(const json_t *schema);
-/* A new JSON Schema for a Gemini Schema: lower-case types, nullable -> ["t","null"],
+tr_jv *tr_req_schema_to_gemini(apr_pool_t *p, const tr_jv *schema);
+/* A new JSON Schema (in pool p) for a Gemini Schema: lower-case types, nullable -> ["t","null"],
  * Gemini-only keywords (propertyOrdering) dropped. */
-json_t *tr_req_schema_from_gemini(const json_t *schema);
+tr_jv *tr_req_schema_from_gemini(apr_pool_t *p, const tr_jv *schema);
 
 #endif /* TR_REQ_SCHEMA_H */

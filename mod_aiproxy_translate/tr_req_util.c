@@ -4,7 +4,7 @@
 #include "apr_hash.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_req_util.h"
 
 /* ---- typed reads ---------------------------------------------------------------------------- */
@@ -45,13 +45,13 @@ static void rd_type_error(tr_rd *rd, const char *key, const char *what, const ch
 }
 
 /* The value at key when it is there and not null (and no earlier read failed). */
-static json_t *rd_value(tr_rd *rd, const json_t *obj, const char *key)
+static tr_jv *rd_value(tr_rd *rd, const tr_jv *obj, const char *key)
 {
-    json_t *v;
-    if (rd->failed || !json_is_object(obj))
+    tr_jv *v;
+    if (rd->failed || !tr_jv_is_object(obj))
         return NULL;
-    v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
+    v = tr_jv_get(obj, key);
+    return tr_jv_is_null(v) ? NULL : v;
 }
 
 #define RD_TYPED(v, test, what)                                                                    \
@@ -65,63 +65,64 @@ static json_t *rd_value(tr_rd *rd, const json_t *obj, const char *key)
         }                                                                                          \
     } while (0)
 
-const char *tr_rd_str(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...)
+const char *tr_rd_str(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
-    RD_TYPED(v, json_is_string(v), "a string");
-    return json_string_value(v);
+    tr_jv *v = rd_value(rd, obj, key);
+    RD_TYPED(v, tr_jv_is_string(v), "a string");
+    return tr_jv_str_value(v);
 }
 
-json_t *tr_rd_obj(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...)
+tr_jv *tr_rd_obj(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
-    RD_TYPED(v, json_is_object(v), "an object");
+    tr_jv *v = rd_value(rd, obj, key);
+    RD_TYPED(v, tr_jv_is_object(v), "an object");
     return v;
 }
 
-json_t *tr_rd_arr(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...)
+tr_jv *tr_rd_arr(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
-    RD_TYPED(v, json_is_array(v), "an array");
+    tr_jv *v = rd_value(rd, obj, key);
+    RD_TYPED(v, tr_jv_is_array(v), "an array");
     return v;
 }
 
-int tr_rd_num(tr_rd *rd, const json_t *obj, const char *key, double *out, const char *where, ...)
+int tr_rd_num(tr_rd *rd, const tr_jv *obj, const char *key, double *out, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
-    RD_TYPED(v, json_is_number(v), "a number");
+    tr_jv *v = rd_value(rd, obj, key);
+    RD_TYPED(v, tr_jv_is_number(v), "a number");
     if (!v)
         return 0;
-    *out = json_number_value(v);
+    *out = tr_jv_number_value(v);
     return 1;
 }
 
-int tr_rd_int(tr_rd *rd, const json_t *obj, const char *key, long *out, const char *where, ...)
+int tr_rd_int(tr_rd *rd, const tr_jv *obj, const char *key, long *out, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
+    tr_jv *v = rd_value(rd, obj, key);
     /* Clients write 1024.0 now and then; accept whole reals in the long range. */
     RD_TYPED(v,
-             json_is_integer(v) || (json_is_real(v) && json_real_value(v) >= -2147483648.0 &&
-                                    json_real_value(v) <= 2147483647.0 &&
-                                    json_real_value(v) == (double) (long) json_real_value(v)),
+             tr_jv_is_integer(v) ||
+                 (tr_jv_is_real(v) && tr_jv_number_value(v) >= -2147483648.0 &&
+                  tr_jv_number_value(v) <= 2147483647.0 &&
+                  tr_jv_number_value(v) == (double) (long) tr_jv_number_value(v)),
              "an integer");
     if (!v)
         return 0;
-    *out = json_is_integer(v) ? (long) json_integer_value(v) : (long) json_real_value(v);
+    *out = tr_jv_is_integer(v) ? (long) tr_jv_int_value(v) : (long) tr_jv_number_value(v);
     return 1;
 }
 
-int tr_rd_bool(tr_rd *rd, const json_t *obj, const char *key, int *out, const char *where, ...)
+int tr_rd_bool(tr_rd *rd, const tr_jv *obj, const char *key, int *out, const char *where, ...)
 {
-    json_t *v = rd_value(rd, obj, key);
-    RD_TYPED(v, json_is_boolean(v), "a boolean");
+    tr_jv *v = rd_value(rd, obj, key);
+    RD_TYPED(v, tr_jv_is_bool(v), "a boolean");
     if (!v)
         return 0;
-    *out = json_is_true(v);
+    *out = tr_jv_is_true(v);
     return 1;
 }
 
-void tr_rd_real_into(tr_rd *rd, const json_t *obj, const char *key, double *value, int *has,
+void tr_rd_real_into(tr_rd *rd, const tr_jv *obj, const char *key, double *value, int *has,
                      const char *where)
 {
     if (tr_rd_num(rd, obj, key, value, "%s", where))
@@ -408,56 +409,22 @@ const char *tr_req_effort_from(aiproxy_proto proto, const char *word)
 
 /* ---- JSON building -------------------------------------------------------------------------- */
 
-json_t *tr_req_jstr(const char *s)
+void tr_req_set_copy(tr_jv *obj, const char *key, const tr_jv *v)
 {
-    return json_string_nocheck(s ? s : "");
+    if (v && tr_jv_is_object(obj))
+        tr_jv_set(obj, key, tr_jv_copy(obj->u.obj.p, v));
 }
 
-void tr_req_set_str(json_t *obj, const char *key, const char *s)
+void tr_req_drop_empty(tr_jv *obj, const char *key)
 {
-    if (s)
-        json_object_set_new_nocheck(obj, key, json_string_nocheck(s));
+    tr_jv *v = tr_jv_get(obj, key);
+    if ((tr_jv_is_array(v) || tr_jv_is_object(v)) && tr_jv_size(v) == 0)
+        tr_jv_del(obj, key);
 }
 
-json_t *tr_req_set_obj(json_t *obj, const char *key)
+int tr_req_finish_body(tr_jv *body, int status, tr_jv **out)
 {
-    json_t *v = json_object();
-    json_object_set_new_nocheck(obj, key, v);
-    return v;
-}
-
-json_t *tr_req_set_arr(json_t *obj, const char *key)
-{
-    json_t *v = json_array();
-    json_object_set_new_nocheck(obj, key, v);
-    return v;
-}
-
-json_t *tr_req_push_obj(json_t *arr)
-{
-    json_t *v = json_object();
-    json_array_append_new(arr, v);
-    return v;
-}
-
-void tr_req_set_copy(json_t *obj, const char *key, const json_t *v)
-{
-    if (v)
-        json_object_set_new_nocheck(obj, key, json_deep_copy(v));
-}
-
-void tr_req_drop_empty(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if ((json_is_array(v) && json_array_size(v) == 0) ||
-        (json_is_object(v) && json_object_size(v) == 0))
-        json_object_del(obj, key);
-}
-
-int tr_req_finish_body(apr_pool_t *p, json_t *body, int status, json_t **out)
-{
-    tr_json_own(p, body);
-    *out = status ? NULL : json_incref(body);
+    *out = status ? NULL : body;
     return status;
 }
 
@@ -470,25 +437,24 @@ static int key_skipped(const char *const *skip, const char *key)
     return 0;
 }
 
-void tr_req_keep_unclaimed(json_t *body, const json_t *root, const char *const *skip)
+void tr_req_keep_unclaimed(tr_jv *body, const tr_jv *root, const char *const *skip)
 {
-    const char *key;
-    json_t *value;
+    apr_size_t i, j;
+    const char *key, *sub;
+    tr_jv *value, *subvalue;
 
-    json_object_foreach((json_t *) root, key, value)
+    tr_jv_object_foreach(root, i, key, value)
     {
-        json_t *mine = json_object_get(body, key);
+        tr_jv *mine = tr_jv_get(body, key);
         if (key_skipped(skip, key))
             continue;
         if (!mine)
-            json_object_set_new(body, key, json_deep_copy(value));
-        else if (json_is_object(mine) && json_is_object(value)) {
-            const char *sub;
-            json_t *subvalue;
-            json_object_foreach(value, sub, subvalue)
+            tr_req_set_copy(body, key, value);
+        else if (tr_jv_is_object(mine) && tr_jv_is_object(value)) {
+            tr_jv_object_foreach(value, j, sub, subvalue)
             {
-                if (!json_object_get(mine, sub))
-                    json_object_set_new(mine, sub, json_deep_copy(subvalue));
+                if (!tr_jv_get(mine, sub))
+                    tr_req_set_copy(mine, sub, subvalue);
             }
         }
     }
@@ -558,22 +524,20 @@ int tr_req_is_image_type(const char *media_type)
     return media_type && !strncasecmp(media_type, "image/", 6);
 }
 
-json_t *tr_req_arguments_object(const char *arguments)
+tr_jv *tr_req_arguments_object(apr_pool_t *p, const char *arguments)
 {
-    json_t *v = NULL;
+    tr_jv *v = NULL;
+    aiproxy_error ignored;
 
     if (arguments && *arguments)
-        v = json_loads(arguments, JSON_DECODE_ANY, NULL);
-    if (json_is_object(v))
-        return v;
+        v = tr_jv_parse(p, arguments, strlen(arguments), &ignored);
     /* Models now and then stream broken JSON; an object is all the targets accept. */
-    json_decref(v);
-    return json_object();
+    return tr_jv_is_object(v) ? v : tr_jv_object(p);
 }
 
-const char *tr_req_json_text(apr_pool_t *p, const json_t *v)
+const char *tr_req_json_text(apr_pool_t *p, const tr_jv *v)
 {
-    return v ? tr_json_dump(p, v, NULL) : "{}";
+    return v ? tr_jv_dump(p, v, NULL) : "{}";
 }
 
 const char *tr_req_safe_id(apr_pool_t *p, const char *id)

@@ -35,15 +35,15 @@ int tr_rd_fail(tr_rd *rd, const char *fmt, ...) __attribute__((format(printf, 2,
 /* obj[key] when it has the wanted type; NULL when missing or null; a 400 naming
  * "<where>.<key>" when present with another type. where is a printf format for the path of
  * obj ("" at the top level), formatted only on error. */
-const char *tr_rd_str(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...);
-json_t *tr_rd_obj(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...);
-json_t *tr_rd_arr(tr_rd *rd, const json_t *obj, const char *key, const char *where, ...);
+const char *tr_rd_str(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...);
+tr_jv *tr_rd_obj(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...);
+tr_jv *tr_rd_arr(tr_rd *rd, const tr_jv *obj, const char *key, const char *where, ...);
 /* Number / integer / boolean: returns 1 and sets *out when present with the right type. */
-int tr_rd_num(tr_rd *rd, const json_t *obj, const char *key, double *out, const char *where, ...);
-int tr_rd_int(tr_rd *rd, const json_t *obj, const char *key, long *out, const char *where, ...);
-int tr_rd_bool(tr_rd *rd, const json_t *obj, const char *key, int *out, const char *where, ...);
+int tr_rd_num(tr_rd *rd, const tr_jv *obj, const char *key, double *out, const char *where, ...);
+int tr_rd_int(tr_rd *rd, const tr_jv *obj, const char *key, long *out, const char *where, ...);
+int tr_rd_bool(tr_rd *rd, const tr_jv *obj, const char *key, int *out, const char *where, ...);
 /* Sampling and limit fields every protocol shares by meaning, under each protocol's key. */
-void tr_rd_real_into(tr_rd *rd, const json_t *obj, const char *key, double *value, int *has,
+void tr_rd_real_into(tr_rd *rd, const tr_jv *obj, const char *key, double *value, int *has,
                      const char *where);
 
 /* Where a value sits in the client body, for error messages: a printf format with up to three
@@ -124,27 +124,19 @@ const char *tr_req_effort_word(aiproxy_proto proto, const char *ir_effort);
 /* IR effort from proto's word (Anthropic "max" -> "xhigh"); unknown words pass unchanged. */
 const char *tr_req_effort_from(aiproxy_proto proto, const char *word);
 
-/* ---- JSON building -------------------------------------------------------------------------- */
+/* ---- JSON building (tr_jv.h does the rest) -------------------------------------------------- */
 
-/* New string value without re-validating UTF-8: every string the encoders emit comes from a
- * parsed (hence valid) tree or from ASCII literals. */
-json_t *tr_req_jstr(const char *s);
-void tr_req_set_str(json_t *obj, const char *key, const char *s); /* no-op for NULL */
-json_t *tr_req_set_obj(json_t *obj, const char *key);             /* new {} at key */
-json_t *tr_req_set_arr(json_t *obj, const char *key);             /* new [] at key */
-json_t *tr_req_push_obj(json_t *arr);                             /* new {} appended */
 /* A deep copy of v set at key (client JSON placed into an encoded body). */
-void tr_req_set_copy(json_t *obj, const char *key, const json_t *v);
+void tr_req_set_copy(tr_jv *obj, const char *key, const tr_jv *v);
 /* Drop key when it holds an empty array or object. */
-void tr_req_drop_empty(json_t *obj, const char *key);
-/* The encoder's result: the caller of request_encode takes one reference and releases it; the
- * pool holds another, which frees the tree on failure too. */
-int tr_req_finish_body(apr_pool_t *p, json_t *body, int status, json_t **out);
+void tr_req_drop_empty(tr_jv *obj, const char *key);
+/* The encoder's result: *out = body on success (status 0), NULL otherwise. Returns status. */
+int tr_req_finish_body(tr_jv *body, int status, tr_jv **out);
 
 /* Same-protocol re-encodes (a must-stream target changed the stream flag): copy every key
  * of the client's body the encoder did not produce, one level deep into objects both have,
  * so nothing the IR lacks is lost. skip: NULL-terminated keys never copied back. */
-void tr_req_keep_unclaimed(json_t *body, const json_t *root, const char *const *skip);
+void tr_req_keep_unclaimed(tr_jv *body, const tr_jv *root, const char *const *skip);
 
 /* ---- payloads ------------------------------------------------------------------------------- */
 
@@ -156,10 +148,10 @@ const char *tr_req_data_uri(apr_pool_t *p, const char *media_type, const char *d
 /* Media type guessed from a URL's extension, or dflt. */
 const char *tr_req_media_type_from_url(const char *url, const char *dflt);
 int tr_req_is_image_type(const char *media_type);
-/* Tool arguments as a JSON object (new reference; {} when the text is not an object). */
-json_t *tr_req_arguments_object(const char *arguments);
+/* Tool arguments as a JSON object in pool p ({} when the text is not an object). */
+tr_jv *tr_req_arguments_object(apr_pool_t *p, const char *arguments);
 /* Compact JSON text in pool memory ("{}" for NULL). */
-const char *tr_req_json_text(apr_pool_t *p, const json_t *v);
+const char *tr_req_json_text(apr_pool_t *p, const tr_jv *v);
 /* id with every character outside [A-Za-z0-9_-] replaced by '_' (Anthropic's id pattern);
  * returns id itself when already valid. */
 const char *tr_req_safe_id(apr_pool_t *p, const char *id);

@@ -7,7 +7,7 @@
  */
 #include "apr_strings.h"
 #include "tr_codec.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 
 struct aiproxy_request {
     tr_request ir;
@@ -24,7 +24,7 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
 {
     const tr_codec *codec = tr_codec_for(proto);
     aiproxy_request *req;
-    json_t *root;
+    tr_jv *root;
 
     if (!codec) {
         err->status = 500;
@@ -32,10 +32,10 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
         err->message = "unknown client protocol";
         return NULL;
     }
-    root = tr_json_parse(p, body, len, err);
+    root = tr_jv_parse(p, body, len, err);
     if (!root)
         return NULL;
-    if (!json_is_object(root)) {
+    if (!tr_jv_is_object(root)) {
         err->status = 400;
         err->type = "invalid_request_error";
         err->message = "request body must be a JSON object";
@@ -99,15 +99,19 @@ static int request_ir(apr_pool_t *p, const aiproxy_request *creq, const tr_reque
  * own bytes go out, with no copy and no serialization. */
 static int passthrough_keeps_bytes(const aiproxy_request *req, const aiproxy_target *target)
 {
-    json_t *model = json_object_get(req->ir.root, "model");
-    return !model || (json_is_string(model) && !strcmp(json_string_value(model), target->model));
+    tr_jv *model = tr_jv_get(req->ir.root, "model");
+    return !model || (tr_jv_is_string(model) && !strcmp(tr_jv_str_value(model), target->model));
 }
 
 static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
-                             const aiproxy_target *target, json_t **body)
+                             const aiproxy_target *target, tr_jv **body)
 {
     const tr_codec *codec = tr_codec_for(target->proto);
-    json_t *copy = tr_json_own(p, json_deep_copy(req->ir.root));
+    /* Only the top level changes: a shallow copy of it shares every member with the client's
+     * tree, which stays as parsed for later attempts. */
+    tr_jv *copy = tr_jv_object(p);
+
+    tr_jv_update_missing(copy, req->ir.root);
 
     codec->request_set_model(copy, target->model);
     *body = copy;
@@ -118,7 +122,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                           aiproxy_upstream_request *out, aiproxy_error *err)
 {
     const tr_codec *codec = tr_codec_for(target->proto);
-    json_t *body = NULL;
+    tr_jv *body = NULL;
     int rc;
 
     if (!codec) {
@@ -142,14 +146,12 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
         rc = request_ir(p, req, &ir, err);
         if (rc == 0) {
             rc = codec->request_encode(p, ir, target, &body, err);
-            if (body)
-                tr_json_own(p, body);
         }
     }
     if (rc)
         return rc;
     if (body)
-        out->body = tr_json_dump(p, body, &out->len);
+        out->body = tr_jv_dump(p, body, &out->len);
     codec->request_path(p, target, req->ir.proto == target->proto ? req->ir.variant : NULL,
                         &out->path, &out->query);
     out->accept = target->stream ? "text/event-stream" : "application/json";

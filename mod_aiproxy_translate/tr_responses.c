@@ -10,11 +10,11 @@ const char *tr_openai_error_message(apr_pool_t *p, json_t *body);
 static int responses_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
                                   aiproxy_error *err)
 {
-    json_t *input = json_object_get(req->root, "input");
+    tr_jv *input = tr_jv_get(req->root, "input");
 
     if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
         return err->status;
-    if (input && !json_is_string(input) && !json_is_array(input)) {
+    if (input && !tr_jv_is_string(input) && !tr_jv_is_array(input)) {
         err->status = 400;
         err->type = "invalid_request_error";
         err->message = "'input' must be a string or an array of input items";
