@@ -15,7 +15,7 @@ CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fPIC $(WARNINGS) $(APR_CPP) 
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_ALL = $(SAN)
 LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LIBS_TRANSLATE = -ljansson
+LIBS_TRANSLATE =
 LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_OAUTH     = -ljansson -lcrypto
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec

@@ -1,7 +1,7 @@
 /* tr_anthropic.c: Anthropic Messages codec table, request peek, endpoint and error envelope. */
 #include "apr_strings.h"
 #include "tr_error.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_peek.h"
 #include "tr_protocols.h"
 
@@ -20,16 +20,16 @@ static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target, 
     *query = NULL;
 }
 
-static json_t *anthropic_error_encode(const aiproxy_error *err)
+static tr_jv *anthropic_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
-    return json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", words->anthropic_type,
-                     "message", err->message ? err->message : "");
+    return tr_jv_pack(p, "{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
+                      words->anthropic_type, "message", err->message ? err->message : "");
 }
 
-static const char *anthropic_error_decode(apr_pool_t *p, json_t *body)
+static const char *anthropic_error_decode(apr_pool_t *p, tr_jv *body)
 {
-    return tr_json_str(tr_json_obj(body, "error"), "message");
+    return tr_jv_get_str(tr_jv_get_object(body, "error"), "message");
 }
 
 const tr_codec tr_anthropic_codec = {

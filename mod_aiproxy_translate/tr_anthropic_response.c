@@ -9,7 +9,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_resp_fast.h"
 #include "tr_resp_util.h"
@@ -43,9 +43,9 @@ static int block_kind_for(const char *type, tr_block_kind *kind)
     return 0;
 }
 
-static const char *nonempty_str(const json_t *obj, const char *key)
+static const char *nonempty_str(const tr_jv *obj, const char *key)
 {
-    const char *s = tr_json_str(obj, key);
+    const char *s = tr_jv_get_str(obj, key);
     return s && *s ? s : NULL;
 }
 
@@ -58,22 +58,22 @@ static const char *anthropic_tool_id(apr_pool_t *p, const char *id)
 
 /* ---- complete responses ---------------------------------------------------------------- */
 
-static tr_block *decode_content_block(apr_pool_t *p, const json_t *item)
+static tr_block *decode_content_block(apr_pool_t *p, const tr_jv *item)
 {
     tr_block_kind kind;
     tr_block *b;
     const char *signature;
 
-    if (!block_kind_for(tr_json_str(item, "type"), &kind))
+    if (!block_kind_for(tr_jv_get_str(item, "type"), &kind))
         return NULL;
     b = apr_pcalloc(p, sizeof(*b));
     b->kind = kind;
     switch (kind) {
     case TR_BLOCK_TEXT:
-        b->text = tr_json_str(item, "text") ? tr_json_str(item, "text") : "";
+        b->text = tr_jv_get_str(item, "text") ? tr_jv_get_str(item, "text") : "";
         break;
     case TR_BLOCK_THINKING:
-        b->text = tr_json_str(item, "thinking") ? tr_json_str(item, "thinking") : "";
+        b->text = tr_jv_get_str(item, "thinking") ? tr_jv_get_str(item, "thinking") : "";
         if ((signature = nonempty_str(item, "signature"))) {
             b->signature = signature;
             b->sig_proto = AIPROXY_PROTO_ANTHROPIC;
@@ -81,96 +81,98 @@ static tr_block *decode_content_block(apr_pool_t *p, const json_t *item)
         }
         break;
     case TR_BLOCK_REDACTED_THINKING:
-        b->redacted_data = tr_json_str(item, "data") ? tr_json_str(item, "data") : "";
+        b->redacted_data = tr_jv_get_str(item, "data") ? tr_jv_get_str(item, "data") : "";
         break;
     default:
-        b->id = tr_json_str(item, "id");
-        b->name = tr_json_str(item, "name");
-        b->arguments = json_is_object(json_object_get(item, "input"))
-                           ? tr_json_dump(p, json_object_get(item, "input"), NULL)
+        b->id = tr_jv_get_str(item, "id");
+        b->name = tr_jv_get_str(item, "name");
+        b->arguments = tr_jv_is_object(tr_jv_get(item, "input"))
+                           ? tr_jv_dump(p, tr_jv_get(item, "input"), NULL)
                            : "{}";
         break;
     }
     return b;
 }
 
-int tr_anthropic_response_decode(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err)
+int tr_anthropic_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err)
 {
-    json_t *content, *item;
+    tr_jv *content, *item;
     tr_usage raw = {0};
     size_t i;
 
     memset(out, 0, sizeof(*out));
-    if (!json_is_object(body) || json_object_get(body, "error")) {
-        tr_resp_error_from_json(p, json_object_get(body, "error"), err);
+    if (!tr_jv_is_object(body) || tr_jv_get(body, "error")) {
+        tr_resp_error_from_json(p, tr_jv_get(body, "error"), err);
         return err->status;
     }
-    out->id = tr_json_str(body, "id");
-    out->model = tr_json_str(body, "model");
+    out->id = tr_jv_get_str(body, "id");
+    out->model = tr_jv_get_str(body, "model");
     out->blocks = apr_array_make(p, 4, sizeof(tr_block *));
-    content = tr_json_arr(body, "content");
-    json_array_foreach(content, i, item)
+    content = tr_jv_get_array(body, "content");
+    tr_jv_array_foreach(content, i, item)
     {
         tr_block *b = decode_content_block(p, item);
         if (b)
             APR_ARRAY_PUSH(out->blocks, tr_block *) = b;
     }
-    out->stop_raw = tr_json_str(body, "stop_reason");
+    out->stop_raw = tr_jv_get_str(body, "stop_reason");
     out->stop = tr_stop_from_word(AIPROXY_PROTO_ANTHROPIC, out->stop_raw);
-    out->stop_sequence = tr_json_str(body, "stop_sequence");
-    tr_usage_read_anthropic_raw(tr_json_obj(body, "usage"), &raw);
+    out->stop_sequence = tr_jv_get_str(body, "stop_sequence");
+    tr_usage_read_anthropic_raw(tr_jv_get_object(body, "usage"), &raw);
     out->usage = tr_usage_from_anthropic_raw(&raw);
     return 0;
 }
 
 /* The tool_use input object for arguments text; {} when the text is not a JSON object (an
  * answer cut by max_tokens mid-arguments). */
-static json_t *arguments_object(apr_pool_t *p, const char *arguments)
+static tr_jv *arguments_object(apr_pool_t *p, const char *arguments)
 {
-    json_t *input = arguments ? tr_resp_parse(p, arguments, strlen(arguments)) : NULL;
-    return json_is_object(input) ? json_incref(input) : json_object();
+    tr_jv *input = arguments ? tr_resp_parse(p, arguments, strlen(arguments)) : NULL;
+    return tr_jv_is_object(input) ? input : tr_jv_object(p);
 }
 
-static json_t *encode_content_block(apr_pool_t *p, const tr_block *b)
+static tr_jv *encode_content_block(apr_pool_t *p, const tr_block *b)
 {
     switch (b->kind) {
     case TR_BLOCK_TEXT:
-        return json_pack("{s:s, s:s}", "type", "text", "text", b->text ? b->text : "");
+        return tr_jv_pack(p, "{s:s, s:s}", "type", "text", "text", b->text ? b->text : "");
     case TR_BLOCK_THINKING:
         /* Only Anthropic can verify an Anthropic signature; others are dropped. */
-        return json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", b->text ? b->text : "",
-                         "signature",
-                         b->has_signature && b->sig_proto == AIPROXY_PROTO_ANTHROPIC && b->signature
-                             ? b->signature
-                             : "");
+        return tr_jv_pack(p, "{s:s, s:s, s:s}", "type", "thinking", "thinking",
+                          b->text ? b->text : "", "signature",
+                          b->has_signature && b->sig_proto == AIPROXY_PROTO_ANTHROPIC &&
+                                  b->signature
+                              ? b->signature
+                              : "");
     case TR_BLOCK_REDACTED_THINKING:
-        return json_pack("{s:s, s:s}", "type", "redacted_thinking", "data",
-                         b->redacted_data ? b->redacted_data : "");
+        return tr_jv_pack(p, "{s:s, s:s}", "type", "redacted_thinking", "data",
+                          b->redacted_data ? b->redacted_data : "");
     case TR_BLOCK_TOOL_CALL:
-        return json_pack("{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
-                         anthropic_tool_id(p, b->id), "name", b->name ? b->name : "", "input",
-                         arguments_object(p, b->arguments));
+        return tr_jv_pack(p, "{s:s, s:s, s:s, s:o}", "type", "tool_use", "id",
+                          anthropic_tool_id(p, b->id), "name", b->name ? b->name : "", "input",
+                          arguments_object(p, b->arguments));
     default:
         return NULL;
     }
 }
 
-json_t *tr_anthropic_response_encode(apr_pool_t *p, const tr_response *resp,
-                                     const aiproxy_response_spec *spec)
+tr_jv *tr_anthropic_response_encode(apr_pool_t *p, const tr_response *resp,
+                                    const aiproxy_response_spec *spec)
 {
-    json_t *content = json_array();
+    tr_jv *content = tr_jv_array(p);
 
     for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
-        json_t *block = encode_content_block(p, APR_ARRAY_IDX(resp->blocks, i, tr_block *));
+        tr_jv *block = encode_content_block(p, APR_ARRAY_IDX(resp->blocks, i, tr_block *));
         if (block)
-            json_array_append_new(content, block);
+            tr_jv_push(content, block);
     }
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:s?, s:o}", "id", tr_resp_prefixed_id(p, "msg_", resp->id),
-        "type", "message", "role", "assistant", "model", tr_resp_model(spec, resp->model),
-        "content", content, "stop_reason", tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, resp->stop),
-        "stop_sequence", resp->stop == TR_STOP_STOP_SEQUENCE ? resp->stop_sequence : NULL, "usage",
-        tr_usage_to_anthropic(&resp->usage));
+    return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:o, s:s, s:s?, s:o}", "id",
+                      tr_resp_prefixed_id(p, "msg_", resp->id), "type", "message", "role",
+                      "assistant", "model", tr_resp_model(spec, resp->model), "content", content,
+                      "stop_reason", tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, resp->stop),
+                      "stop_sequence",
+                      resp->stop == TR_STOP_STOP_SEQUENCE ? resp->stop_sequence : NULL, "usage",
+                      tr_usage_to_anthropic(p, &resp->usage));
 }
 
 /* ---- stream decoder ---------------------------------------------------------------------- */
@@ -203,17 +205,17 @@ static tr_usage current_usage(const tr_stream_decoder *d)
     return tr_usage_from_anthropic_raw(&d->raw_usage);
 }
 
-static apr_status_t ensure_started(tr_stream_decoder *d, const json_t *message, const tr_emitter *e)
+static apr_status_t ensure_started(tr_stream_decoder *d, const tr_jv *message, const tr_emitter *e)
 {
     tr_usage usage;
 
     if (d->started)
         return APR_SUCCESS;
     d->started = 1;
-    tr_usage_read_anthropic_raw(tr_json_obj(message, "usage"), &d->raw_usage);
+    tr_usage_read_anthropic_raw(tr_jv_get_object(message, "usage"), &d->raw_usage);
     usage = current_usage(d);
-    return tr_emit_message_start(e, tr_json_str(message, "id"), tr_json_str(message, "model"), 0,
-                                 &usage);
+    return tr_emit_message_start(e, tr_jv_get_str(message, "id"), tr_jv_get_str(message, "model"),
+                                 0, &usage);
 }
 
 static anthropic_open_block *find_open_index(tr_stream_decoder *d, long long up)
@@ -225,49 +227,49 @@ static anthropic_open_block *find_open_index(tr_stream_decoder *d, long long up)
     return NULL;
 }
 
-static anthropic_open_block *find_open(tr_stream_decoder *d, const json_t *ev)
+static anthropic_open_block *find_open(tr_stream_decoder *d, const tr_jv *ev)
 {
     long long up;
-    if (!tr_json_int(ev, "index", &up))
+    if (!tr_jv_get_int(ev, "index", &up))
         up = -1;
     return find_open_index(d, up);
 }
 
-static apr_status_t on_message_start(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_message_start(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    return ensure_started(d, tr_json_obj(ev, "message"), e);
+    return ensure_started(d, tr_jv_get_object(ev, "message"), e);
 }
 
 /* The content a content_block_start may already carry (text, thinking, data, input). */
 static apr_status_t emit_initial_content(const tr_emitter *e, anthropic_open_block *ob,
-                                         const json_t *block, apr_pool_t *scratch)
+                                         const tr_jv *block, apr_pool_t *scratch)
 {
     const char *s;
-    json_t *input;
+    tr_jv *input;
     apr_status_t rv = APR_SUCCESS;
 
     switch (ob->kind) {
     case TR_BLOCK_TEXT:
         if ((s = nonempty_str(block, "text")))
             rv = tr_emit_delta(e, ob->index, TR_DELTA_TEXT, s,
-                               json_string_length(json_object_get(block, "text")));
+                               tr_jv_str_len(tr_jv_get(block, "text")));
         break;
     case TR_BLOCK_THINKING:
         if ((s = nonempty_str(block, "thinking")))
             rv = tr_emit_delta(e, ob->index, TR_DELTA_THINKING, s,
-                               json_string_length(json_object_get(block, "thinking")));
+                               tr_jv_str_len(tr_jv_get(block, "thinking")));
         if (rv == APR_SUCCESS && (s = nonempty_str(block, "signature")))
             rv = tr_emit_signature(e, ob->index, s, AIPROXY_PROTO_ANTHROPIC);
         break;
     case TR_BLOCK_REDACTED_THINKING:
-        s = tr_json_str(block, "data");
+        s = tr_jv_get_str(block, "data");
         rv = tr_emit_delta(e, ob->index, TR_DELTA_REDACTED, s ? s : "", s ? strlen(s) : 0);
         break;
     default:
-        input = json_object_get(block, "input");
-        if (json_is_object(input) && json_object_size(input) > 0) {
-            apr_size_t n;
-            const char *text = tr_json_dump(scratch, input, &n);
+        input = tr_jv_get(block, "input");
+        if (tr_jv_is_object(input) && tr_jv_size(input) > 0) {
+            apr_size_t n = 0;
+            const char *text = tr_jv_dump(scratch, input, &n);
             ob->got_arguments = 1;
             rv = tr_emit_delta(e, ob->index, TR_DELTA_ARGUMENTS, text, n);
         }
@@ -276,27 +278,27 @@ static apr_status_t emit_initial_content(const tr_emitter *e, anthropic_open_blo
     return rv;
 }
 
-static apr_status_t on_block_start(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_block_start(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const json_t *block = tr_json_obj(ev, "content_block");
+    const tr_jv *block = tr_jv_get_object(ev, "content_block");
     anthropic_open_block *ob;
     tr_block_kind kind;
     apr_status_t rv;
 
-    if (!block_kind_for(tr_json_str(block, "type"), &kind) || d->nopen == ANTHROPIC_MAX_OPEN ||
+    if (!block_kind_for(tr_jv_get_str(block, "type"), &kind) || d->nopen == ANTHROPIC_MAX_OPEN ||
         d->next_index >= TR_RESP_MAX_BLOCKS || find_open(d, ev))
         return APR_SUCCESS;
     if ((rv = ensure_started(d, NULL, e)) != APR_SUCCESS)
         return rv;
     ob = &d->open[d->nopen++];
-    if (!tr_json_int(ev, "index", &ob->upstream_index))
+    if (!tr_jv_get_int(ev, "index", &ob->upstream_index))
         ob->upstream_index = -1;
     ob->index = d->next_index++;
     ob->kind = kind;
     ob->got_arguments = 0;
     rv = tr_emit_block_start(e, ob->index, kind,
-                             kind == TR_BLOCK_TOOL_CALL ? tr_json_str(block, "id") : NULL,
-                             kind == TR_BLOCK_TOOL_CALL ? tr_json_str(block, "name") : NULL);
+                             kind == TR_BLOCK_TOOL_CALL ? tr_jv_get_str(block, "id") : NULL,
+                             kind == TR_BLOCK_TOOL_CALL ? tr_jv_get_str(block, "name") : NULL);
     if (rv != APR_SUCCESS)
         return rv;
     return emit_initial_content(e, ob, block, d->scratch);
@@ -324,7 +326,7 @@ static int delta_type_for(const char *type)
     return -1;
 }
 
-/* One delta's payload (already known to be a string) into the open block ob; both the jansson
+/* One delta's payload (already known to be a string) into the open block ob; both the parsed-tree
  * path and the fast path end here, so they emit the same events. */
 static apr_status_t emit_block_delta(anthropic_open_block *ob, int which, const char *text,
                                      apr_size_t len, const tr_emitter *e)
@@ -338,25 +340,34 @@ static apr_status_t emit_block_delta(anthropic_open_block *ob, int which, const 
     return tr_emit_delta(e, ob->index, delta_types[which].kind, text, len);
 }
 
-static apr_status_t on_block_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_block_delta(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     anthropic_open_block *ob = find_open(d, ev);
-    const json_t *delta = tr_json_obj(ev, "delta");
-    int which = delta_type_for(tr_json_str(delta, "type"));
-    json_t *payload;
+    const tr_jv *delta = tr_jv_get_object(ev, "delta");
+    int which = delta_type_for(tr_jv_get_str(delta, "type"));
+    tr_jv *payload;
 
     if (!ob || which < 0)
         return APR_SUCCESS;
-    payload = json_object_get(delta, delta_types[which].member);
-    if (!json_is_string(payload))
+    payload = tr_jv_get(delta, delta_types[which].member);
+    if (!tr_jv_is_string(payload))
         return APR_SUCCESS;
-    return emit_block_delta(ob, which, json_string_value(payload), json_string_length(payload), e);
+    return emit_block_delta(ob, which, tr_jv_str_value(payload), tr_jv_str_len(payload), e);
 }
 
-/* ---- fast path: content_block_delta without jansson (see tr_resp_fast.h) ---- */
+/* ---- fast path: content_block_delta without a parse tree (see tr_resp_fast.h) ---- */
 
-enum { FAST_TYPE, FAST_INDEX, FAST_DELTA, FAST_DELTA_TYPE, FAST_TEXT, FAST_THINKING,
-       FAST_PARTIAL_JSON, FAST_SIGNATURE, FAST_SLOTS };
+enum {
+    FAST_TYPE,
+    FAST_INDEX,
+    FAST_DELTA,
+    FAST_DELTA_TYPE,
+    FAST_TEXT,
+    FAST_THINKING,
+    FAST_PARTIAL_JSON,
+    FAST_SIGNATURE,
+    FAST_SLOTS
+};
 
 /* The payload members, in the order of delta_types: the slot of delta_types[i].member. */
 static const int fast_payload_slot[] = {FAST_TEXT, FAST_THINKING, FAST_SIGNATURE,
@@ -379,7 +390,7 @@ static const tr_fast_member fast_event_members[] = {
 static const tr_fast_shape fast_event_shape = TR_FAST_SHAPE(fast_event_members);
 
 /* 1 when data was a content_block_delta of a known delta type carrying exactly its own payload
- * member and *rv holds the result; 0 to take the jansson path. */
+ * member and *rv holds the result; 0 to take the parsed-tree path. */
 static int fast_block_delta(tr_stream_decoder *d, const char *data, apr_size_t len,
                             const tr_emitter *e, apr_status_t *rv)
 {
@@ -416,15 +427,15 @@ static apr_status_t close_block(tr_stream_decoder *d, anthropic_open_block *ob, 
     return rv;
 }
 
-static apr_status_t on_block_stop(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_block_stop(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     anthropic_open_block *ob = find_open(d, ev);
     return ob ? close_block(d, ob, e) : APR_SUCCESS;
 }
 
-static apr_status_t on_message_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_message_delta(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const json_t *delta = tr_json_obj(ev, "delta");
+    const tr_jv *delta = tr_jv_get_object(ev, "delta");
     tr_event out = {.kind = TR_EV_MESSAGE_DELTA};
     apr_status_t rv;
 
@@ -434,35 +445,35 @@ static apr_status_t on_message_delta(tr_stream_decoder *d, const json_t *ev, con
         if ((rv = close_block(d, &d->open[d->nopen - 1], e)) != APR_SUCCESS)
             return rv;
     }
-    tr_usage_read_anthropic_raw(tr_json_obj(ev, "usage"), &d->raw_usage);
-    out.stop_raw = tr_json_str(delta, "stop_reason");
+    tr_usage_read_anthropic_raw(tr_jv_get_object(ev, "usage"), &d->raw_usage);
+    out.stop_raw = tr_jv_get_str(delta, "stop_reason");
     out.stop = tr_stop_from_word(AIPROXY_PROTO_ANTHROPIC, out.stop_raw);
-    out.stop_sequence = tr_json_str(delta, "stop_sequence");
+    out.stop_sequence = tr_jv_get_str(delta, "stop_sequence");
     out.usage = current_usage(d);
     return e->fn(e->baton, &out);
 }
 
-static apr_status_t on_message_stop(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_message_stop(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     tr_event out = {.kind = TR_EV_MESSAGE_STOP};
     apr_status_t rv = ensure_started(d, NULL, e);
     return rv == APR_SUCCESS ? e->fn(e->baton, &out) : rv;
 }
 
-static apr_status_t on_ping(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_ping(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     tr_event out = {.kind = TR_EV_PING};
     return e->fn(e->baton, &out);
 }
 
-static apr_status_t on_error(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_error(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     aiproxy_error err;
-    tr_resp_error_from_json(d->scratch, json_object_get(ev, "error"), &err);
+    tr_resp_error_from_json(d->scratch, tr_jv_get(ev, "error"), &err);
     return tr_emit_error(e, &err);
 }
 
-typedef apr_status_t (*anthropic_event_handler)(tr_stream_decoder *d, const json_t *ev,
+typedef apr_status_t (*anthropic_event_handler)(tr_stream_decoder *d, const tr_jv *ev,
                                                 const tr_emitter *e);
 
 static const struct {
@@ -483,7 +494,7 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
                                         apr_size_t len, tr_event_fn emit, void *baton)
 {
     tr_emitter e = {emit, baton};
-    json_t *root;
+    tr_jv *root;
     const char *type;
     apr_status_t rv = APR_SUCCESS;
 
@@ -494,9 +505,9 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
         return rv;
     }
     root = tr_resp_parse(d->scratch, data, len);
-    type = tr_json_str(root, "type") ? tr_json_str(root, "type") : event;
+    type = tr_jv_get_str(root, "type") ? tr_jv_get_str(root, "type") : event;
     for (size_t i = 0;
-         json_is_object(root) && type && i < sizeof(stream_events) / sizeof(stream_events[0]);
+         tr_jv_is_object(root) && type && i < sizeof(stream_events) / sizeof(stream_events[0]);
          i++) {
         if (!strcmp(stream_events[i].type, type)) {
             rv = stream_events[i].handle(d, root, &e);
@@ -553,17 +564,17 @@ static anthropic_client_block *client_block(tr_stream_encoder *enc, int index, i
 
 static void write_message_start(tr_stream_encoder *enc, const tr_event *ev)
 {
-    json_t *msg;
+    tr_jv *msg;
 
     if (ev)
         tr_usage_merge(&enc->usage, &ev->usage);
-    msg = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:o}}", "type", "message_start",
-                    "message", "id", tr_resp_prefixed_id(enc->scratch, "msg_", ev ? ev->id : NULL),
-                    "type", "message", "role", "assistant", "model",
-                    tr_resp_model(&enc->spec, ev ? ev->model : NULL), "content", "stop_reason",
-                    "stop_sequence", "usage", tr_usage_to_anthropic(&enc->usage));
+    msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:o}}", "type",
+                     "message_start", "message", "id",
+                     tr_resp_prefixed_id(enc->scratch, "msg_", ev ? ev->id : NULL), "type",
+                     "message", "role", "assistant", "model",
+                     tr_resp_model(&enc->spec, ev ? ev->model : NULL), "content", "stop_reason",
+                     "stop_sequence", "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
     tr_resp_sse_json(&enc->out, "message_start", msg);
-    json_decref(msg);
     enc->started = 1;
 }
 
@@ -679,26 +690,24 @@ static void close_client_block(tr_stream_encoder *enc, int index)
 
 static void write_message_delta(tr_stream_encoder *enc, const tr_event *ev)
 {
-    json_t *msg;
+    tr_jv *msg;
 
     for (int i = 0; i < enc->blocks->nelts; i++)
         close_client_block(enc, i);
     tr_usage_merge(&enc->usage, &ev->usage);
-    msg = json_pack("{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta", "stop_reason",
-                    tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, ev->stop), "stop_sequence",
-                    ev->stop == TR_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL, "usage",
-                    tr_usage_to_anthropic(&enc->usage));
-    if (!json_object_get(json_object_get(msg, "delta"), "stop_sequence"))
-        json_object_set_new(json_object_get(msg, "delta"), "stop_sequence", json_null());
+    msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta",
+                     "stop_reason", tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, ev->stop),
+                     "stop_sequence", ev->stop == TR_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL,
+                     "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
+    if (!tr_jv_get(tr_jv_get(msg, "delta"), "stop_sequence"))
+        tr_jv_set(tr_jv_get(msg, "delta"), "stop_sequence", tr_jv_null());
     tr_resp_sse_json(&enc->out, "message_delta", msg);
-    json_decref(msg);
 }
 
 static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
 {
-    json_t *body = tr_anthropic_codec.error_encode(err);
+    tr_jv *body = tr_anthropic_codec.error_encode(enc->scratch, err);
     tr_resp_sse_json(&enc->out, "error", body);
-    json_decref(body);
     enc->ended = 1;
 }
 

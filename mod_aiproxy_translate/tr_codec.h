@@ -7,7 +7,6 @@
 #ifndef TR_CODEC_H
 #define TR_CODEC_H
 
-#include <jansson.h>
 #include "tr_ir.h"
 
 /* Receives IR stream events from a stream decoder (or from a complete response replayed as
@@ -42,9 +41,9 @@ typedef struct {
 
     /* ---- complete responses ---- */
 
-    int (*response_decode)(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err);
-    json_t *(*response_encode)(apr_pool_t *p, const tr_response *resp,
-                               const aiproxy_response_spec *spec);
+    int (*response_decode)(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err);
+    tr_jv *(*response_encode)(apr_pool_t *p, const tr_response *resp,
+                              const aiproxy_response_spec *spec);
 
     /* ---- streams ---- */
 
@@ -58,9 +57,9 @@ typedef struct {
 
     /* ---- errors ---- */
 
-    json_t *(*error_encode)(const aiproxy_error *err);
+    tr_jv *(*error_encode)(apr_pool_t *p, const aiproxy_error *err);
     /* Message from this protocol's error envelope, or NULL. */
-    const char *(*error_decode)(apr_pool_t *p, json_t *body);
+    const char *(*error_decode)(apr_pool_t *p, tr_jv *body);
 } tr_codec;
 
 /* The codec of a protocol (never NULL for a valid proto). */

@@ -2,7 +2,7 @@
 #include "apr_strings.h"
 #include "tr_codec.h"
 #include "tr_error.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 
 static const tr_error_words error_words[] = {
     {400, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
@@ -37,26 +37,24 @@ const char *aiproxy_error_body(apr_pool_t *p, aiproxy_proto proto, const aiproxy
                                apr_size_t *len)
 {
     const tr_codec *codec = tr_codec_for(proto);
-    json_t *body;
 
     if (!codec)
         codec = tr_codec_for(AIPROXY_PROTO_OPENAI);
-    body = tr_json_own(p, codec->error_encode(err));
-    return tr_json_dump(p, body, len);
+    return tr_jv_dump(p, codec->error_encode(p, err), len);
 }
 
 const char *aiproxy_error_message_from_body(apr_pool_t *p, aiproxy_proto upstream, const char *body,
                                             apr_size_t len)
 {
     aiproxy_error ignored;
-    json_t *root = tr_json_parse(p, body, len, &ignored);
+    tr_jv *root = tr_jv_parse(p, body, len, &ignored);
     const char *msg = NULL;
 
     if (!root)
         return NULL;
     /* Gemini streams errors as a one-element array. */
-    if (json_is_array(root) && json_array_size(root) > 0)
-        root = json_array_get(root, 0);
+    if (tr_jv_is_array(root) && tr_jv_size(root) > 0)
+        root = tr_jv_at(root, 0);
     if (tr_codec_for(upstream))
         msg = tr_codec_for(upstream)->error_decode(p, root);
     /* Providers behind one api type do not always use its envelope; try the others. */

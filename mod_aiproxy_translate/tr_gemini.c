@@ -2,7 +2,7 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "tr_error.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_peek.h"
 #include "tr_protocols.h"
 
@@ -53,16 +53,16 @@ static void gemini_request_path(apr_pool_t *p, const aiproxy_target *target, con
     *query = target->stream ? "alt=sse" : NULL;
 }
 
-static json_t *gemini_error_encode(const aiproxy_error *err)
+static tr_jv *gemini_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
-    return json_pack("{s:{s:i, s:s, s:s}}", "error", "code", err->status, "message",
-                     err->message ? err->message : "", "status", words->google_status);
+    return tr_jv_pack(p, "{s:{s:i, s:s, s:s}}", "error", "code", err->status, "message",
+                      err->message ? err->message : "", "status", words->google_status);
 }
 
-static const char *gemini_error_decode(apr_pool_t *p, json_t *body)
+static const char *gemini_error_decode(apr_pool_t *p, tr_jv *body)
 {
-    return tr_json_str(tr_json_obj(body, "error"), "message");
+    return tr_jv_get_str(tr_jv_get_object(body, "error"), "message");
 }
 
 const tr_codec tr_gemini_codec = {

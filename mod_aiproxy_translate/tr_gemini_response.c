@@ -11,7 +11,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_resp_util.h"
 #include "tr_stop.h"
@@ -28,28 +28,28 @@ static const char *function_call_id(apr_pool_t *p, const char *response_id, int 
     return apr_psprintf(p, "call_%s_%d", tr_resp_safe_id(p, response_id), ordinal);
 }
 
-static const char *part_signature(const json_t *part)
+static const char *part_signature(const tr_jv *part)
 {
-    const char *s = tr_json_str(part, "thoughtSignature");
+    const char *s = tr_jv_get_str(part, "thoughtSignature");
     return s && *s ? s : NULL;
 }
 
-static json_t *first_candidate(const json_t *chunk)
+static tr_jv *first_candidate(const tr_jv *chunk)
 {
-    json_t *candidate = json_array_get(tr_json_arr(chunk, "candidates"), 0);
-    return json_is_object(candidate) ? candidate : NULL;
+    tr_jv *candidate = tr_jv_at(tr_jv_get_array(chunk, "candidates"), 0);
+    return tr_jv_is_object(candidate) ? candidate : NULL;
 }
 
-static json_t *candidate_parts(const json_t *candidate)
+static tr_jv *candidate_parts(const tr_jv *candidate)
 {
-    return tr_json_arr(tr_json_obj(candidate, "content"), "parts");
+    return tr_jv_get_array(tr_jv_get_object(candidate, "content"), "parts");
 }
 
 /* A prompt blocked before any candidate: promptFeedback.blockReason. */
-static int prompt_blocked(const json_t *chunk)
+static int prompt_blocked(const tr_jv *chunk)
 {
     return !first_candidate(chunk) &&
-           tr_json_str(tr_json_obj(chunk, "promptFeedback"), "blockReason") != NULL;
+           tr_jv_get_str(tr_jv_get_object(chunk, "promptFeedback"), "blockReason") != NULL;
 }
 
 /* ---- complete responses ---------------------------------------------------------------- */
@@ -84,10 +84,10 @@ static tr_block *last_block(const gemini_decode_state *st)
     return n ? APR_ARRAY_IDX(st->out->blocks, n - 1, tr_block *) : NULL;
 }
 
-static void decode_text_part(gemini_decode_state *st, const json_t *part)
+static void decode_text_part(gemini_decode_state *st, const tr_jv *part)
 {
-    tr_block_kind kind = tr_json_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
-    const char *text = tr_json_str(part, "text");
+    tr_block_kind kind = tr_jv_get_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
+    const char *text = tr_jv_get_str(part, "text");
     const char *signature = part_signature(part);
     tr_block *last = last_block(st);
 
@@ -106,108 +106,111 @@ static void decode_text_part(gemini_decode_state *st, const json_t *part)
     sign(last, signature);
 }
 
-static void decode_function_call_part(gemini_decode_state *st, const json_t *part)
+static void decode_function_call_part(gemini_decode_state *st, const tr_jv *part)
 {
-    const json_t *call = tr_json_obj(part, "functionCall");
-    const char *id = tr_json_str(call, "id");
-    json_t *args = json_object_get(call, "args");
+    const tr_jv *call = tr_jv_get_object(part, "functionCall");
+    const char *id = tr_jv_get_str(call, "id");
+    tr_jv *args = tr_jv_get(call, "args");
     tr_block *b = push_block(st, TR_BLOCK_TOOL_CALL);
 
     b->id = id && *id ? id : function_call_id(st->p, st->response_id, st->tools);
     st->tools++;
-    b->name = tr_json_str(call, "name");
-    b->arguments = json_is_object(args) ? tr_json_dump(st->p, args, NULL) : "{}";
+    b->name = tr_jv_get_str(call, "name");
+    b->arguments = tr_jv_is_object(args) ? tr_jv_dump(st->p, args, NULL) : "{}";
     sign(b, part_signature(part));
 }
 
-static void decode_chunk_parts(gemini_decode_state *st, const json_t *chunk)
+static void decode_chunk_parts(gemini_decode_state *st, const tr_jv *chunk)
 {
-    json_t *part;
-    size_t i;
+    tr_jv *part;
+    apr_size_t i;
 
-    json_array_foreach(candidate_parts(first_candidate(chunk)), i, part)
+    tr_jv_array_foreach(candidate_parts(first_candidate(chunk)), i, part)
     {
-        if (tr_json_obj(part, "functionCall"))
+        if (tr_jv_get_object(part, "functionCall"))
             decode_function_call_part(st, part);
-        else if (json_is_string(json_object_get(part, "text")) || part_signature(part))
+        else if (tr_jv_is_string(tr_jv_get(part, "text")) || part_signature(part))
             decode_text_part(st, part);
     }
 }
 
 /* A complete answer, or the chunks of a streamed array given whole. */
-int tr_gemini_response_decode(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err)
+int tr_gemini_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err)
 {
     gemini_decode_state st = {p, out, NULL, 0};
-    json_t *chunk, *last;
-    size_t i;
+    tr_jv *chunk, *last;
+    apr_size_t i;
 
     memset(out, 0, sizeof(*out));
-    last = json_is_array(body) ? json_array_get(body, json_array_size(body) - 1) : body;
-    if (!json_is_object(last) || json_object_get(last, "error")) {
-        tr_resp_error_from_json(p, json_object_get(last, "error"), err);
+    last = tr_jv_is_array(body) ? tr_jv_at(body, tr_jv_size(body) - 1) : body;
+    if (!tr_jv_is_object(last) || tr_jv_get(last, "error")) {
+        tr_resp_error_from_json(p, tr_jv_get(last, "error"), err);
         return err->status;
     }
     out->blocks = apr_array_make(p, 4, sizeof(tr_block *));
-    out->id = st.response_id = tr_json_str(last, "responseId");
-    out->model = tr_json_str(last, "modelVersion");
-    if (json_is_array(body)) {
-        json_array_foreach(body, i, chunk)
+    out->id = st.response_id = tr_jv_get_str(last, "responseId");
+    out->model = tr_jv_get_str(last, "modelVersion");
+    if (tr_jv_is_array(body)) {
+        tr_jv_array_foreach(body, i, chunk)
         {
             decode_chunk_parts(&st, chunk);
         }
     } else
         decode_chunk_parts(&st, body);
-    out->stop_raw = tr_json_str(first_candidate(last), "finishReason");
+    out->stop_raw = tr_jv_get_str(first_candidate(last), "finishReason");
     out->stop = prompt_blocked(last)
                     ? TR_STOP_CONTENT_FILTER
                     : tr_stop_after_tool_calls(
                           tr_stop_from_word(AIPROXY_PROTO_GEMINI, out->stop_raw), st.tools > 0);
-    tr_usage_read_gemini(tr_json_obj(last, "usageMetadata"), &out->usage);
+    tr_usage_read_gemini(tr_jv_get_object(last, "usageMetadata"), &out->usage);
     return 0;
 }
 
-/* args object for arguments text; {} when the text is not a JSON object. */
-static json_t *args_object(apr_pool_t *p, const char *arguments, apr_size_t len)
+/* args object for arguments text, parsed into p (the pool of the tree it goes into); {} when
+ * the text is not a JSON object. */
+static tr_jv *args_object(apr_pool_t *p, const char *arguments, apr_size_t len)
 {
-    json_t *args = arguments ? tr_resp_parse(p, arguments, len) : NULL;
-    return json_is_object(args) ? json_incref(args) : json_object();
+    tr_jv *args = arguments ? tr_resp_parse(p, arguments, len) : NULL;
+    return tr_jv_is_object(args) ? args : tr_jv_object(p);
 }
 
-static void add_signature(json_t *part, const tr_block *b)
+/* b's strings are not copied: b must live as long as part's tree. */
+static void add_signature(tr_jv *part, const tr_block *b)
 {
     if (b->has_signature && b->signature && b->sig_proto == AIPROXY_PROTO_GEMINI)
-        json_object_set_new(part, "thoughtSignature", json_string(b->signature));
+        tr_jv_set_str(part, "thoughtSignature", b->signature);
 }
 
-static json_t *function_call_object(const char *id, const char *name, json_t *args)
+/* id and name are not copied: they must live as long as the tree made in p. */
+static tr_jv *function_call_object(apr_pool_t *p, const char *id, const char *name, tr_jv *args)
 {
-    json_t *call = json_object();
+    tr_jv *call = tr_jv_object(p);
     if (id && *id)
-        json_object_set_new(call, "id", json_string(id));
-    json_object_set_new(call, "name", json_string(name ? name : ""));
-    json_object_set_new(call, "args", args);
+        tr_jv_set_str(call, "id", id);
+    tr_jv_set_str(call, "name", name ? name : "");
+    tr_jv_set(call, "args", args);
     return call;
 }
 
-static json_t *encode_part(apr_pool_t *p, const tr_block *b)
+static tr_jv *encode_part(apr_pool_t *p, const tr_block *b)
 {
-    json_t *part = NULL;
+    tr_jv *part = NULL;
 
     switch (b->kind) {
     case TR_BLOCK_TEXT:
     case TR_BLOCK_THINKING:
         if ((!b->text || !*b->text) && !b->has_signature)
             return NULL;
-        part = json_pack("{s:s}", "text", b->text ? b->text : "");
+        part = tr_jv_pack(p, "{s:s}", "text", b->text ? b->text : "");
         if (b->kind == TR_BLOCK_THINKING)
-            json_object_set_new(part, "thought", json_true());
+            tr_jv_set_bool(part, "thought", 1);
         break;
     case TR_BLOCK_TOOL_CALL:
         part =
-            json_pack("{s:o}", "functionCall",
-                      function_call_object(
-                          b->id, b->name,
-                          args_object(p, b->arguments, b->arguments ? strlen(b->arguments) : 0)));
+            tr_jv_pack(p, "{s:o}", "functionCall",
+                       function_call_object(
+                           p, b->id, b->name,
+                           args_object(p, b->arguments, b->arguments ? strlen(b->arguments) : 0)));
         break;
     default:
         return NULL; /* redacted thinking has no Gemini form */
@@ -216,22 +219,22 @@ static json_t *encode_part(apr_pool_t *p, const tr_block *b)
     return part;
 }
 
-json_t *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
-                                  const aiproxy_response_spec *spec)
+tr_jv *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
+                                 const aiproxy_response_spec *spec)
 {
-    json_t *parts = json_array();
+    tr_jv *parts = tr_jv_array(p);
 
     for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
-        json_t *part = encode_part(p, APR_ARRAY_IDX(resp->blocks, i, tr_block *));
+        tr_jv *part = encode_part(p, APR_ARRAY_IDX(resp->blocks, i, tr_block *));
         if (part)
-            json_array_append_new(parts, part);
+            tr_jv_push(parts, part);
     }
-    return json_pack("{s:[{s:{s:s, s:o}, s:s, s:i}], s:o, s:s, s:s}", "candidates", "content",
-                     "role", "model", "parts", parts, "finishReason",
-                     tr_stop_to_word(AIPROXY_PROTO_GEMINI, resp->stop), "index", 0, "usageMetadata",
-                     tr_usage_to_gemini(&resp->usage), "modelVersion",
-                     tr_resp_model(spec, resp->model), "responseId",
-                     resp->id && *resp->id ? resp->id : tr_resp_random_hex(p));
+    return tr_jv_pack(p, "{s:[{s:{s:s, s:o}, s:s, s:i}], s:o, s:s, s:s}", "candidates", "content",
+                      "role", "model", "parts", parts, "finishReason",
+                      tr_stop_to_word(AIPROXY_PROTO_GEMINI, resp->stop), "index", 0,
+                      "usageMetadata", tr_usage_to_gemini(p, &resp->usage), "modelVersion",
+                      tr_resp_model(spec, resp->model), "responseId",
+                      resp->id && *resp->id ? resp->id : tr_resp_random_hex(p));
 }
 
 /* ---- stream decoder ---------------------------------------------------------------------- */
@@ -267,14 +270,14 @@ static apr_status_t close_open(tr_stream_decoder *d, const tr_emitter *e)
     return tr_emit_block_stop(e, closing, d->open_kind);
 }
 
-static apr_status_t stream_text_part(tr_stream_decoder *d, const tr_emitter *e, const json_t *part)
+static apr_status_t stream_text_part(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *part)
 {
-    tr_block_kind kind = tr_json_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
-    json_t *text = json_object_get(part, "text");
+    tr_block_kind kind = tr_jv_get_bool(part, "thought", 0) ? TR_BLOCK_THINKING : TR_BLOCK_TEXT;
+    tr_jv *text = tr_jv_get(part, "text");
     const char *signature = part_signature(part);
     apr_status_t rv;
 
-    if (!signature && (!json_is_string(text) || json_string_length(text) == 0))
+    if (!signature && (!tr_jv_is_string(text) || tr_jv_str_len(text) == 0))
         return APR_SUCCESS;
     if (d->open_index < 0 || d->open_kind != kind) {
         if ((rv = close_open(d, e)) != APR_SUCCESS)
@@ -286,22 +289,22 @@ static apr_status_t stream_text_part(tr_stream_decoder *d, const tr_emitter *e, 
         if ((rv = tr_emit_block_start(e, d->open_index, kind, NULL, NULL)) != APR_SUCCESS)
             return rv;
     }
-    if (json_is_string(text) && json_string_length(text) &&
+    if (tr_jv_is_string(text) && tr_jv_str_len(text) &&
         (rv = tr_emit_delta(e, d->open_index,
                             kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING,
-                            json_string_value(text), json_string_length(text))) != APR_SUCCESS)
+                            tr_jv_str_value(text), tr_jv_str_len(text))) != APR_SUCCESS)
         return rv;
     return signature ? tr_emit_signature(e, d->open_index, signature, AIPROXY_PROTO_GEMINI)
                      : APR_SUCCESS;
 }
 
 static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emitter *e,
-                                              const json_t *part)
+                                              const tr_jv *part)
 {
-    const json_t *call = tr_json_obj(part, "functionCall");
-    const char *id = tr_json_str(call, "id");
+    const tr_jv *call = tr_jv_get_object(part, "functionCall");
+    const char *id = tr_jv_get_str(call, "id");
     const char *signature = part_signature(part);
-    json_t *args = json_object_get(call, "args");
+    tr_jv *args = tr_jv_get(call, "args");
     const char *arguments = "{}";
     apr_size_t len = 2;
     int index;
@@ -313,11 +316,11 @@ static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emi
     if (!id || !*id)
         id = function_call_id(d->scratch, d->response_id, d->tools);
     d->tools++;
-    if (json_is_object(args))
-        arguments = tr_json_dump(d->scratch, args, &len);
+    if (tr_jv_is_object(args))
+        arguments = tr_jv_dump(d->scratch, args, &len);
     if ((rv = tr_emit_block_start(e, index, TR_BLOCK_TOOL_CALL, id,
-                                  tr_json_str(call, "name") ? tr_json_str(call, "name") : "")) !=
-            APR_SUCCESS ||
+                                  tr_jv_get_str(call, "name") ? tr_jv_get_str(call, "name")
+                                                              : "")) != APR_SUCCESS ||
         (rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, arguments, len)) != APR_SUCCESS ||
         (signature &&
          (rv = tr_emit_signature(e, index, signature, AIPROXY_PROTO_GEMINI)) != APR_SUCCESS))
@@ -325,15 +328,15 @@ static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emi
     return tr_emit_block_stop(e, index, TR_BLOCK_TOOL_CALL);
 }
 
-static apr_status_t stream_parts(tr_stream_decoder *d, const tr_emitter *e, const json_t *parts)
+static apr_status_t stream_parts(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *parts)
 {
-    json_t *part;
-    size_t i;
+    tr_jv *part;
+    apr_size_t i;
     apr_status_t rv = APR_SUCCESS;
 
-    json_array_foreach(parts, i, part)
+    tr_jv_array_foreach(parts, i, part)
     {
-        if (tr_json_obj(part, "functionCall"))
+        if (tr_jv_get_object(part, "functionCall"))
             rv = stream_function_call_part(d, e, part);
         else
             rv = stream_text_part(d, e, part);
@@ -344,28 +347,28 @@ static apr_status_t stream_parts(tr_stream_decoder *d, const tr_emitter *e, cons
 }
 
 static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *e,
-                                        const json_t *chunk)
+                                        const tr_jv *chunk)
 {
-    const json_t *candidate = first_candidate(chunk);
-    const char *finish = tr_json_str(candidate, "finishReason");
+    const tr_jv *candidate = first_candidate(chunk);
+    const char *finish = tr_jv_get_str(candidate, "finishReason");
     apr_status_t rv;
 
-    if (json_object_get(chunk, "error")) {
+    if (tr_jv_get(chunk, "error")) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, json_object_get(chunk, "error"), &err);
+        tr_resp_error_from_json(d->scratch, tr_jv_get(chunk, "error"), &err);
         d->ended = 1;
         return tr_emit_error(e, &err);
     }
     if (!d->started) {
         d->started = 1;
         d->response_id = apr_pstrdup(
-            d->pool, tr_json_str(chunk, "responseId") ? tr_json_str(chunk, "responseId") : "");
+            d->pool, tr_jv_get_str(chunk, "responseId") ? tr_jv_get_str(chunk, "responseId") : "");
         rv = tr_emit_message_start(e, *d->response_id ? d->response_id : NULL,
-                                   tr_json_str(chunk, "modelVersion"), 0, NULL);
+                                   tr_jv_get_str(chunk, "modelVersion"), 0, NULL);
         if (rv != APR_SUCCESS)
             return rv;
     }
-    tr_usage_read_gemini(tr_json_obj(chunk, "usageMetadata"), &d->usage);
+    tr_usage_read_gemini(tr_jv_get_object(chunk, "usageMetadata"), &d->usage);
     if ((rv = stream_parts(d, e, candidate_parts(candidate))) != APR_SUCCESS)
         return rv;
     if (!finish && !prompt_blocked(chunk))
@@ -378,24 +381,24 @@ static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *
         finish ? tr_stop_after_tool_calls(tr_stop_from_word(AIPROXY_PROTO_GEMINI, finish),
                                           d->tools > 0)
                : TR_STOP_CONTENT_FILTER,
-        finish ? finish : tr_json_str(tr_json_obj(chunk, "promptFeedback"), "blockReason"), NULL,
-        &d->usage);
+        finish ? finish : tr_jv_get_str(tr_jv_get_object(chunk, "promptFeedback"), "blockReason"),
+        NULL, &d->usage);
 }
 
 apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                      apr_size_t len, tr_event_fn emit, void *baton)
 {
     tr_emitter e = {emit, baton};
-    json_t *chunk;
+    tr_jv *chunk;
     apr_status_t rv = APR_SUCCESS;
 
     if (!data || d->ended)
         return APR_SUCCESS; /* the chunk with finishReason ends a Gemini stream */
     chunk = tr_resp_parse(d->scratch, data, len);
     /* An error streamed as a one-element array. */
-    if (json_is_array(chunk))
-        chunk = json_array_get(chunk, 0);
-    if (json_is_object(chunk))
+    if (tr_jv_is_array(chunk))
+        chunk = tr_jv_at(chunk, 0);
+    if (tr_jv_is_object(chunk))
         rv = decode_stream_chunk(d, &e, chunk);
     apr_pool_clear(d->scratch);
     return rv;
@@ -557,7 +560,7 @@ static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
 static void close_client_block(tr_stream_encoder *enc, int index)
 {
     gemini_client_block *b = client_block(enc, index);
-    json_t *part;
+    tr_jv *part;
     apr_size_t n;
     const char *text;
 
@@ -566,40 +569,34 @@ static void close_client_block(tr_stream_encoder *enc, int index)
     b->open = 0;
     if (b->kind != TR_BLOCK_TOOL_CALL)
         return;
-    part = json_pack("{s:o}", "functionCall",
-                     function_call_object(
-                         b->id, b->name,
-                         b->arguments->over
-                             ? json_object()
-                             : args_object(enc->scratch, b->arguments->data, b->arguments->len)));
+    /* Built and dumped in scratch (cleared after this event); the args tree is parsed there
+     * too, so nothing of it outlives the event. id, name and signature live in enc->pool. */
+    part = tr_jv_pack(enc->scratch, "{s:o}", "functionCall",
+                      function_call_object(
+                          enc->scratch, b->id, b->name,
+                          b->arguments->over
+                              ? tr_jv_object(enc->scratch)
+                              : args_object(enc->scratch, b->arguments->data, b->arguments->len)));
     if (b->signature)
-        json_object_set_new(part, "thoughtSignature", json_string(b->signature));
-    text = tr_json_dump(enc->scratch, part, &n);
-    json_decref(part);
+        tr_jv_set_str(part, "thoughtSignature", b->signature);
+    text = tr_jv_dump(enc->scratch, part, &n);
     tr_buf_release(b->arguments);
     write_part_chunk(enc, text, n);
 }
 
 static void write_finish(tr_stream_encoder *enc, const tr_event *ev)
 {
-    json_t *usage;
-    apr_size_t n;
-    const char *text;
-
     if (enc->finished)
         return;
     enc->finished = 1;
     for (int i = 0; i < enc->blocks->nelts; i++)
         close_client_block(enc, i);
     tr_usage_merge(&enc->usage, &ev->usage);
-    usage = tr_usage_to_gemini(&enc->usage);
-    text = tr_json_dump(enc->scratch, usage, &n);
-    json_decref(usage);
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{\"candidates\":[{\"finishReason\":");
     tr_buf_json_cstring(&enc->out, tr_stop_to_word(AIPROXY_PROTO_GEMINI, ev->stop));
     tr_buf_adds(&enc->out, ",\"index\":0}],\"usageMetadata\":");
-    tr_buf_add(&enc->out, text, n);
+    tr_jv_write(&enc->out, tr_usage_to_gemini(enc->scratch, &enc->usage));
     tr_buf_adds(&enc->out, enc->tail);
     end_chunk(enc);
 }
@@ -616,13 +613,10 @@ static void write_end(tr_stream_encoder *enc)
 
 static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
 {
-    json_t *body = tr_gemini_codec.error_encode(err);
-    apr_size_t n;
-    const char *text = tr_json_dump(enc->scratch, body, &n);
+    tr_jv *body = tr_gemini_codec.error_encode(enc->scratch, err);
 
-    json_decref(body);
     begin_chunk(enc);
-    tr_buf_add(&enc->out, text, n);
+    tr_jv_write(&enc->out, body);
     end_chunk(enc);
     if (array_framing(enc))
         tr_buf_adds(&enc->out, "]");

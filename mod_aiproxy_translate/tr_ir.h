@@ -32,7 +32,7 @@ typedef enum {
 
 typedef struct tr_block {
     tr_block_kind kind;
-    const char *text;       /* TEXT, THINKING */
+    const char *text; /* TEXT, THINKING */
     /* Opaque proof attached by the model: Anthropic thinking signature, Gemini
      * thoughtSignature (on thought, text or functionCall parts), Responses reasoning
      * encrypted_content. Carried unchanged; sig_proto says which protocol minted it so an
@@ -48,32 +48,32 @@ typedef struct tr_block {
     const char *url;        /* http(s)/gs URL */
     const char *file_id;
     const char *filename;
-    const char *detail;     /* OpenAI image detail: low/high/auto */
+    const char *detail; /* OpenAI image detail: low/high/auto */
 
-    const char *id;         /* TOOL_CALL: call id */
-    const char *name;       /* TOOL_CALL, TOOL_RESULT: function name */
-    const char *arguments;  /* TOOL_CALL: JSON object text, "{}" when empty */
+    const char *id;        /* TOOL_CALL: call id */
+    const char *name;      /* TOOL_CALL, TOOL_RESULT: function name */
+    const char *arguments; /* TOOL_CALL: JSON object text, "{}" when empty */
 
-    const char *tool_call_id;     /* TOOL_RESULT */
-    int is_error;                 /* TOOL_RESULT */
-    apr_array_header_t *content;  /* TOOL_RESULT: tr_block * (TEXT, IMAGE, DOCUMENT) */
+    const char *tool_call_id;    /* TOOL_RESULT */
+    int is_error;                /* TOOL_RESULT */
+    apr_array_header_t *content; /* TOOL_RESULT: tr_block * (TEXT, IMAGE, DOCUMENT) */
 
-    tr_jv *cache_control;  /* Anthropic cache_control, kept for Anthropic targets */
+    tr_jv *cache_control; /* Anthropic cache_control, kept for Anthropic targets */
 
     /* Request-side additions (tr_*_request.c). */
-    const char *item_id;    /* Responses input item id (msg_/fc_...) the block came from; only
-                             * re-sent to Responses, where consecutive blocks sharing it form
-                             * one item again */
-    int id_generated;       /* TOOL_CALL/TOOL_RESULT: id made up by the decoder (Gemini parts
-                             * without ids), so it is not sent back to Gemini */
-    tr_jv *result_json;    /* TOOL_RESULT: structured result object (Gemini
-                             * functionResponse.response), re-sent unchanged to Gemini */
+    const char *item_id; /* Responses input item id (msg_/fc_...) the block came from; only
+                          * re-sent to Responses, where consecutive blocks sharing it form
+                          * one item again */
+    int id_generated;    /* TOOL_CALL/TOOL_RESULT: id made up by the decoder (Gemini parts
+                          * without ids), so it is not sent back to Gemini */
+    tr_jv *result_json;  /* TOOL_RESULT: structured result object (Gemini
+                          * functionResponse.response), re-sent unchanged to Gemini */
 } tr_block;
 
 typedef enum {
     TR_ROLE_USER = 0,
     TR_ROLE_ASSISTANT,
-    TR_ROLE_SYSTEM,  /* a system/developer message inside the conversation */
+    TR_ROLE_SYSTEM, /* a system/developer message inside the conversation */
     TR_ROLE_COUNT
 } tr_role;
 
@@ -81,29 +81,29 @@ typedef enum {
  * Responses function_call_output items decode into that). */
 typedef struct {
     tr_role role;
-    int developer;               /* SYSTEM came from an OpenAI "developer" role */
-    apr_array_header_t *blocks;  /* tr_block * */
+    int developer;              /* SYSTEM came from an OpenAI "developer" role */
+    apr_array_header_t *blocks; /* tr_block * */
 } tr_message;
 
 /* ---- tools -------------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *type;        /* "function" for callable tools; others (web_search, namespace,
-                              * provider built-ins) are kept raw for same-family targets and
-                              * flattened or dropped elsewhere */
+    const char *type; /* "function" for callable tools; others (web_search, namespace,
+                       * provider built-ins) are kept raw for same-family targets and
+                       * flattened or dropped elsewhere */
     const char *name;
     const char *description;
-    tr_jv *parameters;      /* JSON Schema object, or NULL */
-    int strict;              /* -1 unset, 0/1 */
-    tr_jv *raw;             /* the client's original tool object */
+    tr_jv *parameters; /* JSON Schema object, or NULL */
+    int strict;        /* -1 unset, 0/1 */
+    tr_jv *raw;        /* the client's original tool object */
 } tr_tool;
 
 typedef enum {
     TR_TOOL_CHOICE_UNSET = 0,
     TR_TOOL_CHOICE_AUTO,
-    TR_TOOL_CHOICE_ANY,      /* must call some tool: Anthropic any, OpenAI required, Gemini ANY */
+    TR_TOOL_CHOICE_ANY, /* must call some tool: Anthropic any, OpenAI required, Gemini ANY */
     TR_TOOL_CHOICE_NONE,
-    TR_TOOL_CHOICE_NAMED     /* must call tool_choice_name */
+    TR_TOOL_CHOICE_NAMED /* must call tool_choice_name */
 } tr_tool_choice;
 
 typedef enum {
@@ -116,42 +116,43 @@ typedef enum {
 /* ---- request ------------------------------------------------------------------------------ */
 
 typedef struct {
-    aiproxy_proto proto;     /* protocol the request was decoded from */
-    tr_jv *root;            /* the parsed client body (owned; released with the pool) */
+    aiproxy_proto proto; /* protocol the request was decoded from */
+    tr_jv *root;         /* the parsed client body (owned; released with the pool) */
     const char *model;
     aiproxy_stream_mode stream;
-    const char *variant;     /* route variant, e.g. "compact" */
+    const char *variant; /* route variant, e.g. "compact" */
 
-    apr_array_header_t *system;    /* tr_block * (TEXT) from system/instructions/systemInstruction */
-    apr_array_header_t *messages;  /* tr_message * */
+    apr_array_header_t *system;   /* tr_block * (TEXT) from system/instructions/systemInstruction */
+    apr_array_header_t *messages; /* tr_message * */
 
-    apr_array_header_t *tools;     /* tr_tool * */
+    apr_array_header_t *tools; /* tr_tool * */
     tr_tool_choice tool_choice;
     const char *tool_choice_name;
-    int parallel_tool_calls;       /* -1 unset, 0/1 */
+    int parallel_tool_calls; /* -1 unset, 0/1 */
 
     double temperature, top_p;
     int has_temperature, has_top_p;
-    long top_k;                    /* 0 = unset */
-    long max_tokens;               /* 0 = unset */
-    apr_array_header_t *stop;      /* const char * */
-    long n;                        /* candidates requested; 0 = unset */
-    long seed; int has_seed;
+    long top_k;               /* 0 = unset */
+    long max_tokens;          /* 0 = unset */
+    apr_array_header_t *stop; /* const char * */
+    long n;                   /* candidates requested; 0 = unset */
+    long seed;
+    int has_seed;
     double presence_penalty, frequency_penalty;
     int has_presence_penalty, has_frequency_penalty;
 
-    tr_format_kind format;         /* structured output */
+    tr_format_kind format; /* structured output */
     const char *format_name;
     tr_jv *format_schema;
-    int format_strict;             /* -1 unset */
+    int format_strict; /* -1 unset */
 
-    int thinking;                  /* -1 unset, 0 disabled, 1 enabled */
-    long thinking_budget;          /* tokens; 0 = unset */
-    const char *reasoning_effort;  /* "minimal", "low", "medium", "high" ... or NULL */
-    int include_thoughts;          /* Gemini includeThoughts / Responses summary requested */
+    int thinking;                 /* -1 unset, 0 disabled, 1 enabled */
+    long thinking_budget;         /* tokens; 0 = unset */
+    const char *reasoning_effort; /* "minimal", "low", "medium", "high" ... or NULL */
+    int include_thoughts;         /* Gemini includeThoughts / Responses summary requested */
 
-    int include_usage;             /* OpenAI stream_options.include_usage */
-    const char *user;              /* end-user id (OpenAI user, Anthropic metadata.user_id) */
+    int include_usage; /* OpenAI stream_options.include_usage */
+    const char *user;  /* end-user id (OpenAI user, Anthropic metadata.user_id) */
 
     /* Request-side additions (tr_*_request.c). */
     int thinking_adaptive;         /* Anthropic thinking.type "adaptive": the model decides */
@@ -171,15 +172,15 @@ typedef struct {
 /* Canonical stop reasons; each protocol maps its own names through a table (tr_stop.c). */
 typedef enum {
     TR_STOP_NONE = 0,
-    TR_STOP_END_TURN,          /* natural end */
+    TR_STOP_END_TURN, /* natural end */
     TR_STOP_MAX_TOKENS,
     TR_STOP_STOP_SEQUENCE,
     TR_STOP_TOOL_USE,
     TR_STOP_PAUSE_TURN,
     TR_STOP_REFUSAL,
-    TR_STOP_CONTENT_FILTER,    /* SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII ... */
+    TR_STOP_CONTENT_FILTER, /* SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII ... */
     TR_STOP_CONTEXT_EXCEEDED,
-    TR_STOP_MALFORMED_CALL,    /* Gemini MALFORMED_FUNCTION_CALL */
+    TR_STOP_MALFORMED_CALL, /* Gemini MALFORMED_FUNCTION_CALL */
     TR_STOP_ERROR,
     TR_STOP_OTHER,
     TR_STOP_COUNT
@@ -196,10 +197,10 @@ typedef struct {
 typedef struct {
     const char *id;
     const char *model;
-    long long created;             /* unix seconds; 0 = unknown */
-    apr_array_header_t *blocks;    /* tr_block * of the assistant answer */
+    long long created;          /* unix seconds; 0 = unknown */
+    apr_array_header_t *blocks; /* tr_block * of the assistant answer */
     tr_stop stop;
-    const char *stop_raw;          /* the upstream's own word, for "other" and logging */
+    const char *stop_raw; /* the upstream's own word, for "other" and logging */
     const char *stop_sequence;
     tr_usage usage;
 } tr_response;
@@ -219,9 +220,9 @@ typedef enum {
 typedef enum {
     TR_DELTA_TEXT = 0,
     TR_DELTA_THINKING,
-    TR_DELTA_SIGNATURE,      /* thinking signature (arrives whole) */
-    TR_DELTA_ARGUMENTS,      /* tool call arguments fragment (JSON text) */
-    TR_DELTA_REDACTED        /* redacted thinking data */
+    TR_DELTA_SIGNATURE, /* thinking signature (arrives whole) */
+    TR_DELTA_ARGUMENTS, /* tool call arguments fragment (JSON text) */
+    TR_DELTA_REDACTED   /* redacted thinking data */
 } tr_delta_kind;
 
 /* Stream contract every producer (stream decoders, tr_replay.c) keeps, so encoders and
@@ -239,21 +240,21 @@ typedef enum {
  *    later event replaces the earlier value. */
 typedef struct {
     tr_event_kind kind;
-    int index;                  /* block index within the message */
+    int index; /* block index within the message */
     tr_block_kind block_kind;
     tr_delta_kind delta_kind;
-    const char *text;           /* delta payload (not NUL-terminated when len is given) */
+    const char *text; /* delta payload (not NUL-terminated when len is given) */
     apr_size_t len;
-    const char *id, *name;      /* MESSAGE_START: message id; BLOCK_START TOOL_CALL: call id, name */
+    const char *id, *name; /* MESSAGE_START: message id; BLOCK_START TOOL_CALL: call id, name */
     const char *model;
-    const char *signature;      /* BLOCK_START of a block that arrives with its signature */
+    const char *signature; /* BLOCK_START of a block that arrives with its signature */
     aiproxy_proto sig_proto;
     tr_stop stop;
     const char *stop_raw, *stop_sequence;
     tr_usage usage;
-    aiproxy_error error;        /* ERROR */
-    long long created;          /* MESSAGE_START: unix seconds, 0 = unknown (added for
-                                 * OpenAI created / Responses created_at) */
+    aiproxy_error error; /* ERROR */
+    long long created;   /* MESSAGE_START: unix seconds, 0 = unknown (added for
+                          * OpenAI created / Responses created_at) */
 } tr_event;
 
 #endif /* TR_IR_H */

@@ -553,7 +553,8 @@ static tr_jv *parse_value(parser *ps)
     }
 }
 
-tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err)
+static tr_jv *parse_text(apr_pool_t *p, const char *text, apr_size_t len, int whole,
+                         aiproxy_error *err)
 {
     parser ps;
     tr_jv *root;
@@ -564,7 +565,7 @@ tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_erro
     ps.text = ps.cur = text;
     ps.end = text + len;
     root = parse_value(&ps);
-    if (root) {
+    if (root && whole) {
         skip_space(&ps);
         if (ps.cur < ps.end)
             root = fail(&ps, ps.cur, "end of input expected after the value");
@@ -595,91 +596,23 @@ tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_erro
     return NULL;
 }
 
+tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err)
+{
+    return parse_text(p, text, len, 1, err);
+}
+
+tr_jv *tr_jv_parse_prefix(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err)
+{
+    return parse_text(p, text, len, 0, err);
+}
+
 /* ============================================================================================
  * writing
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    char *buf;
-    apr_size_t len, cap;
-} writer;
-
-static void ensure(writer *w, apr_size_t more)
-{
-    if (w->len + more <= w->cap)
-        return;
-    apr_size_t cap = w->cap * 2;
-    if (cap < w->len + more)
-        cap = w->len + more;
-    char *grown = apr_palloc(w->p, cap);
-    memcpy(grown, w->buf, w->len);
-    w->buf = grown;
-    w->cap = cap;
-}
-
-static void put(writer *w, const char *s, apr_size_t n)
-{
-    ensure(w, n);
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-static void put_char(writer *w, char c)
-{
-    ensure(w, 1);
-    w->buf[w->len++] = c;
-}
-
-/* Bytes the writer escapes: controls, quote and backslash (as jansson's default). */
-static const char *const short_escape[0x20] = {
-    ['\b'] = "\\b", ['\f'] = "\\f", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"};
-
-static void put_string(writer *w, const char *s, apr_size_t n)
-{
-    const unsigned char *c = (const unsigned char *) s, *end = c + n;
-
-    ensure(w, n + 2);
-    w->buf[w->len++] = '"';
-    while (c < end) {
-        const unsigned char *run = c;
-        while (c < end && *c >= 0x20 && *c != '"' && *c != '\\')
-            c++;
-        put(w, (const char *) run, (apr_size_t) (c - run));
-        if (c >= end)
-            break;
-        if (*c == '"')
-            put(w, "\\\"", 2);
-        else if (*c == '\\')
-            put(w, "\\\\", 2);
-        else if (short_escape[*c])
-            put(w, short_escape[*c], 2);
-        else {
-            char hex[7];
-            snprintf(hex, sizeof(hex), "\\u%04x", *c);
-            put(w, hex, 6);
-        }
-        c++;
-    }
-    put_char(w, '"');
-}
-
-static void put_integer(writer *w, long long i)
-{
-    char digits[24], *d = digits + sizeof(digits);
-    unsigned long long u = i < 0 ? 0ULL - (unsigned long long) i : (unsigned long long) i;
-    do {
-        *--d = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (i < 0)
-        *--d = '-';
-    put(w, d, (apr_size_t) (digits + sizeof(digits) - d));
-}
-
 /* The shortest of %.15g, %.16g, %.17g that reads back as d, with a ".0" when it would
  * otherwise read as an integer. */
-static void put_real(writer *w, double d)
+static int write_real(tr_buf *b, double d)
 {
     char text[40];
     int n = 0;
@@ -696,69 +629,64 @@ static void put_real(writer *w, double d)
         text[n++] = '.';
         text[n++] = '0';
     }
-    put(w, text, (apr_size_t) n);
+    return tr_buf_add(b, text, (apr_size_t) n);
 }
 
-static void write_value(writer *w, const tr_jv *v)
+int tr_jv_write(tr_buf *b, const tr_jv *v)
 {
+    int rc = 0;
+
+    if (!v)
+        return -1;
     switch (v->type) {
     case TR_JV_NULL:
-        put(w, "null", 4);
-        break;
+        return tr_buf_add(b, "null", 4);
     case TR_JV_TRUE:
-        put(w, "true", 4);
-        break;
+        return tr_buf_add(b, "true", 4);
     case TR_JV_FALSE:
-        put(w, "false", 5);
-        break;
+        return tr_buf_add(b, "false", 5);
     case TR_JV_INTEGER:
-        put_integer(w, v->u.i);
-        break;
+        return tr_buf_json_int(b, v->u.i);
     case TR_JV_REAL:
-        put_real(w, v->u.r);
-        break;
+        return write_real(b, v->u.r);
     case TR_JV_STRING:
-        put_string(w, v->u.str.s, v->u.str.len);
-        break;
+        return tr_buf_json_string(b, v->u.str.s, v->u.str.len);
     case TR_JV_ARRAY:
-        put_char(w, '[');
-        for (apr_size_t i = 0; i < v->u.arr.n; i++) {
+        rc = tr_buf_add(b, "[", 1);
+        for (apr_size_t i = 0; i < v->u.arr.n && !rc; i++) {
             if (i)
-                put_char(w, ',');
-            write_value(w, v->u.arr.items[i]);
+                rc = tr_buf_add(b, ",", 1);
+            rc = rc ? rc : tr_jv_write(b, v->u.arr.items[i]);
         }
-        put_char(w, ']');
-        break;
+        return rc ? rc : tr_buf_add(b, "]", 1);
     case TR_JV_OBJECT:
-        put_char(w, '{');
-        for (apr_size_t i = 0; i < v->u.obj.n; i++) {
+        rc = tr_buf_add(b, "{", 1);
+        for (apr_size_t i = 0; i < v->u.obj.n && !rc; i++) {
             const tr_jv_member *m = &v->u.obj.members[i];
             if (i)
-                put_char(w, ',');
-            put_string(w, m->key, m->klen);
-            put_char(w, ':');
-            write_value(w, m->value);
+                rc = tr_buf_add(b, ",", 1);
+            rc = rc ? rc : tr_buf_json_string(b, m->key, m->klen);
+            rc = rc ? rc : tr_buf_add(b, ":", 1);
+            rc = rc ? rc : tr_jv_write(b, m->value);
         }
-        put_char(w, '}');
-        break;
+        return rc ? rc : tr_buf_add(b, "}", 1);
     }
+    return -1;
 }
 
 const char *tr_jv_dump(apr_pool_t *p, const tr_jv *v, apr_size_t *len)
 {
-    writer w;
+    tr_buf *b;
 
     if (!v)
         return NULL;
-    w.p = p;
-    w.len = 0;
-    w.cap = 1024;
-    w.buf = apr_palloc(p, w.cap);
-    write_value(&w, v);
-    put_char(&w, '\0');
+    /* The buffer's memory is released with p, like the tree's. */
+    b = tr_buf_make(p, 0);
+    if (tr_buf_reserve(b, 1024) || tr_jv_write(b, v))
+        return NULL;
     if (len)
-        *len = w.len - 1;
-    return w.buf;
+        *len = b->len;
+    return b->data;
 }
 
 /* ============================================================================================

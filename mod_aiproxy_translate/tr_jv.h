@@ -27,6 +27,7 @@
 
 #include "apr_pools.h"
 #include "aiproxy_translate.h"
+#include "tr_buf.h"
 
 /* Deepest nesting accepted from clients and upstreams. */
 #define TR_JV_MAX_DEPTH 128
@@ -79,9 +80,15 @@ struct tr_jv {
  * nesting deeper than TR_JV_MAX_DEPTH, integers outside long long, reals outside double. A
  * key that repeats keeps its first position and its last value. */
 tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err);
-/* Compact JSON text in pool p, NUL-terminated; *len (optional) gets its length. NULL for a
- * NULL value. Reals are written in the shortest form that reads back as the same double. */
+/* The same for the one value text starts with; whatever follows it is not looked at. */
+tr_jv *tr_jv_parse_prefix(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err);
+/* Compact JSON text, NUL-terminated, released with pool p; *len (optional) gets its length.
+ * NULL for a NULL value (or when memory runs out). Reals are written in the shortest form
+ * that reads back as the same double; strings escaped as tr_buf_json_string(). */
 const char *tr_jv_dump(apr_pool_t *p, const tr_jv *v, apr_size_t *len);
+/* Append v's compact text to b (an encoder's output buffer). 0, or -1 for a NULL value or
+ * when b's cap or memory refused it. */
+int tr_jv_write(tr_buf *b, const tr_jv *v);
 
 /* ---- making values -------------------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* tr_openai.c: OpenAI Chat Completions codec table, request peek, endpoint, error envelope. */
 #include "apr_strings.h"
 #include "tr_error.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_peek.h"
 #include "tr_protocols.h"
 
@@ -24,21 +24,21 @@ static void openai_request_path(apr_pool_t *p, const aiproxy_target *target, con
 }
 
 /* OpenAI's envelope, shared with the Responses API. */
-json_t *tr_openai_error_envelope(const aiproxy_error *err);
-json_t *tr_openai_error_envelope(const aiproxy_error *err)
+tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err);
+tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
-    return json_pack("{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
-                     err->message ? err->message : "", "type", words->openai_type, "param", "code",
-                     words->openai_code);
+    return tr_jv_pack(p, "{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
+                      err->message ? err->message : "", "type", words->openai_type, "param", "code",
+                      words->openai_code);
 }
 
-const char *tr_openai_error_message(apr_pool_t *p, json_t *body);
-const char *tr_openai_error_message(apr_pool_t *p, json_t *body)
+const char *tr_openai_error_message(apr_pool_t *p, tr_jv *body);
+const char *tr_openai_error_message(apr_pool_t *p, tr_jv *body)
 {
-    json_t *error = json_object_get(body, "error");
+    tr_jv *error = tr_jv_get(body, "error");
     /* Some OpenAI-compatible servers send {"error": "text"}. */
-    return json_is_string(error) ? json_string_value(error) : tr_json_str(error, "message");
+    return tr_jv_is_string(error) ? tr_jv_str_value(error) : tr_jv_get_str(error, "message");
 }
 
 const tr_codec tr_openai_codec = {

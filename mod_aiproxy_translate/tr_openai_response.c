@@ -8,7 +8,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_resp_fast.h"
 #include "tr_resp_util.h"
@@ -16,32 +16,32 @@
 #include "tr_usage.h"
 
 /* The first choice (index 0) of a completion or chunk; other choices (n > 1) are not carried. */
-static json_t *first_choice(const json_t *body)
+static tr_jv *first_choice(const tr_jv *body)
 {
-    json_t *choices = tr_json_arr(body, "choices"), *choice;
+    tr_jv *choices = tr_jv_get_array(body, "choices"), *choice;
     size_t i;
     long long index;
 
-    json_array_foreach(choices, i, choice)
+    tr_jv_array_foreach(choices, i, choice)
     {
-        if (!tr_json_int(choice, "index", &index) || index == 0)
-            return json_is_object(choice) ? choice : NULL;
+        if (!tr_jv_get_int(choice, "index", &index) || index == 0)
+            return tr_jv_is_object(choice) ? choice : NULL;
     }
     return NULL;
 }
 
 /* Message content as text: a string, or the text parts of an array of parts. */
-static const char *content_text(apr_pool_t *p, const json_t *content)
+static const char *content_text(apr_pool_t *p, const tr_jv *content)
 {
-    json_t *part;
+    tr_jv *part;
     size_t i;
     const char *joined = NULL;
 
-    if (json_is_string(content))
-        return json_string_value(content);
-    json_array_foreach(content, i, part)
+    if (tr_jv_is_string(content))
+        return tr_jv_str_value(content);
+    tr_jv_array_foreach(content, i, part)
     {
-        const char *text = tr_json_str(part, "text");
+        const char *text = tr_jv_get_str(part, "text");
         if (text)
             joined = joined ? apr_pstrcat(p, joined, text, NULL) : text;
     }
@@ -49,10 +49,10 @@ static const char *content_text(apr_pool_t *p, const json_t *content)
 }
 
 /* reasoning_content (DeepSeek, vLLM, most servers) or reasoning (OpenRouter, newer vLLM). */
-static json_t *reasoning_member(const json_t *obj)
+static tr_jv *reasoning_member(const tr_jv *obj)
 {
-    json_t *r = json_object_get(obj, "reasoning_content");
-    return json_is_string(r) ? r : json_object_get(obj, "reasoning");
+    tr_jv *r = tr_jv_get(obj, "reasoning_content");
+    return tr_jv_is_string(r) ? r : tr_jv_get(obj, "reasoning");
 }
 
 /* ---- complete responses ---------------------------------------------------------------- */
@@ -65,59 +65,59 @@ static tr_block *push_block(apr_pool_t *p, tr_response *out, tr_block_kind kind)
     return b;
 }
 
-static void decode_tool_calls(apr_pool_t *p, const json_t *calls, tr_response *out)
+static void decode_tool_calls(apr_pool_t *p, const tr_jv *calls, tr_response *out)
 {
-    json_t *call;
+    tr_jv *call;
     size_t i;
 
-    json_array_foreach(calls, i, call)
+    tr_jv_array_foreach(calls, i, call)
     {
-        const json_t *function = tr_json_obj(call, "function");
-        const char *arguments = tr_json_str(function, "arguments");
+        const tr_jv *function = tr_jv_get_object(call, "function");
+        const char *arguments = tr_jv_get_str(function, "arguments");
         tr_block *b;
 
         if (!function)
             continue;
         b = push_block(p, out, TR_BLOCK_TOOL_CALL);
-        b->id = tr_json_str(call, "id");
-        b->name = tr_json_str(function, "name");
+        b->id = tr_jv_get_str(call, "id");
+        b->name = tr_jv_get_str(function, "name");
         b->arguments = arguments && *arguments ? arguments : "{}";
     }
 }
 
-int tr_openai_response_decode(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err)
+int tr_openai_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err)
 {
-    const json_t *choice, *message;
+    const tr_jv *choice, *message;
     const char *text;
-    json_t *reasoning;
+    tr_jv *reasoning;
     long long created;
 
     memset(out, 0, sizeof(*out));
-    if (!json_is_object(body) || json_object_get(body, "error")) {
-        tr_resp_error_from_json(p, json_object_get(body, "error"), err);
+    if (!tr_jv_is_object(body) || tr_jv_get(body, "error")) {
+        tr_resp_error_from_json(p, tr_jv_get(body, "error"), err);
         return err->status;
     }
-    out->id = tr_json_str(body, "id");
-    out->model = tr_json_str(body, "model");
-    if (tr_json_int(body, "created", &created))
+    out->id = tr_jv_get_str(body, "id");
+    out->model = tr_jv_get_str(body, "model");
+    if (tr_jv_get_int(body, "created", &created))
         out->created = created;
     out->blocks = apr_array_make(p, 4, sizeof(tr_block *));
     choice = first_choice(body);
-    message = tr_json_obj(choice, "message");
+    message = tr_jv_get_object(choice, "message");
     reasoning = reasoning_member(message);
-    if (json_is_string(reasoning) && json_string_length(reasoning))
-        push_block(p, out, TR_BLOCK_THINKING)->text = json_string_value(reasoning);
-    text = content_text(p, json_object_get(message, "content"));
+    if (tr_jv_is_string(reasoning) && tr_jv_str_len(reasoning))
+        push_block(p, out, TR_BLOCK_THINKING)->text = tr_jv_str_value(reasoning);
+    text = content_text(p, tr_jv_get(message, "content"));
     if (!text || !*text)
-        text = tr_json_str(message, "refusal");
+        text = tr_jv_get_str(message, "refusal");
     if (text && *text)
         push_block(p, out, TR_BLOCK_TEXT)->text = text;
-    decode_tool_calls(p, tr_json_arr(message, "tool_calls"), out);
-    out->stop_raw = tr_json_str(choice, "finish_reason");
+    decode_tool_calls(p, tr_jv_get_array(message, "tool_calls"), out);
+    out->stop_raw = tr_jv_get_str(choice, "finish_reason");
     out->stop = tr_stop_after_tool_calls(tr_stop_from_word(AIPROXY_PROTO_OPENAI, out->stop_raw),
-                                         tr_json_arr(message, "tool_calls") &&
-                                             json_array_size(tr_json_arr(message, "tool_calls")));
-    tr_usage_read_openai(tr_json_obj(body, "usage"), &out->usage);
+                                         tr_jv_get_array(message, "tool_calls") &&
+                                             tr_jv_size(tr_jv_get_array(message, "tool_calls")));
+    tr_usage_read_openai(tr_jv_get_object(body, "usage"), &out->usage);
     return 0;
 }
 
@@ -134,46 +134,44 @@ static const char *joined_text(apr_pool_t *p, const tr_response *resp, tr_block_
     return joined;
 }
 
-static json_t *encode_tool_calls(apr_pool_t *p, const tr_response *resp)
+static tr_jv *encode_tool_calls(apr_pool_t *p, const tr_response *resp)
 {
-    json_t *calls = json_array();
+    tr_jv *calls = tr_jv_array(p);
     for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(resp->blocks, i, const tr_block *);
         if (b->kind != TR_BLOCK_TOOL_CALL)
             continue;
-        json_array_append_new(
-            calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
-                             b->id && *b->id ? b->id : tr_resp_prefixed_id(p, "call_", NULL),
-                             "type", "function", "function", "name", b->name ? b->name : "",
-                             "arguments", b->arguments && *b->arguments ? b->arguments : "{}"));
+        tr_jv_push(calls,
+                   tr_jv_pack(p, "{s:s, s:s, s:{s:s, s:s}}", "id",
+                              b->id && *b->id ? b->id : tr_resp_prefixed_id(p, "call_", NULL),
+                              "type", "function", "function", "name", b->name ? b->name : "",
+                              "arguments", b->arguments && *b->arguments ? b->arguments : "{}"));
     }
     return calls;
 }
 
-json_t *tr_openai_response_encode(apr_pool_t *p, const tr_response *resp,
-                                  const aiproxy_response_spec *spec)
+tr_jv *tr_openai_response_encode(apr_pool_t *p, const tr_response *resp,
+                                 const aiproxy_response_spec *spec)
 {
     const char *text = joined_text(p, resp, TR_BLOCK_TEXT);
     const char *reasoning = joined_text(p, resp, TR_BLOCK_THINKING);
-    json_t *calls = encode_tool_calls(p, resp);
-    json_t *message =
-        json_pack("{s:s, s:s?, s:n}", "role", "assistant", "content", text, "refusal");
+    tr_jv *calls = encode_tool_calls(p, resp);
+    tr_jv *message =
+        tr_jv_pack(p, "{s:s, s:s?, s:n}", "role", "assistant", "content", text, "refusal");
 
     if (!text)
-        json_object_set_new(message, "content", json_null());
+        tr_jv_set(message, "content", tr_jv_null());
     if (reasoning && *reasoning)
-        json_object_set_new(message, "reasoning_content", json_string(reasoning));
-    if (json_array_size(calls))
-        json_object_set_new(message, "tool_calls", calls);
-    else
-        json_decref(calls);
-    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:o}", "id",
-                     tr_resp_prefixed_id(p, "chatcmpl-", resp->id), "object", "chat.completion",
-                     "created", (json_int_t) (resp->created ? resp->created : tr_resp_now()),
-                     "model", tr_resp_model(spec, resp->model), "choices", "index", 0, "message",
-                     message, "logprobs", "finish_reason",
-                     tr_stop_to_word(AIPROXY_PROTO_OPENAI, resp->stop), "usage",
-                     tr_usage_to_openai(&resp->usage));
+        tr_jv_set(message, "reasoning_content", tr_jv_string(p, reasoning));
+    if (tr_jv_size(calls))
+        tr_jv_set(message, "tool_calls", calls);
+    return tr_jv_pack(p, "{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:o}", "id",
+                      tr_resp_prefixed_id(p, "chatcmpl-", resp->id), "object", "chat.completion",
+                      "created", (long long) (resp->created ? resp->created : tr_resp_now()),
+                      "model", tr_resp_model(spec, resp->model), "choices", "index", 0, "message",
+                      message, "logprobs", "finish_reason",
+                      tr_stop_to_word(AIPROXY_PROTO_OPENAI, resp->stop), "usage",
+                      tr_usage_to_openai(p, &resp->usage));
 }
 
 /* ---- stream decoder ---------------------------------------------------------------------- */
@@ -267,8 +265,8 @@ static apr_status_t close_all(tr_stream_decoder *d, const tr_emitter *e)
 }
 
 /* Text after thinking (or the reverse) starts a new block; a block of the same kind continues. */
-static apr_status_t append_text_bytes(tr_stream_decoder *d, const tr_emitter *e,
-                                      tr_block_kind kind, const char *text, apr_size_t len)
+static apr_status_t append_text_bytes(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
+                                      const char *text, apr_size_t len)
 {
     int *mine = kind == TR_BLOCK_TEXT ? &d->text_index : &d->thinking_index;
     int *other = kind == TR_BLOCK_TEXT ? &d->thinking_index : &d->text_index;
@@ -291,11 +289,11 @@ static apr_status_t append_text_bytes(tr_stream_decoder *d, const tr_emitter *e,
 }
 
 static apr_status_t append_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
-                                const json_t *value)
+                                const tr_jv *value)
 {
-    if (!json_is_string(value))
+    if (!tr_jv_is_string(value))
         return APR_SUCCESS;
-    return append_text_bytes(d, e, kind, json_string_value(value), json_string_length(value));
+    return append_text_bytes(d, e, kind, tr_jv_str_value(value), tr_jv_str_len(value));
 }
 
 static openai_tool *find_tool(tr_stream_decoder *d, long long tool_index)
@@ -309,10 +307,10 @@ static openai_tool *find_tool(tr_stream_decoder *d, long long tool_index)
 }
 
 static apr_status_t open_tool(tr_stream_decoder *d, const tr_emitter *e, long long tool_index,
-                              const json_t *call, openai_tool **out)
+                              const tr_jv *call, openai_tool **out)
 {
-    const char *id = tr_json_str(call, "id");
-    const char *name = tr_json_str(tr_json_obj(call, "function"), "name");
+    const char *id = tr_jv_get_str(call, "id");
+    const char *name = tr_jv_get_str(tr_jv_get_object(call, "function"), "name");
     openai_tool *tool;
     apr_status_t rv;
 
@@ -340,31 +338,30 @@ static apr_status_t open_tool(tr_stream_decoder *d, const tr_emitter *e, long lo
                                name ? name : "");
 }
 
-static apr_status_t append_tool_calls(tr_stream_decoder *d, const tr_emitter *e,
-                                      const json_t *calls)
+static apr_status_t append_tool_calls(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *calls)
 {
-    json_t *call;
+    tr_jv *call;
     size_t i;
 
-    json_array_foreach(calls, i, call)
+    tr_jv_array_foreach(calls, i, call)
     {
         long long tool_index;
         openai_tool *tool;
-        json_t *arguments;
+        tr_jv *arguments;
         apr_status_t rv;
 
-        if (!tr_json_int(call, "index", &tool_index))
+        if (!tr_jv_get_int(call, "index", &tool_index))
             tool_index = (long long) i;
         tool = find_tool(d, tool_index);
         if (!tool && (rv = open_tool(d, e, tool_index, call, &tool)) != APR_SUCCESS)
             return rv;
-        arguments = json_object_get(tr_json_obj(call, "function"), "arguments");
-        if (!tool || !tool->open || !json_is_string(arguments) || !json_string_length(arguments))
+        arguments = tr_jv_get(tr_jv_get_object(call, "function"), "arguments");
+        if (!tool || !tool->open || !tr_jv_is_string(arguments) || !tr_jv_str_len(arguments))
             continue;
         tool->got_arguments = 1;
-        scan_arguments(tool, json_string_value(arguments), json_string_length(arguments));
-        rv = tr_emit_delta(e, tool->index, TR_DELTA_ARGUMENTS, json_string_value(arguments),
-                           json_string_length(arguments));
+        scan_arguments(tool, tr_jv_str_value(arguments), tr_jv_str_len(arguments));
+        rv = tr_emit_delta(e, tool->index, TR_DELTA_ARGUMENTS, tr_jv_str_value(arguments),
+                           tr_jv_str_len(arguments));
         if (rv != APR_SUCCESS)
             return rv;
     }
@@ -381,16 +378,16 @@ static apr_status_t finish_message(tr_stream_decoder *d, const tr_emitter *e)
                                &d->usage);
 }
 
-static apr_status_t decode_choice(tr_stream_decoder *d, const tr_emitter *e, const json_t *choice)
+static apr_status_t decode_choice(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *choice)
 {
-    const json_t *delta = tr_json_obj(choice, "delta");
-    const char *finish = tr_json_str(choice, "finish_reason");
+    const tr_jv *delta = tr_jv_get_object(choice, "delta");
+    const char *finish = tr_jv_get_str(choice, "finish_reason");
     apr_status_t rv;
 
     if ((rv = append_text(d, e, TR_BLOCK_THINKING, reasoning_member(delta))) != APR_SUCCESS ||
-        (rv = append_text(d, e, TR_BLOCK_TEXT, json_object_get(delta, "content"))) != APR_SUCCESS ||
-        (rv = append_text(d, e, TR_BLOCK_TEXT, json_object_get(delta, "refusal"))) != APR_SUCCESS ||
-        (rv = append_tool_calls(d, e, tr_json_arr(delta, "tool_calls"))) != APR_SUCCESS)
+        (rv = append_text(d, e, TR_BLOCK_TEXT, tr_jv_get(delta, "content"))) != APR_SUCCESS ||
+        (rv = append_text(d, e, TR_BLOCK_TEXT, tr_jv_get(delta, "refusal"))) != APR_SUCCESS ||
+        (rv = append_tool_calls(d, e, tr_jv_get_array(delta, "tool_calls"))) != APR_SUCCESS)
         return rv;
     if (finish && !d->have_stop) {
         d->have_stop = 1;
@@ -402,28 +399,28 @@ static apr_status_t decode_choice(tr_stream_decoder *d, const tr_emitter *e, con
     return APR_SUCCESS;
 }
 
-static apr_status_t decode_chunk(tr_stream_decoder *d, const tr_emitter *e, const json_t *chunk)
+static apr_status_t decode_chunk(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *chunk)
 {
-    const json_t *choice;
+    const tr_jv *choice;
     apr_status_t rv;
 
-    if (json_object_get(chunk, "error")) {
+    if (tr_jv_get(chunk, "error")) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, json_object_get(chunk, "error"), &err);
+        tr_resp_error_from_json(d->scratch, tr_jv_get(chunk, "error"), &err);
         d->ended = 1;
         return tr_emit_error(e, &err);
     }
     if (!d->started) {
         long long created = 0;
         d->started = 1;
-        tr_json_int(chunk, "created", &created);
-        rv = tr_emit_message_start(e, tr_json_str(chunk, "id"), tr_json_str(chunk, "model"),
+        tr_jv_get_int(chunk, "created", &created);
+        rv = tr_emit_message_start(e, tr_jv_get_str(chunk, "id"), tr_jv_get_str(chunk, "model"),
                                    created, NULL);
         if (rv != APR_SUCCESS)
             return rv;
     }
-    if (tr_json_obj(chunk, "usage")) {
-        tr_usage_read_openai(tr_json_obj(chunk, "usage"), &d->usage);
+    if (tr_jv_get_object(chunk, "usage")) {
+        tr_usage_read_openai(tr_jv_get_object(chunk, "usage"), &d->usage);
         d->have_usage = 1;
     }
     if ((choice = first_choice(chunk)) && (rv = decode_choice(d, e, choice)) != APR_SUCCESS)
@@ -432,7 +429,7 @@ static apr_status_t decode_chunk(tr_stream_decoder *d, const tr_emitter *e, cons
     return d->have_stop && d->have_usage ? finish_message(d, e) : APR_SUCCESS;
 }
 
-/* ---- fast path: content-only chunks without jansson (see tr_resp_fast.h) ---- */
+/* ---- fast path: content-only chunks without a parsed tree (see tr_resp_fast.h) ---- */
 
 /* Once the stream has started, a chunk's id, object, created, model, system_fingerprint and
  * service_tier no longer matter to decode_chunk (they are read from the first chunk only), so
@@ -470,7 +467,7 @@ static const tr_fast_member fast_chunk_members[] = {
 static const tr_fast_shape fast_chunk_shape = TR_FAST_SHAPE(fast_chunk_members);
 
 /* 1 when data was such a chunk and *rv holds what decode_chunk would have returned; 0 to
- * take the jansson path. */
+ * take the parsing path. */
 static int fast_content_chunk(tr_stream_decoder *d, const char *data, apr_size_t len,
                               const tr_emitter *e, apr_status_t *rv)
 {
@@ -492,7 +489,7 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
 {
     tr_emitter e = {emit, baton};
     apr_status_t rv = APR_SUCCESS;
-    json_t *chunk;
+    tr_jv *chunk;
 
     if (d->ended)
         return APR_SUCCESS;
@@ -505,7 +502,7 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
         return rv;
     }
     chunk = tr_resp_parse(d->scratch, data, len);
-    if (json_is_object(chunk))
+    if (tr_jv_is_object(chunk))
         rv = decode_chunk(d, &e, chunk);
     apr_pool_clear(d->scratch);
     return rv;
@@ -646,16 +643,11 @@ static void write_end(tr_stream_encoder *enc)
     write_finish(enc, TR_STOP_END_TURN);
     /* The usage chunk (choices:[]) only when the client asked with include_usage. */
     if (enc->spec.include_usage) {
-        json_t *usage = tr_usage_to_openai(&enc->usage);
+        tr_jv *usage = tr_usage_to_openai(enc->scratch, &enc->usage);
         tr_buf_adds(&enc->out, enc->chunk_head);
         tr_buf_adds(&enc->out, "\"choices\":[],\"usage\":");
-        {
-            apr_size_t n;
-            const char *text = tr_json_dump(enc->scratch, usage, &n);
-            tr_buf_add(&enc->out, text, n);
-        }
+        tr_jv_write(&enc->out, usage);
         tr_buf_adds(&enc->out, "}\n\n");
-        json_decref(usage);
     }
     tr_buf_adds(&enc->out, "data: [DONE]\n\n");
     enc->ended = 1;
@@ -665,9 +657,8 @@ static void write_end(tr_stream_encoder *enc)
  * follows, so a client that ignores the error still sees an unfinished stream. */
 static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
 {
-    json_t *body = tr_openai_codec.error_encode(err);
+    tr_jv *body = tr_openai_codec.error_encode(enc->scratch, err);
     tr_resp_sse_json(&enc->out, NULL, body);
-    json_decref(body);
     enc->ended = 1;
 }
 

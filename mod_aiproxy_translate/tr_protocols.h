@@ -14,15 +14,14 @@
 #define TR_DECLARE_CODEC_FUNCTIONS(X)                                                              \
     int tr_##X##_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err);               \
     int tr_##X##_request_encode(apr_pool_t *p, const tr_request *req,                              \
-                                const aiproxy_target *target, tr_jv **body, aiproxy_error *err);  \
-    int tr_##X##_response_decode(apr_pool_t *p, json_t *body, tr_response *out,                    \
+                                const aiproxy_target *target, tr_jv **body, aiproxy_error *err);   \
+    int tr_##X##_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out,                     \
                                  aiproxy_error *err);                                              \
-    json_t *tr_##X##_response_encode(apr_pool_t *p, const tr_response *resp,                       \
-                                     const aiproxy_response_spec *spec);                           \
+    tr_jv *tr_##X##_response_encode(apr_pool_t *p, const tr_response *resp,                        \
+                                    const aiproxy_response_spec *spec);                            \
     tr_stream_decoder *tr_##X##_stream_decoder_create(apr_pool_t *p);                              \
-    apr_status_t tr_##X##_stream_decode(tr_stream_decoder *d, const char *event,                   \
-                                        const char *data, apr_size_t len, tr_event_fn emit,        \
-                                        void *baton);                                              \
+    apr_status_t tr_##X##_stream_decode(tr_stream_decoder *d, const char *event, const char *data, \
+                                        apr_size_t len, tr_event_fn emit, void *baton);            \
     tr_stream_encoder *tr_##X##_stream_encoder_create(apr_pool_t *p,                               \
                                                       const aiproxy_response_spec *spec);          \
     apr_status_t tr_##X##_stream_encode(tr_stream_encoder *e, const tr_event *ev,                  \

@@ -18,8 +18,8 @@
 
 #include "tr_jv.h"
 
-/* A new Gemini Schema (in pool p) for a JSON Schema (NULL when nothing usable is left, e.g. an object
- * without properties, which Gemini rejects as function parameters). */
+/* A new Gemini Schema (in pool p) for a JSON Schema (NULL when nothing usable is left, e.g. an
+ * object without properties, which Gemini rejects as function parameters). */
 tr_jv *tr_req_schema_to_gemini(apr_pool_t *p, const tr_jv *schema);
 /* A new JSON Schema (in pool p) for a Gemini Schema: lower-case types, nullable -> ["t","null"],
  * Gemini-only keywords (propertyOrdering) dropped. */

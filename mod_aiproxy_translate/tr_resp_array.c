@@ -1,6 +1,6 @@
 /* tr_resp_array.c: see tr_resp_array.h. */
 #include "tr_resp_array.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 
 struct tr_array_splitter {
     tr_buf element; /* the part of the current element seen in earlier feeds */

@@ -4,7 +4,7 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "apr_time.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_resp_util.h"
 
 apr_status_t tr_emit_block_start(const tr_emitter *e, int index, tr_block_kind kind, const char *id,
@@ -101,23 +101,23 @@ static int status_for_word(const char *word)
     return 0;
 }
 
-void tr_resp_error_from_json(apr_pool_t *p, const json_t *error, aiproxy_error *err)
+void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *err)
 {
     long long code = 0;
     const char *message = NULL, *type = NULL;
     int status = 0;
 
-    if (json_is_string(error))
-        message = json_string_value(error);
-    else if (json_is_object(error)) {
-        message = tr_json_str(error, "message");
-        type = tr_json_str(error, "type");
-        if (tr_json_int(error, "code", &code) && code >= 400 && code <= 599)
+    if (tr_jv_is_string(error))
+        message = tr_jv_str_value(error);
+    else if (tr_jv_is_object(error)) {
+        message = tr_jv_get_str(error, "message");
+        type = tr_jv_get_str(error, "type");
+        if (tr_jv_get_int(error, "code", &code) && code >= 400 && code <= 599)
             status = (int) code;
         if (!status)
-            status = status_for_word(tr_json_str(error, "status"));
+            status = status_for_word(tr_jv_get_str(error, "status"));
         if (!status) /* OpenAI's code is more specific than its type */
-            status = status_for_word(tr_json_str(error, "code"));
+            status = status_for_word(tr_jv_get_str(error, "code"));
         if (!status)
             status = status_for_word(type);
     }
@@ -126,10 +126,10 @@ void tr_resp_error_from_json(apr_pool_t *p, const json_t *error, aiproxy_error *
     err->message = apr_pstrdup(p, message ? message : "the upstream reported an error");
 }
 
-json_t *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len)
+tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len)
 {
     aiproxy_error ignored;
-    return tr_json_parse(scratch, data, len, &ignored);
+    return tr_jv_parse(scratch, data, len, &ignored);
 }
 
 const char *tr_resp_safe_id(apr_pool_t *p, const char *id)
@@ -196,22 +196,21 @@ int tr_resp_sse(tr_buf *out, const char *name, const char *json, apr_size_t len)
     return rc;
 }
 
-int tr_resp_sse_json(tr_buf *out, const char *name, const json_t *value)
+int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value)
 {
-    size_t n = json_dumpb(value, NULL, 0, JSON_COMPACT);
     int rc = 0;
 
+    if (!value)
+        return -1;
     if (name) {
         rc |= tr_buf_add(out, "event: ", 7);
         rc |= tr_buf_adds(out, name);
         rc |= tr_buf_add(out, "\n", 1);
     }
     rc |= tr_buf_add(out, "data: ", 6);
-    if (rc || n == 0 || tr_buf_reserve(out, n))
-        return -1;
-    json_dumpb(value, out->data + out->len, n, JSON_COMPACT);
-    out->len += n;
-    return tr_buf_add(out, "\n\n", 2);
+    rc |= tr_jv_write(out, value);
+    rc |= tr_buf_add(out, "\n\n", 2);
+    return rc;
 }
 
 apr_status_t tr_resp_flush(tr_buf *out, const aiproxy_sink *sink)

@@ -6,7 +6,7 @@
 #define TR_RESP_UTIL_H
 
 #include "tr_codec.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 
 /* Open blocks and tool calls one stream may hold; past that, new ones are ignored (real
  * answers use a handful; the cap keeps hostile streams bounded). */
@@ -35,10 +35,10 @@ apr_status_t tr_emit_error(const tr_emitter *e, const aiproxy_error *err);
 
 /* An upstream error object (any protocol's "error" member, or a string) -> *err, with an
  * HTTP status guessed from its type/status/code words (500 when nothing says). */
-void tr_resp_error_from_json(apr_pool_t *p, const json_t *error, aiproxy_error *err);
+void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *err);
 
 /* Parse one event's JSON into scratch (NULL when it is not JSON: ignored, never fatal). */
-json_t *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len);
+tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len);
 
 /* ---- ids, model, time ---- */
 
@@ -57,8 +57,8 @@ long long tr_resp_now(void);
 
 /* "event: name\ndata: json\n\n" (no event line when name is NULL). */
 int tr_resp_sse(tr_buf *out, const char *name, const char *json, apr_size_t len);
-/* The same with a jansson value (not consumed). */
-int tr_resp_sse_json(tr_buf *out, const char *name, const json_t *value);
+/* The same with a value, written straight into out. */
+int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value);
 /* Write out to the sink and empty it. */
 apr_status_t tr_resp_flush(tr_buf *out, const aiproxy_sink *sink);
 

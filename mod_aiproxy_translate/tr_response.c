@@ -19,10 +19,10 @@
 #include "apr_strings.h"
 #include "tr_accumulate.h"
 #include "tr_codec.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_replay.h"
 #include "tr_resp_array.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 #include "tr_sse.h"
 #include "tr_stop.h"
 #include "tr_usage.h"
@@ -46,6 +46,7 @@ struct aiproxy_response {
     tr_stream_encoder *encoder; /* client streams */
     tr_accumulator *acc;        /* client JSON from an upstream stream */
     tr_buf *frame;              /* re-framed output */
+    apr_pool_t *frame_scratch;  /* one re-framed chunk's parse tree, cleared after it */
     int frames;
 
     const aiproxy_sink *sink; /* the sink of the current feed/finish call */
@@ -89,9 +90,10 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
         t->decoder = t->upstream->stream_decoder_create(p);
     t->watching = 1;
 
-    if (t->reframe)
+    if (t->reframe) {
         t->frame = tr_buf_make(p, 0);
-    else if (!t->passthrough && client_streams(t))
+        apr_pool_create(&t->frame_scratch, p);
+    } else if (!t->passthrough && client_streams(t))
         t->encoder = t->client->stream_encoder_create(p, spec);
     else if (!t->passthrough && spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->acc = tr_accumulator_create(p, 0);
@@ -166,16 +168,19 @@ static apr_status_t on_event(void *baton, const tr_event *ev)
 /* ---- Gemini re-framing --------------------------------------------------------------------- */
 
 /* An SSE data line cannot hold a line break, and Gemini clients read one data line per chunk:
- * a chunk that spans lines (Gemini pretty-prints its JSON-array chunks) is compacted. */
-static const char *one_line_chunk(aiproxy_response *t, const char *chunk, apr_size_t *len)
+ * a chunk that spans lines (Gemini pretty-prints its JSON-array chunks) is written compact. */
+static void add_one_line_chunk(aiproxy_response *t, tr_buf *out, const char *chunk, apr_size_t len)
 {
     aiproxy_error err;
-    json_t *value;
+    tr_jv *value = NULL;
 
-    if (!memchr(chunk, '\n', *len) && !memchr(chunk, '\r', *len))
-        return chunk;
-    value = tr_json_parse(t->pool, chunk, *len, &err);
-    return value ? tr_json_dump(t->pool, value, len) : chunk;
+    if (memchr(chunk, '\n', len) || memchr(chunk, '\r', len))
+        value = tr_jv_parse(t->frame_scratch, chunk, len, &err);
+    if (value)
+        tr_jv_write(out, value);
+    else
+        tr_buf_add(out, chunk, len);
+    apr_pool_clear(t->frame_scratch);
 }
 
 static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size_t len)
@@ -183,16 +188,14 @@ static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size
     tr_buf *out = t->frame;
     apr_status_t rv;
 
-    if (t->spec.client_stream == AIPROXY_STREAM_SSE)
-        chunk = one_line_chunk(t, chunk, &len);
-
-    if (t->spec.client_stream == AIPROXY_STREAM_JSON_ARRAY)
+    if (t->spec.client_stream == AIPROXY_STREAM_JSON_ARRAY) {
         tr_buf_adds(out, t->frames ? ",\r\n" : "[");
-    else
+        tr_buf_add(out, chunk, len);
+    } else {
         tr_buf_adds(out, "data: ");
-    tr_buf_add(out, chunk, len);
-    if (t->spec.client_stream == AIPROXY_STREAM_SSE)
+        add_one_line_chunk(t, out, chunk, len);
         tr_buf_adds(out, "\r\n\r\n");
+    }
     t->frames++;
     rv = out->over ? APR_ENOMEM : t->sink->write(t->sink->baton, out->data, out->len);
     tr_buf_reset(out);
@@ -260,9 +263,8 @@ static apr_status_t fail(aiproxy_response *t, int status, const char *message)
         return t->client->stream_encode(t->encoder, &ev, t->sink);
     }
     if (t->reframe) {
-        json_t *body = t->client->error_encode(&err);
         apr_size_t n;
-        const char *text = tr_json_dump(t->pool, tr_json_own(t->pool, body), &n);
+        const char *text = tr_jv_dump(t->pool, t->client->error_encode(t->pool, &err), &n);
         rv = write_frame(t, text, n);
         return rv == APR_SUCCESS ? write_frames_end(t) : rv;
     }
@@ -271,9 +273,9 @@ static apr_status_t fail(aiproxy_response *t, int status, const char *message)
 
 static apr_status_t write_response_json(aiproxy_response *t, const tr_response *resp)
 {
-    json_t *body = tr_json_own(t->pool, t->client->response_encode(t->pool, resp, &t->spec));
+    tr_jv *body = t->client->response_encode(t->pool, resp, &t->spec);
     apr_size_t n;
-    const char *text = tr_json_dump(t->pool, body, &n);
+    const char *text = tr_jv_dump(t->pool, body, &n);
 
     if (!text)
         return fail(t, 502, "the upstream's answer could not be expressed for this client");
@@ -310,7 +312,7 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
 /* The complete upstream body, decoded (NULL and *err filled when it is no answer). */
 static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, aiproxy_error *err)
 {
-    json_t *root = t->body->len ? tr_json_parse(t->pool, t->body->data, t->body->len, err) : NULL;
+    tr_jv *root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, err) : NULL;
 
     if (!root) {
         err->status = 502;
@@ -381,7 +383,7 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
     return write_response_json(t, tr_accumulator_response(t->acc));
 }
 
-static void read_anthropic_usage(const json_t *usage, tr_usage *out)
+static void read_anthropic_usage(const tr_jv *usage, tr_usage *out)
 {
     tr_usage raw = {0};
     tr_usage_read_anthropic_raw(usage, &raw);
@@ -391,7 +393,7 @@ static void read_anthropic_usage(const json_t *usage, tr_usage *out)
 /* Where each protocol's complete answer keeps its usage, and how to read it. */
 static const struct {
     const char *key; /* quoted, as it appears in the body */
-    void (*read)(const json_t *usage, tr_usage *out);
+    void (*read)(const tr_jv *usage, tr_usage *out);
 } body_usage[AIPROXY_PROTO_COUNT] = {
     [AIPROXY_PROTO_ANTHROPIC] = {"\"usage\"", read_anthropic_usage},
     [AIPROXY_PROTO_OPENAI] = {"\"usage\"", tr_usage_read_openai},
@@ -411,17 +413,17 @@ static void watch_body_usage(aiproxy_response *t)
 
     for (apr_size_t at = len >= klen ? len - klen + 1 : 0; at-- > 0;) {
         const char *v;
-        json_t *usage;
-        json_error_t jerr;
+        tr_jv *usage;
+        aiproxy_error err;
 
         if (memcmp(data + at, key, klen) || (at > 0 && data[at - 1] == '\\'))
             continue;
-        for (v = data + at + klen; v < data + len && (*v == ' ' || *v == ':' || *v == '\n' ||
-                                                     *v == '\r' || *v == '\t');
+        for (v = data + at + klen;
+             v < data + len && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\r' || *v == '\t');
              v++)
             ;
-        usage = json_loadb(v, (size_t) (data + len - v), JSON_DISABLE_EOF_CHECK, &jerr);
-        if (json_is_object(usage)) {
+        usage = tr_jv_parse_prefix(t->pool, v, (apr_size_t) (data + len - v), &err);
+        if (tr_jv_is_object(usage)) {
             tr_usage u = t->usage;
             body_usage[t->spec.upstream].read(usage, &u);
             t->usage = u;
@@ -431,7 +433,6 @@ static void watch_body_usage(aiproxy_response *t)
             t->info.cache_write_tokens = u.cache_write;
             t->info.reasoning_tokens = u.reasoning;
         }
-        json_decref(usage);
         return;
     }
 }
@@ -469,18 +470,18 @@ static const struct {
 static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message)
 {
     aiproxy_error err = {502, "api_error", message};
-    json_t *body = tr_json_own(t->pool, t->client->error_encode(&err));
+    tr_jv *body = t->client->error_encode(t->pool, &err);
     const char *event = stream_error_frames[t->spec.client].event;
     const char *text;
 
     if (stream_error_frames[t->spec.client].flat) {
-        json_t *inner = json_object_get(body, "error");
-        body = tr_json_own(t->pool, json_pack("{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
-                                              json_object_get(inner, "code"), "message",
-                                              json_object_get(inner, "message"), "param"));
+        tr_jv *inner = tr_jv_get(body, "error");
+        body =
+            tr_jv_pack(t->pool, "{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
+                       tr_jv_get(inner, "code"), "message", tr_jv_get(inner, "message"), "param");
     }
     text = apr_pstrcat(t->pool, event ? "event: " : "", event ? event : "", event ? "\n" : "",
-                       "data: ", tr_json_dump(t->pool, body, NULL), "\n\n", NULL);
+                       "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
     t->info.seen_error = 1;
     return t->sink->write(t->sink->baton, text, strlen(text));
 }

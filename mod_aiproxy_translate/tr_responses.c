@@ -1,11 +1,11 @@
 /* tr_responses.c: OpenAI Responses codec table, request peek, endpoint and error envelope. */
 #include "apr_strings.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_peek.h"
 #include "tr_protocols.h"
 
-json_t *tr_openai_error_envelope(const aiproxy_error *err);
-const char *tr_openai_error_message(apr_pool_t *p, json_t *body);
+tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err);
+const char *tr_openai_error_message(apr_pool_t *p, tr_jv *body);
 
 static int responses_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
                                   aiproxy_error *err)

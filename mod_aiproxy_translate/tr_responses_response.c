@@ -12,7 +12,7 @@
 #include "apr_strings.h"
 #include "tr_accumulate.h"
 #include "tr_error.h"
-#include "tr_json.h"
+#include "tr_jv.h"
 #include "tr_protocols.h"
 #include "tr_resp_fast.h"
 #include "tr_resp_util.h"
@@ -38,16 +38,16 @@ static tr_block *push_block(apr_pool_t *p, tr_response *out, tr_block_kind kind)
 }
 
 /* Text of the parts of one type in an array (summary_text, reasoning_text), joined. */
-static const char *joined_parts(apr_pool_t *p, const json_t *parts, const char *type,
+static const char *joined_parts(apr_pool_t *p, const tr_jv *parts, const char *type,
                                 const char *member, const char *separator)
 {
     const char *joined = NULL;
-    json_t *part;
+    tr_jv *part;
     size_t i;
 
-    json_array_foreach(parts, i, part)
+    tr_jv_array_foreach(parts, i, part)
     {
-        const char *t = tr_json_str(part, "type"), *text = tr_json_str(part, member);
+        const char *t = tr_jv_get_str(part, "type"), *text = tr_jv_get_str(part, member);
         if (!text || (t && strcmp(t, type)))
             continue;
         joined = joined ? apr_pstrcat(p, joined, separator, text, NULL) : text;
@@ -55,35 +55,35 @@ static const char *joined_parts(apr_pool_t *p, const json_t *parts, const char *
     return joined;
 }
 
-static void decode_message_item(apr_pool_t *p, const json_t *item, tr_response *out)
+static void decode_message_item(apr_pool_t *p, const tr_jv *item, tr_response *out)
 {
-    json_t *part;
+    tr_jv *part;
     size_t i;
 
-    json_array_foreach(tr_json_arr(item, "content"), i, part)
+    tr_jv_array_foreach(tr_jv_get_array(item, "content"), i, part)
     {
-        const char *type = tr_json_str(part, "type");
+        const char *type = tr_jv_get_str(part, "type");
         const char *text = NULL;
         if (type && !strcmp(type, "output_text"))
-            text = tr_json_str(part, "text");
+            text = tr_jv_get_str(part, "text");
         else if (type && !strcmp(type, "refusal"))
-            text = tr_json_str(part, "refusal");
+            text = tr_jv_get_str(part, "refusal");
         if (text)
             push_block(p, out, TR_BLOCK_TEXT)->text = text;
     }
 }
 
-static void decode_reasoning_item(apr_pool_t *p, const json_t *item, tr_response *out)
+static void decode_reasoning_item(apr_pool_t *p, const tr_jv *item, tr_response *out)
 {
     tr_block *b = push_block(p, out, TR_BLOCK_THINKING);
-    const char *encrypted = tr_json_str(item, "encrypted_content");
+    const char *encrypted = tr_jv_get_str(item, "encrypted_content");
 
-    b->text = joined_parts(p, tr_json_arr(item, "summary"), "summary_text", "text", "\n\n");
+    b->text = joined_parts(p, tr_jv_get_array(item, "summary"), "summary_text", "text", "\n\n");
     if (!b->text)
-        b->text = joined_parts(p, tr_json_arr(item, "content"), "reasoning_text", "text", "");
+        b->text = joined_parts(p, tr_jv_get_array(item, "content"), "reasoning_text", "text", "");
     if (!b->text)
         b->text = "";
-    b->reasoning_id = tr_json_str(item, "id");
+    b->reasoning_id = tr_jv_get_str(item, "id");
     if (encrypted && *encrypted) {
         b->signature = encrypted;
         b->sig_proto = AIPROXY_PROTO_RESPONSES;
@@ -91,20 +91,20 @@ static void decode_reasoning_item(apr_pool_t *p, const json_t *item, tr_response
     }
 }
 
-static void decode_function_call_item(apr_pool_t *p, const json_t *item, tr_response *out)
+static void decode_function_call_item(apr_pool_t *p, const tr_jv *item, tr_response *out)
 {
     tr_block *b = push_block(p, out, TR_BLOCK_TOOL_CALL);
-    const char *arguments = tr_json_str(item, "arguments");
+    const char *arguments = tr_jv_get_str(item, "arguments");
 
-    b->id = tr_json_str(item, "call_id");
-    b->name = tr_json_str(item, "name");
+    b->id = tr_jv_get_str(item, "call_id");
+    b->name = tr_jv_get_str(item, "name");
     b->arguments = arguments && *arguments ? arguments : "{}";
 }
 
 /* Output item type -> decoder; other items (web_search_call, ...) are not carried. */
 static const struct {
     const char *type;
-    void (*decode)(apr_pool_t *p, const json_t *item, tr_response *out);
+    void (*decode)(apr_pool_t *p, const tr_jv *item, tr_response *out);
 } item_decoders[] = {
     {"message", decode_message_item},
     {"reasoning", decode_reasoning_item},
@@ -112,13 +112,13 @@ static const struct {
 };
 
 /* The outcome of a response object: completed, incomplete (with its reason), failed. */
-static tr_stop response_outcome(const json_t *response, int saw_tool_call)
+static tr_stop response_outcome(const tr_jv *response, int saw_tool_call)
 {
-    const char *status = tr_json_str(response, "status");
+    const char *status = tr_jv_get_str(response, "status");
     if (status && !strcmp(status, "incomplete"))
         return tr_stop_from_word(
             AIPROXY_PROTO_RESPONSES,
-            tr_json_str(tr_json_obj(response, "incomplete_details"), "reason"));
+            tr_jv_get_str(tr_jv_get_object(response, "incomplete_details"), "reason"));
     if (status && !strcmp(status, "failed"))
         return TR_STOP_ERROR;
     return tr_stop_after_tool_calls(TR_STOP_END_TURN, saw_tool_call);
@@ -133,26 +133,26 @@ static int has_tool_call(const tr_response *resp)
     return 0;
 }
 
-int tr_responses_response_decode(apr_pool_t *p, json_t *body, tr_response *out, aiproxy_error *err)
+int tr_responses_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err)
 {
-    json_t *item;
+    tr_jv *item;
     size_t i;
     long long created;
 
     memset(out, 0, sizeof(*out));
-    if (!json_is_object(body) || json_is_object(json_object_get(body, "error")) ||
-        json_is_string(json_object_get(body, "error"))) {
-        tr_resp_error_from_json(p, json_object_get(body, "error"), err);
+    if (!tr_jv_is_object(body) || tr_jv_is_object(tr_jv_get(body, "error")) ||
+        tr_jv_is_string(tr_jv_get(body, "error"))) {
+        tr_resp_error_from_json(p, tr_jv_get(body, "error"), err);
         return err->status;
     }
-    out->id = tr_json_str(body, "id");
-    out->model = tr_json_str(body, "model");
-    if (tr_json_int(body, "created_at", &created))
+    out->id = tr_jv_get_str(body, "id");
+    out->model = tr_jv_get_str(body, "model");
+    if (tr_jv_get_int(body, "created_at", &created))
         out->created = created;
     out->blocks = apr_array_make(p, 4, sizeof(tr_block *));
-    json_array_foreach(tr_json_arr(body, "output"), i, item)
+    tr_jv_array_foreach(tr_jv_get_array(body, "output"), i, item)
     {
-        const char *type = tr_json_str(item, "type");
+        const char *type = tr_jv_get_str(item, "type");
         for (size_t k = 0; type && k < sizeof(item_decoders) / sizeof(item_decoders[0]); k++) {
             if (!strcmp(item_decoders[k].type, type))
                 item_decoders[k].decode(p, item, out);
@@ -160,9 +160,9 @@ int tr_responses_response_decode(apr_pool_t *p, json_t *body, tr_response *out, 
     }
     out->stop = response_outcome(body, has_tool_call(out));
     out->stop_raw = out->stop == TR_STOP_END_TURN || out->stop == TR_STOP_TOOL_USE
-                        ? tr_json_str(body, "status")
-                        : tr_json_str(tr_json_obj(body, "incomplete_details"), "reason");
-    tr_usage_read_responses(tr_json_obj(body, "usage"), &out->usage);
+                        ? tr_jv_get_str(body, "status")
+                        : tr_jv_get_str(tr_jv_get_object(body, "incomplete_details"), "reason");
+    tr_usage_read_responses(tr_jv_get_object(body, "usage"), &out->usage);
     return 0;
 }
 
@@ -186,23 +186,23 @@ static const char *reasoning_item_id(apr_pool_t *p, const tr_block *b, const cha
                                                : item_id(p, "rs_", stem, output_index);
 }
 
-static json_t *encode_message_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
+static tr_jv *encode_message_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:[]}]}", "id",
-                     item_id(p, "msg_", stem, n), "type", "message", "status", "completed", "role",
-                     "assistant", "content", "type", "output_text", "text", b->text ? b->text : "",
-                     "annotations");
+    return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:[]}]}", "id",
+                      item_id(p, "msg_", stem, n), "type", "message", "status", "completed", "role",
+                      "assistant", "content", "type", "output_text", "text", b->text ? b->text : "",
+                      "annotations");
 }
 
-static json_t *encode_reasoning_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
+static tr_jv *encode_reasoning_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
 {
-    json_t *item = json_pack("{s:s, s:s, s:[]}", "id", reasoning_item_id(p, b, stem, n), "type",
+    tr_jv *item = tr_jv_pack(p, "{s:s, s:s, s:[]}", "id", reasoning_item_id(p, b, stem, n), "type",
                              "reasoning", "summary");
     if (b->text && *b->text)
-        json_array_append_new(json_object_get(item, "summary"),
-                              json_pack("{s:s, s:s}", "type", "summary_text", "text", b->text));
+        tr_jv_push(tr_jv_get(item, "summary"),
+                   tr_jv_pack(p, "{s:s, s:s}", "type", "summary_text", "text", b->text));
     if (b->has_signature && b->signature && b->sig_proto == AIPROXY_PROTO_RESPONSES)
-        json_object_set_new(item, "encrypted_content", json_string(b->signature));
+        tr_jv_set(item, "encrypted_content", tr_jv_string(p, b->signature));
     return item;
 }
 
@@ -211,16 +211,16 @@ static const char *call_id(apr_pool_t *p, const tr_block *b)
     return b->id && *b->id ? b->id : tr_resp_prefixed_id(p, "call_", NULL);
 }
 
-static json_t *encode_function_call_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
+static tr_jv *encode_function_call_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", item_id(p, "fc_", stem, n), "type",
-                     "function_call", "status", "completed", "arguments",
-                     b->arguments && *b->arguments ? b->arguments : "{}", "call_id", call_id(p, b),
-                     "name", b->name ? b->name : "");
+    return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:s, s:s}", "id", item_id(p, "fc_", stem, n), "type",
+                      "function_call", "status", "completed", "arguments",
+                      b->arguments && *b->arguments ? b->arguments : "{}", "call_id", call_id(p, b),
+                      "name", b->name ? b->name : "");
 }
 
 /* The finished output item of block b at output index n. */
-static json_t *encode_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
+static tr_jv *encode_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
 {
     switch (b->kind) {
     case TR_BLOCK_TEXT:
@@ -234,19 +234,19 @@ static json_t *encode_item(apr_pool_t *p, const tr_block *b, const char *stem, i
 
 /* The response object around output and usage (shared by the JSON body and the stream's
  * created/completed/failed snapshots). */
-static json_t *response_object(const char *id, long long created, const char *status,
-                               const char *model, json_t *output, json_t *usage)
+static tr_jv *response_object(apr_pool_t *p, const char *id, long long created, const char *status,
+                              const char *model, tr_jv *output, tr_jv *usage)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:n, s:n, s:s, s:o, s:o}", "id", id, "object",
-                     "response", "created_at", (json_int_t) created, "status", status, "error",
-                     "incomplete_details", "model", model, "output", output, "usage",
-                     usage ? usage : json_null());
+    return tr_jv_pack(p, "{s:s, s:s, s:I, s:s, s:n, s:n, s:s, s:o, s:o}", "id", id, "object",
+                      "response", "created_at", created, "status", status, "error",
+                      "incomplete_details", "model", model, "output", output, "usage",
+                      usage ? usage : tr_jv_null());
 }
 
-static json_t *encode_response(apr_pool_t *p, const tr_response *resp,
-                               const aiproxy_response_spec *spec, const char *id, long long created)
+static tr_jv *encode_response(apr_pool_t *p, const tr_response *resp,
+                              const aiproxy_response_spec *spec, const char *id, long long created)
 {
-    json_t *output = json_array(), *body;
+    tr_jv *output = tr_jv_array(p), *body;
     const char *stem = id_stem(id);
     const char *outcome = tr_stop_to_word(AIPROXY_PROTO_RESPONSES, resp->stop);
     int n = 0;
@@ -254,18 +254,18 @@ static json_t *encode_response(apr_pool_t *p, const tr_response *resp,
     for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(resp->blocks, i, const tr_block *);
         if (is_output_item(b))
-            json_array_append_new(output, encode_item(p, b, stem, n++));
+            tr_jv_push(output, encode_item(p, b, stem, n++));
     }
     body = response_object(
-        id, created, tr_stop_is_incomplete(resp->stop) ? "incomplete" : "completed",
-        tr_resp_model(spec, resp->model), output, tr_usage_to_responses(&resp->usage));
+        p, id, created, tr_stop_is_incomplete(resp->stop) ? "incomplete" : "completed",
+        tr_resp_model(spec, resp->model), output, tr_usage_to_responses(p, &resp->usage));
     if (tr_stop_is_incomplete(resp->stop))
-        json_object_set_new(body, "incomplete_details", json_pack("{s:s}", "reason", outcome));
+        tr_jv_set(body, "incomplete_details", tr_jv_pack(p, "{s:s}", "reason", outcome));
     return body;
 }
 
-json_t *tr_responses_response_encode(apr_pool_t *p, const tr_response *resp,
-                                     const aiproxy_response_spec *spec)
+tr_jv *tr_responses_response_encode(apr_pool_t *p, const tr_response *resp,
+                                    const aiproxy_response_spec *spec)
 {
     return encode_response(p, resp, spec, tr_resp_prefixed_id(p, "resp_", resp->id),
                            resp->created ? resp->created : tr_resp_now());
@@ -299,10 +299,10 @@ tr_stream_decoder *tr_responses_stream_decoder_create(apr_pool_t *p)
     return d;
 }
 
-static long long int_member(const json_t *obj, const char *key, long long dflt)
+static long long int_member(const tr_jv *obj, const char *key, long long dflt)
 {
     long long v;
-    return tr_json_int(obj, key, &v) ? v : dflt;
+    return tr_jv_get_int(obj, key, &v) ? v : dflt;
 }
 
 static responses_open_block *find_open(tr_stream_decoder *d, long long output_index,
@@ -323,20 +323,19 @@ static responses_open_block *block_at(tr_stream_decoder *d, long long output_ind
     return b ? b : find_open(d, output_index, -1);
 }
 
-static responses_open_block *event_block(tr_stream_decoder *d, const json_t *ev)
+static responses_open_block *event_block(tr_stream_decoder *d, const tr_jv *ev)
 {
     return block_at(d, int_member(ev, "output_index", -1), int_member(ev, "content_index", 0));
 }
 
-static apr_status_t ensure_started(tr_stream_decoder *d, const json_t *response,
-                                   const tr_emitter *e)
+static apr_status_t ensure_started(tr_stream_decoder *d, const tr_jv *response, const tr_emitter *e)
 {
     long long created = 0;
     if (d->started)
         return APR_SUCCESS;
     d->started = 1;
-    tr_json_int(response, "created_at", &created);
-    return tr_emit_message_start(e, tr_json_str(response, "id"), tr_json_str(response, "model"),
+    tr_jv_get_int(response, "created_at", &created);
+    return tr_emit_message_start(e, tr_jv_get_str(response, "id"), tr_jv_get_str(response, "model"),
                                  created, NULL);
 }
 
@@ -387,22 +386,22 @@ static apr_status_t block_delta_bytes(responses_open_block *b, const tr_emitter 
 }
 
 static apr_status_t block_delta(responses_open_block *b, const tr_emitter *e, tr_delta_kind kind,
-                                const json_t *value)
+                                const tr_jv *value)
 {
-    if (!json_is_string(value))
+    if (!tr_jv_is_string(value))
         return APR_SUCCESS;
-    return block_delta_bytes(b, e, kind, json_string_value(value), json_string_length(value));
+    return block_delta_bytes(b, e, kind, tr_jv_str_value(value), tr_jv_str_len(value));
 }
 
-static apr_status_t on_created(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_created(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    return ensure_started(d, tr_json_obj(ev, "response"), e);
+    return ensure_started(d, tr_jv_get_object(ev, "response"), e);
 }
 
-static apr_status_t on_item_added(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_item_added(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const json_t *item = tr_json_obj(ev, "item");
-    const char *type = tr_json_str(item, "type");
+    const tr_jv *item = tr_jv_get_object(ev, "item");
+    const char *type = tr_jv_get_str(item, "type");
     long long out = int_member(ev, "output_index", -1);
     responses_open_block *b;
     apr_status_t rv;
@@ -410,19 +409,19 @@ static apr_status_t on_item_added(tr_stream_decoder *d, const json_t *ev, const 
     if (!type)
         return APR_SUCCESS;
     if (!strcmp(type, "reasoning"))
-        return open_block(d, e, out, -1, TR_BLOCK_THINKING, tr_json_str(item, "id"), NULL, &b);
+        return open_block(d, e, out, -1, TR_BLOCK_THINKING, tr_jv_get_str(item, "id"), NULL, &b);
     if (strcmp(type, "function_call"))
         return APR_SUCCESS; /* message items open a block per content part */
-    rv = open_block(d, e, out, -1, TR_BLOCK_TOOL_CALL, tr_json_str(item, "call_id"),
-                    tr_json_str(item, "name"), &b);
+    rv = open_block(d, e, out, -1, TR_BLOCK_TOOL_CALL, tr_jv_get_str(item, "call_id"),
+                    tr_jv_get_str(item, "name"), &b);
     if (rv != APR_SUCCESS)
         return rv;
-    return block_delta(b, e, TR_DELTA_ARGUMENTS, json_object_get(item, "arguments"));
+    return block_delta(b, e, TR_DELTA_ARGUMENTS, tr_jv_get(item, "arguments"));
 }
 
-static apr_status_t on_part_added(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_part_added(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const char *type = tr_json_str(tr_json_obj(ev, "part"), "type");
+    const char *type = tr_jv_get_str(tr_jv_get_object(ev, "part"), "type");
     responses_open_block *b;
 
     if (!type || (strcmp(type, "output_text") && strcmp(type, "refusal")))
@@ -433,29 +432,29 @@ static apr_status_t on_part_added(tr_stream_decoder *d, const json_t *ev, const 
                       TR_BLOCK_TEXT, NULL, NULL, &b);
 }
 
-static apr_status_t on_text_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_text_delta(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    return block_delta(event_block(d, ev), e, TR_DELTA_TEXT, json_object_get(ev, "delta"));
+    return block_delta(event_block(d, ev), e, TR_DELTA_TEXT, tr_jv_get(ev, "delta"));
 }
 
 /* *.done events repeat the whole value: use it only when no delta carried it. */
-static apr_status_t on_text_done(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_text_done(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     responses_open_block *b = event_block(d, ev);
-    json_t *text = json_object_get(ev, "text");
-    if (!json_is_string(text))
-        text = json_object_get(ev, "refusal");
+    tr_jv *text = tr_jv_get(ev, "text");
+    if (!tr_jv_is_string(text))
+        text = tr_jv_get(ev, "refusal");
     return b && !b->got_delta ? block_delta(b, e, TR_DELTA_TEXT, text) : APR_SUCCESS;
 }
 
-static apr_status_t on_part_done(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_part_done(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     responses_open_block *b =
         find_open(d, int_member(ev, "output_index", -1), int_member(ev, "content_index", 0));
     return b ? close_block(d, b, e) : APR_SUCCESS;
 }
 
-static apr_status_t on_summary_part_added(tr_stream_decoder *d, const json_t *ev,
+static apr_status_t on_summary_part_added(tr_stream_decoder *d, const tr_jv *ev,
                                           const tr_emitter *e)
 {
     responses_open_block *b = find_open(d, int_member(ev, "output_index", -1), -1);
@@ -467,28 +466,27 @@ static apr_status_t on_summary_part_added(tr_stream_decoder *d, const json_t *ev
     return APR_SUCCESS;
 }
 
-static apr_status_t on_reasoning_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_reasoning_delta(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     return block_delta(find_open(d, int_member(ev, "output_index", -1), -1), e, TR_DELTA_THINKING,
-                       json_object_get(ev, "delta"));
+                       tr_jv_get(ev, "delta"));
 }
 
-static apr_status_t on_arguments_delta(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_arguments_delta(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     return block_delta(find_open(d, int_member(ev, "output_index", -1), -1), e, TR_DELTA_ARGUMENTS,
-                       json_object_get(ev, "delta"));
+                       tr_jv_get(ev, "delta"));
 }
 
-static apr_status_t on_arguments_done(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_arguments_done(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     responses_open_block *b = find_open(d, int_member(ev, "output_index", -1), -1);
-    return b && !b->got_delta
-               ? block_delta(b, e, TR_DELTA_ARGUMENTS, json_object_get(ev, "arguments"))
-               : APR_SUCCESS;
+    return b && !b->got_delta ? block_delta(b, e, TR_DELTA_ARGUMENTS, tr_jv_get(ev, "arguments"))
+                              : APR_SUCCESS;
 }
 
 /* A message item that ends with no part event seen still delivers its text. */
-static apr_status_t message_item_done(tr_stream_decoder *d, const json_t *item, long long out,
+static apr_status_t message_item_done(tr_stream_decoder *d, const tr_jv *item, long long out,
                                       const tr_emitter *e)
 {
     apr_status_t rv = APR_SUCCESS;
@@ -498,13 +496,13 @@ static apr_status_t message_item_done(tr_stream_decoder *d, const json_t *item, 
             rv = close_block(d, &d->open[i], e);
     }
     if (out > d->last_part_output) {
-        json_t *part;
+        tr_jv *part;
         size_t i;
-        json_array_foreach(tr_json_arr(item, "content"), i, part)
+        tr_jv_array_foreach(tr_jv_get_array(item, "content"), i, part)
         {
             responses_open_block *b;
-            json_t *text = json_object_get(part, "text");
-            if (rv != APR_SUCCESS || !json_is_string(text) || !json_string_length(text))
+            tr_jv *text = tr_jv_get(part, "text");
+            if (rv != APR_SUCCESS || !tr_jv_is_string(text) || !tr_jv_str_len(text))
                 continue;
             rv = open_block(d, e, out, (long long) i, TR_BLOCK_TEXT, NULL, NULL, &b);
             if (rv == APR_SUCCESS && b &&
@@ -515,10 +513,10 @@ static apr_status_t message_item_done(tr_stream_decoder *d, const json_t *item, 
     return rv;
 }
 
-static apr_status_t on_item_done(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_item_done(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const json_t *item = tr_json_obj(ev, "item");
-    const char *type = tr_json_str(item, "type");
+    const tr_jv *item = tr_jv_get_object(ev, "item");
+    const char *type = tr_jv_get_str(item, "type");
     long long out = int_member(ev, "output_index", -1);
     responses_open_block *b = find_open(d, out, -1);
     const char *encrypted;
@@ -537,17 +535,17 @@ static apr_status_t on_item_done(tr_stream_decoder *d, const json_t *ev, const t
                                    APR_ARRAY_IDX(one.blocks, 0, tr_block *)->text,
                                    strlen(APR_ARRAY_IDX(one.blocks, 0, tr_block *)->text));
         }
-        encrypted = tr_json_str(item, "encrypted_content");
+        encrypted = tr_jv_get_str(item, "encrypted_content");
         if (rv == APR_SUCCESS && encrypted && *encrypted)
             rv = tr_emit_signature(e, b->index, encrypted, AIPROXY_PROTO_RESPONSES);
     } else if (!b->got_delta)
-        rv = block_delta(b, e, TR_DELTA_ARGUMENTS, json_object_get(item, "arguments"));
+        rv = block_delta(b, e, TR_DELTA_ARGUMENTS, tr_jv_get(item, "arguments"));
     return rv == APR_SUCCESS ? close_block(d, b, e) : rv;
 }
 
-static apr_status_t on_response_end(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_response_end(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
-    const json_t *response = tr_json_obj(ev, "response");
+    const tr_jv *response = tr_jv_get_object(ev, "response");
     tr_usage usage = {0};
     tr_stop stop;
     apr_status_t rv = ensure_started(d, response, e);
@@ -560,31 +558,31 @@ static apr_status_t on_response_end(tr_stream_decoder *d, const json_t *ev, cons
     stop = response_outcome(response, d->saw_tool_call);
     if (stop == TR_STOP_ERROR) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, json_object_get(response, "error"), &err);
+        tr_resp_error_from_json(d->scratch, tr_jv_get(response, "error"), &err);
         return tr_emit_error(e, &err);
     }
-    tr_usage_read_responses(tr_json_obj(response, "usage"), &usage);
+    tr_usage_read_responses(tr_jv_get_object(response, "usage"), &usage);
     return tr_emit_message_end(
         e, stop,
         stop == TR_STOP_END_TURN || stop == TR_STOP_TOOL_USE
-            ? tr_json_str(response, "status")
-            : tr_json_str(tr_json_obj(response, "incomplete_details"), "reason"),
+            ? tr_jv_get_str(response, "status")
+            : tr_jv_get_str(tr_jv_get_object(response, "incomplete_details"), "reason"),
         NULL, &usage);
 }
 
-static apr_status_t on_error(tr_stream_decoder *d, const json_t *ev, const tr_emitter *e)
+static apr_status_t on_error(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     aiproxy_error err;
     /* {"type":"error","code","message","param"}: the event itself is the error object. */
-    tr_resp_error_from_json(d->scratch, tr_json_obj(ev, "error") ? tr_json_obj(ev, "error") : ev,
-                            &err);
-    if (!tr_json_obj(ev, "error") && !strcmp(err.type, "error"))
+    tr_resp_error_from_json(
+        d->scratch, tr_jv_get_object(ev, "error") ? tr_jv_get_object(ev, "error") : ev, &err);
+    if (!tr_jv_get_object(ev, "error") && !strcmp(err.type, "error"))
         err.type = "api_error";
     d->ended = 1;
     return tr_emit_error(e, &err);
 }
 
-typedef apr_status_t (*responses_event_handler)(tr_stream_decoder *d, const json_t *ev,
+typedef apr_status_t (*responses_event_handler)(tr_stream_decoder *d, const tr_jv *ev,
                                                 const tr_emitter *e);
 
 static const struct {
@@ -612,7 +610,7 @@ static const struct {
     {"error", on_error},
 };
 
-/* ---- fast path: response.output_text.delta without jansson (see tr_resp_fast.h) ---- */
+/* ---- fast path: response.output_text.delta without a parse (see tr_resp_fast.h) ---- */
 
 /* on_text_delta reads output_index, content_index and delta; item_id, sequence_number, an
  * empty logprobs and obfuscation are checked and let go. */
@@ -631,7 +629,7 @@ static const tr_fast_member fast_text_delta_members[] = {
 static const tr_fast_shape fast_text_delta_shape = TR_FAST_SHAPE(fast_text_delta_members);
 
 /* 1 when data was a text delta with both indexes and *rv holds on_text_delta's result; 0 to
- * take the jansson path. */
+ * take the parsing path. */
 static int fast_text_delta(tr_stream_decoder *d, const char *data, apr_size_t len,
                            const tr_emitter *e, apr_status_t *rv)
 {
@@ -651,7 +649,7 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
                                         apr_size_t len, tr_event_fn emit, void *baton)
 {
     tr_emitter e = {emit, baton};
-    json_t *root;
+    tr_jv *root;
     const char *type;
     apr_status_t rv = APR_SUCCESS;
 
@@ -662,9 +660,9 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
         return rv;
     }
     root = tr_resp_parse(d->scratch, data, len);
-    type = tr_json_str(root, "type") ? tr_json_str(root, "type") : event;
+    type = tr_jv_get_str(root, "type") ? tr_jv_get_str(root, "type") : event;
     for (size_t i = 0;
-         json_is_object(root) && type && i < sizeof(stream_events) / sizeof(stream_events[0]);
+         tr_jv_is_object(root) && type && i < sizeof(stream_events) / sizeof(stream_events[0]);
          i++) {
         if (!strcmp(stream_events[i].type, type)) {
             rv = stream_events[i].handle(d, root, &e);
@@ -729,16 +727,12 @@ static void end_event(tr_stream_encoder *enc)
     tr_buf_adds(&enc->out, "}\n\n");
 }
 
-static void add_json_member(tr_stream_encoder *enc, const char *key, json_t *value)
+static void add_json_member(tr_stream_encoder *enc, const char *key, const tr_jv *value)
 {
-    apr_size_t n;
-    const char *text = tr_json_dump(enc->scratch, value, &n);
-
     tr_buf_adds(&enc->out, ",\"");
     tr_buf_adds(&enc->out, key);
     tr_buf_adds(&enc->out, "\":");
-    tr_buf_add(&enc->out, text, n);
-    json_decref(value);
+    tr_jv_write(&enc->out, value);
 }
 
 /* item_id and output_index members. */
@@ -750,7 +744,7 @@ static void add_item_ref(tr_stream_encoder *enc, const responses_client_item *it
     tr_buf_json_int(&enc->out, item->output_index);
 }
 
-static void write_response_event(tr_stream_encoder *enc, const char *type, json_t *response)
+static void write_response_event(tr_stream_encoder *enc, const char *type, const tr_jv *response)
 {
     begin_event(enc, type);
     add_json_member(enc, "response", response);
@@ -772,12 +766,12 @@ static void start_response(tr_stream_encoder *enc, const tr_event *start)
     copy.created = enc->created;
     tr_accumulate(enc->acc, &copy);
     enc->started = 1;
-    write_response_event(
-        enc, "response.created",
-        response_object(enc->id, enc->created, "in_progress", enc->model, json_array(), NULL));
-    write_response_event(
-        enc, "response.in_progress",
-        response_object(enc->id, enc->created, "in_progress", enc->model, json_array(), NULL));
+    write_response_event(enc, "response.created",
+                         response_object(enc->scratch, enc->id, enc->created, "in_progress",
+                                         enc->model, tr_jv_array(enc->scratch), NULL));
+    write_response_event(enc, "response.in_progress",
+                         response_object(enc->scratch, enc->id, enc->created, "in_progress",
+                                         enc->model, tr_jv_array(enc->scratch), NULL));
 }
 
 static responses_client_item *client_item(tr_stream_encoder *enc, int index)
@@ -788,18 +782,20 @@ static responses_client_item *client_item(tr_stream_encoder *enc, int index)
 }
 
 /* The output item as it stands when added (in progress, empty). */
-static json_t *added_item(const responses_client_item *item, const tr_event *ev, const char *call)
+static tr_jv *added_item(apr_pool_t *p, const responses_client_item *item, const tr_event *ev,
+                         const char *call)
 {
     switch (item->kind) {
     case TR_BLOCK_TEXT:
-        return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", item->item_id, "type", "message",
-                         "status", "in_progress", "role", "assistant", "content");
+        return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:[]}", "id", item->item_id, "type", "message",
+                          "status", "in_progress", "role", "assistant", "content");
     case TR_BLOCK_THINKING:
-        return json_pack("{s:s, s:s, s:[]}", "id", item->item_id, "type", "reasoning", "summary");
+        return tr_jv_pack(p, "{s:s, s:s, s:[]}", "id", item->item_id, "type", "reasoning",
+                          "summary");
     default:
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", item->item_id, "type",
-                         "function_call", "status", "in_progress", "arguments", "", "call_id", call,
-                         "name", ev->name ? ev->name : "");
+        return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:s, s:s}", "id", item->item_id, "type",
+                          "function_call", "status", "in_progress", "arguments", "", "call_id",
+                          call, "name", ev->name ? ev->name : "");
     }
 }
 
@@ -832,7 +828,7 @@ static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
     begin_event(enc, "response.output_item.added");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
-    add_json_member(enc, "item", added_item(item, ev, acc_ev.id));
+    add_json_member(enc, "item", added_item(enc->scratch, item, ev, acc_ev.id));
     end_event(enc);
     if (item->kind == TR_BLOCK_TEXT) {
         begin_event(enc, "response.content_part.added");
@@ -958,7 +954,7 @@ static void close_client_item(tr_stream_encoder *enc, int index)
 static void write_completed(tr_stream_encoder *enc)
 {
     tr_response resp = *tr_accumulator_response(enc->acc);
-    json_t *body;
+    tr_jv *body;
 
     for (int i = 0; i < enc->items->nelts; i++)
         close_client_item(enc, i);
@@ -973,15 +969,16 @@ static void write_completed(tr_stream_encoder *enc)
 static void write_failed(tr_stream_encoder *enc, const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_for(err->status);
-    json_t *body;
+    tr_jv *body;
 
     if (!enc->id)
         start_response(enc, NULL);
-    body = response_object(enc->id, enc->created, "failed", enc->model, json_array(), NULL);
-    json_object_set_new(body, "error",
-                        json_pack("{s:s, s:s}", "code",
-                                  words->openai_code ? words->openai_code : "server_error",
-                                  "message", err->message ? err->message : ""));
+    body = response_object(enc->scratch, enc->id, enc->created, "failed", enc->model,
+                           tr_jv_array(enc->scratch), NULL);
+    tr_jv_set(body, "error",
+              tr_jv_pack(enc->scratch, "{s:s, s:s}", "code",
+                         words->openai_code ? words->openai_code : "server_error", "message",
+                         err->message ? err->message : ""));
     write_response_event(enc, "response.failed", body);
     enc->ended = 1;
 }

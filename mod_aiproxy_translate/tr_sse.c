@@ -1,7 +1,7 @@
 /* tr_sse.c: see tr_sse.h. */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 #include "tr_sse.h"
 
 #define SSE_NAME_MAX       128 /* event names and ids longer than this are cut (never needed whole) */

@@ -17,7 +17,7 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 #include "tr_resp_fast.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

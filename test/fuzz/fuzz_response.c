@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include "apr_general.h"
 #include "aiproxy_translate.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 #include "tr_sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -19,7 +19,7 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 #include "tr_resp_fast.h"
 
 static apr_pool_t *pool;

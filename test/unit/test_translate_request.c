@@ -24,7 +24,7 @@
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
 #include "tr_codec.h"
-#include "tr_json.h"
+#include "test_jansson.h"
 #include "tr_jv.h"
 #include "tr_req_schema.h"
 
@@ -92,8 +92,7 @@ static json_t *as_jansson(apr_pool_t *p, const tr_jv *v)
 {
     apr_size_t len;
     const char *text = tr_jv_dump(p, v, &len);
-    aiproxy_error ignored;
-    return text ? tr_json_parse(p, text, len, &ignored) : NULL;
+    return text ? test_jansson_parse(p, text, len) : NULL;
 }
 
 /* Encode ir for target; returns the body (pool-owned) or NULL with *err. */
@@ -161,8 +160,7 @@ static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const 
             encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE, &terr);
         apr_size_t elen;
         const char *etext = read_file(p, expected_path, &elen);
-        aiproxy_error perr;
-        json_t *expected = etext ? tr_json_parse(p, etext, elen, &perr) : NULL;
+        json_t *expected = etext ? test_jansson_parse(p, etext, elen) : NULL;
 
         if (update) {
             write_vector(expected_path, actual, &terr);
@@ -273,11 +271,10 @@ static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto pr
 {
     aiproxy_target target = {proto, TARGET_MODEL, stream, 0};
     aiproxy_upstream_request out;
-    aiproxy_error ignored;
 
     if (aiproxy_request_build(p, req, &target, &out, err))
         return NULL;
-    return tr_json_parse(p, out.body, out.len, &ignored);
+    return test_jansson_parse(p, out.body, out.len);
 }
 
 static const char *const plain_bodies[AIPROXY_PROTO_COUNT] = {

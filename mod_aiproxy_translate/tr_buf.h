@@ -1,14 +1,14 @@
 /*
- * tr_resp_buf.h: a growable byte buffer with an optional size cap, plus the few JSON writers
- * the stream encoders need on their hot path (hand-written output is several times cheaper
- * than building a jansson tree per delta).
+ * tr_buf.h: a growable byte buffer with an optional size cap, plus the JSON scalar writers
+ * that tr_jv's writer and the stream encoders' hand-written hot paths share (one escaping
+ * rule for every byte the gateway writes).
  *
  * Memory comes from malloc and is released by a cleanup on the pool given at init (or
  * earlier by tr_buf_release), so a buffer that is reset and refilled per event does not grow
  * the pool with the length of the answer.
  */
-#ifndef TR_RESP_BUF_H
-#define TR_RESP_BUF_H
+#ifndef TR_BUF_H
+#define TR_BUF_H
 
 #include "apr_pools.h"
 
@@ -33,9 +33,10 @@ void tr_buf_reset(tr_buf *b);
 void tr_buf_release(tr_buf *b);
 
 /* JSON writers: a quoted, escaped string (n bytes, may hold NULs; s is valid UTF-8 because it
- * came out of jansson or out of our own text), an integer. */
+ * came out of the parser or out of our own text; escapes as jansson: \" \\ \b \f \n \r \t
+ * and \u00XX for the other control bytes), an integer. */
 int tr_buf_json_string(tr_buf *b, const char *s, apr_size_t n);
 int tr_buf_json_cstring(tr_buf *b, const char *s);
 int tr_buf_json_int(tr_buf *b, long long v);
 
-#endif /* TR_RESP_BUF_H */
+#endif /* TR_BUF_H */

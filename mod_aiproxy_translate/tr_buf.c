@@ -1,8 +1,8 @@
-/* tr_resp_buf.c: see tr_resp_buf.h. */
+/* tr_buf.c: see tr_buf.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tr_resp_buf.h"
+#include "tr_buf.h"
 
 static apr_status_t buf_cleanup(void *data)
 {
@@ -129,6 +129,12 @@ int tr_buf_json_string(tr_buf *b, const char *s, apr_size_t n)
             case '\t':
                 o[0] = '\\', o[1] = 't', b->len += 2;
                 break;
+            case '\b':
+                o[0] = '\\', o[1] = 'b', b->len += 2;
+                break;
+            case '\f':
+                o[0] = '\\', o[1] = 'f', b->len += 2;
+                break;
             default:
                 memcpy(o, "\\u00", 4);
                 o[4] = hex[c >> 4];
@@ -150,7 +156,13 @@ int tr_buf_json_cstring(tr_buf *b, const char *s)
 
 int tr_buf_json_int(tr_buf *b, long long v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%lld", v);
-    return tr_buf_add(b, num, (apr_size_t) n);
+    char digits[24], *d = digits + sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+    do {
+        *--d = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--d = '-';
+    return tr_buf_add(b, d, (apr_size_t) (digits + sizeof(digits) - d));
 }
