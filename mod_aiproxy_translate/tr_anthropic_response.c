@@ -169,7 +169,7 @@ tr_jv *tr_anthropic_response_encode(apr_pool_t *p, const tr_response *resp,
     return tr_jv_pack(p, "{s:s, s:s, s:s, s:s, s:o, s:s, s:s?, s:o}", "id",
                       tr_resp_prefixed_id(p, "msg_", resp->id), "type", "message", "role",
                       "assistant", "model", tr_resp_model(spec, resp->model), "content", content,
-                      "stop_reason", tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, resp->stop),
+                      "stop_reason", tr_stop_word_for(spec, resp->stop, resp->stop_raw),
                       "stop_sequence",
                       resp->stop == TR_STOP_STOP_SEQUENCE ? resp->stop_sequence : NULL, "usage",
                       tr_usage_to_anthropic(p, &resp->usage));
@@ -696,7 +696,7 @@ static void write_message_delta(tr_stream_encoder *enc, const tr_event *ev)
         close_client_block(enc, i);
     tr_usage_merge(&enc->usage, &ev->usage);
     msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta",
-                     "stop_reason", tr_stop_to_word(AIPROXY_PROTO_ANTHROPIC, ev->stop),
+                     "stop_reason", tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw),
                      "stop_sequence", ev->stop == TR_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL,
                      "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
     if (!tr_jv_get(tr_jv_get(msg, "delta"), "stop_sequence"))

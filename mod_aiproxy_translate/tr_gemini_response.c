@@ -231,7 +231,7 @@ tr_jv *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
     }
     return tr_jv_pack(p, "{s:[{s:{s:s, s:o}, s:s, s:i}], s:o, s:s, s:s}", "candidates", "content",
                       "role", "model", "parts", parts, "finishReason",
-                      tr_stop_to_word(AIPROXY_PROTO_GEMINI, resp->stop), "index", 0,
+                      tr_stop_word_for(spec, resp->stop, resp->stop_raw), "index", 0,
                       "usageMetadata", tr_usage_to_gemini(p, &resp->usage), "modelVersion",
                       tr_resp_model(spec, resp->model), "responseId",
                       resp->id && *resp->id ? resp->id : tr_resp_random_hex(p));
@@ -359,16 +359,17 @@ static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *
         d->ended = 1;
         return tr_emit_error(e, &err);
     }
+    /* Every chunk carries the prompt count: read before the start, which reports it. */
+    tr_usage_read_gemini(tr_jv_get_object(chunk, "usageMetadata"), &d->usage);
     if (!d->started) {
         d->started = 1;
         d->response_id = apr_pstrdup(
             d->pool, tr_jv_get_str(chunk, "responseId") ? tr_jv_get_str(chunk, "responseId") : "");
         rv = tr_emit_message_start(e, *d->response_id ? d->response_id : NULL,
-                                   tr_jv_get_str(chunk, "modelVersion"), 0, NULL);
+                                   tr_jv_get_str(chunk, "modelVersion"), 0, &d->usage);
         if (rv != APR_SUCCESS)
             return rv;
     }
-    tr_usage_read_gemini(tr_jv_get_object(chunk, "usageMetadata"), &d->usage);
     if ((rv = stream_parts(d, e, candidate_parts(candidate))) != APR_SUCCESS)
         return rv;
     if (!finish && !prompt_blocked(chunk))
@@ -594,7 +595,7 @@ static void write_finish(tr_stream_encoder *enc, const tr_event *ev)
     tr_usage_merge(&enc->usage, &ev->usage);
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{\"candidates\":[{\"finishReason\":");
-    tr_buf_json_cstring(&enc->out, tr_stop_to_word(AIPROXY_PROTO_GEMINI, ev->stop));
+    tr_buf_json_cstring(&enc->out, tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw));
     tr_buf_adds(&enc->out, ",\"index\":0}],\"usageMetadata\":");
     tr_jv_write(&enc->out, tr_usage_to_gemini(enc->scratch, &enc->usage));
     tr_buf_adds(&enc->out, enc->tail);

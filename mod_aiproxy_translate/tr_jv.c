@@ -596,6 +596,25 @@ static tr_jv *parse_text(apr_pool_t *p, const char *text, apr_size_t len, int wh
     return NULL;
 }
 
+const char *tr_jv_scan_string(apr_pool_t *p, const char *text, const char *end, apr_size_t *len,
+                              const char **next)
+{
+    parser ps;
+    const char *s;
+
+    pthread_once(&string_class_once, string_class_init);
+    if (text >= end || *text != '"')
+        return NULL;
+    memset(&ps, 0, sizeof(ps));
+    ps.p = p;
+    ps.text = ps.cur = text;
+    ps.end = end;
+    s = parse_string(&ps, len);
+    if (s)
+        *next = ps.cur;
+    return s;
+}
+
 tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err)
 {
     return parse_text(p, text, len, 1, err);

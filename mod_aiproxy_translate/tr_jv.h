@@ -82,6 +82,12 @@ struct tr_jv {
 tr_jv *tr_jv_parse(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err);
 /* The same for the one value text starts with; whatever follows it is not looked at. */
 tr_jv *tr_jv_parse_prefix(apr_pool_t *p, const char *text, apr_size_t len, aiproxy_error *err);
+/* One JSON string whose opening quote is at text (text < end): its decoded value as a
+ * NUL-terminated copy in p, *len its length (it may hold NULs from \u0000), *next just past
+ * the closing quote. NULL when no valid string starts there (same rules as the parser). For
+ * scanners that read a few members without building a tree (tr_resp_fast.c). */
+const char *tr_jv_scan_string(apr_pool_t *p, const char *text, const char *end, apr_size_t *len,
+                              const char **next);
 /* Compact JSON text, NUL-terminated, released with pool p; *len (optional) gets its length.
  * NULL for a NULL value (or when memory runs out). Reals are written in the shortest form
  * that reads back as the same double; strings escaped as tr_buf_json_string(). */

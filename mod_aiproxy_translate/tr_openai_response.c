@@ -170,7 +170,7 @@ tr_jv *tr_openai_response_encode(apr_pool_t *p, const tr_response *resp,
                       "created", (long long) (resp->created ? resp->created : tr_resp_now()),
                       "model", tr_resp_model(spec, resp->model), "choices", "index", 0, "message",
                       message, "logprobs", "finish_reason",
-                      tr_stop_to_word(AIPROXY_PROTO_OPENAI, resp->stop), "usage",
+                      tr_stop_word_for(spec, resp->stop, resp->stop_raw), "usage",
                       tr_usage_to_openai(p, &resp->usage));
 }
 
@@ -628,19 +628,19 @@ static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
     }
 }
 
-static void write_finish(tr_stream_encoder *enc, tr_stop stop)
+static void write_finish(tr_stream_encoder *enc, tr_stop stop, const char *stop_raw)
 {
     if (enc->finished)
         return;
     enc->finished = 1;
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{}");
-    end_chunk(enc, tr_stop_to_word(AIPROXY_PROTO_OPENAI, stop));
+    end_chunk(enc, tr_stop_word_for(&enc->spec, stop, stop_raw));
 }
 
 static void write_end(tr_stream_encoder *enc)
 {
-    write_finish(enc, TR_STOP_END_TURN);
+    write_finish(enc, TR_STOP_END_TURN, NULL);
     /* The usage chunk (choices:[]) only when the client asked with include_usage. */
     if (enc->spec.include_usage) {
         tr_jv *usage = tr_usage_to_openai(enc->scratch, &enc->usage);
@@ -687,7 +687,7 @@ apr_status_t tr_openai_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
         break;
     case TR_EV_MESSAGE_DELTA:
         tr_usage_merge(&enc->usage, &ev->usage);
-        write_finish(enc, ev->stop);
+        write_finish(enc, ev->stop, ev->stop_raw);
         break;
     case TR_EV_MESSAGE_STOP:
         write_end(enc);

@@ -1,13 +1,13 @@
 /*
  * tr_resp_fast.h: a strict scanner for the few stream event shapes that dominate upstream
- * streams (plain text deltas), so the decoders can skip building a jansson tree for them.
+ * streams (plain text deltas), so the decoders can skip building a tree (tr_jv) for them.
  *
  * A decoder declares the shape it accepts as tables of members; tr_fast_scan() fills one slot
  * per declared member, or answers 0 ("not fast") on anything it does not fully understand:
  * an undeclared key, a duplicate, a value of another kind, an escape in a key, \u0000, a lone
  * surrogate, invalid UTF-8, a control byte, a number that is not a small integer, trailing
- * bytes. Every input it accepts is one jansson accepts with the same values, so a decoder that
- * falls back to its jansson path on 0 behaves exactly as before for every input.
+ * bytes. Every input it accepts is one the parser (tr_jv_parse) accepts with the same values, so
+ * a decoder that falls back to its tree path on 0 behaves exactly as before for every input.
  */
 #ifndef TR_RESP_FAST_H
 #define TR_RESP_FAST_H

@@ -124,10 +124,12 @@ static void observe(aiproxy_response *t, const tr_event *ev)
         t->info.cache_write_tokens = t->usage.cache_write;
         t->info.reasoning_tokens = t->usage.reasoning;
         if (ev->kind == TR_EV_MESSAGE_DELTA && (ev->stop != TR_STOP_NONE || ev->stop_raw)) {
-            /* Passthrough: the upstream's own word is the client's. */
-            t->info.stop = t->passthrough && ev->stop_raw
-                               ? apr_pstrdup(t->pool, ev->stop_raw)
-                               : tr_stop_to_word(t->spec.client, ev->stop);
+            /* Passthrough: the upstream's own word is the client's; the same word when the
+             * encoder writes it (same protocol). The raw word lives only as long as its event. */
+            const char *word = t->passthrough && ev->stop_raw
+                                   ? ev->stop_raw
+                                   : tr_stop_word_for(&t->spec, ev->stop, ev->stop_raw);
+            t->info.stop = word == ev->stop_raw ? apr_pstrdup(t->pool, word) : word;
         }
         break;
     case TR_EV_BLOCK_START:

@@ -132,6 +132,13 @@ const char *tr_stop_to_word(aiproxy_proto proto, tr_stop stop)
     return words_out[proto][stop];
 }
 
+const char *tr_stop_word_for(const aiproxy_response_spec *spec, tr_stop stop, const char *raw)
+{
+    if (spec->client == spec->upstream && spec->client != AIPROXY_PROTO_RESPONSES && raw && *raw)
+        return raw;
+    return tr_stop_to_word(spec->client, stop);
+}
+
 tr_stop tr_stop_after_tool_calls(tr_stop stop, int saw_tool_call)
 {
     return saw_tool_call && (stop == TR_STOP_END_TURN || stop == TR_STOP_NONE) ? TR_STOP_TOOL_USE

@@ -15,6 +15,12 @@ tr_stop tr_stop_from_word(aiproxy_proto proto, const char *word);
 /* The protocol's word for a canonical reason (never NULL for a valid proto; reasons the
  * protocol lacks map to its nearest word). */
 const char *tr_stop_to_word(aiproxy_proto proto, tr_stop stop);
+/* The word the client of spec gets for stop: the upstream's own word raw when both sides speak
+ * the same protocol (as passthrough gives it, so a Gemini RECITATION or an OpenAI-compatible
+ * "eos" reads the same whether the answer was passed through, aggregated or replayed), else
+ * tr_stop_to_word. Not for Responses clients: their words are the response status, which the
+ * encoder derives from stop. */
+const char *tr_stop_word_for(const aiproxy_response_spec *spec, tr_stop stop, const char *raw);
 /* Gemini says STOP and some OpenAI-compatible servers say "stop" after calling functions:
  * a natural end after a tool call is a tool_use stop. */
 tr_stop tr_stop_after_tool_calls(tr_stop stop, int saw_tool_call);
