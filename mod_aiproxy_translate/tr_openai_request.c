@@ -12,7 +12,8 @@
 #include "tr_protocols.h"
 #include "tr_req_util.h"
 
-/* Chat roles; "tool" and "function" are handled apart (they decode into tool results). */
+/* Chat roles; "tool" is handled apart (it decodes into tool results; the legacy "function" role
+ * is refused, see refuse_legacy_functions). */
 enum { ROLE_DEVELOPER = TR_ROLE_COUNT, ROLE_TOOL };
 static const tr_req_word roles[] = {{TR_ROLE_SYSTEM, "system"}, {ROLE_DEVELOPER, "developer"},
                                     {TR_ROLE_USER, "user"},     {TR_ROLE_ASSISTANT, "assistant"},
@@ -343,6 +344,38 @@ static void decode_settings(decoder *d)
         req->user = tr_rd_str(&d->rd, root, "safety_identifier", "");
 }
 
+/* The legacy function-calling API (functions, function_call, role "function", an assistant
+ * message's function_call) answers with message.function_call, which no other protocol
+ * produces: translating it would drop the tools or answer in a shape the client does not
+ * read, so it is refused by name (passthrough to an OpenAI upstream still carries it). */
+static void refuse_legacy_functions(decoder *d, const tr_jv *messages)
+{
+    static const char *const fields[] = {"functions", "function_call"};
+    size_t i;
+    tr_jv *msg;
+
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        if (tr_jv_get(d->req->root, fields[f])) {
+            tr_rd_fail(&d->rd,
+                       "'%s' (the legacy function-calling API) cannot be translated for "
+                       "another protocol: send 'tools' instead",
+                       fields[f]);
+            return;
+        }
+    }
+    tr_jv_array_foreach(messages, i, msg)
+    {
+        const char *role = tr_jv_get_str(msg, "role");
+        if ((role && !strcmp(role, "function")) || tr_jv_get(msg, "function_call")) {
+            tr_rd_fail(&d->rd,
+                       "'messages[%d]' uses the legacy function-calling API, which cannot be "
+                       "translated for another protocol: use 'tool_calls' and role \"tool\"",
+                       (int) i);
+            return;
+        }
+    }
+}
+
 int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
 {
     decoder d = {p, req, {0}};
@@ -352,6 +385,7 @@ int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
 
     tr_rd_init(&d.rd, p, err);
     messages = tr_rd_arr(&d.rd, req->root, "messages", "");
+    refuse_legacy_functions(&d, messages);
     tr_jv_array_foreach(messages, i, msg)
     {
         if (d.rd.failed)

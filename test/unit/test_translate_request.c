@@ -434,6 +434,24 @@ static void test_inexpressible_requests_are_400(void **state)
                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
                  "\"file\",\"file\":{\"file_id\":\"file-1\"}}]}]}",
                  AIPROXY_PROTO_ANTHROPIC, 400, "file-1");
+    /* the legacy function-calling API: refused by name on translated routes, passed through
+     * unchanged to an OpenAI upstream */
+    {
+        const char *functions =
+            "{\"model\":\"m\",\"functions\":[{\"name\":\"f\",\"parameters\":{}}],"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        const char *history =
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"role\":\"assistant\",\"content\":null,\"function_call\":{\"name\":\"f\","
+            "\"arguments\":\"{}\"}},{\"role\":\"function\",\"name\":\"f\",\"content\":\"1\"}]}";
+        expect_error(f->p, AIPROXY_PROTO_OPENAI, functions, AIPROXY_PROTO_ANTHROPIC, 400,
+                     "'functions' (the legacy function-calling API)");
+        expect_error(f->p, AIPROXY_PROTO_OPENAI, history, AIPROXY_PROTO_GEMINI, 400,
+                     "'messages[1]' uses the legacy function-calling API");
+        req = parse(f->p, AIPROXY_PROTO_OPENAI, functions, &err);
+        assert_non_null(
+            json_object_get(build(f->p, req, AIPROXY_PROTO_OPENAI, 0, &err), "functions"));
+    }
 }
 
 static void test_deep_nesting_and_bad_utf8_rejected_by_parse(void **state)
