@@ -10,4 +10,4 @@ CORE_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(TRANSLATE_CORE))
 $(OUT)/bench/bench_translate: bench/bench_translate.c $(CORE_OBJS) include/aiproxy_translate.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJS) -ljansson -laprutil-1 -lapr-1
+	@$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_OBJS) -laprutil-1 -lapr-1
