@@ -17,6 +17,7 @@ struct tr_accumulator {
     apr_size_t total, max_total;
     int complete;
     int has_error;
+    int overflowed; /* an append was refused: the answer passed max_total */
     aiproxy_error error;
 };
 
@@ -93,8 +94,10 @@ static apr_status_t add_delta(tr_accumulator *acc, const tr_event *ev)
 
     if (!ab)
         return APR_SUCCESS;
-    if (acc->total + len > acc->max_total)
+    if (acc->total + len > acc->max_total) {
+        acc->overflowed = 1;
         return APR_ENOSPC;
+    }
     acc->total += len;
     if (ev->delta_kind == TR_DELTA_SIGNATURE) {
         ab->block->signature = apr_pstrmemdup(acc->pool, text, len);
@@ -102,7 +105,16 @@ static apr_status_t add_delta(tr_accumulator *acc, const tr_event *ev)
         ab->block->has_signature = 1;
         return APR_SUCCESS;
     }
-    return tr_buf_add(ab->content, text, len) ? APR_ENOSPC : APR_SUCCESS;
+    if (tr_buf_add(ab->content, text, len)) {
+        acc->overflowed = 1;
+        return APR_ENOSPC;
+    }
+    return APR_SUCCESS;
+}
+
+int tr_accumulator_overflowed(const tr_accumulator *acc)
+{
+    return acc->overflowed;
 }
 
 apr_status_t tr_accumulate(void *baton, const tr_event *ev)

@@ -19,6 +19,8 @@ tr_accumulator *tr_accumulator_create(apr_pool_t *p, apr_size_t max_total);
 /* A tr_event_fn (baton = the accumulator). APR_ENOSPC once the answer exceeds max_total. */
 apr_status_t tr_accumulate(void *acc, const tr_event *ev);
 
+/* The answer passed max_total (tr_accumulate answered APR_ENOSPC for that reason). */
+int tr_accumulator_overflowed(const tr_accumulator *acc);
 /* MESSAGE_STOP was seen. */
 int tr_accumulator_complete(const tr_accumulator *acc);
 /* The ERROR event seen, or NULL. */

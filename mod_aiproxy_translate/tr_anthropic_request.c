@@ -386,8 +386,9 @@ static int encode_media(encoder *e, tr_jv *out, const tr_block *b)
     if (!image && !b->text && b->data && b->media_type &&
         strcmp(b->media_type, "application/pdf") != 0)
         return tr_req_inexpressible(e->p, e->err,
-                                    "documents of type %s cannot be sent to an anthropic "
-                                    "upstream (PDF and plain text only)",
+                                    "base64 documents of type %s cannot be sent to an "
+                                    "anthropic upstream (it takes PDF as base64, plain text as "
+                                    "text)",
                                     b->media_type);
     blk = tr_jv_push_object(out);
     tr_jv_set_str(blk, "type", image ? "image" : "document");

@@ -572,9 +572,13 @@ static void encode_tools(encoder *e, tr_jv *body)
 
     for (int i = 0; req->tools && i < req->tools->nelts; i++) {
         const tr_tool *t = APR_ARRAY_IDX(req->tools, i, tr_tool *);
-        if (t->type && !strcmp(t->type, "function") && t->name)
+        if (t->type && !strcmp(t->type, "function") && t->name) {
+            /* Gemini limits the callable functions only in mode ANY (allowedFunctionNames,
+             * below); under AUTO the others are not declared at all, as elsewhere. */
+            if (req->tool_choice == TR_TOOL_CHOICE_AUTO && !tr_req_tool_allowed(req, t->name))
+                continue;
             encode_declaration(e, decls, t);
-        else if (req->proto == AIPROXY_PROTO_GEMINI && t->raw)
+        } else if (req->proto == AIPROXY_PROTO_GEMINI && t->raw)
             tr_jv_push(tools, tr_jv_copy(e->p, t->raw)); /* googleSearch ... */
         /* other protocols' hosted tools: not expressible, dropped */
     }
@@ -641,8 +645,6 @@ static void encode_generation_config(encoder *e, tr_jv *body)
         tr_jv_set_int(gc, "topK", req->top_k);
     if (req->max_tokens > 0)
         tr_jv_set_int(gc, "maxOutputTokens", req->max_tokens);
-    if (req->n > 1)
-        tr_jv_set_int(gc, "candidateCount", req->n);
     if (req->has_seed)
         tr_jv_set_int(gc, "seed", req->seed);
     if (req->has_presence_penalty)
@@ -655,8 +657,11 @@ static void encode_generation_config(encoder *e, tr_jv *body)
             tr_jv_push_str(stops, APR_ARRAY_IDX(req->stop, i, const char *));
     }
     if (req->format == TR_FORMAT_JSON_OBJECT || req->format == TR_FORMAT_JSON_SCHEMA) {
-        tr_jv *schema =
-            req->format_schema ? tr_req_schema_to_gemini(e->p, req->format_schema) : NULL;
+        /* A Gemini client's own responseSchema / responseJsonSchema comes back unchanged with
+         * the unclaimed keys (encode_request); a converted copy would send both. */
+        tr_jv *schema = req->format_schema && req->proto != AIPROXY_PROTO_GEMINI
+                            ? tr_req_schema_to_gemini(e->p, req->format_schema)
+                            : NULL;
         tr_jv_set_str(gc, "responseMimeType", "application/json");
         if (schema)
             tr_jv_set(gc, "responseSchema", schema);
@@ -669,7 +674,8 @@ static int encode_request(encoder *e, tr_jv *body)
 {
     int rc;
 
-    if ((rc = tr_req_check_server_state(e->p, e->req, AIPROXY_PROTO_GEMINI, e->err)))
+    if ((rc = tr_req_check_server_state(e->p, e->req, AIPROXY_PROTO_GEMINI, e->err)) ||
+        (rc = tr_req_check_single_answer(e->p, e->req, AIPROXY_PROTO_GEMINI, e->err)))
         return rc;
     /* model and streaming travel in the URL (tr_gemini.c request_path) */
     encode_system(e, body);

@@ -424,6 +424,11 @@ static int encode_media_part(encoder *e, tr_jv *parts, const tr_block *b)
         tr_jv_set_str(part, "text", b->text);
         return 0;
     }
+    if (b->kind == TR_BLOCK_IMAGE && !b->data && !b->url)
+        return tr_req_inexpressible(e->p, e->err,
+                                    "images given by file_id ('%s') cannot be sent to an openai "
+                                    "upstream (Chat Completions takes image URLs or data)",
+                                    b->file_id ? b->file_id : "");
     part = tr_jv_push_object(parts);
     if (b->kind == TR_BLOCK_IMAGE) {
         tr_jv_set_str(part, "type", "image_url");
@@ -694,8 +699,6 @@ static void encode_settings(encoder *e, tr_jv *body)
         tr_jv_set_real(body, "frequency_penalty", req->frequency_penalty);
     if (req->has_seed)
         tr_jv_set_int(body, "seed", req->seed);
-    if (req->n > 1)
-        tr_jv_set_int(body, "n", req->n);
     if (req->stop && req->stop->nelts) {
         tr_jv *stops = tr_jv_set_array(body, "stop");
         for (int i = 0; i < req->stop->nelts; i++)
@@ -708,7 +711,8 @@ static int encode_request(encoder *e, tr_jv *body)
 {
     int rc;
 
-    if ((rc = tr_req_check_server_state(e->p, e->req, AIPROXY_PROTO_OPENAI, e->err)))
+    if ((rc = tr_req_check_server_state(e->p, e->req, AIPROXY_PROTO_OPENAI, e->err)) ||
+        (rc = tr_req_check_single_answer(e->p, e->req, AIPROXY_PROTO_OPENAI, e->err)))
         return rc;
     tr_jv_set_str(body, "model", e->target->model);
     if ((rc = encode_messages(e, body)))

@@ -310,8 +310,8 @@ int tr_req_check_single_answer(apr_pool_t *p, const tr_request *req, aiproxy_pro
     if (req->n <= 1)
         return 0;
     return tr_req_inexpressible(p, err,
-                                "%ld candidates requested ('n'/'candidateCount'), but the %s "
-                                "upstream returns one answer per request",
+                                "%ld candidates requested ('n'/'candidateCount'): translated for "
+                                "the %s upstream, an answer holds one candidate",
                                 req->n, aiproxy_proto_name(target_proto));
 }
 

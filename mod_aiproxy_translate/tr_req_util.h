@@ -94,7 +94,9 @@ int tr_req_signed_by(const tr_block *b, aiproxy_proto proto);
 /* A 400 when req depends on server-side state only target_proto's own server holds. */
 int tr_req_check_server_state(apr_pool_t *p, const tr_request *req, aiproxy_proto target_proto,
                               aiproxy_error *err);
-/* A 400 when the client asked for more than one answer and the target gives one. */
+/* A 400 when the client asked for more than one answer: the IR and every response decoder
+ * carry one answer, so n / candidateCount > 1 can only pass through unchanged (same protocol,
+ * no re-encode), never be translated. */
 int tr_req_check_single_answer(apr_pool_t *p, const tr_request *req, aiproxy_proto target_proto,
                                aiproxy_error *err);
 /* A 400 for a file_id: files live in one provider's store (OpenAI's serves both OpenAI

@@ -131,6 +131,18 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
         err->message = "unknown upstream protocol";
         return err->status;
     }
+    /* An endpoint variant (Responses /compact) is its protocol's own operation: another
+     * protocol would run a plain generation instead. */
+    if (req->ir.variant && target->proto != req->ir.proto) {
+        err->status = 400;
+        err->type = "invalid_request_error";
+        err->message = apr_psprintf(p,
+                                    "the '%s' endpoint exists only in the %s API: the %s "
+                                    "upstream has no equivalent",
+                                    req->ir.variant, aiproxy_proto_name(req->ir.proto),
+                                    aiproxy_proto_name(target->proto));
+        return err->status;
+    }
     /* Passthrough only when nothing but the model changes: a must-stream target flips the
      * stream flag, which goes through the IR like any translation. */
     int same_stream = !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);

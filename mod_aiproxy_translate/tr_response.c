@@ -49,6 +49,7 @@ struct aiproxy_response {
     apr_pool_t *frame_scratch;  /* one re-framed chunk's parse tree, cleared after it */
     int frames;
 
+    char tail[2];             /* passthrough: the last two bytes sent (where an event ends) */
     const aiproxy_sink *sink; /* the sink of the current feed/finish call */
     int upstream_ended;       /* MESSAGE_STOP or ERROR came from the upstream */
     int terminated;           /* the client's output is complete */
@@ -296,6 +297,8 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
     t->sink = sink;
     if (t->passthrough) {
         rv = sink->write(sink->baton, data, len);
+        t->tail[0] = len > 1 ? data[len - 2] : t->tail[1];
+        t->tail[1] = data[len - 1];
         /* Watching is best effort: a body past the caps just stops being watched. */
         if (t->watching && parse_upstream(t, data, len) != APR_SUCCESS)
             t->watching = 0;
@@ -305,7 +308,9 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
     if (rv == APR_ENOSPC) {
         apr_status_t frv = fail(t, 502,
                                 t->body ? "the upstream's response is too large"
-                                        : "an upstream stream event is too large");
+                                : t->acc && tr_accumulator_overflowed(t->acc)
+                                    ? "the upstream's streamed answer is too large to collect"
+                                    : "an upstream stream event is too large");
         return frv == APR_SUCCESS ? APR_ENOSPC : frv;
     }
     return rv;
@@ -482,8 +487,13 @@ static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const ch
             tr_jv_pack(t->pool, "{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
                        tr_jv_get(inner, "code"), "message", tr_jv_get(inner, "message"), "param");
     }
-    text = apr_pstrcat(t->pool, event ? "event: " : "", event ? event : "", event ? "\n" : "",
-                       "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
+    /* The event the upstream left half-written is ended first, so the error event is one of
+     * its own (a line break inside a line, a blank line after a line). */
+    const char *end_partial = !t->tail[1] || (t->tail[1] == '\n' && t->tail[0] == '\n') ? ""
+                              : t->tail[1] == '\n' || t->tail[1] == '\r'                ? "\n"
+                                                                                        : "\n\n";
+    text = apr_pstrcat(t->pool, end_partial, event ? "event: " : "", event ? event : "",
+                       event ? "\n" : "", "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
     t->info.seen_error = 1;
     return t->sink->write(t->sink->baton, text, strlen(text));
 }

@@ -407,8 +407,47 @@ static void test_inexpressible_requests_are_400(void **state)
 
     expect_error(f->p, AIPROXY_PROTO_OPENAI, n2, AIPROXY_PROTO_ANTHROPIC, 400, "candidates");
     expect_error(f->p, AIPROXY_PROTO_OPENAI, n2, AIPROXY_PROTO_RESPONSES, 400, "responses");
+    /* Gemini could ask for candidateCount 2, but every answer decoder keeps one candidate */
+    expect_error(f->p, AIPROXY_PROTO_OPENAI, n2, AIPROXY_PROTO_GEMINI, 400, "candidates");
     req = parse(f->p, AIPROXY_PROTO_OPENAI, n2, &err);
-    assert_non_null(build(f->p, req, AIPROXY_PROTO_GEMINI, 0, &err)); /* candidateCount */
+    assert_non_null(json_object_get(build(f->p, req, AIPROXY_PROTO_OPENAI, 0, &err), "n"));
+    /* an image by file id has no Chat Completions form (a file part is for documents) */
+    expect_error(f->p, AIPROXY_PROTO_RESPONSES,
+                 "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                 "\"input_image\",\"file_id\":\"file-9\"}]}]}",
+                 AIPROXY_PROTO_OPENAI, 400, "images given by file_id ('file-9')");
+    /* allowed_tools under mode auto: Gemini has allowedFunctionNames only for ANY, so the
+     * others are not declared */
+    {
+        const char *allowed =
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}},"
+            "{\"type\":\"function\",\"function\":{\"name\":\"b\"}}],"
+            "\"tool_choice\":{\"type\":\"allowed_tools\",\"allowed_tools\":{\"mode\":"
+            "\"auto\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"b\"}}]}}}";
+        json_t *body, *decls;
+        req = parse(f->p, AIPROXY_PROTO_OPENAI, allowed, &err);
+        body = build(f->p, req, AIPROXY_PROTO_GEMINI, 0, &err);
+        decls = json_object_get(json_array_get(json_object_get(body, "tools"), 0),
+                                "functionDeclarations");
+        assert_int_equal(json_array_size(decls), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(decls, 0), "name")),
+                            "b");
+    }
+    /* an endpoint variant cannot be translated */
+    {
+        aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact"};
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0};
+        aiproxy_upstream_request out;
+        const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
+        req = aiproxy_request_parse(f->p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &compact,
+                                    &err);
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 400);
+        assert_non_null(strstr(err.message, "'compact' endpoint exists only in the responses API"));
+        target.proto = AIPROXY_PROTO_RESPONSES;
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
+        assert_string_equal(out.path, "/v1/responses/compact");
+    }
 
     expect_error(f->p, AIPROXY_PROTO_RESPONSES, prev, AIPROXY_PROTO_ANTHROPIC, 400,
                  "previous_response_id");

@@ -549,6 +549,14 @@ static void test_passthrough_finish_ends_broken_streams(void **state)
 
     assert_int_equal(strncmp(r.output, cut, strlen(cut)), 0);
     assert_non_null(strstr(r.output + strlen(cut), error_marks[AIPROXY_PROTO_ANTHROPIC]));
+    /* the half-written event is ended first, so the error is an event of its own: after a
+     * cut inside a line a line break and a blank line, after a whole line only the blank */
+    assert_int_equal(strncmp(r.output + strlen(cut), "\n\nevent: error\n", 15), 0);
+    {
+        const char *cut_line = "event: message_start\n";
+        r = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, cut_line, 1);
+        assert_int_equal(strncmp(r.output + strlen(cut_line), "\nevent: error\n", 14), 0);
+    }
     static const char *const broken_heads[AIPROXY_PROTO_COUNT] = {
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
