@@ -28,11 +28,7 @@ static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
  * decode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    tr_request *req;
-    tr_rd rd;
-} decoder;
+typedef tr_req_decoder decoder;
 
 typedef void (*block_decoder)(decoder *d, apr_array_header_t *out, tr_jv *blk, const tr_loc *loc);
 
@@ -363,12 +359,7 @@ int tr_anthropic_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *e
  * encode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    const tr_request *req;
-    const aiproxy_target *target;
-    aiproxy_error *err;
-} encoder;
+typedef tr_req_encoder encoder;
 
 static void set_cache_control(tr_jv *obj, const tr_block *b)
 {

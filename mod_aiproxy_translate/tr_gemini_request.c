@@ -398,12 +398,7 @@ int tr_gemini_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
  * encode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    const tr_request *req;
-    const aiproxy_target *target;
-    aiproxy_error *err;
-} encoder;
+typedef tr_req_encoder encoder;
 
 static void set_gemini_signature(tr_jv *part, const tr_block *b)
 {

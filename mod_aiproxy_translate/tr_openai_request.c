@@ -19,25 +19,11 @@ static const tr_req_word roles[] = {{TR_ROLE_SYSTEM, "system"}, {ROLE_DEVELOPER,
                                     {TR_ROLE_USER, "user"},     {TR_ROLE_ASSISTANT, "assistant"},
                                     {ROLE_TOOL, "tool"},        {0, NULL}};
 
-static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
-                                           {TR_TOOL_CHOICE_ANY, "required"},
-                                           {TR_TOOL_CHOICE_NONE, "none"},
-                                           {0, NULL}};
-
-static const tr_req_word formats[] = {{TR_FORMAT_TEXT, "text"},
-                                      {TR_FORMAT_JSON_OBJECT, "json_object"},
-                                      {TR_FORMAT_JSON_SCHEMA, "json_schema"},
-                                      {0, NULL}};
-
 /* ============================================================================================
  * decode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    tr_request *req;
-    tr_rd rd;
-} decoder;
+typedef tr_req_decoder decoder;
 
 static void decode_image_part(decoder *d, apr_array_header_t *out, tr_jv *part, const tr_loc *loc)
 {
@@ -243,7 +229,7 @@ static void decode_allowed_tools(decoder *d, tr_jv *allowed)
     tr_jv *t;
 
     d->req->tool_choice =
-        (tr_tool_choice) tr_req_word_value(tool_choices, mode, TR_TOOL_CHOICE_AUTO);
+        (tr_tool_choice) tr_req_word_value(tr_req_openai_tool_choices, mode, TR_TOOL_CHOICE_AUTO);
     tr_jv_array_foreach(tools, i, t)
     {
         const char *name = tr_jv_get_str(tr_jv_get_object(t, "function"), "name");
@@ -261,7 +247,7 @@ static void decode_tool_choice(decoder *d)
         return;
     if (tr_jv_is_string(tc)) {
         d->req->tool_choice =
-            (tr_tool_choice) tr_req_word_value(tool_choices, tr_jv_str_value(tc), 0);
+            (tr_tool_choice) tr_req_word_value(tr_req_openai_tool_choices, tr_jv_str_value(tc), 0);
         return;
     }
     if (!tr_jv_is_object(tc)) {
@@ -288,7 +274,7 @@ static void decode_response_format(decoder *d)
     if (!rf)
         return;
     d->req->format = (tr_format_kind) tr_req_word_value(
-        formats, tr_rd_str(&d->rd, rf, "type", "response_format"), TR_FORMAT_UNSET);
+        tr_req_openai_formats, tr_rd_str(&d->rd, rf, "type", "response_format"), TR_FORMAT_UNSET);
     d->req->format_name = tr_rd_str(&d->rd, schema, "name", "response_format.json_schema");
     d->req->format_schema = tr_rd_obj(&d->rd, schema, "schema", "response_format.json_schema");
     if (tr_rd_bool(&d->rd, schema, "strict", &strict, "response_format.json_schema"))
@@ -405,12 +391,7 @@ int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
  * encode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    const tr_request *req;
-    const aiproxy_target *target;
-    aiproxy_error *err;
-} encoder;
+typedef tr_req_encoder encoder;
 
 static int encode_media_part(encoder *e, tr_jv *parts, const tr_block *b)
 {
@@ -641,7 +622,8 @@ static void encode_tools(encoder *e, tr_jv *body)
                   tr_jv_pack(e->p, "{s:s, s:{s:s}}", "type", "function", "function", "name",
                              e->req->tool_choice_name ? e->req->tool_choice_name : ""));
     else if (e->req->tool_choice)
-        tr_jv_set_str(body, "tool_choice", tr_req_value_word(tool_choices, e->req->tool_choice));
+        tr_jv_set_str(body, "tool_choice",
+                      tr_req_value_word(tr_req_openai_tool_choices, e->req->tool_choice));
     if (e->req->parallel_tool_calls >= 0)
         tr_jv_set_bool(body, "parallel_tool_calls", e->req->parallel_tool_calls);
 }
@@ -654,7 +636,7 @@ static void encode_response_format(encoder *e, tr_jv *body)
     if (!req->format)
         return;
     rf = tr_jv_set_object(body, "response_format");
-    tr_jv_set_str(rf, "type", tr_req_value_word(formats, req->format));
+    tr_jv_set_str(rf, "type", tr_req_value_word(tr_req_openai_formats, req->format));
     if (req->format != TR_FORMAT_JSON_SCHEMA)
         return;
     schema = tr_jv_set_object(rf, "json_schema");

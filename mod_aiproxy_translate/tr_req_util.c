@@ -335,6 +335,16 @@ int tr_req_check_file_id(apr_pool_t *p, const tr_request *req, const tr_block *b
 
 /* ---- word tables ---------------------------------------------------------------------------- */
 
+const tr_req_word tr_req_openai_tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
+                                                  {TR_TOOL_CHOICE_ANY, "required"},
+                                                  {TR_TOOL_CHOICE_NONE, "none"},
+                                                  {0, NULL}};
+
+const tr_req_word tr_req_openai_formats[] = {{TR_FORMAT_TEXT, "text"},
+                                             {TR_FORMAT_JSON_OBJECT, "json_object"},
+                                             {TR_FORMAT_JSON_SCHEMA, "json_schema"},
+                                             {0, NULL}};
+
 int tr_req_word_value(const tr_req_word *table, const char *word, int dflt)
 {
     for (; word && table->word; table++) {

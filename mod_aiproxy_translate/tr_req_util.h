@@ -46,6 +46,20 @@ int tr_rd_bool(tr_rd *rd, const tr_jv *obj, const char *key, int *out, const cha
 void tr_rd_real_into(tr_rd *rd, const tr_jv *obj, const char *key, double *value, int *has,
                      const char *where);
 
+/* What every request decoder and encoder carries (a codec may wrap it with its own state). */
+typedef struct {
+    apr_pool_t *p;
+    tr_request *req;
+    tr_rd rd;
+} tr_req_decoder;
+
+typedef struct {
+    apr_pool_t *p;
+    const tr_request *req;
+    const aiproxy_target *target;
+    aiproxy_error *err;
+} tr_req_encoder;
+
 /* Where a value sits in the client body, for error messages: a printf format with up to three
  * int arguments ("messages[%d].content[%d]"), formatted only when a read fails. */
 typedef struct {
@@ -110,6 +124,10 @@ typedef struct {
     int value;
     const char *word;
 } tr_req_word;
+
+/* Chat Completions and Responses share these words (tool_choice strings, format types). */
+extern const tr_req_word tr_req_openai_tool_choices[];
+extern const tr_req_word tr_req_openai_formats[];
 
 /* The value of word (exact match) in a table ending with {0, NULL}; dflt when absent. */
 int tr_req_word_value(const tr_req_word *table, const char *word, int dflt);

@@ -24,25 +24,11 @@ static const tr_req_word roles[] = {{TR_ROLE_USER, "user"},
                                     {ROLE_DEVELOPER, "developer"},
                                     {0, NULL}};
 
-static const tr_req_word tool_choices[] = {{TR_TOOL_CHOICE_AUTO, "auto"},
-                                           {TR_TOOL_CHOICE_ANY, "required"},
-                                           {TR_TOOL_CHOICE_NONE, "none"},
-                                           {0, NULL}};
-
-static const tr_req_word formats[] = {{TR_FORMAT_TEXT, "text"},
-                                      {TR_FORMAT_JSON_OBJECT, "json_object"},
-                                      {TR_FORMAT_JSON_SCHEMA, "json_schema"},
-                                      {0, NULL}};
-
 /* ============================================================================================
  * decode
  * ============================================================================================ */
 
-typedef struct {
-    apr_pool_t *p;
-    tr_request *req;
-    tr_rd rd;
-} decoder;
+typedef tr_req_decoder decoder;
 
 static void decode_image(decoder *d, apr_array_header_t *out, tr_jv *part)
 {
@@ -314,7 +300,7 @@ static void decode_tool_choice(decoder *d)
 
     if (tr_jv_is_string(tc)) {
         d->req->tool_choice =
-            (tr_tool_choice) tr_req_word_value(tool_choices, tr_jv_str_value(tc), 0);
+            (tr_tool_choice) tr_req_word_value(tr_req_openai_tool_choices, tr_jv_str_value(tc), 0);
         return;
     }
     if (tc && !tr_jv_is_null(tc) && !tr_jv_is_object(tc)) {
@@ -327,7 +313,7 @@ static void decode_tool_choice(decoder *d)
         d->req->tool_choice_name = tr_rd_str(&d->rd, tc, "name", "tool_choice");
     } else if (type && !strcmp(type, "allowed_tools")) {
         d->req->tool_choice = (tr_tool_choice) tr_req_word_value(
-            tool_choices, tr_jv_get_str(tc, "mode"), TR_TOOL_CHOICE_AUTO);
+            tr_req_openai_tool_choices, tr_jv_get_str(tc, "mode"), TR_TOOL_CHOICE_AUTO);
         tr_jv_array_foreach(tr_jv_get_array(tc, "tools"), i, t)
         {
             if (tr_jv_get_str(t, "name"))
@@ -362,7 +348,7 @@ static void decode_settings(decoder *d)
         req->reasoning_summary = tr_jv_get_str(reasoning, "generate_summary");
     req->include_thoughts = req->reasoning_summary && strcmp(req->reasoning_summary, "none");
     req->format = (tr_format_kind) tr_req_word_value(
-        formats, tr_rd_str(&d->rd, format, "type", "text.format"), TR_FORMAT_UNSET);
+        tr_req_openai_formats, tr_rd_str(&d->rd, format, "type", "text.format"), TR_FORMAT_UNSET);
     req->format_name = tr_rd_str(&d->rd, format, "name", "text.format");
     req->format_schema = tr_rd_obj(&d->rd, format, "schema", "text.format");
     if (tr_rd_bool(&d->rd, format, "strict", &flag, "text.format"))
@@ -629,7 +615,8 @@ static void encode_tools(encoder *e, tr_jv *body)
                   tr_jv_pack(e->p, "{s:s, s:s}", "type", "function", "name",
                              req->tool_choice_name ? req->tool_choice_name : ""));
     else if (req->tool_choice)
-        tr_jv_set_str(body, "tool_choice", tr_req_value_word(tool_choices, req->tool_choice));
+        tr_jv_set_str(body, "tool_choice",
+                      tr_req_value_word(tr_req_openai_tool_choices, req->tool_choice));
     if (req->parallel_tool_calls >= 0)
         tr_jv_set_bool(body, "parallel_tool_calls", req->parallel_tool_calls);
 }
@@ -662,7 +649,7 @@ static void encode_text_format(encoder *e, tr_jv *body)
     if (!req->format)
         return;
     format = tr_jv_set_object(tr_jv_set_object(body, "text"), "format");
-    tr_jv_set_str(format, "type", tr_req_value_word(formats, req->format));
+    tr_jv_set_str(format, "type", tr_req_value_word(tr_req_openai_formats, req->format));
     if (req->format != TR_FORMAT_JSON_SCHEMA)
         return;
     tr_jv_set_str(format, "name", req->format_name ? req->format_name : "response");
