@@ -89,6 +89,7 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
     up->headers = apr_array_make(p, 2, sizeof(aip_header));
     up->auth_files = apr_array_make(p, 1, sizeof(const char *));
     up->compression = "zstd"; /* sent only when it makes the body smaller */
+    up->tls_verify = 1;
     return up;
 }
 
@@ -196,6 +197,18 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
         return set_header(p, up, value);
     if (!strcasecmp(key, "enabled"))
         return set_flag(p, &up->enabled, key, value);
+    if (!strcasecmp(key, "tls_verify")) {
+        up->tls_verify_set = 1;
+        return set_flag(p, &up->tls_verify, key, value);
+    }
+    if (!strcasecmp(key, "tls_ca")) {
+        if (!*value)
+            return "tls_ca= must name a file of PEM CA certificates";
+        up->tls_ca = value;
+        return NULL;
+    }
+    if (!strcasecmp(key, "forwarded_headers"))
+        return set_flag(p, &up->forwarded_headers, key, value);
     if (!strcasecmp(key, "compression")) {
         for (size_t i = 0; i < sizeof(compressions) / sizeof(compressions[0]); i++) {
             if (!strcasecmp(value, compressions[i].name)) {

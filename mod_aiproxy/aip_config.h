@@ -29,6 +29,10 @@ typedef struct {
     apr_table_t *model_map;           /* client model -> upstream model */
     apr_array_header_t *headers;      /* aip_header; sent verbatim, after authentication */
     const char *compression;          /* "zstd", "gzip", "br", "none" */
+    int tls_verify;                   /* https: verify the peer's chain, name and dates */
+    int tls_verify_set;               /* tls_verify= was given (it then beats SSLProxy*) */
+    const char *tls_ca;               /* https: CA file to verify with; NULL = the default */
+    int forwarded_headers;            /* send X-Forwarded-* (the client's address) upstream */
     int oauth;                        /* a subscription api type: credentials from auth files */
     apr_array_header_t *auth_files;   /* const char *; OAuth api types only */
     int index;                        /* position among the vhost's upstreams */

@@ -84,13 +84,30 @@ aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *qu
     return AIP_ROUTE_UNKNOWN;
 }
 
+aip_route_result aip_route_find(apr_pool_t *p, const char *path, const char *query, aip_route *out,
+                                const char **route_path)
+{
+    /* Each try fails at its first differing character, so the whole search stays linear in
+     * the length of the path times the few routes. */
+    for (const char *at = path; at; at = strchr(at + 1, '/')) {
+        if (*at == '/' && aip_route_match(p, at, query, out) == AIP_ROUTE_MATCHED) {
+            *route_path = at;
+            return AIP_ROUTE_MATCHED;
+        }
+    }
+    memset(out, 0, sizeof(*out));
+    *route_path = NULL;
+    return AIP_ROUTE_UNKNOWN;
+}
+
 aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hints)
 {
-    if (!strncmp(path, "/v1beta/", 8) || hints->goog_api_key)
+    /* Anywhere in the path: the handler may be mounted below a prefix. */
+    if (strstr(path, "/v1beta/") || hints->goog_api_key)
         return AIPROXY_PROTO_GEMINI;
-    if (!strncmp(path, "/v1/messages", 12) || hints->anthropic_version)
+    if (strstr(path, "/v1/messages") || hints->anthropic_version)
         return AIPROXY_PROTO_ANTHROPIC;
-    if (!strncmp(path, "/v1/responses", 13))
+    if (strstr(path, "/v1/responses"))
         return AIPROXY_PROTO_RESPONSES;
     return AIPROXY_PROTO_OPENAI;
 }

@@ -24,9 +24,16 @@ typedef enum {
     AIP_ROUTE_UNKNOWN /* no such route: 404 */
 } aip_route_result;
 
-/* Match path (the part after the handler's mount point, starting with '/') and query. */
+/* Match path (a route exactly, starting with '/') and query. */
 aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *query,
                                  aip_route *out);
+
+/* Match the route at the end of a request path, whatever prefix the handler is mounted under
+ * (<Location "/ai/">, <LocationMatch>, a client's base URL https://host/ai): the whole path
+ * first, then what follows each '/' from the left, so the longest route wins. *route_path is
+ * set to the matched part (NULL when none matched). */
+aip_route_result aip_route_find(apr_pool_t *p, const char *path, const char *query, aip_route *out,
+                                const char **route_path);
 
 /* Hints from the request for answering in the right envelope when the route is unknown or
  * shared (GET /v1/models serves OpenAI and Anthropic clients alike). */

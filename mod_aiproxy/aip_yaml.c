@@ -400,6 +400,8 @@ static const field_spec upstream_fields[] = {
     {"auth_files", read_list, offsetof(aip_yaml_upstream, auth_files)},
     {"request_compression", read_string, offsetof(aip_yaml_upstream, compression)},
     {"http_headers", read_map, offsetof(aip_yaml_upstream, http_headers)},
+    {"tls_ca_file", read_string, offsetof(aip_yaml_upstream, tls_ca_file)},
+    {"tls_verify", read_flag, offsetof(aip_yaml_upstream, tls_verify)},
 };
 
 static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t *node)
@@ -415,6 +417,7 @@ static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t 
     up->auth_files = apr_array_make(p, 1, sizeof(aip_yaml_item));
     up->compression.value = "none";
     up->http_headers = apr_array_make(p, 1, sizeof(aip_yaml_pair));
+    up->tls_verify.value = 1;
 }
 
 static int read_upstreams(parse_ctx *ctx, yaml_node_t *node, void *field, const char *what)
@@ -457,6 +460,7 @@ static const field_spec top_fields[] = {
     {"log", read_log, offsetof(aip_yaml_config, log)},
     {"model_fallback", read_map, offsetof(aip_yaml_config, model_fallback)},
     {"upstreams", read_upstreams, offsetof(aip_yaml_config, upstreams)},
+    {"tls_ca_file", read_string, offsetof(aip_yaml_config, tls_ca_file)},
 };
 
 static aip_yaml_config *config_defaults(apr_pool_t *p, const char *path)
@@ -585,6 +589,20 @@ static int check_auth_files(parse_ctx *ctx, aip_yaml_upstream *up, const char *w
     return 0;
 }
 
+/* A CA file named in the config: relative paths are below the config file's directory, as
+ * auth_files are. */
+static int resolve_ca_file(parse_ctx *ctx, aip_yaml_string *file, const char *what)
+{
+    char *abs;
+    if (!file->value)
+        return 0;
+    if (!*file->value || apr_filepath_merge(&abs, ctx->dir, file->value, 0, ctx->p) != APR_SUCCESS)
+        return fail_at(ctx, file->mark, "%s: tls_ca_file '%s' is not a valid path", what,
+                       file->value);
+    file->value = abs;
+    return 0;
+}
+
 /* RFC 9110 token characters: what a header name may be made of. */
 static int is_token_char(char c)
 {
@@ -644,7 +662,7 @@ static int check_upstream(parse_ctx *ctx, aip_yaml_upstream *up, int n)
         up->weight.value = 1;
     if (check_api_type(ctx, up, what) != 0 || check_compression(ctx, up, what) != 0 ||
         check_credentials(ctx, up, what) != 0 || check_auth_files(ctx, up, what) != 0 ||
-        check_headers(ctx, up, what) != 0)
+        check_headers(ctx, up, what) != 0 || resolve_ca_file(ctx, &up->tls_ca_file, what) != 0)
         return -1;
     for (int i = 0; i < up->model_mappings->nelts; i++) {
         const aip_yaml_pair *m = &APR_ARRAY_IDX(up->model_mappings, i, aip_yaml_pair);
@@ -754,6 +772,8 @@ static int check_config(parse_ctx *ctx)
         cfg->listen.value = DEFAULT_LISTEN;
     if ((msg = aip_yaml_listen_address(ctx->p, cfg, &host, &port)) != NULL)
         return fail_at(ctx, cfg->listen.mark, "%s", msg);
+    if (resolve_ca_file(ctx, &cfg->tls_ca_file, "top level") != 0)
+        return -1;
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         if (check_upstream(ctx, &APR_ARRAY_IDX(cfg->upstreams, i, aip_yaml_upstream), i) != 0)
             return -1;

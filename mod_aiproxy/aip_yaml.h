@@ -85,6 +85,8 @@ typedef struct {
     apr_array_header_t *auth_files;       /* aip_yaml_item; absolute, deduplicated */
     aip_yaml_string compression;          /* canonical: zstd, gzip, br or none */
     apr_array_header_t *http_headers;     /* aip_yaml_pair; names in canonical case */
+    aip_yaml_string tls_ca_file;          /* absolute; NULL = the top level's, or the system's */
+    aip_yaml_flag tls_verify;             /* mark.line 0: not written (verified) */
 } aip_yaml_upstream;
 
 typedef struct {
@@ -106,6 +108,7 @@ typedef struct {
     aip_yaml_log log;
     apr_array_header_t *model_fallback; /* aip_yaml_pair: model -> next model */
     apr_array_header_t *upstreams;      /* aip_yaml_upstream */
+    aip_yaml_string tls_ca_file;        /* absolute; CA file for every https upstream */
     apr_array_header_t *warnings;       /* aip_yaml_item: message and where */
 } aip_yaml_config;
 

@@ -13,6 +13,8 @@
 #include "apr_strings.h"
 #include "mod_aiproxy_private.h"
 #include "mod_aiproxy_compress.h"
+#include "aip_args.h"
+#include "aip_section.h"
 
 const aiproxy_translate_api *aip_translate;
 
@@ -29,21 +31,6 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     aip_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
     conf->cfg = aip_config_merge(p, base->cfg, add->cfg);
     conf->balancer_prefix = add->balancer_prefix ? add->balancer_prefix : base->balancer_prefix;
-    return conf;
-}
-
-static void *create_dir_conf(apr_pool_t *p, char *dir)
-{
-    aip_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
-    conf->mount = dir;
-    return conf;
-}
-
-static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
-{
-    aip_dir_conf *base = basev, *add = addv;
-    aip_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
-    conf->mount = add->mount ? add->mount : base->mount;
     return conf;
 }
 
@@ -113,6 +100,105 @@ static const char *check_name(cmd_parms *cmd, const aip_server_conf *conf, const
     return NULL;
 }
 
+/* ---- the upstream's <Proxy> section ------------------------------------------------------ */
+
+/* Configuration text read as if it came from a file (ap_pcfg_open_custom). */
+typedef struct {
+    const char *next;
+} text_source;
+
+static apr_status_t text_getstr(void *buf, apr_size_t bufsiz, void *param)
+{
+    text_source *src = param;
+    const char *nl = strchr(src->next, '\n');
+    apr_size_t n = nl ? (apr_size_t) (nl - src->next) + 1 : strlen(src->next);
+
+    if (n == 0)
+        return APR_EOF;
+    if (n >= bufsiz)
+        return APR_ENOSPC;
+    memcpy(buf, src->next, n);
+    ((char *) buf)[n] = '\0';
+    src->next += n;
+    return APR_SUCCESS;
+}
+
+static apr_status_t text_close(void *param)
+{
+    return APR_SUCCESS;
+}
+
+/* Parse text and run its directives in cmd's server, as lines of the configuration. */
+static const char *run_config_text(cmd_parms *cmd, const char *what, const char *text)
+{
+    text_source *src = apr_pcalloc(cmd->temp_pool, sizeof(*src));
+    cmd_parms sub = *cmd;
+    ap_directive_t *tree = NULL;
+    const char *err;
+
+    src->next = text;
+    sub.config_file = ap_pcfg_open_custom(cmd->temp_pool, what, src, NULL, text_getstr, text_close);
+    err = ap_build_config(&sub, cmd->pool, cmd->temp_pool, &tree);
+    if (!err && tree)
+        err = ap_walk_config(tree, &sub, cmd->context);
+    return err;
+}
+
+/* Is directive written among nodes (looking into <IfModule> and the like, whose condition
+ * is not evaluated: a directive the administrator wrote anywhere is theirs)? */
+static int directive_among(const ap_directive_t *nodes, const char *directive)
+{
+    for (const ap_directive_t *d = nodes; d; d = d->next) {
+        if (!strcasecmp(d->directive, directive))
+            return 1;
+        if (!strncasecmp(d->directive, "<If", 3) && directive_among(d->first_child, directive))
+            return 1;
+    }
+    return 0;
+}
+
+/* The administrator's own directives for the server being configured: a virtual host's,
+ * and the main server's, which it inherits. */
+static int admin_set_directive(const char *directive, void *baton)
+{
+    const cmd_parms *cmd = baton;
+    const ap_directive_t *scope = cmd->directive ? cmd->directive->parent : NULL;
+
+    while (scope && strcasecmp(scope->directive, "<VirtualHost"))
+        scope = scope->parent; /* from inside <IfModule> and the like */
+    if (scope && directive_among(scope->first_child, directive))
+        return 1;
+    return directive_among(ap_conftree, directive);
+}
+
+/* TLS and header settings of up's connections, in its balancer's <Proxy> section. */
+static const char *apply_upstream_section(cmd_parms *cmd, const aip_upstream *up)
+{
+    aip_section_env env = {admin_set_directive, cmd, AIP_SYSTEM_CA_FILE};
+    const char *err;
+
+    if ((err = aip_upstream_tls_check(cmd->pool, up)) != NULL)
+        return err;
+    if (aip_upstream_is_https(up)) {
+        module *mod = ap_top_module;
+        if (!ap_find_command_in_modules("SSLProxyEngine", &mod))
+            return "the https:// base URL needs mod_ssl: add LoadModule ssl_module "
+                   "(mod_ssl.so) to the configuration";
+        if (!up->tls_ca && up->tls_verify &&
+            !admin_set_directive("SSLProxyCACertificateFile", cmd) &&
+            !admin_set_directive("SSLProxyCACertificatePath", cmd)) {
+            apr_finfo_t info;
+            if (apr_stat(&info, AIP_SYSTEM_CA_FILE, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS)
+                return "no system CA bundle at " AIP_SYSTEM_CA_FILE " to verify the provider "
+                       "with (install ca-certificates, or name a CA file with tls_ca=)";
+        }
+    }
+    err = run_config_text(cmd,
+                          apr_psprintf(cmd->pool, "the <Proxy> section of upstream %s", up->name),
+                          aip_upstream_section(cmd->pool, up, &env));
+    return err;
+}
+
 const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *url,
                                 const apr_array_header_t *params)
 {
@@ -170,36 +256,39 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
                                     NULL));
     if (err)
         return err;
+    if ((err = apply_upstream_section(cmd, up)) != NULL)
+        return err;
     up->index = conf->cfg->upstreams->nelts;
     APR_ARRAY_PUSH(conf->cfg->upstreams, aip_upstream *) = up;
     return NULL;
 }
 
 /* AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] [models=a,b] [map=a=b]
- *                 [header="Name: value"] [compression=...] [enabled=on|off] [member params] */
+ *                 [header="Name: value"] [compression=...] [enabled=on|off] [tls_verify=on|off]
+ *                 [tls_ca=file] [forwarded_headers=on|off] [member params] */
 static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
 {
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
     apr_array_header_t *params = apr_array_make(cmd->temp_pool, 8, sizeof(aip_param));
-    const char *name, *url;
+    const char *name, *url, *rest;
+    char *word;
 
     if (err)
         return err;
-    name = ap_getword_conf(cmd->pool, &args);
+    name = aip_args_next_word(cmd->pool, &args, &err);
+    if (!name)
+        return err ? apr_pstrcat(cmd->pool, "AIProxyUpstream: ", err, NULL)
+                   : "AIProxyUpstream needs a name and a base URL";
     /* The base URL may be left out for OAuth api types: then the next word is a setting
      * (key=value), which a URL never is. */
-    {
-        const char *rest = args, *word = ap_getword_conf(cmd->pool, &rest);
-        url = ap_strchr_c(word, '=') ? "" : word;
-        if (*url)
-            args = rest;
-    }
-    while (*args) {
-        char *word = ap_getword_conf(cmd->pool, &args);
+    rest = args;
+    word = aip_args_next_word(cmd->pool, &rest, &err);
+    url = word && !ap_strchr_c(word, '=') ? word : "";
+    if (*url)
+        args = rest;
+    while ((word = aip_args_next_word(cmd->pool, &args, &err)) != NULL) {
         char *eq = strchr(word, '=');
         aip_param *param;
-        if (!*word)
-            break;
         if (!eq)
             return apr_psprintf(cmd->pool, "AIProxyUpstream %s: '%s' is not key=value", name, word);
         *eq = '\0';
@@ -207,6 +296,8 @@ static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
         param->key = word;
         param->value = eq + 1;
     }
+    if (err)
+        return apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err);
     err = aip_define_upstream(cmd, name, url, params);
     return err ? apr_psprintf(cmd->pool, "AIProxyUpstream %s: %s", name, err) : NULL;
 }
@@ -289,7 +380,8 @@ static const command_rec aiproxy_cmds[] = {
     AP_INIT_RAW_ARGS("AIProxyUpstream", cmd_upstream, NULL, RSRC_CONF,
                      "AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] "
                      "[models=a,b] [map=client=upstream] [header=\"Name: value\"] "
-                     "[compression=zstd|gzip|br|none] [enabled=on|off] [BalancerMember params]"),
+                     "[compression=zstd|gzip|br|none] [enabled=on|off] [tls_verify=on|off] "
+                     "[tls_ca=file] [forwarded_headers=on|off] [BalancerMember params]"),
     AP_INIT_TAKE1("AIProxyMaxBodySize", cmd_max_body, NULL, RSRC_CONF,
                   "Largest client request body accepted, in bytes (default 33554432)"),
     AP_INIT_TAKE1("AIProxyDefaultMaxTokens", cmd_default_max_tokens, NULL, RSRC_CONF,
@@ -326,6 +418,19 @@ static void take_oauth_upstreams_out(server_rec *s, aip_config *cfg)
     }
 }
 
+/* tls_verify=off is allowed (private test setups) but never silent. */
+static void warn_unverified_upstreams(server_rec *s, const aip_config *cfg)
+{
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        if (aip_upstream_is_https(up) && !up->tls_verify)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "aiproxy: upstream %s (%s) has tls_verify=off: its certificate is not "
+                         "checked, so its API keys go to whoever answers at that address",
+                         up->name, up->base_url);
+    }
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(aiproxy_translate_get_api) *get_api =
@@ -347,6 +452,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     }
     for (server_rec *vs = s; vs; vs = vs->next) {
         aip_server_conf *conf = ap_get_module_config(vs->module_config, &aiproxy_module);
+        aip_server_conf *main_conf = ap_get_module_config(s->module_config, &aiproxy_module);
+        int own_upstreams = vs == s || conf->cfg->upstreams != main_conf->cfg->upstreams;
+        if (own_upstreams && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+            warn_unverified_upstreams(vs, conf->cfg);
         take_oauth_upstreams_out(vs, conf->cfg);
         conf->selector = aip_selector_create(pconf, conf->cfg);
     }
@@ -372,6 +481,6 @@ static void register_hooks(apr_pool_t *p)
 }
 
 AP_DECLARE_MODULE(aiproxy) = {
-    STANDARD20_MODULE_STUFF, create_dir_conf, merge_dir_conf, create_server_conf,
-    merge_server_conf,       aiproxy_cmds,    register_hooks, AP_MODULE_FLAG_NONE,
+    STANDARD20_MODULE_STUFF, NULL,         NULL,           create_server_conf,
+    merge_server_conf,       aiproxy_cmds, register_hooks, AP_MODULE_FLAG_NONE,
 };

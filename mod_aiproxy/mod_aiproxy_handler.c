@@ -22,7 +22,7 @@ typedef struct {
     request_rec *r;
     aip_server_conf *conf;
     aip_route route;
-    const char *path; /* request path below the mount point */
+    const char *path; /* the route part of the request path (below any mount prefix) */
 } client_request;
 
 static int send_error(client_request *cr, int status, const char *message)
@@ -44,23 +44,6 @@ static int send_error(client_request *cr, int status, const char *message)
         return OK;
     ap_rwrite(body, (int) len, r);
     return OK;
-}
-
-/* The request path below the <Location> the handler is mounted at. */
-static const char *path_below_mount(request_rec *r)
-{
-    aip_dir_conf *dconf = ap_get_module_config(r->per_dir_config, &aiproxy_module);
-    const char *mount = dconf->mount;
-    size_t n;
-
-    if (!mount || mount[0] != '/')
-        return r->uri;
-    n = strlen(mount);
-    while (n > 0 && mount[n - 1] == '/')
-        n--;
-    if (n > 0 && !strncmp(r->uri, mount, n) && (r->uri[n] == '/' || r->uri[n] == '\0'))
-        return r->uri[n] ? r->uri + n : "/";
-    return r->uri;
 }
 
 static aip_client_hints client_hints(request_rec *r)
@@ -498,7 +481,6 @@ static int aip_handler(request_rec *r)
     memset(&cr, 0, sizeof(cr));
     cr.r = r;
     cr.conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
-    cr.path = path_below_mount(r);
     ap_set_module_config(r->request_config, &aiproxy_module,
                          apr_pcalloc(r->pool, sizeof(aip_request_state)));
     {
@@ -508,12 +490,12 @@ static int aip_handler(request_rec *r)
         apr_table_setn(r->subprocess_env, "AIPROXY_REQUEST_ID", id);
     }
 
-    if (aip_route_match(r->pool, cr.path, r->args, &cr.route) != AIP_ROUTE_MATCHED) {
+    if (aip_route_find(r->pool, r->uri, r->args, &cr.route, &cr.path) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
-        cr.route.proto = aip_route_guess_proto(cr.path, &hints);
+        cr.route.proto = aip_route_guess_proto(r->uri, &hints);
         return send_error(&cr, HTTP_NOT_FOUND,
                           apr_psprintf(r->pool, "no such endpoint: %s %s", r->method,
-                                       ap_escape_html(r->pool, cr.path)));
+                                       ap_escape_html(r->pool, r->uri)));
     }
     if (cr.route.kind == AIP_ROUTE_MODELS) {
         hints = client_hints(r);

@@ -29,10 +29,6 @@ typedef struct {
     const char *balancer_prefix; /* this server's balancer name prefix, once it has upstreams */
 } aip_server_conf;
 
-typedef struct {
-    const char *mount; /* the <Location> the handler is mounted at */
-} aip_dir_conf;
-
 /* The translate module's entry points (NULL until post_config found them). */
 extern const aiproxy_translate_api *aip_translate;
 

@@ -127,6 +127,14 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
                up->compression.mark.line ? up->compression.mark : unset);
     push_param(params, "enabled", up->enabled.value ? "on" : "off",
                up->enabled.mark.line ? up->enabled.mark : unset);
+    if (up->tls_verify.mark.line)
+        push_param(params, "tls_verify", up->tls_verify.value ? "on" : "off", up->tls_verify.mark);
+    /* The top level's CA file is for the https upstreams; an upstream's own wins. */
+    if (up->tls_ca_file.value)
+        push_param(params, "tls_ca", up->tls_ca_file.value, up->tls_ca_file.mark);
+    else if (cfg->tls_ca_file.value &&
+             (!up->base_url.value || !strncasecmp(up->base_url.value, "https://", 8)))
+        push_param(params, "tls_ca", cfg->tls_ca_file.value, cfg->tls_ca_file.mark);
     /* aiproxy waits upstream_request_timeout for the response headers; mod_proxy's timeout=
      * bounds every wait for upstream data, so a stream may still run for as long as it
      * keeps sending. */

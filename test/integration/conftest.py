@@ -42,7 +42,7 @@ def mock():
 
 # ---- gateway fixtures go below ---------------------------------------------------------------
 
-from harness import Httpd, free_port  # noqa: E402
+from harness import SSL_MODULES, Httpd, free_port  # noqa: E402
 
 GATEWAY_MODULES = ["mod_aiproxy_translate.so", "mod_aiproxy.so"]
 
@@ -72,17 +72,22 @@ def upstream_lines(mock, extra=""):
 class Gateway(Httpd):
     """A private httpd with mod_aiproxy serving `SetHandler aiproxy` at / on one port."""
 
-    def __init__(self, body, log_level="warn"):
+    def __init__(self, body, log_level="warn", ssl=False, mount='<Location "/">'):
+        """mount: the section that sets `SetHandler aiproxy` (None: the body has its own)."""
         self.port = free_port()
         # <Location "/"> first: later <Location> sections in body (admin) override it.
+        section = mount.split()[0][1:] if mount else ""
+        handler = f"{mount}\n    SetHandler aiproxy\n</{section}>\n" if mount else ""
         conf = (
             f"<VirtualHost 127.0.0.1:{self.port}>\n"
-            '<Location "/">\n    SetHandler aiproxy\n</Location>\n'
+            f"{handler}"
             '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n'
             f"{body}\n</VirtualHost>\n"
         )
+        modules = [OUT / m for m in GATEWAY_MODULES]
         super().__init__("gateway", conf, listen=[self.port],
-                         extra_modules=[OUT / m for m in GATEWAY_MODULES], log_level=log_level)
+                         extra_modules=(SSL_MODULES if ssl else []) + modules,
+                         log_level=log_level)
 
     def url(self, path="/"):  # noqa: D102 - one port, so no port argument
         return f"http://127.0.0.1:{self.port}{path}"

@@ -7,8 +7,11 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
     Httpd(name, conf_body, listen, extra_modules=(), log_level="warn")
                               a private httpd; "@ROOT@" in conf_body becomes its ServerRoot
                               (threads_per_child=16: event MPM, 4 children at most)
-    MockUpstream(names=[...], require_keys={name: [keys]})
-                              an Httpd with mod_aiproxy_mock, one vhost (and port) per name
+    MockUpstream(names=[...], require_keys={name: [keys]}, tls={name: (cert, key)})
+                              an Httpd with mod_aiproxy_mock, one vhost (and port) per name;
+                              the vhosts named in tls answer https (mod_ssl) and log each
+                              request's SNI, TLS protocol and client port (tls_log(name))
+    SSL_MODULES               mod_ssl and what it needs, as extra_modules pairs
     request / post_json / get one HTTP exchange -> (status, headers, body)
     stream_sse / stream_chunks
                               iterate a streamed reply as it arrives
@@ -49,6 +52,12 @@ STOCK_MODULES = [
     ("request_module", "mod_request.so"),
     ("status_module", "mod_status.so"),
     ("headers_module", "mod_headers.so"),
+]
+# mod_ssl for https upstreams (gateway side) and TLS mock vhosts (mod_log_config, built in,
+# writes their logs).
+SSL_MODULES = [
+    ("socache_shmcb_module", STOCK_MODULE_DIR / "mod_socache_shmcb.so"),
+    ("ssl_module", STOCK_MODULE_DIR / "mod_ssl.so"),
 ]
 MINIMAL_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 # Sanitizer runs: AIPROXY_HTTPD_LD_PRELOAD etc. are passed to apache2 as LD_PRELOAD etc.
@@ -286,11 +295,12 @@ class MockUpstream(Httpd):
 
     def __init__(self, names=("anthropic", "openai", "responses", "gemini"), require_keys=None,
                  scenarios=None,
-                 log_level="warn", module=None, threads_per_child=64):
+                 log_level="warn", module=None, threads_per_child=64, tls=None):
         self.names = list(names)
         self.ports = {name: free_port() for name in self.names}
         require_keys = require_keys or {}
         scenarios = scenarios or {}
+        self.tls = dict(tls or {})
         vhosts = []
         for name in self.names:
             keys = "".join(
@@ -298,6 +308,15 @@ class MockUpstream(Httpd):
             )
             if name in scenarios:  # markers applied to every request of this vhost
                 keys += f'    AIProxyMockScenario "{scenarios[name]}"\n'
+            if name in self.tls:
+                cert, key = self.tls[name]
+                keys += (
+                    "    SSLEngine on\n"
+                    f'    SSLCertificateFile "{cert}"\n'
+                    f'    SSLCertificateKeyFile "{key}"\n'
+                    f'    CustomLog "@ROOT@/logs/tls-{name}.log" '
+                    '"%{SSL_TLS_SNI}x %{SSL_PROTOCOL}x %{remote}p %k %U"\n'
+                )
             vhosts.append(
                 f"<VirtualHost 127.0.0.1:{self.ports[name]}>\n"
                 f'    AIProxyMockName "{name}"\n'
@@ -311,11 +330,15 @@ class MockUpstream(Httpd):
         module = module or os.environ.get("AIPROXY_MOCK_SO") or (OUT / "mod_aiproxy_mock.so")
         # like the real APIs, keep pooled connections open
         server = "KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 60\n\n"
+        extra = [("aiproxy_mock_module", module)]
+        if self.tls:
+            extra = SSL_MODULES + extra
+            server += "SSLSessionCache shmcb:@ROOT@/run/ssl_scache(512000)\n\n"
         super().__init__(
             "mock",
             server + "\n".join(vhosts),
             listen=list(self.ports.values()),
-            extra_modules=[("aiproxy_mock_module", module)],
+            extra_modules=extra,
             log_level=log_level,
             threads_per_child=threads_per_child,
         )
@@ -326,8 +349,17 @@ class MockUpstream(Httpd):
     def port(self, name):
         return self.ports[name]
 
-    def base_url(self, name):
-        return f"http://127.0.0.1:{self.ports[name]}"
+    def base_url(self, name, host="127.0.0.1"):
+        scheme = "https" if name in self.tls else "http"
+        return f"{scheme}://{host}:{self.ports[name]}"
+
+    def tls_log(self, name):
+        """(sni, protocol, client_port, keepalive_count, path) per request to a TLS vhost."""
+        try:
+            text = (self.root / "logs" / f"tls-{name}.log").read_text()
+        except OSError:
+            return []
+        return [tuple(line.split(" ")) for line in text.splitlines() if line.strip()]
 
     def requests(self, upstream=None):
         records = []

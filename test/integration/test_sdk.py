@@ -151,17 +151,14 @@ def keyed_gateway(mock):
     gw.cleanup()
 
 
-@pytest.fixture(scope="module")
-def sdk_results(keyed_gateway, sdk_installed):
+def run_batches(node, cases_by_sdk):
     """{case id: normalized result}: one concurrent batch per SDK, all SDKs side by side."""
-    base = keyed_gateway.url("").rstrip("/")
     procs = {}
-    for sdk in SDKS:
-        cases = batch_cases(sdk, base)
+    for sdk, cases in cases_by_sdk.items():
         with tempfile.TemporaryFile("w+") as batch:
             json.dump({"cases": cases}, batch)
             batch.seek(0)
-            proc = subprocess.Popen([sdk_installed, str(SCRIPT)], cwd=SDK_DIR, stdin=batch,
+            proc = subprocess.Popen([node, str(SCRIPT)], cwd=SDK_DIR, stdin=batch,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs[sdk] = (proc, cases)
     results = {}
@@ -180,6 +177,32 @@ def sdk_results(keyed_gateway, sdk_installed):
             results.setdefault(c["id"], {
                 "error": f"run_client.mjs gave no result (exit {proc.returncode}): {err[-2000:]}"})
     return results
+
+
+@pytest.fixture(scope="module")
+def sdk_results(keyed_gateway, sdk_installed):
+    base = keyed_gateway.url("").rstrip("/")
+    return run_batches(sdk_installed, {sdk: batch_cases(sdk, base) for sdk in SDKS})
+
+
+@pytest.fixture(scope="module")
+def prefixed_results(mock, sdk_installed):
+    """Every SDK with the gateway's base URL below a prefix (http://host/ai), as users
+    configure a gateway mounted at <Location "/ai/">: plain calls, JSON and stream, to
+    every demo model."""
+    ensure_built(*GATEWAY_MODULES)
+    gw = Gateway(upstream_lines(mock) + f"\nAIProxyClientKey {CLIENT_KEY}",
+                 mount='<Location "/ai/">')
+    gw.start()
+    try:
+        base = gw.url("/ai")
+        return run_batches(sdk_installed, {sdk: [
+            {"id": case_id(sdk, model, "plain", stream), "sdk": sdk, "baseURL": base,
+             "model": model, "scenario": "plain", "stream": stream}
+            for model in MODELS for stream in STREAMS] for sdk in SDKS})
+    finally:
+        gw.stop()
+        gw.cleanup()
 
 
 def result_of(sdk_results, sdk, model, scenario, stream):
@@ -287,3 +310,13 @@ def test_every_upstream_served_the_sdks(sdk_results, mock):
     for rec in mock.requests():
         text = json.dumps(rec["headers"]) + (rec.get("query") or "") + (rec.get("body") or "")
         assert CLIENT_KEY not in text and WRONG_KEY not in text, rec
+
+
+@pytest.mark.parametrize("sdk,model,stream", [
+    pytest.param(sdk, model, stream, id=case_id(sdk, model, "prefix", stream))
+    for sdk in SDKS for model in MODELS for stream in STREAMS
+])
+def test_sdk_with_base_url_below_a_prefix(prefixed_results, sdk, model, stream):
+    res = result_of(prefixed_results, sdk, model, "plain", stream)
+    assert res["text"] == f"echo: {PROMPTS['plain']}", f"{kind(sdk, model)}: {json.dumps(res)}"
+    assert res["stop"] == EXPECTED_STOP[SDKS[sdk]]["plain"]

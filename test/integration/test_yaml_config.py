@@ -284,7 +284,7 @@ def test_seed_example_as_is_loads(make_gateway, tmp_path):
     files but stays out of rotation, with a warning, until mod_aiproxy_oauth exists; the
     API-key upstreams are balancer members; the models list shows their models."""
     path = FIXTURES / "seed-example.yaml"
-    gw = make_gateway(f'AIProxyConfigFile "{path}"')
+    gw = make_gateway(f'AIProxyConfigFile "{path}"', ssl=True)  # https base URLs
     log = gw.error_log()
     assert "upstream Gemini-CLI (api type geminicli) is out of rotation" in log, log
     page = get(gw.url("/balancer-manager"))[2].decode()
