@@ -34,7 +34,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The private-httpd basics (apache2 path, minimal environment, ports) are the test harness's.
 sys.path.insert(0, str(REPO / "test" / "integration"))
-from harness import APACHE2, MINIMAL_ENV, free_port, port_answers  # noqa: E402
+from harness import APACHE2, MINIMAL_ENV, SSL_MODULES, free_port, port_answers  # noqa: E402
+from tls_certs import TestPKI  # noqa: E402
 
 STOCK_MODULES = [
     ("mpm_event_module", "mod_mpm_event.so"),
@@ -430,6 +431,46 @@ def figure_translation(res, gw, wrk, port, workdir, args):
     return True
 
 
+def figure_tls(res, gw, mock, wrk, port, workdir, args):
+    """https vs http upstream: gateway CPU per request with verified TLS to the mock, and how
+    many requests each TLS connection carried (keep-alive reuse, from the mock's log)."""
+    conns = args.conns
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    https = write_body(workdir, "https", chat_body("bench-tls", "Hello, benchmark"))
+    http = write_body(workdir, "http", chat_body("bench-openai", "Hello, benchmark"))
+    log(f"\n[5] TLS upstream: model bench-tls (https://localhost, verified against the bench CA) "
+        f"vs bench-openai (http), {args.rounds} interleaved rounds of\n"
+        f"    {wrk.show(url, https, conns, args.seconds)}")
+    status, body = probe(port, "/v1/chat/completions", https.read_text())
+    if status != 200:
+        log(f"  https probe answered {status}: {body[:300]!r}\n{gw.error_log()[-2000:]}")
+        res.add("[5] gateway CPU per request https vs http upstream", f"skipped: {status}",
+                "", None)
+        return
+    variants = [("https", url, https), ("http", url, http)]
+    for name, u, bf in variants:
+        wrk.run(u, bf, conns, args.warmup)
+    tls_log = mock.root / "logs" / "tls.log"
+    before = len(tls_log.read_text().splitlines())
+    runs = interleaved(gw, wrk, variants, conns, args.seconds, args.rounds, "tls")
+    t, h = runs["https"], runs["http"]
+    cpu_t = median([r["cpu_us_per_req"] for r in t])
+    cpu_h = median([r["cpu_us_per_req"] for r in h])
+    ratios = [x["cpu_us_per_req"] / y["cpu_us_per_req"] for x, y in zip(t, h)]
+    # %{remote}p of every request the TLS vhost served during the rounds: one port, one connection
+    ports = [line.split()[0] for line in tls_log.read_text().splitlines()[before:]]
+    per_conn = len(ports) / max(len(set(ports)), 1)
+    res.add("[5] gateway CPU per request https vs http upstream",
+            f"{cpu_t:.0f} vs {cpu_h:.0f} us = {median(ratios):.2f}x", "", None,
+            f"+{cpu_t - cpu_h:.0f} us per request for TLS; per-round "
+            + fmt_list(ratios, "{:.2f}") + f"; throughput {median([r['rps'] for r in t]):.0f} vs "
+            f"{median([r['rps'] for r in h]):.0f} req/s")
+    res.add("[5] requests per upstream TLS connection (keep-alive reuse)",
+            f"{per_conn:.0f} ({len(ports)} requests on {len(set(ports))} connections)",
+            ">= 100", per_conn >= 100,
+            "a handshake per request would show 1; mod_proxy keeps the verified connections")
+
+
 def count_sse_events(body):
     return sum(1 for line in body.decode("utf-8", "replace").splitlines()
                if line.startswith("data:"))
@@ -574,7 +615,7 @@ def main():
     ap.add_argument("--pin", choices=["split", "none"],
                     default=os.environ.get("BENCH_PIN", "split"),
                     help="split: gateway on CPU 0, mock + wrk on CPU 1 (needs 2+ CPUs)")
-    ap.add_argument("--only", default="1,2,3,4", help="figures to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5", help="figures to run, e.g. 1,3")
     ap.add_argument("--micro", default=None, help="bench_translate binary for figure 3")
     ap.add_argument("--profile", choices=["aiproxy", "plain", "passthrough", "translated"],
                     help="instead of the figures: perf record the gateway under this variant")
@@ -603,27 +644,43 @@ def main():
         os.chmod(mods / so, 0o755)
     os.chmod(mods, 0o755)
 
-    gw_port, mock_port = free_port(), free_port()
-    mock = Instance(workdir, "mock", [mock_port], f"""
+    gw_port, mock_port, tls_port = free_port(), free_port(), free_port()
+    pki = TestPKI(workdir / "pki", ca_name="bench CA")
+    cert, key = pki.leaf("mock")
+    ssl_modules = [(name, str(path)) for name, path in SSL_MODULES]
+    mock = Instance(workdir, "mock", [mock_port, tls_port], f"""
 <VirtualHost 127.0.0.1:{mock_port}>
     AIProxyMockName bench
     <Location "/">
         SetHandler aiproxy-mock
     </Location>
-</VirtualHost>""", [("aiproxy_mock_module", mods / "mod_aiproxy_mock.so")], rest_cpus, threads=256)
+</VirtualHost>
+<VirtualHost 127.0.0.1:{tls_port}>
+    AIProxyMockName bench-tls
+    SSLEngine on
+    SSLCertificateFile "{cert}"
+    SSLCertificateKeyFile "{key}"
+    CustomLog "{workdir}/mock/logs/tls.log" "%{{remote}}p %k"
+    <Location "/">
+        SetHandler aiproxy-mock
+    </Location>
+</VirtualHost>""", ssl_modules + [("aiproxy_mock_module", mods / "mod_aiproxy_mock.so")],
+                    rest_cpus, threads=256)
     gw = Instance(workdir, "gateway", [gw_port], f"""
 <VirtualHost 127.0.0.1:{gw_port}>
     AIProxyUpstream bench-openai http://127.0.0.1:{mock_port}/openai api=openai \\
         token=bench-upstream-key models=bench-openai
     AIProxyUpstream bench-anthropic http://127.0.0.1:{mock_port}/anthropic api=anthropic \\
         token=bench-upstream-key models=bench-anthropic
+    AIProxyUpstream bench-tls https://localhost:{tls_port}/openai api=openai \\
+        token=bench-upstream-key models=bench-tls tls_ca="{pki.ca_file}"
     <Location "/">
         SetHandler aiproxy
     </Location>
     # The baseline: plain mod_proxy to the same mock, same httpd, same mod_proxy settings.
     ProxyPass "/plain/" "http://127.0.0.1:{mock_port}/openai/"
-</VirtualHost>""", [("aiproxy_translate_module", mods / "mod_aiproxy_translate.so"),
-                     ("aiproxy_module", mods / "mod_aiproxy.so")], gw_cpus)
+</VirtualHost>""", ssl_modules + [("aiproxy_translate_module", mods / "mod_aiproxy_translate.so"),
+                                   ("aiproxy_module", mods / "mod_aiproxy.so")], gw_cpus)
 
     log(f"aiproxy bench: {time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPUs "
         f"({pin_note}), load average {os.getloadavg()[0]:.2f}")
@@ -658,6 +715,8 @@ def main():
                                chat_body("bench-anthropic", "hi"))[0] == 200
         if "4" in only:
             figure_memory(res, gw, wrk, gw_port, workdir, args, translated)
+        if "5" in only:
+            figure_tls(res, gw, mock, wrk, gw_port, workdir, args)
     except RuntimeError as exc:
         log(f"\nbench: setup failed, no further figures: {exc}")
         failed = True
