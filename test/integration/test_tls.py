@@ -335,3 +335,13 @@ def test_make_run_config_seed_example_starts(tmp_path):
         assert "[ssl:emerg]" not in log and "AH00526" not in log, log
     finally:
         stop_demo(proc, root)
+
+
+def test_graceful_restart_keeps_tls_upstreams_verified(tls_gateway, tls_mock, pki):
+    gw = tls_gateway(upstream("good", tls_mock.base_url("good", "localhost"),
+                              f"tls_ca={pki.ca_file}") + "\n"
+                     + upstream("bad", tls_mock.base_url("unknownca", "localhost"),
+                                f"tls_ca={pki.ca_file}", models="b"))
+    assert ask(gw)[0] == 200 and ask(gw, model="b")[0] == 502
+    gw.graceful()
+    assert ask(gw)[0] == 200 and ask(gw, model="b")[0] == 502
