@@ -55,7 +55,7 @@ static void gemini_request_path(apr_pool_t *p, const aiproxy_target *target, con
 
 static tr_jv *gemini_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
-    const tr_error_words *words = tr_error_words_for(err->status);
+    const tr_error_words *words = tr_error_words_of(err);
     return tr_jv_pack(p, "{s:{s:i, s:s, s:s}}", "error", "code", err->status, "message",
                       err->message ? err->message : "", "status", words->google_status);
 }
