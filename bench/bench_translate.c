@@ -115,7 +115,7 @@ typedef struct {
 static const char *request_op(apr_pool_t *p, const void *arg, long *units)
 {
     const request_case *c = arg;
-    aiproxy_error err = {0, NULL, NULL};
+    aiproxy_error err = {0, NULL, NULL, NULL};
     aiproxy_target target = {c->target, "upstream-model", 0, 0};
     aiproxy_upstream_request out;
     aiproxy_request *req;

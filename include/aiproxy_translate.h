@@ -43,6 +43,10 @@ typedef struct {
     int status;          /* 400, 413, 415, 422, 502 ... */
     const char *type;    /* short category: "invalid_request_error", "api_error" ... */
     const char *message; /* human readable, safe to show to the client */
+    /* What went wrong when the status alone does not say it ("unknown_url" and
+     * "model_not_found" are both 404s), or NULL. A known code chooses every protocol's words
+     * (error type, Gemini status) over the status table; any code is OpenAI's error.code. */
+    const char *code;
 } aiproxy_error;
 
 /* ------------------------------------------------------------------------------------------

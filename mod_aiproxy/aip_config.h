@@ -77,9 +77,13 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
  * NULL. */
 const char *aip_upstream_default_base_url(const aip_upstream *up);
 
-/* The token for the next attempt on up: tokens rotate round robin (lock free, per child). */
+/* Does up have a static token to send? (OAuth upstreams may have none.) */
+int aip_upstream_has_credential(const aip_upstream *up);
+/* The token for the next attempt on up: tokens rotate round robin (lock free, per child).
+ * NULL when up has no token. */
 const char *aip_upstream_next_token(const aip_upstream *up);
-/* The index of the token the next request starts with (then the others in order). */
+/* The index of the token the next request starts with (then the others in order), or -1
+ * when up has no token. */
 int aip_upstream_next_token_index(const aip_upstream *up);
 
 /* Does up serve client model? */

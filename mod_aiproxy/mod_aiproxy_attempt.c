@@ -19,10 +19,40 @@
 #include "mod_aiproxy_private.h"
 #include "mod_aiproxy_compress.h"
 
-#define AIP_ERROR_BODY_KEEP (64 * 1024) /* upstream error bytes kept for the client message */
+APLOG_USE_MODULE(aiproxy);
 
 static ap_filter_rec_t *body_filter_handle;
 static ap_filter_rec_t *capture_filter_handle;
+
+/* ---- what request_config holds ------------------------------------------------------------ */
+
+aip_request_state *aip_request_state_create(request_rec *r)
+{
+    aip_request_state *state = apr_pcalloc(r->pool, sizeof(*state));
+    state->tag = AIP_TAG_REQUEST_STATE;
+    ap_set_module_config(r->request_config, &aiproxy_module, state);
+    return state;
+}
+
+aip_request_state *aip_request_state_of(request_rec *r)
+{
+    aip_request_state *state;
+
+    if (r->main)
+        return NULL;
+    state = ap_get_module_config(r->request_config, &aiproxy_module);
+    return state && state->tag == AIP_TAG_REQUEST_STATE ? state : NULL;
+}
+
+aip_attempt *aip_attempt_of(request_rec *rr)
+{
+    aip_attempt *at;
+
+    if (!rr->main)
+        return NULL;
+    at = ap_get_module_config(rr->request_config, &aiproxy_module);
+    return at && at->tag == AIP_TAG_ATTEMPT ? at : NULL;
+}
 
 /* ---- mapping the subrequest to the balancer ---------------------------------------------- */
 
@@ -32,7 +62,7 @@ static int map_attempt_to_balancer(request_rec *r)
 
     if (!r->main)
         return DECLINED;
-    state = ap_get_module_config(r->main->request_config, &aiproxy_module);
+    state = aip_request_state_of(r->main);
     if (!state || !state->lookup)
         return DECLINED;
     r->filename = apr_pstrcat(r->pool, "proxy:", state->lookup->filename, NULL);
@@ -83,6 +113,37 @@ static const char *const forwarded_response_headers[] = {"Retry-After",
                                                          "x-ratelimit-remaining-tokens",
                                                          NULL};
 
+/* What committing a stream sets on the client's request, beside the status, content type,
+ * forwarded headers and upstream name. undo_commit walks the same table, so the two cannot
+ * drift apart. */
+typedef enum { IN_HEADERS_OUT, IN_SUBPROCESS_ENV } commit_place;
+
+static const struct {
+    commit_place place;
+    const char *name;
+    const char *value;
+} stream_commit_settings[] = {
+    /* Streams go out unbuffered: no compression, no proxy buffering downstream. */
+    {IN_SUBPROCESS_ENV, "no-gzip", "1"},
+    {IN_SUBPROCESS_ENV, "no-brotli", "1"},
+    {IN_HEADERS_OUT, "Cache-Control", "no-cache"},
+    {IN_HEADERS_OUT, "X-Accel-Buffering", "no"},
+};
+
+/* Set on every commit, to the answering upstream's name. */
+static const struct {
+    commit_place place;
+    const char *name;
+} upstream_name_settings[] = {
+    {IN_HEADERS_OUT, "X-AIProxy-Upstream"},
+    {IN_SUBPROCESS_ENV, "AIPROXY_UPSTREAM"},
+};
+
+static apr_table_t *commit_table(request_rec *r, commit_place place)
+{
+    return place == IN_HEADERS_OUT ? r->headers_out : r->subprocess_env;
+}
+
 static void commit_to_client(aip_attempt *at, request_rec *rr)
 {
     request_rec *r = at->main;
@@ -96,37 +157,41 @@ static void commit_to_client(aip_attempt *at, request_rec *rr)
     }
     ap_set_content_type(r, aip_translate->response_content_type(at->translator));
     if (at->req.upstream_stream != AIPROXY_STREAM_NONE) {
-        /* Streams go out unbuffered: no compression, no proxy buffering downstream. */
-        apr_table_setn(r->subprocess_env, "no-gzip", "1");
-        apr_table_setn(r->subprocess_env, "no-brotli", "1");
-        apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
-        apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+        for (size_t i = 0; i < sizeof(stream_commit_settings) / sizeof(stream_commit_settings[0]);
+             i++)
+            apr_table_setn(commit_table(r, stream_commit_settings[i].place),
+                           stream_commit_settings[i].name, stream_commit_settings[i].value);
     }
-    apr_table_setn(r->headers_out, "X-AIProxy-Upstream", at->upstream->name);
-    apr_table_setn(r->subprocess_env, "AIPROXY_UPSTREAM", at->upstream->name);
+    for (size_t i = 0; i < sizeof(upstream_name_settings) / sizeof(upstream_name_settings[0]); i++)
+        apr_table_setn(commit_table(r, upstream_name_settings[i].place),
+                       upstream_name_settings[i].name, at->upstream->name);
     at->outcome = AIP_OUTCOME_COMMITTED;
     at->committed_at = apr_time_now();
-    ((aip_request_state *) ap_get_module_config(r->request_config, &aiproxy_module))->committed =
-        at;
+    aip_request_state_of(r)->committed = at;
 }
 
 /* The answer turned out to be only an error event and nothing reached the client: take
- * back what commit_to_client set, so another upstream can answer or the error report can. */
+ * back everything commit_to_client set, so another upstream can answer or the error report
+ * can, with nothing of this answer showing. */
 static void undo_commit(aip_attempt *at)
 {
     request_rec *r = at->main;
-    aip_request_state *state = ap_get_module_config(r->request_config, &aiproxy_module);
 
     at->outcome = AIP_OUTCOME_ERROR_EVENT;
     at->status = 0;
-    state->committed = NULL;
+    at->committed_at = 0;
+    aip_request_state_of(r)->committed = NULL;
     r->status = HTTP_OK;
+    r->status_line = NULL;
+    r->content_type = NULL;
     for (int i = 0; forwarded_response_headers[i]; i++)
         apr_table_unset(r->headers_out, forwarded_response_headers[i]);
-    apr_table_unset(r->headers_out, "X-AIProxy-Upstream");
-    apr_table_unset(r->headers_out, "Cache-Control");
-    apr_table_unset(r->headers_out, "X-Accel-Buffering");
-    apr_table_unset(r->subprocess_env, "AIPROXY_UPSTREAM");
+    for (size_t i = 0; i < sizeof(stream_commit_settings) / sizeof(stream_commit_settings[0]); i++)
+        apr_table_unset(commit_table(r, stream_commit_settings[i].place),
+                        stream_commit_settings[i].name);
+    for (size_t i = 0; i < sizeof(upstream_name_settings) / sizeof(upstream_name_settings[0]); i++)
+        apr_table_unset(commit_table(r, upstream_name_settings[i].place),
+                        upstream_name_settings[i].name);
 }
 
 static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)
@@ -144,6 +209,17 @@ static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)
         memcpy(at->error_body + at->error_len, data, len);
         at->error_len += len;
     }
+}
+
+/* The request's one buffer for upstream error bytes: each failing attempt overwrites the one
+ * before, which is never reported once a later attempt was made. */
+static char *request_error_buffer(request_rec *r)
+{
+    aip_request_state *state = aip_request_state_of(r);
+
+    if (!state->error_buffer)
+        state->error_buffer = apr_palloc(r->pool, AIP_ERROR_BODY_KEEP);
+    return state->error_buffer;
 }
 
 static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -164,7 +240,7 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             /* copied: the subrequest's pool is gone when the handler reads it */
             at->retry_after =
                 apr_pstrdup(at->main->pool, apr_table_get(rr->headers_out, "Retry-After"));
-            at->error_body = apr_palloc(at->main->pool, AIP_ERROR_BODY_KEEP);
+            at->error_body = request_error_buffer(at->main);
         } else {
             commit_to_client(at, rr);
         }
@@ -236,18 +312,22 @@ static apr_table_t *upstream_headers(aip_attempt *at, apr_pool_t *p)
 void aip_attempt_run(aip_attempt *at)
 {
     request_rec *r = at->main;
-    aip_request_state *state = ap_get_module_config(r->request_config, &aiproxy_module);
+    aip_request_state *state = aip_request_state_of(r);
     body_filter_ctx *body = apr_pcalloc(r->pool, sizeof(*body));
     request_rec *rr;
 
+    at->tag = AIP_TAG_ATTEMPT;
     state->lookup = at;
-    rr = ap_sub_req_method_uri("POST", r->uri, r, r->output_filters);
+    /* r->uri is decoded and the subrequest decodes its URI again: hand it the path escaped,
+     * or "%25" in a model name would reach it as a bare "%" (and fail it). */
+    rr = ap_sub_req_method_uri("POST", ap_escape_uri(r->pool, r->uri), r, r->output_filters);
     state->lookup = NULL;
     if (rr->status != HTTP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "aiproxy: the attempt on upstream %s could not be set up (status %d)",
+                      "aiproxy: the attempt on upstream %s could not be set up (subrequest "
+                      "status %d)",
                       at->upstream->name, rr->status);
-        at->outcome = AIP_OUTCOME_NO_RESPONSE;
+        at->outcome = AIP_OUTCOME_GATEWAY_FAILURE;
         ap_destroy_sub_req(rr);
         return;
     }

@@ -13,9 +13,12 @@
 #include "ap_provider.h"
 #include "ap_slotmem.h"
 #include "apr_strings.h"
+#include "apr_lib.h"
 #include <jansson.h>
 #include "mod_aiproxy_private.h"
 #include "aip_breaker.h"
+
+APLOG_USE_MODULE(aiproxy);
 
 #define BREAKER_SLOTMEM_NAME "aiproxy-breakers"
 
@@ -51,10 +54,24 @@ apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned
     return APR_SUCCESS;
 }
 
+static apr_uint32_t now_seconds(void)
+{
+    return (apr_uint32_t) apr_time_sec(apr_time_now());
+}
+
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
                                   int create)
 {
-    return aip_breaker_find(&breaker_table, aip_breaker_key(p, up->balancer, model), create);
+    return aip_breaker_find(&breaker_table, AIP_BREAKER_MODEL,
+                            aip_breaker_key(p, up->balancer, model), create, now_seconds());
+}
+
+aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const aip_upstream *up, int token_index,
+                                        int create)
+{
+    return aip_breaker_find(&breaker_table, AIP_BREAKER_TOKEN,
+                            aip_breaker_token_key(p, up->balancer, token_index), create,
+                            now_seconds());
 }
 
 /* ---- admin endpoint ----------------------------------------------------------------------- */
@@ -70,39 +87,39 @@ static const aip_upstream *upstream_of_balancer(const aip_config *cfg, const cha
     return NULL;
 }
 
+/* One listed breaker: the upstream and what it guards (a model, or a token by its index). */
+static json_t *breaker_entry(const aip_upstream *up, const aip_breaker_slot *slot,
+                             const char *guarded, apr_uint32_t now)
+{
+    int open = aip_breaker_is_open(slot, now);
+    json_t *entry = json_pack("{s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "open", open,
+                              "failures", (int) slot->failures, "seconds_to_reset",
+                              (json_int_t) (open ? slot->open_until - now : 0), "last_status",
+                              (int) slot->last_status);
+
+    if (slot->kind == AIP_BREAKER_TOKEN)
+        json_object_set_new(entry, "token", json_integer(atoi(guarded)));
+    else
+        json_object_set_new(entry, "model", json_string(guarded));
+    return entry;
+}
+
 static json_t *open_breakers(request_rec *r, const aip_config *cfg)
 {
     json_t *list = json_array();
-    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+    apr_uint32_t now = now_seconds();
 
     for (apr_size_t i = 0; i < breaker_table.count; i++) {
         aip_breaker_slot *slot = &breaker_table.slots[i];
-        const char *balancer, *model;
+        const char *balancer, *guarded;
         const aip_upstream *up;
-        if (slot->state != 2)
+        if (!aip_breaker_slot_ready(slot))
             continue;
-        aip_breaker_key_split(r->pool, slot->key, &balancer, &model);
+        aip_breaker_key_split(r->pool, slot->key, &balancer, &guarded);
         up = upstream_of_balancer(cfg, balancer);
         if (!up || (!aip_breaker_is_open(slot, now) && slot->failures == 0))
             continue;
-        if (!strncmp(model, AIP_TOKEN_KEY_PREFIX, strlen(AIP_TOKEN_KEY_PREFIX))) {
-            json_array_append_new(
-                list,
-                json_pack(
-                    "{s:s, s:i, s:b, s:I, s:i}", "upstream", up->name, "token",
-                    atoi(model + strlen(AIP_TOKEN_KEY_PREFIX)), "open",
-                    aip_breaker_is_open(slot, now), "seconds_to_reset",
-                    (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
-                    "last_status", (int) slot->last_status));
-            continue;
-        }
-        json_array_append_new(
-            list,
-            json_pack("{s:s, s:s, s:b, s:i, s:I, s:i}", "upstream", up->name, "model", model,
-                      "open", aip_breaker_is_open(slot, now), "failures", (int) slot->failures,
-                      "seconds_to_reset",
-                      (json_int_t) (aip_breaker_is_open(slot, now) ? slot->open_until - now : 0),
-                      "last_status", (int) slot->last_status));
+        json_array_append_new(list, breaker_entry(up, slot, guarded, now));
     }
     return list;
 }
@@ -121,30 +138,38 @@ static int send_json(request_rec *r, int status, json_t *body)
 static int admin_reset(request_rec *r, const aip_config *cfg)
 {
     apr_table_t *args = NULL;
-    const char *name, *model;
+    const char *name, *model, *token;
     const aip_upstream *up;
-    aip_breaker_slot *slot;
+    aip_breaker_slot *slot = NULL;
 
     ap_args_to_table(r, &args);
     name = apr_table_get(args, "upstream");
     model = apr_table_get(args, "model");
-    if (!name || !model)
+    token = apr_table_get(args, "token");
+    if (!name || !(model || token) || (model && token))
         return send_json(r, HTTP_BAD_REQUEST,
-                         json_pack("{s:s}", "error", "reset needs ?upstream=NAME&model=MODEL"));
+                         json_pack("{s:s}", "error",
+                                   "reset needs ?upstream=NAME&model=MODEL or "
+                                   "?upstream=NAME&token=INDEX"));
     up = aip_config_find_upstream(cfg, name);
-    slot = up ? aip_breaker_for(r->pool, up, model, 0) : NULL;
+    if (up && model)
+        slot = aip_breaker_for(r->pool, up, model, 0);
+    else if (up && apr_isdigit(*token))
+        slot = aip_token_breaker_for(r->pool, up, atoi(token), 0);
     if (!slot)
         return send_json(
             r, HTTP_NOT_FOUND,
-            json_pack("{s:s}", "error", "no breaker state for that upstream and model"));
+            json_pack("{s:s}", "error", "no breaker state for that upstream and model or token"));
     aip_breaker_reset(slot);
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for model %s reset", name,
-                  model);
-    return send_json(
-        r, HTTP_OK, json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name, "model", model));
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for %s %s reset", name,
+                  model ? "model" : "token", model ? model : token);
+    return send_json(r, HTTP_OK,
+                     json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name,
+                               model ? "model" : "token", model ? model : token));
 }
 
-/* GET .../breakers: every circuit with failures or open; POST .../breakers/reset?upstream=&model=.
+/* GET .../breakers: every circuit with failures or open; POST
+ * .../breakers/reset?upstream=&model= (or &token=INDEX for a benched token).
  * Protect the location with Require like balancer-manager. */
 static int admin_handler(request_rec *r)
 {

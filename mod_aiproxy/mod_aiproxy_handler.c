@@ -18,6 +18,8 @@
 #include "aip_failover.h"
 #include "aip_compress.h"
 
+APLOG_USE_MODULE(aiproxy);
+
 typedef struct {
     request_rec *r;
     aip_server_conf *conf;
@@ -25,10 +27,11 @@ typedef struct {
     const char *path; /* the route part of the request path (below any mount prefix) */
 } client_request;
 
-static int send_error(client_request *cr, int status, const char *message)
+/* code: what went wrong when the status does not say it (see aiproxy_error), or NULL. */
+static int send_coded_error(client_request *cr, int status, const char *code, const char *message)
 {
     request_rec *r = cr->r;
-    aiproxy_error err = {status, NULL, message};
+    aiproxy_error err = {status, NULL, message, code};
     apr_size_t len;
     const char *body = aip_translate->error_body(r->pool, cr->route.proto, &err, &len);
 
@@ -44,6 +47,11 @@ static int send_error(client_request *cr, int status, const char *message)
         return OK;
     ap_rwrite(body, (int) len, r);
     return OK;
+}
+
+static int send_error(client_request *cr, int status, const char *message)
+{
+    return send_coded_error(cr, status, NULL, message);
 }
 
 static aip_client_hints client_hints(request_rec *r)
@@ -244,8 +252,14 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
                                        "out of service (circuit open)",
                                        model));
     if (!last)
-        return send_error(cr, HTTP_NOT_FOUND,
-                          apr_psprintf(r->pool, "no upstream serves model '%s'", model));
+        return send_coded_error(cr, HTTP_NOT_FOUND, "model_not_found",
+                                apr_psprintf(r->pool, "no upstream serves model '%s'", model));
+    if (last->outcome == AIP_OUTCOME_GATEWAY_FAILURE)
+        return send_error(cr, HTTP_INTERNAL_SERVER_ERROR,
+                          apr_psprintf(r->pool,
+                                       "the gateway could not set up its request to upstream %s "
+                                       "(see the server's error log)",
+                                       last->upstream->name));
     if (last->outcome == AIP_OUTCOME_ERROR_STATUS) {
         status = last->status;
         detail = last->error_len
@@ -300,16 +314,9 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
  * Retry-After, else a minute for throttling and the breaker period for refusals. */
 #define AIP_TOKEN_THROTTLE_SECONDS 60
 
-static aip_breaker_slot *token_breaker(request_rec *r, const aip_upstream *up, int index,
-                                       int create)
-{
-    return aip_breaker_for(r->pool, up, apr_psprintf(r->pool, AIP_TOKEN_KEY_PREFIX "%d", index),
-                           create);
-}
-
 static void bench_token(client_request *cr, const aip_attempt *at, int index)
 {
-    aip_breaker_slot *slot = token_breaker(cr->r, at->upstream, index, 1);
+    aip_breaker_slot *slot = aip_token_breaker_for(cr->r->pool, at->upstream, index, 1);
     apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
     long cooldown =
         aip_retry_after_seconds(at->retry_after, now, cr->conf->cfg->breaker_open_seconds);
@@ -323,7 +330,8 @@ static void bench_token(client_request *cr, const aip_attempt *at, int index)
 
 /* Try up for model, with another of its tokens after a credential or rate failure. Tokens
  * benched by an earlier refusal are skipped while others remain. Returns the last attempt
- * (NULL when the request cannot be expressed for up: *err set). */
+ * (NULL when the request cannot be expressed for up: *err and *build_status set; or when up
+ * has no token to send: *build_status 0). */
 static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const aip_upstream *up,
                                  const char *model, int *attempts, aip_verdict *verdict,
                                  aiproxy_error *err, int *build_status)
@@ -333,13 +341,16 @@ static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const
     int n = up->tokens->nelts, first = aip_upstream_next_token_index(up), tried = 0;
     apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
+    *build_status = 0;
+    if (first < 0)
+        return NULL; /* no usable credential (an OAuth upstream without its provider) */
     for (int t = 0; t < n; t++) {
         int index = (first + t) % n;
         const char *token = APR_ARRAY_IDX(up->tokens, index, const char *);
 
         /* A single token is always tried: benching it could change nothing, so its
          * lookup is not paid on every request. */
-        if (n > 1 && aip_breaker_is_open(token_breaker(r, up, index, 0), now) &&
+        if (n > 1 && aip_breaker_is_open(aip_token_breaker_for(r->pool, up, index, 0), now) &&
             !(t == n - 1 && !tried))
             continue; /* benched; the last one is still tried when all are */
         tried++;
@@ -354,6 +365,12 @@ static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const
             aip_breaker_slot *slot = aip_breaker_for(r->pool, up, model, 0);
             if (slot)
                 aip_breaker_record_success(slot);
+            return at;
+        }
+        if (at->outcome == AIP_OUTCOME_GATEWAY_FAILURE) {
+            /* Nothing reached the upstream: blame no one, and stop, since every other
+             * attempt would be set up the same way. */
+            verdict->try_next = 0;
             return at;
         }
         *verdict = judge_attempt(cr, at);
@@ -372,7 +389,7 @@ static int serve_generation(client_request *cr)
     const aip_upstream *order[AIP_MAX_UPSTREAMS];
     aip_attempt *last = NULL;
     aiproxy_request *req;
-    aiproxy_error err = {0, NULL, NULL};
+    aiproxy_error err = {0, NULL, NULL, NULL};
     char *body = NULL;
     apr_size_t len = 0;
     int rc, attempts = 0, skipped_open = 0, unexpressible = 0;
@@ -415,13 +432,19 @@ static int serve_generation(client_request *cr)
 
             if (!aip_worker_for(r, order[i]))
                 continue; /* disabled, stopped or drained in balancer-manager */
+            if (!aip_upstream_has_credential(order[i])) {
+                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                              "aiproxy: upstream %s skipped: no usable credential", order[i]->name);
+                continue;
+            }
             if (aip_breaker_is_open(aip_breaker_for(r->pool, order[i], model, 0), now)) {
                 skipped_open++;
                 continue;
             }
             at = try_upstream(cr, req, order[i], model, &attempts, &verdict, &err, &build_status);
             if (!at) {
-                unexpressible = build_status;
+                if (build_status)
+                    unexpressible = build_status;
                 continue; /* another upstream may speak a protocol that can express it */
             }
             last = at;
@@ -481,11 +504,10 @@ static int aip_handler(request_rec *r)
     memset(&cr, 0, sizeof(cr));
     cr.r = r;
     cr.conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
-    ap_set_module_config(r->request_config, &aiproxy_module,
-                         apr_pcalloc(r->pool, sizeof(aip_request_state)));
+    aip_request_state_create(r);
     {
         const char *id = request_id(r);
-        apr_table_setn(r->headers_out, "X-AIProxy-Request-Id", id);
+        /* err_headers_out go out with every answer, success or error: set once there. */
         apr_table_setn(r->err_headers_out, "X-AIProxy-Request-Id", id);
         apr_table_setn(r->subprocess_env, "AIPROXY_REQUEST_ID", id);
     }
@@ -493,9 +515,10 @@ static int aip_handler(request_rec *r)
     if (aip_route_find(r->pool, r->uri, r->args, &cr.route, &cr.path) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
         cr.route.proto = aip_route_guess_proto(r->uri, &hints);
-        return send_error(&cr, HTTP_NOT_FOUND,
-                          apr_psprintf(r->pool, "no such endpoint: %s %s", r->method,
-                                       ap_escape_html(r->pool, r->uri)));
+        /* OpenAI's own words for this ("Invalid URL (POST /v1/x)"), not "model not found". */
+        return send_coded_error(&cr, HTTP_NOT_FOUND, "unknown_url",
+                                apr_psprintf(r->pool, "Invalid URL (%s %s): no such endpoint",
+                                             r->method, ap_escape_html(r->pool, r->uri)));
     }
     if (cr.route.kind == AIP_ROUTE_MODELS) {
         hints = client_hints(r);
@@ -528,8 +551,7 @@ static int export_log_variables(request_rec *r)
     const aiproxy_response_info *info;
     apr_table_t *env = r->subprocess_env;
 
-    if (r->main || !(state = ap_get_module_config(r->request_config, &aiproxy_module)) ||
-        !state->committed)
+    if (!(state = aip_request_state_of(r)) || !state->committed)
         return DECLINED;
     info = aip_translate->response_info(state->committed->translator);
     apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);

@@ -12,6 +12,8 @@
 #include "ap_provider.h"
 #include "mod_aiproxy_private.h"
 
+APLOG_USE_MODULE(aiproxy);
+
 /* Members the admin took out in balancer-manager (or hcheck) are skipped by the gateway. */
 #define AIP_WORKER_OUT_OF_ROTATION                                                                 \
     (PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED | PROXY_WORKER_DRAIN | PROXY_WORKER_HC_FAIL)
@@ -75,7 +77,7 @@ static proxy_worker *weighted_round_robin(proxy_balancer *balancer, request_rec 
 
 static proxy_worker *aiproxy_finder(proxy_balancer *balancer, request_rec *r)
 {
-    aip_attempt *at = ap_get_module_config(r->request_config, &aiproxy_module);
+    aip_attempt *at = aip_attempt_of(r); /* NULL on a plain ProxyPass request */
     proxy_worker *worker;
 
     if (!at)

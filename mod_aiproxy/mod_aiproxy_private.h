@@ -37,10 +37,25 @@ typedef enum {
     AIP_OUTCOME_NO_RESPONSE = 0, /* no upstream answer: connect failure, timeout, refusal */
     AIP_OUTCOME_ERROR_STATUS,    /* the upstream answered an HTTP error; body kept */
     AIP_OUTCOME_ERROR_EVENT,     /* a 200 stream that began with an error event */
-    AIP_OUTCOME_COMMITTED        /* the answer went to the client */
+    AIP_OUTCOME_COMMITTED,       /* the answer went to the client */
+    /* The gateway itself failed (the subrequest could not be set up): no upstream was asked,
+     * so none is blamed, and the next would fail the same way. */
+    AIP_OUTCOME_GATEWAY_FAILURE
 } aip_outcome;
 
+/* request_config holds an aip_request_state on the main request and an aip_attempt on the
+ * attempt's subrequest; each starts with its tag, so the accessors below return NULL for the
+ * wrong one instead of a blind cast. */
+typedef enum {
+    AIP_TAG_REQUEST_STATE = 0x53504941, /* "AIPS" */
+    AIP_TAG_ATTEMPT = 0x41504941        /* "AIPA" */
+} aip_config_tag;
+
+/* Upstream error bytes kept for the client message. */
+#define AIP_ERROR_BODY_KEEP (64 * 1024)
+
 typedef struct {
+    aip_config_tag tag; /* AIP_TAG_ATTEMPT */
     request_rec *main;
     const aip_upstream *upstream;
     const char *model;          /* client model (or its fallback) this attempt serves */
@@ -53,18 +68,30 @@ typedef struct {
 
     aip_outcome outcome;
     int status;       /* upstream HTTP status (ERROR_STATUS) */
-    char *error_body; /* first bytes of the upstream error body */
+    char *error_body; /* first bytes of the upstream error body (the request's error buffer) */
     apr_size_t error_len;
     const char *retry_after;
     apr_time_t committed_at; /* when the answer started to go to the client */
     int swallowed_error;     /* the stream held back had only an error: dropped unseen */
 } aip_attempt;
 
-/* Per main request: the attempt whose subrequest is being looked up (for translate_name). */
+/* Per main request. */
 typedef struct {
+    aip_config_tag tag;     /* AIP_TAG_REQUEST_STATE */
     aip_attempt *lookup;    /* the attempt whose subrequest is being looked up */
     aip_attempt *committed; /* the attempt that answered the client */
+    /* AIP_ERROR_BODY_KEEP bytes, allocated at the first failing attempt and reused by every
+     * later one: only the last attempt's error is reported, and the memory a request holds
+     * must not grow with upstreams x tokens x fallbacks. */
+    char *error_buffer;
 } aip_request_state;
+
+/* mod_aiproxy_attempt.c: the typed views of request_config. */
+aip_request_state *aip_request_state_create(request_rec *r);
+/* r's state: NULL unless r is a main request the handler serves. */
+aip_request_state *aip_request_state_of(request_rec *r);
+/* rr's attempt: NULL unless rr is an attempt's subrequest. */
+aip_attempt *aip_attempt_of(request_rec *rr);
 
 /* mod_aiproxy.c: define one upstream (its balancer member included) in cmd->server, from
  * key=value settings as AIProxyUpstream takes them. Returns NULL or an error message. */
@@ -80,6 +107,8 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
 apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned int slots);
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
                                   int create);
+aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const aip_upstream *up, int token_index,
+                                        int create);
 void aip_breaker_register_hooks(apr_pool_t *p);
 
 /* mod_aiproxy_yaml.c: AIProxyConfigFile */

@@ -31,6 +31,8 @@
 #include "mod_proxy.h"
 #include "mod_aiproxy_translate_location.h"
 
+APLOG_USE_MODULE(aiproxy_translate);
+
 #define DEFAULT_MAX_BODY          ((apr_off_t) 32 * 1024 * 1024) /* as Anthropic's API */
 #define ERROR_BODY_KEEP           (64 * 1024) /* upstream error bodies are small; the message is early */
 #define DEFAULT_ANTHROPIC_VERSION "2023-06-01"
@@ -131,6 +133,7 @@ static int set_error(aiproxy_error *err, int status, const char *message)
     err->status = status;
     err->type = NULL;
     err->message = message;
+    err->code = NULL;
     return status;
 }
 
@@ -208,10 +211,13 @@ static int check_request(request_rec *r, const location_conf *conf, aiproxy_rout
         apr_table_setn(r->headers_out, "Allow", "POST");
         return set_error(err, HTTP_METHOD_NOT_ALLOWED, "only POST is translated here");
     }
-    if (conf->client == AIPROXY_PROTO_GEMINI && gemini_route_from_path(r, route) != 0)
-        return set_error(err, HTTP_NOT_FOUND,
-                         "expected a path ending in "
-                         "/models/{model}:generateContent or :streamGenerateContent");
+    if (conf->client == AIPROXY_PROTO_GEMINI && gemini_route_from_path(r, route) != 0) {
+        set_error(err, HTTP_NOT_FOUND,
+                  "expected a path ending in "
+                  "/models/{model}:generateContent or :streamGenerateContent");
+        err->code = "unknown_url"; /* not an unknown model */
+        return err->status;
+    }
     if (!is_json_content_type(apr_table_get(r->headers_in, "Content-Type")))
         return set_error(err, HTTP_UNSUPPORTED_MEDIA_TYPE,
                          "the request body must be JSON (Content-Type: application/json)");
@@ -490,7 +496,7 @@ static const char *answer_error_message(request_rec *r, const answer_ctx *ctx)
 static apr_status_t send_error_envelope(ap_filter_t *f, answer_ctx *ctx)
 {
     request_rec *r = f->r;
-    aiproxy_error err;
+    aiproxy_error err = {0};
     apr_size_t len;
     const char *body;
     apr_bucket_brigade *out = apr_brigade_create(r->pool, f->c->bucket_alloc);
@@ -612,7 +618,7 @@ static int translate_request(request_rec *r, const location_conf *conf)
     aiproxy_route_info route;
     aiproxy_request *req = NULL;
     aiproxy_upstream_request up;
-    aiproxy_error err;
+    aiproxy_error err = {0};
     char *body = NULL;
     apr_size_t len = 0;
     int rc;
@@ -631,7 +637,7 @@ static int translate_request(request_rec *r, const location_conf *conf)
 static int translate_location_handler(request_rec *r)
 {
     const location_conf *conf = ap_get_module_config(r->per_dir_config, &aiproxy_translate_module);
-    aiproxy_error err;
+    aiproxy_error err = {0};
 
     /* Subrequests are mod_aiproxy's: their bodies are already translated. */
     if (!conf || !conf->enabled || r->main)

@@ -149,6 +149,7 @@ apr_status_t tr_accumulate(void *baton, const tr_event *ev)
         acc->error.status = ev->error.status;
         acc->error.type = dup_or_null(acc->pool, ev->error.type);
         acc->error.message = dup_or_null(acc->pool, ev->error.message);
+        acc->error.code = dup_or_null(acc->pool, ev->error.code);
         break;
     default:
         break;

@@ -22,7 +22,7 @@ static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target, 
 
 static tr_jv *anthropic_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
-    const tr_error_words *words = tr_error_words_for(err->status);
+    const tr_error_words *words = tr_error_words_of(err);
     return tr_jv_pack(p, "{s:s, s:{s:s, s:s}}", "type", "error", "error", "type",
                       words->anthropic_type, "message", err->message ? err->message : "");
 }

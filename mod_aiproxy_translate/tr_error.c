@@ -1,4 +1,5 @@
 /* tr_error.c: error envelopes in each protocol's own shape, and messages out of them. */
+#include <string.h>
 #include "apr_strings.h"
 #include "tr_codec.h"
 #include "tr_error.h"
@@ -22,6 +23,33 @@ static const tr_error_words error_words[] = {
     {504, "timeout_error", "server_error", "timeout", "DEADLINE_EXCEEDED"},
     {529, "overloaded_error", "server_error", "overloaded", "UNAVAILABLE"},
 };
+
+/* Failures that share a status with others but have words of their own, by code. The status
+ * field is unused: the caller's status stands. */
+static const struct {
+    const char *code;
+    tr_error_words words;
+} coded_error_words[] = {
+    /* OpenAI answers an unknown URL with invalid_request_error and no model in sight. */
+    {"unknown_url", {404, "not_found_error", "invalid_request_error", "unknown_url", "NOT_FOUND"}},
+    {"model_not_found",
+     {404, "not_found_error", "invalid_request_error", "model_not_found", "NOT_FOUND"}},
+};
+
+const tr_error_words *tr_error_words_of(const aiproxy_error *err)
+{
+    for (size_t i = 0; err->code && i < sizeof(coded_error_words) / sizeof(coded_error_words[0]);
+         i++) {
+        if (!strcmp(coded_error_words[i].code, err->code))
+            return &coded_error_words[i].words;
+    }
+    return tr_error_words_for(err->status);
+}
+
+const char *tr_error_openai_code(const aiproxy_error *err)
+{
+    return err->code ? err->code : tr_error_words_of(err)->openai_code;
+}
 
 const tr_error_words *tr_error_words_for(int status)
 {

@@ -16,5 +16,9 @@ typedef struct {
 
 /* The row for status (nearest class row for statuses not in the table). */
 const tr_error_words *tr_error_words_for(int status);
+/* The words for err: the row of its code when the code is a known one, else its status row.
+ * OpenAI's error.code is err->code whenever one is given (tr_error_openai_code). */
+const tr_error_words *tr_error_words_of(const aiproxy_error *err);
+const char *tr_error_openai_code(const aiproxy_error *err);
 
 #endif /* TR_ERROR_H */

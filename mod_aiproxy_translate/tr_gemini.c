@@ -1,5 +1,6 @@
 /* tr_gemini.c: Gemini generateContent codec table, request peek, endpoint, error envelope. */
 #include "apr_lib.h"
+#include <string.h>
 #include "apr_strings.h"
 #include "tr_error.h"
 #include "tr_jv.h"
@@ -16,6 +17,8 @@ static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
         err->message = "the URL names no model: use /v1beta/models/{model}:generateContent";
         return err->status;
     }
+    if (tr_peek_model_name(route->model, strlen(route->model), err))
+        return err->status;
     req->model = route->model;
     req->stream = route->stream;
     return tr_peek_require_array(p, req->root, "contents", err);
@@ -55,7 +58,7 @@ static void gemini_request_path(apr_pool_t *p, const aiproxy_target *target, con
 
 static tr_jv *gemini_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
-    const tr_error_words *words = tr_error_words_for(err->status);
+    const tr_error_words *words = tr_error_words_of(err);
     return tr_jv_pack(p, "{s:{s:i, s:s, s:s}}", "error", "code", err->status, "message",
                       err->message ? err->message : "", "status", words->google_status);
 }

@@ -27,10 +27,10 @@ static void openai_request_path(apr_pool_t *p, const aiproxy_target *target, con
 tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err);
 tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err)
 {
-    const tr_error_words *words = tr_error_words_for(err->status);
+    const tr_error_words *words = tr_error_words_of(err);
     return tr_jv_pack(p, "{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
                       err->message ? err->message : "", "type", words->openai_type, "param", "code",
-                      words->openai_code);
+                      tr_error_openai_code(err));
 }
 
 const char *tr_openai_error_message(apr_pool_t *p, tr_jv *body);

@@ -10,6 +10,18 @@ static int invalid(aiproxy_error *err, const char *message)
     return err->status;
 }
 
+int tr_peek_model_name(const char *model, apr_size_t len, aiproxy_error *err)
+{
+    /* Model names become log fields, header values and breaker keys: no control bytes (a
+     * NUL would also cut the name short of what the client sent). */
+    for (apr_size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) model[i];
+        if (c < 0x20 || c == 0x7f)
+            return invalid(err, "the model name must not contain control characters");
+    }
+    return 0;
+}
+
 int tr_peek_model(tr_request *req, aiproxy_error *err)
 {
     tr_jv *model = tr_jv_get(req->root, "model");
@@ -18,6 +30,8 @@ int tr_peek_model(tr_request *req, aiproxy_error *err)
         return invalid(err, "'model' is required");
     if (!tr_jv_is_string(model) || tr_jv_str_len(model) == 0)
         return invalid(err, "'model' must be a non-empty string");
+    if (tr_peek_model_name(tr_jv_str_value(model), tr_jv_str_len(model), err))
+        return err->status;
     req->model = tr_jv_str_value(model);
     return 0;
 }

@@ -4,7 +4,10 @@
 
 #include "tr_ir.h"
 
-/* req->model = body "model" (a non-empty string), else a 400 in *err. */
+/* 0 when model (len bytes) is fit to be a model name (no control characters), else a 400 in
+ * *err. */
+int tr_peek_model_name(const char *model, apr_size_t len, aiproxy_error *err);
+/* req->model = body "model" (a non-empty string, a fit name), else a 400 in *err. */
 int tr_peek_model(tr_request *req, aiproxy_error *err);
 /* req->stream from a boolean body field (absent = not streaming), else a 400 in *err. */
 int tr_peek_stream_flag(tr_request *req, const char *key, aiproxy_error *err);

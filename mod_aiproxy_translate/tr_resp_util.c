@@ -124,6 +124,7 @@ void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *e
     err->status = status ? status : 500;
     err->type = type ? apr_pstrdup(p, type) : "api_error";
     err->message = apr_pstrdup(p, message ? message : "the upstream reported an error");
+    err->code = NULL; /* the status speaks for the upstream's error */
 }
 
 tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len)

@@ -253,7 +253,7 @@ static apr_status_t write_error_body(aiproxy_response *t, const aiproxy_error *e
  * error envelope). */
 static apr_status_t fail(aiproxy_response *t, int status, const char *message)
 {
-    aiproxy_error err = {status, status == 413 ? "request_too_large" : "api_error", message};
+    aiproxy_error err = {status, status == 413 ? "request_too_large" : "api_error", message, NULL};
     tr_event ev = {.kind = TR_EV_ERROR};
     apr_status_t rv;
 
@@ -476,7 +476,7 @@ static const struct {
 
 static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message)
 {
-    aiproxy_error err = {502, "api_error", message};
+    aiproxy_error err = {502, "api_error", message, NULL};
     tr_jv *body = t->client->error_encode(t->pool, &err);
     const char *event = stream_error_frames[t->spec.client].event;
     const char *text;

@@ -968,7 +968,6 @@ static void write_completed(tr_stream_encoder *enc)
 
 static void write_failed(tr_stream_encoder *enc, const aiproxy_error *err)
 {
-    const tr_error_words *words = tr_error_words_for(err->status);
     tr_jv *body;
 
     if (!enc->id)
@@ -977,8 +976,8 @@ static void write_failed(tr_stream_encoder *enc, const aiproxy_error *err)
                            tr_jv_array(enc->scratch), NULL);
     tr_jv_set(body, "error",
               tr_jv_pack(enc->scratch, "{s:s, s:s}", "code",
-                         words->openai_code ? words->openai_code : "server_error", "message",
-                         err->message ? err->message : ""));
+                         tr_error_openai_code(err) ? tr_error_openai_code(err) : "server_error",
+                         "message", err->message ? err->message : ""));
     write_response_event(enc, "response.failed", body);
     enc->ended = 1;
 }

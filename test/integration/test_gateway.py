@@ -221,6 +221,58 @@ def test_unknown_route_and_method(gateway):
     error_message("anthropic", payload)
 
 
+# An unknown route is not an unknown model: each protocol's own not-found words.
+UNKNOWN_ROUTE_WORDS = {
+    "openai": ("/v1/completions", {}, lambda e: (e["error"]["type"], e["error"]["code"]),
+               ("invalid_request_error", "unknown_url")),
+    "anthropic": ("/v1/messages/batches", {"anthropic-version": "2023-06-01"},
+                  lambda e: e["error"]["type"], "not_found_error"),
+    "gemini": ("/v1beta/models/demo-gemini:embedContent", {},
+               lambda e: (e["error"]["status"], e["error"]["code"]), ("NOT_FOUND", 404)),
+}
+
+
+@pytest.mark.parametrize("proto", sorted(UNKNOWN_ROUTE_WORDS))
+def test_unknown_route_has_not_found_words(gateway, proto):
+    path, headers, words, expected = UNKNOWN_ROUTE_WORDS[proto]
+    status, _, payload = post_json(gateway.url(path), {"model": "x"}, headers)
+    assert status == 404
+    assert words(json.loads(payload)) == expected, payload
+    assert f"Invalid URL (POST {path})" in error_message(proto, payload)
+
+
+def test_unknown_model_keeps_model_not_found(gateway):
+    path, body = client_request("openai", "x", model="no-such-model")
+    status, _, payload = post_json(gateway.url(path), body)
+    assert status == 404 and json.loads(payload)["error"]["code"] == "model_not_found"
+
+
+def request_id_headers(url, body, stream=False):
+    """Every X-AIProxy-Request-Id header of one answer, as http.client lists them."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        conn.request("POST", u.path + (f"?{u.query}" if u.query else ""), json.dumps(body),
+                     {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, [v for k, v in resp.getheaders()
+                             if k.lower() == "x-aiproxy-request-id"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("case", ["200", "404", "stream", "upstream-error"])
+def test_request_id_sent_once(gateway, case):
+    path, body = client_request("openai", "x [mock:status=503]" if case == "upstream-error"
+                                else "hi", stream=case == "stream")
+    if case == "404":
+        path = "/v1/nothing"
+    status, ids = request_id_headers(gateway.url(path), body)
+    assert status == {"200": 200, "404": 404, "stream": 200, "upstream-error": 503}[case]
+    assert len(ids) == 1 and ids[0], ids
+
+
 def test_oversized_body_is_413(make_gateway, mock):
     gw = make_gateway(upstream_lines(mock) + "\nAIProxyMaxBodySize 4096")
     path, body = client_request("anthropic", "x" * 5000)

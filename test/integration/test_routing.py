@@ -352,7 +352,7 @@ def test_oauth_upstream_loads_out_of_rotation(make_gateway, mock):
         "AIProxyUpstream sub api=claudecode auth_file=/etc/aiproxy/claude.json models=m "
         "weight=100",
         upstream("keyed", mock),
-    ]))
+    ]), ssl=True)  # the provider's endpoint is https
     assert "upstream sub (api type claudecode) is out of rotation" in gw.error_log()
     assert "https://api.anthropic.com" in get(gw.url("/balancer-manager"))[2].decode()
     for _ in range(3):
@@ -379,3 +379,125 @@ def test_bad_directives_refuse_startup_with_file_and_line(body, message):
         assert f"of {gw.conf_path}" in text and "line" in text, text
     finally:
         gw.cleanup()
+
+
+# ---- models the gateway must not mistake for something else ------------------------------------
+
+def test_percent_in_gemini_model_reaches_the_upstream(make_gateway, mock):
+    """The model of a Gemini URL is decoded once: "gem%25zz" is the model "gem%zz", sent to
+    the upstream escaped again, and nothing counts against the upstream."""
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream g {mock.base_url('gemini')} api=gemini token=tok-g",
+        ADMIN,
+    ]))
+    mock.clear()
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    for _ in range(3):
+        st, hdrs, payload = post_json(gw.url("/v1beta/models/gem%25zz:generateContent"), body)
+        assert st == 200, payload
+        assert hdrs["x-aiproxy-upstream"] == "g"
+    # the mock records the path as httpd decoded it: the model arrived as "gem%zz"
+    assert mock.last("gemini")["path"] == "/v1beta/models/gem%zz:generateContent"
+    assert breakers(gw) == {}
+
+
+def test_control_characters_in_model_refused_and_no_token_benched(make_gateway, mock):
+    """A model named like a token key ("\\u0002token0") is refused with 400 in every client
+    protocol before any upstream sees it; the tokens of the upstream stay in service."""
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t0 token=t1 weight=100",
+        f"AIProxyUpstream good {mock.base_url('openai')} api=openai token=g",
+        "AIProxyCircuitBreaker 1 1800",
+        ADMIN,
+    ]))
+    from test_gateway import client_request, error_message
+    for proto in ("anthropic", "openai", "responses"):
+        path, body = client_request(proto, "hi", model="\u0002token0")
+        for _ in range(3):
+            st, _, payload = post_json(gw.url(path), body)
+            assert st == 400, payload
+            assert "control characters" in error_message(proto, payload)
+    st, _, payload = post_json(gw.url("/v1beta/models/%02token0:generateContent"),
+                               {"contents": [{"parts": [{"text": "hi"}]}]})
+    assert st == 400 and "control characters" in error_message("gemini", payload)
+    assert breakers(gw) == {}
+    # a real failure of the dead upstream opens its model's circuit, not token 0's
+    assert served_by(gw, model="m")[:2] == (200, "good")
+    state = breakers(gw)
+    assert ("dead", "m") in state and ("dead", "token#0") not in state
+
+
+def test_gateway_failure_blames_no_upstream(make_gateway, mock):
+    """The attempt's subrequest cannot be set up (here: the admin denies subrequests): the
+    client gets a 500 in its envelope, no upstream is tried or blamed, the log says why."""
+    gw = make_gateway("\n".join([
+        upstream("first", mock, extra="weight=100"),
+        upstream("second", mock),
+        '<Location "/v1/chat/completions">',
+        "    <If \"%{IS_SUBREQ} == 'true'\">",
+        "        Require all denied",
+        "    </If>",
+        "</Location>",
+        ADMIN,
+    ]))
+    mock.clear()
+    st, _, payload = served_by(gw)
+    assert st == 500, payload
+    assert "could not set up" in json.loads(payload)["error"]["message"]
+    assert mock.requests() == []
+    assert breakers(gw) == {}
+    assert "could not be set up" in gw.error_log()
+
+
+def test_many_failing_attempts_report_the_last_error(make_gateway, mock, failing_mock):
+    """20 tokens all throttled: every one is tried, and the client gets the last answer's
+    status and message (the error bytes of each attempt share one buffer)."""
+    tokens = " ".join(f"token=t{i}" for i in range(20))
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream busy {failing_mock.base_url('s429')} api=openai {tokens} models=m",
+        ADMIN,
+    ]))
+    failing_mock.clear()
+    st, _, payload = served_by(gw)
+    assert st == 429, payload
+    assert len(failing_mock.requests("s429")) == 20
+    message = json.loads(payload)["error"]["message"]
+    assert message.startswith("upstream busy answered 429: "), message
+    assert len(message) > len("upstream busy answered 429: ") + 5, message
+
+
+def test_swallowed_stream_leaves_nothing_behind(make_gateway, mock, failing_mock):
+    """A stream that began with an error event was committed, then swallowed: nothing it set
+    (stream headers, no-gzip, the upstream's name) may reach the final answer."""
+    echo_env = "|".join(f"%{{{v}}}e" for v in ("no-gzip", "no-brotli", "AIPROXY_UPSTREAM"))
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream streamer {failing_mock.base_url('sseerr')} api=anthropic token=f "
+        "models=m weight=100",
+        f"AIProxyUpstream strict {failing_mock.base_url('s400')} api=openai token=f models=m",
+        f'Header always set X-Env "{echo_env}"',
+    ]))
+    body = chat("hello")
+    body["stream"] = True
+    st, hdrs, payload = post_json(gw.url(CHAT), body)
+    assert st == 400, payload
+    assert hdrs["content-type"] == "application/json"
+    assert "strict answered 400" in json.loads(payload)["error"]["message"]
+    for name in ("cache-control", "x-accel-buffering", "x-aiproxy-upstream"):
+        assert name not in hdrs, (name, hdrs)
+    assert hdrs["x-env"] == "(null)|(null)|(null)", hdrs["x-env"]
+
+
+def test_swallowed_stream_then_answer_from_the_next(make_gateway, mock, failing_mock):
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream streamer {failing_mock.base_url('sseerr')} api=anthropic token=f "
+        "models=m weight=100",
+        upstream("healthy", mock),
+        'Header always set X-Env "%{AIPROXY_UPSTREAM}e"',
+    ]))
+    body = chat("hello")
+    body["stream"] = True
+    st, hdrs, payload = post_json(gw.url(CHAT), body)
+    assert st == 200, payload
+    assert hdrs["content-type"].startswith("text/event-stream")
+    assert hdrs["x-aiproxy-upstream"] == "healthy" and hdrs["cache-control"] == "no-cache"
+    assert hdrs["x-env"] == "healthy"

@@ -5,10 +5,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "apr_general.h"
 #include "apr_strings.h"
+#include "apr_time.h"
 #include "aip_breaker.h"
 #include "aip_config.h"
 #include "aip_failover.h"
@@ -177,6 +179,18 @@ static void test_token_rotation(void **state)
     assert_int_equal(seen[2], 3);
 }
 
+/* An OAuth upstream has no static token: taking a turn must not divide by zero. */
+static void test_token_rotation_without_tokens(void **state)
+{
+    aip_upstream *up = aip_upstream_create(pool, "cli", "");
+    assert_null(aip_upstream_set(pool, up, "api", "geminicli"));
+    assert_null(aip_upstream_set(pool, up, "auth_file", "/etc/aiproxy/cli.json"));
+    assert_false(aip_upstream_has_credential(up));
+    assert_int_equal(aip_upstream_next_token_index(up), -1);
+    assert_null(aip_upstream_next_token(up));
+    assert_true(aip_upstream_has_credential(upstream("u", 1, NULL)));
+}
+
 /* ---- selection ------------------------------------------------------------------------------ */
 
 static aip_config *config_of(aip_upstream **ups, int n)
@@ -269,6 +283,9 @@ static void test_retry_after(void **state)
 
 /* ---- breakers ------------------------------------------------------------------------------- */
 
+#define M AIP_BREAKER_MODEL
+#define T AIP_BREAKER_TOKEN
+
 static void test_breaker_opens_after_threshold(void **state)
 {
     aip_breaker_slot slots[8];
@@ -276,10 +293,10 @@ static void test_breaker_opens_after_threshold(void **state)
     aip_breaker_slot *s;
 
     memset(slots, 0, sizeof(slots));
-    assert_null(aip_breaker_find(&t, "b\x01m", 0));
-    s = aip_breaker_find(&t, "b\x01m", 1);
+    assert_null(aip_breaker_find(&t, M, "b\x01m", 0, 1000));
+    s = aip_breaker_find(&t, M, "b\x01m", 1, 1000);
     assert_non_null(s);
-    assert_ptr_equal(aip_breaker_find(&t, "b\x01m", 0), s);
+    assert_ptr_equal(aip_breaker_find(&t, M, "b\x01m", 0, 1000), s);
     aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
     aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503);
     assert_false(aip_breaker_is_open(s, 1000));
@@ -305,17 +322,128 @@ static void test_breaker_cooldown_and_table_full(void **state)
     aip_breaker_slot *s;
 
     memset(slots, 0, sizeof(slots));
-    s = aip_breaker_find(&t, "x\x01m", 1);
+    s = aip_breaker_find(&t, M, "x\x01m", 1, 100);
     aip_breaker_record_failure(s, 100, 3, 1800, 60, 429);
     assert_true(aip_breaker_is_open(s, 159));
     assert_false(aip_breaker_is_open(s, 160));
-    for (int i = 0; i < 3; i++)
-        assert_non_null(aip_breaker_find(&t, apr_psprintf(pool, "k%d", i), 1));
-    assert_null(aip_breaker_find(&t, "one-too-many", 1));
-    assert_non_null(aip_breaker_find(&t, "k2", 0)); /* still found in a full table */
+    /* a table of open circuits only has no room: none of them is evicted */
+    for (int i = 0; i < 3; i++) {
+        s = aip_breaker_find(&t, M, apr_psprintf(pool, "k%d", i), 1, 100);
+        assert_non_null(s);
+        aip_breaker_record_failure(s, 100, 1, 1800, 0, 503);
+    }
+    assert_null(aip_breaker_find(&t, M, "one-too-many", 1, 101));
+    assert_non_null(aip_breaker_find(&t, M, "k2", 0, 101)); /* still found in a full table */
     memset(key, 'k', sizeof(key) - 1);
     key[sizeof(key) - 1] = '\0';
-    assert_null(aip_breaker_find(&t, key, 1)); /* keys longer than a slot are refused */
+    assert_null(aip_breaker_find(&t, M, key, 1, 101)); /* keys longer than a slot are refused */
+}
+
+/* A token key never meets a model key, whatever the client names its model. */
+static void test_breaker_token_keys_have_their_own_kind(void **state)
+{
+    aip_breaker_slot slots[64];
+    aip_breaker_table t = {slots, 64};
+    const char *token_key = aip_breaker_token_key(pool, "balancer://aiproxy-a", 0);
+    aip_breaker_slot *token, *model;
+    const char *balancer, *index;
+
+    memset(slots, 0, sizeof(slots));
+    assert_string_equal(token_key, "balancer://aiproxy-a\x01"
+                                   "0");
+    token = aip_breaker_find(&t, T, token_key, 1, 1000);
+    /* the same bytes as a model key are another breaker */
+    model = aip_breaker_find(&t, M, aip_breaker_key(pool, "balancer://aiproxy-a", "0"), 1, 1000);
+    assert_non_null(token);
+    assert_non_null(model);
+    assert_ptr_not_equal(token, model);
+    aip_breaker_record_failure(model, 1000, 1, 1800, 0, 503);
+    assert_false(aip_breaker_is_open(aip_breaker_find(&t, T, token_key, 0, 1000), 1000));
+    assert_int_equal(token->kind, AIP_BREAKER_TOKEN);
+    aip_breaker_key_split(pool, token->key, &balancer, &index);
+    assert_string_equal(balancer, "balancer://aiproxy-a");
+    assert_string_equal(index, "0");
+}
+
+/* 100k distinct keys (a client making up model names on an upstream without a model list)
+ * never fill the table for good: fresh keys still get a slot, and an open circuit stays. */
+static void test_breaker_table_reuses_closed_slots(void **state)
+{
+    enum { SLOTS = 1024 };
+    aip_breaker_slot *slots = calloc(SLOTS, sizeof(*slots));
+    aip_breaker_table t = {slots, SLOTS};
+    aip_breaker_slot *open = aip_breaker_find(&t, M, "b\x01real-model", 1, 1000);
+    apr_pool_t *scratch;
+
+    apr_pool_create(&scratch, pool);
+    aip_breaker_record_failure(open, 1000, 1, 1800, 0, 503);
+    for (int i = 0; i < 100000; i++) {
+        const char *key = apr_psprintf(scratch, "b\x01made-up-%d", i);
+        aip_breaker_slot *s = aip_breaker_find(&t, M, key, 1, 1000 + (apr_uint32_t) i / 1000);
+        assert_non_null(s);
+        aip_breaker_record_failure(s, 1000, 3, 1800, 0, 503); /* failing, but closed */
+        if (i % 1000 == 999)
+            apr_pool_clear(scratch);
+    }
+    assert_non_null(aip_breaker_find(&t, M, "b\x01fresh", 1, 1200));
+    assert_ptr_equal(aip_breaker_find(&t, M, "b\x01fresh", 0, 1200),
+                     aip_breaker_find(&t, M, "b\x01fresh", 1, 1200));
+    assert_ptr_equal(aip_breaker_find(&t, M, "b\x01real-model", 0, 1200), open);
+    assert_true(aip_breaker_is_open(open, 1200));
+    assert_string_equal(open->key, "b\x01real-model");
+    apr_pool_destroy(scratch);
+    free(slots);
+}
+
+/* A child that dies mid-claim (or a slot persisted mid-claim) leaves a slot being claimed:
+ * once the claim is stale it is taken over, and a lookup never waits on it for good. */
+static void test_breaker_stale_claim_is_recovered(void **state)
+{
+    aip_breaker_slot slots[AIP_BREAKER_WINDOW];
+    aip_breaker_table t = {slots, AIP_BREAKER_WINDOW};
+    aip_breaker_slot *s;
+
+    /* every slot claimed at 1000, never finished */
+    memset(slots, 0, sizeof(slots));
+    for (int i = 0; i < AIP_BREAKER_WINDOW; i++)
+        slots[i].state = 1000;
+    /* a fresh claim is not stolen: the lookup gives up (bounded) instead of spinning */
+    assert_null(aip_breaker_find(&t, M, "b\x01m", 0, 1001));
+    assert_null(aip_breaker_find(&t, M, "b\x01m", 1, 1001));
+    /* a stale one is taken over */
+    s = aip_breaker_find(&t, M, "b\x01m", 1, 1000 + AIP_BREAKER_STALE_CLAIM_SECONDS + 1);
+    assert_non_null(s);
+    assert_string_equal(s->key, "b\x01m");
+    assert_int_equal(s->failures, 0);
+    assert_ptr_equal(aip_breaker_find(&t, M, "b\x01m", 0, 1010), s);
+    /* a persisted stamp from a clock set back far is stale too */
+    for (int i = 0; i < AIP_BREAKER_WINDOW; i++)
+        if (&slots[i] != s)
+            slots[i].state = 4000000000u;
+    assert_non_null(aip_breaker_find(&t, M, "b\x01other", 1, 1010));
+}
+
+/* Lookups read at most the window: a miss in a full table of open circuits costs no more
+ * than a hit (the unbounded scan took ~18 us per lookup on 4096 slots). */
+static void test_breaker_lookup_is_bounded(void **state)
+{
+    enum { SLOTS = 4096 };
+    aip_breaker_slot *slots = calloc(SLOTS, sizeof(*slots));
+    aip_breaker_table t = {slots, SLOTS};
+    apr_time_t start;
+
+    for (int i = 0; i < SLOTS; i++) {
+        slots[i].state = 1; /* ready, holding an open circuit nobody asks for */
+        slots[i].open_until = 100000;
+        slots[i].hash = (apr_uint32_t) i;
+        apr_snprintf(slots[i].key, sizeof(slots[i].key), "b\x01other-%d", i);
+    }
+    start = apr_time_now();
+    for (int i = 0; i < 100000; i++)
+        assert_null(aip_breaker_find(&t, M, "b\x01missing", 1, 1000));
+    /* 100k bounded lookups take a few ms; 100k full scans took seconds */
+    assert_true(apr_time_now() - start < apr_time_from_sec(1));
+    free(slots);
 }
 
 static void test_breaker_key(void **state)
@@ -382,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_upstream_setting_errors),
         cmocka_unit_test(test_oauth_upstreams),
         cmocka_unit_test(test_token_rotation),
+        cmocka_unit_test(test_token_rotation_without_tokens),
         cmocka_unit_test(test_smooth_weighted_order),
         cmocka_unit_test(test_selection_filters_models_and_disabled),
         cmocka_unit_test(test_selection_empty),
@@ -390,6 +519,10 @@ int main(void)
         cmocka_unit_test(test_breaker_opens_after_threshold),
         cmocka_unit_test(test_breaker_cooldown_and_table_full),
         cmocka_unit_test(test_breaker_key),
+        cmocka_unit_test(test_breaker_token_keys_have_their_own_kind),
+        cmocka_unit_test(test_breaker_table_reuses_closed_slots),
+        cmocka_unit_test(test_breaker_stale_claim_is_recovered),
+        cmocka_unit_test(test_breaker_lookup_is_bounded),
         cmocka_unit_test(test_fallback_chain_and_cycles),
         cmocka_unit_test(test_client_keys),
         cmocka_unit_test(test_config_merge),

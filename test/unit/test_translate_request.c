@@ -515,6 +515,51 @@ static void test_deep_nesting_and_bad_utf8_rejected_by_parse(void **state)
     assert_int_equal(err.status, 400);
 }
 
+/* Model names with control characters are refused by every protocol, the Gemini one in the
+ * URL included: they would end up in breaker keys, logs and headers. */
+static void test_control_characters_in_model_refused(void **state)
+{
+    fixture *f = *state;
+    static const char *const bodies[AIPROXY_PROTO_COUNT] = {
+        [AIPROXY_PROTO_ANTHROPIC] = "{\"model\":\"\\u0002token0\",\"max_tokens\":5,"
+                                    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        [AIPROXY_PROTO_OPENAI] =
+            "{\"model\":\"a\\u007fb\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"a\\nb\",\"input\":\"hi\"}",
+        [AIPROXY_PROTO_GEMINI] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
+    };
+    aiproxy_route_info gemini_route = {"\x02token0", AIPROXY_STREAM_NONE, NULL};
+
+    for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
+        aiproxy_error err = {0};
+        const char *body = bodies[p];
+        if (p == AIPROXY_PROTO_GEMINI)
+            assert_null(aiproxy_request_parse(f->p, (aiproxy_proto) p, body, strlen(body),
+                                              &gemini_route, &err));
+        else
+            assert_null(parse(f->p, (aiproxy_proto) p, body, &err));
+        assert_int_equal(err.status, 400);
+        assert_non_null(strstr(err.message, "control characters"));
+    }
+    /* a NUL inside the JSON string is one too, not the end of the name */
+    {
+        aiproxy_error err = {0};
+        assert_null(parse(f->p, AIPROXY_PROTO_OPENAI,
+                          "{\"model\":\"m\\u0000x\",\"messages\":[{\"role\":\"user\","
+                          "\"content\":\"hi\"}]}",
+                          &err));
+        assert_int_equal(err.status, 400);
+    }
+    /* printable names, non-ASCII included, pass */
+    {
+        aiproxy_error err = {0};
+        assert_non_null(parse(f->p, AIPROXY_PROTO_OPENAI,
+                              "{\"model\":\"gpt-4o:latest/\xc3\xa9\",\"messages\":[{\"role\":"
+                              "\"user\",\"content\":\"hi\"}]}",
+                              &err));
+    }
+}
+
 /* A 4 MB text block crosses every protocol intact. */
 static void test_huge_strings(void **state)
 {
@@ -659,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_vectors_from_openai),
         cmocka_unit_test(test_vectors_from_responses),
         cmocka_unit_test(test_vectors_from_gemini),
+        cmocka_unit_test_setup_teardown(test_control_characters_in_model_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_protocol_passthrough_and_stream_flip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cross_protocol_drops_unknown_fields, setup, teardown),

@@ -365,6 +365,41 @@ static const char *const upstream_errors[AIPROXY_PROTO_COUNT] = {
     "data: {\"error\":{\"code\":529,\"message\":\"Overloaded\",\"status\":\"UNAVAILABLE\"}}\n\n",
 };
 
+/* A code says what a status alone cannot: an unknown URL is a 404 like an unknown model, but
+ * each protocol names it its own way; without a code the status table decides. */
+static void test_error_code_wins_over_status_row(void **state)
+{
+    static const struct {
+        aiproxy_proto proto;
+        const char *code;
+        const char *expect;
+    } coded[] = {
+        {AIPROXY_PROTO_OPENAI, "unknown_url",
+         "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+         "\"code\":\"unknown_url\"}}"},
+        {AIPROXY_PROTO_RESPONSES, "unknown_url",
+         "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+         "\"code\":\"unknown_url\"}}"},
+        {AIPROXY_PROTO_ANTHROPIC, "unknown_url",
+         "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\",\"message\":\"m\"}}"},
+        {AIPROXY_PROTO_GEMINI, "unknown_url",
+         "{\"error\":{\"code\":404,\"message\":\"m\",\"status\":\"NOT_FOUND\"}}"},
+        {AIPROXY_PROTO_OPENAI, NULL,
+         "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+         "\"code\":\"model_not_found\"}}"},
+        /* an unknown code still reaches OpenAI clients; the words come from the status */
+        {AIPROXY_PROTO_OPENAI, "odd_code",
+         "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+         "\"code\":\"odd_code\"}}"},
+    };
+    for (size_t i = 0; i < sizeof(coded) / sizeof(coded[0]); i++) {
+        aiproxy_error err = {404, NULL, "m", coded[i].code};
+        apr_size_t len;
+        const char *body = aiproxy_error_body(pool, coded[i].proto, &err, &len);
+        assert_string_equal(body, coded[i].expect);
+    }
+}
+
 /* An upstream's in-stream error reaches each client as its own error event, message kept. */
 static void test_in_stream_error_every_pair(void **state)
 {
@@ -733,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_unknown_events_ignored),
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_oversize_event),
+        cmocka_unit_test(test_error_code_wins_over_status_row),
         cmocka_unit_test(test_gemini_reframe),
         cmocka_unit_test(test_stop_tables),
     };
