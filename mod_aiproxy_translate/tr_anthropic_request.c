@@ -258,8 +258,12 @@ static void decode_tools(decoder *d)
         /* No type (or "custom") is a client-executed function; typed ones (web_search_...,
          * bash_..., text_editor_...) are Anthropic built-ins. */
         if (!type || !strcmp(type, "custom")) {
+            int eager = 0;
             tool->type = "function";
             tool->parameters = tr_rd_obj(&d->rd, t, "input_schema", TR_LOC(&loc));
+            /* fine-grained tool streaming: this tool's input streamed as it is written */
+            if (tr_rd_bool(&d->rd, t, "eager_input_streaming", &eager, TR_LOC(&loc)) && eager)
+                d->req->stream_tool_arguments = 1;
         } else
             tool->type = type;
         if (!d->rd.failed && !tool->name)

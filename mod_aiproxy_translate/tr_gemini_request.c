@@ -384,6 +384,7 @@ int tr_gemini_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
     decode_contents(&d);
     decode_tools(&d);
     decode_tool_config(&d);
+    tr_req_read_stream_function_call_arguments(&d.rd, req);
     decode_generation_config(&d);
     cached = tr_rd_str(&d.rd, req->root, "cachedContent", "");
     if (cached && *cached) {
@@ -558,6 +559,17 @@ static void encode_declaration(encoder *e, tr_jv *decls, const tr_tool *t)
         tr_jv_set(decl, "parameters", params);
 }
 
+/* toolConfig.functionCallingConfig of body, made when missing. */
+static tr_jv *function_calling_config(tr_jv *body)
+{
+    tr_jv *tc = tr_jv_get_object(body, "toolConfig");
+    tr_jv *fcc = tr_jv_get_object(tc, "functionCallingConfig");
+
+    if (!tc)
+        tc = tr_jv_set_object(body, "toolConfig");
+    return fcc ? fcc : tr_jv_set_object(tc, "functionCallingConfig");
+}
+
 static void encode_tools(encoder *e, tr_jv *body)
 {
     const tr_request *req = e->req;
@@ -583,9 +595,13 @@ static void encode_tools(encoder *e, tr_jv *body)
         tr_jv_del(body, "tools");
         return;
     }
+    /* Only asked for when the answer streams: it is how the arguments travel in a stream, and
+     * only some models (Vertex AI, Gemini 3) accept it, so only clients that want it ask. */
+    if (req->stream_tool_arguments && e->target->stream && tr_jv_size(decls))
+        tr_jv_set_bool(function_calling_config(body), "streamFunctionCallArguments", 1);
     if (!req->tool_choice && !req->tool_choice_allowed)
         return;
-    fcc = tr_jv_set_object(tr_jv_set_object(body, "toolConfig"), "functionCallingConfig");
+    fcc = function_calling_config(body);
     tr_jv_set_str(
         fcc, "mode",
         tr_req_value_word(modes, req->tool_choice ? req->tool_choice : TR_TOOL_CHOICE_AUTO));

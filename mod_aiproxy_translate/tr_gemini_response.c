@@ -4,14 +4,19 @@
  * as SSE (alt=sse) or as one streamed JSON array (encoder).
  *
  * Gemini sends whole functionCall parts with an args object: the decoder turns one into a
- * block start, one arguments delta and a block stop; the encoder holds a streamed call's
- * argument fragments until its block stops and then sends the call once, complete.
+ * block start, one arguments delta and a block stop. With streamFunctionCallArguments it
+ * streams a call over several parts instead (a first one with the name and willContinue, then
+ * partialArgs, then one without willContinue): the decoder keeps that call's block open and
+ * turns each part's partialArgs into the next arguments delta (tr_partial_args.h). The encoder
+ * holds a streamed call's argument fragments until its block stops and then sends the call
+ * once, complete.
  * thoughtSignature may sit on thought, text and functionCall parts: it travels as the block's
  * signature and is only sent back to Gemini clients.
  */
 #include <string.h>
 #include "apr_strings.h"
 #include "tr_jv.h"
+#include "tr_partial_args.h"
 #include "tr_protocols.h"
 #include "tr_resp_util.h"
 #include "tr_stop.h"
@@ -249,6 +254,9 @@ struct tr_stream_decoder {
     int tools;
     const char *response_id;
     tr_usage usage;
+    int call_index;        /* the call whose arguments are streaming in, or -1 */
+    tr_partial_args *args; /* its assembler, made on the first streamed call */
+    tr_buf *args_text;     /* the arguments delta of one part */
 };
 
 tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p)
@@ -258,6 +266,7 @@ tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p)
     d->pool = p;
     apr_pool_create(&d->scratch, p);
     d->open_index = -1;
+    d->call_index = -1;
     return d;
 }
 
@@ -298,11 +307,72 @@ static apr_status_t stream_text_part(tr_stream_decoder *d, const tr_emitter *e, 
                      : APR_SUCCESS;
 }
 
+/* A call whose arguments stream in parts (streamFunctionCallArguments): the part opening it
+ * says willContinue or already carries partialArgs. */
+static int opens_streamed_call(const tr_jv *call)
+{
+    return tr_jv_get_bool(call, "willContinue", 0) || tr_jv_get_array(call, "partialArgs");
+}
+
+/* A block start for a call, with its signature when the part has one. */
+static apr_status_t start_call(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *part,
+                               int *index)
+{
+    const tr_jv *call = tr_jv_get_object(part, "functionCall");
+    const char *id = tr_jv_get_str(call, "id");
+    const char *name = tr_jv_get_str(call, "name");
+    const char *signature = part_signature(part);
+    apr_status_t rv;
+
+    *index = -1;
+    if ((rv = close_open(d, e)) != APR_SUCCESS || d->next_index >= TR_RESP_MAX_BLOCKS)
+        return rv;
+    *index = d->next_index++;
+    if (!id || !*id)
+        id = function_call_id(d->scratch, d->response_id, d->tools);
+    d->tools++;
+    if ((rv = tr_emit_block_start(e, *index, TR_BLOCK_TOOL_CALL, id, name ? name : "")) !=
+        APR_SUCCESS)
+        return rv;
+    return signature ? tr_emit_signature(e, *index, signature, AIPROXY_PROTO_GEMINI) : APR_SUCCESS;
+}
+
+/* One part of a streamed call: its partialArgs as the next arguments delta; the part without
+ * willContinue also closes the arguments and the block. */
+static apr_status_t continue_streamed_call(tr_stream_decoder *d, const tr_emitter *e,
+                                           const tr_jv *call)
+{
+    int index = d->call_index, last = !tr_jv_get_bool(call, "willContinue", 0);
+    apr_status_t rv;
+
+    if (!d->args) {
+        d->args = tr_partial_args_create(d->pool, GEMINI_MAX_ARGUMENTS);
+        d->args_text = tr_buf_make(d->pool, 0);
+    }
+    tr_buf_reset(d->args_text);
+    tr_partial_args_apply(d->args, d->scratch, tr_jv_get_array(call, "partialArgs"), d->args_text);
+    if (last) {
+        tr_partial_args_finish(d->args, d->args_text);
+        d->call_index = -1;
+    }
+    if (d->args_text->len && (rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, d->args_text->data,
+                                                 d->args_text->len)) != APR_SUCCESS)
+        return rv;
+    return last ? tr_emit_block_stop(e, index, TR_BLOCK_TOOL_CALL) : APR_SUCCESS;
+}
+
+/* Close a streamed call the upstream left open (a new call, the end of the answer). */
+static apr_status_t end_streamed_call(tr_stream_decoder *d, const tr_emitter *e)
+{
+    static tr_jv last_part = {TR_JV_OBJECT, {0}};
+
+    return d->call_index < 0 ? APR_SUCCESS : continue_streamed_call(d, e, &last_part);
+}
+
 static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emitter *e,
                                               const tr_jv *part)
 {
     const tr_jv *call = tr_jv_get_object(part, "functionCall");
-    const char *id = tr_jv_get_str(call, "id");
     const char *signature = part_signature(part);
     tr_jv *args = tr_jv_get(call, "args");
     const char *arguments = "{}";
@@ -310,20 +380,25 @@ static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emi
     int index;
     apr_status_t rv;
 
-    if ((rv = close_open(d, e)) != APR_SUCCESS || d->next_index >= TR_RESP_MAX_BLOCKS)
+    /* Parts without a name go on with the call being streamed. */
+    if (!tr_jv_get_str(call, "name")) {
+        if (d->call_index < 0)
+            return APR_SUCCESS; /* nothing to go on with: not a call */
+        if (signature && (rv = tr_emit_signature(e, d->call_index, signature,
+                                                 AIPROXY_PROTO_GEMINI)) != APR_SUCCESS)
+            return rv;
+        return continue_streamed_call(d, e, call);
+    }
+    if ((rv = end_streamed_call(d, e)) != APR_SUCCESS ||
+        (rv = start_call(d, e, part, &index)) != APR_SUCCESS || index < 0)
         return rv;
-    index = d->next_index++;
-    if (!id || !*id)
-        id = function_call_id(d->scratch, d->response_id, d->tools);
-    d->tools++;
+    if (opens_streamed_call(call)) {
+        d->call_index = index;
+        return continue_streamed_call(d, e, call);
+    }
     if (tr_jv_is_object(args))
         arguments = tr_jv_dump(d->scratch, args, &len);
-    if ((rv = tr_emit_block_start(e, index, TR_BLOCK_TOOL_CALL, id,
-                                  tr_jv_get_str(call, "name") ? tr_jv_get_str(call, "name")
-                                                              : "")) != APR_SUCCESS ||
-        (rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, arguments, len)) != APR_SUCCESS ||
-        (signature &&
-         (rv = tr_emit_signature(e, index, signature, AIPROXY_PROTO_GEMINI)) != APR_SUCCESS))
+    if ((rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, arguments, len)) != APR_SUCCESS)
         return rv;
     return tr_emit_block_stop(e, index, TR_BLOCK_TOOL_CALL);
 }
@@ -374,7 +449,7 @@ static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *
         return rv;
     if (!finish && !prompt_blocked(chunk))
         return APR_SUCCESS;
-    if ((rv = close_open(d, e)) != APR_SUCCESS)
+    if ((rv = end_streamed_call(d, e)) != APR_SUCCESS || (rv = close_open(d, e)) != APR_SUCCESS)
         return rv;
     d->ended = 1;
     return tr_emit_message_end(

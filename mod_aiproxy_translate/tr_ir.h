@@ -165,6 +165,11 @@ typedef struct {
      * target answers 400 naming server_state_field. */
     const char *server_state_field;
     const char *server_state;
+    /* The client wants tool-call arguments streamed while the model writes them (Anthropic
+     * eager_input_streaming on a tool; Gemini streamFunctionCallArguments, also read from
+     * OpenAI and Responses bodies): asked of Gemini upstreams, which otherwise send each call
+     * whole. */
+    int stream_tool_arguments;
 } tr_request;
 
 /* ---- responses and streams ---------------------------------------------------------------- */

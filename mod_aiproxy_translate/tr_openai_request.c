@@ -380,6 +380,7 @@ int tr_openai_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
     }
     decode_tools(&d);
     decode_tool_choice(&d);
+    tr_req_read_stream_function_call_arguments(&d.rd, req);
     decode_response_format(&d);
     decode_stop(&d);
     decode_settings(&d);

@@ -129,6 +129,16 @@ void tr_rd_real_into(tr_rd *rd, const tr_jv *obj, const char *key, double *value
         *has = 1;
 }
 
+void tr_req_read_stream_function_call_arguments(tr_rd *rd, tr_request *req)
+{
+    tr_jv *fcc = tr_rd_obj(rd, tr_rd_obj(rd, req->root, "toolConfig", ""), "functionCallingConfig",
+                           "toolConfig");
+    int on = 0;
+
+    if (tr_rd_bool(rd, fcc, "streamFunctionCallArguments", &on, "toolConfig.functionCallingConfig"))
+        req->stream_tool_arguments = on;
+}
+
 int tr_req_inexpressible(apr_pool_t *p, aiproxy_error *err, const char *fmt, ...)
 {
     va_list ap;

@@ -89,6 +89,12 @@ tr_tool *tr_req_add_tool(apr_pool_t *p, tr_request *req);
 void tr_req_add_stop(apr_pool_t *p, tr_request *req, const char *stop);
 void tr_req_add_allowed_tool(apr_pool_t *p, tr_request *req, const char *name);
 
+/* Gemini's switch for streamed call arguments, toolConfig.functionCallingConfig.
+ * streamFunctionCallArguments, into req->stream_tool_arguments. Gemini clients send it; OpenAI
+ * and Responses clients may send the same member at the top of their body (their SDKs'
+ * extra_body), their protocols having no switch of their own. */
+void tr_req_read_stream_function_call_arguments(tr_rd *rd, tr_request *req);
+
 /* After decoding: every TOOL_RESULT without a name gets the name of the TOOL_CALL with its id
  * (Gemini needs the function name in functionResponse; the other protocols only send ids). */
 void tr_req_resolve_result_names(apr_pool_t *p, tr_request *req);

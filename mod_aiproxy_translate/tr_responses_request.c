@@ -370,6 +370,7 @@ int tr_responses_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *e
     decode_input(&d);
     decode_tools(&d);
     decode_tool_choice(&d);
+    tr_req_read_stream_function_call_arguments(&d.rd, req);
     decode_settings(&d);
     tr_req_resolve_result_names(p, req);
     return tr_rd_status(&d.rd);

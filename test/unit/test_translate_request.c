@@ -352,6 +352,105 @@ static void expect_error(apr_pool_t *p, aiproxy_proto proto, const char *body, a
         fail_msg("message \"%s\" lacks \"%s\"", err.message, text);
 }
 
+/* Streamed call arguments are asked of a Gemini upstream (streamFunctionCallArguments) exactly
+ * when the client asked for them in its own protocol's way and the answer streams. */
+static void test_stream_function_call_arguments(void **state)
+{
+    static const char tool_a[] = "{\"name\":\"f\",\"input_schema\":{\"type\":\"object\","
+                                 "\"properties\":{\"x\":{\"type\":\"string\"}}}";
+    static const char tool_o[] = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+                                 "\"parameters\":{\"type\":\"object\",\"properties\":{\"x\":"
+                                 "{\"type\":\"string\"}}}}}]";
+    static const char tool_r[] =
+        "\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"string\"}}}}]";
+    static const char on[] = "\"toolConfig\":{\"functionCallingConfig\":"
+                             "{\"streamFunctionCallArguments\":true}}";
+    static const char user_o[] = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+    fixture *f = *state;
+    const struct {
+        aiproxy_proto proto;
+        const char *body;
+        int stream, want;
+    } cases[] = {
+        /* Anthropic: fine-grained tool streaming, eager_input_streaming on a tool */
+        {AIPROXY_PROTO_ANTHROPIC,
+         apr_psprintf(f->p,
+                      "{\"model\":\"m\",\"max_tokens\":9,%s,\"tools\":[%s,"
+                      "\"eager_input_streaming\":true}]}",
+                      user_o, tool_a),
+         1, 1},
+        {AIPROXY_PROTO_ANTHROPIC,
+         apr_psprintf(f->p,
+                      "{\"model\":\"m\",\"max_tokens\":9,%s,\"tools\":[%s,"
+                      "\"eager_input_streaming\":true}]}",
+                      user_o, tool_a),
+         0, 0}, /* not streaming: nothing to stream the arguments in */
+        {AIPROXY_PROTO_ANTHROPIC,
+         apr_psprintf(f->p,
+                      "{\"model\":\"m\",\"max_tokens\":9,%s,\"tools\":[%s,"
+                      "\"eager_input_streaming\":false}]}",
+                      user_o, tool_a),
+         1, 0},
+        {AIPROXY_PROTO_ANTHROPIC,
+         apr_psprintf(f->p, "{\"model\":\"m\",\"max_tokens\":9,%s,\"tools\":[%s}]}", user_o,
+                      tool_a),
+         1, 0},
+        /* OpenAI and Responses: Gemini's own member, sent at the top of the body */
+        {AIPROXY_PROTO_OPENAI, apr_psprintf(f->p, "{\"model\":\"m\",%s,%s,%s}", user_o, tool_o, on),
+         1, 1},
+        {AIPROXY_PROTO_OPENAI, apr_psprintf(f->p, "{\"model\":\"m\",%s,%s}", user_o, tool_o), 1, 0},
+        {AIPROXY_PROTO_OPENAI, apr_psprintf(f->p, "{\"model\":\"m\",%s,%s}", user_o, on), 1,
+         0}, /* no tools: no config at all */
+        {AIPROXY_PROTO_RESPONSES,
+         apr_psprintf(f->p, "{\"model\":\"m\",\"input\":\"hi\",%s,%s}", tool_r, on), 1, 1},
+        {AIPROXY_PROTO_RESPONSES,
+         apr_psprintf(f->p, "{\"model\":\"m\",\"input\":\"hi\",%s}", tool_r), 1, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aiproxy_error err = {0};
+        aiproxy_request *req = parse(f->p, cases[i].proto, cases[i].body, &err);
+        json_t *body, *fcc;
+
+        assert_non_null(req);
+        body = build(f->p, req, AIPROXY_PROTO_GEMINI, cases[i].stream, &err);
+        assert_non_null(body);
+        fcc = json_object_get(json_object_get(body, "toolConfig"), "functionCallingConfig");
+        if (json_is_true(json_object_get(fcc, "streamFunctionCallArguments")) != cases[i].want)
+            fail_msg("case %d: %s", (int) i, cases[i].body);
+        /* never to another protocol */
+        body = build(f->p, req,
+                     cases[i].proto == AIPROXY_PROTO_ANTHROPIC ? AIPROXY_PROTO_OPENAI
+                                                               : AIPROXY_PROTO_ANTHROPIC,
+                     cases[i].stream, &err);
+        assert_null(json_object_get(body, "toolConfig"));
+    }
+    /* Gemini clients keep their own member on the way through the IR (a flipped stream). */
+    {
+        aiproxy_error err = {0};
+        const char *g = apr_psprintf(
+            f->p,
+            "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"tools\":"
+            "[{\"functionDeclarations\":[{\"name\":\"f\"}]}],%s}",
+            on);
+        aiproxy_request *req = parse(f->p, AIPROXY_PROTO_GEMINI, g, &err);
+        json_t *body = build(f->p, req, AIPROXY_PROTO_GEMINI, 1, &err);
+        assert_true(json_is_true(json_object_get(
+            json_object_get(json_object_get(body, "toolConfig"), "functionCallingConfig"),
+            "streamFunctionCallArguments")));
+    }
+    /* a wrong type is named */
+    expect_error(
+        f->p, AIPROXY_PROTO_OPENAI,
+        apr_psprintf(f->p,
+                     "{\"model\":\"m\",%s,\"toolConfig\":{\"functionCallingConfig\":"
+                     "{\"streamFunctionCallArguments\":1}}}",
+                     user_o),
+        AIPROXY_PROTO_GEMINI, 400,
+        "'toolConfig.functionCallingConfig.streamFunctionCallArguments' must be a boolean");
+}
+
 static void test_wrong_types_name_the_field(void **state)
 {
     fixture *f = *state;
@@ -709,6 +808,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cross_protocol_drops_unknown_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types_name_the_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_function_call_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inexpressible_requests_are_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting_and_bad_utf8_rejected_by_parse, setup,
                                         teardown),

@@ -642,6 +642,63 @@ static void test_gemini_tool_calls(void **state)
     assert_null(strstr(a.output, "CiQB0e2Kb0Pq1GeminiThoughtSignature"));
 }
 
+/* streams/gemini_streamed_args.sse: a Gemini stream with streamFunctionCallArguments, shaped
+ * as Vertex AI sends it: a part with the name and willContinue (and the signature), parts with
+ * partialArgs, a string continued while its willContinue is true, an empty keep-alive part, an
+ * empty functionCall ending the call; then a second call. Its first call's arguments: */
+static const char streamed_args_plan[] =
+    "{\"city\":\"San Francisco \\\"SF\\\"\",\"stops\":[{\"day\":1,\"name\":\"Pier\"},"
+    "{\"day\":2.5}],\"notes\":null,\"budget\":{\"flexible\":true}}";
+
+static int count_of(const char *text, const char *mark)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, mark)); p += strlen(mark))
+        n++;
+    return n;
+}
+
+/* Streamed Gemini arguments reach every other client as ONE call per Gemini call, its
+ * arguments streaming on as that client's argument deltas, which concatenate to the whole
+ * arguments; a Gemini client gets the stream unchanged. */
+static void test_gemini_streamed_arguments(void **state)
+{
+    static const struct {
+        aiproxy_proto client;
+        const char *call_start, *args_delta;
+    } clients[] = {
+        {AIPROXY_PROTO_ANTHROPIC, "\"type\":\"tool_use\"", "\"input_json_delta\""},
+        {AIPROXY_PROTO_OPENAI, "\"type\":\"function\"", "{\"arguments\":\""},
+        {AIPROXY_PROTO_RESPONSES, "event: response.output_item.added",
+         "event: response.function_call_arguments.delta"},
+    };
+    const char *want =
+        apr_psprintf(pool,
+                     "[%d:call_sfcaResp_0 plan_trip %s:][%d:call_sfcaResp_1"
+                     " get_time {\"tz\":\"PST\"}:] stop=%d",
+                     TR_BLOCK_TOOL_CALL, streamed_args_plan, TR_BLOCK_TOOL_CALL, TR_STOP_TOOL_USE);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE);
+    apr_size_t len;
+    const char *in = read_vector("streams/gemini_streamed_args.sse", &len);
+
+    for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
+        aiproxy_response_spec s = make_spec(clients[i].client, AIPROXY_STREAM_SSE,
+                                            AIPROXY_PROTO_GEMINI, AIPROXY_STREAM_SSE);
+        run_result r = translate_every_split(&s, in, len);
+        const char *summary = answer_summary(clients[i].client,
+                                             accumulate_client_stream(clients[i].client, r.output));
+
+        if (getenv("AIPROXY_DEBUG"))
+            fprintf(stderr, "%s\n", r.output);
+        assert_int_equal(count_of(r.output, clients[i].call_start), 2);
+        /* streamed on: a delta per part that carried arguments, not one at the end */
+        assert_true(count_of(r.output, clients[i].args_delta) >= 5);
+        assert_string_equal(summary, want); /* the Gemini signature stays with Gemini */
+    }
+    assert_string_equal(translate(&spec, in, len, 0, 0).output, in); /* passthrough */
+}
+
 /* Signatures go only to the protocol that minted them. */
 static void test_signatures_stay_home(void **state)
 {
@@ -764,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_finish_ends_broken_streams),
         cmocka_unit_test(test_passthrough_json_usage),
         cmocka_unit_test(test_gemini_tool_calls),
+        cmocka_unit_test(test_gemini_streamed_arguments),
         cmocka_unit_test(test_signatures_stay_home),
         cmocka_unit_test(test_unknown_events_ignored),
         cmocka_unit_test(test_error_body),
