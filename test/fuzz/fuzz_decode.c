@@ -4,7 +4,8 @@
  *
  * Input layout:
  *   byte 0        flags: bits 0-2 how many Content-Encoding tokens follow (0-7), bits 3-4 the
- *                 list separator, bit 5 round-trip mode, bit 6 a sink that refuses bytes
+ *                 list separator, bit 5 round-trip mode, bit 6 a sink that refuses bytes, bit 7
+ *                 the cap lowered only after the first feed (the API allows it at any time)
  *   n bytes       one token each, an index into tokens[] (supported, aliases, invalid)
  *   2 bytes       the decoded-size cap (0-65535, little endian)
  *   2 bytes       seed of the generator cutting the body into random-sized feeds
@@ -16,7 +17,8 @@
  *    AIP_DECODE_MAX_CODINGS of them, not all identity (the classification, checked against the
  *    token table);
  *  - the sink gets non-empty pieces of at most AIP_DECODE_CHUNK bytes, never more than the cap
- *    in total, nothing after a failure, and a failure is sticky (feed and finish repeat it);
+ *    in total (or than what came out before a late cap, if that was more), nothing after a
+ *    failure, and a failure is sticky (feed and finish repeat it);
  *  - an error string exists exactly when the status is not OK; the output size is what the sink
  *    received;
  *  - differential against the same decoder with a large cap (REFERENCE_MAX): the capped output
@@ -52,6 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FLAG_SEPARATOR  0x18
 #define FLAG_ROUND_TRIP 0x20
 #define FLAG_REFUSE     0x40
+#define FLAG_LATE_CAP   0x80
 
 typedef enum { T_CODING, T_IDENTITY, T_EMPTY, T_INVALID } token_kind;
 
@@ -164,9 +167,18 @@ static apr_status_t collect(void *baton, const char *data, apr_size_t len)
     return APR_SUCCESS;
 }
 
+/* How to run a decoder over a body. */
+typedef struct {
+    apr_size_t max;      /* the decoded-size cap */
+    uint32_t seed;       /* cuts the body into feeds */
+    size_t refuse_after; /* the sink's limit (SIZE_MAX: none) */
+    int late_cap;        /* set the cap after the first feed rather than before */
+} run_plan;
+
 typedef struct {
     aip_decode_status status;
     collector out;
+    apr_size_t cap; /* the cap in effect: max, or what came out before a late cap if more */
 } run_result;
 
 static void broken(const char *what, const char *coding, apr_size_t max, const run_result *r)
@@ -181,23 +193,32 @@ static void broken(const char *what, const char *coding, apr_size_t max, const r
     abort();
 }
 
-/* Decode body in feeds cut by seed, with a cap; checks what holds for any single run. */
-static void run_decoder(apr_pool_t *p, const char *coding, apr_size_t max, const uint8_t *body,
-                        size_t len, uint32_t seed, size_t refuse_after, run_result *r)
+/* Decode body in feeds as plan says; checks what holds for any single run. */
+static void run_decoder(apr_pool_t *p, const char *coding, const run_plan *plan,
+                        const uint8_t *body, size_t len, run_result *r)
 {
     aip_decoder *dec = aip_decoder_create(p, coding);
     aip_sink sink = {collect, &r->out};
     aip_decode_status st;
+    apr_size_t max = plan->max;
+    uint32_t seed = plan->seed;
     size_t at = 0;
 
     memset(r, 0, sizeof(*r));
-    r->out.refuse_after = refuse_after;
+    r->out.refuse_after = plan->refuse_after;
+    r->cap = max;
     if (!dec)
         broken("a supported list gave no decoder", coding, max, NULL);
-    aip_decoder_set_max_output(dec, max);
+    if (!plan->late_cap)
+        aip_decoder_set_max_output(dec, max);
     while (at < len) {
         size_t n = next_feed(&seed, len - at);
         st = aip_decoder_feed(dec, (const char *) body + at, n, &sink);
+        if (plan->late_cap && at == 0) {
+            aip_decoder_set_max_output(dec, max);
+            if (r->out.len > r->cap)
+                r->cap = r->out.len;
+        }
         if (r->status == AIP_DECODE_OK)
             r->status = st;
         else if (st != r->status)
@@ -212,7 +233,7 @@ static void run_decoder(apr_pool_t *p, const char *coding, apr_size_t max, const
         broken("finish forgot the failure", coding, max, r);
     if (r->out.calls_after_failure)
         broken("the sink was called after a failure", coding, max, r);
-    if (r->out.len > max)
+    if (r->out.len > r->cap)
         broken("more output than the cap", coding, max, r);
     if ((aip_decoder_error(dec) != NULL) != (r->status != AIP_DECODE_OK))
         broken("an error message without a failure, or the reverse", coding, max, r);
@@ -240,14 +261,18 @@ static aip_codings_kind expected_kind(const int *picked, int n)
     return codings ? AIP_CODINGS_SUPPORTED : AIP_CODINGS_IDENTITY;
 }
 
-static void decode_raw(apr_pool_t *p, const char *coding, int codings, apr_size_t max,
-                       const uint8_t *body, size_t len, uint32_t seed, size_t refuse_after)
+static void decode_raw(apr_pool_t *p, const char *coding, int codings, const run_plan *plan,
+                       const uint8_t *body, size_t len)
 {
+    run_plan reference = *plan;
     run_result capped, ref;
+    apr_size_t max = plan->max;
     size_t common;
 
-    run_decoder(p, coding, max, body, len, seed, refuse_after, &capped);
-    run_decoder(p, coding, REFERENCE_MAX, body, len, seed, refuse_after, &ref);
+    reference.max = REFERENCE_MAX;
+    reference.late_cap = 0;
+    run_decoder(p, coding, plan, body, len, &capped);
+    run_decoder(p, coding, &reference, body, len, &ref);
     common = capped.out.len < ref.out.len ? capped.out.len : ref.out.len;
     if (common && memcmp(capped.out.data, ref.out.data, common))
         broken("the capped output differs from the reference", coding, max, &capped);
@@ -255,12 +280,12 @@ static void decode_raw(apr_pool_t *p, const char *coding, int codings, apr_size_
         if (capped.status != AIP_DECODE_TOO_LARGE &&
             (capped.status != ref.status || capped.out.len != ref.out.len))
             broken("a cap that was not reached changed the result", coding, max, &capped);
-        if (ref.out.len > max && capped.status != AIP_DECODE_TOO_LARGE)
+        if (ref.out.len > capped.cap && capped.status != AIP_DECODE_TOO_LARGE)
             broken("output past the cap not reported as TOO_LARGE", coding, max, &capped);
         /* With one coding the cap counts exactly the output; with more, an inner stage may be
          * the one that passed it. A refusing sink may have cut the reference short. */
-        if (codings == 1 && refuse_after == SIZE_MAX && capped.status == AIP_DECODE_TOO_LARGE &&
-            ref.out.len <= max)
+        if (codings == 1 && plan->refuse_after == SIZE_MAX &&
+            capped.status == AIP_DECODE_TOO_LARGE && ref.out.len <= capped.cap)
             broken("TOO_LARGE without output past the cap", coding, max, &capped);
     }
     free(capped.out.data);
@@ -358,6 +383,7 @@ static void decode_round_trip(apr_pool_t *p, const char *coding, const int *pick
                               apr_size_t max, const uint8_t *text, size_t len, uint32_t seed,
                               uint8_t param)
 {
+    run_plan plan = {max, seed, SIZE_MAX, 0};
     bytes layer = {(uint8_t *) text, len};
     size_t largest = 0; /* the largest decoded size of any stage: what the cap applies to */
     int codings = 0, truncate = param & 1, two_parts = (param >> 1) & 1;
@@ -375,8 +401,8 @@ static void decode_round_trip(apr_pool_t *p, const char *coding, const int *pick
     if (!codings)
         return;
     if (truncate && layer.len)
-        layer.len -= 1 + next_random(&seed) % layer.len;
-    run_decoder(p, coding, max, layer.data, layer.len, seed, SIZE_MAX, &r);
+        layer.len -= 1 + next_random(&plan.seed) % layer.len;
+    run_decoder(p, coding, &plan, layer.data, layer.len, &r);
     if (r.out.len && memcmp(r.out.data, text, r.out.len < len ? r.out.len : len))
         broken("round trip: the output is not the text", coding, max, &r);
     if (r.out.len > len)
@@ -433,9 +459,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (expected_kind(picked, n) == AIP_CODINGS_SUPPORTED) {
         if (round_trip)
             decode_round_trip(p, coding, picked, n, max, in.data, in.size, seed, param);
-        else
-            decode_raw(p, coding, codings, max, in.data, in.size, seed,
-                       (flags & FLAG_REFUSE) ? (size_t) param * 64 : SIZE_MAX);
+        else {
+            run_plan plan = {max, seed, (flags & FLAG_REFUSE) ? (size_t) param * 64 : SIZE_MAX,
+                             (flags & FLAG_LATE_CAP) != 0};
+            decode_raw(p, coding, codings, &plan, in.data, in.size);
+        }
     }
     apr_pool_destroy(p);
     return 0;

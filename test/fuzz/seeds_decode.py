@@ -15,7 +15,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_d
 
 # Indexes into fuzz_decode.c's tokens[].
 GZIP, DEFLATE, ZSTD, BR, IDENTITY, X_GZIP, X_ZSTD, GZIP_CASE, BR_SPACED, EMPTY, COMPRESS = range(11)
-ROUND_TRIP, REFUSE = 0x20, 0x40
+ROUND_TRIP, REFUSE, LATE_CAP = 0x20, 0x40, 0x80
 
 _zstd = ctypes.CDLL("libzstd.so.1")
 _zstd.ZSTD_compressBound.restype = ctypes.c_size_t
@@ -100,6 +100,9 @@ SEEDS = {
     "bomb_zstd": seed([ZSTD], zstd(b"\x00" * 4000000, 19), cap=5000),
     "bomb_nested": seed([GZIP, GZIP], gzip(gzip(b"a" * 3000000)), cap=60000),
     "refusing_sink": seed([GZIP], gzip(SSE), flags=REFUSE, param=20),
+    "late_cap": seed([ZSTD], zstd(SSE) + zstd(SSE), cap=100, feed=2, flags=LATE_CAP),
+    # feed seed 13 cuts 116 bytes first: the cap drops below what they decoded to.
+    "late_cap_below_output": seed([GZIP], gzip(SSE), cap=100, feed=13, flags=LATE_CAP),
     "not_compressed": seed([ZSTD], JSON),
     "round_trip_gzip": seed([GZIP], SSE, flags=ROUND_TRIP, param=0xC0),
     "round_trip_gzip_members": seed([X_GZIP], SSE, flags=ROUND_TRIP, param=0x62),
