@@ -5,7 +5,7 @@
  * Input layout:
  *   byte 0        flags: bits 0-2 how many Content-Encoding tokens follow (0-7), bits 3-4 the
  *                 list separator, bit 5 round-trip mode, bit 6 a sink that refuses bytes, bit 7
- *                 the cap lowered only after the first feed (the API allows it at any time)
+ *                 the cap set only once output has started (the API allows it at any time)
  *   n bytes       one token each, an index into tokens[] (supported, aliases, invalid)
  *   2 bytes       the decoded-size cap (0-65535, little endian)
  *   2 bytes       seed of the generator cutting the body into random-sized feeds
@@ -172,7 +172,7 @@ typedef struct {
     apr_size_t max;      /* the decoded-size cap */
     uint32_t seed;       /* cuts the body into feeds */
     size_t refuse_after; /* the sink's limit (SIZE_MAX: none) */
-    int late_cap;        /* set the cap after the first feed rather than before */
+    int late_cap;        /* set the cap after the first feed that gave output, not before */
 } run_plan;
 
 typedef struct {
@@ -203,21 +203,24 @@ static void run_decoder(apr_pool_t *p, const char *coding, const run_plan *plan,
     apr_size_t max = plan->max;
     uint32_t seed = plan->seed;
     size_t at = 0;
+    int cap_set = !plan->late_cap;
 
     memset(r, 0, sizeof(*r));
     r->out.refuse_after = plan->refuse_after;
     r->cap = max;
     if (!dec)
         broken("a supported list gave no decoder", coding, max, NULL);
-    if (!plan->late_cap)
+    if (cap_set)
         aip_decoder_set_max_output(dec, max);
     while (at < len) {
         size_t n = next_feed(&seed, len - at);
         st = aip_decoder_feed(dec, (const char *) body + at, n, &sink);
-        if (plan->late_cap && at == 0) {
+        /* A late cap comes once output has started, the case where it can be below it. */
+        if (!cap_set && r->out.len > 0) {
             aip_decoder_set_max_output(dec, max);
             if (r->out.len > r->cap)
                 r->cap = r->out.len;
+            cap_set = 1;
         }
         if (r->status == AIP_DECODE_OK)
             r->status = st;

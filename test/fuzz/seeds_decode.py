@@ -4,7 +4,8 @@
 Seeds follow the harness's input layout (see fuzz_decode.c): flags, token indexes, cap,
 feed seed, parameter byte, body. Raw-mode seeds carry bodies encoded here by zlib, zstd and
 brotli (the last two through ctypes, as Python has no binding by default); round-trip seeds
-carry plain text the harness encodes itself. Run again after changing the layout.
+carry plain text the harness encodes itself. Run again after changing the layout. Files named
+regress_* in the corpus are inputs the fuzzer found; this script leaves them alone.
 """
 import ctypes
 import os
