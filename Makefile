@@ -2,8 +2,9 @@
 #
 #   make          build the three modules and the mock upstream into out/
 #   make run      start the demo gateway on 127.0.0.1:$(PORT) (foreground)
-#   make test     unit tests, then integration tests against real httpd instances
+#   make test     unit tests, fuzz corpora replayed, then integration tests against real httpd
 #   make fuzz     build and run the libFuzzer harnesses (clang, ASan+UBSan)
+#   make replay   replay the committed fuzz corpora through every harness (no libFuzzer)
 #
 # Dependencies are Debian packages; build/install-deps.sh installs whatever is missing.
 
@@ -44,6 +45,7 @@ OAUTH_CORE     := $(sort $(wildcard mod_aiproxy_oauth/oa_*.c))
 OAUTH_GLUE     := $(sort $(wildcard mod_aiproxy_oauth/mod_*.c))
 MOCK_SRC       := $(sort $(wildcard test/mock/*.c))
 UNIT_TESTS     := $(sort $(wildcard test/unit/test_*.c))
+FUZZ_HARNESSES := $(sort $(wildcard test/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
 
@@ -52,8 +54,9 @@ ifneq ($(OAUTH_GLUE),)
 MODULES += $(OUT)/mod_aiproxy_oauth.so
 endif
 UNIT_BINS := $(patsubst test/unit/%.c,$(OUT)/unit/%,$(UNIT_TESTS))
+REPLAY_BINS := $(patsubst test/fuzz/%.c,$(OUT)/replay/%,$(FUZZ_HARNESSES))
 
-.PHONY: all deps run test unit integration fuzz bench clean format
+.PHONY: all deps run test unit replay integration fuzz bench clean format
 all: $(MODULES)
 
 deps:
@@ -89,11 +92,24 @@ $(OUT)/unit/%: test/unit/%.c $(CORE_OBJS) $(wildcard test/unit/*.h)
 unit: $(UNIT_BINS)
 	@./build/run-unit.sh $(UNIT_BINS)
 
+# Every libFuzzer harness also links against a plain main() (test/fuzz/replay_main.c) with the
+# normal compiler and flags, so `make test` replays the committed corpora without clang.
+$(OUT)/replay/%: test/fuzz/%.c $(call obj,test/fuzz/replay_main.c) $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  REPLAY  $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(call obj,test/fuzz/replay_main.c) $(CORE_OBJS) $(LIBS_REPLAY)
+
+# Kept: make would otherwise delete this intermediate object after every link.
+.SECONDARY: $(call obj,test/fuzz/replay_main.c)
+
+replay: $(REPLAY_BINS)
+	@./build/run-replay.sh $(REPLAY_BINS)
+
 integration: all
 	@./build/run-integration.sh
 
-test: all $(UNIT_BINS)
-	@./build/run-tests.sh $(UNIT_BINS)
+test: all $(UNIT_BINS) $(REPLAY_BINS)
+	@./build/run-tests.sh $(UNIT_BINS) -- $(REPLAY_BINS)
 
 # `make run CONFIG=/abs/config.yaml` reads the file's bind/listen with this tool: the YAML
 # core (aip_yaml.c) with a main, so the address and the checks are the module's own.

@@ -20,3 +20,4 @@ LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_OAUTH     = -ljansson -lcrypto
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec
 LIBS_TEST      = $(SAN) -lcmocka -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto
+LIBS_REPLAY    = $(SAN) -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto

@@ -1,40 +1,52 @@
 #!/bin/sh
-# Build and run every libFuzzer harness test/fuzz/fuzz_*.c (clang, ASan + UBSan + LSan).
+# Build and run the libFuzzer harnesses test/fuzz/fuzz_*.c (clang, ASan + UBSan + LSan).
 #
-#   build/run-fuzz.sh [RUNS]     RUNS executions per harness (default 1000000)
+#   build/run-fuzz.sh [RUNS [NAME...]]   RUNS executions per harness (default 1000000);
+#                                        NAMEs (fuzz_route ...) pick harnesses, default all
 #
-# Each harness links the whole translate core (mod_aiproxy_translate/tr_*.c); fuzz_yaml links
-# the config.yaml importer (mod_aiproxy/aip_yaml.c). Seeds are read
-# from test/fuzz/corpus/<name>/ (kept in git), a dictionary from test/fuzz/<name>.dict if any; new corpus entries go to out/fuzz/corpus/<name>/
-# so runs do not litter the tree. Stops at the first harness that finds a crash or leak.
+# Every pure core (mod_aiproxy_translate/tr_*.c, mod_aiproxy/aip_*.c, mod_aiproxy_oauth/oa_*.c)
+# is compiled once, instrumented, into out/fuzz/libcore.a; each harness links that archive, so
+# the linker takes only the objects it uses and a new harness needs no entry here. Seeds are
+# read from test/fuzz/corpus/<name>/ (kept in git), a dictionary from test/fuzz/<name>.dict if
+# any; new corpus entries go to out/fuzz/corpus/<name>/ so runs do not litter the tree. Stops at
+# the first harness that finds a crash or leak.
 set -eu
 cd "$(dirname "$0")/.."
 
 RUNS=${1:-1000000}
+[ $# -gt 0 ] && shift
 CC=${FUZZ_CC:-clang}
 OUT=out/fuzz
-SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+PKGS="jansson yaml-0.1 libzstd libbrotlienc libbrotlidec zlib"
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(apr-1-config --cppflags --includes) \
-        -Iinclude -Imod_aiproxy_translate $(pkg-config --cflags jansson)"
-LIBS="$(apr-1-config --link-ld) $(pkg-config --libs jansson)"
-CORE=$(ls mod_aiproxy_translate/tr_*.c)
+        -Iinclude -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
+        $(pkg-config --cflags $PKGS)"
+LIBS="$(apr-1-config --link-ld) $(pkg-config --libs $PKGS) -lcrypto"
 
-mkdir -p "$OUT"
-status=0
-for src in test/fuzz/fuzz_*.c; do
+mkdir -p "$OUT/obj"
+echo "fuzz: building the instrumented cores"
+rm -f "$OUT/libcore.a"
+for src in mod_aiproxy_translate/tr_*.c mod_aiproxy/aip_*.c mod_aiproxy_oauth/oa_*.c; do
     [ -e "$src" ] || continue
+    obj="$OUT/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
+    # shellcheck disable=SC2086
+    $CC -fsanitize=fuzzer-no-link $SAN $CFLAGS -c "$src" -o "$obj"
+    ar rcs "$OUT/libcore.a" "$obj"
+done
+
+if [ $# -gt 0 ]; then
+    harnesses=$(for name in "$@"; do echo "test/fuzz/$name.c"; done)
+else
+    harnesses=$(ls test/fuzz/fuzz_*.c)
+fi
+status=0
+for src in $harnesses; do
     name=$(basename "$src" .c)
     bin="$OUT/$name"
     echo "fuzz: building $name"
-    # Harnesses link the translate core; fuzz_yaml links the config.yaml importer instead.
-    core=$CORE
-    libs=$LIBS
-    if [ "$name" = fuzz_yaml ]; then
-        core="mod_aiproxy/aip_yaml.c"
-        libs="$LIBS $(pkg-config --libs yaml-0.1)"
-    fi
     # shellcheck disable=SC2086
-    $CC $SAN $CFLAGS -Imod_aiproxy -o "$bin" "$src" $core $libs
+    $CC -fsanitize=fuzzer $SAN $CFLAGS -o "$bin" "$src" "$OUT/libcore.a" $LIBS
     mkdir -p "$OUT/corpus/$name" "test/fuzz/corpus/$name"
     dict=""
     [ -f "test/fuzz/$name.dict" ] && dict="-dict=test/fuzz/$name.dict"

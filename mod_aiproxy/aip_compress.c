@@ -225,7 +225,9 @@ static aip_decode_status emit(aip_decoder *dec, int i, const char *data, apr_siz
 {
     stage *s = &dec->stages[i];
 
-    if (len > dec->max_output - s->produced)
+    /* The cap may have been lowered below what this stage already produced: then the
+     * subtraction would wrap and let everything through. */
+    if (s->produced > dec->max_output || len > dec->max_output - s->produced)
         return fail(dec, AIP_DECODE_TOO_LARGE,
                     "%s: the decoded body exceeds %" APR_SIZE_T_FMT " bytes", s->ops->name,
                     dec->max_output);

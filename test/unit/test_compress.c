@@ -680,6 +680,36 @@ static void test_decode_lowered_cap_and_nested_bomb(void **state)
     }
 }
 
+/* The cap may be lowered after output has started (aip_decoder_set_max_output says nothing
+ * about when): below what already came out, the next output must be refused, not let through
+ * unbounded. Found by fuzz_decode (late cap). */
+static void test_decode_cap_lowered_below_output(void **state)
+{
+    apr_pool_t *p = *state;
+    apr_size_t len, outlen, before, at = 0;
+    char *body = json_body(p, 300000, &len);
+    const char *out;
+
+    for (int i = 0; i < 3; i++) {
+        collector c = {0};
+        aip_sink sink = {collect, &c};
+        aip_decoder *dec;
+        assert_int_equal(aip_compress_body(p, request_codings[i], body, len, &out, &outlen),
+                         AIP_COMPRESS_OK);
+        dec = aip_decoder_create(p, request_codings[i]);
+        /* Small feeds until more than the new cap came out, with input still to come (zstd
+         * yields whole 128 KiB blocks, the others sooner). */
+        for (at = 0; c.len <= 1000 && at < outlen; at += 16)
+            assert_int_equal(aip_decoder_feed(dec, out + at, 16, &sink), AIP_DECODE_OK);
+        before = c.len;
+        assert_true(before > 1000 && at < outlen);
+        aip_decoder_set_max_output(dec, 1000);
+        assert_int_equal(aip_decoder_feed(dec, out + at, outlen - at, &sink), AIP_DECODE_TOO_LARGE);
+        assert_int_equal(c.len, before);
+        collector_reset(&c);
+    }
+}
+
 /* Contexts go with the pool: creating and dropping many decoders mid-stream must not leak
  * (run under valgrind or ASan to see it). */
 static void test_decoder_released_with_pool(void **state)
@@ -721,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_sink_failure_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_bomb_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_lowered_cap_and_nested_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode_cap_lowered_below_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decoder_released_with_pool, setup, teardown),
     };
     int rc;

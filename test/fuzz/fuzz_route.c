@@ -1,0 +1,197 @@
+/*
+ * fuzz_route.c: libFuzzer harness for the client route matcher (mod_aiproxy/aip_route.c).
+ *
+ * Input: the first byte holds the client hints (bit 0: anthropic-version sent, bit 1:
+ * x-goog-api-key sent); the rest is a request target "path?query", split at the first '?' as
+ * httpd splits r->uri from r->args (no '?' means no query, a NULL r->args). A NUL byte ends the
+ * target, as it would end r->uri.
+ *
+ * Oracles (any violation aborts with the input):
+ *  - aip_route_match answers MATCHED or UNKNOWN, the same twice; an unknown route leaves the
+ *    route zeroed (the handler then only sets proto);
+ *  - a matched route has a method, POST for generation and GET for model lists, a kind, a
+ *    protocol and a stream mode in range;
+ *  - a Gemini generation route has a non-empty model that is the path's last segment before the
+ *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
+ *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
+ *  - every other route has no model and does not stream;
+ *  - aip_route_guess_proto answers a protocol in range that follows the hints and the /v1beta/
+ *    prefix, and agrees with the matcher on the fixed generation routes.
+ *
+ * Each lookup of aip_route.h is checked by one function of route_checks[]: a new lookup (say
+ * one finding the route at the end of a path below a mount prefix) adds one function there.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "aip_route.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* One fuzz input, decoded. */
+typedef struct {
+    apr_pool_t *pool;
+    const char *path;
+    const char *query; /* NULL: no '?' in the target */
+    aip_client_hints hints;
+} route_case;
+
+static void broken(const route_case *c, const char *what) __attribute__((noreturn));
+
+static void broken(const route_case *c, const char *what)
+{
+    fprintf(stderr, "fuzz_route: %s\npath: \"%s\"\nquery: %s%s%s\nhints: anthropic=%d goog=%d\n",
+            what, c->path, c->query ? "\"" : "", c->query ? c->query : "(none)",
+            c->query ? "\"" : "", c->hints.anthropic_version, c->hints.goog_api_key);
+    abort();
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* Whether query has the parameter alt=sse, written independently of aip_route.c's scan. */
+static int has_alt_sse(const char *query)
+{
+    size_t n;
+
+    if (!query)
+        return 0;
+    for (const char *q = query;; q += n + 1) {
+        n = strcspn(q, "&");
+        if (n == 7 && !strncmp(q, "alt=sse", 7))
+            return 1;
+        if (!q[n])
+            return 0;
+    }
+}
+
+static int same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The Gemini generation route: ".../models/{model}:{action}", model its last segment. */
+static void check_gemini_route(const route_case *c, const aip_route *r)
+{
+    const char *model = r->info.model, *at;
+    size_t n;
+    int streams;
+
+    if (!model || !*model)
+        broken(c, "a Gemini route without a model");
+    if (strchr(model, '/'))
+        broken(c, "a Gemini model with '/'");
+    at = strstr(c->path, model);
+    if (!at)
+        broken(c, "the Gemini model is not a substring of the path");
+    if (!starts_with(c->path, "/v1beta/models/") && !starts_with(c->path, "/v1/models/"))
+        broken(c, "a Gemini route outside /v1beta/models/ and /v1/models/");
+    /* The model is exactly what lies between the last '/' and the last ':' of the path. */
+    at = strrchr(c->path, '/') + 1;
+    n = strlen(model);
+    if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':'))
+        broken(c, "the Gemini model is not the path's last segment before the action");
+    if (!strcmp(at + n + 1, "generateContent"))
+        streams = 0;
+    else if (!strcmp(at + n + 1, "streamGenerateContent"))
+        streams = 1;
+    else
+        broken(c, "a Gemini route with an unknown action");
+    if (r->info.stream != (!streams                ? AIPROXY_STREAM_NONE
+                           : has_alt_sse(c->query) ? AIPROXY_STREAM_SSE
+                                                   : AIPROXY_STREAM_JSON_ARRAY))
+        broken(c, "the Gemini stream mode does not follow the action and alt=sse");
+}
+
+static void check_match(const route_case *c)
+{
+    aip_route r, again;
+    aip_route_result res = aip_route_match(c->pool, c->path, c->query, &r);
+
+    if (aip_route_match(c->pool, c->path, c->query, &again) != res || r.kind != again.kind ||
+        r.proto != again.proto || !same_string(r.method, again.method) ||
+        !same_string(r.info.model, again.info.model) ||
+        !same_string(r.info.variant, again.info.variant) || r.info.stream != again.info.stream)
+        broken(c, "matching the same target twice gave different routes");
+    if (res == AIP_ROUTE_UNKNOWN) {
+        if (r.method || r.info.model || r.info.variant || r.info.stream)
+            broken(c, "an unknown route left fields set");
+        return;
+    }
+    if (res != AIP_ROUTE_MATCHED)
+        broken(c, "a result neither MATCHED nor UNKNOWN");
+    if (!r.method)
+        broken(c, "a matched route without a method");
+    if (r.kind == AIP_ROUTE_GENERATE ? strcmp(r.method, "POST")
+        : r.kind == AIP_ROUTE_MODELS ? strcmp(r.method, "GET")
+                                     : 1)
+        broken(c, "a route kind out of range or with the wrong method");
+    if ((unsigned) r.proto >= AIPROXY_PROTO_COUNT)
+        broken(c, "a protocol out of range");
+    if ((unsigned) r.info.stream > AIPROXY_STREAM_JSON_ARRAY)
+        broken(c, "a stream mode out of range");
+    if (!starts_with(c->path, "/v1"))
+        broken(c, "a route outside /v1 and /v1beta");
+    if (r.kind == AIP_ROUTE_GENERATE && r.proto == AIPROXY_PROTO_GEMINI)
+        check_gemini_route(c, &r);
+    else if (r.info.model || r.info.stream != AIPROXY_STREAM_NONE)
+        broken(c, "a model or a stream mode on a route whose path names none");
+}
+
+static void check_guess(const route_case *c)
+{
+    static const aip_client_hints no_hints = {0, 0};
+    aiproxy_proto guess = aip_route_guess_proto(c->path, &c->hints);
+    aip_route r;
+
+    if ((unsigned) guess >= AIPROXY_PROTO_COUNT)
+        broken(c, "a guessed protocol out of range");
+    if ((c->hints.goog_api_key || starts_with(c->path, "/v1beta/")) &&
+        guess != AIPROXY_PROTO_GEMINI)
+        broken(c, "a Gemini key or /v1beta/ path not guessed as Gemini");
+    if (c->hints.anthropic_version && guess != AIPROXY_PROTO_GEMINI &&
+        guess != AIPROXY_PROTO_ANTHROPIC)
+        broken(c, "an anthropic-version header not guessed as Anthropic");
+    /* The fixed generation routes name their protocol in the path: the guess must agree.
+     * (Gemini paths under /v1/models/ are not guessed: OpenAI model ids may hold ':' too.) */
+    if (aip_route_match(c->pool, c->path, c->query, &r) == AIP_ROUTE_MATCHED &&
+        r.kind == AIP_ROUTE_GENERATE && r.proto != AIPROXY_PROTO_GEMINI &&
+        aip_route_guess_proto(c->path, &no_hints) != r.proto)
+        broken(c, "the guess disagrees with the matched route");
+}
+
+static void (*const route_checks[])(const route_case *) = {check_match, check_guess};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static apr_pool_t *root;
+    route_case c;
+    char *target, *mark;
+
+    if (!root) {
+        apr_initialize();
+        apr_pool_create(&root, NULL);
+    }
+    if (size == 0)
+        return 0;
+    apr_pool_create(&c.pool, root);
+    c.hints.anthropic_version = data[0] & 1;
+    c.hints.goog_api_key = (data[0] >> 1) & 1;
+    target = apr_pstrmemdup(c.pool, (const char *) data + 1, size - 1);
+    mark = strchr(target, '?');
+    c.query = NULL;
+    if (mark) {
+        *mark = '\0';
+        c.query = mark + 1;
+    }
+    c.path = target;
+    for (size_t i = 0; i < sizeof(route_checks) / sizeof(route_checks[0]); i++)
+        route_checks[i](&c);
+    apr_pool_destroy(c.pool);
+    return 0;
+}
