@@ -8,6 +8,9 @@ thinking settings; see shared research/clients.md) and their own stream parsers.
 Each run puts a unique token in the prompt. The mock answers "echo: <last user text>", so the
 token in what the CLI prints can only have come from the mock through the gateway. The mock's
 record of the request carrying the token shows the path and protocol the gateway translated to.
+Three scenarios per CLI and model: plain, [mock:think] (thinking/reasoning translated into the
+CLI's stream) and [mock:status=400] (the CLI must fail showing the upstream's message). The
+gateway's access log shows what the CLIs sent below the prefix, and that nothing else failed.
 
 Isolation (the CLIs phone home: telemetry, update checks, feature flags, login endpoints):
 every CLI process runs in its own network namespace that has only a loopback interface
@@ -59,6 +62,9 @@ UPSTREAM_PATH = {
     "responses": "/v1/responses",
     "gemini": "/v1beta/models/upstream-gemini-model:streamGenerateContent",
 }
+
+# scenario -> the mock marker appended to the prompt (docs/mock-upstream.md)
+SCENARIO_MARKERS = {"plain": "", "think": " [mock:think]", "error": " [mock:status=400]"}
 
 CLIENT_KEY = "sk-cli-test-client-key"
 MOUNT = '<Location "/ai/">'
@@ -222,15 +228,15 @@ def run_isolated(argv, env, cwd, forwards, timeout=RUN_TIMEOUT):
     return proc.returncode, out, err
 
 
-def run_cli(cli, model, base, forwards, root):
+def run_cli(cli, model, base, forwards, root, scenario="plain"):
     token = f"tok{uuid.uuid4().hex[:12]}"
-    home = root / f"{cli}-{model}"
+    home = root / f"{cli}-{model}-{scenario}"
     home.mkdir()
-    prompt = f"Reply with this token: {token}"
+    prompt = f"Reply with this token: {token}{SCENARIO_MARKERS[scenario]}"
     argv, env = INVOCATIONS[cli](home, base, model, prompt)
     started = time.monotonic()
     status, out, err = run_isolated(argv, env, home / "work", forwards)
-    result = {"cli": cli, "model": model, "token": token, "status": status, "stdout": out,
+    result = {"cli": cli, "model": model, "scenario": scenario, "token": token, "status": status, "stdout": out,
               "stderr": err, "seconds": round(time.monotonic() - started, 1)}
     last = home / "last-message.txt"
     if last.exists():
@@ -270,8 +276,8 @@ def cli_gateway(mock, netns, clis_installed):
 
 @pytest.fixture(scope="module")
 def runs(cli_gateway, mock):
-    """Every CLI x demo model, run concurrently once; {(cli, model): result}. A CLI that does
-    not run here maps to {"skip": reason}."""
+    """Every CLI x demo model x scenario, run concurrently once; {(cli, model, scenario):
+    result}. A CLI that does not run here maps to {"skip": reason}."""
     gw, forwards, root = cli_gateway
     base = gw.url(PREFIX)
     results = {}
@@ -280,12 +286,14 @@ def runs(cli_gateway, mock):
         reason = cli_runs_here(cli, root, forwards)
         if reason:
             for model in MODELS:
-                results[(cli, model)] = {"skip": reason}
+                for scenario in SCENARIO_MARKERS:
+                    results[(cli, model, scenario)] = {"skip": reason}
         else:
             usable.append(cli)
     with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
-        futures = {pool.submit(run_cli, cli, model, base, forwards, root): (cli, model)
-                   for cli in usable for model in MODELS}
+        futures = {pool.submit(run_cli, cli, model, base, forwards, root, scenario):
+                   (cli, model, scenario)
+                   for cli in usable for model in MODELS for scenario in SCENARIO_MARKERS}
         for future in concurrent.futures.as_completed(futures):
             results[futures[future]] = future.result()
     records = mock.requests()
@@ -303,6 +311,14 @@ def access_log(runs, cli_gateway):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def ran(runs, cli, model, scenario):
+    """The result of one run, or skip the test with the reason the CLI could not run."""
+    result = runs[(cli, model, scenario)]
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    return result
+
+
 def describe(result):
     keep = {k: v for k, v in result.items() if k != "records"}
     keep["stdout"] = keep.get("stdout", "")[-3000:]
@@ -311,69 +327,98 @@ def describe(result):
     return json.dumps(keep, indent=1) + f"\nupstream requests with the token: {paths}"
 
 
-# ---- the tests -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("cli", list(CLIS))
-def test_cli_prints_the_mock_answer(runs, cli, model):
-    result = runs[(cli, model)]
-    if "skip" in result:
-        pytest.skip(result["skip"])
-    assert result["status"] == 0, describe(result)
-    assert "echo:" in result["stdout"] and result["token"] in result["stdout"], describe(result)
-
-
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("cli", list(CLIS))
-def test_upstream_got_the_translated_request(runs, cli, model):
-    result = runs[(cli, model)]
-    if "skip" in result:
-        pytest.skip(result["skip"])
-    api = API_OF_MODEL[model]
-    records = result["records"]
-    assert records, "no upstream request carried the token\n" + describe(result)
-    for record in records:
-        assert record["upstream"] == api, describe(result)
-        assert record["method"] == "POST"
-        assert record["path"] == UPSTREAM_PATH[api], describe(result)
-        body = record["json"]
-        if api != "gemini":
-            assert body["model"] == f"upstream-{api}-model", describe(result)
-        # the gateway's own upstream credential, never the CLI's key
-        headers = record["headers"]
-        sent = " ".join(headers.get(h, "") for h in ("authorization", "x-api-key",
-                                                     "x-goog-api-key"))
-        assert UPSTREAM_TOKENS[api] in sent and CLIENT_KEY not in sent, describe(result)
-
-
 def _streamed(api, record):
     if api == "gemini":
         return record["path"].endswith(":streamGenerateContent") and record["query"] == "alt=sse"
     return record["json"].get("stream") is True
 
 
+def check_upstream_requests(result):
+    """Every upstream request of the run went to the model's upstream, in its protocol, with
+    the model mapped and the gateway's upstream credential, never the CLI's key."""
+    api = API_OF_MODEL[result["model"]]
+    assert result["records"], "no upstream request carried the token\n" + describe(result)
+    for record in result["records"]:
+        assert record["upstream"] == api, describe(result)
+        assert record["method"] == "POST"
+        assert record["path"] == UPSTREAM_PATH[api], describe(result)
+        assert _streamed(api, record), describe(result)
+        if api != "gemini":
+            assert record["json"]["model"] == f"upstream-{api}-model", describe(result)
+        headers = record["headers"]
+        sent = " ".join(headers.get(h, "") for h in ("authorization", "x-api-key",
+                                                     "x-goog-api-key"))
+        assert UPSTREAM_TOKENS[api] in sent and CLIENT_KEY not in sent, describe(result)
+
+
+# ---- the tests -------------------------------------------------------------------------------
+
+ANSWER_SCENARIOS = ["plain", "think"]
+
+
+@pytest.mark.parametrize("scenario", ANSWER_SCENARIOS)
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("cli", list(CLIS))
-def test_one_streamed_request_per_turn(runs, cli, model):
+def test_cli_prints_the_mock_answer(runs, cli, model, scenario):
+    """plain: the echo; think: the same after a thinking block/reasoning item/thought part
+    (with signature or encrypted content) that the gateway translated into the CLI's protocol."""
+    result = ran(runs, cli, model, scenario)
+    assert result["status"] == 0, describe(result)
+    assert "echo:" in result["stdout"] and result["token"] in result["stdout"], describe(result)
+
+
+@pytest.mark.parametrize("scenario", ANSWER_SCENARIOS)
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("cli", list(CLIS))
+def test_one_translated_streamed_upstream_request_per_turn(runs, cli, model, scenario):
     """The CLI parsed the gateway's stream at once: no retry, no fallback to a JSON request
     (Claude Code resends with "stream": false when it cannot parse a stream)."""
-    result = runs[(cli, model)]
-    if "skip" in result:
-        pytest.skip(result["skip"])
-    api = API_OF_MODEL[model]
+    result = ran(runs, cli, model, scenario)
+    check_upstream_requests(result)
     assert len(result["records"]) == 1, describe(result)
-    assert _streamed(api, result["records"][0]), describe(result)
 
 
-def test_every_cli_request_was_answered_2xx(runs, access_log):
-    """Nothing the CLIs sent to the gateway (helper calls, model lists, token counts) failed."""
-    ran = [r for r in runs.values() if "token" in r]
-    if not ran:
+def test_codex_shows_the_translated_reasoning(runs):
+    """Codex prints reasoning summaries: the mock's thinking reached it from every upstream."""
+    for model in MODELS:
+        result = ran(runs, "codex", model, "think")
+        assert "mock thinking" in result["stderr"], describe(result)
+
+
+# the mock's 400 message of each api, which the CLI must show
+ERROR_MESSAGE = {"anthropic": "mock: invalid request", "openai": "mock: invalid request",
+                 "responses": "mock: invalid request",
+                 "gemini": "Request contains an invalid argument."}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("cli", list(CLIS))
+def test_cli_reports_the_upstream_error(runs, cli, model):
+    """An upstream 400 reaches the CLI in its own protocol's error envelope: the CLI fails
+    and shows the upstream's message. (Claude Code itself tries a 400 several times, also
+    against the provider directly; the gateway adds no attempt of its own.)"""
+    result = ran(runs, cli, model, "error")
+    assert result["status"] not in (0, None), describe(result)
+    output = result["stdout"] + result["stderr"]
+    assert ERROR_MESSAGE[API_OF_MODEL[model]] in output and "400" in output, describe(result)
+    check_upstream_requests(result)
+    if cli != "claude":
+        assert len(result["records"]) == 1, describe(result)
+
+
+def test_every_other_cli_request_was_answered_2xx(runs, access_log):
+    """Nothing the CLIs sent to the gateway besides the error scenario's turns (helper calls,
+    model lists, token counts) failed, and each answered turn was one client request."""
+    answered = [r for (_, _, scenario), r in runs.items()
+                if "token" in r and scenario in ANSWER_SCENARIOS]
+    if not answered:
         pytest.skip("no CLI ran")
-    failed = [entry for entry in access_log if not 200 <= entry["status"] < 300]
-    assert not failed, json.dumps(failed, indent=1)
-    assert len(access_log) >= len(ran)
+    assert all(200 <= e["status"] < 300 or e["status"] == 400 for e in access_log), \
+        json.dumps(access_log, indent=1)
+    ok = [e for e in access_log if 200 <= e["status"] < 300]
+    assert len(ok) == len(answered), json.dumps(access_log, indent=1)
+    errors = [r for (_, _, scenario), r in runs.items() if "token" in r and scenario == "error"]
+    assert len(access_log) - len(ok) == sum(len(r["records"]) for r in errors)
 
 
 # what each CLI sends to the gateway, told apart by its User-Agent
@@ -387,10 +432,10 @@ CLIENT_REQUEST = {
 
 @pytest.mark.parametrize("cli", list(CLIS))
 def test_cli_sent_its_own_protocol_below_the_prefix(runs, access_log, cli):
-    ran = [r for (c, _), r in runs.items() if c == cli and "token" in r]
-    if not ran:
-        pytest.skip(runs[(cli, MODELS[0])]["skip"])
+    results = [r for (c, _, _), r in runs.items() if c == cli]
+    if "skip" in results[0]:
+        pytest.skip(results[0]["skip"])
     agent, expected = CLIENT_REQUEST[cli]
-    seen = sorted((e["method"], e["path"], e["query"]) for e in access_log
-                  if e["agent"].startswith(agent))
-    assert seen == sorted(("POST",) + expected(r["model"]) for r in ran), seen
+    seen = {(e["method"], e["path"], e["query"]) for e in access_log
+            if e["agent"].startswith(agent)}
+    assert seen == {("POST",) + expected(r["model"]) for r in results}, seen
