@@ -8,8 +8,10 @@ thinking settings; see shared research/clients.md) and their own stream parsers.
 Each run puts a unique token in the prompt. The mock answers "echo: <last user text>", so the
 token in what the CLI prints can only have come from the mock through the gateway. The mock's
 record of the request carrying the token shows the path and protocol the gateway translated to.
-Three scenarios per CLI and model: plain, [mock:think] (thinking/reasoning translated into the
-CLI's stream) and [mock:status=400] (the CLI must fail showing the upstream's message). The
+Scenarios per CLI and model: plain, [mock:think] (thinking/reasoning translated into the
+CLI's stream), [mock:status=400] (the CLI must fail showing the upstream's message) and, for
+the anthropic and gemini upstreams, [mock:tool] (a tool call and the CLI's tool result, two
+turns through the translation). The
 gateway's access log shows what the CLIs sent below the prefix, and that nothing else failed.
 
 Isolation (the CLIs phone home: telemetry, update checks, feature flags, login endpoints):
@@ -64,7 +66,18 @@ UPSTREAM_PATH = {
 }
 
 # scenario -> the mock marker appended to the prompt (docs/mock-upstream.md)
-SCENARIO_MARKERS = {"plain": "", "think": " [mock:think]", "error": " [mock:status=400]"}
+SCENARIO_MARKERS = {"plain": "", "think": " [mock:think]", "error": " [mock:status=400]",
+                    "tool": " [mock:tool]"}
+# The mock calls the request's first tool ({"arg": "mock"}, which every CLI refuses as invalid
+# input and returns as a tool error, so nothing runs), then echoes once the last user message
+# holds the tool result. That is true only where the tool result is a user turn (Anthropic,
+# Gemini); an OpenAI or Responses upstream would be asked for the tool again and again.
+TOOL_APIS = ("anthropic", "gemini")
+
+
+def scenarios_for(model):
+    return [s for s in SCENARIO_MARKERS if s != "tool" or API_OF_MODEL[model] in TOOL_APIS]
+
 
 CLIENT_KEY = "sk-cli-test-client-key"
 MOUNT = '<Location "/ai/">'
@@ -286,14 +299,14 @@ def runs(cli_gateway, mock):
         reason = cli_runs_here(cli, root, forwards)
         if reason:
             for model in MODELS:
-                for scenario in SCENARIO_MARKERS:
+                for scenario in scenarios_for(model):
                     results[(cli, model, scenario)] = {"skip": reason}
         else:
             usable.append(cli)
     with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
         futures = {pool.submit(run_cli, cli, model, base, forwards, root, scenario):
                    (cli, model, scenario)
-                   for cli in usable for model in MODELS for scenario in SCENARIO_MARKERS}
+                   for cli in usable for model in MODELS for scenario in scenarios_for(model)}
         for future in concurrent.futures.as_completed(futures):
             results[futures[future]] = future.result()
     records = mock.requests()
@@ -406,17 +419,60 @@ def test_cli_reports_the_upstream_error(runs, cli, model):
         assert len(result["records"]) == 1, describe(result)
 
 
+TOOL_MODELS = [m for m in MODELS if API_OF_MODEL[m] in TOOL_APIS]
+
+
+def tool_round_trip(api, body):
+    """(tool name called, its id, id the tool result answers, first tool of the request) from
+    the second upstream request of a tool scenario."""
+    if api == "anthropic":
+        first_tool = body["tools"][0]["name"]
+        calls = [b for m in body["messages"] if m["role"] == "assistant"
+                 for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_use"]
+        results = [b for m in body["messages"] if m["role"] == "user"
+                   and isinstance(m["content"], list)
+                   for b in m["content"] if b.get("type") == "tool_result"]
+        assert len(calls) == 1 and len(results) == 1, body["messages"][-2:]
+        assert calls[0]["input"] == {"arg": "mock"}
+        return calls[0]["name"], calls[0]["id"], results[0]["tool_use_id"], first_tool
+    first_tool = body["tools"][0]["functionDeclarations"][0]["name"]
+    calls = [p["functionCall"] for c in body["contents"] if c.get("role") == "model"
+             for p in c["parts"] if "functionCall" in p]
+    results = [p["functionResponse"] for c in body["contents"] if c.get("role") == "user"
+               for p in c["parts"] if "functionResponse" in p]
+    assert len(calls) == 1 and len(results) == 1, body["contents"][-2:]
+    assert calls[0]["args"] == {"arg": "mock"} and results[0]["name"] == calls[0]["name"]
+    return calls[0]["name"], calls[0].get("id"), results[0].get("id"), first_tool
+
+
+@pytest.mark.parametrize("model", TOOL_MODELS)
+@pytest.mark.parametrize("cli", list(CLIS))
+def test_tool_call_round_trip(runs, cli, model):
+    """The mock's tool call reaches the CLI translated; the CLI answers it with a tool result
+    for the same call id, which the gateway translates back: two upstream requests, the
+    second holding the call and its result."""
+    result = ran(runs, cli, model, "tool")
+    assert result["status"] == 0, describe(result)
+    assert "echo:" in result["stdout"], describe(result)
+    check_upstream_requests(result)
+    assert len(result["records"]) == 2, describe(result)
+    second = max(result["records"], key=lambda r: len(r["body"]))
+    name, call_id, answered_id, first_tool = tool_round_trip(API_OF_MODEL[model], second["json"])
+    assert name == first_tool, describe(result)
+    assert call_id and answered_id == call_id, describe(result)
+
+
 def test_every_other_cli_request_was_answered_2xx(runs, access_log):
     """Nothing the CLIs sent to the gateway besides the error scenario's turns (helper calls,
-    model lists, token counts) failed, and each answered turn was one client request."""
-    answered = [r for (_, _, scenario), r in runs.items()
-                if "token" in r and scenario in ANSWER_SCENARIOS]
+    model lists, token counts) failed, and each answered client request made one upstream
+    request."""
+    answered = [r for (_, _, scenario), r in runs.items() if "token" in r and scenario != "error"]
     if not answered:
         pytest.skip("no CLI ran")
     assert all(200 <= e["status"] < 300 or e["status"] == 400 for e in access_log), \
         json.dumps(access_log, indent=1)
     ok = [e for e in access_log if 200 <= e["status"] < 300]
-    assert len(ok) == len(answered), json.dumps(access_log, indent=1)
+    assert len(ok) == sum(len(r["records"]) for r in answered), json.dumps(access_log, indent=1)
     errors = [r for (_, _, scenario), r in runs.items() if "token" in r and scenario == "error"]
     assert len(access_log) - len(ok) == sum(len(r["records"]) for r in errors)
 
