@@ -89,8 +89,8 @@ aip_route_result aip_route_find(apr_pool_t *p, const char *path, const char *que
 {
     /* Each try fails at its first differing character, so the whole search stays linear in
      * the length of the path times the few routes. */
-    for (const char *at = path; at; at = strchr(at + 1, '/')) {
-        if (*at == '/' && aip_route_match(p, at, query, out) == AIP_ROUTE_MATCHED) {
+    for (const char *at = strchr(path, '/'); at; at = strchr(at + 1, '/')) {
+        if (aip_route_match(p, at, query, out) == AIP_ROUTE_MATCHED) {
             *route_path = at;
             return AIP_ROUTE_MATCHED;
         }

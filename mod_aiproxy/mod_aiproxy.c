@@ -15,6 +15,7 @@
 #include "mod_aiproxy_compress.h"
 #include "aip_args.h"
 #include "aip_section.h"
+#include "aiproxy_log.h"
 
 const aiproxy_translate_api *aip_translate;
 
@@ -410,11 +411,12 @@ static void take_oauth_upstreams_out(server_rec *s, aip_config *cfg)
             continue;
         up->enabled = 0;
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "aiproxy: upstream %s (api type %s) is out of rotation: OAuth "
-                         "subscription upstreams need mod_aiproxy_oauth, which is not "
-                         "available yet",
-                         up->name, up->api_type);
+            ap_log_error(
+                APLOG_MARK, APLOG_WARNING, 0, s,
+                AIPLOGNO(00101) "upstream %s (api type %s) is out of rotation: OAuth "
+                                "subscription upstreams need mod_aiproxy_oauth, which is not "
+                                "available yet",
+                up->name, up->api_type);
     }
 }
 
@@ -424,10 +426,11 @@ static void warn_unverified_upstreams(server_rec *s, const aip_config *cfg)
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
         if (aip_upstream_is_https(up) && !up->tls_verify)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "aiproxy: upstream %s (%s) has tls_verify=off: its certificate is not "
-                         "checked, so its API keys go to whoever answers at that address",
-                         up->name, up->base_url);
+            ap_log_error(
+                APLOG_MARK, APLOG_WARNING, 0, s,
+                AIPLOGNO(00102) "upstream %s (%s) has tls_verify=off: its certificate is not "
+                                "checked, so its API keys go to whoever answers at that address",
+                up->name, up->base_url);
     }
 }
 
@@ -438,16 +441,17 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 
     if (!get_api) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "mod_aiproxy needs mod_aiproxy_translate: add LoadModule "
-                     "aiproxy_translate_module");
+                     AIPLOGNO(00103) "mod_aiproxy needs mod_aiproxy_translate: add LoadModule "
+                                     "aiproxy_translate_module");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     aip_translate = get_api();
     if (aip_translate->version != AIPROXY_TRANSLATE_API_VERSION) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "mod_aiproxy_translate speaks API version %d, mod_aiproxy expects %d: "
-                     "install matching builds",
-                     aip_translate->version, AIPROXY_TRANSLATE_API_VERSION);
+        ap_log_error(
+            APLOG_MARK, APLOG_EMERG, 0, s,
+            AIPLOGNO(00104) "mod_aiproxy_translate speaks API version %d, mod_aiproxy expects %d: "
+                            "install matching builds",
+            aip_translate->version, AIPROXY_TRANSLATE_API_VERSION);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     for (server_rec *vs = s; vs; vs = vs->next) {

@@ -18,6 +18,7 @@
 #include "apr_strings.h"
 #include "mod_aiproxy_private.h"
 #include "mod_aiproxy_compress.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -324,8 +325,8 @@ void aip_attempt_run(aip_attempt *at)
     state->lookup = NULL;
     if (rr->status != HTTP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "aiproxy: the attempt on upstream %s could not be set up (subrequest "
-                      "status %d)",
+                      AIPLOGNO(00301) "the attempt on upstream %s could not be set up (subrequest "
+                                      "status %d)",
                       at->upstream->name, rr->status);
         at->outcome = AIP_OUTCOME_GATEWAY_FAILURE;
         ap_destroy_sub_req(rr);

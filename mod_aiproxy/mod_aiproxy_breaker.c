@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include "mod_aiproxy_private.h"
 #include "aip_breaker.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -34,9 +35,10 @@ apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned
     apr_status_t rv;
 
     if (!storage) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "mod_aiproxy needs mod_slotmem_shm for its circuit breakers: add "
-                     "LoadModule slotmem_shm_module");
+        ap_log_error(
+            APLOG_MARK, APLOG_EMERG, 0, s,
+            AIPLOGNO(00401) "mod_aiproxy needs mod_slotmem_shm for its circuit breakers: add "
+                            "LoadModule slotmem_shm_module");
         return APR_EGENERAL;
     }
     rv = storage->create(&inst, BREAKER_SLOTMEM_NAME, sizeof(aip_breaker_slot), slots,
@@ -44,8 +46,9 @@ apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned
     if (rv == APR_SUCCESS)
         rv = storage->dptr(inst, 0, &base);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
-                     "mod_aiproxy: cannot create the circuit-breaker shared memory");
+        ap_log_error(
+            APLOG_MARK, APLOG_EMERG, rv, s,
+            AIPLOGNO(00402) "mod_aiproxy: cannot create the circuit-breaker shared memory");
         return rv;
     }
     /* slotmem_shm keeps the slots of one instance contiguous: slot i is base + i * size. */
@@ -161,8 +164,8 @@ static int admin_reset(request_rec *r, const aip_config *cfg)
             r, HTTP_NOT_FOUND,
             json_pack("{s:s}", "error", "no breaker state for that upstream and model or token"));
     aip_breaker_reset(slot);
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "aiproxy: circuit of %s for %s %s reset", name,
-                  model ? "model" : "token", model ? model : token);
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, AIPLOGNO(00403) "circuit of %s for %s %s reset",
+                  name, model ? "model" : "token", model ? model : token);
     return send_json(r, HTTP_OK,
                      json_pack("{s:s, s:s, s:s}", "status", "ok", "upstream", name,
                                model ? "model" : "token", model ? model : token));

@@ -18,6 +18,7 @@
 #include "apr_strings.h"
 #include "aip_compress.h"
 #include "mod_aiproxy_compress.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -47,16 +48,16 @@ void aip_compress_attempt_body(aip_attempt *at, apr_table_t *upstream_headers)
 
     if (st == AIP_COMPRESS_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, at->main,
-                      "aiproxy: request body for upstream %s: %s %" APR_SIZE_T_FMT
-                      " -> %" APR_SIZE_T_FMT " bytes",
+                      AIPLOGNO(00501) "request body for upstream %s: %s %" APR_SIZE_T_FMT
+                                      " -> %" APR_SIZE_T_FMT " bytes",
                       at->upstream->name, coding, at->req.len, outlen);
         at->req.body = out;
         at->req.len = outlen;
         apr_table_setn(upstream_headers, "Content-Encoding", aip_compress_coding_name(coding));
     } else if (st == AIP_COMPRESS_UNSUPPORTED || st == AIP_COMPRESS_FAILED) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, at->main,
-                      "aiproxy: could not %s-compress the request body for upstream %s; "
-                      "sending it plain",
+                      AIPLOGNO(00502) "could not %s-compress the request body for upstream %s; "
+                                      "sending it plain",
                       coding, at->upstream->name);
     }
     /* The Go original always sends an explicit length, compressed or not. */
@@ -131,7 +132,7 @@ static apr_status_t decode_failed(ap_filter_t *f, decode_ctx *ctx, aip_decode_st
         return ctx->pass_rv != APR_SUCCESS ? ctx->pass_rv : APR_EGENERAL;
     }
     ap_log_rerror(APLOG_MARK, ctx->error_response ? APLOG_INFO : APLOG_ERR, 0, f->r,
-                  "aiproxy: undoing the upstream's Content-Encoding failed: %s",
+                  AIPLOGNO(00503) "undoing the upstream's Content-Encoding failed: %s",
                   aip_decoder_error(ctx->dec));
     if (ctx->error_response)
         ctx->state = DECODE_RAW;
@@ -153,9 +154,10 @@ static void decode_start(ap_filter_t *f, decode_ctx *ctx)
         ctx->state = DECODE_RAW;
         return;
     case AIP_CODINGS_UNSUPPORTED:
-        ap_log_rerror(APLOG_MARK, ctx->error_response ? APLOG_INFO : APLOG_ERR, 0, rr,
-                      "aiproxy: the upstream answered with an unsupported Content-Encoding: %s",
-                      coding);
+        ap_log_rerror(
+            APLOG_MARK, ctx->error_response ? APLOG_INFO : APLOG_ERR, 0, rr,
+            AIPLOGNO(00504) "the upstream answered with an unsupported Content-Encoding: %s",
+            coding);
         if (ctx->error_response)
             ctx->state = DECODE_RAW;
         else
@@ -166,7 +168,8 @@ static void decode_start(ap_filter_t *f, decode_ctx *ctx)
     }
     ctx->dec = aip_decoder_create(rr->pool, coding);
     if (!ctx->dec) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rr, "aiproxy: no memory for a %s decoder", coding);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rr, AIPLOGNO(00505) "no memory for a %s decoder",
+                      coding);
         if (ctx->error_response)
             ctx->state = DECODE_RAW;
         else
@@ -190,7 +193,8 @@ static apr_status_t decode_data(ap_filter_t *f, decode_ctx *ctx, apr_bucket *b)
 
     if (rv != APR_SUCCESS) {
         apr_bucket_delete(b);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r, "aiproxy: reading the upstream body failed");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r,
+                      AIPLOGNO(00506) "reading the upstream body failed");
         end_with_error(f, ctx);
         return APR_SUCCESS;
     }

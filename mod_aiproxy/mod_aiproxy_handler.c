@@ -17,6 +17,7 @@
 #include "mod_aiproxy_private.h"
 #include "aip_failover.h"
 #include "aip_compress.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -58,7 +59,9 @@ static aip_client_hints client_hints(request_rec *r)
 {
     aip_client_hints hints;
     hints.anthropic_version = apr_table_get(r->headers_in, "anthropic-version") != NULL;
-    hints.goog_api_key = apr_table_get(r->headers_in, "x-goog-api-key") != NULL;
+    /* Gemini clients send their key as a header or as ?key= (aip_route.h) */
+    hints.goog_api_key = apr_table_get(r->headers_in, "x-goog-api-key") != NULL ||
+                         (r->args && (!strncmp(r->args, "key=", 4) || strstr(r->args, "&key=")));
     return hints;
 }
 
@@ -301,7 +304,7 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
                                        cooldown, at->status ? at->status : HTTP_BAD_GATEWAY);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, cr->r,
-                  "aiproxy: upstream %s failed for model %s (%s %d)%s", at->upstream->name,
+                  AIPLOGNO(00201) "upstream %s failed for model %s (%s %d)%s", at->upstream->name,
                   at->model,
                   kind == AIP_FAILURE_STATUS        ? "status"
                   : kind == AIP_FAILURE_ERROR_EVENT ? "error event"
@@ -434,7 +437,8 @@ static int serve_generation(client_request *cr)
                 continue; /* disabled, stopped or drained in balancer-manager */
             if (!aip_upstream_has_credential(order[i])) {
                 ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                              "aiproxy: upstream %s skipped: no usable credential", order[i]->name);
+                              AIPLOGNO(00202) "upstream %s skipped: no usable credential",
+                              order[i]->name);
                 continue;
             }
             if (aip_breaker_is_open(aip_breaker_for(r->pool, order[i], model, 0), now)) {

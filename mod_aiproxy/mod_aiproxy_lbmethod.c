@@ -11,6 +11,7 @@
 #include "http_log.h"
 #include "ap_provider.h"
 #include "mod_aiproxy_private.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 

@@ -17,6 +17,7 @@
 #include "apr_strings.h"
 #include "aip_yaml.h"
 #include "mod_aiproxy_private.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -40,7 +41,7 @@ static const char *error_at(cmd_parms *cmd, const aip_yaml_config *cfg, aip_yaml
 static void notice_at(cmd_parms *cmd, const aip_yaml_config *cfg, int level, aip_yaml_mark mark,
                       const char *message)
 {
-    ap_log_error(APLOG_MARK, level, 0, NULL, "AIProxyConfigFile: %s",
+    ap_log_error(APLOG_MARK, level, 0, NULL, AIPLOGNO(00601) "AIProxyConfigFile: %s",
                  error_at(cmd, cfg, mark, message));
 }
 

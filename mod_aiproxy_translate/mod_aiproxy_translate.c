@@ -16,6 +16,7 @@
 #include "apr_strings.h"
 #include "mod_aiproxy_translate.h"
 #include "mod_aiproxy_translate_location.h"
+#include "aiproxy_log.h"
 
 #define RESPONSE_FILTER_NAME "AIPROXY_TRANSLATE_RESPONSE"
 
@@ -105,8 +106,8 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             rv = aiproxy_response_finish(ctx->translator, ctx->upstream_broke, &sink);
             ctx->finished = 1;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, f->r,
-                          "aiproxy: upstream body ended (holding %d, content %d, error %d, "
-                          "broke %d)",
+                          AIPLOGNO(01101) "upstream body ended (holding %d, content %d, error %d, "
+                                          "broke %d)",
                           ctx->holding, aiproxy_response_get_info(ctx->translator)->seen_content,
                           aiproxy_response_get_info(ctx->translator)->seen_error,
                           ctx->upstream_broke);
@@ -154,7 +155,7 @@ static apr_status_t response_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             apr_bucket_delete(b);
             if (rv != APR_SUCCESS) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r,
-                              "aiproxy: translating the upstream response failed");
+                              AIPLOGNO(01102) "translating the upstream response failed");
                 ctx->upstream_broke = 1;
                 aiproxy_response_finish(ctx->translator, 1, &sink);
                 ctx->finished = 1;

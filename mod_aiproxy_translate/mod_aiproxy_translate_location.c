@@ -30,6 +30,7 @@
 #include "apr_strings.h"
 #include "mod_proxy.h"
 #include "mod_aiproxy_translate_location.h"
+#include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy_translate);
 
@@ -143,8 +144,8 @@ static int send_client_error(request_rec *r, aiproxy_proto client, const aiproxy
     apr_size_t len;
     const char *body = aiproxy_error_body(r->pool, client, err, &len);
 
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "aiproxy_translate: refused with %d: %s",
-                  err->status, err->message);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AIPLOGNO(01201) "refused with %d: %s", err->status,
+                  err->message);
     r->status = err->status;
     /* Not before r->status: a status that drops the connection skips reading the rest of an
      * oversized body. */
@@ -608,7 +609,7 @@ static void forward_translated(request_rec *r, const location_conf *conf,
     ap_add_input_filter_handle(body_filter_handle, body, r, r->connection);
     add_answer_filter(r, conf, req, up);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "aiproxy_translate: %s -> %s, %" APR_SIZE_T_FMT " bytes to %s",
+                  AIPLOGNO(01202) "%s -> %s, %" APR_SIZE_T_FMT " bytes to %s",
                   aiproxy_proto_name(conf->client), aiproxy_proto_name(conf->upstream), up->len,
                   r->filename + 6);
 }
@@ -644,8 +645,8 @@ static int translate_location_handler(request_rec *r)
         return DECLINED;
     if (!r->filename || strncmp(r->filename, "proxy:", 6)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "aiproxy_translate: AIProxyTranslate without "
-                      "ProxyPass: %s is not proxied",
+                      AIPLOGNO(01203) "AIProxyTranslate without "
+                                      "ProxyPass: %s is not proxied",
                       r->uri);
         set_error(&err, HTTP_INTERNAL_SERVER_ERROR, "this location has no upstream (ProxyPass)");
         return send_client_error(r, conf->client, &err);

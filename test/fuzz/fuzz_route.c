@@ -165,7 +165,33 @@ static void check_guess(const route_case *c)
         broken(c, "the guess disagrees with the matched route");
 }
 
-static void (*const route_checks[])(const route_case *) = {check_match, check_guess};
+/* The route at the end of the path, below any prefix: it is a suffix of the path starting
+ * at a '/', exactly what aip_route_match gives for that suffix, and no longer suffix (one
+ * starting further left) matches. */
+static void check_find(const route_case *c)
+{
+    aip_route found, direct;
+    const char *at = NULL;
+    aip_route_result res = aip_route_find(c->pool, c->path, c->query, &found, &at);
+
+    if (res != AIP_ROUTE_MATCHED) {
+        if (at || aip_route_match(c->pool, c->path, c->query, &direct) == AIP_ROUTE_MATCHED)
+            broken(c, "find missed a route (or left its position set)");
+        return;
+    }
+    if (!at || at < c->path || at >= c->path + strlen(c->path) || *at != '/')
+        broken(c, "find matched outside the path or not at a '/'");
+    if (aip_route_match(c->pool, at, c->query, &direct) != AIP_ROUTE_MATCHED ||
+        direct.kind != found.kind || direct.proto != found.proto ||
+        !same_string(direct.info.model, found.info.model))
+        broken(c, "find and match disagree on the suffix");
+    for (const char *p = c->path; p < at; p++) {
+        if (*p == '/' && aip_route_match(c->pool, p, c->query, &direct) == AIP_ROUTE_MATCHED)
+            broken(c, "find did not take the longest matching suffix");
+    }
+}
+
+static void (*const route_checks[])(const route_case *) = {check_match, check_guess, check_find};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -554,7 +554,7 @@ static void test_recorded_errors(void **state)
                 apr_psprintf(pool, "%s -> %s", e->file, aiproxy_proto_name((aiproxy_proto) client));
             const char *out = translate((aiproxy_proto) client, AIPROXY_STREAM_NONE, e->upstream,
                                         AIPROXY_STREAM_NONE, body, len, &info);
-            aiproxy_error err = {e->status, NULL, message};
+            aiproxy_error err = {.status = e->status, .message = message};
             json_t *got = test_jansson_parse(pool, out, strlen(out));
 
             if (client == (int) e->upstream) {

@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 #include "aip_args.h"
 #include "aip_config.h"
+#include "aip_route.h"
 #include "aip_section.h"
 
 static apr_pool_t *pool;
@@ -160,6 +161,41 @@ static void test_tls_check(void **state)
     assert_false(aip_upstream_is_https(up));
 }
 
+/* ---- routes below a mount prefix ------------------------------------------------------------ */
+
+static void test_route_find_below_prefix(void **state)
+{
+    static const struct {
+        const char *path;
+        const char *route; /* NULL: unknown */
+        aiproxy_proto proto;
+    } cases[] = {
+        {"/v1/messages", "/v1/messages", AIPROXY_PROTO_ANTHROPIC},
+        {"/ai/v1/messages", "/v1/messages", AIPROXY_PROTO_ANTHROPIC},
+        {"/a/b/c/v1/responses/compact", "/v1/responses/compact", AIPROXY_PROTO_RESPONSES},
+        {"/ai/v1beta/models/g:generateContent", "/v1beta/models/g:generateContent",
+         AIPROXY_PROTO_GEMINI},
+        {"/v1/v1/chat/completions", "/v1/chat/completions", AIPROXY_PROTO_OPENAI},
+        {"/ai/v1/nope", NULL, 0},
+        {"", NULL, 0},
+        {"no-slash", NULL, 0},
+        {"/", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aip_route route;
+        const char *at = "unset";
+        aip_route_result res = aip_route_find(pool, cases[i].path, NULL, &route, &at);
+        if (!cases[i].route) {
+            assert_int_equal(res, AIP_ROUTE_UNKNOWN);
+            assert_null(at);
+            continue;
+        }
+        assert_int_equal(res, AIP_ROUTE_MATCHED);
+        assert_string_equal(at, cases[i].route);
+        assert_int_equal(route.proto, cases[i].proto);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_section_upstream_settings),
         cmocka_unit_test(test_section_admin_directives_win_over_defaults),
         cmocka_unit_test(test_tls_check),
+        cmocka_unit_test(test_route_find_below_prefix),
     };
     int failed;
 
