@@ -91,12 +91,14 @@ aip_route_result aip_route_find(apr_pool_t *p, const char *path, const char *que
      * the length of the path times the few routes. */
     for (const char *at = strchr(path, '/'); at; at = strchr(at + 1, '/')) {
         if (aip_route_match(p, at, query, out) == AIP_ROUTE_MATCHED) {
-            *route_path = at;
+            if (route_path)
+                *route_path = at;
             return AIP_ROUTE_MATCHED;
         }
     }
     memset(out, 0, sizeof(*out));
-    *route_path = NULL;
+    if (route_path)
+        *route_path = NULL;
     return AIP_ROUTE_UNKNOWN;
 }
 

@@ -31,7 +31,7 @@ aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *qu
 /* Match the route at the end of a request path, whatever prefix the handler is mounted under
  * (<Location "/ai/">, <LocationMatch>, a client's base URL https://host/ai): the whole path
  * first, then what follows each '/' from the left, so the longest route wins. *route_path is
- * set to the matched part (NULL when none matched). */
+ * set, unless route_path is NULL, to the matched part (NULL when none matched). */
 aip_route_result aip_route_find(apr_pool_t *p, const char *path, const char *query, aip_route *out,
                                 const char **route_path);
 

@@ -25,7 +25,6 @@ typedef struct {
     request_rec *r;
     aip_server_conf *conf;
     aip_route route;
-    const char *path; /* the route part of the request path (below any mount prefix) */
 } client_request;
 
 /* code: what went wrong when the status does not say it (see aiproxy_error), or NULL. */
@@ -516,7 +515,7 @@ static int aip_handler(request_rec *r)
         apr_table_setn(r->subprocess_env, "AIPROXY_REQUEST_ID", id);
     }
 
-    if (aip_route_find(r->pool, r->uri, r->args, &cr.route, &cr.path) != AIP_ROUTE_MATCHED) {
+    if (aip_route_find(r->pool, r->uri, r->args, &cr.route, NULL) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
         cr.route.proto = aip_route_guess_proto(r->uri, &hints);
         /* OpenAI's own words for this ("Invalid URL (POST /v1/x)"), not "model not found". */

@@ -16,11 +16,15 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
     stream_sse / stream_chunks
                               iterate a streamed reply as it arrives
     compress / decompress     gzip, deflate, zstd, br bodies
+    npm_ci(directory, what, stamp_name, timeout)
+                              `npm ci` once per package-lock (a stamp in node_modules); skips
+                              the test when node/npm or the registry is missing
 """
 
 import ctypes
 import ctypes.util
 import gzip
+import hashlib
 import http.client
 import json
 import os
@@ -675,3 +679,45 @@ def decompress(data, coding):
     if coding in ("", "identity"):
         return data
     raise ValueError(f"unknown coding {coding}")
+
+
+# ---- npm packages the tests run (test/sdk, test/cli) ----------------------------------------
+
+NPM_NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT",
+                      "ENETUNREACH", "EHOSTUNREACH", "network", "socket hang up")
+
+
+def _lock_digest(directory):
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        h.update((directory / name).read_bytes())
+    return h.hexdigest()
+
+
+def npm_ci(directory, what, stamp_name, timeout):
+    """Install directory/node_modules with `npm ci`, skipped while its stamp matches
+    package.json and package-lock.json. Returns the node binary. Skips the calling test when
+    node or npm is missing or the registry cannot be reached; fails it on other npm errors."""
+    import pytest  # the harness itself runs without pytest (bench.py)
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip(f"node and npm are needed for the {what} "
+                    f"(node: {node or 'missing'}, npm: {npm or 'missing'})")
+    stamp = directory / "node_modules" / stamp_name
+    digest = _lock_digest(directory)
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return node
+    rel = directory.relative_to(REPO)
+    try:
+        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=directory,
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"npm ci in {rel} timed out (is the npm registry reachable?)")
+    if result.returncode != 0:
+        log = result.stdout + result.stderr
+        if any(marker in log for marker in NPM_NETWORK_ERRORS):
+            pytest.skip(f"npm registry unreachable, {what} not installed:\n{log[-2000:]}")
+        pytest.fail(f"npm ci in {rel} failed ({result.returncode}):\n{log[-4000:]}")
+    stamp.write_text(digest + "\n")
+    return node

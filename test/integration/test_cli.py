@@ -27,7 +27,6 @@ node/npm, without a reachable registry, or without network namespaces, the tests
 a CLI whose binary does not run here is skipped on its own, with the reason."""
 
 import concurrent.futures
-import hashlib
 import json
 import os
 import shutil
@@ -41,12 +40,11 @@ import pytest
 
 from conftest import (DEMO_MODELS, GATEWAY_MODULES, UPSTREAM_TOKENS, Gateway, ensure_built,
                       upstream_lines)
-from harness import REPO
+from harness import REPO, npm_ci
 from netns_bridge import HostForwarder, netns_argv, netns_unavailable_reason
 
 CLI_DIR = REPO / "test" / "cli"
 BIN = CLI_DIR / "node_modules" / ".bin"
-STAMP = CLI_DIR / "node_modules" / ".aiproxy-cli-stamp"
 
 # cli -> (executable in node_modules/.bin, the client protocol it speaks)
 CLIS = {
@@ -88,18 +86,9 @@ CONCURRENCY = 6
 ACCESS_LOG_FORMAT = ('{\\"method\\":\\"%m\\",\\"path\\":\\"%U\\",\\"query\\":\\"%q\\",'
                      '\\"status\\":%>s,\\"agent\\":\\"%{User-Agent}i\\"}')
 
-NPM_NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT",
-                      "ENETUNREACH", "EHOSTUNREACH", "network", "socket hang up")
 
 
 # ---- installation and isolation -------------------------------------------------------------
-
-
-def _lock_digest():
-    h = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        h.update((CLI_DIR / name).read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -112,24 +101,8 @@ def netns():
 
 @pytest.fixture(scope="module")
 def clis_installed():
-    """test/cli/node_modules installed by `npm ci` (skipped while the stamp matches)."""
-    npm = shutil.which("npm")
-    if not shutil.which("node") or not npm:
-        pytest.skip("node and npm are needed to install the CLIs")
-    digest = _lock_digest()
-    if STAMP.exists() and STAMP.read_text().strip() == digest:
-        return
-    try:
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLI_DIR,
-                                capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired:
-        pytest.skip("npm ci in test/cli timed out (is the npm registry reachable?)")
-    if result.returncode != 0:
-        log = result.stdout + result.stderr
-        if any(marker in log for marker in NPM_NETWORK_ERRORS):
-            pytest.skip(f"npm registry unreachable, CLIs not installed:\n{log[-2000:]}")
-        pytest.fail(f"npm ci in test/cli failed ({result.returncode}):\n{log[-4000:]}")
-    STAMP.write_text(digest + "\n")
+    """test/cli/node_modules installed by `npm ci`."""
+    npm_ci(CLI_DIR, "CLI tests", ".aiproxy-cli-stamp", timeout=900)
 
 
 def base_env(home):

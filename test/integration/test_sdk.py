@@ -17,20 +17,17 @@ The pinned SDKs are installed once with `npm ci` in test/sdk. A stamp in node_mo
 the install while package.json and package-lock.json are unchanged. Without node or npm, or
 when the registry cannot be reached for that install, the module is skipped."""
 
-import hashlib
 import json
-import shutil
 import subprocess
 import tempfile
 
 import pytest
 
 from conftest import DEMO_MODELS, GATEWAY_MODULES, Gateway, ensure_built, upstream_lines
-from harness import REPO
+from harness import REPO, npm_ci
 
 SDK_DIR = REPO / "test" / "sdk"
 SCRIPT = SDK_DIR / "run_client.mjs"
-STAMP = SDK_DIR / "node_modules" / ".aiproxy-sdk-stamp"
 
 # sdk id (run_client.mjs) -> the client protocol it speaks
 SDKS = {
@@ -73,8 +70,6 @@ EXPECTED_ERROR_CLASS = {
     "gemini": {400: "ApiError", 401: "ApiError"},
 }
 
-NPM_NETWORK_ERRORS = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT",
-                      "ENETUNREACH", "EHOSTUNREACH", "network", "socket hang up")
 BATCH_TIMEOUT = 120
 
 
@@ -108,36 +103,10 @@ def batch_cases(sdk, base):
 # ---- fixtures --------------------------------------------------------------------------------
 
 
-def _lock_digest():
-    h = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        h.update((SDK_DIR / name).read_bytes())
-    return h.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def sdk_installed():
-    """The node binary, once test/sdk/node_modules is installed by `npm ci` (skipped while
-    the stamp matches package.json and package-lock.json)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed for the SDK tests "
-                    f"(node: {node or 'missing'}, npm: {npm or 'missing'})")
-    digest = _lock_digest()
-    if STAMP.exists() and STAMP.read_text().strip() == digest:
-        return node
-    try:
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SDK_DIR,
-                                capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        pytest.skip("npm ci in test/sdk timed out (is the npm registry reachable?)")
-    if result.returncode != 0:
-        log = result.stdout + result.stderr
-        if any(marker in log for marker in NPM_NETWORK_ERRORS):
-            pytest.skip(f"npm registry unreachable, SDKs not installed:\n{log[-2000:]}")
-        pytest.fail(f"npm ci in test/sdk failed ({result.returncode}):\n{log[-4000:]}")
-    STAMP.write_text(digest + "\n")
-    return node
+    """The node binary, once test/sdk/node_modules is installed by `npm ci`."""
+    return npm_ci(SDK_DIR, "SDK tests", ".aiproxy-sdk-stamp", timeout=600)
 
 
 @pytest.fixture(scope="module")
