@@ -36,7 +36,9 @@ CC      ?= gcc
 
 include build/flags.mk
 
-# One core (pure: APR + libraries, no httpd headers) and one glue set per module.
+# One core (pure: APR + libraries, no httpd headers) and one glue set per module, plus the
+# content codings (common/) that both modules link: client bodies and upstream traffic.
+COMMON_CORE    := $(sort $(wildcard common/*.c))
 TRANSLATE_CORE := $(sort $(wildcard mod_aiproxy_translate/tr_*.c))
 TRANSLATE_GLUE := $(sort $(wildcard mod_aiproxy_translate/mod_*.c))
 ROUTER_CORE    := $(sort $(wildcard mod_aiproxy/aip_*.c))
@@ -69,10 +71,10 @@ $(OUT)/obj/%.o: %.c
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
 
-$(OUT)/mod_aiproxy_translate.so: $(call obj,$(TRANSLATE_CORE) $(TRANSLATE_GLUE))
+$(OUT)/mod_aiproxy_translate.so: $(call obj,$(COMMON_CORE) $(TRANSLATE_CORE) $(TRANSLATE_GLUE))
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_TRANSLATE)
-$(OUT)/mod_aiproxy.so: $(call obj,$(ROUTER_CORE) $(ROUTER_GLUE))
+$(OUT)/mod_aiproxy.so: $(call obj,$(COMMON_CORE) $(ROUTER_CORE) $(ROUTER_GLUE))
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_ROUTER)
 $(OUT)/mod_aiproxy_oauth.so: $(call obj,$(OAUTH_CORE) $(OAUTH_GLUE))
@@ -83,7 +85,7 @@ $(OUT)/mod_aiproxy_mock.so: $(call obj,$(MOCK_SRC))
 	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS_MOCK)
 
 # Unit tests link every pure core (never the glue) against cmocka.
-CORE_OBJS = $(call obj,$(TRANSLATE_CORE) $(ROUTER_CORE) $(OAUTH_CORE))
+CORE_OBJS = $(call obj,$(COMMON_CORE) $(TRANSLATE_CORE) $(ROUTER_CORE) $(OAUTH_CORE))
 $(OUT)/unit/%: test/unit/%.c $(CORE_OBJS) $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  TEST    $@"

@@ -11,11 +11,11 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fPIC $(WARNINGS) $(APR_CPP) $(APR_INC) \
-              -I$(HTTPD_INC) -Iinclude -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
+              -I$(HTTPD_INC) -Iinclude -Icommon -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS_ALL = $(SAN)
 LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LIBS_TRANSLATE =
+LIBS_TRANSLATE = -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_OAUTH     = -ljansson -lcrypto
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec

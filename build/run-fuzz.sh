@@ -4,7 +4,7 @@
 #   build/run-fuzz.sh [RUNS [NAME...]]   RUNS executions per harness (default 1000000);
 #                                        NAMEs (fuzz_route ...) pick harnesses, default all
 #
-# Every pure core (mod_aiproxy_translate/tr_*.c, mod_aiproxy/aip_*.c, mod_aiproxy_oauth/oa_*.c)
+# Every pure core (common/*.c, mod_aiproxy_translate/tr_*.c, mod_aiproxy/aip_*.c, mod_aiproxy_oauth/oa_*.c)
 # is compiled once, instrumented, into out/fuzz/libcore.a; each harness links that archive, so
 # the linker takes only the objects it uses and a new harness needs no entry here. Seeds are
 # read from test/fuzz/corpus/<name>/ (kept in git), a dictionary from test/fuzz/<name>.dict if
@@ -20,14 +20,14 @@ OUT=out/fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 PKGS="jansson yaml-0.1 libzstd libbrotlienc libbrotlidec zlib"
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(apr-1-config --cppflags --includes) \
-        -Iinclude -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
+        -Iinclude -Icommon -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
         $(pkg-config --cflags $PKGS)"
 LIBS="$(apr-1-config --link-ld) $(pkg-config --libs $PKGS) -lcrypto"
 
 mkdir -p "$OUT/obj"
 echo "fuzz: building the instrumented cores"
 rm -f "$OUT/libcore.a"
-for src in mod_aiproxy_translate/tr_*.c mod_aiproxy/aip_*.c mod_aiproxy_oauth/oa_*.c; do
+for src in common/*.c mod_aiproxy_translate/tr_*.c mod_aiproxy/aip_*.c mod_aiproxy_oauth/oa_*.c; do
     [ -e "$src" ] || continue
     obj="$OUT/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
     # shellcheck disable=SC2086

@@ -13,7 +13,7 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_TRANSLATE_API_VERSION 1
+#define AIPROXY_TRANSLATE_API_VERSION 2
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
@@ -45,6 +45,31 @@ typedef struct {
      * an answer that ends with only an error (or a broken connection) is then dropped
      * unseen and *swallowed set, so the caller can try another upstream. */
     void (*add_response_filter)(request_rec *r, aiproxy_response *t, int *swallowed);
+
+    /* ---- the HTTP glue both modules share (mod_aiproxy_translate_http.c) ---- */
+
+    /* Read r's whole body after checking it is JSON (or untyped), undoing its
+     * Content-Encoding (gzip, deflate, zstd, br); more than max bytes, before or after
+     * decoding, is refused with 413 naming directive (the setting that raises max). Returns
+     * OK, or an HTTP status with *err filled for the client's envelope. */
+    int (*read_client_body)(request_rec *r, apr_off_t max, const char *directive, char **body,
+                            apr_size_t *len, aiproxy_error *err);
+    /* The API key r presents in any protocol's style (Authorization: Bearer, x-api-key,
+     * x-goog-api-key, ?key=), or NULL. */
+    const char *(*client_key)(request_rec *r);
+    /* Authenticate to a proto upstream with key, in that protocol's header and style. */
+    void (*set_upstream_auth)(apr_pool_t *p, apr_table_t *headers, aiproxy_proto proto,
+                              const char *key);
+    /* Headers proto requires that other protocols' clients do not send (anthropic-version):
+     * the client's value when it gave one, else the default. */
+    void (*set_protocol_headers)(apr_table_t *upstream_headers, const apr_table_t *client_headers,
+                                 aiproxy_proto proto);
+    /* Serve body to whatever reads r's request body (mod_proxy) in place of the client's,
+     * which must have been read already. */
+    void (*add_replacement_body)(request_rec *r, const char *body, apr_size_t len);
+    /* Append the data of bb to buf, *len bytes so far, cap at most; returns whether bb ends
+     * with EOS. For keeping the start of an upstream error body. */
+    int (*keep_bytes)(apr_bucket_brigade *bb, char *buf, apr_size_t *len, apr_size_t cap);
 } aiproxy_translate_api;
 
 APR_DECLARE_OPTIONAL_FN(const aiproxy_translate_api *, aiproxy_translate_get_api, (void) );

@@ -250,29 +250,6 @@ const char *aip_upstream_default_base_url(const aip_upstream *up)
     return NULL;
 }
 
-int aip_upstream_has_credential(const aip_upstream *up)
-{
-    return up->tokens->nelts > 0;
-}
-
-int aip_upstream_next_token_index(const aip_upstream *up)
-{
-    apr_uint32_t n;
-
-    /* OAuth upstreams may have no static token: no turn to take (and no division by 0). */
-    if (!aip_upstream_has_credential(up))
-        return -1;
-    /* The turn counter is the one mutable field of the read-only configuration. */
-    n = apr_atomic_inc32(&((aip_upstream *) up)->token_turn);
-    return (int) (n % (apr_uint32_t) up->tokens->nelts);
-}
-
-const char *aip_upstream_next_token(const aip_upstream *up)
-{
-    int index = aip_upstream_next_token_index(up);
-    return index < 0 ? NULL : APR_ARRAY_IDX(up->tokens, index, const char *);
-}
-
 int aip_upstream_serves(const aip_upstream *up, const char *model)
 {
     if (up->models->nelts == 0)

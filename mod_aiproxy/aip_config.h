@@ -22,22 +22,21 @@ typedef struct {
     const char *api_type; /* as configured: "anthropic", "openai", ... */
     aiproxy_proto proto;  /* the wire protocol the api type speaks */
     const char *base_url;
-    apr_array_header_t *tokens; /* const char *; rotated round robin */
+    apr_array_header_t *tokens; /* const char *; API keys, taken in turn (aip_keys.h) */
     int weight;                 /* >= 1 */
     int enabled;
-    apr_array_header_t *models;       /* const char *; empty = serves every model */
-    apr_table_t *model_map;           /* client model -> upstream model */
-    apr_array_header_t *headers;      /* aip_header; sent verbatim, after authentication */
-    const char *compression;          /* "zstd", "gzip", "br", "none" */
-    int tls_verify;                   /* https: verify the peer's chain, name and dates */
-    int tls_verify_set;               /* tls_verify= was given (it then beats SSLProxy*) */
-    const char *tls_ca;               /* https: CA file to verify with; NULL = the default */
-    int forwarded_headers;            /* send X-Forwarded-* (the client's address) upstream */
-    int oauth;                        /* a subscription api type: credentials from auth files */
-    apr_array_header_t *auth_files;   /* const char *; OAuth api types only */
-    int index;                        /* position among the vhost's upstreams */
-    const char *balancer;             /* the mod_proxy balancer holding this upstream's member */
-    volatile apr_uint32_t token_turn; /* this child's token rotation */
+    apr_array_header_t *models;     /* const char *; empty = serves every model */
+    apr_table_t *model_map;         /* client model -> upstream model */
+    apr_array_header_t *headers;    /* aip_header; sent verbatim, after authentication */
+    const char *compression;        /* "zstd", "gzip", "br", "none" */
+    int tls_verify;                 /* https: verify the peer's chain, name and dates */
+    int tls_verify_set;             /* tls_verify= was given (it then beats SSLProxy*) */
+    const char *tls_ca;             /* https: CA file to verify with; NULL = the default */
+    int forwarded_headers;          /* send X-Forwarded-* (the client's address) upstream */
+    int oauth;                      /* a subscription api type: credentials from auth files */
+    apr_array_header_t *auth_files; /* const char *; OAuth api types only */
+    int index;                      /* position among the vhost's upstreams */
+    const char *balancer;           /* the mod_proxy balancer holding this upstream's member */
 } aip_upstream;
 
 typedef struct {
@@ -76,15 +75,6 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
 /* The provider's fixed endpoint for OAuth api types (their base URL may be left out), or
  * NULL. */
 const char *aip_upstream_default_base_url(const aip_upstream *up);
-
-/* Does up have a static token to send? (OAuth upstreams may have none.) */
-int aip_upstream_has_credential(const aip_upstream *up);
-/* The token for the next attempt on up: tokens rotate round robin (lock free, per child).
- * NULL when up has no token. */
-const char *aip_upstream_next_token(const aip_upstream *up);
-/* The index of the token the next request starts with (then the others in order), or -1
- * when up has no token. */
-int aip_upstream_next_token_index(const aip_upstream *up);
 
 /* Does up serve client model? */
 int aip_upstream_serves(const aip_upstream *up, const char *model);

@@ -1,9 +1,10 @@
 /*
  * aip_failover.h: what one failed attempt means for the request and for the upstream.
  *
- * A table, not if-chains: for each kind of failure, whether the next candidate is tried,
- * whether another token of the same upstream is tried first, and whether the failure counts
- * against the upstream's circuit breaker.
+ * A table, not if-chains: for each kind of failure, whether the next candidate is tried and
+ * whether the failure counts against the upstream's circuit breaker. Whether another
+ * credential of the same upstream is tried first is its credential provider's call
+ * (aiproxy_credential.h).
  */
 #ifndef AIP_FAILOVER_H
 #define AIP_FAILOVER_H
@@ -16,7 +17,6 @@ typedef enum {
 
 typedef struct {
     int try_next;       /* move on to the next candidate (else the error goes to the client) */
-    int try_next_token; /* first retry this upstream with its next token */
     int counts_against; /* a breaker failure for (upstream, model) */
 } aip_verdict;
 

@@ -401,25 +401,6 @@ static const command_rec aiproxy_cmds[] = {
     {NULL},
 };
 
-/* OAuth subscription upstreams load (so a config.yaml with them starts) but serve nothing
- * until mod_aiproxy_oauth provides their credentials: say so at every start. */
-static void take_oauth_upstreams_out(server_rec *s, aip_config *cfg)
-{
-    for (int i = 0; i < cfg->upstreams->nelts; i++) {
-        aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, aip_upstream *);
-        if (!up->oauth || !up->enabled)
-            continue;
-        up->enabled = 0;
-        if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
-            ap_log_error(
-                APLOG_MARK, APLOG_WARNING, 0, s,
-                AIPLOGNO(00101) "upstream %s (api type %s) is out of rotation: OAuth "
-                                "subscription upstreams need mod_aiproxy_oauth, which is not "
-                                "available yet",
-                up->name, up->api_type);
-    }
-}
-
 /* tls_verify=off is allowed (private test setups) but never silent. */
 static void warn_unverified_upstreams(server_rec *s, const aip_config *cfg)
 {
@@ -460,7 +441,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         int own_upstreams = vs == s || conf->cfg->upstreams != main_conf->cfg->upstreams;
         if (own_upstreams && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
             warn_unverified_upstreams(vs, conf->cfg);
-        take_oauth_upstreams_out(vs, conf->cfg);
+        /* Credentials before the selector: an upstream without them is taken out. */
+        conf->credentials =
+            own_upstreams ? aip_credentials_setup(pconf, vs, conf->cfg) : main_conf->credentials;
         conf->selector = aip_selector_create(pconf, conf->cfg);
     }
     /* httpd reads its configuration twice at startup; shared memory is made on the real pass. */
@@ -477,6 +460,7 @@ static void register_hooks(apr_pool_t *p)
 
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, after_proxy, NULL, APR_HOOK_MIDDLE);
+    aip_credential_register(p);
     aip_attempt_register_hooks(p);
     aip_compress_register_hooks(p);
     aip_lbmethod_register(p);

@@ -18,11 +18,11 @@
 #include "apr_strings.h"
 #include "mod_aiproxy_private.h"
 #include "mod_aiproxy_compress.h"
+#include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
-static ap_filter_rec_t *body_filter_handle;
 static ap_filter_rec_t *capture_filter_handle;
 
 /* ---- what request_config holds ------------------------------------------------------------ */
@@ -73,34 +73,6 @@ static int map_attempt_to_balancer(request_rec *r)
     /* The protocol core already encoded the path; mod_proxy appends r->args as the query. */
     apr_table_setn(r->notes, "proxy-noencode", "1");
     return OK;
-}
-
-/* ---- the attempt's request body ----------------------------------------------------------- */
-
-typedef struct {
-    const char *data;
-    apr_size_t left;
-} body_filter_ctx;
-
-static apr_status_t body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
-                                apr_read_type_e block, apr_off_t readbytes)
-{
-    body_filter_ctx *ctx = f->ctx;
-    apr_size_t n;
-
-    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE)
-        return APR_ENOTIMPL;
-    if (ctx->left == 0) {
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
-        return APR_SUCCESS;
-    }
-    n = readbytes > 0 && (apr_size_t) readbytes < ctx->left ? (apr_size_t) readbytes : ctx->left;
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(ctx->data, n, f->c->bucket_alloc));
-    if (mode == AP_MODE_READBYTES) {
-        ctx->data += n;
-        ctx->left -= n;
-    }
-    return APR_SUCCESS;
 }
 
 /* ---- capture: commit or swallow ---------------------------------------------------------- */
@@ -195,23 +167,6 @@ static void undo_commit(aip_attempt *at)
                         upstream_name_settings[i].name);
 }
 
-static void keep_error_bytes(aip_attempt *at, apr_bucket_brigade *bb)
-{
-    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-         b = APR_BUCKET_NEXT(b)) {
-        const char *data;
-        apr_size_t len, room = AIP_ERROR_BODY_KEEP - at->error_len;
-        if (APR_BUCKET_IS_METADATA(b) || room == 0)
-            continue;
-        if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS)
-            break;
-        if (len > room)
-            len = room;
-        memcpy(at->error_body + at->error_len, data, len);
-        at->error_len += len;
-    }
-}
-
 /* The request's one buffer for upstream error bytes: each failing attempt overwrites the one
  * before, which is never reported once a later attempt was made. */
 static char *request_error_buffer(request_rec *r)
@@ -239,15 +194,15 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             at->outcome = AIP_OUTCOME_ERROR_STATUS;
             at->status = rr->status;
             /* copied: the subrequest's pool is gone when the handler reads it */
-            at->retry_after =
-                apr_pstrdup(at->main->pool, apr_table_get(rr->headers_out, "Retry-After"));
+            at->error_headers = apr_table_copy(at->main->pool, rr->headers_out);
+            at->retry_after = apr_table_get(at->error_headers, "Retry-After");
             at->error_body = request_error_buffer(at->main);
         } else {
             commit_to_client(at, rr);
         }
     }
     if (at->outcome == AIP_OUTCOME_ERROR_STATUS) {
-        keep_error_bytes(at, bb);
+        aip_translate->keep_bytes(bb, at->error_body, &at->error_len, AIP_ERROR_BODY_KEEP);
         apr_brigade_cleanup(bb);
         return APR_SUCCESS;
     }
@@ -270,19 +225,11 @@ static const char *const forwarded_request_headers[AIPROXY_PROTO_COUNT][3] = {
     [AIPROXY_PROTO_GEMINI] = {NULL},
 };
 
-/* How each protocol authenticates: header name and value prefix. */
-static const struct {
-    const char *header;
-    const char *prefix;
-} upstream_auth[AIPROXY_PROTO_COUNT] = {
-    [AIPROXY_PROTO_ANTHROPIC] = {"x-api-key", ""},
-    [AIPROXY_PROTO_OPENAI] = {"Authorization", "Bearer "},
-    [AIPROXY_PROTO_RESPONSES] = {"Authorization", "Bearer "},
-    [AIPROXY_PROTO_GEMINI] = {"x-goog-api-key", ""},
-};
-
-static apr_table_t *upstream_headers(aip_attempt *at, apr_pool_t *p)
+/* The attempt's request headers, its credential included. NULL when the credential's provider
+ * could not apply it. */
+static apr_table_t *upstream_headers(aip_attempt *at, request_rec *rr)
 {
+    apr_pool_t *p = rr->pool;
     request_rec *r = at->main;
     const aip_upstream *up = at->upstream;
     apr_table_t *h = apr_table_make(p, 12);
@@ -292,17 +239,15 @@ static apr_table_t *upstream_headers(aip_attempt *at, apr_pool_t *p)
     apr_table_setn(h, "Content-Length", apr_psprintf(p, "%" APR_SIZE_T_FMT, at->req.len));
     apr_table_setn(h, "Accept", at->req.accept);
     apr_table_setn(h, "User-Agent", ua ? ua : "mod_aiproxy");
-    if (up->proto == AIPROXY_PROTO_ANTHROPIC) {
-        const char *version = apr_table_get(r->headers_in, "anthropic-version");
-        apr_table_setn(h, "anthropic-version", version ? version : "2023-06-01");
-    }
+    aip_translate->set_protocol_headers(h, r->headers_in, up->proto);
     for (int i = 0; forwarded_request_headers[up->proto][i]; i++) {
         const char *v = apr_table_get(r->headers_in, forwarded_request_headers[up->proto][i]);
         if (v)
             apr_table_setn(h, forwarded_request_headers[up->proto][i], v);
     }
-    apr_table_setn(h, upstream_auth[up->proto].header,
-                   apr_pstrcat(p, upstream_auth[up->proto].prefix, at->token, NULL));
+    if (at->credentials->provider->apply(at->credentials->source, at->credential, rr, h) !=
+        APR_SUCCESS)
+        return NULL;
     for (int i = 0; i < up->headers->nelts; i++) {
         const aip_header *extra = &APR_ARRAY_IDX(up->headers, i, aip_header);
         apr_table_setn(h, extra->name, extra->value);
@@ -314,7 +259,6 @@ void aip_attempt_run(aip_attempt *at)
 {
     request_rec *r = at->main;
     aip_request_state *state = aip_request_state_of(r);
-    body_filter_ctx *body = apr_pcalloc(r->pool, sizeof(*body));
     request_rec *rr;
 
     at->tag = AIP_TAG_ATTEMPT;
@@ -333,16 +277,22 @@ void aip_attempt_run(aip_attempt *at)
         return;
     }
     ap_set_module_config(rr->request_config, &aiproxy_module, at);
-    rr->headers_in = upstream_headers(at, rr->pool);
+    rr->headers_in = upstream_headers(at, rr);
+    if (!rr->headers_in) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      AIPLOGNO(00302) "upstream %s: %s could not be used", at->upstream->name,
+                      at->credential->label);
+        at->outcome = AIP_OUTCOME_NO_CREDENTIAL;
+        ap_destroy_sub_req(rr);
+        return;
+    }
     aip_compress_attempt_body(at, rr->headers_in); /* before anything reads the body */
     apr_table_setn(rr->headers_in, "Accept-Encoding", aip_upstream_accept_encoding());
-    body->data = at->req.body;
-    body->left = at->req.len;
     /* mod_proxy_http sends a subrequest's body only when kept_body is set. */
     rr->kept_body = apr_brigade_create(rr->pool, r->connection->bucket_alloc);
     APR_BRIGADE_INSERT_TAIL(rr->kept_body, apr_bucket_immortal_create(at->req.body, at->req.len,
                                                                       r->connection->bucket_alloc));
-    ap_add_input_filter_handle(body_filter_handle, body, rr, r->connection);
+    aip_translate->add_replacement_body(rr, at->req.body, at->req.len);
     ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
     aip_add_response_decoder(rr); /* its filter type puts it ahead of the capture */
     aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
@@ -359,8 +309,6 @@ void aip_attempt_register_hooks(apr_pool_t *p)
     static const char *const before[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
 
     ap_hook_translate_name(map_attempt_to_balancer, NULL, before, APR_HOOK_FIRST);
-    body_filter_handle =
-        ap_register_input_filter("AIPROXY_BODY", body_filter, NULL, AP_FTYPE_RESOURCE);
-    capture_filter_handle =
-        ap_register_output_filter("AIPROXY_CAPTURE", capture_filter, NULL, AP_FTYPE_RESOURCE);
+    capture_filter_handle = ap_register_output_filter(AIPROXY_CAPTURE_FILTER, capture_filter, NULL,
+                                                      AIPROXY_FTYPE_CAPTURE);
 }

@@ -69,12 +69,11 @@ aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const c
                             aip_breaker_key(p, up->balancer, model), create, now_seconds());
 }
 
-aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const aip_upstream *up, int token_index,
+aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create)
 {
     return aip_breaker_find(&breaker_table, AIP_BREAKER_TOKEN,
-                            aip_breaker_token_key(p, up->balancer, token_index), create,
-                            now_seconds());
+                            aip_breaker_token_key(p, balancer, token_index), create, now_seconds());
 }
 
 /* ---- admin endpoint ----------------------------------------------------------------------- */
@@ -158,7 +157,7 @@ static int admin_reset(request_rec *r, const aip_config *cfg)
     if (up && model)
         slot = aip_breaker_for(r->pool, up, model, 0);
     else if (up && apr_isdigit(*token))
-        slot = aip_token_breaker_for(r->pool, up, atoi(token), 0);
+        slot = aip_token_breaker_for(r->pool, up->balancer, atoi(token), 0);
     if (!slot)
         return send_json(
             r, HTTP_NOT_FOUND,

@@ -18,11 +18,11 @@
 #include "apr_strings.h"
 #include "aip_compress.h"
 #include "mod_aiproxy_compress.h"
+#include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
 
-#define DECODE_FILTER_NAME "AIPROXY_DECODE"
 /* Decoded bytes held before they are passed on without a FLUSH: bounds the memory a
  * highly compressed body can take between two upstream reads. */
 #define DECODE_PASS_AT (64 * 1024)
@@ -267,9 +267,7 @@ void aip_add_response_decoder(request_rec *rr)
 
 void aip_compress_register_hooks(apr_pool_t *p)
 {
-    /* One below AP_FTYPE_RESOURCE: ap_add_output_filter inserts a filter ahead of the first
-     * one of a higher type, so this filter precedes the capture (AP_FTYPE_RESOURCE) and the
-     * translation (AP_FTYPE_CONTENT_SET) whenever it is added. */
-    decode_filter_handle = ap_register_output_filter(DECODE_FILTER_NAME, decode_filter, NULL,
-                                                     (ap_filter_type) (AP_FTYPE_RESOURCE - 1));
+    /* Ahead of the capture whatever the order of the ap_add_output_filter calls. */
+    decode_filter_handle =
+        ap_register_output_filter(AIPROXY_DECODE_FILTER, decode_filter, NULL, AIPROXY_FTYPE_DECODE);
 }

@@ -1,6 +1,6 @@
 /*
  * mod_aiproxy_compress.h: content codings on the upstream leg of an attempt (httpd glue of
- * aip_compress.c).
+ * common/aip_compress.c).
  *
  * Wiring, in mod_aiproxy_attempt.c / mod_aiproxy.c:
  *   register_hooks:            aip_compress_register_hooks(p);

@@ -16,7 +16,6 @@
 #include "apr_lib.h"
 #include "mod_aiproxy_private.h"
 #include "aip_failover.h"
-#include "aip_compress.h"
 #include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
@@ -64,110 +63,6 @@ static aip_client_hints client_hints(request_rec *r)
     return hints;
 }
 
-static int is_json_content_type(const char *ct)
-{
-    if (!ct)
-        return 1; /* tolerated: many clients omit it */
-    while (apr_isspace(*ct))
-        ct++;
-    return !strncasecmp(ct, "application/json", 16) &&
-           (ct[16] == '\0' || ct[16] == ';' || apr_isspace(ct[16]));
-}
-
-/* Read the whole client body, refusing more than max bytes. Returns OK or an HTTP status. */
-static int read_client_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len)
-{
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t total = 0;
-    int seen_eos = 0;
-    apr_status_t rv;
-
-    if (cl) {
-        apr_off_t declared;
-        char *end;
-        if (apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared > max)
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-    do {
-        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
-                            HUGE_STRING_LEN);
-        if (rv != APR_SUCCESS)
-            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-             b = APR_BUCKET_NEXT(b)) {
-            if (APR_BUCKET_IS_EOS(b))
-                seen_eos = 1;
-            else if (!APR_BUCKET_IS_METADATA(b))
-                total += b->length;
-        }
-        if (total > max)
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        rv = ap_save_brigade(NULL, &all, &bb, r->pool);
-        if (rv != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
-        apr_brigade_cleanup(bb);
-    } while (!seen_eos);
-    rv = apr_brigade_pflatten(all, body, len, r->pool);
-    apr_brigade_destroy(all);
-    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
-}
-
-static apr_status_t append_decoded(void *baton, const char *data, apr_size_t len)
-{
-    return apr_brigade_write(baton, NULL, NULL, data, len);
-}
-
-/* Undo the client's Content-Encoding (gzip, deflate, zstd, br, or a list), with the decoded
- * size held to max as the raw body was. Returns OK or an HTTP status with *why set. */
-static int decode_client_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len,
-                              const char **why)
-{
-    const char *coding = apr_table_get(r->headers_in, "Content-Encoding");
-    apr_bucket_brigade *out;
-    aip_sink sink;
-    aip_decoder *dec;
-    aip_decode_status st;
-
-    switch (aip_codings_classify(coding)) {
-    case AIP_CODINGS_IDENTITY:
-        return OK;
-    case AIP_CODINGS_UNSUPPORTED:
-        *why = apr_psprintf(r->pool,
-                            "Content-Encoding '%s' is not supported (use gzip, "
-                            "deflate, zstd or br)",
-                            ap_escape_html(r->pool, coding));
-        return HTTP_UNSUPPORTED_MEDIA_TYPE;
-    default:
-        break;
-    }
-    out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    sink.write = append_decoded;
-    sink.baton = out;
-    dec = aip_decoder_create(r->pool, coding);
-    aip_decoder_set_max_output(dec, (apr_size_t) max);
-    st = aip_decoder_feed(dec, *body, *len, &sink);
-    if (st == AIP_DECODE_OK)
-        st = aip_decoder_finish(dec, &sink);
-    if (st == AIP_DECODE_TOO_LARGE) {
-        *why = apr_psprintf(
-            r->pool,
-            "the decoded request body exceeds %" APR_OFF_T_FMT " bytes (AIProxyMaxBodySize)", max);
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-    if (st != AIP_DECODE_OK) {
-        *why = apr_psprintf(r->pool, "the %s request body could not be decoded: %s",
-                            ap_escape_html(r->pool, coding),
-                            aip_decoder_error(dec) ? aip_decoder_error(dec) : "truncated");
-        return HTTP_BAD_REQUEST;
-    }
-    if (apr_brigade_pflatten(out, body, len, r->pool) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    apr_table_unset(r->headers_in, "Content-Encoding");
-    return OK;
-}
-
 static int list_models(client_request *cr)
 {
     request_rec *r = cr->r;
@@ -201,8 +96,7 @@ static int list_models(client_request *cr)
  * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
  * expressed for this upstream's protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, const char *token, aip_attempt *at,
-                           aiproxy_error *err)
+                           const char *model, aip_attempt *at, aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -223,7 +117,6 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     at->upstream = up;
     at->model = model;
     at->upstream_model = target.model;
-    at->token = token;
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
     at->args = at->req.query;
 
@@ -312,174 +205,178 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
     return verdict;
 }
 
-/* How long a token that was refused (401, 403) or throttled (429) sits out: its
- * Retry-After, else a minute for throttling and the breaker period for refusals. */
-#define AIP_TOKEN_THROTTLE_SECONDS 60
-
-static void bench_token(client_request *cr, const aip_attempt *at, int index)
+/* Tell the attempt's credential provider what the upstream answered. Returns whether another
+ * credential of the same upstream is worth a try first. */
+static int report_to_provider(const aip_attempt *at, void *cursor)
 {
-    aip_breaker_slot *slot = aip_token_breaker_for(cr->r->pool, at->upstream, index, 1);
-    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
-    long cooldown =
-        aip_retry_after_seconds(at->retry_after, now, cr->conf->cfg->breaker_open_seconds);
+    aiproxy_upstream_answer answer = {0, NULL, NULL, 0};
+    aiproxy_credential_verdict verdict;
 
-    if (!cooldown)
-        cooldown = at->status == HTTP_TOO_MANY_REQUESTS ? AIP_TOKEN_THROTTLE_SECONDS
-                                                        : cr->conf->cfg->breaker_open_seconds;
-    if (slot)
-        aip_breaker_record_failure(slot, now, 1, (int) cooldown, cooldown, at->status);
+    if (at->outcome == AIP_OUTCOME_ERROR_STATUS) {
+        answer.status = at->status;
+        answer.headers = at->error_headers;
+        answer.body = at->error_body;
+        answer.body_len = at->error_len;
+    }
+    verdict =
+        at->credentials->provider->report(at->credentials->source, cursor, at->credential, &answer);
+    return verdict.outcome != AIPROXY_CREDENTIAL_OK;
 }
 
-/* Try up for model, with another of its tokens after a credential or rate failure. Tokens
- * benched by an earlier refusal are skipped while others remain. Returns the last attempt
- * (NULL when the request cannot be expressed for up: *err and *build_status set; or when up
- * has no token to send: *build_status 0). */
-static aip_attempt *try_upstream(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                                 const char *model, int *attempts, aip_verdict *verdict,
-                                 aiproxy_error *err, int *build_status)
+/* One client request's walk over its candidates (upstreams of the model and its fallbacks),
+ * and what it has learned so far. */
+typedef struct {
+    client_request *cr;
+    aiproxy_request *req;
+    aip_attempt *last;       /* the last attempt made, or NULL */
+    int attempts;            /* attempts made (the AIPROXY_ATTEMPTS variable) */
+    int skipped_open;        /* candidates skipped with their circuit open */
+    int unexpressible;       /* status of the last upstream that could not express the request */
+    aiproxy_error build_err; /* and why */
+} candidate_run;
+
+/* Make one attempt on up for model with cred. Returns NULL when the request cannot be
+ * expressed in up's protocol (run->unexpressible and run->build_err say why). */
+static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const char *model,
+                            const aip_credentials *credentials, const aiproxy_credential *cred)
 {
-    request_rec *r = cr->r;
-    aip_attempt *at = NULL;
-    int n = up->tokens->nelts, first = aip_upstream_next_token_index(up), tried = 0;
-    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+    request_rec *r = run->cr->r;
+    aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
+    int status = prepare_attempt(run->cr, run->req, up, model, at, &run->build_err);
 
-    *build_status = 0;
-    if (first < 0)
-        return NULL; /* no usable credential (an OAuth upstream without its provider) */
-    for (int t = 0; t < n; t++) {
-        int index = (first + t) % n;
-        const char *token = APR_ARRAY_IDX(up->tokens, index, const char *);
-
-        /* A single token is always tried: benching it could change nothing, so its
-         * lookup is not paid on every request. */
-        if (n > 1 && aip_breaker_is_open(aip_token_breaker_for(r->pool, up, index, 0), now) &&
-            !(t == n - 1 && !tried))
-            continue; /* benched; the last one is still tried when all are */
-        tried++;
-        at = apr_pcalloc(r->pool, sizeof(*at));
-        *build_status = prepare_attempt(cr, req, up, model, token, at, err);
-        if (*build_status)
-            return NULL;
-        ++*attempts;
-        aip_attempt_run(at);
-        apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, *attempts));
-        if (at->outcome == AIP_OUTCOME_COMMITTED) {
-            aip_breaker_slot *slot = aip_breaker_for(r->pool, up, model, 0);
-            if (slot)
-                aip_breaker_record_success(slot);
-            return at;
-        }
-        if (at->outcome == AIP_OUTCOME_GATEWAY_FAILURE) {
-            /* Nothing reached the upstream: blame no one, and stop, since every other
-             * attempt would be set up the same way. */
-            verdict->try_next = 0;
-            return at;
-        }
-        *verdict = judge_attempt(cr, at);
-        if (!verdict->try_next || !verdict->try_next_token)
-            break;
-        if (n > 1)
-            bench_token(cr, at, index);
+    if (status) {
+        run->unexpressible = status;
+        return NULL;
+    }
+    at->credentials = credentials;
+    at->credential = cred;
+    aip_attempt_run(at);
+    if (at->outcome != AIP_OUTCOME_NO_CREDENTIAL) {
+        run->attempts++;
+        apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, run->attempts));
+        run->last = at;
     }
     return at;
 }
 
-static int serve_generation(client_request *cr)
+/* Try up for model, with another of its credentials while its provider says one is worth a
+ * try. Returns whether the request should go on to the next candidate. */
+static int try_upstream(candidate_run *run, const aip_upstream *up, const char *model)
 {
-    request_rec *r = cr->r;
-    aip_config *cfg = cr->conf->cfg;
-    const aip_upstream *order[AIP_MAX_UPSTREAMS];
-    aip_attempt *last = NULL;
-    aiproxy_request *req;
-    aiproxy_error err = {0, NULL, NULL, NULL};
-    char *body = NULL;
-    apr_size_t len = 0;
-    int rc, attempts = 0, skipped_open = 0, unexpressible = 0;
-    const char *model;
-    apr_uint32_t now;
+    request_rec *r = run->cr->r;
+    const aip_credentials *credentials = &run->cr->conf->credentials[up->index];
+    void *cursor = credentials->provider->begin(credentials->source, r);
+    const aiproxy_credential *cred;
 
-    if (!is_json_content_type(apr_table_get(r->headers_in, "Content-Type")))
-        return send_error(cr, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                          "the request body must be JSON (Content-Type: application/json)");
-    rc = read_client_body(r, cfg->max_body, &body, &len);
-    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
-        return send_error(cr, rc,
-                          apr_psprintf(r->pool,
-                                       "the request body exceeds %" APR_OFF_T_FMT
-                                       " bytes (AIProxyMaxBodySize)",
-                                       cfg->max_body));
-    if (rc != OK)
-        return send_error(cr, rc, "the request body could not be read");
-    {
-        const char *why = NULL;
-        rc = decode_client_body(r, cfg->max_body, &body, &len, &why);
-        if (rc != OK)
-            return send_error(cr, rc, why ? why : "the request body could not be decoded");
-    }
+    while ((cred = credentials->provider->next(credentials->source, cursor)) != NULL) {
+        aip_attempt *at = attempt(run, up, model, credentials, cred);
+        aip_verdict verdict;
 
-    req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info, &err);
-    if (!req)
-        return send_error(cr, err.status, err.message);
-    model = aip_translate->request_model(req);
-    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", model);
-
-    /* The model's upstreams, then its fallback's, and so on (cycles are refused at startup). */
-    for (; model; model = aip_config_fallback(cfg, model)) {
-        int n = aip_select_order(cr->conf->selector, model, order, AIP_MAX_UPSTREAMS);
-        now = (apr_uint32_t) apr_time_sec(apr_time_now());
-        for (int i = 0; i < n; i++) {
-            aip_verdict verdict = {1, 0, 0};
-            int build_status = 0;
-            aip_attempt *at;
-
-            if (!aip_worker_for(r, order[i]))
-                continue; /* disabled, stopped or drained in balancer-manager */
-            if (!aip_upstream_has_credential(order[i])) {
-                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                              AIPLOGNO(00202) "upstream %s skipped: no usable credential",
-                              order[i]->name);
-                continue;
-            }
-            if (aip_breaker_is_open(aip_breaker_for(r->pool, order[i], model, 0), now)) {
-                skipped_open++;
-                continue;
-            }
-            at = try_upstream(cr, req, order[i], model, &attempts, &verdict, &err, &build_status);
-            if (!at) {
-                if (build_status)
-                    unexpressible = build_status;
-                continue; /* another upstream may speak a protocol that can express it */
-            }
-            last = at;
-            if (at->outcome == AIP_OUTCOME_COMMITTED)
-                return OK;
-            if (!verdict.try_next)
-                return report_failure(cr, last, attempts, skipped_open, model);
+        if (!at)
+            return 1; /* another upstream may speak a protocol that can express it */
+        switch (at->outcome) {
+        case AIP_OUTCOME_COMMITTED: {
+            aip_breaker_slot *slot = aip_breaker_for(r->pool, up, model, 0);
+            if (slot)
+                aip_breaker_record_success(slot);
+            report_to_provider(at, cursor);
+            return 0;
         }
+        case AIP_OUTCOME_GATEWAY_FAILURE:
+            /* Nothing reached the upstream: blame no one, and stop, since every other
+             * attempt would be set up the same way. */
+            return 0;
+        case AIP_OUTCOME_NO_CREDENTIAL:
+            continue;
+        default:
+            break;
+        }
+        verdict = judge_attempt(run->cr, at);
+        if (!report_to_provider(at, cursor) || !verdict.try_next)
+            return verdict.try_next;
     }
-    if (!last && unexpressible)
-        return send_error(cr, unexpressible, err.message);
-    return report_failure(cr, last, attempts, skipped_open, aip_translate->request_model(req));
+    return 1;
 }
 
-/* Client credentials: Bearer token, x-api-key, x-goog-api-key or ?key=. */
-static const char *presented_key(request_rec *r)
+/* Can up be tried for model now? Counts a skip for an open circuit. */
+static int candidate_ready(candidate_run *run, const aip_upstream *up, const char *model,
+                           apr_uint32_t now)
 {
-    const char *auth = apr_table_get(r->headers_in, "Authorization");
-    const char *key;
-    apr_table_t *args = NULL;
+    request_rec *r = run->cr->r;
+    const aip_credentials *credentials = &run->cr->conf->credentials[up->index];
 
-    if (auth && !strncasecmp(auth, "Bearer ", 7))
-        return auth + 7;
-    if ((key = apr_table_get(r->headers_in, "x-api-key")) != NULL)
-        return key;
-    if ((key = apr_table_get(r->headers_in, "x-goog-api-key")) != NULL)
-        return key;
-    if (r->args) {
-        ap_args_to_table(r, &args);
-        return apr_table_get(args, "key");
+    if (!aip_worker_for(r, up))
+        return 0; /* disabled, stopped or drained in balancer-manager */
+    if (!credentials->source || !credentials->provider->available(credentials->source)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      AIPLOGNO(00202) "upstream %s skipped: no usable credential", up->name);
+        return 0;
     }
-    return NULL;
+    if (aip_breaker_is_open(aip_breaker_for(r->pool, up, model, 0), now)) {
+        run->skipped_open++;
+        return 0;
+    }
+    return 1;
+}
+
+/* The model's upstreams in weighted order, then its fallback's, and so on (cycles are refused
+ * at startup), until one answers or a failure must go to the client. */
+static int run_candidates(client_request *cr, aiproxy_request *req)
+{
+    const aip_config *cfg = cr->conf->cfg;
+    const aip_upstream *order[AIP_MAX_UPSTREAMS];
+    candidate_run run;
+
+    memset(&run, 0, sizeof(run));
+    run.cr = cr;
+    run.req = req;
+    for (const char *model = aip_translate->request_model(req); model;
+         model = aip_config_fallback(cfg, model)) {
+        int n = aip_select_order(cr->conf->selector, model, order, AIP_MAX_UPSTREAMS);
+        apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+
+        for (int i = 0; i < n; i++) {
+            if (!candidate_ready(&run, order[i], model, now))
+                continue;
+            if (!try_upstream(&run, order[i], model)) {
+                if (run.last && run.last->outcome == AIP_OUTCOME_COMMITTED)
+                    return OK;
+                return report_failure(cr, run.last, run.attempts, run.skipped_open, model);
+            }
+        }
+    }
+    if (!run.last && run.unexpressible)
+        return send_error(cr, run.unexpressible, run.build_err.message);
+    return report_failure(cr, run.last, run.attempts, run.skipped_open,
+                          aip_translate->request_model(req));
+}
+
+/* Read, decode and parse the client body. Returns NULL when an error went to the client. */
+static aiproxy_request *read_request(client_request *cr)
+{
+    request_rec *r = cr->r;
+    aiproxy_error err = {0, NULL, NULL, NULL};
+    aiproxy_request *req = NULL;
+    char *body = NULL;
+    apr_size_t len = 0;
+
+    if (aip_translate->read_client_body(r, cr->conf->cfg->max_body, "AIProxyMaxBodySize", &body,
+                                        &len, &err) == OK)
+        req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info,
+                                           &err);
+    if (!req) {
+        send_error(cr, err.status, err.message);
+        return NULL;
+    }
+    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", aip_translate->request_model(req));
+    return req;
+}
+
+static int serve_generation(client_request *cr)
+{
+    aiproxy_request *req = read_request(cr);
+
+    return req ? run_candidates(cr, req) : OK;
 }
 
 /* A short random id tying the client's answer to the error log and the access log. */
@@ -536,7 +433,7 @@ static int aip_handler(request_rec *r)
             apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr.route.method));
     }
     if (cr.conf->cfg->client_keys->nelts &&
-        !aip_config_client_key_ok(cr.conf->cfg, presented_key(r))) {
+        !aip_config_client_key_ok(cr.conf->cfg, aip_translate->client_key(r))) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
         return send_error(&cr, HTTP_UNAUTHORIZED,
                           "invalid or missing API key (send it as Authorization: Bearer, "

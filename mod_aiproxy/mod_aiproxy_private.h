@@ -8,6 +8,7 @@
 #include "http_config.h"
 #include "mod_proxy.h"
 #include "mod_aiproxy_translate.h"
+#include "aiproxy_credential.h"
 #include "aip_config.h"
 #include "aip_route.h"
 #include "aip_select.h"
@@ -23,10 +24,17 @@ extern module AP_MODULE_DECLARE_DATA aiproxy_module;
  * host (names must not collide). balancer-manager lists and controls them all. */
 #define AIP_BALANCER_PREFIX "balancer://aiproxy-"
 
+/* An upstream's credentials: its provider (aiproxy_credential.h) and the provider's state. */
+typedef struct {
+    const aiproxy_credential_provider *provider;
+    void *source; /* NULL: the upstream cannot serve (no provider, or its setup failed) */
+} aip_credentials;
+
 typedef struct {
     aip_config *cfg;
-    aip_selector *selector;      /* built in post_config from cfg */
-    const char *balancer_prefix; /* this server's balancer name prefix, once it has upstreams */
+    aip_selector *selector;       /* built in post_config from cfg */
+    aip_credentials *credentials; /* built in post_config: one per upstream, by its index */
+    const char *balancer_prefix;  /* this server's balancer name prefix, once it has upstreams */
 } aip_server_conf;
 
 /* The translate module's entry points (NULL until post_config found them). */
@@ -38,6 +46,7 @@ typedef enum {
     AIP_OUTCOME_ERROR_STATUS,    /* the upstream answered an HTTP error; body kept */
     AIP_OUTCOME_ERROR_EVENT,     /* a 200 stream that began with an error event */
     AIP_OUTCOME_COMMITTED,       /* the answer went to the client */
+    AIP_OUTCOME_NO_CREDENTIAL,   /* the provider could not apply its credential: nothing sent */
     /* The gateway itself failed (the subrequest could not be set up): no upstream was asked,
      * so none is blamed, and the next would fail the same way. */
     AIP_OUTCOME_GATEWAY_FAILURE
@@ -63,13 +72,15 @@ typedef struct {
     const char *filename;       /* proxy:balancer://aiproxy/<path> */
     const char *args;           /* upstream query, or NULL */
     aiproxy_upstream_request req;
-    const char *token;
+    const aip_credentials *credentials;
+    const aiproxy_credential *credential; /* the one this attempt sends */
     aiproxy_response *translator;
 
     aip_outcome outcome;
     int status;       /* upstream HTTP status (ERROR_STATUS) */
     char *error_body; /* first bytes of the upstream error body (the request's error buffer) */
     apr_size_t error_len;
+    const apr_table_t *error_headers; /* the upstream's response headers (ERROR_STATUS) */
     const char *retry_after;
     apr_time_t committed_at; /* when the answer started to go to the client */
     int swallowed_error;     /* the stream held back had only an error: dropped unseen */
@@ -107,7 +118,8 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
 apr_status_t aip_breaker_create_table(apr_pool_t *pconf, server_rec *s, unsigned int slots);
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
                                   int create);
-aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const aip_upstream *up, int token_index,
+/* The breaker benching key token_index of the upstream whose balancer is named balancer. */
+aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create);
 void aip_breaker_register_hooks(apr_pool_t *p);
 
@@ -121,6 +133,11 @@ void aip_attempt_run(aip_attempt *at);
 /* mod_aiproxy_lbmethod.c */
 void aip_lbmethod_register(apr_pool_t *p);
 proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up);
+
+/* mod_aiproxy_credential.c: register the static provider; give each upstream of cfg its
+ * provider and source (an upstream without one is logged and taken out of rotation). */
+void aip_credential_register(apr_pool_t *p);
+aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_config *cfg);
 
 /* mod_aiproxy_handler.c */
 void aip_handler_register_hooks(apr_pool_t *p);

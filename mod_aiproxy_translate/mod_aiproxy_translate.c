@@ -16,9 +16,9 @@
 #include "apr_strings.h"
 #include "mod_aiproxy_translate.h"
 #include "mod_aiproxy_translate_location.h"
+#include "mod_aiproxy_translate_http.h"
+#include "aiproxy_filters.h"
 #include "aiproxy_log.h"
-
-#define RESPONSE_FILTER_NAME "AIPROXY_TRANSLATE_RESPONSE"
 
 static ap_filter_rec_t *response_filter_handle;
 
@@ -197,6 +197,12 @@ static const aiproxy_translate_api translate_api = {
     .error_message_from_body = aiproxy_error_message_from_body,
     .model_list_body = aiproxy_model_list_body,
     .add_response_filter = aiproxy_translate_add_response_filter,
+    .read_client_body = aiproxy_http_read_body,
+    .client_key = aiproxy_http_client_key,
+    .set_upstream_auth = aiproxy_http_set_upstream_auth,
+    .set_protocol_headers = aiproxy_http_set_protocol_headers,
+    .add_replacement_body = aiproxy_http_add_replacement_body,
+    .keep_bytes = aiproxy_http_keep_bytes,
 };
 
 static const aiproxy_translate_api *aiproxy_translate_get_api(void)
@@ -207,11 +213,9 @@ static const aiproxy_translate_api *aiproxy_translate_get_api(void)
 static void register_hooks(apr_pool_t *p)
 {
     APR_REGISTER_OPTIONAL_FN(aiproxy_translate_get_api);
-    /* Just below CONTENT_SET: in a subrequest it must run before SUBREQ_CORE (a CONTENT_SET
-     * filter added when the subrequest is made), which strips the EOS this filter needs to
-     * finish the translation. */
-    response_filter_handle = ap_register_output_filter(RESPONSE_FILTER_NAME, response_filter, NULL,
-                                                       AP_FTYPE_CONTENT_SET - 1);
+    response_filter_handle = ap_register_output_filter(
+        AIPROXY_TRANSLATE_RESPONSE_FILTER, response_filter, NULL, AIPROXY_FTYPE_TRANSLATE_RESPONSE);
+    aiproxy_http_register_hooks(p);
     aiproxy_translate_location_register_hooks(p);
 }
 

@@ -30,17 +30,15 @@
 #include "apr_strings.h"
 #include "mod_proxy.h"
 #include "mod_aiproxy_translate_location.h"
+#include "mod_aiproxy_translate_http.h"
+#include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy_translate);
 
-#define DEFAULT_MAX_BODY          ((apr_off_t) 32 * 1024 * 1024) /* as Anthropic's API */
-#define ERROR_BODY_KEEP           (64 * 1024) /* upstream error bodies are small; the message is early */
-#define DEFAULT_ANTHROPIC_VERSION "2023-06-01"
-#define BODY_FILTER_NAME          "AIPROXY_TRANSLATE_BODY"
-#define ANSWER_FILTER_NAME        "AIPROXY_TRANSLATE_ANSWER"
+#define DEFAULT_MAX_BODY ((apr_off_t) 32 * 1024 * 1024) /* as Anthropic's API */
+#define ERROR_BODY_KEEP  (64 * 1024) /* upstream error bodies are small; the message is early */
 
-static ap_filter_rec_t *body_filter_handle;
 static ap_filter_rec_t *answer_filter_handle;
 
 /* ---- configuration -------------------------------------------------------------------------- */
@@ -129,15 +127,6 @@ const command_rec aiproxy_translate_location_cmds[] = {
 
 /* ---- answering the client ourselves ---------------------------------------------------------- */
 
-static int set_error(aiproxy_error *err, int status, const char *message)
-{
-    err->status = status;
-    err->type = NULL;
-    err->message = message;
-    err->code = NULL;
-    return status;
-}
-
 /* The whole answer to a request refused before the upstream: err in the client's envelope. */
 static int send_client_error(request_rec *r, aiproxy_proto client, const aiproxy_error *err)
 {
@@ -158,16 +147,6 @@ static int send_client_error(request_rec *r, aiproxy_proto client, const aiproxy
 }
 
 /* ---- checking and reading the client request ------------------------------------------------- */
-
-static int is_json_content_type(const char *ct)
-{
-    if (!ct)
-        return 1; /* tolerated: many clients omit it */
-    while (apr_isspace(*ct))
-        ct++;
-    return !strncasecmp(ct, "application/json", 16) &&
-           (ct[16] == '\0' || ct[16] == ';' || apr_isspace(ct[16]));
-}
 
 static int query_has_alt_sse(const char *query)
 {
@@ -200,93 +179,32 @@ static int gemini_route_from_path(request_rec *r, aiproxy_route_info *route)
     return 0;
 }
 
-/* What the body cannot tell: method, route (Gemini), media type and coding. Returns OK or an
- * HTTP status with *err filled. */
+/* What the body cannot tell: method and route (Gemini). Returns OK or an HTTP status with
+ * *err filled. */
 static int check_request(request_rec *r, const location_conf *conf, aiproxy_route_info *route,
                          aiproxy_error *err)
 {
-    const char *coding = apr_table_get(r->headers_in, "Content-Encoding");
-
     memset(route, 0, sizeof(*route));
     if (r->method_number != M_POST) {
         apr_table_setn(r->headers_out, "Allow", "POST");
-        return set_error(err, HTTP_METHOD_NOT_ALLOWED, "only POST is translated here");
+        return aiproxy_http_set_error(err, HTTP_METHOD_NOT_ALLOWED, "only POST is translated here");
     }
     if (conf->client == AIPROXY_PROTO_GEMINI && gemini_route_from_path(r, route) != 0) {
-        set_error(err, HTTP_NOT_FOUND,
-                  "expected a path ending in "
-                  "/models/{model}:generateContent or :streamGenerateContent");
+        aiproxy_http_set_error(err, HTTP_NOT_FOUND,
+                               "expected a path ending in "
+                               "/models/{model}:generateContent or :streamGenerateContent");
         err->code = "unknown_url"; /* not an unknown model */
         return err->status;
     }
-    if (!is_json_content_type(apr_table_get(r->headers_in, "Content-Type")))
-        return set_error(err, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                         "the request body must be JSON (Content-Type: application/json)");
-    if (coding && strcasecmp(coding, "identity"))
-        return set_error(err, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                         apr_psprintf(r->pool, "Content-Encoding %s is not accepted here", coding));
     return OK;
-}
-
-/* The declared Content-Length, when it already says the body is too big. */
-static int declared_too_big(request_rec *r, apr_off_t max)
-{
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t declared;
-    char *end;
-
-    return cl && apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared > max;
-}
-
-/* Read the whole client body, refusing more than max bytes. Returns OK or an HTTP status. */
-static int read_client_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len)
-{
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_off_t total = 0;
-    int seen_eos = 0;
-    apr_status_t rv;
-
-    if (declared_too_big(r, max))
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    while (!seen_eos) {
-        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
-                            HUGE_STRING_LEN);
-        if (rv != APR_SUCCESS)
-            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-             b = APR_BUCKET_NEXT(b)) {
-            if (APR_BUCKET_IS_EOS(b))
-                seen_eos = 1;
-            else if (!APR_BUCKET_IS_METADATA(b))
-                total += b->length;
-        }
-        if (total > max)
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        if (ap_save_brigade(NULL, &all, &bb, r->pool) != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
-        apr_brigade_cleanup(bb);
-    }
-    rv = apr_brigade_pflatten(all, body, len, r->pool);
-    apr_brigade_destroy(all);
-    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 static int read_body_or_refuse(request_rec *r, const location_conf *conf, char **body,
                                apr_size_t *len, aiproxy_error *err)
 {
     apr_off_t max = conf->max_body > 0 ? conf->max_body : DEFAULT_MAX_BODY;
-    int rc = read_client_body(r, max, body, len);
 
-    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
-        return set_error(err, rc,
-                         apr_psprintf(r->pool,
-                                      "the request body exceeds %" APR_OFF_T_FMT
-                                      " bytes (AIProxyTranslateMaxBodySize)",
-                                      max));
-    if (rc != OK)
-        return set_error(err, rc, "the request body could not be read");
-    return OK;
+    return aiproxy_http_read_body(r, max, "AIProxyTranslateMaxBodySize", body, len, err);
 }
 
 /* Parse the client body and build the upstream's. Returns OK or an HTTP status with *err
@@ -371,50 +289,9 @@ static void rewrite_body_headers(request_rec *r, const aiproxy_upstream_request 
     apr_table_unset(h, "Accept-Encoding");
 }
 
-/* How each protocol authenticates: header name and value prefix. */
-static const struct {
-    const char *header;
-    const char *prefix;
-} upstream_auth[AIPROXY_PROTO_COUNT] = {
-    [AIPROXY_PROTO_ANTHROPIC] = {"x-api-key", ""},
-    [AIPROXY_PROTO_OPENAI] = {"Authorization", "Bearer "},
-    [AIPROXY_PROTO_RESPONSES] = {"Authorization", "Bearer "},
-    [AIPROXY_PROTO_GEMINI] = {"x-goog-api-key", ""},
-};
-
 static const char *const client_credential_headers[] = {
     "Authorization", "x-api-key", "x-goog-api-key", "Cookie", NULL,
 };
-
-/* The value of name in a query string, URL-decoded, or NULL. */
-static const char *query_param(apr_pool_t *p, const char *query, const char *name)
-{
-    apr_size_t n = strlen(name);
-
-    for (const char *q = query; q && *q; q = strchr(q, '&') ? strchr(q, '&') + 1 : NULL) {
-        if (!strncmp(q, name, n) && q[n] == '=') {
-            const char *end = strchr(q + n + 1, '&');
-            char *value =
-                end ? apr_pstrmemdup(p, q + n + 1, end - (q + n + 1)) : apr_pstrdup(p, q + n + 1);
-            return ap_unescape_url(value) == OK ? value : NULL;
-        }
-    }
-    return NULL;
-}
-
-/* The API key the client presented, in whichever protocol's style, or NULL. */
-static const char *client_key(request_rec *r)
-{
-    const char *v = apr_table_get(r->headers_in, "Authorization");
-
-    if (v && !strncasecmp(v, "Bearer ", 7))
-        return v + 7;
-    if ((v = apr_table_get(r->headers_in, "x-api-key")) != NULL)
-        return v;
-    if ((v = apr_table_get(r->headers_in, "x-goog-api-key")) != NULL)
-        return v;
-    return query_param(r->pool, r->args, "key");
-}
 
 /* Client credentials never reach the upstream unless AIProxyTranslateKeepAuth On; then the
  * client's key is also copied into the upstream protocol's header when the client used
@@ -422,49 +299,18 @@ static const char *client_key(request_rec *r)
 static void set_upstream_auth(request_rec *r, const location_conf *conf)
 {
     apr_table_t *h = r->headers_in;
-    const char *header = upstream_auth[conf->upstream].header;
     const char *token = conf->auth;
 
     if (conf->keep_auth == 1) {
-        if (!token && !apr_table_get(h, header))
-            token = client_key(r);
+        if (!token && !apr_table_get(h, aiproxy_http_auth_header(conf->upstream)))
+            token = aiproxy_http_client_key(r);
     } else {
         for (int i = 0; client_credential_headers[i]; i++)
             apr_table_unset(h, client_credential_headers[i]);
     }
     if (token)
-        apr_table_setn(h, header,
-                       apr_pstrcat(r->pool, upstream_auth[conf->upstream].prefix, token, NULL));
-    if (conf->upstream == AIPROXY_PROTO_ANTHROPIC && !apr_table_get(h, "anthropic-version"))
-        apr_table_setn(h, "anthropic-version", DEFAULT_ANTHROPIC_VERSION);
-}
-
-/* ---- the input filter: the translated body in place of the client's -------------------------- */
-
-typedef struct {
-    const char *data;
-    apr_size_t left;
-} body_filter_ctx;
-
-static apr_status_t body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
-                                apr_read_type_e block, apr_off_t readbytes)
-{
-    body_filter_ctx *ctx = f->ctx;
-    apr_size_t n = ctx->left;
-
-    /* The client's body was read to EOS by the handler; only its replacement remains. */
-    if (mode != AP_MODE_READBYTES)
-        return ap_get_brigade(f->next, bb, mode, block, readbytes);
-    if (readbytes > 0 && (apr_off_t) n > readbytes)
-        n = (apr_size_t) readbytes;
-    if (n > 0) {
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(ctx->data, n, f->c->bucket_alloc));
-        ctx->data += n;
-        ctx->left -= n;
-    }
-    if (ctx->left == 0)
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
-    return APR_SUCCESS;
+        aiproxy_http_set_upstream_auth(r->pool, h, conf->upstream, token);
+    aiproxy_http_set_protocol_headers(h, h, conf->upstream);
 }
 
 /* ---- the output filter: the upstream's answer, as the client expects it ---------------------- */
@@ -502,7 +348,7 @@ static apr_status_t send_error_envelope(ap_filter_t *f, answer_ctx *ctx)
     const char *body;
     apr_bucket_brigade *out = apr_brigade_create(r->pool, f->c->bucket_alloc);
 
-    set_error(&err, r->status, answer_error_message(r, ctx));
+    aiproxy_http_set_error(&err, r->status, answer_error_message(r, ctx));
     body = aiproxy_error_body(r->pool, ctx->client, &err, &len);
     ap_set_content_type(r, "application/json");
     apr_table_unset(r->headers_out, "Content-Encoding");
@@ -521,22 +367,8 @@ static apr_status_t collect_error_body(ap_filter_t *f, answer_ctx *ctx, apr_buck
 
     if (!ctx->error_body)
         ctx->error_body = apr_palloc(f->r->pool, ERROR_BODY_KEEP);
-    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
-         b = APR_BUCKET_NEXT(b)) {
-        const char *data;
-        apr_size_t len;
-
-        if (APR_BUCKET_IS_EOS(b)) {
-            rv = send_error_envelope(f, ctx);
-            break;
-        }
-        if (APR_BUCKET_IS_METADATA(b) || apr_bucket_read(b, &data, &len, APR_BLOCK_READ))
-            continue;
-        if (len > ERROR_BODY_KEEP - ctx->error_len)
-            len = ERROR_BODY_KEEP - ctx->error_len;
-        memcpy(ctx->error_body + ctx->error_len, data, len);
-        ctx->error_len += len;
-    }
+    if (aiproxy_http_keep_bytes(bb, ctx->error_body, &ctx->error_len, ERROR_BODY_KEEP))
+        rv = send_error_envelope(f, ctx);
     apr_brigade_cleanup(bb);
     return rv;
 }
@@ -599,14 +431,10 @@ static void insert_answer_error_filter(request_rec *r)
 static void forward_translated(request_rec *r, const location_conf *conf,
                                const aiproxy_request *req, const aiproxy_upstream_request *up)
 {
-    body_filter_ctx *body = apr_pcalloc(r->pool, sizeof(*body));
-
     rewrite_upstream_url(r, conf, up);
     rewrite_body_headers(r, up);
     set_upstream_auth(r, conf);
-    body->data = up->body;
-    body->left = up->len;
-    ap_add_input_filter_handle(body_filter_handle, body, r, r->connection);
+    aiproxy_http_add_replacement_body(r, up->body, up->len);
     add_answer_filter(r, conf, req, up);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   AIPLOGNO(01202) "%s -> %s, %" APR_SIZE_T_FMT " bytes to %s",
@@ -648,7 +476,8 @@ static int translate_location_handler(request_rec *r)
                       AIPLOGNO(01203) "AIProxyTranslate without "
                                       "ProxyPass: %s is not proxied",
                       r->uri);
-        set_error(&err, HTTP_INTERNAL_SERVER_ERROR, "this location has no upstream (ProxyPass)");
+        aiproxy_http_set_error(&err, HTTP_INTERNAL_SERVER_ERROR,
+                               "this location has no upstream (ProxyPass)");
         return send_client_error(r, conf->client, &err);
     }
     return translate_request(r, conf);
@@ -660,9 +489,6 @@ void aiproxy_translate_location_register_hooks(apr_pool_t *p)
 
     ap_hook_handler(translate_location_handler, NULL, before, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_error_filter(insert_answer_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
-    body_filter_handle =
-        ap_register_input_filter(BODY_FILTER_NAME, body_filter, NULL, AP_FTYPE_CONTENT_SET);
-    /* Below the response filter's type, so the response filter it adds lands right after it. */
-    answer_filter_handle = ap_register_output_filter(ANSWER_FILTER_NAME, answer_filter, NULL,
-                                                     AP_FTYPE_CONTENT_SET - 2);
+    answer_filter_handle = ap_register_output_filter(AIPROXY_TRANSLATE_ANSWER_FILTER, answer_filter,
+                                                     NULL, AIPROXY_FTYPE_TRANSLATE_ANSWER);
 }

@@ -1,5 +1,5 @@
 /*
- * fuzz_decode.c: libFuzzer harness for the content-coding decoders (mod_aiproxy/aip_compress.c),
+ * fuzz_decode.c: libFuzzer harness for the content-coding decoders (common/aip_compress.c),
  * which undo client request bodies and upstream answers: both come from outside.
  *
  * Input layout:

@@ -3,6 +3,7 @@ in an httpd without mod_aiproxy. The client speaks one protocol, the (mock) upst
 we check what the upstream received (translated body, model, auth, URL) and what the client
 got back (its own protocol's shape, JSON and SSE, errors in its own envelope)."""
 
+import gzip
 import json
 
 import pytest
@@ -357,6 +358,30 @@ def test_oversized_body_is_413(gw, mock):
     status, _, payload = post_json(gw.url("/small/v1/messages"), body)
     assert status == 413
     assert "AIProxyTranslateMaxBodySize" in error_message("anthropic", payload)
+    assert mock.requests() == []
+
+
+def test_compressed_client_body_is_decoded(gw, mock):
+    """The same reading as the gateway's handler: gzip bodies are decoded, the decoded size is
+    held to the limit, unknown codings get 415 without contacting the upstream."""
+    body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "squeezed"}]}
+    raw = json.dumps(body).encode()
+    mock.clear()
+    status, _, payload = request("POST", gw.url("/oa/v1/chat/completions"), gzip.compress(raw),
+                                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 200, payload
+    assert "squeezed" in json.dumps(mock.requests()[-1]["body"])
+    mock.clear()
+    big = dict(body, messages=[{"role": "user", "content": "x" * 2000}])
+    status, _, payload = request("POST", gw.url("/small/v1/messages"),
+                                 gzip.compress(json.dumps(big).encode()),
+                                 {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 413
+    assert "decoded request body" in error_message("anthropic", payload)
+    status, _, payload = request("POST", gw.url("/oa/v1/chat/completions"), raw,
+                                 {"Content-Type": "application/json", "Content-Encoding": "lzma"})
+    assert status == 415
+    assert "lzma" in error_message("openai", payload)
     assert mock.requests() == []
 
 

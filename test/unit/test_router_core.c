@@ -14,6 +14,7 @@
 #include "aip_breaker.h"
 #include "aip_config.h"
 #include "aip_failover.h"
+#include "aip_keys.h"
 #include "aip_route.h"
 #include "aip_select.h"
 
@@ -166,29 +167,72 @@ static void test_oauth_upstreams(void **state)
     assert_null(aip_upstream_default_base_url(up));
 }
 
-static void test_token_rotation(void **state)
+static int bench_odd(void *baton, int index)
 {
-    aip_upstream *up = upstream("u", 1, NULL);
+    return index % 2 == 1;
+}
+
+static int bench_all(void *baton, int index)
+{
+    (*(int *) baton)++;
+    return 1;
+}
+
+static int bench_none(void *baton, int index)
+{
+    return 0;
+}
+
+static void test_key_rotation(void **state)
+{
+    aip_key_ring ring = {.count = 3};
+    aip_key_walk walk;
     int seen[3] = {0, 0, 0};
-    assert_null(aip_upstream_set(pool, up, "token", "t2"));
-    assert_null(aip_upstream_set(pool, up, "token", "t3"));
-    for (int i = 0; i < 9; i++)
-        seen[aip_upstream_next_token_index(up)]++;
+
+    for (int i = 0; i < 9; i++) {
+        aip_key_walk_begin(&ring, &walk);
+        seen[aip_key_walk_next(&walk, bench_none, NULL)]++;
+    }
     assert_int_equal(seen[0], 3);
     assert_int_equal(seen[1], 3);
     assert_int_equal(seen[2], 3);
 }
 
-/* An OAuth upstream has no static token: taking a turn must not divide by zero. */
-static void test_token_rotation_without_tokens(void **state)
+/* A walk visits every key once, from its first, skipping benched ones. */
+static void test_key_walk_skips_benched(void **state)
 {
-    aip_upstream *up = aip_upstream_create(pool, "cli", "");
-    assert_null(aip_upstream_set(pool, up, "api", "geminicli"));
-    assert_null(aip_upstream_set(pool, up, "auth_file", "/etc/aiproxy/cli.json"));
-    assert_false(aip_upstream_has_credential(up));
-    assert_int_equal(aip_upstream_next_token_index(up), -1);
-    assert_null(aip_upstream_next_token(up));
-    assert_true(aip_upstream_has_credential(upstream("u", 1, NULL)));
+    aip_key_ring ring = {.count = 4, .turn = 1};
+    aip_key_walk walk;
+
+    aip_key_walk_begin(&ring, &walk); /* starts at key 1 */
+    assert_int_equal(aip_key_walk_next(&walk, bench_odd, NULL), 2);
+    assert_int_equal(aip_key_walk_next(&walk, bench_odd, NULL), 0);
+    assert_int_equal(aip_key_walk_next(&walk, bench_odd, NULL), -1);
+    aip_key_walk_begin(&ring, &walk); /* starts at key 2 */
+    assert_int_equal(aip_key_walk_next(&walk, bench_none, NULL), 2);
+    assert_int_equal(aip_key_walk_next(&walk, bench_none, NULL), 3);
+    assert_int_equal(aip_key_walk_next(&walk, bench_none, NULL), 0);
+    assert_int_equal(aip_key_walk_next(&walk, bench_none, NULL), 1);
+    assert_int_equal(aip_key_walk_next(&walk, bench_none, NULL), -1);
+}
+
+/* Every key benched: the last is still tried; a lone key is never looked up. */
+static void test_key_walk_all_benched(void **state)
+{
+    aip_key_ring ring = {.count = 3};
+    aip_key_ring lone = {.count = 1};
+    aip_key_walk walk;
+    int lookups = 0;
+
+    aip_key_walk_begin(&ring, &walk);
+    assert_int_equal(aip_key_walk_next(&walk, bench_all, &lookups), 2);
+    assert_int_equal(aip_key_walk_next(&walk, bench_all, &lookups), -1);
+    assert_int_equal(lookups, 2);
+    lookups = 0;
+    aip_key_walk_begin(&lone, &walk);
+    assert_int_equal(aip_key_walk_next(&walk, bench_all, &lookups), 0);
+    assert_int_equal(aip_key_walk_next(&walk, bench_all, &lookups), -1);
+    assert_int_equal(lookups, 0);
 }
 
 /* ---- selection ------------------------------------------------------------------------------ */
@@ -250,20 +294,19 @@ static void test_failover_verdicts(void **state)
 {
     static const struct {
         aip_failure_kind kind;
-        int status, next, next_token, counts;
+        int status, next, counts;
     } cases[] = {
-        {AIP_FAILURE_NO_RESPONSE, 0, 1, 0, 1}, {AIP_FAILURE_ERROR_EVENT, 200, 1, 0, 1},
-        {AIP_FAILURE_STATUS, 400, 0, 0, 0},    {AIP_FAILURE_STATUS, 422, 0, 0, 0},
-        {AIP_FAILURE_STATUS, 413, 0, 0, 0},    {AIP_FAILURE_STATUS, 401, 1, 1, 1},
-        {AIP_FAILURE_STATUS, 403, 1, 1, 1},    {AIP_FAILURE_STATUS, 429, 1, 1, 1},
-        {AIP_FAILURE_STATUS, 404, 1, 0, 1},    {AIP_FAILURE_STATUS, 408, 1, 0, 1},
-        {AIP_FAILURE_STATUS, 500, 1, 0, 1},    {AIP_FAILURE_STATUS, 503, 1, 0, 1},
-        {AIP_FAILURE_STATUS, 529, 1, 0, 1},    {AIP_FAILURE_STATUS, 402, 1, 0, 1},
+        {AIP_FAILURE_NO_RESPONSE, 0, 1, 1}, {AIP_FAILURE_ERROR_EVENT, 200, 1, 1},
+        {AIP_FAILURE_STATUS, 400, 0, 0},    {AIP_FAILURE_STATUS, 422, 0, 0},
+        {AIP_FAILURE_STATUS, 413, 0, 0},    {AIP_FAILURE_STATUS, 401, 1, 1},
+        {AIP_FAILURE_STATUS, 403, 1, 1},    {AIP_FAILURE_STATUS, 429, 1, 1},
+        {AIP_FAILURE_STATUS, 404, 1, 1},    {AIP_FAILURE_STATUS, 408, 1, 1},
+        {AIP_FAILURE_STATUS, 500, 1, 1},    {AIP_FAILURE_STATUS, 503, 1, 1},
+        {AIP_FAILURE_STATUS, 529, 1, 1},    {AIP_FAILURE_STATUS, 402, 1, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         aip_verdict v = aip_failover_verdict(cases[i].kind, cases[i].status);
         assert_int_equal(v.try_next, cases[i].next);
-        assert_int_equal(v.try_next_token, cases[i].next_token);
         assert_int_equal(v.counts_against, cases[i].counts);
     }
 }
@@ -509,8 +552,9 @@ int main(void)
         cmocka_unit_test(test_upstream_settings),
         cmocka_unit_test(test_upstream_setting_errors),
         cmocka_unit_test(test_oauth_upstreams),
-        cmocka_unit_test(test_token_rotation),
-        cmocka_unit_test(test_token_rotation_without_tokens),
+        cmocka_unit_test(test_key_rotation),
+        cmocka_unit_test(test_key_walk_skips_benched),
+        cmocka_unit_test(test_key_walk_all_benched),
         cmocka_unit_test(test_smooth_weighted_order),
         cmocka_unit_test(test_selection_filters_models_and_disabled),
         cmocka_unit_test(test_selection_empty),

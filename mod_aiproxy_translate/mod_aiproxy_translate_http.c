@@ -1,0 +1,298 @@
+/*
+ * mod_aiproxy_translate_http.c: the HTTP glue both modules share.
+ *
+ * Reading and checking a client's request, finding its API key, authenticating to an
+ * upstream in that protocol's style, serving a translated body in place of the client's, and
+ * keeping the start of an upstream error body. mod_aiproxy_translate's standalone mode calls
+ * these directly; mod_aiproxy reaches them through the API table (mod_aiproxy_translate.h), so
+ * both modules behave alike by construction.
+ */
+#include <string.h>
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "util_script.h"
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "aip_compress.h"
+#include "aiproxy_filters.h"
+#include "mod_aiproxy_translate_http.h"
+
+APLOG_USE_MODULE(aiproxy_translate);
+
+#define DEFAULT_ANTHROPIC_VERSION "2023-06-01"
+
+static ap_filter_rec_t *body_filter_handle;
+
+int aiproxy_http_is_json(const char *content_type)
+{
+    const char *ct = content_type;
+
+    if (!ct)
+        return 1; /* tolerated: many clients omit it */
+    while (apr_isspace(*ct))
+        ct++;
+    return !strncasecmp(ct, "application/json", 16) &&
+           (ct[16] == '\0' || ct[16] == ';' || apr_isspace(ct[16]));
+}
+
+/* ---- the client body --------------------------------------------------------------------- */
+
+int aiproxy_http_set_error(aiproxy_error *err, int status, const char *message)
+{
+    err->status = status;
+    err->type = NULL;
+    err->message = message;
+    err->code = NULL;
+    return status;
+}
+
+static int too_large(request_rec *r, aiproxy_error *err, apr_off_t max, const char *directive,
+                     const char *what)
+{
+    return aiproxy_http_set_error(err, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  apr_psprintf(r->pool,
+                                               "the %s exceeds %" APR_OFF_T_FMT " bytes (%s)", what,
+                                               max, directive));
+}
+
+/* The declared Content-Length, when it already says the body is too big. */
+static int declared_too_big(request_rec *r, apr_off_t max)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t declared;
+    char *end;
+
+    return cl && apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared > max;
+}
+
+/* Read the raw body to EOS, refusing more than max bytes. Returns OK or an HTTP status. */
+static int read_raw_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_off_t total = 0;
+    int seen_eos = 0;
+    apr_status_t rv;
+
+    if (declared_too_big(r, max))
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    while (!seen_eos) {
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS)
+            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b))
+                seen_eos = 1;
+            else if (!APR_BUCKET_IS_METADATA(b))
+                total += b->length;
+        }
+        if (total > max)
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        if (ap_save_brigade(NULL, &all, &bb, r->pool) != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        apr_brigade_cleanup(bb);
+    }
+    rv = apr_brigade_pflatten(all, body, len, r->pool);
+    apr_brigade_destroy(all);
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static apr_status_t append_decoded(void *baton, const char *data, apr_size_t len)
+{
+    return apr_brigade_write(baton, NULL, NULL, data, len);
+}
+
+/* Undo the client's Content-Encoding (gzip, deflate, zstd, br, or a list of them), the decoded
+ * size held to max as the raw body was. Returns OK or an HTTP status with *err filled. */
+static int decode_body(request_rec *r, apr_off_t max, const char *directive, char **body,
+                       apr_size_t *len, aiproxy_error *err)
+{
+    const char *coding = apr_table_get(r->headers_in, "Content-Encoding");
+    apr_bucket_brigade *out;
+    aip_sink sink;
+    aip_decoder *dec;
+    aip_decode_status st;
+
+    switch (aip_codings_classify(coding)) {
+    case AIP_CODINGS_IDENTITY:
+        return OK;
+    case AIP_CODINGS_UNSUPPORTED:
+        return aiproxy_http_set_error(
+            err, HTTP_UNSUPPORTED_MEDIA_TYPE,
+            apr_psprintf(r->pool,
+                         "Content-Encoding '%s' is not supported (use gzip, deflate, "
+                         "zstd or br)",
+                         ap_escape_html(r->pool, coding)));
+    default:
+        break;
+    }
+    out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    sink.write = append_decoded;
+    sink.baton = out;
+    dec = aip_decoder_create(r->pool, coding);
+    aip_decoder_set_max_output(dec, (apr_size_t) max);
+    st = aip_decoder_feed(dec, *body, *len, &sink);
+    if (st == AIP_DECODE_OK)
+        st = aip_decoder_finish(dec, &sink);
+    if (st == AIP_DECODE_TOO_LARGE)
+        return too_large(r, err, max, directive, "decoded request body");
+    if (st != AIP_DECODE_OK)
+        return aiproxy_http_set_error(
+            err, HTTP_BAD_REQUEST,
+            apr_psprintf(r->pool, "the %s request body could not be decoded: %s",
+                         ap_escape_html(r->pool, coding),
+                         aip_decoder_error(dec) ? aip_decoder_error(dec) : "truncated"));
+    if (apr_brigade_pflatten(out, body, len, r->pool) != APR_SUCCESS)
+        return aiproxy_http_set_error(err, HTTP_INTERNAL_SERVER_ERROR,
+                                      "the request body could not be decoded");
+    apr_table_unset(r->headers_in, "Content-Encoding");
+    return OK;
+}
+
+int aiproxy_http_read_body(request_rec *r, apr_off_t max, const char *directive, char **body,
+                           apr_size_t *len, aiproxy_error *err)
+{
+    int rc;
+
+    if (!aiproxy_http_is_json(apr_table_get(r->headers_in, "Content-Type")))
+        return aiproxy_http_set_error(
+            err, HTTP_UNSUPPORTED_MEDIA_TYPE,
+            "the request body must be JSON (Content-Type: application/json)");
+    rc = read_raw_body(r, max, body, len);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
+        return too_large(r, err, max, directive, "request body");
+    if (rc != OK)
+        return aiproxy_http_set_error(err, rc, "the request body could not be read");
+    return decode_body(r, max, directive, body, len, err);
+}
+
+/* ---- credentials ------------------------------------------------------------------------- */
+
+const char *aiproxy_http_client_key(request_rec *r)
+{
+    const char *v = apr_table_get(r->headers_in, "Authorization");
+    apr_table_t *args = NULL;
+
+    if (v && !strncasecmp(v, "Bearer ", 7))
+        return v + 7;
+    if ((v = apr_table_get(r->headers_in, "x-api-key")) != NULL)
+        return v;
+    if ((v = apr_table_get(r->headers_in, "x-goog-api-key")) != NULL)
+        return v;
+    if (!r->args)
+        return NULL;
+    ap_args_to_table(r, &args); /* decodes %xx and '+' */
+    return apr_table_get(args, "key");
+}
+
+/* How each protocol authenticates: header name and value prefix. */
+static const struct {
+    const char *header;
+    const char *prefix;
+} upstream_auth[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {.header = "x-api-key", .prefix = ""},
+    [AIPROXY_PROTO_OPENAI] = {.header = "Authorization", .prefix = "Bearer "},
+    [AIPROXY_PROTO_RESPONSES] = {.header = "Authorization", .prefix = "Bearer "},
+    [AIPROXY_PROTO_GEMINI] = {.header = "x-goog-api-key", .prefix = ""},
+};
+
+const char *aiproxy_http_auth_header(aiproxy_proto proto)
+{
+    return upstream_auth[proto].header;
+}
+
+void aiproxy_http_set_upstream_auth(apr_pool_t *p, apr_table_t *headers, aiproxy_proto proto,
+                                    const char *key)
+{
+    apr_table_setn(headers, upstream_auth[proto].header,
+                   apr_pstrcat(p, upstream_auth[proto].prefix, key, NULL));
+}
+
+void aiproxy_http_set_protocol_headers(apr_table_t *upstream_headers,
+                                       const apr_table_t *client_headers, aiproxy_proto proto)
+{
+    if (proto == AIPROXY_PROTO_ANTHROPIC) {
+        const char *version = apr_table_get(client_headers, "anthropic-version");
+        apr_table_setn(upstream_headers, "anthropic-version",
+                       version ? version : DEFAULT_ANTHROPIC_VERSION);
+    }
+}
+
+/* ---- the translated body in place of the client's ---------------------------------------- */
+
+typedef struct {
+    const char *data;
+    apr_size_t left;
+} body_ctx;
+
+/* Serves READBYTES and SPECULATIVE reads (the latter without consuming) from the replacement,
+ * then EOS; the client's own body was read to EOS by the handler, so nothing lies beneath. */
+static apr_status_t body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                                apr_read_type_e block, apr_off_t readbytes)
+{
+    body_ctx *ctx = f->ctx;
+    apr_size_t n = ctx->left;
+
+    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE)
+        return APR_ENOTIMPL;
+    if (n == 0) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(f->c->bucket_alloc));
+        return APR_SUCCESS;
+    }
+    if (readbytes > 0 && (apr_off_t) n > readbytes)
+        n = (apr_size_t) readbytes;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(ctx->data, n, f->c->bucket_alloc));
+    if (mode == AP_MODE_READBYTES) {
+        ctx->data += n;
+        ctx->left -= n;
+    }
+    return APR_SUCCESS;
+}
+
+void aiproxy_http_add_replacement_body(request_rec *r, const char *body, apr_size_t len)
+{
+    body_ctx *ctx = apr_palloc(r->pool, sizeof(*ctx));
+
+    ctx->data = body;
+    ctx->left = len;
+    ap_add_input_filter_handle(body_filter_handle, ctx, r, r->connection);
+}
+
+/* ---- upstream error bodies --------------------------------------------------------------- */
+
+int aiproxy_http_keep_bytes(apr_bucket_brigade *bb, char *buf, apr_size_t *len, apr_size_t cap)
+{
+    int eos = 0;
+
+    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        const char *data;
+        apr_size_t n;
+
+        if (APR_BUCKET_IS_EOS(b)) {
+            eos = 1;
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(b) || *len >= cap)
+            continue;
+        if (apr_bucket_read(b, &data, &n, APR_BLOCK_READ) != APR_SUCCESS)
+            break;
+        if (n > cap - *len)
+            n = cap - *len;
+        memcpy(buf + *len, data, n);
+        *len += n;
+    }
+    return eos;
+}
+
+void aiproxy_http_register_hooks(apr_pool_t *p)
+{
+    body_filter_handle =
+        ap_register_input_filter(AIPROXY_BODY_FILTER, body_filter, NULL, AIPROXY_FTYPE_BODY);
+}
