@@ -12,7 +12,8 @@
 #define OA_CLIENT_ID_HASH_MAX 128
 
 /* The file as JSON, released with p. Duplicate keys are refused: two access tokens in one
- * file leave no right one to pick. */
+ * file leave no right one to pick. A \u0000 is allowed (in fields the gateway does not own
+ * it survives a write-back); a token holding one is refused by oa_json_path_string. */
 static json_t *load_json(apr_pool_t *p, const char *what, const char *data, apr_size_t len,
                          const char **err)
 {
@@ -23,7 +24,7 @@ static json_t *load_json(apr_pool_t *p, const char *what, const char *data, apr_
         *err = apr_psprintf(p, "%s larger than %d bytes", what, OA_AUTHFILE_MAX);
         return NULL;
     }
-    root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
         *err = apr_psprintf(p, "%s is not JSON (line %d, column %d)", what, jerr.line, jerr.column);
         return NULL;

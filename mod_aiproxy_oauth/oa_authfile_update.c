@@ -138,7 +138,8 @@ int oa_authfile_update(apr_pool_t *p, oa_provider hint, const char *data, apr_si
     if (oa_authfile_parse(p, hint, data, len, &cred, err))
         return -1;
     /* ...and once more as the tree to edit (the parser's own tree is not handed out). */
-    root = oa_json_pool_own(p, json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL));
+    root =
+        oa_json_pool_own(p, json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL));
     f = oa_authfile_format_get(cred.format);
     if (!root || update_strings(f, root, u) || update_expiry(p, f, root, u) ||
         update_refresh_times(p, f, root, u)) {
