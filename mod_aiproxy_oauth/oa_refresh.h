@@ -55,7 +55,9 @@ typedef enum {
 typedef struct {
     oa_refresh_outcome outcome;
     /* OA_REFRESH_OK: the new tokens; refresh_token, id_token, profile_arn NULL when the
-     * answer kept the old ones (refresh tokens rotate on most providers, not all). */
+     * answer kept the old ones (refresh tokens rotate on most providers, not all).
+     * A 2xx answer refused as TRANSIENT (its token already expired) still fills these:
+     * a rotated refresh_token there must be kept, the old one is spent. */
     const char *access_token;
     const char *refresh_token;
     const char *id_token;

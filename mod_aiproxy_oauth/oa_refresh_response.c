@@ -146,6 +146,11 @@ void oa_refresh_response_parse(apr_pool_t *p, const oa_credential *cred, int sta
         out->access_token = root ? oa_json_path_string(p, root, d->answer->access_token) : NULL;
         if (out->access_token) {
             read_tokens(p, d, root, now, out);
+            if (out->expiry > now)
+                return;
+            /* Taking it would refresh again at once, in a loop: the clocks disagree. */
+            fail(p, out, OA_REFRESH_TRANSIENT, status,
+                 "a new token that is already expired (is the clock right?)");
             return;
         }
         fail(p, out, OA_REFRESH_TRANSIENT, status, "an answer without an access token");
