@@ -1,13 +1,14 @@
 /*
  * test_oauth.h: shared helpers of the mod_aiproxy_oauth unit tests: fixture files
- * (test/fixtures/oauth/, shaped like the CLIs' and proxies' real files with fake tokens) and
- * times written as seconds.
+ * (test/fixtures/oauth/, shaped like the CLIs' and proxies' real files with fake tokens),
+ * times written as seconds, the pool of each test group.
  */
 #ifndef TEST_OAUTH_H
 #define TEST_OAUTH_H
 
 #include "apr_file_io.h"
 #include "apr_pools.h"
+#include "apr_strings.h"
 #include "apr_time.h"
 
 #define OAUTH_FIXTURES "test/fixtures/oauth/"
@@ -33,5 +34,20 @@ static inline char *oauth_fixture(apr_pool_t *p, const char *name, apr_size_t *l
 }
 
 #define SEC(s) apr_time_from_sec((apr_time_t) (s))
+
+/* Each test file's pool, made and destroyed around its group of tests. */
+static apr_pool_t *pool;
+
+static int setup(void **state)
+{
+    apr_pool_create(&pool, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    apr_pool_destroy(pool);
+    return 0;
+}
 
 #endif /* TEST_OAUTH_H */

@@ -17,20 +17,6 @@
 #include "oa_authfile.h"
 #include "test_oauth.h"
 
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    apr_pool_destroy(pool);
-    return 0;
-}
-
 /* What a fixture must read as; NULL strings must be NULL, times in seconds (0: none), the
  * access token checked by prefix. */
 typedef struct {

@@ -18,20 +18,6 @@
 #include "oa_time.h"
 #include "test_oauth.h"
 
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    apr_pool_destroy(pool);
-    return 0;
-}
-
 /* A token "<header>.<payload>.sig" with payload_json as its claims. */
 static const char *make_jwt(const char *payload_json)
 {

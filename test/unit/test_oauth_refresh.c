@@ -16,20 +16,6 @@
 #include "oa_refresh.h"
 #include "test_oauth.h"
 
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    apr_pool_destroy(pool);
-    return 0;
-}
-
 #define NOW SEC(1790000000)
 
 static oa_credential credential(oa_provider provider, const char *refresh_token)

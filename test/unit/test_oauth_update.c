@@ -24,20 +24,6 @@
 #include "test_jansson.h"
 #include "test_oauth.h"
 
-static apr_pool_t *pool;
-
-static int setup(void **state)
-{
-    apr_pool_create(&pool, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    apr_pool_destroy(pool);
-    return 0;
-}
-
 #define NOW    SEC(1790000000) /* 2026-09-21T14:13:20Z */
 #define EXPIRY SEC(1800000000) /* 2027-01-15T08:00:00Z */
 
