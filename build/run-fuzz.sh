@@ -22,7 +22,7 @@ PKGS="jansson yaml-0.1 libzstd libbrotlienc libbrotlidec zlib"
 CFLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(apr-1-config --cppflags --includes) \
         -Iinclude -Icommon -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
         $(pkg-config --cflags $PKGS)"
-LIBS="$(apr-1-config --link-ld) $(pkg-config --libs $PKGS) -lcrypto"
+LIBS="$(apr-1-config --link-ld) $(apu-1-config --link-ld) $(pkg-config --libs $PKGS) -lcrypto"
 
 mkdir -p "$OUT/obj"
 echo "fuzz: building the instrumented cores"
