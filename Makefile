@@ -36,8 +36,9 @@ CC      ?= gcc
 
 include build/flags.mk
 
-# One core (pure: APR + libraries, no httpd headers) and one glue set per module.
-TRANSLATE_CORE := $(sort $(wildcard mod_aiproxy_translate/tr_*.c))
+# One core (pure: APR + libraries, no httpd headers) and one glue set per module. The translate
+# core is every .c file under mod_aiproxy_translate/, at any depth, whose name is not mod_*.
+TRANSLATE_CORE := $(sort $(shell find mod_aiproxy_translate -name '*.c' ! -name 'mod_*'))
 TRANSLATE_GLUE := $(sort $(wildcard mod_aiproxy_translate/mod_*.c))
 ROUTER_CORE    := $(sort $(wildcard mod_aiproxy/aip_*.c))
 ROUTER_GLUE    := $(sort $(wildcard mod_aiproxy/mod_*.c))

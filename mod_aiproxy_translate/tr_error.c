@@ -1,9 +1,9 @@
 /* tr_error.c: error envelopes in each protocol's own shape, and messages out of them. */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 #include "tr_error.h"
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 
 static const tr_error_words error_words[] = {
     {400, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},

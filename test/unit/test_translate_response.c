@@ -22,10 +22,10 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 #include <jansson.h>
-#include "tr_jv.h"
-#include "tr_buf.h"
+#include "json/tr_jv.h"
+#include "json/tr_buf.h"
 #include "tr_stop.h"
 
 static apr_pool_t *pool;
