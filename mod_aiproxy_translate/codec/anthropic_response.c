@@ -518,7 +518,7 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
     return rv;
 }
 
-/* ---- stream encoder ---------------------------------------------------------------------- */
+/* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */
 
 typedef struct {
     signed char kind; /* tr_block_kind, or -1 for an index never started */
@@ -526,48 +526,35 @@ typedef struct {
     char pending_redacted; /* redacted_thinking starts with its data: wait for the delta */
 } anthropic_client_block;
 
-struct tr_stream_encoder {
-    aiproxy_response_spec spec;
-    apr_pool_t *pool;
-    apr_pool_t *scratch;
-    tr_buf out;
+/* The encoder's own state (enc->state). */
+typedef struct {
     apr_array_header_t *blocks; /* anthropic_client_block by IR index */
-    tr_usage usage;
-    int started, ended;
-};
+} anthropic_stream_state;
 
-tr_stream_encoder *tr_anthropic_stream_encoder_create(apr_pool_t *p,
-                                                      const aiproxy_response_spec *spec)
+static void init_stream(tr_stream_encoder *enc)
 {
-    tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
-
-    enc->spec = *spec;
-    enc->pool = p;
-    apr_pool_create(&enc->scratch, p);
-    tr_buf_init(&enc->out, p, 0);
-    enc->blocks = apr_array_make(p, 8, sizeof(anthropic_client_block));
-    return enc;
+    anthropic_stream_state *st = enc->state;
+    st->blocks = apr_array_make(enc->pool, 8, sizeof(anthropic_client_block));
 }
 
 static anthropic_client_block *client_block(tr_stream_encoder *enc, int index, int create)
 {
+    apr_array_header_t *blocks = ((anthropic_stream_state *) enc->state)->blocks;
+
     if (index < 0 || index >= TR_RESP_MAX_BLOCKS)
         return NULL;
-    while (create && enc->blocks->nelts <= index) {
-        anthropic_client_block *b = apr_array_push(enc->blocks);
+    while (create && blocks->nelts <= index) {
+        anthropic_client_block *b = apr_array_push(blocks);
         b->kind = -1;
         b->open = b->pending_redacted = 0;
     }
-    return index < enc->blocks->nelts ? &APR_ARRAY_IDX(enc->blocks, index, anthropic_client_block)
-                                      : NULL;
+    return index < blocks->nelts ? &APR_ARRAY_IDX(blocks, index, anthropic_client_block) : NULL;
 }
 
 static void write_message_start(tr_stream_encoder *enc, const tr_event *ev)
 {
     tr_jv *msg;
 
-    if (ev)
-        tr_usage_merge(&enc->usage, &ev->usage);
     msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:o}}", "type",
                      "message_start", "message", "id",
                      tr_resp_prefixed_id(enc->scratch, "msg_", ev ? ev->id : NULL), "type",
@@ -575,7 +562,6 @@ static void write_message_start(tr_stream_encoder *enc, const tr_event *ev)
                      tr_resp_model(&enc->spec, ev ? ev->model : NULL), "content", "stop_reason",
                      "stop_sequence", "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
     tr_resp_sse_json(&enc->out, "message_start", msg);
-    enc->started = 1;
 }
 
 /* Event prefix shared by the content block events: event line, type and index. */
@@ -688,13 +674,24 @@ static void close_client_block(tr_stream_encoder *enc, int index)
     tr_buf_adds(&enc->out, "}\n\n");
 }
 
+static void on_client_block_stop(tr_stream_encoder *enc, const tr_event *ev)
+{
+    close_client_block(enc, ev->index);
+}
+
+static void close_all_blocks(tr_stream_encoder *enc)
+{
+    int n = ((anthropic_stream_state *) enc->state)->blocks->nelts;
+
+    for (int i = 0; i < n; i++)
+        close_client_block(enc, i);
+}
+
 static void write_message_delta(tr_stream_encoder *enc, const tr_event *ev)
 {
     tr_jv *msg;
 
-    for (int i = 0; i < enc->blocks->nelts; i++)
-        close_client_block(enc, i);
-    tr_usage_merge(&enc->usage, &ev->usage);
+    close_all_blocks(enc);
     msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta",
                      "stop_reason", tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw),
                      "stop_sequence", ev->stop == TR_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL,
@@ -704,51 +701,34 @@ static void write_message_delta(tr_stream_encoder *enc, const tr_event *ev)
     tr_resp_sse_json(&enc->out, "message_delta", msg);
 }
 
-static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
+static void write_message_stop(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_jv *body = tr_anthropic_codec.error_encode(enc->scratch, err);
-    tr_resp_sse_json(&enc->out, "error", body);
-    enc->ended = 1;
+    close_all_blocks(enc);
+    tr_buf_adds(&enc->out, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
-apr_status_t tr_anthropic_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
-                                        const aiproxy_sink *sink)
+static void write_ping(tr_stream_encoder *enc, const tr_event *ev)
 {
-    apr_status_t rv;
-
-    if (enc->ended)
-        return APR_SUCCESS;
-    if (!enc->started && ev->kind != TR_EV_ERROR)
-        write_message_start(enc, ev->kind == TR_EV_MESSAGE_START ? ev : NULL);
-    switch (ev->kind) {
-    case TR_EV_BLOCK_START:
-        on_client_block_start(enc, ev);
-        break;
-    case TR_EV_BLOCK_DELTA:
-        on_client_delta(enc, ev);
-        break;
-    case TR_EV_BLOCK_STOP:
-        close_client_block(enc, ev->index);
-        break;
-    case TR_EV_MESSAGE_DELTA:
-        write_message_delta(enc, ev);
-        break;
-    case TR_EV_MESSAGE_STOP:
-        for (int i = 0; i < enc->blocks->nelts; i++)
-            close_client_block(enc, i);
-        tr_buf_adds(&enc->out, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-        enc->ended = 1;
-        break;
-    case TR_EV_PING:
-        tr_buf_adds(&enc->out, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
-        break;
-    case TR_EV_ERROR:
-        write_error(enc, &ev->error);
-        break;
-    default:
-        break;
-    }
-    rv = tr_resp_flush(&enc->out, sink);
-    apr_pool_clear(enc->scratch);
-    return rv;
+    tr_buf_adds(&enc->out, "event: ping\ndata: {\"type\":\"ping\"}\n\n");
 }
+
+static void write_error(tr_stream_encoder *enc, const tr_event *ev)
+{
+    tr_resp_sse_json(&enc->out, "error", tr_anthropic_codec.error_encode(enc->scratch, &ev->error));
+}
+
+const tr_stream_encoding tr_anthropic_stream_encoding = {
+    .state_size = sizeof(anthropic_stream_state),
+    .init = init_stream,
+    .start = write_message_start,
+    .on =
+        {
+            [TR_EV_BLOCK_START] = on_client_block_start,
+            [TR_EV_BLOCK_DELTA] = on_client_delta,
+            [TR_EV_BLOCK_STOP] = on_client_block_stop,
+            [TR_EV_MESSAGE_DELTA] = write_message_delta,
+            [TR_EV_MESSAGE_STOP] = write_message_stop,
+            [TR_EV_PING] = write_ping,
+            [TR_EV_ERROR] = write_error,
+        },
+};

@@ -480,7 +480,7 @@ apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, co
     return rv;
 }
 
-/* ---- stream encoder ---------------------------------------------------------------------- */
+/* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */
 
 typedef struct {
     signed char kind; /* tr_block_kind, -1 = never started */
@@ -490,28 +490,18 @@ typedef struct {
     const char *signature; /* TOOL_CALL: Gemini thoughtSignature for the functionCall part */
 } gemini_client_block;
 
-struct tr_stream_encoder {
-    aiproxy_response_spec spec;
-    apr_pool_t *pool;
-    apr_pool_t *scratch;
-    tr_buf out;
+/* The encoder's own state (enc->state). */
+typedef struct {
     apr_array_header_t *blocks; /* gemini_client_block by IR index */
     const char *tail;           /* ,"modelVersion":..,"responseId":..} closing every chunk */
-    tr_usage usage;
-    int chunks; /* chunks written (JSON array framing: "[" before the first) */
-    int started, finished, ended;
-};
+    int chunks;                 /* chunks written (JSON array framing: "[" before the first) */
+    int finished;
+} gemini_stream_state;
 
-tr_stream_encoder *tr_gemini_stream_encoder_create(apr_pool_t *p, const aiproxy_response_spec *spec)
+static void init_stream(tr_stream_encoder *enc)
 {
-    tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
-
-    enc->spec = *spec;
-    enc->pool = p;
-    apr_pool_create(&enc->scratch, p);
-    tr_buf_init(&enc->out, p, 0);
-    enc->blocks = apr_array_make(p, 8, sizeof(gemini_client_block));
-    return enc;
+    gemini_stream_state *st = enc->state;
+    st->blocks = apr_array_make(enc->pool, 8, sizeof(gemini_client_block));
 }
 
 static int array_framing(const tr_stream_encoder *enc)
@@ -521,11 +511,13 @@ static int array_framing(const tr_stream_encoder *enc)
 
 static void begin_chunk(tr_stream_encoder *enc)
 {
+    gemini_stream_state *st = enc->state;
+
     if (array_framing(enc))
-        tr_buf_adds(&enc->out, enc->chunks ? ",\r\n" : "[");
+        tr_buf_adds(&enc->out, st->chunks ? ",\r\n" : "[");
     else
         tr_buf_adds(&enc->out, "data: ");
-    enc->chunks++;
+    st->chunks++;
 }
 
 static void end_chunk(tr_stream_encoder *enc)
@@ -536,6 +528,8 @@ static void end_chunk(tr_stream_encoder *enc)
 
 static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
 {
+    gemini_stream_state *st = enc->state;
+
     tr_buf *tail = tr_buf_make(enc->scratch, 0);
 
     tr_buf_adds(tail, ",\"modelVersion\":");
@@ -544,38 +538,41 @@ static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
     tr_buf_json_cstring(tail, start && start->id && *start->id ? start->id
                                                                : tr_resp_random_hex(enc->scratch));
     tr_buf_adds(tail, "}");
-    enc->tail = apr_pstrmemdup(enc->pool, tail->data, tail->len);
-    if (start)
-        tr_usage_merge(&enc->usage, &start->usage);
-    enc->started = 1;
+    st->tail = apr_pstrmemdup(enc->pool, tail->data, tail->len);
 }
 
 /* A chunk holding one part: the part's JSON object text in part. */
 static void write_part_chunk(tr_stream_encoder *enc, const char *part, apr_size_t len)
 {
+    gemini_stream_state *st = enc->state;
+
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[");
     tr_buf_add(&enc->out, part, len);
     tr_buf_adds(&enc->out, "]},\"index\":0}]");
-    tr_buf_adds(&enc->out, enc->tail);
+    tr_buf_adds(&enc->out, st->tail);
     end_chunk(enc);
 }
 
 static gemini_client_block *client_block(tr_stream_encoder *enc, int index)
 {
-    return index >= 0 && index < enc->blocks->nelts
-               ? &APR_ARRAY_IDX(enc->blocks, index, gemini_client_block)
+    gemini_stream_state *st = enc->state;
+
+    return index >= 0 && index < st->blocks->nelts
+               ? &APR_ARRAY_IDX(st->blocks, index, gemini_client_block)
                : NULL;
 }
 
 static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
 {
+    gemini_stream_state *st = enc->state;
+
     gemini_client_block *b;
 
     if (ev->index < 0 || ev->index >= TR_RESP_MAX_BLOCKS)
         return;
-    while (enc->blocks->nelts <= ev->index) {
-        b = apr_array_push(enc->blocks);
+    while (st->blocks->nelts <= ev->index) {
+        b = apr_array_push(st->blocks);
         memset(b, 0, sizeof(*b));
         b->kind = -1;
     }
@@ -660,77 +657,62 @@ static void close_client_block(tr_stream_encoder *enc, int index)
     write_part_chunk(enc, text, n);
 }
 
+static void on_client_block_stop(tr_stream_encoder *enc, const tr_event *ev)
+{
+    close_client_block(enc, ev->index);
+}
+
 static void write_finish(tr_stream_encoder *enc, const tr_event *ev)
 {
-    if (enc->finished)
+    gemini_stream_state *st = enc->state;
+
+    if (st->finished)
         return;
-    enc->finished = 1;
-    for (int i = 0; i < enc->blocks->nelts; i++)
+    st->finished = 1;
+    for (int i = 0; i < st->blocks->nelts; i++)
         close_client_block(enc, i);
-    tr_usage_merge(&enc->usage, &ev->usage);
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{\"candidates\":[{\"finishReason\":");
     tr_buf_json_cstring(&enc->out, tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw));
     tr_buf_adds(&enc->out, ",\"index\":0}],\"usageMetadata\":");
     tr_jv_write(&enc->out, tr_usage_to_gemini(enc->scratch, &enc->usage));
-    tr_buf_adds(&enc->out, enc->tail);
+    tr_buf_adds(&enc->out, st->tail);
     end_chunk(enc);
 }
 
-static void write_end(tr_stream_encoder *enc)
+static void write_end(tr_stream_encoder *enc, const tr_event *ev)
 {
+    gemini_stream_state *st = enc->state;
+
     tr_event natural_end = {.kind = TR_EV_MESSAGE_DELTA, .stop = TR_STOP_END_TURN};
 
     write_finish(enc, &natural_end);
     if (array_framing(enc))
-        tr_buf_adds(&enc->out, enc->chunks ? "]" : "[]");
-    enc->ended = 1;
+        tr_buf_adds(&enc->out, st->chunks ? "]" : "[]");
 }
 
-static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
+static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_jv *body = tr_gemini_codec.error_encode(enc->scratch, err);
+    tr_jv *body = tr_gemini_codec.error_encode(enc->scratch, &ev->error);
 
     begin_chunk(enc);
     tr_jv_write(&enc->out, body);
     end_chunk(enc);
     if (array_framing(enc))
         tr_buf_adds(&enc->out, "]");
-    enc->ended = 1;
 }
 
-apr_status_t tr_gemini_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
-                                     const aiproxy_sink *sink)
-{
-    apr_status_t rv;
-
-    if (enc->ended)
-        return APR_SUCCESS;
-    if (!enc->started)
-        start_chunks(enc, ev->kind == TR_EV_MESSAGE_START ? ev : NULL);
-    switch (ev->kind) {
-    case TR_EV_BLOCK_START:
-        on_client_block_start(enc, ev);
-        break;
-    case TR_EV_BLOCK_DELTA:
-        on_client_delta(enc, ev);
-        break;
-    case TR_EV_BLOCK_STOP:
-        close_client_block(enc, ev->index);
-        break;
-    case TR_EV_MESSAGE_DELTA:
-        write_finish(enc, ev);
-        break;
-    case TR_EV_MESSAGE_STOP:
-        write_end(enc);
-        break;
-    case TR_EV_ERROR:
-        write_error(enc, &ev->error);
-        break;
-    default:
-        break;
-    }
-    rv = tr_resp_flush(&enc->out, sink);
-    apr_pool_clear(enc->scratch);
-    return rv;
-}
+const tr_stream_encoding tr_gemini_stream_encoding = {
+    .state_size = sizeof(gemini_stream_state),
+    .init = init_stream,
+    .start = start_chunks,
+    .on =
+        {
+            [TR_EV_BLOCK_START] = on_client_block_start,
+            [TR_EV_BLOCK_DELTA] = on_client_delta,
+            [TR_EV_BLOCK_STOP] = on_client_block_stop,
+            [TR_EV_MESSAGE_DELTA] = write_finish,
+            [TR_EV_MESSAGE_STOP] = write_end,
+            [TR_EV_ERROR] = write_error,
+        },
+};

@@ -508,34 +508,25 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
     return rv;
 }
 
-/* ---- stream encoder ---------------------------------------------------------------------- */
+/* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */
 
-struct tr_stream_encoder {
-    aiproxy_response_spec spec;
-    apr_pool_t *pool;
-    apr_pool_t *scratch;
-    tr_buf out;
+/* The encoder's own state (enc->state). */
+typedef struct {
     const char *chunk_head;      /* data: {"id":..,"object":..,"created":..,"model":.., */
     apr_array_header_t *ordinal; /* int by IR index: tool_calls index, -1 for other blocks */
     int ntools;
-    tr_usage usage;
-    int started, finished, ended;
-};
+    int finished;
+} openai_stream_state;
 
-tr_stream_encoder *tr_openai_stream_encoder_create(apr_pool_t *p, const aiproxy_response_spec *spec)
+static void init_stream(tr_stream_encoder *enc)
 {
-    tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
-
-    enc->spec = *spec;
-    enc->pool = p;
-    apr_pool_create(&enc->scratch, p);
-    tr_buf_init(&enc->out, p, 0);
-    enc->ordinal = apr_array_make(p, 8, sizeof(int));
-    return enc;
+    openai_stream_state *st = enc->state;
+    st->ordinal = apr_array_make(enc->pool, 8, sizeof(int));
 }
 
 static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
 {
+    openai_stream_state *st = enc->state;
     tr_buf *head = tr_buf_make(enc->scratch, 0);
     long long created = start && start->created ? start->created : tr_resp_now();
 
@@ -547,14 +538,13 @@ static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
     tr_buf_adds(head, ",\"model\":");
     tr_buf_json_cstring(head, tr_resp_model(&enc->spec, start ? start->model : NULL));
     tr_buf_adds(head, ",");
-    enc->chunk_head = apr_pstrmemdup(enc->pool, head->data, head->len);
-    enc->started = 1;
+    st->chunk_head = apr_pstrmemdup(enc->pool, head->data, head->len);
 }
 
 /* One chunk whose choices[0].delta is the JSON object text in delta. */
 static void begin_chunk(tr_stream_encoder *enc)
 {
-    tr_buf_adds(&enc->out, enc->chunk_head);
+    tr_buf_adds(&enc->out, ((openai_stream_state *) enc->state)->chunk_head);
     tr_buf_adds(&enc->out, "\"choices\":[{\"index\":0,\"delta\":");
 }
 
@@ -565,23 +555,35 @@ static void end_chunk(tr_stream_encoder *enc, const char *finish_reason)
     tr_buf_adds(&enc->out, "}]}\n\n");
 }
 
+/* The opening: the first chunk gives the assistant role. */
+static void open_stream(tr_stream_encoder *enc, const tr_event *start)
+{
+    start_chunks(enc, start);
+    begin_chunk(enc);
+    tr_buf_adds(&enc->out, "{\"role\":\"assistant\",\"content\":\"\"}");
+    end_chunk(enc, NULL);
+}
+
 static int tool_ordinal(tr_stream_encoder *enc, int index)
 {
-    return index >= 0 && index < enc->ordinal->nelts ? APR_ARRAY_IDX(enc->ordinal, index, int) : -1;
+    apr_array_header_t *ordinal = ((openai_stream_state *) enc->state)->ordinal;
+
+    return index >= 0 && index < ordinal->nelts ? APR_ARRAY_IDX(ordinal, index, int) : -1;
 }
 
 static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
 {
+    openai_stream_state *st = enc->state;
     int k;
 
     if (ev->index < 0 || ev->index >= TR_RESP_MAX_BLOCKS)
         return;
-    while (enc->ordinal->nelts <= ev->index)
-        APR_ARRAY_PUSH(enc->ordinal, int) = -1;
-    if (ev->block_kind != TR_BLOCK_TOOL_CALL || APR_ARRAY_IDX(enc->ordinal, ev->index, int) != -1)
+    while (st->ordinal->nelts <= ev->index)
+        APR_ARRAY_PUSH(st->ordinal, int) = -1;
+    if (ev->block_kind != TR_BLOCK_TOOL_CALL || APR_ARRAY_IDX(st->ordinal, ev->index, int) != -1)
         return;
-    k = enc->ntools++;
-    APR_ARRAY_IDX(enc->ordinal, ev->index, int) = k;
+    k = st->ntools++;
+    APR_ARRAY_IDX(st->ordinal, ev->index, int) = k;
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{\"tool_calls\":[{\"index\":");
     tr_buf_json_int(&enc->out, k);
@@ -630,75 +632,52 @@ static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
 
 static void write_finish(tr_stream_encoder *enc, tr_stop stop, const char *stop_raw)
 {
-    if (enc->finished)
+    openai_stream_state *st = enc->state;
+
+    if (st->finished)
         return;
-    enc->finished = 1;
+    st->finished = 1;
     begin_chunk(enc);
     tr_buf_adds(&enc->out, "{}");
     end_chunk(enc, tr_stop_word_for(&enc->spec, stop, stop_raw));
 }
 
-static void write_end(tr_stream_encoder *enc)
+static void on_message_delta(tr_stream_encoder *enc, const tr_event *ev)
+{
+    write_finish(enc, ev->stop, ev->stop_raw);
+}
+
+static void write_end(tr_stream_encoder *enc, const tr_event *ev)
 {
     write_finish(enc, TR_STOP_END_TURN, NULL);
     /* The usage chunk (choices:[]) only when the client asked with include_usage. */
     if (enc->spec.include_usage) {
         tr_jv *usage = tr_usage_to_openai(enc->scratch, &enc->usage);
-        tr_buf_adds(&enc->out, enc->chunk_head);
+        tr_buf_adds(&enc->out, ((openai_stream_state *) enc->state)->chunk_head);
         tr_buf_adds(&enc->out, "\"choices\":[],\"usage\":");
         tr_jv_write(&enc->out, usage);
         tr_buf_adds(&enc->out, "}\n\n");
     }
     tr_buf_adds(&enc->out, "data: [DONE]\n\n");
-    enc->ended = 1;
 }
 
 /* The OpenAI SDKs raise an APIError for a data frame holding an "error" object; no [DONE]
  * follows, so a client that ignores the error still sees an unfinished stream. */
-static void write_error(tr_stream_encoder *enc, const aiproxy_error *err)
+static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_jv *body = tr_openai_codec.error_encode(enc->scratch, err);
-    tr_resp_sse_json(&enc->out, NULL, body);
-    enc->ended = 1;
+    tr_resp_sse_json(&enc->out, NULL, tr_openai_codec.error_encode(enc->scratch, &ev->error));
 }
 
-apr_status_t tr_openai_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
-                                     const aiproxy_sink *sink)
-{
-    apr_status_t rv;
-
-    if (enc->ended)
-        return APR_SUCCESS;
-    if (!enc->started && ev->kind != TR_EV_ERROR) {
-        start_chunks(enc, ev->kind == TR_EV_MESSAGE_START ? ev : NULL);
-        begin_chunk(enc);
-        tr_buf_adds(&enc->out, "{\"role\":\"assistant\",\"content\":\"\"}");
-        end_chunk(enc, NULL);
-    }
-    switch (ev->kind) {
-    case TR_EV_MESSAGE_START:
-        tr_usage_merge(&enc->usage, &ev->usage);
-        break;
-    case TR_EV_BLOCK_START:
-        on_client_block_start(enc, ev);
-        break;
-    case TR_EV_BLOCK_DELTA:
-        on_client_delta(enc, ev);
-        break;
-    case TR_EV_MESSAGE_DELTA:
-        tr_usage_merge(&enc->usage, &ev->usage);
-        write_finish(enc, ev->stop, ev->stop_raw);
-        break;
-    case TR_EV_MESSAGE_STOP:
-        write_end(enc);
-        break;
-    case TR_EV_ERROR:
-        write_error(enc, &ev->error);
-        break;
-    default:
-        break;
-    }
-    rv = tr_resp_flush(&enc->out, sink);
-    apr_pool_clear(enc->scratch);
-    return rv;
-}
+const tr_stream_encoding tr_openai_stream_encoding = {
+    .state_size = sizeof(openai_stream_state),
+    .init = init_stream,
+    .start = open_stream,
+    .on =
+        {
+            [TR_EV_BLOCK_START] = on_client_block_start,
+            [TR_EV_BLOCK_DELTA] = on_client_delta,
+            [TR_EV_MESSAGE_DELTA] = on_message_delta,
+            [TR_EV_MESSAGE_STOP] = write_end,
+            [TR_EV_ERROR] = write_error,
+        },
+};

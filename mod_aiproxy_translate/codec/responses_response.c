@@ -673,7 +673,7 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
     return rv;
 }
 
-/* ---- stream encoder ---------------------------------------------------------------------- */
+/* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */
 
 typedef struct {
     int output_index; /* -1: not an output item (dropped) */
@@ -683,43 +683,35 @@ typedef struct {
     int open;
 } responses_client_item;
 
-struct tr_stream_encoder {
-    aiproxy_response_spec spec;
-    apr_pool_t *pool;
-    apr_pool_t *scratch;
-    tr_buf out;
+/* The encoder's own state (enc->state). */
+typedef struct {
     tr_accumulator *acc;       /* the closing events repeat the whole answer */
     apr_array_header_t *items; /* responses_client_item by IR index */
     const char *id, *stem, *model;
     long long created;
     long long sequence;
     int next_output_index;
-    int started, ended;
-};
+} responses_stream_state;
 
-tr_stream_encoder *tr_responses_stream_encoder_create(apr_pool_t *p,
-                                                      const aiproxy_response_spec *spec)
+static void init_stream(tr_stream_encoder *enc)
 {
-    tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
+    responses_stream_state *st = enc->state;
 
-    enc->spec = *spec;
-    enc->pool = p;
-    apr_pool_create(&enc->scratch, p);
-    tr_buf_init(&enc->out, p, 0);
-    enc->acc = tr_accumulator_create(p, 0);
-    enc->items = apr_array_make(p, 8, sizeof(responses_client_item));
-    return enc;
+    st->acc = tr_accumulator_create(enc->pool, 0);
+    st->items = apr_array_make(enc->pool, 8, sizeof(responses_client_item));
 }
 
 /* event: type / data: {"type":type,"sequence_number":n  (the caller continues the object) */
 static void begin_event(tr_stream_encoder *enc, const char *type)
 {
+    responses_stream_state *st = enc->state;
+
     tr_buf_adds(&enc->out, "event: ");
     tr_buf_adds(&enc->out, type);
     tr_buf_adds(&enc->out, "\ndata: {\"type\":\"");
     tr_buf_adds(&enc->out, type);
     tr_buf_adds(&enc->out, "\",\"sequence_number\":");
-    tr_buf_json_int(&enc->out, enc->sequence++);
+    tr_buf_json_int(&enc->out, st->sequence++);
 }
 
 static void end_event(tr_stream_encoder *enc)
@@ -753,32 +745,34 @@ static void write_response_event(tr_stream_encoder *enc, const char *type, const
 
 static void start_response(tr_stream_encoder *enc, const tr_event *start)
 {
+    responses_stream_state *st = enc->state;
     tr_event copy = {.kind = TR_EV_MESSAGE_START};
 
     if (start)
         copy = *start;
     /* Kept for the whole stream: copy (the upstream's id lives only as long as its event). */
-    enc->id = apr_pstrdup(enc->pool, tr_resp_prefixed_id(enc->pool, "resp_", copy.id));
-    enc->stem = id_stem(enc->id);
-    enc->created = copy.created ? copy.created : tr_resp_now();
-    enc->model = apr_pstrdup(enc->pool, tr_resp_model(&enc->spec, copy.model));
-    copy.id = enc->id;
-    copy.created = enc->created;
-    tr_accumulate(enc->acc, &copy);
-    enc->started = 1;
+    st->id = apr_pstrdup(enc->pool, tr_resp_prefixed_id(enc->pool, "resp_", copy.id));
+    st->stem = id_stem(st->id);
+    st->created = copy.created ? copy.created : tr_resp_now();
+    st->model = apr_pstrdup(enc->pool, tr_resp_model(&enc->spec, copy.model));
+    copy.id = st->id;
+    copy.created = st->created;
+    tr_accumulate(st->acc, &copy);
     write_response_event(enc, "response.created",
-                         response_object(enc->scratch, enc->id, enc->created, "in_progress",
-                                         enc->model, tr_jv_array(enc->scratch), NULL));
+                         response_object(enc->scratch, st->id, st->created, "in_progress",
+                                         st->model, tr_jv_array(enc->scratch), NULL));
     write_response_event(enc, "response.in_progress",
-                         response_object(enc->scratch, enc->id, enc->created, "in_progress",
-                                         enc->model, tr_jv_array(enc->scratch), NULL));
+                         response_object(enc->scratch, st->id, st->created, "in_progress",
+                                         st->model, tr_jv_array(enc->scratch), NULL));
 }
 
 static responses_client_item *client_item(tr_stream_encoder *enc, int index)
 {
-    if (index < 0 || index >= enc->items->nelts)
+    responses_stream_state *st = enc->state;
+
+    if (index < 0 || index >= st->items->nelts)
         return NULL;
-    return &APR_ARRAY_IDX(enc->items, index, responses_client_item);
+    return &APR_ARRAY_IDX(st->items, index, responses_client_item);
 }
 
 /* The output item as it stands when added (in progress, empty). */
@@ -801,30 +795,31 @@ static tr_jv *added_item(apr_pool_t *p, const responses_client_item *item, const
 
 static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
 {
+    responses_stream_state *st = enc->state;
     responses_client_item *item;
     tr_event acc_ev = *ev;
     tr_block probe = {.kind = ev->block_kind};
 
-    if (ev->index != enc->items->nelts || ev->index >= TR_RESP_MAX_BLOCKS)
+    if (ev->index != st->items->nelts || ev->index >= TR_RESP_MAX_BLOCKS)
         return; /* out of contract: ignore */
-    item = apr_array_push(enc->items);
+    item = apr_array_push(st->items);
     memset(item, 0, sizeof(*item));
     item->kind = ev->block_kind;
     item->output_index = -1;
     if (ev->block_kind == TR_BLOCK_TOOL_CALL && (!ev->id || !*ev->id))
         acc_ev.id = tr_resp_prefixed_id(enc->pool, "call_", NULL);
-    tr_accumulate(enc->acc, &acc_ev);
+    tr_accumulate(st->acc, &acc_ev);
     if (!is_output_item(&probe))
         return;
-    item->output_index = enc->next_output_index++;
+    item->output_index = st->next_output_index++;
     item->open = 1;
     probe.reasoning_id = ev->id;
     item->item_id =
-        item->kind == TR_BLOCK_TEXT ? item_id(enc->pool, "msg_", enc->stem, item->output_index)
+        item->kind == TR_BLOCK_TEXT ? item_id(enc->pool, "msg_", st->stem, item->output_index)
         : item->kind == TR_BLOCK_THINKING
             ? apr_pstrdup(enc->pool,
-                          reasoning_item_id(enc->scratch, &probe, enc->stem, item->output_index))
-            : item_id(enc->pool, "fc_", enc->stem, item->output_index);
+                          reasoning_item_id(enc->scratch, &probe, st->stem, item->output_index))
+            : item_id(enc->pool, "fc_", st->stem, item->output_index);
     begin_event(enc, "response.output_item.added");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
@@ -853,11 +848,12 @@ static void open_summary(tr_stream_encoder *enc, responses_client_item *item)
 
 static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
 {
+    responses_stream_state *st = enc->state;
     responses_client_item *item = client_item(enc, ev->index);
     const char *text = ev->text ? ev->text : "";
     apr_size_t len = ev->text ? ev->len : 0;
 
-    if (tr_accumulate(enc->acc, ev) != APR_SUCCESS)
+    if (tr_accumulate(st->acc, ev) != APR_SUCCESS)
         return;
     if (!item || !item->open || len == 0)
         return;
@@ -937,83 +933,76 @@ static void write_item_closing(tr_stream_encoder *enc, responses_client_item *it
 
 static void close_client_item(tr_stream_encoder *enc, int index)
 {
+    responses_stream_state *st = enc->state;
     responses_client_item *item = client_item(enc, index);
     const tr_block *b;
 
-    if (!item || !item->open || !(b = tr_accumulator_block(enc->acc, index)))
+    if (!item || !item->open || !(b = tr_accumulator_block(st->acc, index)))
         return;
     item->open = 0;
     write_item_closing(enc, item, b);
     begin_event(enc, "response.output_item.done");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
-    add_json_member(enc, "item", encode_item(enc->scratch, b, enc->stem, item->output_index));
+    add_json_member(enc, "item", encode_item(enc->scratch, b, st->stem, item->output_index));
     end_event(enc);
 }
 
-static void write_completed(tr_stream_encoder *enc)
+static void on_client_item_stop(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_response resp = *tr_accumulator_response(enc->acc);
-    tr_jv *body;
-
-    for (int i = 0; i < enc->items->nelts; i++)
-        close_client_item(enc, i);
-    resp.id = enc->id;
-    resp.created = enc->created;
-    body = encode_response(enc->scratch, &resp, &enc->spec, enc->id, enc->created);
-    write_response_event(
-        enc, tr_stop_is_incomplete(resp.stop) ? "response.incomplete" : "response.completed", body);
-    enc->ended = 1;
+    close_client_item(enc, ev->index);
 }
 
-static void write_failed(tr_stream_encoder *enc, const aiproxy_error *err)
+static void write_completed(tr_stream_encoder *enc, const tr_event *ev)
 {
+    responses_stream_state *st = enc->state;
+    tr_response resp = *tr_accumulator_response(st->acc);
     tr_jv *body;
 
-    if (!enc->id)
+    for (int i = 0; i < st->items->nelts; i++)
+        close_client_item(enc, i);
+    resp.id = st->id;
+    resp.created = st->created;
+    body = encode_response(enc->scratch, &resp, &enc->spec, st->id, st->created);
+    write_response_event(
+        enc, tr_stop_is_incomplete(resp.stop) ? "response.incomplete" : "response.completed", body);
+}
+
+/* A failure before the opening (the pipeline opens no stream for a first event that is an
+ * error) writes the opening here, so response.failed follows response.created as always. */
+static void write_failed(tr_stream_encoder *enc, const tr_event *ev)
+{
+    responses_stream_state *st = enc->state;
+    const aiproxy_error *err = &ev->error;
+    tr_jv *body;
+
+    if (!st->id)
         start_response(enc, NULL);
-    body = response_object(enc->scratch, enc->id, enc->created, "failed", enc->model,
+    body = response_object(enc->scratch, st->id, st->created, "failed", st->model,
                            tr_jv_array(enc->scratch), NULL);
     tr_jv_set(body, "error",
               tr_jv_pack(enc->scratch, "{s:s, s:s}", "code",
                          tr_error_openai_code(err) ? tr_error_openai_code(err) : "server_error",
                          "message", err->message ? err->message : ""));
     write_response_event(enc, "response.failed", body);
-    enc->ended = 1;
 }
 
-apr_status_t tr_responses_stream_encode(tr_stream_encoder *enc, const tr_event *ev,
-                                        const aiproxy_sink *sink)
+static void accumulate_message_delta(tr_stream_encoder *enc, const tr_event *ev)
 {
-    apr_status_t rv;
-
-    if (enc->ended)
-        return APR_SUCCESS;
-    if (!enc->started && ev->kind != TR_EV_ERROR)
-        start_response(enc, ev->kind == TR_EV_MESSAGE_START ? ev : NULL);
-    switch (ev->kind) {
-    case TR_EV_BLOCK_START:
-        on_client_block_start(enc, ev);
-        break;
-    case TR_EV_BLOCK_DELTA:
-        on_client_delta(enc, ev);
-        break;
-    case TR_EV_BLOCK_STOP:
-        close_client_item(enc, ev->index);
-        break;
-    case TR_EV_MESSAGE_DELTA:
-        tr_accumulate(enc->acc, ev);
-        break;
-    case TR_EV_MESSAGE_STOP:
-        write_completed(enc);
-        break;
-    case TR_EV_ERROR:
-        write_failed(enc, &ev->error);
-        break;
-    default:
-        break;
-    }
-    rv = tr_resp_flush(&enc->out, sink);
-    apr_pool_clear(enc->scratch);
-    return rv;
+    tr_accumulate(((responses_stream_state *) enc->state)->acc, ev);
 }
+
+const tr_stream_encoding tr_responses_stream_encoding = {
+    .state_size = sizeof(responses_stream_state),
+    .init = init_stream,
+    .start = start_response,
+    .on =
+        {
+            [TR_EV_BLOCK_START] = on_client_block_start,
+            [TR_EV_BLOCK_DELTA] = on_client_delta,
+            [TR_EV_BLOCK_STOP] = on_client_item_stop,
+            [TR_EV_MESSAGE_DELTA] = accumulate_message_delta,
+            [TR_EV_MESSAGE_STOP] = write_completed,
+            [TR_EV_ERROR] = write_failed,
+        },
+};

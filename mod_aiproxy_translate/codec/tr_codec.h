@@ -6,6 +6,7 @@
 #ifndef TR_CODEC_H
 #define TR_CODEC_H
 
+#include "pipeline/tr_stream_encoder.h"
 #include "tr_ir.h"
 
 /* Receives IR stream events from a stream decoder (or from a complete response replayed as
@@ -14,8 +15,6 @@ typedef apr_status_t (*tr_event_fn)(void *baton, const tr_event *ev);
 
 /* Per-stream decoder state (small, bounded, independent of answer length). */
 typedef struct tr_stream_decoder tr_stream_decoder;
-/* Per-stream encoder state. */
-typedef struct tr_stream_encoder tr_stream_encoder;
 
 typedef struct {
     aiproxy_proto proto;
@@ -50,9 +49,8 @@ typedef struct {
     /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element. */
     apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,
                                   apr_size_t len, tr_event_fn emit, void *baton);
-    tr_stream_encoder *(*stream_encoder_create)(apr_pool_t *p, const aiproxy_response_spec *spec);
-    apr_status_t (*stream_encode)(tr_stream_encoder *e, const tr_event *ev,
-                                  const aiproxy_sink *sink);
+    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */
+    const tr_stream_encoding *stream_encoding;
 
     /* ---- errors ---- */
 

@@ -22,10 +22,7 @@
     tr_stream_decoder *tr_##X##_stream_decoder_create(apr_pool_t *p);                              \
     apr_status_t tr_##X##_stream_decode(tr_stream_decoder *d, const char *event, const char *data, \
                                         apr_size_t len, tr_event_fn emit, void *baton);            \
-    tr_stream_encoder *tr_##X##_stream_encoder_create(apr_pool_t *p,                               \
-                                                      const aiproxy_response_spec *spec);          \
-    apr_status_t tr_##X##_stream_encode(tr_stream_encoder *e, const tr_event *ev,                  \
-                                        const aiproxy_sink *sink)
+    extern const tr_stream_encoding tr_##X##_stream_encoding
 
 TR_DECLARE_CODEC_FUNCTIONS(anthropic);
 TR_DECLARE_CODEC_FUNCTIONS(openai);
@@ -37,8 +34,6 @@ TR_DECLARE_CODEC_FUNCTIONS(gemini);
     .request_decode = tr_##X##_request_decode, .request_encode = tr_##X##_request_encode,          \
     .response_decode = tr_##X##_response_decode, .response_encode = tr_##X##_response_encode,      \
     .stream_decoder_create = tr_##X##_stream_decoder_create,                                       \
-    .stream_decode = tr_##X##_stream_decode,                                                       \
-    .stream_encoder_create = tr_##X##_stream_encoder_create,                                       \
-    .stream_encode = tr_##X##_stream_encode
+    .stream_decode = tr_##X##_stream_decode, .stream_encoding = &tr_##X##_stream_encoding
 
 #endif /* TR_PROTOCOLS_H */

@@ -213,17 +213,3 @@ int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value)
     rc |= tr_buf_add(out, "\n\n", 2);
     return rc;
 }
-
-apr_status_t tr_resp_flush(tr_buf *out, const aiproxy_sink *sink)
-{
-    apr_status_t rv = APR_SUCCESS;
-
-    if (out->over) {
-        tr_buf_reset(out);
-        return APR_ENOMEM;
-    }
-    if (out->len)
-        rv = sink->write(sink->baton, out->data, out->len);
-    tr_buf_reset(out);
-    return rv;
-}

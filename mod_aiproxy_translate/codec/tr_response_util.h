@@ -59,7 +59,5 @@ long long tr_resp_now(void);
 int tr_resp_sse(tr_buf *out, const char *name, const char *json, apr_size_t len);
 /* The same with a value, written straight into out. */
 int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value);
-/* Write out to the sink and empty it. */
-apr_status_t tr_resp_flush(tr_buf *out, const aiproxy_sink *sink);
 
 #endif /* TR_RESPONSE_UTIL_H */

@@ -6,8 +6,9 @@
  *   upstream framing   one JSON body (buffered to EOS, capped), SSE (tr_sse.c) or a streamed
  *                      JSON array (tr_array_splitter.c) -> the upstream codec's stream decoder
  *   IR events          observed for aiproxy_response_info on every path
- *   client side        the client codec's stream encoder (each event leaves at once), an
- *                      accumulator (one JSON body at EOS), or nothing when the bytes pass
+ *   client side        a stream encoder (tr_stream_encoder.c) driving the client codec's
+ *                      handlers (each event leaves at once), an accumulator (one JSON body at
+ *                      EOS), or nothing when the bytes pass
  *
  * Same protocol and framing: bytes pass straight through and the decoder only watches (usage,
  * an early error). Gemini SSE <-> Gemini JSON array: chunks are re-framed unchanged. A
@@ -96,7 +97,7 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
         t->frame = tr_buf_make(p, 0);
         apr_pool_create(&t->frame_scratch, p);
     } else if (!t->passthrough && client_streams(t))
-        t->encoder = t->client->stream_encoder_create(p, spec);
+        t->encoder = tr_stream_encoder_create(p, t->client->stream_encoding, spec);
     else if (!t->passthrough && spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->acc = tr_accumulator_create(p, 0);
     return t;
@@ -163,7 +164,7 @@ static apr_status_t on_event(void *baton, const tr_event *ev)
     if (ev->kind == TR_EV_MESSAGE_STOP || ev->kind == TR_EV_ERROR)
         t->upstream_ended = 1;
     if (t->encoder)
-        return t->client->stream_encode(t->encoder, ev, t->sink);
+        return tr_stream_encode(t->encoder, ev, t->sink);
     if (t->acc)
         return tr_accumulate(t->acc, ev);
     return APR_SUCCESS;
@@ -264,7 +265,7 @@ static apr_status_t fail(aiproxy_response *t, int status, const char *message)
         return APR_SUCCESS;
     if (t->encoder) {
         ev.error = err;
-        return t->client->stream_encode(t->encoder, &ev, t->sink);
+        return tr_stream_encode(t->encoder, &ev, t->sink);
     }
     if (t->reframe) {
         apr_size_t n;
