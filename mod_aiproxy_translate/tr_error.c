@@ -36,6 +36,15 @@ static const struct {
      {404, "not_found_error", "invalid_request_error", "model_not_found", "NOT_FOUND"}},
 };
 
+int tr_error_set(aiproxy_error *err, int status, const char *message)
+{
+    err->status = status;
+    err->type = tr_error_words_for(status)->anthropic_type;
+    err->message = message;
+    err->code = NULL;
+    return status;
+}
+
 const tr_error_words *tr_error_words_of(const aiproxy_error *err)
 {
     for (size_t i = 0; err->code && i < sizeof(coded_error_words) / sizeof(coded_error_words[0]);

@@ -11,12 +11,9 @@ static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
                                aiproxy_error *err)
 {
     /* Gemini carries model and streaming in the URL, never in the body. */
-    if (!route || !route->model || !*route->model) {
-        err->status = 400;
-        err->type = "invalid_request_error";
-        err->message = "the URL names no model: use /v1beta/models/{model}:generateContent";
-        return err->status;
-    }
+    if (!route || !route->model || !*route->model)
+        return tr_error_set(err, 400,
+                            "the URL names no model: use /v1beta/models/{model}:generateContent");
     if (tr_peek_model_name(route->model, strlen(route->model), err))
         return err->status;
     req->model = route->model;

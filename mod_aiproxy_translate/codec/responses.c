@@ -1,6 +1,7 @@
 /* codec/responses.c: OpenAI Responses codec table, request peek, endpoint and error envelope. */
 #include "apr_strings.h"
 #include "json/tr_jv.h"
+#include "tr_error.h"
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
 
@@ -14,12 +15,8 @@ static int responses_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_
 
     if (tr_peek_model(req, err) || tr_peek_stream_flag(req, "stream", err))
         return err->status;
-    if (input && !tr_jv_is_string(input) && !tr_jv_is_array(input)) {
-        err->status = 400;
-        err->type = "invalid_request_error";
-        err->message = "'input' must be a string or an array of input items";
-        return err->status;
-    }
+    if (input && !tr_jv_is_string(input) && !tr_jv_is_array(input))
+        return tr_error_set(err, 400, "'input' must be a string or an array of input items");
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "apr_strings.h"
 #include "json/tr_jv.h"
 #include "codec/tr_request_util.h"
+#include "tr_error.h"
 
 /* ---- typed reads ---------------------------------------------------------------------------- */
 
@@ -20,9 +21,7 @@ static int rd_vfail(tr_rd *rd, const char *fmt, va_list ap)
 {
     if (!rd->failed) {
         rd->failed = 1;
-        rd->err->status = 400;
-        rd->err->type = "invalid_request_error";
-        rd->err->message = apr_pvsprintf(rd->p, fmt, ap);
+        tr_error_set(rd->err, 400, apr_pvsprintf(rd->p, fmt, ap));
     }
     return 400;
 }
@@ -143,9 +142,7 @@ int tr_req_inexpressible(apr_pool_t *p, aiproxy_error *err, const char *fmt, ...
 {
     va_list ap;
     va_start(ap, fmt);
-    err->status = 400;
-    err->type = "invalid_request_error";
-    err->message = apr_pvsprintf(p, fmt, ap);
+    tr_error_set(err, 400, apr_pvsprintf(p, fmt, ap));
     va_end(ap);
     return 400;
 }

@@ -71,7 +71,8 @@ typedef struct {
 /* The rd's outcome: 0, or the recorded status. */
 #define tr_rd_status(rd) ((rd)->failed ? (rd)->err->status : 0)
 
-/* A 400 from an encoder: the request means something the target cannot express. */
+/* A 400 from an encoder: the request means something the target cannot express (the message
+ * formatted in p, set with tr_error_set). */
 int tr_req_inexpressible(apr_pool_t *p, aiproxy_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -6,6 +6,7 @@
 #include "apr_time.h"
 #include "json/tr_jv.h"
 #include "codec/tr_response_util.h"
+#include "tr_error.h"
 
 apr_status_t tr_emit_block_start(const tr_emitter *e, int index, tr_block_kind kind, const char *id,
                                  const char *name)
@@ -121,10 +122,11 @@ void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *e
         if (!status)
             status = status_for_word(type);
     }
-    err->status = status ? status : 500;
-    err->type = type ? apr_pstrdup(p, type) : "api_error";
-    err->message = apr_pstrdup(p, message ? message : "the upstream reported an error");
-    err->code = NULL; /* the status speaks for the upstream's error */
+    /* No code: the status speaks for the upstream's error. */
+    tr_error_set(err, status ? status : 500,
+                 apr_pstrdup(p, message ? message : "the upstream reported an error"));
+    if (type)
+        err->type = apr_pstrdup(p, type); /* the upstream's own word */
 }
 
 tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len)

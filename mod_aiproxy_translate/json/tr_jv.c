@@ -12,6 +12,7 @@
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "json/tr_jv.h"
+#include "tr_error.h"
 
 static tr_jv jv_null = {.type = TR_JV_NULL};
 static tr_jv jv_true = {.type = TR_JV_TRUE};
@@ -553,6 +554,25 @@ static tr_jv *parse_value(parser *ps)
     }
 }
 
+/* What went wrong, for the client: where (line and column) and why. */
+static const char *parse_error_message(apr_pool_t *p, const parser *ps, apr_size_t len)
+{
+    int line = 1, column = 1;
+
+    if (len == 0)
+        return "request body is empty";
+    if (!strcmp(ps->why, "nesting too deep"))
+        return apr_psprintf(p, "JSON nests deeper than %d levels", TR_JV_MAX_DEPTH);
+    for (const char *c = ps->text; c < ps->where; c++) {
+        if (*c == '\n') {
+            line++;
+            column = 1;
+        } else
+            column++;
+    }
+    return apr_psprintf(p, "malformed JSON at line %d column %d: %s", line, column, ps->why);
+}
+
 static tr_jv *parse_text(apr_pool_t *p, const char *text, apr_size_t len, int whole,
                          aiproxy_error *err)
 {
@@ -575,24 +595,7 @@ static tr_jv *parse_text(apr_pool_t *p, const char *text, apr_size_t len, int wh
     if (root)
         return root;
 
-    err->status = 400;
-    err->type = "invalid_request_error";
-    if (len == 0)
-        err->message = "request body is empty";
-    else if (!strcmp(ps.why, "nesting too deep"))
-        err->message = apr_psprintf(p, "JSON nests deeper than %d levels", TR_JV_MAX_DEPTH);
-    else {
-        int line = 1, column = 1;
-        for (const char *c = text; c < ps.where; c++) {
-            if (*c == '\n') {
-                line++;
-                column = 1;
-            } else
-                column++;
-        }
-        err->message =
-            apr_psprintf(p, "malformed JSON at line %d column %d: %s", line, column, ps.why);
-    }
+    tr_error_set(err, 400, parse_error_message(p, &ps, len));
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "apr_strings.h"
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
+#include "tr_error.h"
 
 struct aiproxy_request {
     tr_request ir;
@@ -28,18 +29,14 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
     tr_jv *root;
 
     if (!codec) {
-        err->status = 500;
-        err->type = "api_error";
-        err->message = "unknown client protocol";
+        tr_error_set(err, 500, "unknown client protocol");
         return NULL;
     }
     root = tr_jv_parse(p, body, len, err);
     if (!root)
         return NULL;
     if (!tr_jv_is_object(root)) {
-        err->status = 400;
-        err->type = "invalid_request_error";
-        err->message = "request body must be a JSON object";
+        tr_error_set(err, 400, "request body must be a JSON object");
         return NULL;
     }
     req = apr_pcalloc(p, sizeof(*req));
@@ -126,24 +123,17 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     tr_jv *body = NULL;
     int rc;
 
-    if (!codec) {
-        err->status = 500;
-        err->type = "api_error";
-        err->message = "unknown upstream protocol";
-        return err->status;
-    }
+    if (!codec)
+        return tr_error_set(err, 500, "unknown upstream protocol");
     /* An endpoint variant (Responses /compact) is its protocol's own operation: another
      * protocol would run a plain generation instead. */
-    if (req->ir.variant && target->proto != req->ir.proto) {
-        err->status = 400;
-        err->type = "invalid_request_error";
-        err->message = apr_psprintf(p,
-                                    "the '%s' endpoint exists only in the %s API: the %s "
-                                    "upstream has no equivalent",
-                                    req->ir.variant, aiproxy_proto_name(req->ir.proto),
-                                    aiproxy_proto_name(target->proto));
-        return err->status;
-    }
+    if (req->ir.variant && target->proto != req->ir.proto)
+        return tr_error_set(err, 400,
+                            apr_psprintf(p,
+                                         "the '%s' endpoint exists only in the %s API: the %s "
+                                         "upstream has no equivalent",
+                                         req->ir.variant, aiproxy_proto_name(req->ir.proto),
+                                         aiproxy_proto_name(target->proto)));
     /* Passthrough only when nothing but the model changes: a must-stream target flips the
      * stream flag, which goes through the IR like any translation. */
     int same_stream = !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);

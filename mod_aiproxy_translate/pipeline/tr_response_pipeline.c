@@ -20,6 +20,7 @@
 #include <string.h>
 #include "apr_strings.h"
 #include "tr_accumulate.h"
+#include "tr_error.h"
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
 #include "tr_replay.h"
@@ -255,10 +256,11 @@ static apr_status_t write_error_body(aiproxy_response *t, const aiproxy_error *e
  * error envelope). */
 static apr_status_t fail(aiproxy_response *t, int status, const char *message)
 {
-    aiproxy_error err = {status, status == 413 ? "request_too_large" : "api_error", message, NULL};
+    aiproxy_error err;
     tr_event ev = {.kind = TR_EV_ERROR};
     apr_status_t rv;
 
+    tr_error_set(&err, status, message);
     t->terminated = 1;
     t->info.seen_error = 1;
     if (t->passthrough)
@@ -324,9 +326,7 @@ static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, ai
     tr_jv *root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, err) : NULL;
 
     if (!root) {
-        err->status = 502;
-        err->type = "api_error";
-        err->message = "the upstream's response is not valid JSON";
+        tr_error_set(err, 502, "the upstream's response is not valid JSON");
         return NULL;
     }
     if (t->upstream->response_decode(t->pool, root, resp, err) != 0) {
@@ -478,11 +478,13 @@ static const struct {
 
 static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message)
 {
-    aiproxy_error err = {502, "api_error", message, NULL};
-    tr_jv *body = t->client->error_encode(t->pool, &err);
+    aiproxy_error err;
+    tr_jv *body;
     const char *event = stream_error_frames[t->spec.client].event;
     const char *text;
 
+    tr_error_set(&err, 502, message);
+    body = t->client->error_encode(t->pool, &err);
     if (stream_error_frames[t->spec.client].flat) {
         tr_jv *inner = tr_jv_get(body, "error");
         body =
