@@ -37,9 +37,10 @@ CC      ?= gcc
 include build/flags.mk
 
 # One core (pure: APR + libraries, no httpd headers) and one glue set per module, plus the
-# content codings (common/) that both modules link: client bodies and upstream traffic.
+# content codings (common/) that both modules link: client bodies and upstream traffic. The
+# translate core is every .c file under mod_aiproxy_translate/, at any depth, not named mod_*.
 COMMON_CORE    := $(sort $(wildcard common/*.c))
-TRANSLATE_CORE := $(sort $(wildcard mod_aiproxy_translate/tr_*.c))
+TRANSLATE_CORE := $(sort $(shell find mod_aiproxy_translate -name '*.c' ! -name 'mod_*'))
 TRANSLATE_GLUE := $(sort $(wildcard mod_aiproxy_translate/mod_*.c))
 ROUTER_CORE    := $(sort $(wildcard mod_aiproxy/aip_*.c))
 ROUTER_GLUE    := $(sort $(wildcard mod_aiproxy/mod_*.c))

@@ -4,12 +4,12 @@
 #   build/run-fuzz.sh [RUNS [NAME...]]   RUNS executions per harness (default 1000000);
 #                                        NAMEs (fuzz_route ...) pick harnesses, default all
 #
-# Every pure core (common/*.c, mod_aiproxy_translate/tr_*.c, mod_aiproxy/aip_*.c, mod_aiproxy_oauth/oa_*.c)
-# is compiled once, instrumented, into out/fuzz/libcore.a; each harness links that archive, so
-# the linker takes only the objects it uses and a new harness needs no entry here. Seeds are
-# read from test/fuzz/corpus/<name>/ (kept in git), a dictionary from test/fuzz/<name>.dict if
-# any; new corpus entries go to out/fuzz/corpus/<name>/ so runs do not litter the tree. Stops at
-# the first harness that finds a crash or leak.
+# Every pure core (common/*.c, each .c under mod_aiproxy_translate/ not named mod_*, aip_*.c,
+# mod_aiproxy_oauth/oa_*.c) is compiled once, instrumented, into out/fuzz/libcore.a; each harness
+# links that archive, so the linker takes only the objects it uses and a new harness needs no
+# entry here. Seeds are read from test/fuzz/corpus/<name>/ (kept in git), a dictionary from
+# test/fuzz/<name>.dict if any; new corpus entries go to out/fuzz/corpus/<name>/ so runs do not
+# litter the tree. Stops at the first harness that finds a crash or leak.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,7 +27,8 @@ LIBS="$(apr-1-config --link-ld) $(apu-1-config --link-ld) $(pkg-config --libs $P
 mkdir -p "$OUT/obj"
 echo "fuzz: building the instrumented cores"
 rm -f "$OUT/libcore.a"
-for src in common/*.c mod_aiproxy_translate/tr_*.c mod_aiproxy/aip_*.c mod_aiproxy_oauth/oa_*.c; do
+for src in common/*.c $(find mod_aiproxy_translate -name '*.c' ! -name 'mod_*' | sort) mod_aiproxy/aip_*.c \
+    mod_aiproxy_oauth/oa_*.c; do
     [ -e "$src" ] || continue
     obj="$OUT/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')"
     # shellcheck disable=SC2086
