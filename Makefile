@@ -54,7 +54,11 @@ Q := @
 else
 Q :=
 endif
-OUT     ?= out
+# out/ unless given on the command line (the fuzz build passes OUT=out/fuzz); an OUT in the
+# environment does not move the build away from where the tests and scripts look.
+ifneq ($(origin OUT),command line)
+OUT := out
+endif
 
 include build/flags.mk
 
