@@ -63,8 +63,9 @@ static apr_uint64_t grant_seed(const grant *g, unsigned salt)
 
 static json_t *codex_auth_claim(const grant *g)
 {
-    return json_pack("{s:s,s:s,s:s}", "chatgpt_account_id", cred_str(g, "account", "mock-account"),
-                     "chatgpt_plan_type", cred_str(g, "plan", "plus"), "chatgpt_user_id",
+    return json_pack("{s:s,s:s,s:s}", "chatgpt_account_id",
+                     cred_str(g, "account", MOCK_OAUTH_DEFAULT_ACCOUNT), "chatgpt_plan_type",
+                     cred_str(g, "plan", "plus"), "chatgpt_user_id",
                      apr_pstrcat(g->c->pool, "user-", cred_str(g, "label", "mock"), NULL));
 }
 
@@ -122,7 +123,8 @@ static void claude_extra(const grant *g, json_t *body)
                         json_pack("{s:s,s:s}", "uuid", apr_pstrcat(g->c->pool, "org-", label, NULL),
                                   "name", "Mock Organization"));
     json_object_set_new(body, "account",
-                        json_pack("{s:s,s:s}", "uuid", cred_str(g, "account", "mock-account"),
+                        json_pack("{s:s,s:s}", "uuid",
+                                  cred_str(g, "account", MOCK_OAUTH_DEFAULT_ACCOUNT),
                                   "email_address", cred_str(g, "email", "mock@example.invalid")));
 }
 
