@@ -99,7 +99,7 @@ static json_t *as_jansson(apr_pool_t *p, const tr_jv *v)
 static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto target_proto,
                           int stream, aiproxy_error *err)
 {
-    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0};
+    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
     tr_jv *body = NULL;
 
     if (tr_codec_for(target_proto)->request_encode(p, ir, &target, &body, err))
@@ -269,7 +269,7 @@ static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *bo
 static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto proto, int stream,
                      aiproxy_error *err)
 {
-    aiproxy_target target = {proto, TARGET_MODEL, stream, 0};
+    aiproxy_target target = {proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
 
     if (aiproxy_request_build(p, req, &target, &out, err))
@@ -536,7 +536,7 @@ static void test_inexpressible_requests_are_400(void **state)
     /* an endpoint variant cannot be translated */
     {
         aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact"};
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0};
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
         req = aiproxy_request_parse(f->p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &compact,
@@ -676,7 +676,7 @@ static void test_huge_strings(void **state)
 
     assert_non_null(req);
     for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
-        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0};
+        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_true(out.len > n);
@@ -713,7 +713,8 @@ static void test_anthropic_max_tokens_and_budget(void **state)
     req =
         parse(f->p, AIPROXY_PROTO_GEMINI, "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
     {
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345};
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345,
+                                 AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_non_null(strstr(out.body, "\"max_tokens\":12345"));
