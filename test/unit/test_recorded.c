@@ -10,6 +10,7 @@
  * well-formed for the client (JSON per event, the client protocol's event order, one start,
  * one end), and the answer the client's own protocol reads back from it must hold the
  * fixture's text, thinking, tool calls with their whole arguments, stop reason and usage.
+ * The Responses streams run once more as the Codex backend sends them (test_codex_streams).
  */
 #include <setjmp.h>
 #include <stdarg.h>
