@@ -116,7 +116,7 @@ static const char *request_op(apr_pool_t *p, const void *arg, long *units)
 {
     const request_case *c = arg;
     aiproxy_error err = {0, NULL, NULL, NULL};
-    aiproxy_target target = {c->target, "upstream-model", 0, 0};
+    aiproxy_target target = {c->target, "upstream-model", 0, 0, AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
     aiproxy_request *req;
     int rc;

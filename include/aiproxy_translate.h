@@ -6,7 +6,9 @@
  * functions are linked directly into the unit tests, the fuzzers and the benchmarks.
  *
  * Protocols are the four public wire formats. Upstream "api types" such as codex or geminicli
- * are one of these plus provider shaping done elsewhere (mod_aiproxy_oauth).
+ * are one of these plus, for some, a dialect: the body and endpoint rules of a subscription
+ * backend (applied here, see aiproxy_dialect); their credentials and identity headers come
+ * from mod_aiproxy_oauth.
  */
 #ifndef AIPROXY_TRANSLATE_H
 #define AIPROXY_TRANSLATE_H
@@ -76,6 +78,15 @@ aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
 /* The client asked for usage in its stream (OpenAI stream_options.include_usage). */
 int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
 
+/* A subscription backend's variant of a protocol: what its endpoint refuses, requires or
+ * expects beyond the public API (pipeline/tr_dialect.c holds each one's rules). */
+typedef enum {
+    AIPROXY_DIALECT_NONE = 0,    /* the public API as documented */
+    AIPROXY_DIALECT_CODEX,       /* Responses at the ChatGPT Codex backend: always streams */
+    AIPROXY_DIALECT_CLAUDE_CODE, /* Anthropic Messages with a Claude Code subscription */
+    AIPROXY_DIALECT_COUNT
+} aiproxy_dialect;
+
 /* What one attempt sends upstream. */
 typedef struct {
     aiproxy_proto proto;     /* the upstream's wire protocol */
@@ -83,6 +94,8 @@ typedef struct {
     int stream;              /* ask the upstream to stream (forced by must-stream types) */
     long default_max_tokens; /* used when the target needs max tokens and the client gave
                               * none; 0 = built-in default */
+    aiproxy_dialect dialect; /* the backend's variant of proto; a dialect that always streams
+                              * sets upstream_stream whatever stream says */
 } aiproxy_target;
 
 typedef struct {
@@ -95,8 +108,9 @@ typedef struct {
 } aiproxy_upstream_request;
 
 /* Build the body (and path) for one attempt. Same protocol on both sides passes the client
- * body through with only the model changed. Returns 0, or an HTTP status with *err filled
- * when the request cannot be expressed for that upstream without changing its meaning. */
+ * body through with only the model changed (and the target's dialect rules applied). Returns
+ * 0, or an HTTP status with *err filled when the request cannot be expressed for that
+ * upstream without changing its meaning. */
 int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                           aiproxy_upstream_request *out, aiproxy_error *err);
 

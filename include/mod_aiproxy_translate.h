@@ -13,7 +13,7 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_TRANSLATE_API_VERSION 2
+#define AIPROXY_TRANSLATE_API_VERSION 3 /* 3: aiproxy_target.dialect */
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */

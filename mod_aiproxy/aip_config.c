@@ -8,22 +8,29 @@
 
 const char AIP_NOT_OURS[] = "not an upstream setting";
 
-/* api types, the wire protocol each speaks, and for OAuth subscription types (credentials
- * from auth files, request shaping by mod_aiproxy_oauth) the provider's fixed endpoint. */
+/* api types, the wire protocol each speaks, the dialect of it their backend takes (request
+ * shaping by the translate core), and for OAuth subscription types (credentials from auth
+ * files, by mod_aiproxy_oauth) the provider's fixed endpoint. */
 static const struct {
     const char *api_type;
     aiproxy_proto proto;
+    aiproxy_dialect dialect;
     const char *oauth_base_url; /* NULL: an API-key type */
 } api_types[] = {
-    {"anthropic", AIPROXY_PROTO_ANTHROPIC, NULL},
-    {"openai", AIPROXY_PROTO_OPENAI, NULL},
-    {"responses", AIPROXY_PROTO_RESPONSES, NULL},
-    {"gemini", AIPROXY_PROTO_GEMINI, NULL},
-    {"claudecode", AIPROXY_PROTO_ANTHROPIC, "https://api.anthropic.com"},
-    {"codex", AIPROXY_PROTO_RESPONSES, "https://chatgpt.com/backend-api/codex"},
-    {"geminicli", AIPROXY_PROTO_GEMINI, "https://cloudcode-pa.googleapis.com"},
-    {"antigravity", AIPROXY_PROTO_GEMINI, "https://daily-cloudcode-pa.googleapis.com"},
-    {"kiro", AIPROXY_PROTO_ANTHROPIC, "https://codewhisperer.us-east-1.amazonaws.com"},
+    {"anthropic", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE, NULL},
+    {"openai", AIPROXY_PROTO_OPENAI, AIPROXY_DIALECT_NONE, NULL},
+    {"responses", AIPROXY_PROTO_RESPONSES, AIPROXY_DIALECT_NONE, NULL},
+    {"gemini", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE, NULL},
+    {"claudecode", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_CLAUDE_CODE,
+     "https://api.anthropic.com"},
+    {"codex", AIPROXY_PROTO_RESPONSES, AIPROXY_DIALECT_CODEX,
+     "https://chatgpt.com/backend-api/codex"},
+    {"geminicli", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE,
+     "https://cloudcode-pa.googleapis.com"},
+    {"antigravity", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE,
+     "https://daily-cloudcode-pa.googleapis.com"},
+    {"kiro", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE,
+     "https://codewhisperer.us-east-1.amazonaws.com"},
 };
 
 /* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */
@@ -99,6 +106,7 @@ static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
         if (!strcasecmp(value, api_types[i].api_type)) {
             up->api_type = api_types[i].api_type;
             up->proto = api_types[i].proto;
+            up->dialect = api_types[i].dialect;
             up->oauth = api_types[i].oauth_base_url != NULL;
             return NULL;
         }

@@ -18,9 +18,10 @@ typedef struct {
 } aip_header;
 
 typedef struct {
-    const char *name;     /* unique per vhost; also the balancer member's route */
-    const char *api_type; /* as configured: "anthropic", "openai", ... */
-    aiproxy_proto proto;  /* the wire protocol the api type speaks */
+    const char *name;        /* unique per vhost; also the balancer member's route */
+    const char *api_type;    /* as configured: "anthropic", "openai", ... */
+    aiproxy_proto proto;     /* the wire protocol the api type speaks */
+    aiproxy_dialect dialect; /* its backend's variant of proto (codex, claudecode) */
     const char *base_url;
     apr_array_header_t *tokens; /* const char *; API keys, taken in turn (aip_keys.h) */
     int weight;                 /* >= 1 */

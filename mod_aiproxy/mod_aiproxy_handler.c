@@ -109,6 +109,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.model = aip_upstream_model(up, model);
     target.stream = client_stream != AIPROXY_STREAM_NONE;
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
+    target.dialect = up->dialect;
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
     if (rc)
         return rc;

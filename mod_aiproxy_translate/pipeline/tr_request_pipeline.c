@@ -4,11 +4,13 @@
  *
  * Parsing only peeks (model, stream, basic shape) so a same-protocol attempt costs one parse
  * and one serialization. The full IR is decoded lazily, the first time an attempt targets
- * another protocol, and reused by later attempts.
+ * another protocol, and reused by later attempts. A target's dialect (pipeline/tr_dialect.c)
+ * shapes whatever body results, passthrough included, and may replace the endpoint.
  */
 #include "apr_strings.h"
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
+#include "pipeline/tr_dialect.h"
 #include "tr_error.h"
 
 struct aiproxy_request {
@@ -116,10 +118,36 @@ static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
     return 0;
 }
 
+/* The body for target (already the dialect's effective target): the client's bytes, a
+ * shallow copy with the model replaced, or the IR encoded for another protocol. *body stays
+ * NULL when the client's bytes go out unchanged (only when must_reshape is 0). */
+static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                      int stream_in_body, int must_reshape, tr_jv **body, aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(target->proto);
+    const tr_request *ir = NULL;
+    /* Passthrough only when nothing but the model changes: a must-stream target flips the
+     * stream flag, which goes through the IR like any translation, unless a dialect's rules
+     * write the flag into the body themselves. */
+    int same_stream = stream_in_body || !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
+    int rc;
+
+    if (target->proto == req->ir.proto && same_stream) {
+        if (!must_reshape && passthrough_keeps_bytes(req, target))
+            return 0;
+        return build_passthrough(p, req, target, body);
+    }
+    rc = request_ir(p, req, &ir, err);
+    return rc ? rc : codec->request_encode(p, ir, target, body, err);
+}
+
 int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                           aiproxy_upstream_request *out, aiproxy_error *err)
 {
     const tr_codec *codec = tr_codec_for(target->proto);
+    const tr_dialect *dialect = tr_dialect_for(target->dialect);
+    const char *variant = req->ir.proto == target->proto ? req->ir.variant : NULL;
+    aiproxy_target effective;
     tr_jv *body = NULL;
     int rc;
 
@@ -134,30 +162,20 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                                          "upstream has no equivalent",
                                          req->ir.variant, aiproxy_proto_name(req->ir.proto),
                                          aiproxy_proto_name(target->proto)));
-    /* Passthrough only when nothing but the model changes: a must-stream target flips the
-     * stream flag, which goes through the IR like any translation. */
-    int same_stream = !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
-
-    if (target->proto == req->ir.proto && same_stream && passthrough_keeps_bytes(req, target)) {
-        out->body = req->body;
-        out->len = req->len;
-        rc = 0;
-    } else if (target->proto == req->ir.proto && same_stream) {
-        rc = build_passthrough(p, req, target, &body);
-    } else {
-        const tr_request *ir = NULL;
-        rc = request_ir(p, req, &ir, err);
-        if (rc == 0) {
-            rc = codec->request_encode(p, ir, target, &body, err);
-        }
-    }
-    if (rc)
+    if ((rc = tr_dialect_prepare(p, dialect, target, variant, &effective, err)) ||
+        (rc = build_body(p, req, &effective, tr_dialect_writes_stream(dialect), dialect != NULL,
+                         &body, err)) ||
+        (rc = tr_dialect_shape_body(p, dialect, body, err)))
         return rc;
     if (body)
         out->body = tr_jv_dump(p, body, &out->len);
-    codec->request_path(p, target, req->ir.proto == target->proto ? req->ir.variant : NULL,
-                        &out->path, &out->query);
-    out->accept = target->stream ? "text/event-stream" : "application/json";
-    out->upstream_stream = target->stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    else {
+        out->body = req->body;
+        out->len = req->len;
+    }
+    codec->request_path(p, &effective, variant, &out->path, &out->query);
+    tr_dialect_endpoint(dialect, &out->path, &out->query);
+    out->accept = effective.stream ? "text/event-stream" : "application/json";
+    out->upstream_stream = effective.stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
     return 0;
 }

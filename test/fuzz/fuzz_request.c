@@ -4,8 +4,9 @@
  * Input: byte 0 picks the client protocol (low 2 bits) and whether the route streams (bit 2);
  * the rest is the client body. Every accepted body is built for all four upstream
  * protocols, streaming and not, so each decoder meets each encoder (same-protocol
- * passthrough and the IR path for a flipped stream flag included). Everything lives in one
- * pool per input; LeakSanitizer sees anything not released with it.
+ * passthrough and the IR path for a flipped stream flag included), then for each
+ * subscription dialect on its protocol. Everything lives in one pool per input;
+ * LeakSanitizer sees anything not released with it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static apr_pool_t *root_pool;
+
+/* Each dialect and the protocol it is a variant of. */
+static const struct {
+    aiproxy_dialect dialect;
+    aiproxy_proto proto;
+} dialects[] = {
+    {AIPROXY_DIALECT_CODEX, AIPROXY_PROTO_RESPONSES},
+    {AIPROXY_DIALECT_CLAUDE_CODE, AIPROXY_PROTO_ANTHROPIC},
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,7 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req = aiproxy_request_parse(p, proto, (const char *) data + 1, size - 1, &route, &err);
     for (int t = 0; req && t < AIPROXY_PROTO_COUNT * 2; t++) {
         aiproxy_target target = {(aiproxy_proto) (t / 2), "upstream-model", t & 1,
-                                 (data[0] & 8) ? 100 : 0};
+                                 (data[0] & 8) ? 100 : 0, AIPROXY_DIALECT_NONE};
+        aiproxy_upstream_request out;
+        aiproxy_request_build(p, req, &target, &out, &err);
+    }
+    for (size_t d = 0; req && d < sizeof(dialects) / sizeof(dialects[0]) * 2; d++) {
+        aiproxy_target target = {dialects[d / 2].proto, "upstream-model", (int) (d & 1),
+                                 (data[0] & 8) ? 100 : 0, dialects[d / 2].dialect};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }

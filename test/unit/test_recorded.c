@@ -10,6 +10,7 @@
  * well-formed for the client (JSON per event, the client protocol's event order, one start,
  * one end), and the answer the client's own protocol reads back from it must hold the
  * fixture's text, thinking, tool calls with their whole arguments, stop reason and usage.
+ * The Responses streams run once more as the Codex backend sends them (test_codex_streams).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "aiproxy_translate.h"
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
+#include "test_files.h"
 #include "test_jansson.h"
 
 static apr_pool_t *pool;
@@ -191,21 +193,10 @@ static char *read_fixture(const char *name, apr_size_t *len)
     const char *slash = strrchr(__FILE__, '/');
     char *path = apr_psprintf(pool, "%.*s../fixtures/recorded/%s",
                               slash ? (int) (slash - __FILE__ + 1) : 0, __FILE__, name);
-    FILE *f = fopen(path, "rb");
-    char *data;
-    long n;
+    char *data = test_read_file(pool, path, len);
 
-    if (!f)
+    if (!data)
         fail_msg("missing fixture %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    data = apr_palloc(pool, (apr_size_t) n + 1);
-    if (fread(data, 1, (size_t) n, f) != (size_t) n)
-        n = 0;
-    data[n] = '\0';
-    fclose(f);
-    *len = (apr_size_t) n;
     return data;
 }
 
@@ -501,19 +492,19 @@ static const char *accumulate(aiproxy_proto client, const char *stream)
                      strlen(stream), NULL);
 }
 
-static void run_answer(const recorded_answer *want, aiproxy_proto client)
+/* input (the fixture want->file, or a reshaped copy named by label) through to client, in
+ * both of the client's framings. */
+static void run_answer_input(const recorded_answer *want, aiproxy_proto client, const char *label,
+                             const char *input, apr_size_t len)
 {
-    apr_size_t len;
-    const char *input = read_fixture(want->file, &len);
     aiproxy_stream_mode in_mode =
         strstr(want->file, ".sse") ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
     static const aiproxy_stream_mode out_modes[] = {AIPROXY_STREAM_SSE, AIPROXY_STREAM_NONE};
 
     for (size_t m = 0; m < 2; m++) {
         aiproxy_response_info info;
-        const char *where =
-            apr_psprintf(pool, "%s -> %s %s", want->file, aiproxy_proto_name(client),
-                         out_modes[m] == AIPROXY_STREAM_SSE ? "stream" : "JSON");
+        const char *where = apr_psprintf(pool, "%s -> %s %s", label, aiproxy_proto_name(client),
+                                         out_modes[m] == AIPROXY_STREAM_SSE ? "stream" : "JSON");
         const char *out =
             translate(client, out_modes[m], want->upstream, in_mode, input, len, &info);
 
@@ -529,11 +520,60 @@ static void run_answer(const recorded_answer *want, aiproxy_proto client)
     }
 }
 
+static void run_answer(const recorded_answer *want, aiproxy_proto client)
+{
+    apr_size_t len;
+    const char *input = read_fixture(want->file, &len);
+    run_answer_input(want, client, want->file, input, len);
+}
+
 static void test_recorded_answers(void **state)
 {
     for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
         for (int client = 0; client < AIPROXY_PROTO_COUNT; client++)
             run_answer(&answers[i], (aiproxy_proto) client);
+}
+
+/* A Responses stream as the Codex backend sends it (research/oauth.md §1 "Response"): it
+ * stores nothing and its response.completed can arrive with an empty output, so an answer
+ * must be built from the streamed items, never from that final event. */
+static const char *codex_shaped(const char *where, const char *stream)
+{
+    apr_array_header_t *events = sse_events(where, stream);
+    const char *out = "";
+
+    for (int i = 0; i < events->nelts; i++) {
+        sse_event *ev = &APR_ARRAY_IDX(events, i, sse_event);
+        json_t *response = json_object_get(ev->json, "response");
+        char *data;
+
+        if (type_of(ev) && !strcmp(type_of(ev), "response.completed")) {
+            json_object_set_new(response, "output", json_array());
+            json_object_set_new(response, "store", json_false());
+        }
+        data = json_dumps(ev->json, JSON_COMPACT);
+        out = apr_pstrcat(pool, out, "event: ", ev->name, "\ndata: ", data, "\n\n", NULL);
+        free(data);
+    }
+    return out;
+}
+
+/* The codex api type always streams (a non-streaming client's request is sent with
+ * stream: true): every client, streaming or not, gets the whole answer. */
+static void test_codex_streams(void **state)
+{
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        const recorded_answer *want = &answers[i];
+        apr_size_t len;
+        const char *label = apr_pstrcat(pool, "codex-shaped ", want->file, NULL);
+        const char *input;
+
+        if (want->upstream != AIPROXY_PROTO_RESPONSES || !strstr(want->file, ".sse"))
+            continue;
+        input = codex_shaped(label, read_fixture(want->file, &len));
+        for (int client = 0; client < AIPROXY_PROTO_COUNT; client++)
+            run_answer_input(want, (aiproxy_proto) client, label, input, strlen(input));
+    }
 }
 
 /* An upstream's error body: its message is found, and it reaches every client in the
@@ -579,6 +619,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recorded_answers),
+        cmocka_unit_test(test_codex_streams),
         cmocka_unit_test(test_recorded_errors),
     };
     int rc;

@@ -11,7 +11,6 @@
  * AIPROXY_UPDATE_VECTORS=1 rewrites the expected files from the current output: for adding
  * cases; every rewritten file must be read against the upstream's documented shape.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +23,7 @@
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
 #include "codec/tr_codec.h"
+#include "test_files.h"
 #include "test_jansson.h"
 #include "json/tr_jv.h"
 #include "codec/gemini_schema.h"
@@ -37,24 +37,6 @@ static const char *vector_dir(void)
 {
     const char *dir = getenv("AIPROXY_REQUEST_VECTORS");
     return dir ? dir : VECTOR_DIR;
-}
-
-static char *read_file(apr_pool_t *p, const char *path, apr_size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = apr_palloc(p, (apr_size_t) n + 1);
-    *len = fread(buf, 1, (size_t) n, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
 }
 
 static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
@@ -99,7 +81,7 @@ static json_t *as_jansson(apr_pool_t *p, const tr_jv *v)
 static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto target_proto,
                           int stream, aiproxy_error *err)
 {
-    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0};
+    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
     tr_jv *body = NULL;
 
     if (tr_codec_for(target_proto)->request_encode(p, ir, &target, &body, err))
@@ -137,13 +119,14 @@ static void write_vector(const char *path, const json_t *actual, const aiproxy_e
     }
 }
 
-static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const char *case_name)
+static int run_case(apr_pool_t *p, const char *dir, const char *case_name, void *baton)
 {
+    aiproxy_proto source = *(const aiproxy_proto *) baton;
     const char *path = apr_psprintf(p, "%s/%s.json", dir, case_name);
     aiproxy_route_info route = route_for(source, case_name);
     aiproxy_error err = {0};
     apr_size_t len;
-    const char *body = read_file(p, path, &len);
+    const char *body = test_read_file(p, path, &len);
     tr_request ir;
     int failures = 0;
     int update = getenv("AIPROXY_UPDATE_VECTORS") != NULL;
@@ -159,7 +142,7 @@ static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const 
         json_t *actual =
             encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE, &terr);
         apr_size_t elen;
-        const char *etext = read_file(p, expected_path, &elen);
+        const char *etext = test_read_file(p, expected_path, &elen);
         json_t *expected = etext ? test_jansson_parse(p, etext, elen) : NULL;
 
         if (update) {
@@ -183,28 +166,7 @@ static int run_case(apr_pool_t *p, aiproxy_proto source, const char *dir, const 
 static int run_source(aiproxy_proto source, int *cases)
 {
     const char *dir = apr_psprintf(root_pool, "%s/%s", vector_dir(), aiproxy_proto_name(source));
-    DIR *d = opendir(dir);
-    struct dirent *ent;
-    int failures = 0;
-
-    if (!d) {
-        print_error("%s: cannot open\n", dir);
-        return 1;
-    }
-    while ((ent = readdir(d))) {
-        size_t n = strlen(ent->d_name);
-        const char *dot = strchr(ent->d_name, '.');
-        apr_pool_t *p;
-        /* inputs are "<case>.json": exactly one dot */
-        if (n < 6 || !dot || strcmp(dot, ".json") != 0)
-            continue;
-        apr_pool_create(&p, root_pool);
-        failures += run_case(p, source, dir, apr_pstrndup(p, ent->d_name, n - 5));
-        (*cases)++;
-        apr_pool_destroy(p);
-    }
-    closedir(d);
-    return failures;
+    return test_for_each_case(root_pool, dir, run_case, &source, cases);
 }
 
 static void test_vectors_source(aiproxy_proto source, int min_cases)
@@ -269,7 +231,7 @@ static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *bo
 static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto proto, int stream,
                      aiproxy_error *err)
 {
-    aiproxy_target target = {proto, TARGET_MODEL, stream, 0};
+    aiproxy_target target = {proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
 
     if (aiproxy_request_build(p, req, &target, &out, err))
@@ -536,7 +498,7 @@ static void test_inexpressible_requests_are_400(void **state)
     /* an endpoint variant cannot be translated */
     {
         aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact"};
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0};
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
         req = aiproxy_request_parse(f->p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &compact,
@@ -676,7 +638,7 @@ static void test_huge_strings(void **state)
 
     assert_non_null(req);
     for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
-        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0};
+        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_true(out.len > n);
@@ -713,7 +675,8 @@ static void test_anthropic_max_tokens_and_budget(void **state)
     req =
         parse(f->p, AIPROXY_PROTO_GEMINI, "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
     {
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345};
+        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345,
+                                 AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_non_null(strstr(out.body, "\"max_tokens\":12345"));

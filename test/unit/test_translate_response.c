@@ -24,6 +24,7 @@
 #include "aiproxy_translate.h"
 #include "codec/tr_codec.h"
 #include <jansson.h>
+#include "test_files.h"
 #include "json/tr_jv.h"
 #include "json/tr_buf.h"
 #include "tr_error.h"
@@ -51,23 +52,11 @@ static const char *vector_dir(void)
 
 static char *read_vector(const char *name, apr_size_t *len)
 {
-    char *path = apr_psprintf(pool, "%s/%s", vector_dir(), name);
-    FILE *f = fopen(path, "rb");
-    char *data;
-    long n;
+    apr_size_t n = 0;
+    char *data = test_read_file(pool, apr_psprintf(pool, "%s/%s", vector_dir(), name), &n);
 
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    data = apr_palloc(pool, (apr_size_t) n + 1);
-    if (fread(data, 1, (size_t) n, f) != (size_t) n)
-        n = 0;
-    data[n] = '\0';
-    fclose(f);
     if (len)
-        *len = (apr_size_t) n;
+        *len = n;
     return data;
 }
 
