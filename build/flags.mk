@@ -12,12 +12,12 @@ OPT      ?= -O2 -g
 SAN      ?=
 CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fPIC $(WARNINGS) $(APR_CPP) $(APR_INC) \
               -I$(HTTPD_INC) -Iinclude -Icommon -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+              $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
 LDFLAGS_ALL = $(SAN)
 LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS_TRANSLATE = -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
-LIBS_OAUTH     = -ljansson -lcrypto
+LIBS_OAUTH     = -ljansson -lcrypto $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec
 LIBS_TEST      = $(SAN) -lcmocka -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto
 LIBS_REPLAY    = $(SAN) -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto

@@ -6,6 +6,7 @@ set -eu
 PACKAGES="apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev \
 libjansson-dev libyaml-dev libzstd-dev libbrotli-dev zlib1g-dev libssl-dev \
 libcmocka-dev python3 python3-pytest python3-cryptography ca-certificates openssl curl clang libclang-rt-14-dev pkg-config make gcc"
+PACKAGES="$PACKAGES libcurl4-openssl-dev" # mod_aiproxy_oauth: HTTP for token refreshes
 
 missing=""
 for pkg in $PACKAGES; do
