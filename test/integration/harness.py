@@ -7,10 +7,15 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
     Httpd(name, conf_body, listen, extra_modules=(), log_level="warn")
                               a private httpd; "@ROOT@" in conf_body becomes its ServerRoot
                               (threads_per_child=16: event MPM, 4 children at most)
-    MockUpstream(names=[...], require_keys={name: [keys]}, tls={name: (cert, key)})
+    MockUpstream(names=[...], require_keys={name: [keys]}, tls={name: (cert, key)},
+                 oauth={name: dialect}, issued_tokens={name: [{...}]}, token_control={name: {...}})
                               an Httpd with mod_aiproxy_mock, one vhost (and port) per name;
                               the vhosts named in tls answer https (mod_ssl) and log each
-                              request's SNI, TLS protocol and client port (tls_log(name))
+                              request's SNI, TLS protocol and client port (tls_log(name));
+                              those in oauth issue tokens (token_state, update_tokens,
+                              set_token_control, token_requests)
+    make_jwt(claims) / jwt_claims(token)
+                              an unsigned JWT like the mock's Codex tokens, and its payload
     SSL_MODULES               mod_ssl and what it needs, as extra_modules pairs
     request / post_json / get one HTTP exchange -> (status, headers, body)
     stream_sse / stream_chunks
@@ -21,8 +26,11 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
                               the test when node/npm or the registry is missing
 """
 
+import base64
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import gzip
 import hashlib
 import http.client
@@ -299,12 +307,14 @@ class MockUpstream(Httpd):
 
     def __init__(self, names=("anthropic", "openai", "responses", "gemini"), require_keys=None,
                  scenarios=None,
-                 log_level="warn", module=None, threads_per_child=64, tls=None):
+                 log_level="warn", module=None, threads_per_child=64, tls=None,
+                 oauth=None, issued_tokens=None, token_control=None):
         self.names = list(names)
         self.ports = {name: free_port() for name in self.names}
         require_keys = require_keys or {}
         scenarios = scenarios or {}
         self.tls = dict(tls or {})
+        self.oauth = dict(oauth or {})
         vhosts = []
         for name in self.names:
             keys = "".join(
@@ -312,6 +322,9 @@ class MockUpstream(Httpd):
             )
             if name in scenarios:  # markers applied to every request of this vhost
                 keys += f'    AIProxyMockScenario "{scenarios[name]}"\n'
+            if name in self.oauth:
+                keys += _oauth_directives(self.oauth[name], (issued_tokens or {}).get(name, ()),
+                                          (token_control or {}).get(name))
             if name in self.tls:
                 cert, key = self.tls[name]
                 keys += (
@@ -349,6 +362,9 @@ class MockUpstream(Httpd):
         self.record_file = self.root / "requests.jsonl"
         self.record_file.touch()
         os.chmod(self.record_file, 0o666)
+        self.token_store = self.root / "oauth"
+        self.token_store.mkdir()
+        os.chmod(self.token_store, 0o777)
 
     def port(self, name):
         return self.ports[name]
@@ -390,6 +406,100 @@ class MockUpstream(Httpd):
 
     def clear(self):
         os.truncate(self.record_file, 0)
+
+    # -- AIProxyMockOAuth vhosts: the token store (see docs/mock-upstream.md) --
+
+    @contextlib.contextmanager
+    def _token_lock(self, name, exclusive):
+        with open(self.token_store / f"{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield self.token_store / f"{name}.json"
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def token_state(self, name):
+        """The store of an OAuth vhost: {"control": {...}, "credentials": [...]}."""
+        with self._token_lock(name, False) as path:
+            return json.loads(path.read_text())
+
+    def update_tokens(self, name, change):
+        """change(state) edits the store in place, under the lock the mock takes."""
+        with self._token_lock(name, True) as path:
+            state = json.loads(path.read_text())
+            change(state)
+            tmp = path.with_name(f"{path.name}.harness.tmp")
+            tmp.write_text(json.dumps(state, indent=1))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+            return state
+
+    def set_token_control(self, name, **control):
+        """Change the controls while the server runs; a None value removes the key."""
+        def change(state):
+            for key, value in control.items():
+                if value is None:
+                    state["control"].pop(key, None)
+                else:
+                    state["control"][key] = value
+        self.update_tokens(name, change)
+
+    def credential(self, name, label):
+        """One credential of the store, by label."""
+        for cred in self.token_state(name)["credentials"]:
+            if cred["label"] == label:
+                return cred
+        raise KeyError(label)
+
+    def update_credential(self, name, label, **fields):
+        """Change fields of one credential (expires_at, revoked, scenario, ...)."""
+        def change(state):
+            for cred in state["credentials"]:
+                if cred["label"] == label:
+                    cred.update(fields)
+                    return
+            raise KeyError(label)
+        self.update_tokens(name, change)
+
+    def token_requests(self, upstream=None):
+        """The records of token-endpoint calls (each with its "oauth" object)."""
+        return [rec for rec in self.requests(upstream)
+                if (rec.get("oauth") or {}).get("endpoint") == "token"]
+
+
+def _oauth_directives(dialect, issued, control):
+    """The AIProxyMockOAuth lines of one vhost: dialect, store, seeded credentials, controls."""
+    def words(fields):
+        return " ".join(f'"{key}={_directive_value(value)}"' for key, value in fields.items())
+    lines = f"    AIProxyMockOAuth {dialect}\n" '    AIProxyMockTokenStore "@ROOT@/oauth"\n'
+    for cred in issued:
+        lines += f"    AIProxyMockIssuedToken {words(cred)}\n"
+    if control:
+        lines += f"    AIProxyMockTokenControl {words(control)}\n"
+    return lines
+
+
+def _directive_value(value):
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims):
+    """An unsigned JWT (RS256-looking header, opaque signature), as the mock issues for Codex."""
+    header = {"alg": "RS256", "kid": "mock", "typ": "JWT"}
+    return ".".join([_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode()),
+                     _b64url(os.urandom(32))])
+
+
+def jwt_claims(token):
+    """The payload of a JWT, signature not checked."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # ---- HTTP helpers ----------------------------------------------------------------------------

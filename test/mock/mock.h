@@ -33,6 +33,7 @@ typedef enum {
     MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens */
     MOCK_EP_COMPACT,      /* responses/compact */
     MOCK_EP_MODELS,       /* GET .../models */
+    MOCK_EP_TOKEN,        /* POST .../token on an AIProxyMockOAuth vhost */
 } mock_endpoint;
 
 typedef struct {
@@ -43,9 +44,10 @@ typedef struct {
     int gemini_sse;         /* gemini: alt=sse */
 } mock_route;
 
-/* Match method and (raw) path on their end, so a base URL may carry a prefix. */
+/* Match method and (raw) path on their end, so a base URL may carry a prefix. With oauth set,
+ * POST .../token is the OAuth token endpoint. */
 void mock_route_match(apr_pool_t *p, const char *method, const char *path, const char *query,
-                      mock_route *out);
+                      int oauth, mock_route *out);
 /* Value of a query parameter (percent-decoded), or NULL. */
 const char *mock_query_param(apr_pool_t *p, const char *query, const char *name);
 
@@ -61,6 +63,7 @@ typedef struct {
     apr_int64_t slow_ms;     /* [mock:slow=MS], 0 = none */
     apr_int64_t cut;         /* [mock:cut=N], < 0 = none */
     apr_int64_t long_n;      /* [mock:long=N], 0 = default */
+    apr_int64_t quota;       /* [mock:quota=SECONDS]: quota exhausted until then, < 0 = none */
 } mock_scenario;
 
 void mock_scenario_init(mock_scenario *sc);
@@ -80,7 +83,8 @@ typedef struct {
     apr_size_t user_text_len;
     const char *tool_name; /* first tool of the request, NULL if none */
     mock_scenario sc;
-    apr_uint64_t seed; /* makes ids unique per request */
+    const char *auth_markers; /* AIProxyMockOAuth: the credential's "scenario", NULL if none */
+    apr_uint64_t seed;        /* makes ids unique per request */
     apr_time_t now;
 } mock_call;
 
@@ -173,6 +177,8 @@ mock_decode_status mock_decode_body(apr_pool_t *p, const char *encoding, const c
 /* 1 when the request carries one of keys in the header style of its protocol. */
 int mock_auth_ok(apr_pool_t *p, mock_proto proto, mock_endpoint ep, apr_table_t *headers_in,
                  const char *query, const apr_array_header_t *keys);
+/* The token of "Authorization: Bearer <token>", or NULL. */
+const char *mock_bearer_token(apr_table_t *headers_in);
 
 /* ---- mock_record.c: one JSON line per request -------------------------------------------- */
 
@@ -189,6 +195,7 @@ typedef struct {
     int port;
     const char *upstream;
     apr_time_t time;
+    json_t *oauth; /* AIProxyMockOAuth vhosts: what the token check saw (borrowed), or NULL */
 } mock_record;
 
 /* The record as one JSON line ending in "\n". */
@@ -208,6 +215,8 @@ typedef struct {
     void (*error)(const mock_call *c, mock_reply *out, int status, const char *message);
     /* A 200 stream whose first event is an in-stream error. */
     void (*stream_error)(const mock_call *c, mock_reply *out);
+    /* [mock:quota=N]: the provider's quota-exhausted 429, resetting N seconds from c->now. */
+    void (*quota)(const mock_call *c, mock_reply *out, apr_int64_t seconds);
 } mock_provider;
 
 extern const mock_provider mock_anthropic_provider;
@@ -220,9 +229,73 @@ const mock_provider *mock_provider_for(mock_proto proto);
 /* The OpenAI error envelope {"error":{message,type,param,code}} (mock_openai.c); message NULL =
  * the usual one for status. Shared by the Responses API. */
 json_t *mock_openai_error_json(int status, const char *message);
+/* The Codex usage_limit_reached 429 (mock_openai.c), shared by the Responses API. */
+void mock_openai_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds);
 /* GET .../models: an OpenAI-style model list (mock_openai.c). */
 void mock_models_reply(const mock_call *c, mock_reply *out);
 /* Any path the mock does not serve (mock_route.c). */
 void mock_not_found_reply(apr_pool_t *p, mock_reply *out, const char *method, const char *path);
+
+/* ---- mock_jwt.c: unsigned JWTs (Codex access and id tokens) -------------------------------- */
+
+/* base64url without padding. */
+const char *mock_base64url(apr_pool_t *p, const char *data, apr_size_t len);
+/* header.payload.signature with an RS256-looking header and an opaque signature that nothing
+ * checks; the payload is the compact JSON of claims (not taken). */
+const char *mock_jwt(apr_pool_t *p, const json_t *claims, apr_uint64_t seed);
+
+/* ---- mock_oauth_store.c: tokens the mock issued, shared by every child -------------------- */
+
+typedef enum {
+    MOCK_OAUTH_OFF,
+    MOCK_OAUTH_CODEX,  /* auth.openai.com + chatgpt.com/backend-api/codex */
+    MOCK_OAUTH_CLAUDE, /* api.anthropic.com/v1/oauth/token + /v1/messages */
+    MOCK_OAUTH_GOOGLE, /* oauth2.googleapis.com/token (no rotation) */
+} mock_oauth_dialect;
+
+/* The state file <dir>/<name>.json, read and written under flock on <dir>/<name>.lock:
+ * {"control": {...}, "credentials": [{label, account, email, access, refresh, expires_at,
+ *  generation, rotated_access: [{token, expires_at}], used_refresh: [...], revoked,
+ *  scenario}]}. Tests edit it under the same lock while the server runs. */
+typedef struct {
+    const char *path;
+    const char *lock_path;
+    int lock_fd;
+    json_t *state; /* owned; never NULL once opened */
+} mock_oauth_store;
+
+/* Lock (exclusive or shared) and load; a missing or broken file loads as an empty state.
+ * Returns 0 or an errno value. */
+int mock_oauth_store_open(apr_pool_t *p, const char *dir, const char *name, int exclusive,
+                          mock_oauth_store *st);
+/* Write the state back atomically (temp file, rename). Returns 0 or an errno value. */
+int mock_oauth_store_save(mock_oauth_store *st);
+/* Unlock and free. */
+void mock_oauth_store_close(mock_oauth_store *st);
+/* state.control.<key> as an integer, or dflt when absent or not a number. */
+apr_int64_t mock_oauth_control_int(const mock_oauth_store *st, const char *key, apr_int64_t dflt);
+/* "key=value ..." words of AIProxyMockIssuedToken / AIProxyMockTokenControl as a JSON object:
+ * numbers stay numbers, on/off/true/false become booleans. NULL + *error on a malformed word. */
+json_t *mock_oauth_words(apr_pool_t *p, const apr_array_header_t *words, const char **error);
+/* Seed: add a credential whose label is not in the state yet (seed: label, access, refresh,
+ * account, email, expires_in); overwrite the control keys given. */
+void mock_oauth_store_seed(mock_oauth_store *st, const json_t *credential, apr_time_t now);
+void mock_oauth_store_set_control(mock_oauth_store *st, const json_t *control);
+
+/* ---- mock_oauth_token.c: the token endpoint ------------------------------------------------ */
+
+/* POST .../token: delay, on-demand failures, refresh with rotation. Fills the reply and returns
+ * the record's "oauth" object (new reference). Takes the store lock itself. */
+json_t *mock_oauth_token(mock_call *c, mock_oauth_dialect dialect, const char *store_dir,
+                         const char *name, const char *content_type, const char *body,
+                         apr_size_t body_len, mock_reply *reply);
+
+/* ---- mock_oauth_bearer.c: provider endpoints of an OAuth vhost ----------------------------- */
+
+/* Check Authorization: Bearer (and Codex chatgpt-account-id, Claude anthropic-beta) against
+ * the tokens the mock issued. On success returns 1 and sets c->auth_markers; otherwise fills
+ * the provider's 401/403 reply and returns 0. *oauth receives the record's "oauth" object. */
+int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *store_dir,
+                      const char *name, apr_table_t *headers_in, mock_reply *reply, json_t **oauth);
 
 #endif

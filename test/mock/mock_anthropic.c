@@ -227,6 +227,30 @@ static void anthropic_stream_error(const mock_call *c, mock_reply *out)
     event(out, "error", json_pack("{s:s,s:o}", "type", "error", "error", error_object(529, NULL)));
 }
 
+/* A subscription whose 5-hour window is used up: 429 rate_limit_error with the unified
+ * rate-limit headers Claude Code reads (epoch-second resets; the weekly window still allowed). */
+static void anthropic_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds)
+{
+    static const apr_int64_t week = 7 * 24 * 3600;
+    const apr_int64_t now = apr_time_sec(c->now);
+    const char *reset = apr_psprintf(c->pool, "%" APR_INT64_T_FMT, now + seconds);
+    const char *weekly = apr_psprintf(c->pool, "%" APR_INT64_T_FMT, now + week);
+
+    anthropic_error(c, out, 429,
+                    "This request would exceed your account's rate limit. Please try "
+                    "again later.");
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-status", "rejected");
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-reset", reset);
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-representative-claim", "five_hour");
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-5h-status", "rejected");
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-5h-reset", reset);
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-7d-status", "allowed");
+    apr_table_setn(out->headers, "anthropic-ratelimit-unified-7d-reset", weekly);
+    apr_table_setn(out->headers, "retry-after",
+                   apr_psprintf(c->pool, "%" APR_INT64_T_FMT, seconds));
+}
+
 const mock_provider mock_anthropic_provider = {
-    "anthropic", anthropic_parse, anthropic_reply, anthropic_error, anthropic_stream_error,
+    "anthropic",     anthropic_parse,        anthropic_reply,
+    anthropic_error, anthropic_stream_error, anthropic_quota,
 };

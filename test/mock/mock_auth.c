@@ -19,7 +19,7 @@ static int key_listed(const apr_array_header_t *keys, const char *value)
     return 0;
 }
 
-static const char *bearer_token(apr_table_t *headers_in)
+const char *mock_bearer_token(apr_table_t *headers_in)
 {
     const char *auth = apr_table_get(headers_in, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
@@ -49,7 +49,7 @@ int mock_auth_ok(apr_pool_t *p, mock_proto proto, mock_endpoint ep, apr_table_t 
     } else {
         bearer = 1;
     }
-    return (bearer && key_listed(keys, bearer_token(headers_in))) ||
+    return (bearer && key_listed(keys, mock_bearer_token(headers_in))) ||
            (x_api_key && key_listed(keys, apr_table_get(headers_in, "x-api-key"))) ||
            (goog && key_listed(keys, apr_table_get(headers_in, "x-goog-api-key"))) ||
            (goog && key_listed(keys, mock_query_param(p, query, "key")));

@@ -248,6 +248,24 @@ static void gemini_stream_error(const mock_call *c, mock_reply *out)
     stream_end(c, out);
 }
 
+/* Code Assist's daily quota: RESOURCE_EXHAUSTED with ErrorInfo QUOTA_EXHAUSTED (its
+ * quotaResetDelay) and RetryInfo retryDelay, both N seconds. */
+static void gemini_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds)
+{
+    const char *delay = apr_psprintf(c->pool, "%" APR_INT64_T_FMT "s", seconds);
+    json_t *details =
+        json_pack("[{s:s,s:s,s:s,s:{s:s}},{s:s,s:s}]", "@type",
+                  "type.googleapis.com/google.rpc.ErrorInfo", "reason", "QUOTA_EXHAUSTED", "domain",
+                  "cloudcode-pa.googleapis.com", "metadata", "quotaResetDelay", delay, "@type",
+                  "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", delay);
+    json_t *err = json_pack("{s:i,s:s,s:s,s:o}", "code", 429, "message",
+                            "You have exhausted your capacity on this model. Your quota will "
+                            "reset later.",
+                            "status", "RESOURCE_EXHAUSTED", "details", details);
+    mock_reply_body(out, 429, json_pack("{s:o}", "error", err));
+    out->content_type = "application/json; charset=UTF-8";
+}
+
 const mock_provider mock_gemini_provider = {
-    "gemini", gemini_parse, gemini_reply, gemini_error, gemini_stream_error,
+    "gemini", gemini_parse, gemini_reply, gemini_error, gemini_stream_error, gemini_quota,
 };

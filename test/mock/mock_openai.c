@@ -207,6 +207,25 @@ static void openai_stream_error(const mock_call *c, mock_reply *out)
     mock_reply_sse(out, NULL, mock_openai_error_json(500, NULL));
 }
 
+/* What the ChatGPT backend answers when a plan's usage window is used up: a 429 whose error
+ * type is usage_limit_reached with the reset time, plus the x-codex-primary-* headers. */
+void mock_openai_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds)
+{
+    apr_int64_t resets_at = apr_time_sec(c->now) + seconds;
+    const char *reset_at = apr_psprintf(c->pool, "%" APR_INT64_T_FMT, resets_at);
+
+    mock_reply_body(out, 429,
+                    json_pack("{s:{s:s,s:s,s:s,s:I,s:I}}", "error", "type", "usage_limit_reached",
+                              "message", "The usage limit has been reached", "plan_type", "plus",
+                              "resets_at", (json_int_t) resets_at, "resets_in_seconds",
+                              (json_int_t) seconds));
+    apr_table_setn(out->headers, "x-codex-primary-used-percent", "100");
+    apr_table_setn(out->headers, "x-codex-primary-window-minutes", "300");
+    apr_table_setn(out->headers, "x-codex-primary-reset-at", reset_at);
+    apr_table_setn(out->headers, "x-codex-primary-reset-after-seconds",
+                   apr_psprintf(c->pool, "%" APR_INT64_T_FMT, seconds));
+}
+
 void mock_models_reply(const mock_call *c, mock_reply *out)
 {
     static const char *const models[] = {"mock-model", "claude-mock", "gpt-mock", "gemini-mock"};
@@ -220,5 +239,5 @@ void mock_models_reply(const mock_call *c, mock_reply *out)
 }
 
 const mock_provider mock_openai_provider = {
-    "openai", openai_parse, openai_reply, openai_error, openai_stream_error,
+    "openai", openai_parse, openai_reply, openai_error, openai_stream_error, mock_openai_quota,
 };

@@ -67,6 +67,10 @@ char *mock_record_line(apr_pool_t *p, const mock_record *rec, apr_size_t *len)
         json_object_set_new(o, "body", json_null());
     }
 
+    if (rec->oauth) {
+        json_object_set(o, "oauth", rec->oauth);
+    }
+
     dumped = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!dumped) {

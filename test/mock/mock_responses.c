@@ -359,5 +359,6 @@ static void responses_stream_error(const mock_call *c, mock_reply *out)
 }
 
 const mock_provider mock_responses_provider = {
-    "responses", responses_parse, responses_reply, responses_error, responses_stream_error,
+    "responses",     responses_parse,        responses_reply,
+    responses_error, responses_stream_error, mock_openai_quota,
 };

@@ -43,7 +43,7 @@ static int match_gemini(apr_pool_t *p, const char *path, apr_size_t len, mock_ro
 }
 
 void mock_route_match(apr_pool_t *p, const char *method, const char *path, const char *query,
-                      mock_route *out)
+                      int oauth, mock_route *out)
 {
     static const struct {
         const char *suffix;
@@ -68,6 +68,10 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         return;
     }
     if (strcmp(method, "POST") != 0) {
+        return;
+    }
+    if (oauth && ends_with(path, len, "/token")) {
+        out->ep = MOCK_EP_TOKEN; /* codex .../oauth/token, claude .../v1/oauth/token, google */
         return;
     }
     for (apr_size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {

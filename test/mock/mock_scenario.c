@@ -11,6 +11,7 @@ void mock_scenario_init(mock_scenario *sc)
     memset(sc, 0, sizeof(*sc));
     sc->retry_after = -1;
     sc->cut = -1;
+    sc->quota = -1;
 }
 
 /* Non-negative decimal value, or -1 if it is not one (or is absurdly large). */
@@ -65,6 +66,8 @@ static void apply_item(const char *item, apr_size_t len, mock_scenario *sc)
         sc->slow_ms = value > 600000 ? 600000 : value;
     } else if (name_is(item, name_len, "cut")) {
         sc->cut = value;
+    } else if (name_is(item, name_len, "quota")) {
+        sc->quota = value;
     } else if (name_is(item, name_len, "long")) {
         sc->long_n = value > MOCK_MAX_LONG ? MOCK_MAX_LONG : value;
     }

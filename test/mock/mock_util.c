@@ -21,12 +21,15 @@ const char *mock_id(apr_pool_t *p, const char *prefix, apr_uint64_t seed, unsign
     static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     apr_size_t plen = strlen(prefix);
     char *out = apr_palloc(p, plen + (apr_size_t) n + 1);
-    apr_uint64_t state = mock_mix(seed ^ ((apr_uint64_t) salt << 32));
+    const apr_uint64_t base = mock_mix(seed ^ ((apr_uint64_t) salt << 32));
+    apr_uint64_t state = base;
 
     memcpy(out, prefix, plen);
     for (int i = 0; i < n; i++) {
+        /* 10 base62 digits use up a 64-bit state: draw the next from the seed, not from the
+         * remainder, or every id would end alike after its first ten characters */
         if (i % 10 == 0) {
-            state = mock_mix(state + (apr_uint64_t) i);
+            state = mock_mix(base + (apr_uint64_t) i);
         }
         out[plen + (apr_size_t) i] = alphabet[state % 62];
         state /= 62;

@@ -6,10 +6,17 @@
  *   AIProxyMockName <name>            recorded as "upstream" (per server/vhost)
  *   AIProxyMockRecordFile <path>      append one JSON line per request (per server/vhost)
  *   AIProxyMockRequireKey <key>...    accept only these credentials (repeatable)
+ *   AIProxyMockScenario "<markers>"   markers applied to every request
+ *   AIProxyMockOAuth codex|claude|google      token endpoint + bearer-checked provider endpoints
+ *   AIProxyMockTokenStore <dir>               where the issued tokens live, shared by children
+ *   AIProxyMockIssuedToken key=value...       a credential known from the start (repeatable)
+ *   AIProxyMockTokenControl key=value...      initial controls: delay, failures, lifetime
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -32,11 +39,16 @@ module AP_MODULE_DECLARE_DATA aiproxy_mock_module;
 #define READ_CHUNK   65536
 
 typedef struct {
-    const char *name;         /* NULL: inherit */
-    const char *record_file;  /* NULL: inherit / none */
-    apr_array_header_t *keys; /* NULL: inherit / open */
-    const char *scenario;     /* markers applied to every request (NULL: inherit / none) */
-    int record_fd;            /* per child, opened in child_init */
+    const char *name;                  /* NULL: inherit */
+    const char *record_file;           /* NULL: inherit / none */
+    apr_array_header_t *keys;          /* NULL: inherit / open */
+    const char *scenario;              /* markers applied to every request (NULL: inherit / none) */
+    int oauth_set;                     /* AIProxyMockOAuth given here */
+    mock_oauth_dialect oauth;          /* MOCK_OAUTH_OFF: key-based vhost */
+    const char *token_store;           /* NULL: inherit / the default under DefaultRuntimeDir */
+    apr_array_header_t *seeds;         /* argv arrays of AIProxyMockIssuedToken (NULL: inherit) */
+    apr_array_header_t *control_words; /* argv of AIProxyMockTokenControl (NULL: inherit) */
+    int record_fd;                     /* per child, opened in child_init */
 } mock_server_conf;
 
 /* ---- configuration ------------------------------------------------------------------------- */
@@ -56,6 +68,11 @@ static void *merge_server_conf(apr_pool_t *p, void *base_v, void *add_v)
     conf->record_file = add->record_file ? add->record_file : base->record_file;
     conf->keys = add->keys ? add->keys : base->keys;
     conf->scenario = add->scenario ? add->scenario : base->scenario;
+    conf->oauth_set = add->oauth_set || base->oauth_set;
+    conf->oauth = add->oauth_set ? add->oauth : base->oauth;
+    conf->token_store = add->token_store ? add->token_store : base->token_store;
+    conf->seeds = add->seeds ? add->seeds : base->seeds;
+    conf->control_words = add->control_words ? add->control_words : base->control_words;
     conf->record_fd = -1;
     return conf;
 }
@@ -97,6 +114,82 @@ static const char *set_scenario(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *set_oauth(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    static const struct {
+        const char *name;
+        mock_oauth_dialect dialect;
+    } names[] = {
+        {"off", MOCK_OAUTH_OFF},
+        {"codex", MOCK_OAUTH_CODEX},
+        {"claude", MOCK_OAUTH_CLAUDE},
+        {"google", MOCK_OAUTH_GOOGLE},
+    };
+    mock_server_conf *conf = server_conf(cmd->server);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(arg, names[i].name) == 0) {
+            conf->oauth = names[i].dialect;
+            conf->oauth_set = 1;
+            return NULL;
+        }
+    }
+    return "AIProxyMockOAuth: expected codex, claude, google or off";
+}
+
+static const char *set_token_store(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) {
+        return apr_pstrcat(cmd->pool, "AIProxyMockTokenStore: invalid path ", arg, NULL);
+    }
+    server_conf(cmd->server)->token_store = path;
+    return NULL;
+}
+
+/* The words must parse now, so a typo fails the configuration rather than a test. */
+static apr_array_header_t *checked_words(cmd_parms *cmd, int argc, char *const argv[],
+                                         const char **error)
+{
+    apr_array_header_t *words = apr_array_make(cmd->pool, argc, sizeof(const char *));
+    json_t *parsed;
+    for (int i = 0; i < argc; i++) {
+        APR_ARRAY_PUSH(words, const char *) = argv[i];
+    }
+    parsed = mock_oauth_words(cmd->temp_pool, words, error);
+    json_decref(parsed);
+    if (!parsed) {
+        *error = apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", *error, NULL);
+        return NULL;
+    }
+    return words;
+}
+
+static const char *add_issued_token(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
+{
+    mock_server_conf *conf = server_conf(cmd->server);
+    const char *error = NULL;
+    apr_array_header_t *words = checked_words(cmd, argc, argv, &error);
+    if (!words) {
+        return error;
+    }
+    if (!conf->seeds) {
+        conf->seeds = apr_array_make(cmd->pool, 2, sizeof(apr_array_header_t *));
+    }
+    APR_ARRAY_PUSH(conf->seeds, apr_array_header_t *) = words;
+    return NULL;
+}
+
+static const char *set_token_control(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
+{
+    const char *error = NULL;
+    apr_array_header_t *words = checked_words(cmd, argc, argv, &error);
+    if (!words) {
+        return error;
+    }
+    server_conf(cmd->server)->control_words = words;
+    return NULL;
+}
+
 static const command_rec mock_cmds[] = {
     AP_INIT_TAKE1("AIProxyMockScenario", set_scenario, NULL, RSRC_CONF,
                   "Markers applied to every request of this vhost, e.g. \"[mock:status=503]\", "
@@ -107,30 +200,101 @@ static const command_rec mock_cmds[] = {
                   "File that receives one JSON line per request"),
     AP_INIT_ITERATE("AIProxyMockRequireKey", add_key, NULL, RSRC_CONF,
                     "Credential(s) a request must carry; repeatable"),
+    AP_INIT_TAKE1("AIProxyMockOAuth", set_oauth, NULL, RSRC_CONF,
+                  "codex, claude or google: serve POST .../token and accept on the provider "
+                  "endpoints only the access tokens this mock issued; off (default) otherwise"),
+    AP_INIT_TAKE1("AIProxyMockTokenStore", set_token_store, NULL, RSRC_CONF,
+                  "Directory of the issued tokens (<name>.json, <name>.lock), shared by children"),
+    AP_INIT_TAKE_ARGV("AIProxyMockIssuedToken", add_issued_token, NULL, RSRC_CONF,
+                      "A credential the mock knows from the start: label= access= refresh= "
+                      "account= email= plan= expires_in= scenario= revoked="),
+    AP_INIT_TAKE_ARGV("AIProxyMockTokenControl", set_token_control, NULL, RSRC_CONF,
+                      "Initial token-endpoint controls: delay_ms= fail= fail_times= retry_after= "
+                      "lifetime= keep_rotated_access= client_id="),
     {NULL},
 };
 
-/* The parent (root) creates the record files so the unprivileged children can append. */
+/* When the parent runs as root, what it creates must belong to the User of the children. */
+static void hand_to_user(server_rec *s, const char *directive, const char *path)
+{
+    if (geteuid() == 0 && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), s, "%s: cannot chown %s",
+                     directive, path);
+    }
+}
+
+/* The parent creates the record files so the unprivileged children can append. */
+static void create_record_file(server_rec *s, const mock_server_conf *conf)
+{
+    int fd = open(conf->record_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(errno), s,
+                     "AIProxyMockRecordFile: cannot create %s", conf->record_file);
+        return;
+    }
+    close(fd);
+    hand_to_user(s, "AIProxyMockRecordFile", conf->record_file);
+}
+
+/* The parent creates the token store of an OAuth vhost and seeds it: credentials whose label is
+ * new, and the controls given. Tokens already there survive a restart. */
+static int prepare_token_store(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                               mock_server_conf *conf)
+{
+    const char *name = conf->name ? conf->name : DEFAULT_NAME;
+    mock_oauth_store st;
+    const char *error = NULL;
+    int err;
+
+    if (!conf->token_store) {
+        conf->token_store = ap_runtime_dir_relative(pconf, "aiproxy-mock-oauth");
+    }
+    if (mkdir(conf->token_store, 0755) != 0 && errno != EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(errno), s,
+                     "AIProxyMockTokenStore: cannot create %s", conf->token_store);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    hand_to_user(s, "AIProxyMockTokenStore", conf->token_store);
+    err = mock_oauth_store_open(ptemp, conf->token_store, name, 1, &st);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(err), s,
+                     "AIProxyMockTokenStore: cannot lock %s", st.lock_path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (conf->control_words) {
+        json_t *control = mock_oauth_words(ptemp, conf->control_words, &error);
+        mock_oauth_store_set_control(&st, control);
+        json_decref(control);
+    }
+    for (int i = 0; conf->seeds && i < conf->seeds->nelts; i++) {
+        json_t *seed =
+            mock_oauth_words(ptemp, APR_ARRAY_IDX(conf->seeds, i, apr_array_header_t *), &error);
+        mock_oauth_store_seed(&st, seed, apr_time_now());
+        json_decref(seed);
+    }
+    err = mock_oauth_store_save(&st);
+    mock_oauth_store_close(&st);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(err), s,
+                     "AIProxyMockTokenStore: cannot write %s", st.path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    hand_to_user(s, "AIProxyMockTokenStore", st.path);
+    hand_to_user(s, "AIProxyMockTokenStore", st.lock_path);
+    return OK;
+}
+
 static int mock_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *main_s)
 {
     for (server_rec *s = main_s; s; s = s->next) {
         mock_server_conf *conf = server_conf(s);
-        int fd;
-        if (!conf->record_file) {
-            continue;
+        if (conf->record_file) {
+            create_record_file(s, conf);
         }
-        fd = open(conf->record_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(errno), s,
-                         "AIProxyMockRecordFile: cannot create %s", conf->record_file);
-            continue;
+        if (conf->oauth != MOCK_OAUTH_OFF && prepare_token_store(pconf, ptemp, s, conf) != OK) {
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
-        if (geteuid() == 0 && fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), s,
-                         "AIProxyMockRecordFile: cannot chown %s", conf->record_file);
-        }
-        close(fd);
     }
     return OK;
 }
@@ -227,7 +391,8 @@ static int read_body(request_rec *r, const char **out, apr_size_t *out_len)
 }
 
 static void record_request(request_rec *r, const mock_server_conf *conf, const char *raw,
-                           apr_size_t raw_len, const char *decoded, apr_size_t decoded_len)
+                           apr_size_t raw_len, const char *decoded, apr_size_t decoded_len,
+                           json_t *oauth)
 {
     mock_record rec;
     const char *line;
@@ -249,6 +414,7 @@ static void record_request(request_rec *r, const mock_server_conf *conf, const c
     rec.port = r->connection->local_addr ? r->connection->local_addr->port : 0;
     rec.upstream = conf->name ? conf->name : DEFAULT_NAME;
     rec.time = r->request_time;
+    rec.oauth = oauth;
     line = mock_record_line(r->pool, &rec, &len);
     if (!line) {
         return;
@@ -316,8 +482,12 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     provider->parse(call);
     if (conf->scenario)
         mock_scenario_parse(conf->scenario, strlen(conf->scenario), &call->sc);
+    if (call->auth_markers)
+        mock_scenario_parse(call->auth_markers, strlen(call->auth_markers), &call->sc);
     mock_scenario_parse(call->user_text, call->user_text_len, &call->sc);
-    if (call->sc.status >= 400) {
+    if (call->sc.quota >= 0) {
+        provider->quota(call, reply, call->sc.quota);
+    } else if (call->sc.status >= 400) {
         provider->error(call, reply, call->sc.status, NULL);
     } else if (call->sc.sse_error && call->stream) {
         provider->stream_error(call, reply);
@@ -330,6 +500,30 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     json_decref(json); /* the reply is serialised already */
 }
 
+/* AIProxyMockOAuth vhosts, before the request is recorded: the token endpoint answers here; a
+ * provider endpoint checks the bearer token, and a refusal is the answer. Returns 1 when the
+ * reply is complete; *oauth receives the record's "oauth" object (NULL on other vhosts). */
+static int oauth_step(request_rec *r, const mock_server_conf *conf, mock_call *call,
+                      mock_decode_status decoded, const char *body, apr_size_t body_len,
+                      mock_reply *reply, json_t **oauth)
+{
+    const char *name = conf->name ? conf->name : DEFAULT_NAME;
+    if (conf->oauth == MOCK_OAUTH_OFF || call->route.ep == MOCK_EP_NONE) {
+        return 0;
+    }
+    if (call->route.ep == MOCK_EP_TOKEN) {
+        if (decoded != MOCK_DECODE_OK) {
+            return 0; /* build_reply answers with the decoding error */
+        }
+        *oauth =
+            mock_oauth_token(call, conf->oauth, conf->token_store, name,
+                             apr_table_get(r->headers_in, "Content-Type"), body, body_len, reply);
+        return 1;
+    }
+    return !mock_oauth_bearer(call, conf->oauth, conf->token_store, name, r->headers_in, reply,
+                              oauth);
+}
+
 static int mock_handler(request_rec *r)
 {
     const mock_server_conf *conf;
@@ -338,7 +532,8 @@ static int mock_handler(request_rec *r)
     const char *raw = "", *body;
     apr_size_t raw_len = 0, body_len;
     mock_decode_status decoded;
-    int rc;
+    json_t *oauth = NULL;
+    int rc, answered;
 
     if (!r->handler || strcmp(r->handler, MOCK_HANDLER) != 0) {
         return DECLINED;
@@ -352,7 +547,8 @@ static int mock_handler(request_rec *r)
     call.model = "";
     call.user_text = "";
     mock_scenario_init(&call.sc);
-    mock_route_match(r->pool, r->method, r->uri, r->args, &call.route);
+    mock_route_match(r->pool, r->method, r->uri, r->args, conf->oauth != MOCK_OAUTH_OFF,
+                     &call.route);
 
     reply = apr_pcalloc(r->pool, sizeof(*reply));
     mock_reply_init(reply, r->pool);
@@ -367,10 +563,14 @@ static int mock_handler(request_rec *r)
     }
     decoded = mock_decode_body(r->pool, apr_table_get(r->headers_in, "Content-Encoding"), raw,
                                raw_len, &body, &body_len);
+    answered = oauth_step(r, conf, &call, decoded, body, body_len, reply, &oauth);
     record_request(r, conf, raw, raw_len, decoded == MOCK_DECODE_OK ? body : NULL,
-                   decoded == MOCK_DECODE_OK ? body_len : 0);
+                   decoded == MOCK_DECODE_OK ? body_len : 0, oauth);
+    json_decref(oauth);
 
-    build_reply(r, conf, &call, decoded, body, body_len, reply);
+    if (!answered) {
+        build_reply(r, conf, &call, decoded, body, body_len, reply);
+    }
     if (call.sc.retry_after >= 0) {
         apr_table_setn(reply->headers, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT, call.sc.retry_after));
