@@ -379,3 +379,29 @@ def _assert_no_token_leaks(gw, mock, name):
     for where, text in texts.items():
         for secret in secrets:
             assert secret not in text, f"a token appears in the {where}"
+
+
+def test_seed_yaml_token_url_and_auth_files(env):
+    now = int(time.time())
+    old_access = codex_access(now - 60, "acct-y")
+    mock = env.mock(names=["codex"], oauth={"codex": "codex"},
+                    issued_tokens={"codex": [{"label": "y", "access": old_access,
+                                              "refresh": "rt-y", "account": "acct-y",
+                                              "expires_in": -60}]})
+    path = env.tokens.write("y.json", codex_file(old_access, "rt-y", "acct-y", now - 60))
+    base = mock.base_url("codex")
+    config = env.tokens.path / "config.yaml"
+    config.write_text(
+        "upstreams:\n"
+        "  - name: codex-yaml\n"
+        "    api_type: codex\n"
+        f"    base_url: {base}\n"
+        f"    token_url: {base}/oauth/token\n"
+        f"    auth_files: [{path.name}]\n"
+        f"    available_models: [{MODEL}]\n")
+    os.chmod(config, 0o644)
+    gw = env.gateway(f"AIProxyConfigFile {config}")
+    status, _, body = chat(gw)
+    assert status == 200, body
+    assert [r["oauth"]["outcome"] for r in mock.token_requests()] == ["issued"]
+    assert gw.credentials("codex-yaml")["y.json"]["state"] == "ok"
