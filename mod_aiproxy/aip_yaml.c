@@ -1020,35 +1020,3 @@ const char *aip_yaml_route_name(apr_pool_t *p, const char *name)
     }
     return out;
 }
-
-#ifdef AIP_YAML_LISTEN_TOOL
-/* out/aiproxy-yaml-listen CONFIG: print "HOST PORT" of the config's bind/listen for
- * `make run CONFIG=...`, after checking the whole file (errors as file:line:column). */
-int main(int argc, const char *const *argv)
-{
-    apr_pool_t *p;
-    aip_yaml_config *cfg;
-    aip_yaml_error err;
-    const char *host, *msg;
-    int port, rc = 1;
-
-    if (argc != 2) {
-        fprintf(stderr, "usage: aiproxy-yaml-listen /path/config.yaml\n");
-        return 2;
-    }
-    if (apr_app_initialize(&argc, &argv, NULL) != APR_SUCCESS ||
-        apr_pool_create(&p, NULL) != APR_SUCCESS)
-        return 1;
-    if ((cfg = aip_yaml_load(p, argv[1], &err)) == NULL)
-        fprintf(stderr, "%s\n", aip_yaml_error_string(p, &err));
-    else if ((msg = aip_yaml_listen_address(p, cfg, &host, &port)) != NULL)
-        fprintf(stderr, "%s: %s\n", argv[1], msg);
-    else {
-        printf("%s %d\n", host, port);
-        rc = 0;
-    }
-    apr_pool_destroy(p);
-    apr_terminate();
-    return rc;
-}
-#endif

@@ -1,7 +1,7 @@
 /* tr_accumulate.c: see tr_accumulate.h. */
 #include "apr_strings.h"
 #include "tr_accumulate.h"
-#include "tr_buf.h"
+#include "json/tr_buf.h"
 #include "tr_usage.h"
 
 typedef struct {

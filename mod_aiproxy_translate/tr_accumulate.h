@@ -9,7 +9,7 @@
 #ifndef TR_ACCUMULATE_H
 #define TR_ACCUMULATE_H
 
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 
 typedef struct tr_accumulator tr_accumulator;
 

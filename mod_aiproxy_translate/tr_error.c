@@ -1,9 +1,9 @@
 /* tr_error.c: error envelopes in each protocol's own shape, and messages out of them. */
 #include <string.h>
 #include "apr_strings.h"
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 #include "tr_error.h"
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 
 static const tr_error_words error_words[] = {
     {400, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
@@ -35,6 +35,15 @@ static const struct {
     {"model_not_found",
      {404, "not_found_error", "invalid_request_error", "model_not_found", "NOT_FOUND"}},
 };
+
+int tr_error_set(aiproxy_error *err, int status, const char *message)
+{
+    err->status = status;
+    err->type = tr_error_words_for(status)->anthropic_type;
+    err->message = message;
+    err->code = NULL;
+    return status;
+}
 
 const tr_error_words *tr_error_words_of(const aiproxy_error *err)
 {

@@ -2,7 +2,7 @@
  * tr_ir.h: the intermediate representation every protocol decodes into and encodes from.
  *
  * One IR for requests, complete responses and stream events (DESIGN.md, "Translation").
- * Strings are NUL-terminated and either point into the parsed tree (tr_jv.h, which lives as
+ * Strings are NUL-terminated and either point into the parsed tree (json/tr_jv.h, which lives as
  * long as the pool that owns the request) or are pool-allocated. Arrays are
  * apr_array_header_t of pointers. Nothing here is protocol specific: names follow the
  * concept, and each protocol file maps its fields onto them with tables.
@@ -15,7 +15,7 @@
 #include "apr_pools.h"
 #include "apr_tables.h"
 #include "aiproxy_translate.h"
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 
 /* ---- content ------------------------------------------------------------------------------ */
 

@@ -5,7 +5,7 @@
 #ifndef TR_REPLAY_H
 #define TR_REPLAY_H
 
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 
 /* Emits MESSAGE_START, each answer block (start, its content as one delta, its signature,
  * stop), MESSAGE_DELTA (stop reason, usage) and MESSAGE_STOP; stops at emit's first failure. */

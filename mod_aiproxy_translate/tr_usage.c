@@ -1,5 +1,5 @@
 /* tr_usage.c: see tr_usage.h. */
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 #include "tr_usage.h"
 
 void tr_usage_merge(tr_usage *into, const tr_usage *from)

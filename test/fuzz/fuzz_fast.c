@@ -1,6 +1,6 @@
 /*
- * fuzz_fast.c: differential fuzzing of the stream decoders' fast path (tr_resp_fast.c) against
- * their jansson path.
+ * fuzz_fast.c: differential fuzzing of the stream decoders' fast path (codec/tr_fast_scan.c)
+ * against their jansson path.
  *
  * The first byte chooses the upstream protocol (Anthropic, OpenAI, Responses: the ones with a
  * fast path) and the client; each further line of the input becomes one SSE event's data,
@@ -17,8 +17,8 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_buf.h"
-#include "tr_resp_fast.h"
+#include "json/tr_buf.h"
+#include "codec/tr_fast_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

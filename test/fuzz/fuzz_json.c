@@ -1,6 +1,6 @@
 /*
  * fuzz_json.c: differential libFuzzer harness for the translate core's JSON parser and writer
- * (tr_jv.c) against jansson, an independent implementation.
+ * (json/tr_jv.c) against jansson, an independent implementation.
  *
  * For every input: both parsers must agree on accept/refuse. Allowed differences: nesting
  * (tr_jv stops at TR_JV_MAX_DEPTH, jansson at 2048) and a raw NUL byte right after a number,
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "apr_general.h"
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

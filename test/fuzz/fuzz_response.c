@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include "apr_general.h"
 #include "aiproxy_translate.h"
-#include "tr_buf.h"
-#include "tr_sse.h"
+#include "json/tr_buf.h"
+#include "pipeline/tr_sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
 #include <string.h>
 #include "apr_general.h"
 #include "apr_strings.h"
-#include "tr_resp_array.h"
-#include "tr_sse.h"
+#include "pipeline/tr_array_splitter.h"
+#include "pipeline/tr_sse.h"
 
 #define FUZZ_CAP 4096
 

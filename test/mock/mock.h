@@ -253,6 +253,9 @@ typedef enum {
     MOCK_OAUTH_GOOGLE, /* oauth2.googleapis.com/token (no rotation) */
 } mock_oauth_dialect;
 
+/* The account of a credential seeded without one (Codex chatgpt_account_id, Claude account). */
+#define MOCK_OAUTH_DEFAULT_ACCOUNT "mock-account"
+
 /* The state file <dir>/<name>.json, read and written under flock on <dir>/<name>.lock:
  * {"control": {...}, "credentials": [{label, account, email, access, refresh, expires_at,
  *  generation, rotated_access: [{token, expires_at}], used_refresh: [...], revoked,

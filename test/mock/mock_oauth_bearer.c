@@ -116,7 +116,7 @@ static const char *check_identity(mock_oauth_dialect dialect, const json_t *cred
     if (dialect == MOCK_OAUTH_CODEX) {
         const char *want = mock_json_str(cred, "account");
         const char *have = apr_table_get(headers_in, "chatgpt-account-id");
-        if (!have || strcmp(have, want ? want : "mock-account") != 0) {
+        if (!have || strcmp(have, want ? want : MOCK_OAUTH_DEFAULT_ACCOUNT) != 0) {
             return "account_mismatch";
         }
     } else if (dialect == MOCK_OAUTH_CLAUDE) {

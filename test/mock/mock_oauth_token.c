@@ -63,8 +63,9 @@ static apr_uint64_t grant_seed(const grant *g, unsigned salt)
 
 static json_t *codex_auth_claim(const grant *g)
 {
-    return json_pack("{s:s,s:s,s:s}", "chatgpt_account_id", cred_str(g, "account", "mock-account"),
-                     "chatgpt_plan_type", cred_str(g, "plan", "plus"), "chatgpt_user_id",
+    return json_pack("{s:s,s:s,s:s}", "chatgpt_account_id",
+                     cred_str(g, "account", MOCK_OAUTH_DEFAULT_ACCOUNT), "chatgpt_plan_type",
+                     cred_str(g, "plan", "plus"), "chatgpt_user_id",
                      apr_pstrcat(g->c->pool, "user-", cred_str(g, "label", "mock"), NULL));
 }
 
@@ -122,7 +123,8 @@ static void claude_extra(const grant *g, json_t *body)
                         json_pack("{s:s,s:s}", "uuid", apr_pstrcat(g->c->pool, "org-", label, NULL),
                                   "name", "Mock Organization"));
     json_object_set_new(body, "account",
-                        json_pack("{s:s,s:s}", "uuid", cred_str(g, "account", "mock-account"),
+                        json_pack("{s:s,s:s}", "uuid",
+                                  cred_str(g, "account", MOCK_OAUTH_DEFAULT_ACCOUNT),
                                   "email_address", cred_str(g, "email", "mock@example.invalid")));
 }
 
@@ -277,6 +279,17 @@ static json_t *find_used(json_t *credentials, const char *token)
     return NULL;
 }
 
+/* The array member key of obj, created when a test's edit left it out. */
+static json_t *array_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_array(v)) {
+        v = json_array();
+        json_object_set_new(obj, key, v);
+    }
+    return v;
+}
+
 static void issue(const dialect_info *d, grant *g, mock_reply *reply, json_t *record)
 {
     json_t *cred = g->cred;
@@ -288,21 +301,12 @@ static void issue(const dialect_info *d, grant *g, mock_reply *reply, json_t *re
 
     g->expires_at = apr_time_sec(g->c->now) + g->lifetime;
     if (old_access) {
-        json_t *rotated = json_object_get(cred, "rotated_access");
-        if (!json_is_array(rotated)) {
-            rotated = json_array();
-            json_object_set_new(cred, "rotated_access", rotated);
-        }
-        json_array_append_new(rotated, json_pack("{s:s,s:O}", "token", old_access, "expires_at",
-                                                 json_object_get(cred, "expires_at")));
+        json_array_append_new(array_member(cred, "rotated_access"),
+                              json_pack("{s:s,s:O}", "token", old_access, "expires_at",
+                                        json_object_get(cred, "expires_at")));
     }
     if (d->rotates) {
-        json_t *used = json_object_get(cred, "used_refresh");
-        if (!json_is_array(used)) {
-            used = json_array();
-            json_object_set_new(cred, "used_refresh", used);
-        }
-        json_array_append_new(used, json_string(old_refresh));
+        json_array_append_new(array_member(cred, "used_refresh"), json_string(old_refresh));
         refresh = d->refresh(g);
     }
     access = d->access(g);

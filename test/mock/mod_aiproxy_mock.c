@@ -88,13 +88,15 @@ static const char *set_name(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
-static const char *set_record_file(cmd_parms *cmd, void *dconf, const char *arg)
+/* A path relative to ServerRoot, stored in the field of mock_server_conf at offset cmd->info. */
+static const char *set_path(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *path = ap_server_root_relative(cmd->pool, arg);
     if (!path) {
-        return apr_pstrcat(cmd->pool, "AIProxyMockRecordFile: invalid path ", arg, NULL);
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path ", arg, NULL);
     }
-    server_conf(cmd->server)->record_file = path;
+    *(const char **) (void *) ((char *) server_conf(cmd->server) + (apr_uintptr_t) cmd->info) =
+        path;
     return NULL;
 }
 
@@ -134,16 +136,6 @@ static const char *set_oauth(cmd_parms *cmd, void *dconf, const char *arg)
         }
     }
     return "AIProxyMockOAuth: expected codex, claude, google or off";
-}
-
-static const char *set_token_store(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) {
-        return apr_pstrcat(cmd->pool, "AIProxyMockTokenStore: invalid path ", arg, NULL);
-    }
-    server_conf(cmd->server)->token_store = path;
-    return NULL;
 }
 
 /* The words must parse now, so a typo fails the configuration rather than a test. */
@@ -196,14 +188,16 @@ static const command_rec mock_cmds[] = {
                   "so one upstream fails while another serves"),
     AP_INIT_TAKE1("AIProxyMockName", set_name, NULL, RSRC_CONF,
                   "Name of this mock upstream, recorded as \"upstream\""),
-    AP_INIT_TAKE1("AIProxyMockRecordFile", set_record_file, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("AIProxyMockRecordFile", set_path,
+                  (void *) APR_OFFSETOF(mock_server_conf, record_file), RSRC_CONF,
                   "File that receives one JSON line per request"),
     AP_INIT_ITERATE("AIProxyMockRequireKey", add_key, NULL, RSRC_CONF,
                     "Credential(s) a request must carry; repeatable"),
     AP_INIT_TAKE1("AIProxyMockOAuth", set_oauth, NULL, RSRC_CONF,
                   "codex, claude or google: serve POST .../token and accept on the provider "
                   "endpoints only the access tokens this mock issued; off (default) otherwise"),
-    AP_INIT_TAKE1("AIProxyMockTokenStore", set_token_store, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("AIProxyMockTokenStore", set_path,
+                  (void *) APR_OFFSETOF(mock_server_conf, token_store), RSRC_CONF,
                   "Directory of the issued tokens (<name>.json, <name>.lock), shared by children"),
     AP_INIT_TAKE_ARGV("AIProxyMockIssuedToken", add_issued_token, NULL, RSRC_CONF,
                       "A credential the mock knows from the start: label= access= refresh= "

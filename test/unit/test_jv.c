@@ -1,5 +1,5 @@
 /*
- * test_jv.c: the translate core's JSON values (tr_jv.h): parsing, errors, writing, building.
+ * test_jv.c: the translate core's JSON values (json/tr_jv.h): parsing, errors, writing, building.
  *
  * Expected text is compared byte for byte, so writer changes show up here. Differences from
  * jansson that matter are pinned too (repeated keys, reals written shortest-first).
@@ -12,7 +12,7 @@
 
 #include "apr_general.h"
 #include "apr_strings.h"
-#include "tr_jv.h"
+#include "json/tr_jv.h"
 
 static int setup(void **state)
 {

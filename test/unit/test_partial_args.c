@@ -1,5 +1,5 @@
 /*
- * test_partial_args.c: Gemini partialArgs -> arguments text (tr_partial_args.h).
+ * test_partial_args.c: Gemini partialArgs -> arguments text (codec/gemini_partial_args.h).
  *
  * Each case feeds parts (each the partialArgs array of one functionCall part) and checks the
  * text every part produced, the whole text after the call ends (which jansson must read as
@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include "apr_general.h"
 #include "apr_strings.h"
-#include "tr_partial_args.h"
+#include "codec/gemini_partial_args.h"
 
 static apr_pool_t *pool;
 

@@ -22,8 +22,8 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_codec.h"
-#include "tr_jv.h"
+#include "codec/tr_codec.h"
+#include "json/tr_jv.h"
 #include "test_jansson.h"
 
 static apr_pool_t *pool;

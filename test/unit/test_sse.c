@@ -1,7 +1,7 @@
 /*
- * test_sse.c: the incremental SSE parser (tr_sse.c) and the streamed JSON-array splitter
- * (tr_resp_array.c): every split point of sample streams gives the same events; line ends,
- * comments, multi-line data, ids, BOM, oversize events and the end of input.
+ * test_sse.c: the incremental SSE parser (pipeline/tr_sse.c) and the streamed JSON-array
+ * splitter (pipeline/tr_array_splitter.c): every split point of sample streams gives the same
+ * events; line ends, comments, multi-line data, ids, BOM, oversize events and the end of input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 #include "apr_general.h"
 #include "apr_strings.h"
-#include "tr_resp_array.h"
-#include "tr_sse.h"
+#include "pipeline/tr_array_splitter.h"
+#include "pipeline/tr_sse.h"
 
 static apr_pool_t *pool;
 

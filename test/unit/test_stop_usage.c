@@ -1038,7 +1038,8 @@ static void run_one(const stop_case *c, const counts *u, aiproxy_proto client, s
                       : view.stop_sequence != NULL)
         fail_msg("%s: stop_sequence %s, want %s\n%s", ctx, str_or_null(view.stop_sequence),
                  str_or_null(want_sequence), r.output);
-    /* A passed-through JSON body is only read for its usage (tr_response.c), not its stop. */
+    /* A passed-through JSON body is only read for its usage (pipeline/tr_response_pipeline.c),
+     * not its stop. */
     if (!(passthrough && framings[framing].up == AIPROXY_STREAM_NONE) &&
         (!r.info.stop || strcmp(r.info.stop, want)))
         fail_msg("%s: info stop %s, want %s", ctx, str_or_null(r.info.stop), want);

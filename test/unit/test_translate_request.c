@@ -23,10 +23,10 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 #include "test_jansson.h"
-#include "tr_jv.h"
-#include "tr_req_schema.h"
+#include "json/tr_jv.h"
+#include "codec/gemini_schema.h"
 
 #define VECTOR_DIR   "test/unit/vectors/requests"
 #define TARGET_MODEL "upstream-model"
@@ -67,7 +67,7 @@ static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
     return route;
 }
 
-/* Parse and fully decode a client body into ir (what tr_request.c does lazily). */
+/* Parse and fully decode a client body into ir (pipeline/tr_request_pipeline.c does it lazily). */
 static int decode_body(apr_pool_t *p, aiproxy_proto proto, const char *body, apr_size_t len,
                        const aiproxy_route_info *route, tr_request *ir, aiproxy_error *err)
 {
@@ -762,20 +762,20 @@ static void test_gemini_schema_cleaning(void **state)
         "\"required\":[\"mode\"]}";
     tr_jv *schema = tr_jv_parse(f->p, in, strlen(in), &err);
     tr_jv *expected = tr_jv_parse(f->p, want, strlen(want), &err);
-    tr_jv *cleaned = tr_req_schema_to_gemini(f->p, schema);
+    tr_jv *cleaned = tr_gemini_schema_from_json_schema(f->p, schema);
 
     if (!tr_jv_equal(cleaned, expected))
         fail_msg("cleaned schema: %s", tr_jv_dump(f->p, cleaned, NULL));
     /* an object without properties is no Gemini parameters at all */
     schema = parse_text(f->p, "{\"type\":\"object\",\"properties\":{}}");
-    assert_null(tr_req_schema_to_gemini(f->p, schema));
+    assert_null(tr_gemini_schema_from_json_schema(f->p, schema));
     /* Gemini -> JSON Schema */
     schema = parse_text(f->p, "{\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":"
                               "\"STRING\",\"nullable\":true}},\"propertyOrdering\":[\"a\"]}");
     assert_non_null(schema);
     expected = parse_text(f->p, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
                                 "[\"string\",\"null\"]}}}");
-    cleaned = tr_req_schema_from_gemini(f->p, schema);
+    cleaned = tr_gemini_schema_to_json_schema(f->p, schema);
     assert_true(tr_jv_equal(cleaned, expected));
 }
 
@@ -791,7 +791,7 @@ static void test_gemini_schema_ref_bomb(void **state)
                      "\"y\":{\"$ref\":\"#/$defs/a\"},\"z\":{\"$ref\":\"#/$defs/a\"}}}},"
                      "\"properties\":{\"root\":{\"$ref\":\"#/$defs/a\"}}}";
     tr_jv *schema = tr_jv_parse(f->p, in, strlen(in), &err);
-    tr_jv *cleaned = tr_req_schema_to_gemini(f->p, schema);
+    tr_jv *cleaned = tr_gemini_schema_from_json_schema(f->p, schema);
     assert_non_null(cleaned);
     assert_true(strlen(tr_jv_dump(f->p, cleaned, NULL)) < 200000);
 }

@@ -22,10 +22,11 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
-#include "tr_codec.h"
+#include "codec/tr_codec.h"
 #include <jansson.h>
-#include "tr_jv.h"
-#include "tr_buf.h"
+#include "json/tr_jv.h"
+#include "json/tr_buf.h"
+#include "tr_error.h"
 #include "tr_stop.h"
 
 static apr_pool_t *pool;
@@ -750,6 +751,25 @@ static void test_error_body(void **state)
         "Slow down");
 }
 
+/* The core's one error setter: the status's category word, the message as given, no code (a
+ * code would choose other words than the status's), and the status back for `return`. */
+static void test_error_set(void **state)
+{
+    aiproxy_error err = {0, NULL, NULL, "model_not_found"};
+
+    assert_int_equal(tr_error_set(&err, 413, "too big"), 413);
+    assert_int_equal(err.status, 413);
+    assert_string_equal(err.type, "request_too_large");
+    assert_string_equal(err.message, "too big");
+    assert_null(err.code);
+    tr_error_set(&err, 400, "bad");
+    assert_string_equal(err.type, "invalid_request_error");
+    tr_error_set(&err, 502, "upstream");
+    assert_string_equal(err.type, "api_error");
+    tr_error_set(&err, 599, "unlisted");
+    assert_string_equal(err.type, "api_error"); /* its class's row */
+}
+
 /* An event past the size cap ends the stream with an error event, memory bounded. */
 static void test_oversize_event(void **state)
 {
@@ -825,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_signatures_stay_home),
         cmocka_unit_test(test_unknown_events_ignored),
         cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_error_set),
         cmocka_unit_test(test_oversize_event),
         cmocka_unit_test(test_error_code_wins_over_status_row),
         cmocka_unit_test(test_gemini_reframe),

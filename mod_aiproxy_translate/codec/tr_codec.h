@@ -1,0 +1,70 @@
+/*
+ * codec/tr_codec.h: what each protocol provides. One codec per protocol (codec/anthropic.c,
+ * codec/openai.c, codec/responses.c, codec/gemini.c); the pipeline (pipeline/) looks codecs
+ * up by protocol and never special-cases one, so adding a protocol is adding a codec.
+ */
+#ifndef TR_CODEC_H
+#define TR_CODEC_H
+
+#include "pipeline/tr_stream_encoder.h"
+#include "tr_ir.h"
+
+/* Receives IR stream events from a stream decoder (or from a complete response replayed as
+ * events). Returning non-APR_SUCCESS stops the producer. */
+typedef apr_status_t (*tr_event_fn)(void *baton, const tr_event *ev);
+
+/* Per-stream decoder state (small, bounded, independent of answer length). */
+typedef struct tr_stream_decoder tr_stream_decoder;
+
+typedef struct {
+    aiproxy_proto proto;
+
+    /* ---- requests ---- */
+
+    /* Pull model and stream flag out of the parsed body (req->root) and the route; check the
+     * body's basic shape. Cheap: runs for every request, including passthrough. */
+    int (*request_peek)(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
+                        aiproxy_error *err);
+    /* Fill the rest of the IR from req->root. Only runs when translating. */
+    int (*request_decode)(apr_pool_t *p, tr_request *req, aiproxy_error *err);
+    /* Build this protocol's body for target from the IR. Returns 0 or an HTTP status. */
+    int (*request_encode)(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
+                          tr_jv **body, aiproxy_error *err);
+    /* Same-protocol passthrough: put the upstream model into the client's body (root is a
+     * copy the function may change). */
+    void (*request_set_model)(tr_jv *root, const char *model);
+    /* Endpoint path and query for target (model, stream) relative to the base URL. */
+    void (*request_path)(apr_pool_t *p, const aiproxy_target *target, const char *variant,
+                         const char **path, const char **query);
+
+    /* ---- complete responses ---- */
+
+    int (*response_decode)(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err);
+    tr_jv *(*response_encode)(apr_pool_t *p, const tr_response *resp,
+                              const aiproxy_response_spec *spec);
+
+    /* ---- streams ---- */
+
+    tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p);
+    /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element. */
+    apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,
+                                  apr_size_t len, tr_event_fn emit, void *baton);
+    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */
+    const tr_stream_encoding *stream_encoding;
+
+    /* ---- errors ---- */
+
+    tr_jv *(*error_encode)(apr_pool_t *p, const aiproxy_error *err);
+    /* Message from this protocol's error envelope, or NULL. */
+    const char *(*error_decode)(apr_pool_t *p, tr_jv *body);
+} tr_codec;
+
+/* The codec of a protocol (never NULL for a valid proto). */
+const tr_codec *tr_codec_for(aiproxy_proto proto);
+
+extern const tr_codec tr_anthropic_codec;
+extern const tr_codec tr_openai_codec;
+extern const tr_codec tr_responses_codec;
+extern const tr_codec tr_gemini_codec;
+
+#endif /* TR_CODEC_H */

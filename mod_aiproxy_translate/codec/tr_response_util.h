@@ -1,0 +1,63 @@
+/*
+ * codec/tr_response_util.h: what the four response codecs (codec/X_response.c) share: emitting
+ * IR events, ids, the reported model, SSE framing, and upstream error objects -> aiproxy_error.
+ */
+#ifndef TR_RESPONSE_UTIL_H
+#define TR_RESPONSE_UTIL_H
+
+#include "codec/tr_codec.h"
+#include "json/tr_buf.h"
+
+/* Open blocks and tool calls one stream may hold; past that, new ones are ignored (real
+ * answers use a handful; the cap keeps hostile streams bounded). */
+#define TR_RESP_MAX_BLOCKS 4096
+
+/* ---- emitting IR events from a decoder ---- */
+
+typedef struct {
+    tr_event_fn fn;
+    void *baton;
+} tr_emitter;
+
+apr_status_t tr_emit_block_start(const tr_emitter *e, int index, tr_block_kind kind, const char *id,
+                                 const char *name);
+apr_status_t tr_emit_delta(const tr_emitter *e, int index, tr_delta_kind kind, const char *text,
+                           apr_size_t len);
+apr_status_t tr_emit_signature(const tr_emitter *e, int index, const char *signature,
+                               aiproxy_proto sig_proto);
+apr_status_t tr_emit_block_stop(const tr_emitter *e, int index, tr_block_kind kind);
+apr_status_t tr_emit_message_start(const tr_emitter *e, const char *id, const char *model,
+                                   long long created, const tr_usage *usage);
+/* MESSAGE_DELTA then MESSAGE_STOP. */
+apr_status_t tr_emit_message_end(const tr_emitter *e, tr_stop stop, const char *stop_raw,
+                                 const char *stop_sequence, const tr_usage *usage);
+apr_status_t tr_emit_error(const tr_emitter *e, const aiproxy_error *err);
+
+/* An upstream error object (any protocol's "error" member, or a string) -> *err, with an
+ * HTTP status guessed from its type/status/code words (500 when nothing says). */
+void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *err);
+
+/* Parse one event's JSON into scratch (NULL when it is not JSON: ignored, never fatal). */
+tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len);
+
+/* ---- ids, model, time ---- */
+
+/* Only [A-Za-z0-9_-] (Anthropic validates tool_use ids with that pattern). */
+const char *tr_resp_safe_id(apr_pool_t *p, const char *id);
+/* prefix + upstream id (sanitized) unless it already starts with prefix; a random id when
+ * the upstream gave none. */
+const char *tr_resp_prefixed_id(apr_pool_t *p, const char *prefix, const char *upstream_id);
+/* 24 random hex digits. */
+const char *tr_resp_random_hex(apr_pool_t *p);
+/* The model name reported to the client: the one it asked for, else the upstream's. */
+const char *tr_resp_model(const aiproxy_response_spec *spec, const char *upstream_model);
+long long tr_resp_now(void);
+
+/* ---- output ---- */
+
+/* "event: name\ndata: json\n\n" (no event line when name is NULL). */
+int tr_resp_sse(tr_buf *out, const char *name, const char *json, apr_size_t len);
+/* The same with a value, written straight into out. */
+int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value);
+
+#endif /* TR_RESPONSE_UTIL_H */

@@ -1,0 +1,163 @@
+/*
+ * pipeline/tr_request_pipeline.c: parse a client request once, then build each attempt's
+ * upstream body.
+ *
+ * Parsing only peeks (model, stream, basic shape) so a same-protocol attempt costs one parse
+ * and one serialization. The full IR is decoded lazily, the first time an attempt targets
+ * another protocol, and reused by later attempts.
+ */
+#include "apr_strings.h"
+#include "codec/tr_codec.h"
+#include "json/tr_jv.h"
+#include "tr_error.h"
+
+struct aiproxy_request {
+    tr_request ir;
+    const char *body; /* the client's bytes, sent unchanged when nothing needs to change */
+    apr_size_t len;
+    int decoded;       /* ir holds the full decode (not only the peek) */
+    int decode_status; /* the decode's result, replayed on later attempts */
+    aiproxy_error decode_err;
+};
+
+aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
+                                       apr_size_t len, const aiproxy_route_info *route,
+                                       aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(proto);
+    aiproxy_request *req;
+    tr_jv *root;
+
+    if (!codec) {
+        tr_error_set(err, 500, "unknown client protocol");
+        return NULL;
+    }
+    root = tr_jv_parse(p, body, len, err);
+    if (!root)
+        return NULL;
+    if (!tr_jv_is_object(root)) {
+        tr_error_set(err, 400, "request body must be a JSON object");
+        return NULL;
+    }
+    req = apr_pcalloc(p, sizeof(*req));
+    req->ir.proto = proto;
+    req->ir.root = root;
+    req->body = body;
+    req->len = len;
+    req->ir.parallel_tool_calls = -1;
+    req->ir.thinking = -1;
+    req->ir.format_strict = -1;
+    if (route)
+        req->ir.variant = route->variant;
+    if (codec->request_peek(p, &req->ir, route, err) != 0)
+        return NULL;
+    return req;
+}
+
+aiproxy_proto aiproxy_request_proto(const aiproxy_request *req)
+{
+    return req->ir.proto;
+}
+
+const char *aiproxy_request_model(const aiproxy_request *req)
+{
+    return req->ir.model;
+}
+
+aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req)
+{
+    return req->ir.stream;
+}
+
+int aiproxy_request_wants_stream_usage(const aiproxy_request *req)
+{
+    return req->ir.include_usage;
+}
+
+/* The full IR of req, decoded on first use. */
+static int request_ir(apr_pool_t *p, const aiproxy_request *creq, const tr_request **ir,
+                      aiproxy_error *err)
+{
+    aiproxy_request *req = (aiproxy_request *) creq; /* lazily filled cache */
+    const tr_codec *codec = tr_codec_for(req->ir.proto);
+
+    if (!req->decoded) {
+        req->decoded = 1;
+        req->decode_status = codec->request_decode(p, &req->ir, &req->decode_err);
+    }
+    if (req->decode_status) {
+        *err = req->decode_err;
+        return req->decode_status;
+    }
+    *ir = &req->ir;
+    return 0;
+}
+
+/* Same protocol and the body's model (if it has one) already the upstream's: the client's
+ * own bytes go out, with no copy and no serialization. */
+static int passthrough_keeps_bytes(const aiproxy_request *req, const aiproxy_target *target)
+{
+    tr_jv *model = tr_jv_get(req->ir.root, "model");
+    return !model || (tr_jv_is_string(model) && !strcmp(tr_jv_str_value(model), target->model));
+}
+
+static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
+                             const aiproxy_target *target, tr_jv **body)
+{
+    const tr_codec *codec = tr_codec_for(target->proto);
+    /* Only the top level changes: a shallow copy of it shares every member with the client's
+     * tree, which stays as parsed for later attempts. */
+    tr_jv *copy = tr_jv_object(p);
+
+    tr_jv_update_missing(copy, req->ir.root);
+
+    codec->request_set_model(copy, target->model);
+    *body = copy;
+    return 0;
+}
+
+int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                          aiproxy_upstream_request *out, aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(target->proto);
+    tr_jv *body = NULL;
+    int rc;
+
+    if (!codec)
+        return tr_error_set(err, 500, "unknown upstream protocol");
+    /* An endpoint variant (Responses /compact) is its protocol's own operation: another
+     * protocol would run a plain generation instead. */
+    if (req->ir.variant && target->proto != req->ir.proto)
+        return tr_error_set(err, 400,
+                            apr_psprintf(p,
+                                         "the '%s' endpoint exists only in the %s API: the %s "
+                                         "upstream has no equivalent",
+                                         req->ir.variant, aiproxy_proto_name(req->ir.proto),
+                                         aiproxy_proto_name(target->proto)));
+    /* Passthrough only when nothing but the model changes: a must-stream target flips the
+     * stream flag, which goes through the IR like any translation. */
+    int same_stream = !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
+
+    if (target->proto == req->ir.proto && same_stream && passthrough_keeps_bytes(req, target)) {
+        out->body = req->body;
+        out->len = req->len;
+        rc = 0;
+    } else if (target->proto == req->ir.proto && same_stream) {
+        rc = build_passthrough(p, req, target, &body);
+    } else {
+        const tr_request *ir = NULL;
+        rc = request_ir(p, req, &ir, err);
+        if (rc == 0) {
+            rc = codec->request_encode(p, ir, target, &body, err);
+        }
+    }
+    if (rc)
+        return rc;
+    if (body)
+        out->body = tr_jv_dump(p, body, &out->len);
+    codec->request_path(p, target, req->ir.proto == target->proto ? req->ir.variant : NULL,
+                        &out->path, &out->query);
+    out->accept = target->stream ? "text/event-stream" : "application/json";
+    out->upstream_stream = target->stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    return 0;
+}

@@ -1,0 +1,529 @@
+/*
+ * pipeline/tr_response_pipeline.c: translate an upstream response body for the client,
+ * incrementally.
+ *
+ * Three stages, chosen once per response from the spec:
+ *   upstream framing   one JSON body (buffered to EOS, capped), SSE (tr_sse.c) or a streamed
+ *                      JSON array (tr_array_splitter.c) -> the upstream codec's stream decoder
+ *   IR events          observed for aiproxy_response_info on every path
+ *   client side        a stream encoder (tr_stream_encoder.c) driving the client codec's
+ *                      handlers (each event leaves at once), an accumulator (one JSON body at
+ *                      EOS), or nothing when the bytes pass
+ *
+ * Same protocol and framing: bytes pass straight through and the decoder only watches (usage,
+ * an early error). Gemini SSE <-> Gemini JSON array: chunks are re-framed unchanged. A
+ * complete upstream body for a streaming client is replayed as events (tr_replay.c).
+ *
+ * Stream decoders get data == NULL once at the end of the body, for formats whose end is
+ * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
+ */
+#include <string.h>
+#include "apr_strings.h"
+#include "tr_accumulate.h"
+#include "tr_error.h"
+#include "codec/tr_codec.h"
+#include "json/tr_jv.h"
+#include "tr_replay.h"
+#include "pipeline/tr_array_splitter.h"
+#include "json/tr_buf.h"
+#include "pipeline/tr_sse.h"
+#include "tr_stop.h"
+#include "tr_usage.h"
+
+#define TR_RESPONSE_MAX_BODY  (64 * 1024 * 1024)       /* a complete upstream JSON body */
+#define TR_RESPONSE_MAX_EVENT TR_SSE_DEFAULT_MAX_EVENT /* one SSE event or array element */
+
+struct aiproxy_response {
+    aiproxy_response_spec spec;
+    apr_pool_t *pool;
+    const tr_codec *upstream, *client;
+    int passthrough; /* bytes straight through; the decoder only watches */
+    int reframe;     /* Gemini chunks re-framed between SSE and a JSON array */
+
+    tr_buf *body; /* upstream JSON body (or the passthrough copy for info) */
+    tr_sse_parser *sse;
+    tr_array_splitter *array;
+    tr_stream_decoder *decoder;
+    int watching; /* passthrough: still parsing for info */
+
+    tr_stream_encoder *encoder; /* client streams */
+    tr_accumulator *acc;        /* client JSON from an upstream stream */
+    tr_buf *frame;              /* re-framed output */
+    apr_pool_t *frame_scratch;  /* one re-framed chunk's parse tree, cleared after it */
+    int frames;
+
+    char tail[2];             /* passthrough: the last two bytes sent (where an event ends) */
+    const aiproxy_sink *sink; /* the sink of the current feed/finish call */
+    int upstream_ended;       /* MESSAGE_STOP or ERROR came from the upstream */
+    int terminated;           /* the client's output is complete */
+    tr_usage usage;
+    aiproxy_response_info info;
+};
+
+static int client_streams(const aiproxy_response *t)
+{
+    return t->spec.client_stream != AIPROXY_STREAM_NONE;
+}
+
+static const char *content_type_for(aiproxy_stream_mode mode)
+{
+    return mode == AIPROXY_STREAM_SSE ? "text/event-stream" : "application/json";
+}
+
+aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_spec *spec)
+{
+    aiproxy_response *t = apr_pcalloc(p, sizeof(*t));
+
+    t->spec = *spec;
+    t->pool = p;
+    t->upstream = tr_codec_for(spec->upstream);
+    t->client = tr_codec_for(spec->client);
+    if (!t->upstream || !t->client)
+        return NULL;
+    t->passthrough = spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
+    t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
+                 spec->upstream == AIPROXY_PROTO_GEMINI && client_streams(t);
+
+    if (spec->upstream_stream == AIPROXY_STREAM_SSE)
+        t->sse = tr_sse_parser_create(p, TR_RESPONSE_MAX_EVENT);
+    else if (spec->upstream_stream == AIPROXY_STREAM_JSON_ARRAY)
+        t->array = tr_array_splitter_create(p, TR_RESPONSE_MAX_EVENT);
+    else
+        t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
+    if (spec->upstream_stream != AIPROXY_STREAM_NONE)
+        t->decoder = t->upstream->stream_decoder_create(p);
+    t->watching = 1;
+
+    if (t->reframe) {
+        t->frame = tr_buf_make(p, 0);
+        apr_pool_create(&t->frame_scratch, p);
+    } else if (!t->passthrough && client_streams(t))
+        t->encoder = tr_stream_encoder_create(p, t->client->stream_encoding, spec);
+    else if (!t->passthrough && spec->upstream_stream != AIPROXY_STREAM_NONE)
+        t->acc = tr_accumulator_create(p, 0);
+    return t;
+}
+
+const char *aiproxy_response_content_type(const aiproxy_response *t)
+{
+    return content_type_for(t->spec.client_stream);
+}
+
+const aiproxy_response_info *aiproxy_response_get_info(const aiproxy_response *t)
+{
+    return &t->info;
+}
+
+/* ---- what the IR events tell about the answer ---------------------------------------------- */
+
+static void observe(aiproxy_response *t, const tr_event *ev)
+{
+    switch (ev->kind) {
+    case TR_EV_MESSAGE_START:
+    case TR_EV_MESSAGE_DELTA:
+        tr_usage_merge(&t->usage, &ev->usage);
+        t->info.input_tokens = t->usage.input;
+        t->info.output_tokens = t->usage.output;
+        t->info.cache_read_tokens = t->usage.cache_read;
+        t->info.cache_write_tokens = t->usage.cache_write;
+        t->info.reasoning_tokens = t->usage.reasoning;
+        if (ev->kind == TR_EV_MESSAGE_DELTA && (ev->stop != TR_STOP_NONE || ev->stop_raw)) {
+            /* Passthrough: the upstream's own word is the client's; the same word when the
+             * encoder writes it (same protocol). The raw word lives only as long as its event. */
+            const char *word = t->passthrough && ev->stop_raw
+                                   ? ev->stop_raw
+                                   : tr_stop_word_for(&t->spec, ev->stop, ev->stop_raw);
+            t->info.stop = word == ev->stop_raw ? apr_pstrdup(t->pool, word) : word;
+        }
+        break;
+    case TR_EV_BLOCK_START:
+    case TR_EV_BLOCK_DELTA:
+        t->info.seen_content = 1;
+        break;
+    case TR_EV_ERROR:
+        t->info.seen_error = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static apr_status_t observe_only(void *baton, const tr_event *ev)
+{
+    observe(baton, ev);
+    return APR_SUCCESS;
+}
+
+/* Every IR event from the upstream side goes through here. */
+static apr_status_t on_event(void *baton, const tr_event *ev)
+{
+    aiproxy_response *t = baton;
+
+    if (t->upstream_ended)
+        return APR_SUCCESS; /* nothing counts after the end (Gemini chunks after finishReason) */
+    observe(t, ev);
+    if (ev->kind == TR_EV_MESSAGE_STOP || ev->kind == TR_EV_ERROR)
+        t->upstream_ended = 1;
+    if (t->encoder)
+        return tr_stream_encode(t->encoder, ev, t->sink);
+    if (t->acc)
+        return tr_accumulate(t->acc, ev);
+    return APR_SUCCESS;
+}
+
+/* ---- Gemini re-framing --------------------------------------------------------------------- */
+
+/* An SSE data line cannot hold a line break, and Gemini clients read one data line per chunk:
+ * a chunk that spans lines (Gemini pretty-prints its JSON-array chunks) is written compact. */
+static void add_one_line_chunk(aiproxy_response *t, tr_buf *out, const char *chunk, apr_size_t len)
+{
+    aiproxy_error err;
+    tr_jv *value = NULL;
+
+    if (memchr(chunk, '\n', len) || memchr(chunk, '\r', len))
+        value = tr_jv_parse(t->frame_scratch, chunk, len, &err);
+    if (value)
+        tr_jv_write(out, value);
+    else
+        tr_buf_add(out, chunk, len);
+    apr_pool_clear(t->frame_scratch);
+}
+
+static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size_t len)
+{
+    tr_buf *out = t->frame;
+    apr_status_t rv;
+
+    if (t->spec.client_stream == AIPROXY_STREAM_JSON_ARRAY) {
+        tr_buf_adds(out, t->frames ? ",\r\n" : "[");
+        tr_buf_add(out, chunk, len);
+    } else {
+        tr_buf_adds(out, "data: ");
+        add_one_line_chunk(t, out, chunk, len);
+        tr_buf_adds(out, "\r\n\r\n");
+    }
+    t->frames++;
+    rv = out->over ? APR_ENOMEM : t->sink->write(t->sink->baton, out->data, out->len);
+    tr_buf_reset(out);
+    return rv;
+}
+
+static apr_status_t write_frames_end(aiproxy_response *t)
+{
+    if (t->spec.client_stream != AIPROXY_STREAM_JSON_ARRAY)
+        return APR_SUCCESS;
+    return t->frames ? t->sink->write(t->sink->baton, "]", 1)
+                     : t->sink->write(t->sink->baton, "[]", 2);
+}
+
+/* ---- upstream framing -------------------------------------------------------------------- */
+
+static apr_status_t on_upstream_unit(void *baton, const char *event, const char *data,
+                                     apr_size_t len)
+{
+    aiproxy_response *t = baton;
+    apr_status_t rv;
+
+    if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
+        return rv;
+    return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+}
+
+static apr_status_t on_array_element(void *baton, const char *data, apr_size_t len)
+{
+    return on_upstream_unit(baton, NULL, data, len);
+}
+
+static apr_status_t parse_upstream(aiproxy_response *t, const char *data, apr_size_t len)
+{
+    if (t->sse)
+        return tr_sse_parser_feed(t->sse, data, len, on_upstream_unit, t);
+    if (t->array)
+        return tr_array_splitter_feed(t->array, data, len, on_array_element, t);
+    return tr_buf_add(t->body, data, len) ? APR_ENOSPC : APR_SUCCESS;
+}
+
+/* ---- ending the client's output ------------------------------------------------------------ */
+
+static apr_status_t write_error_body(aiproxy_response *t, const aiproxy_error *err)
+{
+    apr_size_t n;
+    const char *body = aiproxy_error_body(t->pool, t->spec.client, err, &n);
+    return t->sink->write(t->sink->baton, body, n);
+}
+
+/* End the client's output with err in its protocol's form (stream error event, or the JSON
+ * error envelope). */
+static apr_status_t fail(aiproxy_response *t, int status, const char *message)
+{
+    aiproxy_error err;
+    tr_event ev = {.kind = TR_EV_ERROR};
+    apr_status_t rv;
+
+    tr_error_set(&err, status, message);
+    t->terminated = 1;
+    t->info.seen_error = 1;
+    if (t->passthrough)
+        return APR_SUCCESS;
+    if (t->encoder) {
+        ev.error = err;
+        return tr_stream_encode(t->encoder, &ev, t->sink);
+    }
+    if (t->reframe) {
+        apr_size_t n;
+        const char *text = tr_jv_dump(t->pool, t->client->error_encode(t->pool, &err), &n);
+        rv = write_frame(t, text, n);
+        return rv == APR_SUCCESS ? write_frames_end(t) : rv;
+    }
+    return write_error_body(t, &err);
+}
+
+static apr_status_t write_response_json(aiproxy_response *t, const tr_response *resp)
+{
+    tr_jv *body = t->client->response_encode(t->pool, resp, &t->spec);
+    apr_size_t n;
+    const char *text = tr_jv_dump(t->pool, body, &n);
+
+    if (!text)
+        return fail(t, 502, "the upstream's answer could not be expressed for this client");
+    return t->sink->write(t->sink->baton, text, n);
+}
+
+/* ---- feed and finish --------------------------------------------------------------------- */
+
+apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_size_t len,
+                                   const aiproxy_sink *sink)
+{
+    apr_status_t rv;
+
+    if (len == 0 || t->terminated)
+        return APR_SUCCESS;
+    t->sink = sink;
+    if (t->passthrough) {
+        rv = sink->write(sink->baton, data, len);
+        t->tail[0] = len > 1 ? data[len - 2] : t->tail[1];
+        t->tail[1] = data[len - 1];
+        /* Watching is best effort: a body past the caps just stops being watched. */
+        if (t->watching && parse_upstream(t, data, len) != APR_SUCCESS)
+            t->watching = 0;
+        return rv;
+    }
+    rv = parse_upstream(t, data, len);
+    if (rv == APR_ENOSPC) {
+        apr_status_t frv = fail(t, 502,
+                                t->body ? "the upstream's response is too large"
+                                : t->acc && tr_accumulator_overflowed(t->acc)
+                                    ? "the upstream's streamed answer is too large to collect"
+                                    : "an upstream stream event is too large");
+        return frv == APR_SUCCESS ? APR_ENOSPC : frv;
+    }
+    return rv;
+}
+
+/* The complete upstream body, decoded (NULL and *err filled when it is no answer). */
+static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, aiproxy_error *err)
+{
+    tr_jv *root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, err) : NULL;
+
+    if (!root) {
+        tr_error_set(err, 502, "the upstream's response is not valid JSON");
+        return NULL;
+    }
+    if (t->upstream->response_decode(t->pool, root, resp, err) != 0) {
+        t->info.seen_error = 1;
+        if (!err->status)
+            err->status = 502;
+        return NULL;
+    }
+    return resp;
+}
+
+/* A complete upstream body for the client: JSON, re-framed, or replayed as a stream. */
+static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
+{
+    aiproxy_error err = {0};
+    tr_response resp;
+    apr_status_t rv;
+
+    if (upstream_broke)
+        return fail(t, 502, "the upstream connection failed before its response was complete");
+    if (!decode_body(t, &resp, &err))
+        return fail(t, err.status, err.message);
+    if (t->encoder) {
+        rv = tr_replay(&resp, on_event, t);
+        t->terminated = 1;
+        return rv;
+    }
+    tr_replay(&resp, observe_only, t);
+    t->terminated = 1;
+    if (t->reframe) {
+        rv = write_frame(t, t->body->data, t->body->len);
+        return rv == APR_SUCCESS ? write_frames_end(t) : rv;
+    }
+    return write_response_json(t, &resp);
+}
+
+/* The end of an upstream stream: complete the client's stream or JSON body, or fail it. */
+static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
+{
+    const aiproxy_error *err;
+    int partial;
+    apr_status_t rv;
+
+    /* A last event without its blank line still counts; then the implicit end. */
+    if (t->sse &&
+        (rv = tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial)) != APR_SUCCESS &&
+        rv != APR_ENOSPC)
+        return rv;
+    rv = t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (!t->upstream_ended)
+        return fail(t, 502,
+                    upstream_broke ? "the upstream connection failed in the middle of the answer"
+                                   : "the upstream stream ended before the answer was complete");
+    t->terminated = 1;
+    if (t->reframe)
+        return write_frames_end(t);
+    if (!t->acc)
+        return APR_SUCCESS; /* the encoder already wrote the stream's end or error */
+    if ((err = tr_accumulator_error(t->acc)))
+        return write_error_body(t, err);
+    return write_response_json(t, tr_accumulator_response(t->acc));
+}
+
+static void read_anthropic_usage(const tr_jv *usage, tr_usage *out)
+{
+    tr_usage raw = {0};
+    tr_usage_read_anthropic_raw(usage, &raw);
+    *out = tr_usage_from_anthropic_raw(&raw);
+}
+
+/* Where each protocol's complete answer keeps its usage, and how to read it. */
+static const struct {
+    const char *key; /* quoted, as it appears in the body */
+    void (*read)(const tr_jv *usage, tr_usage *out);
+} body_usage[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"\"usage\"", read_anthropic_usage},
+    [AIPROXY_PROTO_OPENAI] = {"\"usage\"", tr_usage_read_openai},
+    [AIPROXY_PROTO_RESPONSES] = {"\"usage\"", tr_usage_read_responses},
+    [AIPROXY_PROTO_GEMINI] = {"\"usageMetadata\"", tr_usage_read_gemini},
+};
+
+/* A passed-through JSON answer is only read for its usage: the last usage member is parsed
+ * alone (answers keep it near the end) instead of the whole body, which costs more than
+ * everything else the gateway does for the request. An escaped \"usage\" inside a string is
+ * not a member (the quote is preceded by a backslash). */
+static void watch_body_usage(aiproxy_response *t)
+{
+    const char *key = body_usage[t->spec.upstream].key;
+    apr_size_t klen = strlen(key), len = t->body->len;
+    const char *data = t->body->data;
+
+    for (apr_size_t at = len >= klen ? len - klen + 1 : 0; at-- > 0;) {
+        const char *v;
+        tr_jv *usage;
+        aiproxy_error err;
+
+        if (memcmp(data + at, key, klen) || (at > 0 && data[at - 1] == '\\'))
+            continue;
+        for (v = data + at + klen;
+             v < data + len && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\r' || *v == '\t');
+             v++)
+            ;
+        usage = tr_jv_parse_prefix(t->pool, v, (apr_size_t) (data + len - v), &err);
+        if (tr_jv_is_object(usage)) {
+            tr_usage u = t->usage;
+            body_usage[t->spec.upstream].read(usage, &u);
+            t->usage = u;
+            t->info.input_tokens = u.input;
+            t->info.output_tokens = u.output;
+            t->info.cache_read_tokens = u.cache_read;
+            t->info.cache_write_tokens = u.cache_write;
+            t->info.reasoning_tokens = u.reasoning;
+        }
+        return;
+    }
+}
+
+/* Passthrough: nothing is written; the body is only read for the info. */
+static void finish_watching(aiproxy_response *t)
+{
+    int partial;
+
+    if (!t->watching)
+        return;
+    if (t->body) {
+        t->info.seen_content = t->body->len > 0;
+        watch_body_usage(t);
+        return;
+    }
+    if (t->sse)
+        tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial);
+    t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
+}
+
+/* How a passed-through stream is ended when the upstream broke off: the protocol's own
+ * in-stream error event (its name, and whether the data is the error envelope or the flat
+ * {"type":"error",...} object the Responses API streams). */
+static const struct {
+    const char *event;
+    int flat;
+} stream_error_frames[AIPROXY_PROTO_COUNT] = {
+    [AIPROXY_PROTO_ANTHROPIC] = {"error", 0},
+    [AIPROXY_PROTO_OPENAI] = {NULL, 0},
+    [AIPROXY_PROTO_RESPONSES] = {"error", 1},
+    [AIPROXY_PROTO_GEMINI] = {NULL, 0},
+};
+
+static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message)
+{
+    aiproxy_error err;
+    tr_jv *body;
+    const char *event = stream_error_frames[t->spec.client].event;
+    const char *text;
+
+    tr_error_set(&err, 502, message);
+    body = t->client->error_encode(t->pool, &err);
+    if (stream_error_frames[t->spec.client].flat) {
+        tr_jv *inner = tr_jv_get(body, "error");
+        body =
+            tr_jv_pack(t->pool, "{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
+                       tr_jv_get(inner, "code"), "message", tr_jv_get(inner, "message"), "param");
+    }
+    /* The event the upstream left half-written is ended first, so the error event is one of
+     * its own (a line break inside a line, a blank line after a line). */
+    const char *end_partial = !t->tail[1] || (t->tail[1] == '\n' && t->tail[0] == '\n') ? ""
+                              : t->tail[1] == '\n' || t->tail[1] == '\r'                ? "\n"
+                                                                                        : "\n\n";
+    text = apr_pstrcat(t->pool, end_partial, event ? "event: " : "", event ? event : "",
+                       event ? "\n" : "", "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
+    t->info.seen_error = 1;
+    return t->sink->write(t->sink->baton, text, strlen(text));
+}
+
+/* A passed-through stream that broke (or ended without its terminator) still ends the way
+ * the client's protocol ends a failed stream, instead of a bare truncation. */
+static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
+{
+    int unterminated = t->watching && !t->upstream_ended;
+
+    finish_watching(t);
+    t->terminated = 1;
+    if (t->body || !(upstream_broke || unterminated) || t->upstream_ended)
+        return APR_SUCCESS;
+    return write_passthrough_stream_error(
+        t, upstream_broke ? "the upstream connection broke off in the middle of the answer"
+                          : "the upstream's stream ended before its end event");
+}
+
+apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
+                                     const aiproxy_sink *sink)
+{
+    if (t->terminated)
+        return APR_SUCCESS;
+    t->sink = sink;
+    if (t->passthrough)
+        return finish_passthrough(t, upstream_broke);
+    return t->body ? finish_body(t, upstream_broke) : finish_stream(t, upstream_broke);
+}
