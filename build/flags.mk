@@ -13,13 +13,13 @@ SAN      ?=
 # One flag set for every object: -fPIC because the core libraries end up in the modules too.
 CFLAGS_ALL  = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fPIC $(WARNINGS) $(APR_CPP) $(APR_INC) \
               -I$(HTTPD_INC) -Iinclude -Icommon -Imod_aiproxy_translate -Imod_aiproxy -Imod_aiproxy_oauth \
-              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+              $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
 LDFLAGS_ALL = $(SAN)
 LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Modules: what each core and glue needs beyond httpd and APR, which httpd has loaded already.
 LIBS_TRANSLATE = -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
-LIBS_OAUTH     = -ljansson -lcrypto
+LIBS_OAUTH     = -ljansson -lcrypto $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec
 # Programs linking the core libraries (tests, fuzz replays, fuzzers, benchmark, tools).
 LIBS_CORE      = -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto

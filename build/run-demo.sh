@@ -60,6 +60,7 @@ Listen 127.0.0.1:$MOCK_PORT
 
 LoadModule aiproxy_translate_module $OUT/mod_aiproxy_translate.so
 LoadModule aiproxy_module           $OUT/mod_aiproxy.so
+LoadModule aiproxy_oauth_module     $OUT/mod_aiproxy_oauth.so
 LoadModule aiproxy_mock_module      $OUT/mod_aiproxy_mock.so
 
 <VirtualHost *:$PORT>

@@ -75,6 +75,18 @@ typedef struct {
     apr_time_t until; /* THROTTLED, REFUSED: when the credential may serve again; 0 unknown */
 } aiproxy_credential_verdict;
 
+/* One credential as the admin endpoint shows it: never a secret (a label and a fingerprint at
+ * most). */
+typedef struct {
+    const char *label; /* "token 2", an auth file's name */
+    const char *state; /* "ok", "refreshing", "cooling down", "expired", "disabled", "failed" */
+    const char *why;   /* disabled, failed: why; else NULL */
+    apr_time_t until;  /* cooling down: until when; else 0 */
+    apr_time_t expiry; /* when its token expires; 0: unknown or not applicable */
+    apr_time_t last_refresh; /* 0: never, or not applicable */
+    const char *fingerprint; /* "sha256:..." of the token in use, or NULL */
+} aiproxy_credential_status;
+
 typedef struct {
     /* At every configuration load (post_config), once per upstream using this provider:
      * prepare its state in pconf. Returns NULL, or why the upstream cannot serve (then it is
@@ -97,6 +109,9 @@ typedef struct {
      * refreshes) and say it. */
     aiproxy_credential_verdict (*report)(void *source, void *cursor, const aiproxy_credential *cred,
                                          const aiproxy_upstream_answer *answer);
+    /* Optional (NULL: nothing to show): every credential's state for the admin endpoint, an
+     * array of aiproxy_credential_status allocated in p. */
+    apr_array_header_t *(*describe)(void *source, apr_pool_t *p);
 } aiproxy_credential_provider;
 
 #endif /* AIPROXY_CREDENTIAL_H */

@@ -187,6 +187,12 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
         APR_ARRAY_PUSH(up->auth_files, const char *) = value;
         return NULL;
     }
+    if (!strcasecmp(key, "token_url")) {
+        if (strncasecmp(value, "http://", 7) && strncasecmp(value, "https://", 8))
+            return apr_psprintf(p, "token_url=%s: expected an http:// or https:// URL", value);
+        up->token_url = value;
+        return NULL;
+    }
     if (!strcasecmp(key, "weight")) {
         char *end;
         long w = strtol(value, &end, 10);
@@ -239,6 +245,11 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
     if (!up->oauth && up->auth_files->nelts)
         return apr_psprintf(p,
                             "upstream '%s': auth_file= is for the OAuth api types "
+                            "(claudecode, codex, geminicli, antigravity, kiro)",
+                            up->name);
+    if (!up->oauth && up->token_url)
+        return apr_psprintf(p,
+                            "upstream '%s': token_url= is for the OAuth api types "
                             "(claudecode, codex, geminicli, antigravity, kiro)",
                             up->name);
     if (!up->oauth && up->tokens->nelts == 0)

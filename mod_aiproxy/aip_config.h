@@ -36,6 +36,7 @@ typedef struct {
     int forwarded_headers;          /* send X-Forwarded-* (the client's address) upstream */
     int oauth;                      /* a subscription api type: credentials from auth files */
     apr_array_header_t *auth_files; /* const char *; OAuth api types only */
+    const char *token_url;          /* OAuth token endpoint override; NULL: the provider's */
     int index;                      /* position among the vhost's upstreams */
     const char *balancer;           /* the mod_proxy balancer holding this upstream's member */
 } aip_upstream;

@@ -398,6 +398,7 @@ static const field_spec upstream_fields[] = {
     {"available_models", read_list, offsetof(aip_yaml_upstream, available_models)},
     {"api_type", read_string, offsetof(aip_yaml_upstream, api_type)},
     {"auth_files", read_list, offsetof(aip_yaml_upstream, auth_files)},
+    {"token_url", read_string, offsetof(aip_yaml_upstream, token_url)},
     {"request_compression", read_string, offsetof(aip_yaml_upstream, compression)},
     {"http_headers", read_map, offsetof(aip_yaml_upstream, http_headers)},
     {"tls_ca_file", read_string, offsetof(aip_yaml_upstream, tls_ca_file)},

@@ -83,6 +83,7 @@ typedef struct {
     aip_yaml_string api_type;             /* lower case, one of the nine */
     int oauth;                            /* api type authenticates with auth_files */
     apr_array_header_t *auth_files;       /* aip_yaml_item; absolute, deduplicated */
+    aip_yaml_string token_url;            /* OAuth token endpoint; NULL = the provider's */
     aip_yaml_string compression;          /* canonical: zstd, gzip, br or none */
     apr_array_header_t *http_headers;     /* aip_yaml_pair; names in canonical case */
     aip_yaml_string tls_ca_file;          /* absolute; NULL = the top level's, or the system's */

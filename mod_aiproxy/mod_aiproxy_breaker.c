@@ -3,7 +3,8 @@
  *
  * One persisted slotmem holds every breaker of every virtual host (keys carry the upstream's
  * balancer name, unique per virtual host), so open circuits survive graceful and full
- * restarts. "SetHandler aiproxy-admin" lists open circuits and resets them.
+ * restarts. "SetHandler aiproxy-admin" lists open circuits and resets them, and shows each
+ * upstream's credentials as their providers describe them.
  */
 #include "httpd.h"
 #include "http_config.h"
@@ -126,6 +127,61 @@ static json_t *open_breakers(request_rec *r, const aip_config *cfg)
     return list;
 }
 
+/* t as RFC 3339 UTC, or JSON null for 0. */
+static json_t *json_time(apr_time_t t)
+{
+    apr_time_exp_t tm;
+    char text[32];
+    apr_size_t len;
+
+    if (!t)
+        return json_null();
+    apr_time_exp_gmt(&tm, t);
+    apr_strftime(text, &len, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_stringn(text, len);
+}
+
+static json_t *credential_entry(const aiproxy_credential_status *st)
+{
+    json_t *entry = json_pack("{s:s, s:s}", "label", st->label, "state", st->state);
+
+    if (st->why)
+        json_object_set_new(entry, "why", json_string(st->why));
+    if (st->until)
+        json_object_set_new(entry, "until", json_time(st->until));
+    if (st->expiry)
+        json_object_set_new(entry, "expiry", json_time(st->expiry));
+    if (st->last_refresh)
+        json_object_set_new(entry, "last_refresh", json_time(st->last_refresh));
+    if (st->fingerprint)
+        json_object_set_new(entry, "fingerprint", json_string(st->fingerprint));
+    return entry;
+}
+
+/* Every upstream's credentials, as their providers describe them (never a secret). */
+static json_t *credential_states(request_rec *r, const aip_server_conf *conf)
+{
+    json_t *list = json_array();
+
+    for (int i = 0; conf->credentials && i < conf->cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(conf->cfg->upstreams, i, const aip_upstream *);
+        const aip_credentials *c = &conf->credentials[i];
+        json_t *creds = json_array();
+        apr_array_header_t *states;
+
+        if (c->source && c->provider->describe &&
+            (states = c->provider->describe(c->source, r->pool)) != NULL) {
+            for (int j = 0; j < states->nelts; j++)
+                json_array_append_new(
+                    creds, credential_entry(&APR_ARRAY_IDX(states, j, aiproxy_credential_status)));
+        }
+        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:o}", "upstream", up->name,
+                                              "api_type", up->api_type, "serving",
+                                              c->source != NULL, "credentials", creds));
+    }
+    return list;
+}
+
 static int send_json(request_rec *r, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
@@ -190,7 +246,9 @@ static int admin_handler(request_rec *r)
     }
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
-    return send_json(r, HTTP_OK, json_pack("{s:o}", "breakers", open_breakers(r, conf->cfg)));
+    return send_json(r, HTTP_OK,
+                     json_pack("{s:o, s:o}", "breakers", open_breakers(r, conf->cfg), "credentials",
+                               credential_states(r, conf)));
 }
 
 void aip_breaker_register_hooks(apr_pool_t *p)

@@ -136,6 +136,27 @@ static aiproxy_credential_verdict static_report(void *sourcep, void *cursorp,
     return verdict;
 }
 
+/* Keys are listed by label only, with the cooldown of a benched one. */
+static apr_array_header_t *static_describe(void *sourcep, apr_pool_t *p)
+{
+    static_source *source = sourcep;
+    apr_array_header_t *list =
+        apr_array_make(p, source->ring.count, sizeof(aiproxy_credential_status));
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+
+    for (int i = 0; i < source->ring.count; i++) {
+        aiproxy_credential_status *st = apr_array_push(list);
+        aip_breaker_slot *slot = aip_token_breaker_for(p, source->balancer, i, 0);
+        int benched = aip_breaker_is_open(slot, now);
+
+        memset(st, 0, sizeof(*st));
+        st->label = source->keys[i].label;
+        st->state = benched ? "cooling down" : "ok";
+        st->until = benched ? apr_time_from_sec(slot->open_until) : 0;
+    }
+    return list;
+}
+
 static const aiproxy_credential_provider static_provider = {
     .setup = static_setup,
     .available = static_available,
@@ -143,6 +164,7 @@ static const aiproxy_credential_provider static_provider = {
     .next = static_next,
     .apply = static_apply,
     .report = static_report,
+    .describe = static_describe,
 };
 
 /* ---- each upstream's provider -------------------------------------------------------------- */
@@ -158,7 +180,7 @@ static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_ups
         .index = up->index,
         .tokens = up->tokens,
         .auth_files = up->auth_files,
-        .token_url = NULL,
+        .token_url = up->token_url,
         .breaker_open_seconds = cfg->breaker_open_seconds,
     };
     return d;

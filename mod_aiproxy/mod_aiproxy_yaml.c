@@ -100,6 +100,8 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
         const aip_yaml_item *f = &APR_ARRAY_IDX(up->auth_files, i, aip_yaml_item);
         push_param(params, "auth_file", f->value, f->mark);
     }
+    if (up->token_url.value)
+        push_param(params, "token_url", up->token_url.value, up->token_url.mark);
     push_param(params, "weight", apr_ltoa(p, up->weight.value),
                up->weight.mark.line ? up->weight.mark : unset);
     for (int i = 0; i < up->available_models->nelts; i++) {

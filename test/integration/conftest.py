@@ -44,7 +44,7 @@ def mock():
 
 from harness import SSL_MODULES, Httpd, free_port  # noqa: E402
 
-GATEWAY_MODULES = ["mod_aiproxy_translate.so", "mod_aiproxy.so"]
+GATEWAY_MODULES = ["mod_aiproxy_translate.so", "mod_aiproxy.so", "mod_aiproxy_oauth.so"]
 
 # The demo models, each served by the mock vhost of its api type (as `make run` does).
 DEMO_MODELS = {

@@ -13,7 +13,7 @@ import pytest
 
 from harness import APACHE2, MINIMAL_ENV, REPO, free_port
 
-MODULES = ["mod_aiproxy_translate.so", "mod_aiproxy.so"]
+MODULES = ["mod_aiproxy_translate.so", "mod_aiproxy.so", "mod_aiproxy_oauth.so"]
 SYSTEM_MODS = "/etc/apache2/mods-available"
 
 
@@ -47,10 +47,12 @@ def test_install_into_destdir(tmp_path):
         pytest.skip("no Debian layout here: no a2enmod files installed")
     mods = tmp_path / SYSTEM_MODS.lstrip("/")
     assert sorted(p.name for p in mods.iterdir()) == [
-        "aiproxy.conf", "aiproxy.load", "aiproxy_translate.conf", "aiproxy_translate.load"]
+        "aiproxy.conf", "aiproxy.load", "aiproxy_oauth.load", "aiproxy_translate.conf",
+        "aiproxy_translate.load"]
     # the files name the real module directory, not the staging one
     assert load_module_paths(mods) == {
         "aiproxy_module": f"{libexecdir}/mod_aiproxy.so",
+        "aiproxy_oauth_module": f"{libexecdir}/mod_aiproxy_oauth.so",
         "aiproxy_translate_module": f"{libexecdir}/mod_aiproxy_translate.so"}
 
 

@@ -345,16 +345,24 @@ def test_balancer_member_parameters_reach_mod_proxy(make_gateway, mock, failing_
     assert time.monotonic() - t0 < 9
 
 
-def test_oauth_upstream_loads_out_of_rotation(make_gateway, mock):
+@pytest.mark.parametrize("api,base,message", [
+    # no provider for it yet: the whole upstream waits for its dialect
+    ("geminicli", "https://cloudcode-pa.googleapis.com",
+     "upstream sub (api type geminicli) is out of rotation"),
+    # served by mod_aiproxy_oauth, but its only auth file cannot be read
+    ("claudecode", "https://api.anthropic.com",
+     "upstream sub: auth file /etc/aiproxy/claude.json is out of rotation: cannot read it"),
+])
+def test_oauth_upstream_loads_out_of_rotation(make_gateway, mock, api, base, message):
     """An OAuth subscription upstream (no base URL: the provider's endpoint) is accepted and
-    shown in balancer-manager, but serves nothing until mod_aiproxy_oauth exists."""
+    shown in balancer-manager, but serves nothing while it has no usable credential."""
     gw = make_gateway("\n".join([
-        "AIProxyUpstream sub api=claudecode auth_file=/etc/aiproxy/claude.json models=m "
+        f"AIProxyUpstream sub api={api} auth_file=/etc/aiproxy/claude.json models=m "
         "weight=100",
         upstream("keyed", mock),
     ]), ssl=True)  # the provider's endpoint is https
-    assert "upstream sub (api type claudecode) is out of rotation" in gw.error_log()
-    assert "https://api.anthropic.com" in get(gw.url("/balancer-manager"))[2].decode()
+    assert message in gw.error_log()
+    assert base in get(gw.url("/balancer-manager"))[2].decode()
     for _ in range(3):
         assert served_by(gw)[:2] == (200, "keyed")
 

@@ -1,0 +1,62 @@
+/*
+ * mod_aiproxy_oauth_watchdog.c: refreshing tokens ahead of expiry, in the background, so
+ * requests rarely wait for a refresh.
+ *
+ * A mod_watchdog singleton (one child of the server runs it at a time) looks at every
+ * credential every few seconds and refreshes those within their skew of expiry, under the
+ * same lease as requests, so it never races them. Without mod_watchdog, requests refresh on
+ * their own when a token comes due (one child per credential, the others keep the still-valid
+ * token), which is logged once at startup.
+ */
+#include "httpd.h"
+#include "http_log.h"
+#include "mod_watchdog.h"
+#include "mod_aiproxy_oauth.h"
+#include "aiproxy_log.h"
+
+APLOG_USE_MODULE(aiproxy_oauth);
+
+#define WATCHDOG_NAME     "aiproxy-oauth"
+#define WATCHDOG_INTERVAL apr_time_from_sec(2)
+
+static apr_status_t refresh_due_files(int state, void *data, apr_pool_t *pool)
+{
+    apr_array_header_t *registry = data;
+
+    if (state != AP_WATCHDOG_STATE_RUNNING)
+        return APR_SUCCESS;
+    for (int i = 0; i < registry->nelts; i++) {
+        oa_file *f = APR_ARRAY_IDX(registry, i, oa_file *);
+        oa_slot_tokens *view = apr_palloc(pool, sizeof(*view));
+
+        oa_slot_read(f->slot, view);
+        if (oa_refresh_due(f, view, apr_time_now()))
+            oa_refresh_file(pool, f);
+    }
+    return APR_SUCCESS;
+}
+
+void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *registry)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *watchdog;
+    apr_status_t rv;
+
+    if (!get_instance || !register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     AIPLOGNO(02030) "mod_aiproxy_oauth: mod_watchdog is not loaded, so tokens "
+                                     "are refreshed by requests only (add LoadModule "
+                                     "watchdog_module)");
+        return;
+    }
+    rv = get_instance(&watchdog, WATCHDOG_NAME, 0, 1, pconf);
+    if (rv == APR_SUCCESS)
+        rv = register_callback(watchdog, WATCHDOG_INTERVAL, registry, refresh_due_files);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     AIPLOGNO(02031) "mod_aiproxy_oauth: the proactive refresh task could not "
+                                     "start; tokens are refreshed by requests only");
+}
