@@ -187,6 +187,11 @@ void aip_breaker_record_failure(aip_breaker_slot *slot, apr_uint32_t now, int th
     apr_atomic_set32(&slot->last_status, (apr_uint32_t) status);
     if (threshold > 0 && failures >= (apr_uint32_t) threshold)
         extend_open_until(slot, now + (apr_uint32_t) open_seconds);
+    aip_breaker_hold_open(slot, now, cooldown_seconds);
+}
+
+void aip_breaker_hold_open(aip_breaker_slot *slot, apr_uint32_t now, long cooldown_seconds)
+{
     if (cooldown_seconds > 0)
         extend_open_until(slot, now + (apr_uint32_t) cooldown_seconds);
 }

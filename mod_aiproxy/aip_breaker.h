@@ -66,6 +66,9 @@ int aip_breaker_is_open(const aip_breaker_slot *slot, apr_uint32_t now);
 void aip_breaker_record_failure(aip_breaker_slot *slot, apr_uint32_t now, int threshold,
                                 int open_seconds, long cooldown_seconds, int status);
 void aip_breaker_record_success(aip_breaker_slot *slot);
+/* Keep the circuit open at least cooldown_seconds from now (an answer's Retry-After), without
+ * counting a failure. */
+void aip_breaker_hold_open(aip_breaker_slot *slot, apr_uint32_t now, long cooldown_seconds);
 /* Close the circuit and forget the failures (admin reset). */
 void aip_breaker_reset(aip_breaker_slot *slot);
 

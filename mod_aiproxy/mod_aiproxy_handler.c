@@ -179,8 +179,10 @@ static int report_failure(client_request *cr, const aip_attempt *last, int attem
                                    attempts, attempts == 1 ? "" : "s", last->upstream->name));
 }
 
-/* What the request learned from one finished attempt. */
-static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
+/* What the request learned from one finished attempt: the failure counts against the
+ * upstream's breaker for the model; its Retry-After, in seconds, goes to *cooldown for the
+ * caller, who knows whether it is the upstream's or only its credential's. */
+static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at, long *cooldown)
 {
     aip_failure_kind kind = at->outcome == AIP_OUTCOME_ERROR_STATUS  ? AIP_FAILURE_STATUS
                             : at->outcome == AIP_OUTCOME_ERROR_EVENT ? AIP_FAILURE_ERROR_EVENT
@@ -189,12 +191,13 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
     const aip_config *cfg = cr->conf->cfg;
     apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
+    *cooldown = 0;
     if (verdict.counts_against) {
         aip_breaker_slot *slot = aip_breaker_for(cr->r->pool, at->upstream, at->model, 1);
-        long cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
+        *cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
         if (slot)
             aip_breaker_record_failure(slot, now, cfg->breaker_failures, cfg->breaker_open_seconds,
-                                       cooldown, at->status ? at->status : HTTP_BAD_GATEWAY);
+                                       0, at->status ? at->status : HTTP_BAD_GATEWAY);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, cr->r,
                   AIPLOGNO(00201) "upstream %s failed for model %s (%s %d)%s", at->upstream->name,
@@ -204,6 +207,16 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at)
                                                     : "no response",
                   at->status, verdict.try_next ? ", trying the next" : "");
     return verdict;
+}
+
+/* Keep up out for model for the cooldown an answer asked for (Retry-After). */
+static void cool_down(client_request *cr, const aip_upstream *up, const char *model, long seconds)
+{
+    aip_breaker_slot *slot;
+    apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
+
+    if (seconds > 0 && (slot = aip_breaker_for(cr->r->pool, up, model, 1)) != NULL)
+        aip_breaker_hold_open(slot, now, seconds);
 }
 
 /* Tell the attempt's credential provider what the upstream answered. Returns whether another
@@ -261,17 +274,21 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
 }
 
 /* Try up for model, with another of its credentials while its provider says one is worth a
- * try. Returns whether the request should go on to the next candidate. */
+ * try. Returns whether the request should go on to the next candidate. A Retry-After on an
+ * answer the provider blames on the credential keeps the upstream out only once no other
+ * credential is left: the provider benches the credential itself. */
 static int try_upstream(candidate_run *run, const aip_upstream *up, const char *model)
 {
     request_rec *r = run->cr->r;
     const aip_credentials *credentials = &run->cr->conf->credentials[up->index];
     void *cursor = credentials->provider->begin(credentials->source, r);
     const aiproxy_credential *cred;
+    long credential_cooldown = 0; /* the longest asked for by a credential's answer */
 
     while ((cred = credentials->provider->next(credentials->source, cursor)) != NULL) {
         aip_attempt *at = attempt(run, up, model, credentials, cred);
         aip_verdict verdict;
+        long cooldown;
 
         if (!at)
             return 1; /* another upstream may speak a protocol that can express it */
@@ -292,10 +309,15 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
         default:
             break;
         }
-        verdict = judge_attempt(run->cr, at);
-        if (!report_to_provider(at, cursor) || !verdict.try_next)
+        verdict = judge_attempt(run->cr, at, &cooldown);
+        if (!report_to_provider(at, cursor) || !verdict.try_next) {
+            cool_down(run->cr, up, model, cooldown);
             return verdict.try_next;
+        }
+        if (cooldown > credential_cooldown)
+            credential_cooldown = cooldown;
     }
+    cool_down(run->cr, up, model, credential_cooldown);
     return 1;
 }
 

@@ -249,6 +249,75 @@ def test_quota_answer_moves_to_the_next_file(env):
     assert states["q2.json"]["state"] == "ok"
 
 
+def wait_for(predicate, seconds=20.0):
+    """Poll predicate until it holds (True) or seconds pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_watchdog_refreshes_ahead_of_expiry(env):
+    """A token within AIProxyOAuthRefreshSkew of its expiry is refreshed in the background,
+    once, with no request asking for it; the file and the admin view follow."""
+    now = int(time.time())
+    access = codex_access(now + 60, "acct-w")
+    mock = env.mock(names=["codex"], oauth={"codex": "codex"},
+                    issued_tokens={"codex": [{"label": "w", "access": access, "refresh": "rt-w",
+                                              "account": "acct-w", "expires_in": 60}]})
+    path = env.tokens.write("w.json", codex_file(access, "rt-w", "acct-w", now + 60,
+                                                  extra={"kept": "as it was"}))
+    gw = env.gateway(codex_upstream(mock, [path]))
+
+    def refreshed():
+        return [r for r in mock.token_requests("codex") if r["oauth"]["outcome"] == "issued"]
+
+    assert wait_for(lambda: refreshed() and env.tokens.read("w.json")["tokens"]["access_token"]
+                    != access), mock.token_requests("codex")
+    assert len(refreshed()) == 1
+    written = env.tokens.read("w.json")
+    assert written["tokens"]["access_token"] == mock.credential("codex", "w")["access"]
+    assert written["kept"] == "as it was"
+    state = gw.credentials("codex-sub")["w.json"]
+    assert state["state"] == "ok" and state.get("last_refresh")
+    assert provider_requests(mock, "codex") == []  # no request was needed for it
+    assert chat(gw)[0] == 200
+    assert len(refreshed()) == 1
+    _assert_no_token_leaks(gw, mock, "codex")
+
+
+def test_claudecode_rate_limit_moves_to_the_next_file(env):
+    """Anthropic's 429 rate_limit_error with anthropic-ratelimit-unified-reset cools that
+    account down until the reset; the next file serves meanwhile."""
+    mock = env.mock(names=["claude"], oauth={"claude": "claude"},
+                    issued_tokens={"claude": [
+                        {"label": "r1", "access": "sk-ant-oat01-r1", "refresh": "sk-ant-ort01-r1",
+                         "expires_in": HOUR, "scenario": "[mock:quota=7200]"},
+                        {"label": "r2", "access": "sk-ant-oat01-r2", "refresh": "sk-ant-ort01-r2",
+                         "expires_in": HOUR}]})
+    now = int(time.time())
+    f1 = env.tokens.write("r1.json", claude_file("sk-ant-oat01-r1", "sk-ant-ort01-r1", now + HOUR))
+    f2 = env.tokens.write("r2.json", claude_file("sk-ant-oat01-r2", "sk-ant-ort01-r2", now + HOUR))
+    base = mock.base_url("claude")
+    gw = env.gateway(f"AIProxyUpstream claude-sub {base} api=claudecode auth_file={f1} "
+                     f"auth_file={f2} token_url={base}/v1/oauth/token models={MODEL}")
+
+    for i in range(4):
+        status, _, body = post_json(gw.url("/v1/messages"),
+                                    {"model": MODEL, "max_tokens": 20,
+                                     "messages": [{"role": "user", "content": f"turn {i}"}]})
+        assert status == 200, body
+    used = [r["oauth"]["credential"] for r in provider_requests(mock, "claude")]
+    assert used.count("r1") <= 1 and used.count("r2") == 4, used
+    states = gw.credentials("claude-sub")
+    if used.count("r1"):
+        assert states["r1.json"]["state"] == "cooling down", states
+    assert states["r2.json"]["state"] == "ok"
+    _assert_no_token_leaks(gw, mock, "claude")
+
+
 def test_disabled_file_is_skipped(env):
     now = int(time.time())
     a, b = codex_access(now + HOUR, "acct-d1"), codex_access(now + HOUR, "acct-d2")

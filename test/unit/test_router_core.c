@@ -382,6 +382,23 @@ static void test_breaker_cooldown_and_table_full(void **state)
     assert_null(aip_breaker_find(&t, M, key, 1, 101)); /* keys longer than a slot are refused */
 }
 
+/* A Retry-After held on its own opens the circuit without counting a failure, and only ever
+ * extends it. */
+static void test_breaker_hold_open(void **state)
+{
+    aip_breaker_slot slot;
+
+    memset(&slot, 0, sizeof(slot));
+    aip_breaker_hold_open(&slot, 100, 30);
+    assert_true(aip_breaker_is_open(&slot, 129));
+    assert_false(aip_breaker_is_open(&slot, 130));
+    assert_int_equal(slot.failures, 0);
+    aip_breaker_hold_open(&slot, 100, 10); /* shorter: no change */
+    assert_true(aip_breaker_is_open(&slot, 129));
+    aip_breaker_hold_open(&slot, 100, 0);
+    assert_true(aip_breaker_is_open(&slot, 129));
+}
+
 /* A token key never meets a model key, whatever the client names its model. */
 static void test_breaker_token_keys_have_their_own_kind(void **state)
 {
@@ -562,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_breaker_opens_after_threshold),
         cmocka_unit_test(test_breaker_cooldown_and_table_full),
+        cmocka_unit_test(test_breaker_hold_open),
         cmocka_unit_test(test_breaker_key),
         cmocka_unit_test(test_breaker_token_keys_have_their_own_kind),
         cmocka_unit_test(test_breaker_table_reuses_closed_slots),
