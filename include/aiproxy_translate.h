@@ -40,6 +40,14 @@ typedef enum {
     AIPROXY_STREAM_JSON_ARRAY /* Gemini streamGenerateContent without alt=sse */
 } aiproxy_stream_mode;
 
+/* What a routed request asks of the model. The request flow (candidates, failover, breakers)
+ * is the same for each; what is sent and how the answer is read differ. */
+typedef enum {
+    AIPROXY_OP_GENERATE = 0, /* generate an answer */
+    AIPROXY_OP_COUNT_TOKENS  /* count the request's input tokens; the client gets Anthropic's
+                              * {"input_tokens": N} whatever the upstream counts in */
+} aiproxy_operation;
+
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
 typedef struct {
     int status;          /* 400, 413, 415, 422, 502 ... */
@@ -61,9 +69,10 @@ typedef struct aiproxy_request aiproxy_request;
 /* Where the route put information the body does not carry (Gemini keeps the model and the
  * stream flag in the URL; the Responses API has a /compact variant). */
 typedef struct {
-    const char *model;          /* from the path, or NULL */
-    aiproxy_stream_mode stream; /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
-    const char *variant;        /* route variant kept on passthrough ("compact"), or NULL */
+    const char *model;           /* from the path, or NULL */
+    aiproxy_stream_mode stream;  /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
+    const char *variant;         /* route variant kept on passthrough ("compact"), or NULL */
+    aiproxy_operation operation; /* what the route asks (generation unless it says otherwise) */
 } aiproxy_route_info;
 
 /* Parse and validate a client body. Returns NULL and fills *err (status 400) on bad input:
@@ -77,6 +86,7 @@ const char *aiproxy_request_model(const aiproxy_request *req);
 aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
 /* The client asked for usage in its stream (OpenAI stream_options.include_usage). */
 int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
+aiproxy_operation aiproxy_request_operation(const aiproxy_request *req);
 
 /* A subscription backend's variant of a protocol: what its endpoint refuses, requires or
  * expects beyond the public API (pipeline/tr_dialect.c holds each one's rules). */
@@ -99,6 +109,10 @@ typedef struct {
 } aiproxy_target;
 
 typedef struct {
+    /* The protocol the body is in and the upstream answers in: the target's, unless the
+     * operation exists only in another protocol of the same upstream (OpenAI counts tokens
+     * only in its Responses API). Give it to aiproxy_response_spec.upstream. */
+    aiproxy_proto proto;
     const char *body;
     apr_size_t len;
     const char *path;   /* path to append to the upstream base URL: "/v1/messages" */
@@ -123,8 +137,9 @@ typedef struct {
     aiproxy_stream_mode client_stream;
     aiproxy_proto upstream;
     aiproxy_stream_mode upstream_stream;
-    const char *client_model; /* model name the client asked for, reported back to it */
-    int include_usage;        /* OpenAI client asked for stream_options.include_usage */
+    const char *client_model;    /* model name the client asked for, reported back to it */
+    int include_usage;           /* OpenAI client asked for stream_options.include_usage */
+    aiproxy_operation operation; /* the request's (aiproxy_request_operation) */
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

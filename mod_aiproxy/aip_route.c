@@ -9,13 +9,20 @@ static const struct {
     aiproxy_proto proto;
     const char *variant;
     const char *method;
+    aiproxy_operation operation; /* what a model request asks */
 } fixed_routes[] = {
-    {"/v1/messages", AIP_ROUTE_GENERATE, AIPROXY_PROTO_ANTHROPIC, NULL, "POST"},
-    {"/v1/chat/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST"},
-    {"/v1/responses", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, "POST"},
-    {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST"},
-    {"/v1/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, "GET"},
-    {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET"},
+    {"/v1/messages", AIP_ROUTE_GENERATE, AIPROXY_PROTO_ANTHROPIC, NULL, "POST",
+     AIPROXY_OP_GENERATE},
+    {"/v1/messages/count_tokens", AIP_ROUTE_GENERATE, AIPROXY_PROTO_ANTHROPIC, NULL, "POST",
+     AIPROXY_OP_COUNT_TOKENS},
+    {"/v1/chat/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST",
+     AIPROXY_OP_GENERATE},
+    {"/v1/responses", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, "POST",
+     AIPROXY_OP_GENERATE},
+    {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST",
+     AIPROXY_OP_GENERATE},
+    {"/v1/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, "GET", AIPROXY_OP_GENERATE},
+    {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET", AIPROXY_OP_GENERATE},
 };
 
 /* Gemini puts the model and the action in the last path segment: models/{model}:{action}. */
@@ -73,6 +80,7 @@ aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *qu
             out->proto = fixed_routes[i].proto;
             out->method = fixed_routes[i].method;
             out->info.variant = fixed_routes[i].variant;
+            out->info.operation = fixed_routes[i].operation;
             return AIP_ROUTE_MATCHED;
         }
     }

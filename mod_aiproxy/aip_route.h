@@ -8,7 +8,8 @@
 #include "aiproxy_translate.h"
 
 typedef enum {
-    AIP_ROUTE_GENERATE = 0, /* POST a generation request */
+    AIP_ROUTE_GENERATE = 0, /* POST a request for a model: a generation, or the other
+                             * operation its info names (a token count) */
     AIP_ROUTE_MODELS        /* GET the model list */
 } aip_route_kind;
 

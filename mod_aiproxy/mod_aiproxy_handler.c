@@ -124,10 +124,11 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     memset(&spec, 0, sizeof(spec));
     spec.client = cr->route.proto;
     spec.client_stream = client_stream;
-    spec.upstream = up->proto;
+    spec.upstream = at->req.proto; /* an operation may live in another API of the upstream */
     spec.upstream_stream = at->req.upstream_stream;
     spec.client_model = aip_translate->request_model(req);
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
+    spec.operation = aip_translate->request_operation(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }

@@ -121,6 +121,7 @@ typedef struct {
     const char *model;
     aiproxy_stream_mode stream;
     const char *variant; /* route variant, e.g. "compact" */
+    aiproxy_operation operation;
 
     apr_array_header_t *system;   /* tr_block * (TEXT) from system/instructions/systemInstruction */
     apr_array_header_t *messages; /* tr_message * */

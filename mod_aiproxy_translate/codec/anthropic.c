@@ -4,6 +4,7 @@
 #include "json/tr_jv.h"
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
+#include "codec/tr_count.h"
 
 static int anthropic_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
                                   aiproxy_error *err)
@@ -18,6 +19,19 @@ static void anthropic_request_path(apr_pool_t *p, const aiproxy_target *target, 
 {
     *path = "/v1/messages";
     *query = NULL;
+}
+
+static const char *anthropic_count_path(apr_pool_t *p, const char *model)
+{
+    return "/v1/messages/count_tokens";
+}
+
+/* The count endpoint refuses generation settings (max_tokens, stream, sampling). */
+static tr_jv *anthropic_count_body(apr_pool_t *p, tr_jv *generation_body, const char *model)
+{
+    static const char *const accepted[] = {"model",       "messages", "system", "tools",
+                                           "tool_choice", "thinking", NULL};
+    return tr_count_keep_members(p, generation_body, accepted);
 }
 
 static tr_jv *anthropic_error_encode(apr_pool_t *p, const aiproxy_error *err)
@@ -37,6 +51,10 @@ const tr_codec tr_anthropic_codec = {
     .request_peek = anthropic_request_peek,
     .request_set_model = tr_peek_set_body_model,
     .request_path = anthropic_request_path,
+    .count_via = AIPROXY_PROTO_ANTHROPIC,
+    .count_path = anthropic_count_path,
+    .count_body = anthropic_count_body,
+    .count_member = "input_tokens",
     .error_encode = anthropic_error_encode,
     .error_decode = anthropic_error_decode,
     TR_CODEC_TRANSLATION_ENTRIES(anthropic),

@@ -53,6 +53,22 @@ static void gemini_request_path(apr_pool_t *p, const aiproxy_target *target, con
     *query = target->stream ? "alt=sse" : NULL;
 }
 
+static const char *gemini_count_path(apr_pool_t *p, const char *model)
+{
+    return apr_pstrcat(p, "/v1beta/models/", escape_path_segment(p, model), ":countTokens", NULL);
+}
+
+/* countTokens takes a whole generation request (system instruction and tools count too)
+ * nested under generateContentRequest, with its model named there as well. */
+static tr_jv *gemini_count_body(apr_pool_t *p, tr_jv *generation_body, const char *model)
+{
+    tr_jv *body = tr_jv_object(p);
+
+    tr_jv_set_str(generation_body, "model", apr_pstrcat(p, "models/", model, NULL));
+    tr_jv_set(body, "generateContentRequest", generation_body);
+    return body;
+}
+
 static tr_jv *gemini_error_encode(apr_pool_t *p, const aiproxy_error *err)
 {
     const tr_error_words *words = tr_error_words_of(err);
@@ -70,6 +86,10 @@ const tr_codec tr_gemini_codec = {
     .request_peek = gemini_request_peek,
     .request_set_model = gemini_request_set_model,
     .request_path = gemini_request_path,
+    .count_via = AIPROXY_PROTO_GEMINI,
+    .count_path = gemini_count_path,
+    .count_body = gemini_count_body,
+    .count_member = "totalTokens",
     .error_encode = gemini_error_encode,
     .error_decode = gemini_error_decode,
     TR_CODEC_TRANSLATION_ENTRIES(gemini),

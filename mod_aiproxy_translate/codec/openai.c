@@ -46,6 +46,9 @@ const tr_codec tr_openai_codec = {
     .request_peek = openai_request_peek,
     .request_set_model = tr_peek_set_body_model,
     .request_path = openai_request_path,
+    /* Chat Completions has no count endpoint; OpenAI and compatible servers count in the
+     * Responses API (POST /v1/responses/input_tokens). */
+    .count_via = AIPROXY_PROTO_RESPONSES,
     .error_encode = tr_openai_error_envelope,
     .error_decode = tr_openai_error_message,
     TR_CODEC_TRANSLATION_ENTRIES(openai),

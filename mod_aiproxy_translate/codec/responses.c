@@ -4,6 +4,7 @@
 #include "tr_error.h"
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
+#include "codec/tr_count.h"
 
 tr_jv *tr_openai_error_envelope(apr_pool_t *p, const aiproxy_error *err);
 const char *tr_openai_error_message(apr_pool_t *p, tr_jv *body);
@@ -27,11 +28,29 @@ static void responses_request_path(apr_pool_t *p, const aiproxy_target *target, 
     *query = NULL;
 }
 
+static const char *responses_count_path(apr_pool_t *p, const char *model)
+{
+    return "/v1/responses/input_tokens";
+}
+
+/* POST /v1/responses/input_tokens takes the input side of a create request only. */
+static tr_jv *responses_count_body(apr_pool_t *p, tr_jv *generation_body, const char *model)
+{
+    static const char *const accepted[] = {
+        "model",     "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+        "reasoning", "text",  "truncation",   NULL};
+    return tr_count_keep_members(p, generation_body, accepted);
+}
+
 const tr_codec tr_responses_codec = {
     .proto = AIPROXY_PROTO_RESPONSES,
     .request_peek = responses_request_peek,
     .request_set_model = tr_peek_set_body_model,
     .request_path = responses_request_path,
+    .count_via = AIPROXY_PROTO_RESPONSES,
+    .count_path = responses_count_path,
+    .count_body = responses_count_body,
+    .count_member = "input_tokens",
     .error_encode = tr_openai_error_envelope,
     .error_decode = tr_openai_error_message,
     TR_CODEC_TRANSLATION_ENTRIES(responses),

@@ -52,6 +52,19 @@ typedef struct {
     /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */
     const tr_stream_encoding *stream_encoding;
 
+    /* ---- counting input tokens (AIPROXY_OP_COUNT_TOKENS) ---- */
+
+    /* The protocol whose endpoint counts tokens for this protocol's upstreams: itself, or
+     * another API of the same provider (OpenAI counts only in its Responses API). */
+    aiproxy_proto count_via;
+    /* The count endpoint's path for model (NULL when count_via is another protocol). */
+    const char *(*count_path)(apr_pool_t *p, const char *model);
+    /* The count request made of a generation body encoded from the IR: the members the count
+     * endpoint accepts, or the body nested the way it wants it. */
+    tr_jv *(*count_body)(apr_pool_t *p, tr_jv *generation_body, const char *model);
+    /* The member of the count's answer that holds the number. */
+    const char *count_member;
+
     /* ---- errors ---- */
 
     tr_jv *(*error_encode)(apr_pool_t *p, const aiproxy_error *err);

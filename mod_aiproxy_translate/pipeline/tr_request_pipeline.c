@@ -49,8 +49,10 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
     req->ir.parallel_tool_calls = -1;
     req->ir.thinking = -1;
     req->ir.format_strict = -1;
-    if (route)
+    if (route) {
         req->ir.variant = route->variant;
+        req->ir.operation = route->operation;
+    }
     if (codec->request_peek(p, &req->ir, route, err) != 0)
         return NULL;
     return req;
@@ -74,6 +76,11 @@ aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req)
 int aiproxy_request_wants_stream_usage(const aiproxy_request *req)
 {
     return req->ir.include_usage;
+}
+
+aiproxy_operation aiproxy_request_operation(const aiproxy_request *req)
+{
+    return req->ir.operation;
 }
 
 /* The full IR of req, decoded on first use. */
@@ -141,6 +148,44 @@ static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_t
     return rc ? rc : codec->request_encode(p, ir, target, body, err);
 }
 
+/* A token count for target: the client's body when the upstream counts in the client's
+ * protocol, else a generation body encoded from the IR and cut down to the count request. */
+static int build_count(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                       aiproxy_upstream_request *out, aiproxy_error *err)
+{
+    aiproxy_target count = *target;
+    const tr_codec *codec;
+    tr_jv *body = NULL;
+    int rc = 0;
+
+    count.proto = tr_codec_for(target->proto)->count_via;
+    count.stream = 0;
+    codec = tr_codec_for(count.proto);
+    if (count.proto == req->ir.proto && passthrough_keeps_bytes(req, &count)) {
+        out->body = req->body;
+        out->len = req->len;
+    } else if (count.proto == req->ir.proto) {
+        rc = build_passthrough(p, req, &count, &body);
+    } else {
+        const tr_request *ir = NULL;
+        rc = request_ir(p, req, &ir, err);
+        if (rc == 0)
+            rc = codec->request_encode(p, ir, &count, &body, err);
+        if (rc == 0)
+            body = codec->count_body(p, body, count.model);
+    }
+    if (rc)
+        return rc;
+    if (body)
+        out->body = tr_jv_dump(p, body, &out->len);
+    out->proto = count.proto;
+    out->path = codec->count_path(p, count.model);
+    out->query = NULL;
+    out->accept = "application/json";
+    out->upstream_stream = AIPROXY_STREAM_NONE;
+    return 0;
+}
+
 int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                           aiproxy_upstream_request *out, aiproxy_error *err)
 {
@@ -153,6 +198,8 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
 
     if (!codec)
         return tr_error_set(err, 500, "unknown upstream protocol");
+    if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS)
+        return build_count(p, req, target, out, err);
     /* An endpoint variant (Responses /compact) is its protocol's own operation: another
      * protocol would run a plain generation instead. */
     if (req->ir.variant && target->proto != req->ir.proto)
@@ -175,6 +222,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     }
     codec->request_path(p, &effective, variant, &out->path, &out->query);
     tr_dialect_endpoint(dialect, &out->path, &out->query);
+    out->proto = effective.proto;
     out->accept = effective.stream ? "text/event-stream" : "application/json";
     out->upstream_stream = effective.stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
     return 0;

@@ -14,6 +14,9 @@
  * an early error). Gemini SSE <-> Gemini JSON array: chunks are re-framed unchanged. A
  * complete upstream body for a streaming client is replayed as events (tr_replay.c).
  *
+ * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
+ * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
+ *
  * Stream decoders get data == NULL once at the end of the body, for formats whose end is
  * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
  */
@@ -39,6 +42,7 @@ struct aiproxy_response {
     const tr_codec *upstream, *client;
     int passthrough; /* bytes straight through; the decoder only watches */
     int reframe;     /* Gemini chunks re-framed between SSE and a JSON array */
+    int count;       /* a token count: the answer is read for its number */
 
     tr_buf *body; /* upstream JSON body (or the passthrough copy for info) */
     tr_sse_parser *sse;
@@ -76,11 +80,16 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
 
     t->spec = *spec;
     t->pool = p;
+    t->count = spec->operation == AIPROXY_OP_COUNT_TOKENS;
+    if (t->count)
+        t->spec.client_stream = t->spec.upstream_stream = AIPROXY_STREAM_NONE;
+    spec = &t->spec;
     t->upstream = tr_codec_for(spec->upstream);
     t->client = tr_codec_for(spec->client);
     if (!t->upstream || !t->client)
         return NULL;
-    t->passthrough = spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
+    t->passthrough =
+        !t->count && spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
     t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
                  spec->upstream == AIPROXY_PROTO_GEMINI && client_streams(t);
 
@@ -363,6 +372,29 @@ static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
     return write_response_json(t, &resp);
 }
 
+/* A token count's answer: its number, as Anthropic's count_tokens answers it. */
+static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
+{
+    aiproxy_error err = {0};
+    tr_jv *root;
+    long long n;
+    apr_size_t len;
+    const char *text;
+
+    if (upstream_broke)
+        return fail(t, 502, "the upstream connection failed before its count was complete");
+    root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, &err) : NULL;
+    if (!tr_jv_get_int(root, t->upstream->count_member, &n) || n < 0)
+        return fail(t, 502,
+                    apr_psprintf(t->pool, "the upstream's count has no '%s' number",
+                                 t->upstream->count_member));
+    t->terminated = 1;
+    t->info.seen_content = 1;
+    t->info.input_tokens = t->usage.input = n;
+    text = tr_jv_dump(t->pool, tr_jv_pack(t->pool, "{s:I}", "input_tokens", n), &len);
+    return t->sink->write(t->sink->baton, text, len);
+}
+
 /* The end of an upstream stream: complete the client's stream or JSON body, or fail it. */
 static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
 {
@@ -525,5 +557,7 @@ apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
     t->sink = sink;
     if (t->passthrough)
         return finish_passthrough(t, upstream_broke);
+    if (t->count)
+        return finish_count(t, upstream_broke);
     return t->body ? finish_body(t, upstream_broke) : finish_stream(t, upstream_broke);
 }

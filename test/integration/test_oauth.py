@@ -377,15 +377,16 @@ def test_transient_refresh_failure_keeps_the_valid_token_and_retries(env):
 
     status, _, body = chat(gw)
     assert status == 200, body
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        outcomes = [r["oauth"]["outcome"] for r in mock.token_requests()]
-        if "issued" in outcomes:
-            break
-        time.sleep(0.5)
+
+    def written_back():
+        # the mock records the refresh before the gateway has the answer: wait for the file
+        current = env.tokens.read("t.json")["tokens"]["access_token"]
+        return current != access and current == mock.credential("codex", "t")["access"]
+
+    assert wait_for(written_back), mock.token_requests()
+    outcomes = [r["oauth"]["outcome"] for r in mock.token_requests()]
     assert outcomes[0] == "failed" and outcomes[-1] == "issued", outcomes
     assert "refreshing auth file" in gw.error_log()
-    assert env.tokens.read("t.json")["tokens"]["access_token"] == mock.credential("codex", "t")["access"]
     assert chat(gw)[0] == 200
     _assert_no_token_leaks(gw, mock, "codex")
 

@@ -93,6 +93,9 @@ def batch_cases(sdk, base):
                 cases.append({"id": case_id(sdk, model, scenario, stream), "sdk": sdk,
                               "baseURL": base, "model": model, "scenario": scenario,
                               "stream": stream})
+    if SDKS[sdk] == "anthropic":
+        cases += [{"id": case_id(sdk, model, "count", False), "sdk": sdk, "baseURL": base,
+                   "model": model, "scenario": "count", "stream": False} for model in MODELS]
     for stream in STREAMS:
         cases.append({"id": case_id(sdk, "wrong-key", "plain", stream), "sdk": sdk,
                       "baseURL": base, "model": DEMO_MODELS[SDKS[sdk]], "scenario": "plain",
@@ -289,3 +292,12 @@ def test_sdk_with_base_url_below_a_prefix(prefixed_results, sdk, model, stream):
     res = result_of(prefixed_results, sdk, model, "plain", stream)
     assert res["text"] == f"echo: {PROMPTS['plain']}", f"{kind(sdk, model)}: {json.dumps(res)}"
     assert res["stop"] == EXPECTED_STOP[SDKS[sdk]]["plain"]
+
+
+@pytest.mark.parametrize("sdk,model", [
+    pytest.param(sdk, model, id=f"{sdk}/{model}")
+    for sdk in SDKS if SDKS[sdk] == "anthropic" for model in MODELS])
+def test_anthropic_count_tokens(sdk_results, sdk, model):
+    """messages.countTokens through every upstream protocol's own count endpoint."""
+    res = result_of(sdk_results, sdk, model, "count", False)
+    assert isinstance(res["input_tokens"], int) and res["input_tokens"] > 0, res

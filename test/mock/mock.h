@@ -30,7 +30,8 @@ typedef enum {
 typedef enum {
     MOCK_EP_NONE,         /* unknown path: 404 */
     MOCK_EP_GENERATE,     /* messages, chat/completions, responses, generateContent */
-    MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens */
+    MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens,
+                           * responses/input_tokens */
     MOCK_EP_COMPACT,      /* responses/compact */
     MOCK_EP_MODELS,       /* GET .../models */
     MOCK_EP_TOKEN,        /* POST .../token on an AIProxyMockOAuth vhost */

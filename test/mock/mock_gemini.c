@@ -36,8 +36,11 @@ static const struct {
 
 static void gemini_parse(mock_call *c)
 {
-    const json_t *contents = json_object_get(c->body, "contents");
-    const json_t *tools = json_object_get(c->body, "tools");
+    /* countTokens takes the contents bare or a whole request under generateContentRequest. */
+    const json_t *nested = json_object_get(c->body, "generateContentRequest");
+    const json_t *request = json_is_object(nested) ? nested : c->body;
+    const json_t *contents = json_object_get(request, "contents");
+    const json_t *tools = json_object_get(request, "tools");
     const json_t *tool;
     const char *model = c->route.path_model ? c->route.path_model : "";
     json_t *checked = mock_json_string(model, strlen(model));

@@ -1,5 +1,6 @@
 /* OpenAI Responses API shapes: POST .../responses (a response object, or named SSE events with
- * sequence numbers) and POST .../responses/compact. Errors use the OpenAI envelope. */
+ * sequence numbers), POST .../responses/compact and POST .../responses/input_tokens. Errors use the
+ * OpenAI envelope. */
 #include <string.h>
 
 #include <apr_strings.h>
@@ -323,6 +324,10 @@ static void responses_reply(const mock_call *c, const mock_plan *p, mock_reply *
                    mock_id(c->pool, "req_", c->seed, SALT_REQUEST, 32));
     if (c->route.ep == MOCK_EP_COMPACT) {
         reply_compact(c, p, &ids, out);
+    } else if (c->route.ep == MOCK_EP_COUNT_TOKENS) {
+        mock_reply_body(out, 200,
+                        json_pack("{s:s,s:I}", "object", "response.input_tokens", "input_tokens",
+                                  (json_int_t) p->input_tokens));
     } else if (c->stream) {
         reply_stream(c, p, &ids, out);
     } else {

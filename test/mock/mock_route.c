@@ -54,6 +54,7 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/messages", MOCK_ANTHROPIC, MOCK_EP_GENERATE},
         {"/chat/completions", MOCK_OPENAI, MOCK_EP_GENERATE},
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
+        {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},
     };
     apr_size_t len = strlen(path);

@@ -4,7 +4,8 @@
 //   case = {id?, sdk, baseURL, model, scenario, stream, apiKey?}
 //   sdk      openai-chat | openai-responses | anthropic | anthropic-0 | genai
 //   baseURL  the gateway root, e.g. http://127.0.0.1:8080 (each SDK's own suffix is added here)
-//   scenario plain | tool | think | error (the upstream answers 400)
+//   scenario plain | tool | think | error (the upstream answers 400) | count (anthropic SDKs:
+//            messages.countTokens, answered {input_tokens})
 //   apiKey   the client key (default API_KEY below)
 //   stream   false: the plain create call; true: the SDK's own stream helper
 // Output: one JSON line per case, in input order:
@@ -86,6 +87,10 @@ async function runAnthropic(Cls, c) {
     apiKey: c.apiKey ?? API_KEY, baseURL: c.baseURL, maxRetries: 0, timeout: TIMEOUT_MS,
   });
   const params = anthropicParams(c);
+  if (c.scenario === 'count') {
+    const counted = await client.messages.countTokens({ model: c.model, messages: params.messages });
+    return { input_tokens: counted.input_tokens };
+  }
   if (!c.stream) return normAnthropic(await client.messages.create(params));
   const stream = client.messages.stream(params);
   return normAnthropic(await stream.finalMessage());

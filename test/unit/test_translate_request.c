@@ -41,7 +41,7 @@ static const char *vector_dir(void)
 
 static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
 {
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL};
+    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
     if (proto == AIPROXY_PROTO_GEMINI) {
         route.model = "client-model";
         route.stream = strstr(case_name, "stream") ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
@@ -223,7 +223,7 @@ static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *bo
                               aiproxy_error *err)
 {
     aiproxy_route_info route = {proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
-                                AIPROXY_STREAM_NONE, NULL};
+                                AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
     return aiproxy_request_parse(p, proto, body, strlen(body), &route, err);
 }
 
@@ -237,6 +237,57 @@ static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto pr
     if (aiproxy_request_build(p, req, &target, &out, err))
         return NULL;
     return test_jansson_parse(p, out.body, out.len);
+}
+
+/* A token count for each upstream protocol: where it goes, in which protocol, and the members
+ * the count endpoint accepts (generation settings cut, Gemini's body nested). */
+static void test_count_tokens_build(void **state)
+{
+    fixture *f = *state;
+    static const char body[] = "{\"model\":\"m\",\"system\":\"be brief\",\"max_tokens\":5,"
+                               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    static const struct {
+        aiproxy_proto target, wire;
+        const char *path;
+        const char *present, *absent; /* top-level members of the count body */
+    } cases[] = {
+        {AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, "/v1/messages/count_tokens", "system",
+         NULL},
+        {AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_RESPONSES, "/v1/responses/input_tokens", "input",
+         "max_output_tokens"},
+        {AIPROXY_PROTO_RESPONSES, AIPROXY_PROTO_RESPONSES, "/v1/responses/input_tokens", "input",
+         "max_output_tokens"},
+        {AIPROXY_PROTO_GEMINI, AIPROXY_PROTO_GEMINI, "/v1beta/models/" TARGET_MODEL ":countTokens",
+         "generateContentRequest", "contents"},
+    };
+    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_COUNT_TOKENS};
+    aiproxy_error err = {0};
+    aiproxy_request *req =
+        aiproxy_request_parse(f->p, AIPROXY_PROTO_ANTHROPIC, body, strlen(body), &route, &err);
+
+    assert_non_null(req);
+    assert_int_equal(aiproxy_request_operation(req), AIPROXY_OP_COUNT_TOKENS);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aiproxy_target target = {cases[i].target, TARGET_MODEL, 1, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_upstream_request out;
+        json_t *sent;
+
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
+        assert_int_equal(out.proto, cases[i].wire);
+        assert_string_equal(out.path, cases[i].path);
+        assert_int_equal(out.upstream_stream, AIPROXY_STREAM_NONE); /* never streamed */
+        sent = test_jansson_parse(f->p, out.body, out.len);
+        assert_non_null(sent);
+        assert_non_null(json_object_get(sent, cases[i].present));
+        if (cases[i].absent)
+            assert_null(json_object_get(sent, cases[i].absent));
+        if (cases[i].wire == AIPROXY_PROTO_GEMINI)
+            assert_string_equal(json_string_value(json_object_get(
+                                    json_object_get(sent, "generateContentRequest"), "model")),
+                                "models/" TARGET_MODEL);
+        else
+            assert_string_equal(json_string_value(json_object_get(sent, "model")), TARGET_MODEL);
+    }
 }
 
 static const char *const plain_bodies[AIPROXY_PROTO_COUNT] = {
@@ -497,7 +548,7 @@ static void test_inexpressible_requests_are_400(void **state)
     }
     /* an endpoint variant cannot be translated */
     {
-        aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact"};
+        aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact", AIPROXY_OP_GENERATE};
         aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
@@ -589,7 +640,8 @@ static void test_control_characters_in_model_refused(void **state)
         [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"a\\nb\",\"input\":\"hi\"}",
         [AIPROXY_PROTO_GEMINI] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
     };
-    aiproxy_route_info gemini_route = {"\x02token0", AIPROXY_STREAM_NONE, NULL};
+    aiproxy_route_info gemini_route = {"\x02token0", AIPROXY_STREAM_NONE, NULL,
+                                       AIPROXY_OP_GENERATE};
 
     for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
         aiproxy_error err = {0};
@@ -779,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anthropic_max_tokens_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_cleaning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_ref_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_tokens_build, setup, teardown),
     };
     int rc;
 

@@ -139,9 +139,38 @@ static run_result translate(const aiproxy_response_spec *spec, const char *input
 static aiproxy_response_spec make_spec(aiproxy_proto client, aiproxy_stream_mode client_stream,
                                        aiproxy_proto upstream, aiproxy_stream_mode upstream_stream)
 {
-    aiproxy_response_spec spec = {client,          client_stream,  upstream,
-                                  upstream_stream, "client-model", 0};
+    aiproxy_response_spec spec = {
+        client, client_stream, upstream, upstream_stream, "client-model", 0, AIPROXY_OP_GENERATE};
     return spec;
+}
+
+/* A token count's answer in each protocol becomes Anthropic's {"input_tokens": N}; an answer
+ * without the number is a 502 in the client's envelope. */
+static void test_count_tokens_answer(void **state)
+{
+    static const struct {
+        aiproxy_proto upstream;
+        const char *answer;
+    } answers[] = {
+        {AIPROXY_PROTO_ANTHROPIC, "{\"input_tokens\":42}"},
+        {AIPROXY_PROTO_RESPONSES, "{\"object\":\"response.input_tokens\",\"input_tokens\":42}"},
+        {AIPROXY_PROTO_GEMINI, "{\"totalTokens\":42}"},
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_NONE,
+                                               answers[i].upstream, AIPROXY_STREAM_NONE);
+        run_result r;
+
+        spec.operation = AIPROXY_OP_COUNT_TOKENS;
+        r = translate(&spec, answers[i].answer, strlen(answers[i].answer), 3, 0);
+        assert_string_equal(r.output, "{\"input_tokens\":42}");
+        assert_int_equal(r.info.input_tokens, 42);
+        assert_true(r.info.seen_content);
+
+        r = translate(&spec, "{\"other\":1}", 11, 0, 0);
+        assert_non_null(strstr(r.output, "\"type\":\"error\""));
+        assert_true(r.info.seen_error);
+    }
 }
 
 static int updating(void)
@@ -839,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_error_code_wins_over_status_row),
         cmocka_unit_test(test_gemini_reframe),
         cmocka_unit_test(test_stop_tables),
+        cmocka_unit_test(test_count_tokens_answer),
     };
     int rc;
 
