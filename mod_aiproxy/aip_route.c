@@ -16,6 +16,8 @@ static const struct {
     {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST"},
     {"/v1/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, "GET"},
     {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET"},
+    {"/livez", AIP_ROUTE_LIVEZ, AIPROXY_PROTO_OPENAI, NULL, "GET"},
+    {"/readyz", AIP_ROUTE_READYZ, AIPROXY_PROTO_OPENAI, NULL, "GET"},
 };
 
 /* Gemini puts the model and the action in the last path segment: models/{model}:{action}. */

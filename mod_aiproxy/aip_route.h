@@ -9,7 +9,9 @@
 
 typedef enum {
     AIP_ROUTE_GENERATE = 0, /* POST a generation request */
-    AIP_ROUTE_MODELS        /* GET the model list */
+    AIP_ROUTE_MODELS,       /* GET the model list */
+    AIP_ROUTE_LIVEZ,        /* GET liveness: the server runs (no client key) */
+    AIP_ROUTE_READYZ        /* GET readiness: every model has an upstream (no client key) */
 } aip_route_kind;
 
 typedef struct {

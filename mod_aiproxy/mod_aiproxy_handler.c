@@ -303,20 +303,20 @@ static int candidate_ready(candidate_run *run, const aip_upstream *up, const cha
                            apr_uint32_t now)
 {
     request_rec *r = run->cr->r;
-    const aip_credentials *credentials = &run->cr->conf->credentials[up->index];
 
-    if (!aip_worker_for(r, up))
-        return 0; /* disabled, stopped or drained in balancer-manager */
-    if (!credentials->source || !credentials->provider->available(credentials->source)) {
+    switch (aip_upstream_rotation(r, run->cr->conf, up, model, now)) {
+    case AIP_ROTATION_READY:
+        return 1;
+    case AIP_ROTATION_NO_CREDENTIAL:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       AIPLOGNO(00202) "upstream %s skipped: no usable credential", up->name);
         return 0;
-    }
-    if (aip_breaker_is_open(aip_breaker_for(r->pool, up, model, 0), now)) {
+    case AIP_ROTATION_CIRCUIT_OPEN:
         run->skipped_open++;
         return 0;
+    default:
+        return 0;
     }
-    return 1;
 }
 
 /* The model's upstreams in weighted order, then its fallback's, and so on (cycles are refused
@@ -432,6 +432,8 @@ static int aip_handler(request_rec *r)
             &cr, HTTP_METHOD_NOT_ALLOWED,
             apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr.route.method));
     }
+    if (cr.route.kind == AIP_ROUTE_LIVEZ || cr.route.kind == AIP_ROUTE_READYZ)
+        return aip_serve_health(r, cr.conf, cr.route.kind == AIP_ROUTE_READYZ);
     if (cr.conf->cfg->client_keys->nelts &&
         !aip_config_client_key_ok(cr.conf->cfg, aip_translate->client_key(r))) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");

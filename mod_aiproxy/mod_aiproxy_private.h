@@ -142,4 +142,16 @@ aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_con
 /* mod_aiproxy_handler.c */
 void aip_handler_register_hooks(apr_pool_t *p);
 
+/* mod_aiproxy_health.c: whether up can be tried for model now, and why not. */
+typedef enum {
+    AIP_ROTATION_READY = 0,
+    AIP_ROTATION_DISABLED,      /* disabled, stopped or drained in balancer-manager */
+    AIP_ROTATION_NO_CREDENTIAL, /* no provider source, or none of its credentials usable */
+    AIP_ROTATION_CIRCUIT_OPEN
+} aip_rotation;
+aip_rotation aip_upstream_rotation(request_rec *r, const aip_server_conf *conf,
+                                   const aip_upstream *up, const char *model, apr_uint32_t now);
+/* Answer GET /livez (readiness 0) or GET /readyz (readiness 1). */
+int aip_serve_health(request_rec *r, const aip_server_conf *conf, int readiness);
+
 #endif /* MOD_AIPROXY_PRIVATE_H */
