@@ -111,3 +111,25 @@ def test_bad_settings_are_refused(make_gateway, mock, line, message):
     from harness import HttpdError
     with pytest.raises(HttpdError, match=message):
         make_gateway(upstreams(mock) + "\n" + line)
+
+
+def test_yaml_api_key_objects(make_gateway, mock, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"""api-key:
+  - plain-key-0001
+  - key: scoped-key-0002
+    models: [gpt-a]
+    rpm: 2
+upstreams:
+  - name: u
+    base_url: {mock.base_url('openai')}
+    api_type: openai
+    token: tok-u
+    available_models: [gpt-a, gpt-b]
+""")
+    gw = make_gateway(f'AIProxyConfigFile "{path}"')
+    wait_for_fresh_minute()
+    assert post_json(gw.url(CHAT), chat("gpt-b"), bearer("plain-key-0001"))[0] == 200
+    assert post_json(gw.url(CHAT), chat("gpt-b"), bearer("scoped-key-0002"))[0] == 404
+    assert post_json(gw.url(CHAT), chat("gpt-a"), bearer("scoped-key-0002"))[0] == 200
+    assert post_json(gw.url(CHAT), chat("gpt-a"), bearer("scoped-key-0002"))[0] == 429
