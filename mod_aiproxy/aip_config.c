@@ -47,7 +47,7 @@ aip_config *aip_config_create(apr_pool_t *p)
     aip_config *cfg = apr_pcalloc(p, sizeof(*cfg));
     cfg->upstreams = apr_array_make(p, 4, sizeof(aip_upstream *));
     cfg->fallback = apr_hash_make(p);
-    cfg->client_keys = apr_array_make(p, 2, sizeof(const char *));
+    cfg->client_keys = apr_array_make(p, 2, sizeof(aip_client_key *));
     cfg->max_body = AIP_DEFAULT_MAX_BODY;
     cfg->breaker_failures = AIP_DEFAULT_BREAKER_FAILURES;
     cfg->breaker_open_seconds = AIP_DEFAULT_BREAKER_OPEN_SECONDS;
@@ -317,9 +317,16 @@ const char *aip_config_fallback(const aip_config *cfg, const char *model)
     return apr_hash_get(cfg->fallback, model, APR_HASH_KEY_STRING);
 }
 
-void aip_config_add_client_key(aip_config *cfg, const char *key)
+aip_client_key *aip_config_add_client_key(aip_config *cfg, const char *key)
 {
-    APR_ARRAY_PUSH(cfg->client_keys, const char *) = key;
+    apr_pool_t *p = cfg->client_keys->pool;
+    aip_client_key *k = apr_pcalloc(p, sizeof(*k));
+
+    k->key = key;
+    k->models = apr_array_make(p, 1, sizeof(const char *));
+    k->limit_slot = -1;
+    APR_ARRAY_PUSH(cfg->client_keys, aip_client_key *) = k;
+    return k;
 }
 
 /* Constant time in the length of the configured key: no early exit on the first mismatch,
@@ -333,12 +340,48 @@ static int same_secret(const char *configured, const char *offered)
     return diff == 0;
 }
 
+/* A per-minute limit: a whole number from 1 to one billion. */
+static const char *parse_limit(apr_pool_t *p, const char *name, const char *value,
+                               unsigned int *out)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (*value == '\0' || *end || n < 1 || n > 1000000000L)
+        return apr_psprintf(p, "%s=%s: expected a whole number from 1 to 1000000000", name, value);
+    *out = (unsigned int) n;
+    return NULL;
+}
+
+const char *aip_client_key_set(apr_pool_t *p, aip_client_key *k, const char *name,
+                               const char *value)
+{
+    if (!strcasecmp(name, "models")) {
+        int before = k->models->nelts;
+        push_list(p, k->models, value);
+        return k->models->nelts > before ? NULL : "models=: name at least one model or glob";
+    }
+    if (!strcasecmp(name, "rpm"))
+        return parse_limit(p, name, value, &k->rpm);
+    if (!strcasecmp(name, "tpm"))
+        return parse_limit(p, name, value, &k->tpm);
+    return AIP_NOT_OURS;
+}
+
+const aip_client_key *aip_config_find_client_key(const aip_config *cfg, const char *offered)
+{
+    const aip_client_key *found = NULL;
+    if (!offered)
+        return NULL;
+    /* Every key is compared, so the time does not tell which one matched. */
+    for (int i = 0; i < cfg->client_keys->nelts; i++) {
+        const aip_client_key *k = APR_ARRAY_IDX(cfg->client_keys, i, const aip_client_key *);
+        if (same_secret(k->key, offered) && !found)
+            found = k;
+    }
+    return found;
+}
+
 int aip_config_client_key_ok(const aip_config *cfg, const char *key)
 {
-    int ok = 0;
-    if (!key)
-        return 0;
-    for (int i = 0; i < cfg->client_keys->nelts; i++)
-        ok |= same_secret(APR_ARRAY_IDX(cfg->client_keys, i, const char *), key);
-    return ok;
+    return aip_config_find_client_key(cfg, key) != NULL;
 }

@@ -41,10 +41,20 @@ typedef struct {
     const char *balancer;           /* the mod_proxy balancer holding this upstream's member */
 } aip_upstream;
 
+/* A client API key and what it may do (aip_client_key.h: scopes and limits). */
+typedef struct {
+    const char *key;
+    apr_array_header_t *models; /* const char *; names or globs (*); empty = every model */
+    unsigned int rpm;           /* requests per minute; 0 = no limit */
+    unsigned int tpm;           /* input + output tokens per minute; 0 = no limit */
+    int limit_slot;             /* its counters in shared memory, or -1 (set in post_config) */
+    const void *origin;         /* the directive line that defined it (its settings follow) */
+} aip_client_key;
+
 typedef struct {
     apr_array_header_t *upstreams;   /* aip_upstream * */
     apr_hash_t *fallback;            /* client model -> the model to try when it is exhausted */
-    apr_array_header_t *client_keys; /* const char *; empty = open gateway */
+    apr_array_header_t *client_keys; /* aip_client_key *; empty = open gateway */
     apr_off_t max_body;              /* largest client body accepted, bytes */
     long default_max_tokens;         /* for targets that require max tokens; 0 = built in */
     int breaker_failures;            /* consecutive failures that open a circuit */
@@ -92,9 +102,17 @@ const char *aip_config_add_fallback(apr_pool_t *p, aip_config *cfg, const char *
 /* The model to try after model, or NULL. */
 const char *aip_config_fallback(const aip_config *cfg, const char *model);
 
-/* Add a client API key (the gateway is open while none is configured). */
-void aip_config_add_client_key(aip_config *cfg, const char *key);
-/* Is key one of the configured client keys? Compares in constant time per key. */
+/* Add a client API key (the gateway is open while none is configured), with no scope or
+ * limit yet. */
+aip_client_key *aip_config_add_client_key(aip_config *cfg, const char *key);
+/* The configured client key offered is, or NULL. Compares in constant time per key, and
+ * with every key. */
+const aip_client_key *aip_config_find_client_key(const aip_config *cfg, const char *offered);
+/* Apply one setting of a client key: models=a,b* (names or globs), rpm=N, tpm=N. Returns
+ * NULL when applied, AIP_NOT_OURS when name is no key setting, else an error message. */
+const char *aip_client_key_set(apr_pool_t *p, aip_client_key *k, const char *name,
+                               const char *value);
+/* Is key one of the configured client keys? */
 int aip_config_client_key_ok(const aip_config *cfg, const char *key);
 
 #endif /* AIP_CONFIG_H */

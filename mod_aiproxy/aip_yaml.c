@@ -452,12 +452,70 @@ static int read_upstreams(parse_ctx *ctx, yaml_node_t *node, void *field, const 
     return 0;
 }
 
+static const field_spec client_key_fields[] = {
+    {"key", read_string, offsetof(aip_yaml_client_key, key)},
+    {"models", read_list, offsetof(aip_yaml_client_key, models)},
+    {"rpm", read_number, offsetof(aip_yaml_client_key, rpm)},
+    {"tpm", read_number, offsetof(aip_yaml_client_key, tpm)},
+};
+
+/* One api-key entry: a plain key (string), or a mapping with its scope and limits. */
+static int read_client_key(parse_ctx *ctx, yaml_node_t *node, apr_array_header_t *keys, int n)
+{
+    aip_yaml_client_key *k;
+    section sec = {NULL, client_key_fields,
+                   sizeof(client_key_fields) / sizeof(client_key_fields[0]), NULL};
+
+    if (spend(ctx, node) != 0)
+        return -1;
+    if (is_null(node))
+        return 0;
+    k = apr_array_push(keys);
+    memset(k, 0, sizeof(*k));
+    k->models = apr_array_make(ctx->p, 1, sizeof(aip_yaml_item));
+    if (node->type != YAML_MAPPING_NODE) {
+        if (read_string(ctx, node, &k->key, "api-key") != 0)
+            return -1;
+    } else {
+        sec.what = apr_psprintf(ctx->p, "api-key[%d]", n);
+        sec.base = k;
+        if (read_section(ctx, node, &sec) != 0)
+            return -1;
+        if (!k->key.value)
+            return fail_at(ctx, mark_of(node), "%s: key: is missing", sec.what);
+        if ((k->rpm.mark.line && (k->rpm.value < 1 || k->rpm.value > 1000000000L)) ||
+            (k->tpm.mark.line && (k->tpm.value < 1 || k->tpm.value > 1000000000L)))
+            return fail_at(ctx, mark_of(node), "%s: rpm and tpm must be from 1 to 1000000000",
+                           sec.what);
+    }
+    if (!*k->key.value) /* an empty entry names nothing, as in the other lists */
+        keys->nelts--;
+    return 0;
+}
+
+/* "string or list" of keys, each a string or a mapping. */
+static int read_client_keys(parse_ctx *ctx, yaml_node_t *node, void *field, const char *what)
+{
+    apr_array_header_t *keys = *(apr_array_header_t **) field;
+    int n = 0;
+
+    if (node->type != YAML_SEQUENCE_NODE)
+        return read_client_key(ctx, node, keys, 0);
+    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
+         i++, n++) {
+        yaml_node_t *item = node_at(ctx, *i);
+        if (!item || read_client_key(ctx, item, keys, n) != 0)
+            return item ? -1 : fail_at(ctx, mark_of(node), "%s: broken list", what);
+    }
+    return 0;
+}
+
 static const field_spec top_fields[] = {
     {"bind", read_string, offsetof(aip_yaml_config, bind)},
     {"listen", read_string, offsetof(aip_yaml_config, listen)},
     {"default_max_tokens", read_number, offsetof(aip_yaml_config, default_max_tokens)},
     {"upstream_request_timeout", read_number, offsetof(aip_yaml_config, upstream_request_timeout)},
-    {"api-key", read_list, offsetof(aip_yaml_config, api_keys)},
+    {"api-key", read_client_keys, offsetof(aip_yaml_config, api_keys)},
     {"log", read_log, offsetof(aip_yaml_config, log)},
     {"model_fallback", read_map, offsetof(aip_yaml_config, model_fallback)},
     {"upstreams", read_upstreams, offsetof(aip_yaml_config, upstreams)},
@@ -472,7 +530,7 @@ static aip_yaml_config *config_defaults(apr_pool_t *p, const char *path)
     cfg->listen.value = DEFAULT_LISTEN;
     cfg->default_max_tokens.value = DEFAULT_MAX_TOKENS;
     cfg->upstream_request_timeout.value = DEFAULT_TIMEOUT;
-    cfg->api_keys = apr_array_make(p, 1, sizeof(aip_yaml_item));
+    cfg->api_keys = apr_array_make(p, 1, sizeof(aip_yaml_client_key));
     cfg->log.file.value = "";
     cfg->log.max_size.value = DEFAULT_LOG_MAX_SIZE;
     cfg->log.max_backups.value = DEFAULT_LOG_MAX_BACKUPS;

@@ -90,6 +90,13 @@ typedef struct {
     aip_yaml_flag tls_verify;             /* mark.line 0: not written (verified) */
 } aip_yaml_upstream;
 
+/* One api-key entry: a plain string, or {key, models, rpm, tpm}. */
+typedef struct {
+    aip_yaml_string key;
+    apr_array_header_t *models; /* aip_yaml_item; empty = every model */
+    aip_yaml_number rpm, tpm;   /* mark.line 0: not written (no limit) */
+} aip_yaml_client_key;
+
 typedef struct {
     aip_yaml_mark mark;          /* the log: key; line 0 when absent */
     aip_yaml_string file;        /* empty = stdout */
@@ -105,7 +112,7 @@ typedef struct {
     aip_yaml_string listen;
     aip_yaml_number default_max_tokens;
     aip_yaml_number upstream_request_timeout; /* seconds */
-    apr_array_header_t *api_keys;             /* aip_yaml_item; empty = open gateway */
+    apr_array_header_t *api_keys;             /* aip_yaml_client_key; empty = open gateway */
     aip_yaml_log log;
     apr_array_header_t *model_fallback; /* aip_yaml_pair: model -> next model */
     apr_array_header_t *upstreams;      /* aip_yaml_upstream */

@@ -337,12 +337,31 @@ static const char *cmd_fallback(cmd_parms *cmd, void *dummy, const char *model,
     return err ? apr_pstrcat(cmd->pool, "AIProxyFallback: ", err, NULL) : NULL;
 }
 
-static const char *cmd_client_key(cmd_parms *cmd, void *dummy, const char *key)
+/* Each word is a key, or a setting (models=, rpm=, tpm=) of the key before it on the line. */
+static const char *cmd_client_key(cmd_parms *cmd, void *dummy, const char *word)
 {
     aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
-    if (strlen(key) < 8)
+    apr_array_header_t *keys = conf->cfg->client_keys;
+    aip_client_key *last =
+        keys->nelts ? APR_ARRAY_IDX(keys, keys->nelts - 1, aip_client_key *) : NULL;
+    const char *eq = strchr(word, '=');
+
+    if (eq && eq > word) {
+        const char *name = apr_pstrmemdup(cmd->temp_pool, word, eq - word);
+        aip_client_key probe = {0};
+        const char *err;
+
+        probe.models = apr_array_make(cmd->temp_pool, 1, sizeof(const char *));
+        if (aip_client_key_set(cmd->temp_pool, &probe, name, eq + 1) != AIP_NOT_OURS) {
+            if (!last || last->origin != cmd->directive)
+                return apr_psprintf(cmd->pool, "AIProxyClientKey: %s needs a key before it", word);
+            err = aip_client_key_set(cmd->pool, last, name, eq + 1);
+            return err ? apr_pstrcat(cmd->pool, "AIProxyClientKey: ", err, NULL) : NULL;
+        }
+    }
+    if (strlen(word) < 8)
         return "AIProxyClientKey: a key needs at least 8 characters";
-    aip_config_add_client_key(conf->cfg, key);
+    aip_config_add_client_key(conf->cfg, word)->origin = cmd->directive;
     return NULL;
 }
 
@@ -392,8 +411,10 @@ static const command_rec aiproxy_cmds[] = {
     AP_INIT_TAKE2("AIProxyFallback", cmd_fallback, NULL, RSRC_CONF,
                   "AIProxyFallback <model> <fallback-model>: try the fallback model when every "
                   "upstream of model failed"),
-    AP_INIT_ITERATE("AIProxyClientKey", cmd_client_key, NULL, RSRC_CONF,
-                    "API keys clients must present (none configured = open gateway)"),
+    AP_INIT_ITERATE(
+        "AIProxyClientKey", cmd_client_key, NULL, RSRC_CONF,
+        "API keys clients must present (none configured = open gateway), each optionally "
+        "followed by models=a,b* rpm=N tpm=N"),
     AP_INIT_TAKE2("AIProxyCircuitBreaker", cmd_circuit_breaker, NULL, RSRC_CONF,
                   "AIProxyCircuitBreaker <failures> <seconds> (default 3 1800)"),
     AP_INIT_TAKE1("AIProxyBreakerSlots", cmd_breaker_slots, NULL, RSRC_CONF,
@@ -449,7 +470,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     /* httpd reads its configuration twice at startup; shared memory is made on the real pass. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    if (aip_breaker_create_table(pconf, s, breaker_slots) != APR_SUCCESS)
+    if (aip_breaker_create_table(pconf, s, breaker_slots) != APR_SUCCESS ||
+        aip_limits_create_table(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     return OK;
 }

@@ -15,6 +15,7 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "mod_aiproxy_private.h"
+#include "aip_client_key.h"
 #include "aip_failover.h"
 #include "aiproxy_log.h"
 
@@ -24,6 +25,7 @@ typedef struct {
     request_rec *r;
     aip_server_conf *conf;
     aip_route route;
+    const aip_client_key *key; /* the client's key, when keys are configured */
 } client_request;
 
 /* code: what went wrong when the status does not say it (see aiproxy_error), or NULL. */
@@ -78,6 +80,8 @@ static int list_models(client_request *cr)
             continue;
         for (int m = 0; m < up->models->nelts; m++) {
             const char *model = APR_ARRAY_IDX(up->models, m, const char *);
+            if (!aip_client_key_allows(cr->key, model))
+                continue;
             if (!apr_hash_get(seen, model, APR_HASH_KEY_STRING)) {
                 apr_hash_set(seen, model, APR_HASH_KEY_STRING, model);
                 APR_ARRAY_PUSH(models, const char *) = model;
@@ -327,20 +331,20 @@ static int candidate_ready(candidate_run *run, const aip_upstream *up, const cha
                            apr_uint32_t now)
 {
     request_rec *r = run->cr->r;
-    const aip_credentials *credentials = &run->cr->conf->credentials[up->index];
 
-    if (!aip_worker_for(r, up))
-        return 0; /* disabled, stopped or drained in balancer-manager */
-    if (!credentials->source || !credentials->provider->available(credentials->source)) {
+    switch (aip_upstream_rotation(r, run->cr->conf, up, model, now)) {
+    case AIP_ROTATION_READY:
+        return 1;
+    case AIP_ROTATION_NO_CREDENTIAL:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       AIPLOGNO(00202) "upstream %s skipped: no usable credential", up->name);
         return 0;
-    }
-    if (aip_breaker_is_open(aip_breaker_for(r->pool, up, model, 0), now)) {
+    case AIP_ROTATION_CIRCUIT_OPEN:
         run->skipped_open++;
         return 0;
+    default:
+        return 0;
     }
-    return 1;
 }
 
 /* The model's upstreams in weighted order, then its fallback's, and so on (cycles are refused
@@ -399,8 +403,19 @@ static aiproxy_request *read_request(client_request *cr)
 static int serve_generation(client_request *cr)
 {
     aiproxy_request *req = read_request(cr);
+    const char *model;
 
-    return req ? run_candidates(cr, req) : OK;
+    if (!req)
+        return OK;
+    model = aip_translate->request_model(req);
+    /* OpenAI's answer for a model the key may not use: the same 404 as for an unknown one,
+     * so a key cannot probe which models exist. */
+    if (!aip_client_key_allows(cr->key, model))
+        return send_coded_error(
+            cr, HTTP_NOT_FOUND, "model_not_found",
+            apr_psprintf(cr->r->pool,
+                         "The model '%s' does not exist or you do not have access to it.", model));
+    return run_candidates(cr, req);
 }
 
 /* A short random id tying the client's answer to the error log and the access log. */
@@ -422,6 +437,7 @@ static int aip_handler(request_rec *r)
 {
     client_request cr;
     aip_client_hints hints;
+    const char *limited;
 
     if (!r->handler || strcmp(r->handler, AIP_HANDLER_NAME) || r->main)
         return DECLINED;
@@ -456,8 +472,10 @@ static int aip_handler(request_rec *r)
             &cr, HTTP_METHOD_NOT_ALLOWED,
             apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr.route.method));
     }
+    if (cr.route.kind == AIP_ROUTE_LIVEZ || cr.route.kind == AIP_ROUTE_READYZ)
+        return aip_serve_health(r, cr.conf, cr.route.kind == AIP_ROUTE_READYZ);
     if (cr.conf->cfg->client_keys->nelts &&
-        !aip_config_client_key_ok(cr.conf->cfg, aip_translate->client_key(r))) {
+        !(cr.key = aip_config_find_client_key(cr.conf->cfg, aip_translate->client_key(r)))) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
         return send_error(&cr, HTTP_UNAUTHORIZED,
                           "invalid or missing API key (send it as Authorization: Bearer, "
@@ -465,6 +483,9 @@ static int aip_handler(request_rec *r)
     }
     if (cr.route.kind == AIP_ROUTE_MODELS)
         return list_models(&cr);
+    if ((limited = aip_limits_admit(r, cr.key)) != NULL)
+        return send_coded_error(&cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
+    aip_request_state_of(r)->client_key = cr.key;
     return serve_generation(&cr);
 }
 
@@ -482,6 +503,9 @@ static int export_log_variables(request_rec *r)
     apr_table_setn(env, "AIPROXY_INPUT_TOKENS", apr_psprintf(r->pool, "%lld", info->input_tokens));
     apr_table_setn(env, "AIPROXY_OUTPUT_TOKENS",
                    apr_psprintf(r->pool, "%lld", info->output_tokens));
+    if (info->input_tokens + info->output_tokens > 0)
+        aip_limits_count_tokens(state->client_key,
+                                (apr_uint64_t) (info->input_tokens + info->output_tokens));
     apr_table_setn(env, "AIPROXY_TTFB_US",
                    apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
                                 state->committed->committed_at - r->request_time));

@@ -95,6 +95,7 @@ typedef struct {
      * later one: only the last attempt's error is reported, and the memory a request holds
      * must not grow with upstreams x tokens x fallbacks. */
     char *error_buffer;
+    const aip_client_key *client_key; /* the key the client sent, when keys are configured */
 } aip_request_state;
 
 /* mod_aiproxy_attempt.c: the typed views of request_config. */
@@ -141,5 +142,25 @@ aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_con
 
 /* mod_aiproxy_handler.c */
 void aip_handler_register_hooks(apr_pool_t *p);
+
+/* mod_aiproxy_health.c: whether up can be tried for model now, and why not. */
+typedef enum {
+    AIP_ROTATION_READY = 0,
+    AIP_ROTATION_DISABLED,      /* disabled, stopped or drained in balancer-manager */
+    AIP_ROTATION_NO_CREDENTIAL, /* no provider source, or none of its credentials usable */
+    AIP_ROTATION_CIRCUIT_OPEN
+} aip_rotation;
+aip_rotation aip_upstream_rotation(request_rec *r, const aip_server_conf *conf,
+                                   const aip_upstream *up, const char *model, apr_uint32_t now);
+/* mod_aiproxy_limits.c: counters of the client keys with rpm= or tpm= (post_config). */
+apr_status_t aip_limits_create_table(apr_pool_t *pconf, server_rec *s);
+/* Count one request of k (NULL: none) against its limits and set the x-ratelimit-* headers.
+ * Returns NULL when admitted, else the message of the 429 (Retry-After set). */
+const char *aip_limits_admit(request_rec *r, const aip_client_key *k);
+/* Count a finished request's tokens (input + output) against k's tokens per minute. */
+void aip_limits_count_tokens(const aip_client_key *k, apr_uint64_t tokens);
+
+/* Answer GET /livez (readiness 0) or GET /readyz (readiness 1). */
+int aip_serve_health(request_rec *r, const aip_server_conf *conf, int readiness);
 
 #endif /* MOD_AIPROXY_PRIVATE_H */

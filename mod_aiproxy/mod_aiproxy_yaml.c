@@ -200,15 +200,23 @@ static const char *add_fallbacks(cmd_parms *cmd, const aip_yaml_config *cfg, aip
     return NULL;
 }
 
+/* Each api-key entry becomes a client key, with its models, rpm and tpm as
+ * AIProxyClientKey's settings. */
 static void add_client_keys(cmd_parms *cmd, const aip_yaml_config *cfg, aip_config *conf)
 {
     for (int i = 0; i < cfg->api_keys->nelts; i++) {
-        const aip_yaml_item *key = &APR_ARRAY_IDX(cfg->api_keys, i, aip_yaml_item);
+        const aip_yaml_client_key *key = &APR_ARRAY_IDX(cfg->api_keys, i, aip_yaml_client_key);
+        aip_client_key *k;
         /* aiproxy takes any key; AIProxyClientKey refuses short ones, here a warning */
-        if (strlen(key->value) < 8)
-            notice_at(cmd, cfg, APLOG_WARNING, key->mark,
+        if (strlen(key->key.value) < 8)
+            notice_at(cmd, cfg, APLOG_WARNING, key->key.mark,
                       "api-key: a key shorter than 8 characters is easy to guess");
-        aip_config_add_client_key(conf, key->value);
+        k = aip_config_add_client_key(conf, key->key.value);
+        for (int m = 0; m < key->models->nelts; m++)
+            APR_ARRAY_PUSH(k->models, const char *) =
+                APR_ARRAY_IDX(key->models, m, aip_yaml_item).value;
+        k->rpm = (unsigned int) key->rpm.value;
+        k->tpm = (unsigned int) key->tpm.value;
     }
 }
 

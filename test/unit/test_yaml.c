@@ -67,6 +67,12 @@ static const aip_yaml_upstream *upstream(const aip_yaml_config *cfg, int i)
     return &APR_ARRAY_IDX(cfg->upstreams, i, aip_yaml_upstream);
 }
 
+static const aip_yaml_client_key *client_key(const aip_yaml_config *cfg, int i)
+{
+    assert_true(i < cfg->api_keys->nelts);
+    return &APR_ARRAY_IDX(cfg->api_keys, i, aip_yaml_client_key);
+}
+
 static const char *item(const apr_array_header_t *list, int i)
 {
     assert_true(i < list->nelts);
@@ -226,7 +232,7 @@ static void test_every_field(void **state)
     assert_int_equal(cfg->upstream_request_timeout.value, 120);
     assert_int_equal(cfg->upstream_request_timeout.mark.line, 4);
     assert_int_equal(cfg->api_keys->nelts, 2);
-    assert_string_equal(item(cfg->api_keys, 1), "client-key-2");
+    assert_string_equal(client_key(cfg, 1)->key.value, "client-key-2");
     assert_string_equal(cfg->log.file.value, "/var/log/a.log");
     assert_int_equal(cfg->log.max_size.value, 5);
     assert_int_equal(cfg->log.max_backups.value, 7);
@@ -268,7 +274,7 @@ static void test_string_or_list(void **state)
                                     "    api_type: codex\n"
                                     "    auth_files: /a/auth.json\n");
     assert_int_equal(cfg->api_keys->nelts, 1);
-    assert_string_equal(item(cfg->api_keys, 0), "single-key");
+    assert_string_equal(client_key(cfg, 0)->key.value, "single-key");
     assert_int_equal(upstream(cfg, 0)->tokens->nelts, 1);
     assert_int_equal(upstream(cfg, 0)->available_models->nelts, 1);
     /* empty entries name nothing and are dropped */
@@ -633,6 +639,28 @@ static void test_every_prefix_of_the_seed(void **state)
     }
 }
 
+static void test_api_key_objects(void **state)
+{
+    const aip_yaml_config *cfg = parse_ok("api-key:\n"
+                                          "  - plain-key-1\n"
+                                          "  - key: scoped-key-2\n"
+                                          "    models: [gpt-*, claude-x]\n"
+                                          "    rpm: 60\n"
+                                          "    tpm: 100000\n"
+                                          "  - {key: only-rpm-3, rpm: 5}\n");
+    (void) state;
+    assert_int_equal(cfg->api_keys->nelts, 3);
+    assert_string_equal(client_key(cfg, 0)->key.value, "plain-key-1");
+    assert_int_equal(client_key(cfg, 0)->models->nelts, 0);
+    assert_int_equal(client_key(cfg, 0)->rpm.mark.line, 0);
+    assert_string_equal(client_key(cfg, 1)->key.value, "scoped-key-2");
+    assert_string_equal(item(client_key(cfg, 1)->models, 0), "gpt-*");
+    assert_int_equal(client_key(cfg, 1)->rpm.value, 60);
+    assert_int_equal(client_key(cfg, 1)->tpm.value, 100000);
+    assert_int_equal(client_key(cfg, 2)->rpm.value, 5);
+    assert_int_equal(client_key(cfg, 2)->tpm.value, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_error_alias_bomb),
         cmocka_unit_test(test_error_deep_nesting),
         cmocka_unit_test(test_error_load_file),
+        cmocka_unit_test(test_api_key_objects),
         cmocka_unit_test(test_every_prefix_of_the_seed),
     };
     apr_initialize();
