@@ -661,6 +661,18 @@ static void test_api_key_objects(void **state)
     assert_int_equal(client_key(cfg, 2)->tpm.value, 0);
 }
 
+/* An api-key object without its key, or with a limit out of range, names the entry. */
+static void test_api_key_object_errors(void **state)
+{
+    (void) state;
+    expect_error("api-key:\n  - plain\n  - models: [a]\n    rpm: 5\n", 3, 5,
+                 "api-key[1]: key: is missing");
+    expect_error("api-key:\n  - key: k\n    rpm: 0\n", 2, 5,
+                 "api-key[0]: rpm and tpm must be from 1 to 1000000000");
+    expect_error("api-key:\n  - key: k\n    tpm: 2000000000\n", 2, 5,
+                 "api-key[0]: rpm and tpm must be from 1 to 1000000000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_error_deep_nesting),
         cmocka_unit_test(test_error_load_file),
         cmocka_unit_test(test_api_key_objects),
+        cmocka_unit_test(test_api_key_object_errors),
         cmocka_unit_test(test_every_prefix_of_the_seed),
     };
     apr_initialize();
