@@ -473,13 +473,7 @@ static apr_status_t on_error(tr_stream_decoder *d, const tr_jv *ev, const tr_emi
     return tr_emit_error(e, &err);
 }
 
-typedef apr_status_t (*anthropic_event_handler)(tr_stream_decoder *d, const tr_jv *ev,
-                                                const tr_emitter *e);
-
-static const struct {
-    const char *type;
-    anthropic_event_handler handle;
-} stream_events[] = {
+static const tr_named_event stream_events[] = {
     {"message_start", on_message_start},
     {"content_block_start", on_block_start},
     {"content_block_delta", on_block_delta},
@@ -495,7 +489,6 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
 {
     tr_emitter e = {emit, baton};
     tr_jv *root;
-    const char *type;
     apr_status_t rv = APR_SUCCESS;
 
     if (!data)
@@ -505,15 +498,8 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
         return rv;
     }
     root = tr_resp_parse(d->scratch, data, len);
-    type = tr_jv_get_str(root, "type") ? tr_jv_get_str(root, "type") : event;
-    for (size_t i = 0;
-         tr_jv_is_object(root) && type && i < sizeof(stream_events) / sizeof(stream_events[0]);
-         i++) {
-        if (!strcmp(stream_events[i].type, type)) {
-            rv = stream_events[i].handle(d, root, &e);
-            break;
-        }
-    }
+    rv = tr_named_event_dispatch(stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d,
+                                 root, event, &e);
     apr_pool_clear(d->scratch);
     return rv;
 }

@@ -215,3 +215,17 @@ int tr_resp_sse_json(tr_buf *out, const char *name, const tr_jv *value)
     rc |= tr_buf_add(out, "\n\n", 2);
     return rc;
 }
+
+apr_status_t tr_named_event_dispatch(const tr_named_event *table, size_t n, tr_stream_decoder *d,
+                                     const tr_jv *root, const char *event, const tr_emitter *e)
+{
+    const char *type = tr_jv_get_str(root, "type") ? tr_jv_get_str(root, "type") : event;
+
+    if (!tr_jv_is_object(root) || !type)
+        return APR_SUCCESS;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(table[i].type, type))
+            return table[i].handle(d, root, e);
+    }
+    return APR_SUCCESS;
+}

@@ -19,6 +19,19 @@ typedef struct {
     void *baton;
 } tr_emitter;
 
+/* ---- decoding streams of named events (Anthropic, Responses) ---- */
+
+/* One named stream event ("message_start", "response.completed") and its decoder. */
+typedef struct {
+    const char *type;
+    apr_status_t (*handle)(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e);
+} tr_named_event;
+
+/* Hand root to the handler in table (n entries) for its "type", else for the SSE event name;
+ * a body that is no JSON object, or names no listed event, is skipped (APR_SUCCESS). */
+apr_status_t tr_named_event_dispatch(const tr_named_event *table, size_t n, tr_stream_decoder *d,
+                                     const tr_jv *root, const char *event, const tr_emitter *e);
+
 apr_status_t tr_emit_block_start(const tr_emitter *e, int index, tr_block_kind kind, const char *id,
                                  const char *name);
 apr_status_t tr_emit_delta(const tr_emitter *e, int index, tr_delta_kind kind, const char *text,
