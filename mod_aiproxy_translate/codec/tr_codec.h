@@ -49,8 +49,15 @@ typedef struct {
     /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element. */
     apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,
                                   apr_size_t len, tr_event_fn emit, void *baton);
-    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */
+    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode).
+     * NULL for an upstream-only protocol. */
     const tr_stream_encoding *stream_encoding;
+    /* How this protocol's upstreams frame a stream: 0 means SSE; Kiro's is the AWS event
+     * stream. */
+    aiproxy_stream_mode stream_framing;
+    /* The upstream answers only as a stream, whatever the client asked (the answer is
+     * collected for a client that wants one JSON body). */
+    int always_streams;
 
     /* ---- counting input tokens (AIPROXY_OP_COUNT_TOKENS) ---- */
 
@@ -72,12 +79,15 @@ typedef struct {
     const char *(*error_decode)(apr_pool_t *p, tr_jv *body);
 } tr_codec;
 
-/* The codec of a protocol (never NULL for a valid proto). */
+/* The codec of a protocol, client or upstream-only (never NULL for a valid proto). Upstream-only
+ * codecs leave the client-side entries (request_peek, request_decode, request_set_model,
+ * response_encode, stream_encoding) NULL. */
 const tr_codec *tr_codec_for(aiproxy_proto proto);
 
 extern const tr_codec tr_anthropic_codec;
 extern const tr_codec tr_openai_codec;
 extern const tr_codec tr_responses_codec;
 extern const tr_codec tr_gemini_codec;
+extern const tr_codec tr_kiro_codec;
 
 #endif /* TR_CODEC_H */

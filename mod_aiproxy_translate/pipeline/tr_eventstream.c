@@ -178,7 +178,8 @@ static void reserve(tr_es_decoder *d, apr_size_t total)
     while (cap < total)
         cap = cap > d->max_frame / 2 ? d->max_frame : cap * 2;
     bigger = apr_palloc(d->pool, cap);
-    memcpy(bigger, d->frame, d->have);
+    if (d->have)
+        memcpy(bigger, d->frame, d->have);
     d->frame = bigger;
     d->cap = cap;
 }
