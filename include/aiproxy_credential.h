@@ -49,6 +49,9 @@ typedef struct {
 typedef struct {
     int index;         /* the provider's own numbering (token or file index) */
     const char *label; /* for logs and the admin view: never a secret ("token 2", a file name) */
+    /* The account the request body must name for this credential (aiproxy_target.account:
+     * Kiro's profileArn), or NULL. Not a secret. */
+    const char *account;
 } aiproxy_credential;
 
 /* What an upstream answered an attempt, as much as the provider needs to judge the

@@ -29,8 +29,7 @@ static const struct {
      "https://cloudcode-pa.googleapis.com"},
     {"antigravity", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE,
      "https://daily-cloudcode-pa.googleapis.com"},
-    {"kiro", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE,
-     "https://codewhisperer.us-east-1.amazonaws.com"},
+    {"kiro", AIPROXY_PROTO_KIRO, AIPROXY_DIALECT_NONE, "https://q.us-east-1.amazonaws.com"},
 };
 
 /* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */

@@ -100,7 +100,8 @@ static int list_models(client_request *cr)
  * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
  * expressed for this upstream's protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, aip_attempt *at, aiproxy_error *err)
+                           const char *model, const aiproxy_credential *cred, aip_attempt *at,
+                           aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -114,6 +115,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.stream = client_stream != AIPROXY_STREAM_NONE;
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     target.dialect = up->dialect;
+    target.account = cred ? cred->account : NULL; /* the body may name the credential's account */
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
     if (rc)
         return rc;
@@ -261,7 +263,7 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
 {
     request_rec *r = run->cr->r;
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
-    int status = prepare_attempt(run->cr, run->req, up, model, at, &run->build_err);
+    int status = prepare_attempt(run->cr, run->req, up, model, cred, at, &run->build_err);
 
     if (status) {
         run->unexpressible = status;

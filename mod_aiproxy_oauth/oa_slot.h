@@ -38,7 +38,7 @@ typedef struct {
     apr_time_t last_refresh; /* 0: never seen */
     apr_uint32_t generation; /* bumped with every new access token */
     char access_token[OA_SLOT_ACCESS_MAX];
-    char account_id[OA_SLOT_ACCOUNT_MAX]; /* Codex chatgpt-account-id; "" none */
+    char account_id[OA_SLOT_ACCOUNT_MAX]; /* Codex chatgpt-account-id, Kiro profileArn; "" */
     /* A rotated refresh token the file did not take (its write failed): the next refresh
      * uses it instead of the file's, which is spent. "" none. */
     char pending_refresh[OA_SLOT_REFRESH_MAX];

@@ -81,6 +81,16 @@ SEEDS = {
     "unknown_header_type": (0x40, frame([b"\x01x\x0a"], b"")),
     "over_cap": (0x20, event("assistantResponseEvent", {"content": "x" * 300})),
     "empty_frame": (0x00, frame([], b"")),
+    # Kiro answers split inside preludes, headers and payloads, and broken mid-stream.
+    "tool_split_2": (0x01, THINK + TOOL),
+    "tool_split_16": (0x0f, TOOL + TEXT + METER),
+    "tool_split_32": (0x1f, TEXT + TOOL + TOOL + METER),
+    "bad_message_crc_mid_tool_split_5": (0x04, TOOL[:60] + bytes([TOOL[60] ^ 0x01]) + TOOL[61:]),
+    "bad_prelude_crc_second_frame_split_3": (
+        0x02, TEXT + event("toolUseEvent", {"toolUseId": "t", "name": "n", "stop": True})[:8] +
+        b"\0\0\0\0" + event("toolUseEvent", {"toolUseId": "t", "name": "n", "stop": True})[12:]),
+    "bad_message_crc_last_frame_split_11": (0x0a, TEXT + THINK[:-1] + bytes([THINK[-1] ^ 0xff])),
+    "fix_checksums_tool": (0x47, TOOL + EXCEPTION),
 }
 
 
