@@ -5,7 +5,9 @@
  * <case>.<target>.json is what the <target> upstream must receive (compared as JSON values),
  * or {"$error": <status>, "$contains": "<text in the message>"} when the target cannot
  * express the request. Every case is encoded to all four targets, the source's own protocol
- * included (a must-stream target sends same-protocol requests through the IR too).
+ * included (a must-stream target sends same-protocol requests through the IR too), and to the
+ * upstream-only Kiro (<case>.kiro.json: its random conversationId is checked to be a UUID,
+ * then compared as "$uuid").
  * Gemini cases take the model from the route; a case whose name contains "stream" streams.
  *
  * AIPROXY_UPDATE_VECTORS=1 rewrites the expected files from the current output: for adding
@@ -93,6 +95,23 @@ static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto tar
     return as_jansson(p, body);
 }
 
+/* Kiro's conversationId is random per request: a version 4 UUID, compared as "$uuid". */
+static void normalize_conversation_id(json_t *body)
+{
+    json_t *state = json_object_get(body, "conversationState");
+    const char *id = json_string_value(json_object_get(state, "conversationId"));
+    unsigned a, b, c, d;
+    unsigned long long e;
+    char end;
+
+    if (!id)
+        return;
+    assert_int_equal(strlen(id), 36);
+    assert_int_equal(sscanf(id, "%8x-%4x-%4x-%4x-%12llx%c", &a, &b, &c, &d, &e, &end), 5);
+    assert_int_equal(c >> 12, 4);
+    json_object_set_new(state, "conversationId", json_string("$uuid"));
+}
+
 static json_t *error_object(const aiproxy_error *err)
 {
     return json_pack("{s:i, s:s}", "$error", err->status, "$contains", err->message);
@@ -139,12 +158,15 @@ static int run_case(apr_pool_t *p, const char *dir, const char *case_name, void 
         print_error("%s: does not decode: %s\n", path, err.message ? err.message : "unreadable");
         return 1;
     }
-    for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
+    for (int t = 0; t < AIPROXY_PROTO_UPSTREAM_COUNT; t++) {
         const char *expected_path =
             apr_psprintf(p, "%s/%s.%s.json", dir, case_name, aiproxy_proto_name((aiproxy_proto) t));
         aiproxy_error terr = {0};
         json_t *actual =
             encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE, &terr);
+
+        if (actual && t == AIPROXY_PROTO_KIRO)
+            normalize_conversation_id(actual);
         apr_size_t elen;
         const char *etext = test_read_file(p, expected_path, &elen);
         json_t *expected = etext ? test_jansson_parse(p, etext, elen) : NULL;
