@@ -15,6 +15,7 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "pipeline/tr_eventstream.h"
+#include "es_checksums.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,34 +27,6 @@ typedef struct {
     unsigned long hash;
     unsigned count;
 } run_state;
-
-static void put_u32(unsigned char *b, uint32_t v)
-{
-    b[0] = (unsigned char) (v >> 24);
-    b[1] = (unsigned char) (v >> 16);
-    b[2] = (unsigned char) (v >> 8);
-    b[3] = (unsigned char) v;
-}
-
-static uint32_t get_u32(const unsigned char *b)
-{
-    return ((uint32_t) b[0] << 24) | ((uint32_t) b[1] << 16) | ((uint32_t) b[2] << 8) | b[3];
-}
-
-/* Write correct prelude and message CRCs into every frame that fits in the buffer. */
-static void fix_checksums(unsigned char *s, size_t n)
-{
-    size_t at = 0;
-
-    while (n - at >= TR_ES_MIN_FRAME) {
-        uint32_t total = get_u32(s + at);
-        put_u32(s + at + 8, tr_es_crc32(0, s + at, 8));
-        if (total < TR_ES_MIN_FRAME || total > n - at)
-            return;
-        put_u32(s + at + total - 4, tr_es_crc32(0, s + at, total - 4));
-        at += total;
-    }
-}
 
 static apr_status_t on_message(void *baton, const tr_es_message *msg)
 {
@@ -126,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st.max_frame = data[0] & 0x20 ? 256 : TR_ES_DEFAULT_MAX_FRAME;
     copy = apr_pmemdup(st.pool, data + 1, size - 1);
     if (data[0] & 0x40)
-        fix_checksums(copy, size - 1);
+        es_fix_checksums(copy, size - 1);
     st.input = (const char *) copy;
     st.len = size - 1;
 

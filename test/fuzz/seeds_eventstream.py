@@ -6,6 +6,10 @@ frame cap, bit 6 fix the checksums) then an AWS event stream: Kiro-shaped answer
 use in fragments, reasoning, metering, an exception frame), every header type, frames split at
 odd piece sizes, bad prelude and message checksums, a cut frame, impossible lengths, a frame
 past the cap. Run it after changing the input layout.
+
+It also writes fuzz_response's Kiro seeds (corpus/fuzz_response/kiro_*): three spec bytes
+(fuzz_response.c: byte 0 the client and its framing, byte 1 bit 3 a Kiro upstream, bit 4 fix
+the checksums, byte 2 the piece size) then a Kiro answer.
 """
 import json
 import os
@@ -14,6 +18,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus", "fuzz_eventstream")
+RESPONSE_OUT = os.path.join(HERE, "corpus", "fuzz_response")
 
 
 def header(name, type_, value=b""):
@@ -94,11 +99,35 @@ SEEDS = {
 }
 
 
+NESTED = event("assistantResponseEvent", {"assistantResponseEvent": {"content": "nested"}})
+VALIDATION = event("assistantResponseEvent",
+                   {"_type": "com.amazon.aws.codewhisperer#ValidationException", "message": "bad"})
+USAGE = event("metadataEvent", {"tokenUsage": {"inputTokens": 12, "outputTokens": 7}})
+
+# name: (client, client framing 0 JSON / 1 SSE / 2 JSON array, fix checksums, piece, stream)
+RESPONSE_SEEDS = {
+    "kiro_anthropic_sse": (0, 1, 0, 6, THINK + TEXT + TOOL + METER + USAGE),
+    "kiro_openai_json": (1, 0, 0, 0, TEXT + TOOL + USAGE),
+    "kiro_responses_sse": (2, 1, 1, 12, TEXT + NESTED + TOOL + USAGE),
+    "kiro_gemini_array": (3, 2, 0, 3, THINK + TEXT + TOOL),
+    "kiro_openai_sse_exception": (1, 1, 0, 4, TEXT + EXCEPTION),
+    "kiro_gemini_sse_validation": (3, 1, 1, 30, VALIDATION + TEXT),
+    "kiro_anthropic_json_bad_crc": (0, 0, 0, 8, TEXT + frame([string(":event-type", "x")], b"{}",
+                                                             bad_message=True) + TOOL),
+    "kiro_responses_sse_cut": (2, 1, 0, 5, TEXT + TOOL[:37]),
+}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name, (mode, stream) in SEEDS.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(bytes([mode]) + stream)
+    os.makedirs(RESPONSE_OUT, exist_ok=True)
+    for name, (client, framing, fix, piece, stream) in RESPONSE_SEEDS.items():
+        spec = bytes([client | framing << 4, 8 | (16 if fix else 0), piece])
+        with open(os.path.join(RESPONSE_OUT, name), "wb") as f:
+            f.write(spec + stream)
 
 
 if __name__ == "__main__":
