@@ -6,7 +6,9 @@ Wire facts: research/oauth.md §5; docs/oauth.md "Kiro"."""
 
 import json
 import re
+import struct
 import time
+import zlib
 
 import pytest
 
@@ -242,6 +244,88 @@ def test_exception_frame_before_content_is_an_error_answer(setup, proto):
     status, _, payload = post_json(gw.url(path), body)
     assert status == 502, payload
     assert "kiro-sub" in error_message(proto, payload)
+
+
+# ---- the mock's event stream, read independently of the gateway --------------------------------
+
+
+def read_frames(data):
+    """[(headers, payload, crc_ok)] of an AWS event stream; asserts the framing holds."""
+    frames, at = [], 0
+    while at < len(data):
+        total, hlen, prelude_crc = struct.unpack(">III", data[at:at + 12])
+        assert prelude_crc == zlib.crc32(data[at:at + 8])
+        frame = data[at:at + total]
+        assert len(frame) == total
+        headers, h = {}, 12
+        while h < 12 + hlen:
+            n = frame[h]
+            name = frame[h + 1:h + 1 + n].decode()
+            assert frame[h + 1 + n] == 7  # every header the mock writes is a string
+            vlen = struct.unpack(">H", frame[h + 2 + n:h + 4 + n])[0]
+            headers[name] = frame[h + 4 + n:h + 4 + n + vlen].decode()
+            h += 4 + n + vlen
+        payload = frame[12 + hlen:total - 4]
+        crc_ok = struct.unpack(">I", frame[total - 4:])[0] == zlib.crc32(frame[:total - 4])
+        frames.append((headers, json.loads(payload), crc_ok))
+        at += total
+    return frames
+
+
+def kiro_body(text, tools=False):
+    user = {"content": text, "modelId": "claude-sonnet-4.5", "origin": "AI_EDITOR"}
+    if tools:
+        user["userInputMessageContext"] = {"tools": [{"toolSpecification": {
+            "name": "get_weather", "description": "d", "inputSchema": {"json": {}}}}]}
+    return {"conversationState": {"chatTriggerType": "MANUAL", "conversationId": "c",
+                                  "currentMessage": {"userInputMessage": user}}}
+
+
+@pytest.fixture(scope="module")
+def plain_mock():
+    ensure_built("mod_aiproxy_mock.so")
+    mock = MockUpstream(names=["kiro"])
+    mock.start()
+    yield mock
+    mock.stop()
+    mock.cleanup()
+
+
+def test_mock_answers_well_formed_frames(plain_mock):
+    url = plain_mock.base_url("kiro") + "/generateAssistantResponse"
+    status, headers, data = post_json(url, kiro_body("[mock:think,tool] hi", tools=True))
+    assert status == 200
+    assert headers["content-type"] == "application/vnd.amazon.eventstream"
+    frames = read_frames(data)
+    assert all(ok for _, _, ok in frames)
+    kinds = [h[":event-type"] for h, _, _ in frames]
+    assert kinds[:2] == ["reasoningContentEvent"] * 2
+    assert kinds[-3:] == ["meteringEvent", "contextUsageEvent", "metadataEvent"]
+    uses = [p for h, p, _ in frames if h[":event-type"] == "toolUseEvent"]
+    assert "".join(p.get("input", "") for p in uses) == '{"arg":"mock"}'
+    assert uses[-1]["stop"] is True and uses[0]["name"] == "get_weather"
+    assert all(h[":message-type"] == "event" and h[":content-type"] == "application/json"
+               for h, _, _ in frames)
+
+
+def test_mock_spoils_one_frame_on_request(plain_mock):
+    url = plain_mock.base_url("kiro") + "/generateAssistantResponse"
+    _, _, data = post_json(url, kiro_body("[mock:bad-crc] hi"))
+    verdicts = [ok for _, _, ok in read_frames(data)]
+    assert verdicts.count(False) == 1 and verdicts[1] is False, verdicts  # the 2nd text frame
+
+
+def test_mock_errors_are_aws_json(plain_mock):
+    url = plain_mock.base_url("kiro") + "/generateAssistantResponse"
+    status, headers, data = post_json(url, kiro_body("[mock:quota=60]"))
+    assert status == 402 and json.loads(data)["reason"] == "MONTHLY_REQUEST_COUNT"
+    status, headers, data = post_json(url, kiro_body("[mock:status=429]"))
+    assert status == 429 and headers["x-amzn-errortype"] == "ThrottlingException"
+    assert json.loads(data)["message"]
+    status, _, data = post_json(url, kiro_body("[mock:sse-error]"))
+    frames = read_frames(data)
+    assert status == 200 and frames[0][0][":message-type"] == "exception"
+    assert frames[0][0][":exception-type"] == "ThrottlingException"
 
 
 # ---- credentials ------------------------------------------------------------------------------
