@@ -463,3 +463,44 @@ def test_monthly_quota_cools_the_file_until_next_month(env):
     year, month = (tm.tm_year + 1, 1) if tm.tm_mon == 12 else (tm.tm_year, tm.tm_mon + 1)
     assert states["q1.json"]["until"].startswith(f"{year:04d}-{month:02d}-01T00:00:00"), states
     assert wait_for(lambda: "MONTHLY_REQUEST_COUNT" in gw.error_log())
+
+
+# ---- the mock's Kiro OAuth vhost, directly ------------------------------------------------------
+
+
+def test_mock_kiro_token_endpoints_and_bearer_check(env):
+    mock = env.mock(names=["kiro"], oauth={"kiro": "kiro"},
+                    issued_tokens={"kiro": [
+                        {"label": "s", "access": "aoa-s", "refresh": "aor-s", "account": PROFILE},
+                        {"label": "i", "access": "aoa-i", "refresh": "aor-i", "expires_in": -5}]})
+    base = mock.base_url("kiro")
+
+    # social: only the refresh token; camelCase answer with the profile; the old token is spent
+    status, _, body = post_json(base + "/refreshToken", {"refreshToken": "aor-s"})
+    answer = json.loads(body)
+    assert status == 200, body
+    assert set(answer) == {"accessToken", "refreshToken", "expiresIn", "tokenType", "profileArn"}
+    assert answer["profileArn"] == PROFILE and answer["refreshToken"] != "aor-s"
+    status, _, body = post_json(base + "/refreshToken", {"refreshToken": "aor-s"})
+    assert status == 400 and json.loads(body)["error"] == "invalid_grant"
+
+    # IdC: the client registration must match when the test sets one; no profile comes back
+    mock.set_token_control("kiro", client_id="cid", client_secret="csecret")
+    idc = {"clientId": "cid", "clientSecret": "wrong", "refreshToken": "aor-i",
+           "grantType": "refresh_token"}
+    status, _, body = post_json(base + "/token", idc)
+    assert status == 401 and json.loads(body)["error"] == "invalid_client"
+    status, _, body = post_json(base + "/token", dict(idc, clientSecret="csecret"))
+    assert status == 200 and "profileArn" not in json.loads(body)
+
+    # provider endpoint: AWS's 403 for a token it does not know, "expired" for a stale one
+    url = base + "/generateAssistantResponse"
+    status, headers, body = post_json(url, kiro_body("hi"), headers={"Authorization": "Bearer x"})
+    assert status == 403 and headers["x-amzn-errortype"] == "AccessDeniedException"
+    assert "bearer token" in json.loads(body)["message"]
+    status, _, body = post_json(url, kiro_body("hi"), headers={"Authorization": "Bearer aoa-s"})
+    assert status == 403  # rotated away by the refresh above
+    fresh = mock.credential("kiro", "s")["access"]
+    status, _, body = post_json(url, kiro_body("hi"),
+                                headers={"Authorization": f"Bearer {fresh}"})
+    assert status == 200 and read_frames(body)
