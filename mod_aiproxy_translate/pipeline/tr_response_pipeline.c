@@ -22,6 +22,7 @@
  * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
  */
 #include <string.h>
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "tr_accumulate.h"
 #include "tr_error.h"
@@ -250,6 +251,20 @@ static apr_status_t on_array_element(void *baton, const char *data, apr_size_t l
     return on_upstream_unit(baton, NULL, data, len);
 }
 
+/* A header naming an event, exception or error code, when it is a plain name (letters, digits,
+ * '_', '-', '.', '#'), else "": no event name can then pass for another kind of frame (it
+ * holds no ':'), and no byte of it reaches a client unchecked. */
+static const char *frame_name(apr_pool_t *p, const tr_es_message *msg, const char *header)
+{
+    const char *v = tr_es_header_string(p, msg, header);
+
+    for (const char *c = v; c && *c; c++) {
+        if (!apr_isalnum(*c) && !strchr("_-.#", *c))
+            return "";
+    }
+    return v ? v : "";
+}
+
 /* An event-stream frame as the decoder's unit: an event frame by its :event-type, an exception
  * or error frame as "exception:<:exception-type>" / "error:<:error-code>" (its payload, or a
  * JSON object holding :error-message when it has none). */
@@ -263,11 +278,11 @@ static apr_status_t on_frame(void *baton, const tr_es_message *msg)
     apr_status_t rv;
 
     if (!kind || !strcmp(kind, "event"))
-        name = tr_es_header_string(p, msg, ":event-type");
+        name = frame_name(p, msg, ":event-type");
     else if (!strcmp(kind, "exception"))
-        name = apr_pstrcat(p, "exception:", tr_es_header_string(p, msg, ":exception-type"), NULL);
+        name = apr_pstrcat(p, "exception:", frame_name(p, msg, ":exception-type"), NULL);
     else
-        name = apr_pstrcat(p, "error:", tr_es_header_string(p, msg, ":error-code"), NULL);
+        name = apr_pstrcat(p, "error:", frame_name(p, msg, ":error-code"), NULL);
     if (kind && !strcmp(kind, "error") && len == 0) {
         tr_jv *body =
             tr_jv_pack(p, "{s:s?}", "message", tr_es_header_string(p, msg, ":error-message"));

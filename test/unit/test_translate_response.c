@@ -574,6 +574,31 @@ static void test_kiro_exceptions(void **state)
     }
 }
 
+/* Frame names are plain names: an event frame whose :event-type looks like an exception's unit
+ * name is no exception, and an exception type with bytes that are not a name (here not even
+ * UTF-8) reaches the client as no type at all, its answer still valid JSON. */
+static void test_kiro_frame_names_cannot_pass_for_others(void **state)
+{
+    tr_buf *b = tr_buf_make(pool, 0);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_RESPONSES, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    run_result r;
+
+    kiro_frame(b, "event", ":event-type", "error:\xff\xfe", "{\"content\":\"x\"}");
+    kiro_frame(b, "event", ":event-type", "exception:ThrottlingException", "{}");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"kept\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    assert_int_equal(r.info.seen_error, 0);
+    assert_non_null(strstr(r.output, "kept"));
+
+    b = tr_buf_make(pool, 0);
+    kiro_frame(b, "exception", ":exception-type", "Bad\xff", "{\"message\":\"m\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    assert_int_equal(r.info.seen_error, 1);
+    assert_non_null(strstr(r.output, "the kiro upstream reported an error: m"));
+    assert_null(strstr(r.output, "\xff"));
+}
+
 /* A tool call whose stop never came is closed at the end of the body; calls close in the
  * order they started; the stop reason is tool_use. */
 static void test_kiro_tool_without_stop(void **state)
@@ -1106,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_kiro_corrupt_and_cut_streams),
         cmocka_unit_test(test_kiro_exceptions),
         cmocka_unit_test(test_kiro_tool_without_stop),
+        cmocka_unit_test(test_kiro_frame_names_cannot_pass_for_others),
     };
     int rc;
 
