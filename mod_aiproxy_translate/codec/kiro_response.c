@@ -271,12 +271,13 @@ apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, cons
         return APR_SUCCESS;
     if (!data)
         rv = finish(d, &e);
-    else {
+    else if (event && (!strncmp(event, "exception:", 10) || !strncmp(event, "error:", 6))) {
+        /* An exception or error frame ends the answer whatever its payload holds. */
         payload = tr_resp_parse(d->scratch, data, len);
-        if (!payload)
-            payload = tr_jv_object(d->scratch); /* an error frame may carry no JSON */
-        rv = decode_event(d, &e, event, payload);
-    }
+        rv = decode_event(d, &e, event, payload ? payload : tr_jv_object(d->scratch));
+    } else if ((rv = tr_resp_parse_event(d->scratch, data, len, &payload)) == APR_SUCCESS &&
+               payload)
+        rv = decode_event(d, &e, event, payload); /* an event that is not JSON: BAD_EVENT */
     apr_pool_clear(d->scratch);
     return rv;
 }
