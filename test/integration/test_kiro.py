@@ -504,3 +504,24 @@ def test_mock_kiro_token_endpoints_and_bearer_check(env):
     status, _, body = post_json(url, kiro_body("hi"),
                                 headers={"Authorization": f"Bearer {fresh}"})
     assert status == 200 and read_frames(body)
+
+
+def test_identity_header_override_keeps_the_machine_id(env):
+    """AIProxyOAuthHeader kiro replaces a default; {machine_id} in it is the login's id, the
+    same one the defaults carry (the SHA-256 of the profileArn)."""
+    import hashlib
+    now = int(time.time())
+    mock = env.mock(names=["kiro"], oauth={"kiro": "kiro"},
+                    issued_tokens={"kiro": [{"label": "h", "access": "aoa-h", "refresh": "aor-h",
+                                             "account": PROFILE, "expires_in": HOUR}]})
+    path = env.tokens.write("kiro.json", kiro_social_file("aoa-h", "aor-h", now + HOUR))
+    gw = env.gateway(kiro_upstream(mock, [path]),
+                     extra='AIProxyOAuthHeader kiro x-amz-user-agent "custom/1 {machine_id}"\n'
+                           'AIProxyOAuthHeader kiro x-extra "yes"')
+    status, _, body = chat(gw)
+    assert status == 200, body
+    headers = {k.lower(): v for k, v in provider_requests(mock, "kiro")[-1]["headers"].items()}
+    machine = hashlib.sha256(PROFILE.encode()).hexdigest()
+    assert headers["x-amz-user-agent"] == f"custom/1 {machine}"
+    assert headers["user-agent"].endswith(f"KiroIDE-0.8.0-{machine}")
+    assert headers["x-extra"] == "yes"
