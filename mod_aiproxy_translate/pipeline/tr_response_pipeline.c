@@ -335,12 +335,13 @@ static apr_status_t feed_passthrough_stream(aiproxy_response *t, const char *dat
             }
             rv = APR_SUCCESS;
         }
-        if (tr_buf_add(t->held, data, n)) {
+        if (end && !t->held->len) { /* the usual case: a whole event in one read, no copy */
+            rv = t->sink->write(t->sink->baton, data, n);
+        } else if (tr_buf_add(t->held, data, n)) {
             t->terminated = 1;
             rv = write_passthrough_stream_error(t, "an upstream stream event is too large");
             return rv == APR_SUCCESS ? APR_ENOSPC : rv;
-        }
-        if (end) {
+        } else if (end) {
             rv = t->sink->write(t->sink->baton, t->held->data, t->held->len);
             tr_buf_reset(t->held);
         }
