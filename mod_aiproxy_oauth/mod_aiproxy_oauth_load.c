@@ -81,6 +81,14 @@ int oa_tokens_from_credential(apr_pool_t *p, const oa_credential *cred, const oa
         *err = "its account id is too long";
         return -1;
     }
+    if (copy_field(out->project_account, sizeof(out->project_account), cred->email) != 0 ||
+        copy_field(out->project, sizeof(out->project),
+                   cred->project_id                                             ? cred->project_id
+                   : old && !strcmp(old->project_account, out->project_account) ? old->project
+                                                                                : NULL) != 0) {
+        *err = "its project id or email is too long";
+        return -1;
+    }
     out->expiry = cred->expiry;
     out->last_refresh = cred->last_refresh;
     apr_cpystrn(out->fingerprint, oa_fingerprint(p, cred->access_token), sizeof(out->fingerprint));

@@ -1,5 +1,6 @@
 /*
- * mod_aiproxy_oauth_provider.c: the "codex" and "claudecode" credential providers
+ * mod_aiproxy_oauth_provider.c: the "codex", "claudecode", "geminicli" and "antigravity"
+ * credential providers
  * (include/aiproxy_credential.h): an upstream's auth files in turn, each file's token from
  * shared memory, the dialect's authentication and identity headers, and what upstream answers
  * mean for the file (oa_signal.h).
@@ -35,6 +36,10 @@ static const oa_header default_headers[] = {
      "fine-grained-tool-streaming-2025-05-14"},
     {OA_PROVIDER_CLAUDECODE, "User-Agent", "claude-cli/2.1.330 (external, cli)"},
     {OA_PROVIDER_CLAUDECODE, "x-app", "cli"},
+    {OA_PROVIDER_GEMINICLI, "User-Agent", "GeminiCLI/0.22.5 (linux; x64)"},
+    {OA_PROVIDER_GEMINICLI, "Client-Metadata",
+     "ideType=IDE_UNSPECIFIED,platform=PLATFORM_UNSPECIFIED,pluginType=GEMINI"},
+    {OA_PROVIDER_ANTIGRAVITY, "User-Agent", "antigravity/hub/2.9.1 darwin/arm64"},
 };
 
 const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, const char *name)
@@ -54,8 +59,7 @@ const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, co
 }
 
 /* Every identity header of provider: the defaults' names, then names only configured. */
-static void set_identity_headers(const oa_server_conf *conf, oa_provider provider,
-                                 apr_table_t *headers)
+void oa_set_identity_headers(const oa_server_conf *conf, oa_provider provider, apr_table_t *headers)
 {
     for (size_t i = 0; i < sizeof(default_headers) / sizeof(default_headers[0]); i++) {
         if (default_headers[i].provider == provider)
@@ -98,6 +102,7 @@ static const char *oauth_setup(apr_pool_t *pconf, server_rec *s,
     src = apr_pcalloc(pconf, sizeof(*src));
     src->upstream = up->name;
     src->balancer = up->balancer;
+    src->base_url = up->base_url;
     src->provider = oa_provider_from_name(up->api_type);
     src->breaker_open_seconds = up->breaker_open_seconds;
     src->conf = ap_get_module_config(s->module_config, &aiproxy_oauth_module);
@@ -204,7 +209,10 @@ static chosen *take(cursor *c, oa_file *f)
     }
     if (!serving(f) || !sendable(f, &ch->view, now))
         return NULL;
+    if (oa_project_ensure(c->pool, f, &ch->view) != 0 || !sendable(f, &ch->view, apr_time_now()))
+        return NULL;
     ch->pub = f->cred;
+    ch->pub.project = ch->view.project[0] ? apr_pstrdup(c->pool, ch->view.project) : NULL;
     ch->file = f;
     return ch;
 }
@@ -244,17 +252,18 @@ static apr_status_t oauth_apply(void *sourcep, const aiproxy_credential *cred, r
     if (!sendable(ch->file, &ch->view, apr_time_now()))
         return APR_EGENERAL;
     apr_table_unset(headers, "x-api-key");
+    apr_table_unset(headers, "x-goog-api-key");
     apr_table_setn(headers, "Authorization",
                    apr_pstrcat(rr->pool, "Bearer ", ch->view.access_token, NULL));
     if (src->provider == OA_PROVIDER_CLAUDECODE) {
         const char *clients = apr_table_get(headers, "anthropic-beta");
-        set_identity_headers(src->conf, src->provider, headers);
+        oa_set_identity_headers(src->conf, src->provider, headers);
         apr_table_setn(headers, "anthropic-beta",
                        merged_betas(rr->pool, apr_table_get(headers, "anthropic-beta"),
                                     clients ? apr_pstrdup(rr->pool, clients) : NULL));
     } else {
-        set_identity_headers(src->conf, src->provider, headers);
-        if (ch->view.account_id[0])
+        oa_set_identity_headers(src->conf, src->provider, headers);
+        if (src->provider == OA_PROVIDER_CODEX && ch->view.account_id[0])
             apr_table_setn(headers, "chatgpt-account-id",
                            apr_pstrdup(rr->pool, ch->view.account_id));
     }
@@ -371,8 +380,9 @@ static const aiproxy_credential_provider oauth_provider = {
 
 void oa_provider_register(apr_pool_t *p)
 {
-    /* The dialects served so far; the Google and Kiro ones stay out of rotation until then. */
-    static const oa_provider served[] = {OA_PROVIDER_CODEX, OA_PROVIDER_CLAUDECODE};
+    /* The dialects served so far; Kiro stays out of rotation until then. */
+    static const oa_provider served[] = {OA_PROVIDER_CODEX, OA_PROVIDER_CLAUDECODE,
+                                         OA_PROVIDER_GEMINICLI, OA_PROVIDER_ANTIGRAVITY};
 
     for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
         ap_register_provider(p, AIPROXY_CREDENTIAL_GROUP, oa_provider_name(served[i]),
