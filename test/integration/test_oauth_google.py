@@ -232,3 +232,35 @@ def test_resource_exhausted_cools_the_credential(env, scenario, reason, seconds)
     until = calendar.timegm(time.strptime(q1["until"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert now + seconds - 5 <= until <= int(time.time()) + seconds + 5, (q1, seconds)
     assert reason in gw.error_log()
+
+
+def test_another_account_after_a_refresh_is_discovered_again(env):
+    """A file rewritten with another account's login (another email) drops the project found
+    for the old one: the next use finds the new account's project."""
+    now = int(time.time())
+    mock = env.mock(names=["agy"], oauth={"agy": "google"},
+                    issued_tokens={"agy": [
+                        {"label": "x1", "access": "ya29.x1", "refresh": "1//x1",
+                         "expires_in": HOUR, "tier": "free-tier", "project": "proj-x1"},
+                        {"label": "x2", "access": "ya29.x2", "refresh": "1//x2",
+                         "expires_in": HOUR, "tier": "free-tier", "project": "proj-x2"}]})
+    path = env.tokens.write("agy.json", antigravity_file("ya29.x1", "1//x1", now + HOUR))
+    gw = env.gateway(upstreams(mock, [path], "agy", "antigravity", "sub-agy"))
+
+    def ask_once(text):
+        status, _, body = post_json(gw.url("/v1/chat/completions"),
+                                    {"model": "sub-agy",
+                                     "messages": [{"role": "user", "content": text}]})
+        assert status == 200, body
+
+    ask_once("first")
+    assert sent_body(last_generate(mock, "agy", "x1"))["project"] == "proj-x1"
+    # the user logs in again with another account; the old token stops working upstream
+    other = antigravity_file("ya29.x2", "1//x2", now + HOUR)
+    other["email"] = "b@example.invalid"
+    env.tokens.write("agy.json", other)
+    mock.update_credential("agy", "x1", expires_at=now - 1)
+    ask_once("second")
+    assert sent_body(last_generate(mock, "agy", "x2"))["project"] == "proj-x2"
+    loads = [r["oauth"]["credential"] for r in setup_calls(mock, "agy", "loadCodeAssist")]
+    assert loads == ["x1", "x2"], loads
