@@ -5,7 +5,8 @@ child, the v1internal envelope both ways for every client protocol, JSON and str
 refreshes, and RESOURCE_EXHAUSTED answers cooling a credential down (research/oauth.md §3-4).
 
 The mock's google OAuth vhosts check the bearer tokens, serve Code Assist's setup calls and
-answer only a request that names the account's project (docs/mock-upstream.md)."""
+answer only a request that names the account's project (docs/mock-upstream.md). The real SDKs
+of test/sdk run against both upstreams too (skipped when npm cannot install them)."""
 
 import calendar
 import json
@@ -14,9 +15,10 @@ import time
 import pytest
 
 from conftest import GATEWAY_MODULES, ensure_built
-from harness import MockUpstream, post_json, stream_sse
+from harness import REPO, MockUpstream, npm_ci, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text
 from test_oauth import HOUR, OAuthGateway, TokenDir, env, provider_requests  # noqa: F401
+from test_sdk import EXPECTED_STOP, PROMPTS, SDKS, TOOL_NAME, case_id, run_batches
 
 PROTOCOLS = ["anthropic", "openai", "responses", "gemini"]
 MODELS = {"gcli": "sub-gemini", "agy": "sub-antigravity", "gfile": "sub-gemini-file"}
@@ -264,3 +266,45 @@ def test_another_account_after_a_refresh_is_discovered_again(env):
     assert sent_body(last_generate(mock, "agy", "x2"))["project"] == "proj-x2"
     loads = [r["oauth"]["credential"] for r in setup_calls(mock, "agy", "loadCodeAssist")]
     assert loads == ["x1", "x2"], loads
+
+
+# ---- the real SDKs (test/sdk) against both Code Assist upstreams ------------------------------
+
+SDK_UPSTREAMS = ["gcli", "agy"]
+SDK_SCENARIOS = ["plain", "tool", "think"]
+
+
+@pytest.fixture(scope="module")
+def sdk_results(setup):
+    """Every SDK of test/sdk (openai chat and responses, @anthropic-ai/sdk 1.x and 0.x,
+    @google/genai) against the geminicli and antigravity models, JSON and its stream helper."""
+    node = npm_ci(REPO / "test" / "sdk", "SDK tests", ".aiproxy-sdk-stamp", timeout=600)
+    gw, _ = setup
+    base = gw.url("").rstrip("/")
+    return run_batches(node, {sdk: [
+        {"id": case_id(sdk, MODELS[up], scenario, stream), "sdk": sdk, "baseURL": base,
+         "model": MODELS[up], "scenario": scenario, "stream": stream}
+        for up in SDK_UPSTREAMS for scenario in SDK_SCENARIOS for stream in (False, True)]
+        for sdk in SDKS})
+
+
+SDK_MATRIX = [pytest.param(sdk, up, scenario, stream,
+                           id=f"{sdk}/{up}/{scenario}/{'stream' if stream else 'json'}")
+              for sdk in SDKS for up in SDK_UPSTREAMS for scenario in SDK_SCENARIOS
+              for stream in (False, True)]
+
+
+@pytest.mark.parametrize("sdk,upstream,scenario,stream", SDK_MATRIX)
+def test_sdk(sdk_results, sdk, upstream, scenario, stream):
+    """The SDK's own parse of an answer that came through the Code Assist envelope: text, tool
+    call, thinking, stop reason, usage."""
+    res = sdk_results[case_id(sdk, MODELS[upstream], scenario, stream)]
+    where = json.dumps(res)
+    assert "error" not in res, where
+    if scenario == "tool":
+        assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
+    else:
+        assert res["tool_calls"] == [] and res["text"] == f"echo: {PROMPTS[scenario]}", where
+    assert res["thinking"] == ("mock thinking" if scenario == "think" else ""), where
+    assert res["stop"] == EXPECTED_STOP[SDKS[sdk]][scenario], where
+    assert res["usage"]["input"] > 0 and res["usage"]["output"] > 0, where
