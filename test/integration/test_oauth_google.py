@@ -102,7 +102,8 @@ def setup():
 
 
 def ask(gw, proto, upstream, text, stream):
-    path, body = client_request(proto, text, stream=stream, model=MODELS[upstream])
+    """The answer text of one request to the model of upstream (or to a model name)."""
+    path, body = client_request(proto, text, stream=stream, model=MODELS.get(upstream, upstream))
     if not stream:
         status, _, payload = post_json(gw.url(path), body)
         assert status == 200, payload
@@ -202,13 +203,15 @@ def test_google_refresh_then_discovery(env):
     assert sent_body(last_generate(mock, "gcli", "r"))["project"] == "proj-r"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("scenario,reason,seconds", [
     ("[mock:quota=7200]", "QUOTA_EXHAUSTED", 7200),
     ("[mock:status=429][mock:retry-after=40]", "RATE_LIMIT_EXCEEDED", 40),
 ], ids=["quota", "rate"])
-def test_resource_exhausted_cools_the_credential(env, scenario, reason, seconds):
+def test_resource_exhausted_cools_the_credential(env, scenario, reason, seconds, stream):
     """RESOURCE_EXHAUSTED (QUOTA_EXHAUSTED with quotaResetDelay, or a RetryInfo retryDelay)
-    cools the file down until the stated reset; the next file serves meanwhile."""
+    cools the file down until the stated reset; the next file serves meanwhile, before the
+    first byte of a stream reaches the client."""
     now = int(time.time())
     mock = env.mock(names=["agy"], oauth={"agy": "google"},
                     issued_tokens={"agy": [
@@ -220,10 +223,7 @@ def test_resource_exhausted_cools_the_credential(env, scenario, reason, seconds)
     f2 = env.tokens.write("q2.json", antigravity_file("ya29.q2", "1//q2", now + HOUR))
     gw = env.gateway(upstreams(mock, [f1, f2], "agy", "antigravity", "sub-agy"))
     for i in range(4):
-        status, _, body = post_json(gw.url("/v1/chat/completions"),
-                                    {"model": "sub-agy",
-                                     "messages": [{"role": "user", "content": f"turn {i}"}]})
-        assert status == 200, body
+        assert ask(gw, "openai", "sub-agy", f"turn {i}", stream) == f"echo: turn {i}"
     used = [r["oauth"]["credential"] for r in provider_requests(mock, "agy")
             if "Content" in r["path"]]
     assert used.count("q1") == 1 and used.count("q2") == 4, used
