@@ -191,25 +191,36 @@ static void *oauth_begin(void *sourcep, request_rec *r)
     return c;
 }
 
-/* f's tokens, refreshed first when due (by this child if it wins the lease; else waiting
- * while the winner refreshes and its token is unusable). NULL when f cannot serve now. */
-static chosen *take(cursor *c, oa_file *f)
+/* f's tokens in *view, refreshed first when due (by this child if it wins the lease; else
+ * waiting while the winner refreshes and its token is unusable). 0, or -1 when f cannot serve
+ * now. */
+static int fresh_view(cursor *c, oa_file *f, oa_slot_tokens *view)
 {
-    chosen *ch = apr_pcalloc(c->pool, sizeof(*ch));
     apr_time_t now = apr_time_now();
 
     if (!serving(f) || cooling(f, now))
-        return NULL;
-    oa_slot_read(f->slot, &ch->view);
-    if (oa_refresh_due(f, &ch->view, now)) {
-        if (oa_refresh_file(c->pool, f) == OA_REFRESH_BUSY && !sendable(f, &ch->view, now))
+        return -1;
+    oa_slot_read(f->slot, view);
+    if (oa_refresh_due(f, view, now)) {
+        if (oa_refresh_file(c->pool, f) == OA_REFRESH_BUSY && !sendable(f, view, now))
             oa_refresh_wait(f);
-        oa_slot_read(f->slot, &ch->view);
+        oa_slot_read(f->slot, view);
         now = apr_time_now();
     }
-    if (!serving(f) || !sendable(f, &ch->view, now))
-        return NULL;
-    if (oa_project_ensure(c->pool, f, &ch->view) != 0 || !sendable(f, &ch->view, apr_time_now()))
+    return serving(f) && sendable(f, view, now) ? 0 : -1;
+}
+
+/* f's tokens with the project its dialect names (discovered now when not known yet; a token
+ * the discovery found refused is refreshed and tried once more). NULL when f cannot serve. */
+static chosen *take(cursor *c, oa_file *f)
+{
+    chosen *ch = apr_pcalloc(c->pool, sizeof(*ch));
+    int ok = fresh_view(c, f, &ch->view) == 0 && oa_project_ensure(c->pool, f, &ch->view) == 0;
+
+    if (!ok && oa_project_needed(c->source->provider) && ch->view.access_token[0] &&
+        atomic_load(&f->slot->rejected_generation) == ch->view.generation)
+        ok = fresh_view(c, f, &ch->view) == 0 && oa_project_ensure(c->pool, f, &ch->view) == 0;
+    if (!ok || !sendable(f, &ch->view, apr_time_now()))
         return NULL;
     ch->pub = f->cred;
     ch->pub.project = ch->view.project[0] ? apr_pstrdup(c->pool, ch->view.project) : NULL;

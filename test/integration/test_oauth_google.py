@@ -308,3 +308,20 @@ def test_sdk(sdk_results, sdk, upstream, scenario, stream):
     assert res["thinking"] == ("mock thinking" if scenario == "think" else ""), where
     assert res["stop"] == EXPECTED_STOP[SDKS[sdk]][scenario], where
     assert res["usage"]["input"] > 0 and res["usage"]["output"] > 0, where
+
+
+def test_discovery_refused_token_is_refreshed_and_retried(env):
+    """loadCodeAssist answering 401 to a token the file still believes valid: the token is
+    refreshed and the discovery tried again within the same request."""
+    now = int(time.time())
+    mock = env.mock(names=["gcli"], oauth={"gcli": "google"},
+                    issued_tokens={"gcli": [{"label": "e", "access": "ya29.e", "refresh": "1//e",
+                                             "expires_in": -1, "tier": "standard-tier",
+                                             "project": "proj-e"}]})
+    path = env.tokens.write("oauth_creds.json", gemini_cli_file("ya29.e", "1//e", now + HOUR))
+    gw = env.gateway(upstreams(mock, [path], "gcli", "geminicli", "sub-gemini"))
+    assert ask(gw, "anthropic", "sub-gemini", "hello", False) == "echo: hello"
+    loads = setup_calls(mock, "gcli", "loadCodeAssist")
+    assert [r["oauth"]["outcome"] for r in loads] == ["expired", "ok"], loads
+    assert len(mock.token_requests("gcli")) == 1
+    assert sent_body(last_generate(mock, "gcli", "e"))["project"] == "proj-e"
