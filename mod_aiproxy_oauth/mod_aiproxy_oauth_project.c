@@ -11,7 +11,7 @@
  * email) drops a discovered project (oa_tokens_from_credential), which is then found again.
  *
  * A failure keeps the credential out of rotation for the default cooldown (the next file
- * serves meanwhile); a 401 marks its token refused, so the next use refreshes it first.
+ * serves meanwhile); a 401 marks its token refused, so take() refreshes it and asks again.
  */
 #include <string.h>
 #include "httpd.h"
