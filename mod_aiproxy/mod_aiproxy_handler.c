@@ -14,6 +14,7 @@
 #include "http_request.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_uuid.h"
 #include "mod_aiproxy_private.h"
 #include "aip_client_key.h"
 #include "aip_failover.h"
@@ -96,11 +97,23 @@ static int list_models(client_request *cr)
     return OK;
 }
 
+/* A fresh id for one attempt (a dialect's envelope names it: Code Assist's user_prompt_id). */
+static const char *attempt_id(apr_pool_t *p)
+{
+    apr_uuid_t uuid;
+    char text[APR_UUID_FORMATTED_LENGTH + 1];
+
+    apr_uuid_get(&uuid);
+    apr_uuid_format(text, &uuid);
+    return apr_pstrdup(p, text);
+}
+
 /* Prepare one attempt on up for model (the client's model, or a fallback of it): translated
  * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
  * expressed for this upstream's protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, aip_attempt *at, aiproxy_error *err)
+                           const char *model, const aiproxy_credential *cred, aip_attempt *at,
+                           aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -114,6 +127,8 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.stream = client_stream != AIPROXY_STREAM_NONE;
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     target.dialect = up->dialect;
+    target.project = cred->project;
+    target.request_id = attempt_id(r->pool);
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
     if (rc)
         return rc;
@@ -133,6 +148,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.client_model = aip_translate->request_model(req);
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
     spec.operation = aip_translate->request_operation(req);
+    spec.upstream_dialect = up->dialect;
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }
@@ -261,7 +277,7 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
 {
     request_rec *r = run->cr->r;
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
-    int status = prepare_attempt(run->cr, run->req, up, model, at, &run->build_err);
+    int status = prepare_attempt(run->cr, run->req, up, model, cred, at, &run->build_err);
 
     if (status) {
         run->unexpressible = status;
