@@ -4,9 +4,10 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
 
     REPO, OUT                 repository root, REPO/out (pathlib.Path)
     free_port()               a free TCP port on 127.0.0.1
-    Httpd(name, conf_body, listen, extra_modules=(), log_level="warn")
+    Httpd(name, conf_body, listen, extra_modules=(), log_level="warn", env=None)
                               a private httpd; "@ROOT@" in conf_body becomes its ServerRoot
-                              (threads_per_child=16: event MPM, 4 children at most)
+                              (threads_per_child=16: event MPM, 4 children at most; env:
+                              more environment for apache2, e.g. LD_PRELOAD)
     MockUpstream(names=[...], require_keys={name: [keys]}, tls={name: (cert, key)},
                  oauth={name: dialect}, issued_tokens={name: [{...}]}, token_control={name: {...}})
                               an Httpd with mod_aiproxy_mock, one vhost (and port) per name;
@@ -126,8 +127,9 @@ class Httpd:
     """
 
     def __init__(self, name, conf_body, listen, extra_modules=(), log_level="warn",
-                 threads_per_child=16):
+                 threads_per_child=16, env=None):
         self.name = name
+        self.env = dict(MINIMAL_ENV, **(env or {}))  # apache2's environment (sanitizer runs)
         self.threads_per_child = int(threads_per_child)
         self.listen = [int(p) for p in listen]
         self.extra_modules = list(extra_modules)
@@ -207,7 +209,7 @@ class Httpd:
     def _apachectl(self, action):
         return subprocess.run(
             [APACHE2, "-f", str(self.conf_path), "-k", action],
-            env=MINIMAL_ENV,
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=30,
