@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "apr_general.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_route.h"
 
@@ -191,7 +192,59 @@ static void check_find(const route_case *c)
     }
 }
 
-static void (*const route_checks[])(const route_case *) = {check_match, check_guess, check_find};
+/* A parameter's name decoded (%xx, '+'), written independently of aip_route.c. */
+static const char *decoded_name(apr_pool_t *p, const char *param, size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned int v;
+        char hex[3] = {0};
+        if (param[i] == '%' && i + 2 < n && apr_isxdigit(param[i + 1]) &&
+            apr_isxdigit(param[i + 2])) {
+            hex[0] = param[i + 1];
+            hex[1] = param[i + 2];
+            sscanf(hex, "%x", &v);
+            *o++ = (char) v;
+            i += 2;
+        } else
+            *o++ = param[i] == '+' ? ' ' : param[i];
+    }
+    *o = '\0';
+    return (size_t) (o - out) == 3 ? out : "";
+}
+
+/* Redaction keeps every parameter in place, replaces exactly the values of those named "key"
+ * (decoded, NUL-free), and is a fixed point. */
+static void check_redact(const route_case *c)
+{
+    const char *got = c->query ? aip_route_redact_key(c->pool, c->query) : NULL;
+    int keys = 0;
+    const char *in = c->query, *out = got;
+
+    for (; in; in = strchr(in, '&') ? strchr(in, '&') + 1 : NULL) {
+        size_t len = strcspn(in, "&");
+        const char *eq = memchr(in, '=', len);
+        int is_key = eq && !strcmp(decoded_name(c->pool, in, (size_t) (eq - in)), "key");
+
+        keys += is_key;
+        if (!got)
+            continue;
+        if (is_key ? strncmp(out, in, (size_t) (eq - in) + 1) ||
+                         strncmp(out + (eq - in) + 1, "REDACTED", 8) ||
+                         (out[(eq - in) + 9] != '&' && out[(eq - in) + 9] != '\0')
+                   : strncmp(out, in, len) || (out[len] != '&' && out[len] != '\0'))
+            broken(c, "redaction changed a parameter it should keep, or kept a key");
+        out = strchr(out, '&') ? strchr(out, '&') + 1 : out + strlen(out);
+    }
+    if (!keys != !got)
+        broken(c, "redaction disagrees on whether there is a key");
+    if (got && strcmp(aip_route_redact_key(c->pool, got), got))
+        broken(c, "redaction is not a fixed point");
+}
+
+static void (*const route_checks[])(const route_case *) = {check_match, check_guess, check_find,
+                                                           check_redact};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
