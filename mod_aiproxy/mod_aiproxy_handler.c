@@ -518,7 +518,7 @@ static int serve_passthrough(client_request *cr)
     if (!aip_passthrough_path_safe(query ? apr_pstrmemdup(r->pool, raw, query - raw) : raw))
         return send_error(cr, HTTP_BAD_REQUEST,
                           "the passthrough path must not hold '.' or '..' segments, "
-                          "backslashes or encoded slashes");
+                          "backslashes, control characters or encoded slashes");
     if (!up)
         return send_coded_error(cr, HTTP_NOT_FOUND, "unknown_upstream",
                                 apr_psprintf(r->pool, "no upstream is named '%s'",
