@@ -531,7 +531,10 @@ static int serve_passthrough(client_request *cr)
     if (read_body(cr, &body, &cr->body_len, &err) != OK)
         return send_error(cr, err.status, err.message);
     cr->body = body;
-    if (!up->enabled || !cr->conf->credentials[up->index].source)
+    /* disabled (here or in balancer-manager), no usable credential, or its circuit open */
+    if (!up->enabled ||
+        aip_upstream_rotation(r, cr->conf, up, "", (apr_uint32_t) apr_time_sec(apr_time_now())) !=
+            AIP_ROTATION_READY)
         return send_error(cr, HTTP_SERVICE_UNAVAILABLE,
                           apr_psprintf(r->pool, "upstream %s is out of service", up->name));
     memset(&run, 0, sizeof(run));

@@ -337,3 +337,17 @@ def test_passthrough_needs_the_client_key(make_gateway, fmock):
                           {"Authorization": "Bearer sk-client-1"})
     assert status == 200, body
     assert fmock.last()["headers"]["authorization"] == "Bearer key-openai"
+
+
+def test_passthrough_unreachable_or_disabled_upstream(make_gateway, fmock):
+    gw = make_gateway("\n".join([
+        "AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=m",
+        upstream(fmock, "openai", "openai", "m", "enabled=off"),
+    ]))
+    status, _, body = get(gw.url("/passthrough/dead/v1/models"))
+    assert status in (502, 503), body
+    openai_error(body)
+    fmock.clear()
+    status, _, body = get(gw.url("/passthrough/openai/v1/models"))
+    assert status == 503 and "out of service" in openai_error(body)["message"]
+    assert fmock.requests() == []
