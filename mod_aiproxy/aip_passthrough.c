@@ -83,6 +83,7 @@ int aip_passthrough_drops_request_header(const char *name)
                                           "Host",
                                           "Content-Length",
                                           "Accept-Encoding",
+                                          "Content-Encoding",
                                           "Authorization",
                                           "x-api-key",
                                           "x-goog-api-key",

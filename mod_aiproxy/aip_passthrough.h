@@ -23,7 +23,8 @@ int aip_passthrough_path_safe(const char *raw_path);
 
 /* Client request headers that never reach the upstream: hop-by-hop headers, the client's own
  * credentials and cookies (the upstream's credential replaces them), and what the gateway
- * sets itself (Host, Content-Length, Accept-Encoding). */
+ * sets itself (Host, Content-Length, Accept-Encoding, and Content-Encoding: the client's body
+ * was decoded, the upstream leg gets its own coding). */
 int aip_passthrough_drops_request_header(const char *name);
 /* Upstream answer headers that never reach the client: hop-by-hop headers, and the framing
  * httpd sets itself (Content-Length, Transfer-Encoding). */

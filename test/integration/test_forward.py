@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from conftest import ensure_built, GATEWAY_MODULES
-from harness import MockUpstream, decompress, get, post_json, request, stream_chunks, stream_sse
+from harness import MockUpstream, compress, decompress, get, post_json, request, stream_chunks, stream_sse
 
 MOCK_NAMES = ["openai", "backup", "broken", "cohere", "jina"]
 TOKENS = {name: f"key-{name}" for name in MOCK_NAMES}
@@ -351,3 +351,17 @@ def test_passthrough_unreachable_or_disabled_upstream(make_gateway, fmock):
     status, _, body = get(gw.url("/passthrough/openai/v1/models"))
     assert status == 503 and "out of service" in openai_error(body)["message"]
     assert fmock.requests() == []
+
+
+def test_passthrough_client_body_coding_undone(gw, fmock):
+    """A gzip body from the client is decoded once; the upstream gets the plain bytes (a small
+    body is not coded again), never a stale Content-Encoding."""
+    fmock.clear()
+    raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    status, _, body = request("POST", gw.url("/passthrough/openai/v1/chat/completions"),
+                              compress(raw, "gzip"),
+                              {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 200, body
+    rec = fmock.last()
+    assert rec["content_encoding"] is None and "content-encoding" not in rec["headers"]
+    assert rec["body"] == raw.decode()

@@ -419,6 +419,7 @@ static void test_passthrough_headers(void **state)
     assert_true(aip_passthrough_drops_request_header("Connection"));
     assert_true(aip_passthrough_drops_request_header("Host"));
     assert_true(aip_passthrough_drops_request_header("Content-Length"));
+    assert_true(aip_passthrough_drops_request_header("Content-Encoding"));
     assert_false(aip_passthrough_drops_request_header("Content-Type"));
     assert_false(aip_passthrough_drops_request_header("anthropic-version"));
     assert_false(aip_passthrough_drops_request_header("OpenAI-Beta"));
