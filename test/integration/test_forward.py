@@ -365,3 +365,36 @@ def test_passthrough_client_body_coding_undone(gw, fmock):
     rec = fmock.last()
     assert rec["content_encoding"] is None and "content-encoding" not in rec["headers"]
     assert rec["body"] == raw.decode()
+
+
+def test_token_rotation_and_key_scope_on_forwarded_routes(make_gateway):
+    """A refused key is retried with the upstream's next key; a client key limited to models
+    is held to its scope on these routes too."""
+    keyed = MockUpstream(names=["openai"], require_keys={"openai": ["good-key"]})
+    keyed.start()
+    try:
+        gw = make_gateway("\n".join([
+            f"AIProxyUpstream oa {keyed.base_url('openai')} api=openai token=bad-key "
+            "token=good-key models=gpt-image-1,whisper-1",
+            "AIProxyClientKey sk-images-only models=gpt-image-1 sk-all-models",
+        ]))
+        status, _, body = post_json(gw.url("/v1/images/generations"),
+                                    {"model": "gpt-image-1", "prompt": "x"},
+                                    {"Authorization": "Bearer sk-images-only"})
+        assert status == 200, body
+        assert [r["headers"]["authorization"] for r in keyed.requests()] == [
+            "Bearer bad-key", "Bearer good-key"]
+        audio, ctype = multipart([("model", "whisper-1")], [("file", "a.wav", "audio/wav", AUDIO)])
+        status, _, body = request("POST", gw.url("/v1/audio/transcriptions"), audio,
+                                  {"Content-Type": ctype, "Authorization": "Bearer sk-images-only"})
+        assert status == 404 and openai_error(body)["code"] == "model_not_found"
+        status, _, body = get(gw.url("/passthrough/oa/v1/models"),
+                              {"Authorization": "Bearer sk-images-only"})
+        assert status == 403 and openai_error(body)["code"] == "permission_denied"
+        status, _, body = request("POST", gw.url("/v1/audio/transcriptions"), audio,
+                                  {"Content-Type": ctype,
+                                   "Authorization": "Bearer sk-all-models"})
+        assert status == 200, body
+    finally:
+        keyed.stop()
+        keyed.cleanup()
