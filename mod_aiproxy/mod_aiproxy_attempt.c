@@ -126,11 +126,15 @@ static int copy_passthrough_header(void *baton, const char *name, const char *va
     return 1;
 }
 
-/* Whether the answer goes out as it arrives, never held back for compression. */
-static int answer_streams(const aip_attempt *at)
+/* Whether the answer goes out as it arrives, never held back for compression: a stream asked
+ * for, the speech route's audio, or a forwarded body that answers with events (a transcription
+ * or image generation with "stream": true). */
+static int answer_streams(const aip_attempt *at, const request_rec *rr)
 {
     return at->req.upstream_stream != AIPROXY_STREAM_NONE ||
-           (at->forward && at->forward->answer == AIP_FORWARD_ANSWER_STREAM);
+           (at->forward &&
+            (at->forward->answer == AIP_FORWARD_ANSWER_STREAM ||
+             (rr->content_type && !ap_cstr_casecmpn(rr->content_type, "text/event-stream", 17))));
 }
 
 static void commit_to_client(aip_attempt *at, request_rec *rr)
@@ -154,7 +158,7 @@ static void commit_to_client(aip_attempt *at, request_rec *rr)
         /* whatever the upstream sends leaves as it arrives (a stream stays live) */
         apr_table_setn(r->subprocess_env, "no-gzip", "1");
         apr_table_setn(r->subprocess_env, "no-brotli", "1");
-    } else if (answer_streams(at)) {
+    } else if (answer_streams(at, rr)) {
         for (size_t i = 0; i < sizeof(stream_commit_settings) / sizeof(stream_commit_settings[0]);
              i++)
             apr_table_setn(commit_table(r, stream_commit_settings[i].place),

@@ -154,6 +154,7 @@ def test_audio_speech_streams_binary(gw, fmock):
                         "voice": "alloy"}) as s:
         assert s.status == 200
         assert s.headers["content-type"] == "audio/mpeg"
+        assert s.headers.get("x-accel-buffering") == "no"
         assert "content-length" not in s.headers
         chunks = list(s)
     data = b"".join(c for _, c in chunks)
@@ -398,3 +399,19 @@ def test_token_rotation_and_key_scope_on_forwarded_routes(make_gateway):
     finally:
         keyed.stop()
         keyed.cleanup()
+
+
+def test_streamed_transcription_is_live(gw, fmock):
+    """A forwarded upload answered with events (stream=true) leaves event by event."""
+    body, ctype = multipart([("model", "whisper-1"), ("stream", "true"),
+                             ("prompt", "[mock:slow=300]")],
+                            [("file", "a.wav", "audio/wav", AUDIO)])
+    with stream_sse(gw.url("/v1/audio/transcriptions"), body, {"Content-Type": ctype}) as s:
+        assert s.status == 200
+        assert s.headers["content-type"].startswith("text/event-stream")
+        assert s.headers.get("x-accel-buffering") == "no"  # committed as a stream
+        events = [(t, json.loads(d)) for t, _, d in s]
+    assert [e["type"] for _, e in events] == ["transcript.text.delta"] * 3 + [
+        "transcript.text.done"]
+    assert events[-1][1]["model"] == "whisper-large-upstream"
+    assert events[-1][0] - events[0][0] > 0.6

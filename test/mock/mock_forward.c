@@ -21,6 +21,7 @@ typedef struct {
     apr_size_t file_bytes;
     const char *file_name;
     int documents; /* rerank: how many documents */
+    int stream;    /* a form's stream field is "true" */
 } forward_request;
 
 static const char *find_mem(const char *hay, apr_size_t len, const char *needle, apr_size_t n)
@@ -91,6 +92,8 @@ static int read_form(apr_pool_t *p, const char *content_type, const char *body, 
             out->model = apr_pstrmemdup(p, value, (apr_size_t) (next - value));
         } else if (name && strcmp(name, "prompt") == 0) {
             out->text = apr_pstrmemdup(p, value, (apr_size_t) (next - value));
+        } else if (name && strcmp(name, "stream") == 0) {
+            out->stream = next - value == 4 && memcmp(value, "true", 4) == 0;
         }
         at = next + 2;
     }
@@ -154,6 +157,20 @@ static void transcription_reply(const mock_call *c, const forward_request *fr, m
 {
     const char *text =
         apr_psprintf(c->pool, "mock transcript of %" APR_SIZE_T_FMT " bytes", fr->file_bytes);
+    if (fr->stream) {
+        /* OpenAI's streamed transcription: text deltas, then the whole text */
+        static const char *const pieces[] = {"mock ", "transcript ", "of "};
+        mock_reply_stream(out, "text/event-stream");
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+            mock_reply_sse(
+                out, NULL,
+                json_pack("{s:s,s:s}", "type", "transcript.text.delta", "delta", pieces[i]));
+        }
+        mock_reply_sse(out, NULL,
+                       json_pack("{s:s,s:s,s:s}", "type", "transcript.text.done", "text", text,
+                                 "model", fr->model));
+        return;
+    }
     mock_reply_body(out, 200,
                     json_pack("{s:s,s:s,s:I}", "text", text, "model", fr->model, "file_bytes",
                               (json_int_t) fr->file_bytes));
