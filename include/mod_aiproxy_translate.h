@@ -13,9 +13,9 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-/* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: the forward operation,
- * read_client_body_any */
-#define AIPROXY_TRANSLATE_API_VERSION 5
+/* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: target project and request
+ * id, answer envelopes; 6: the forward operation, read_client_body_any */
+#define AIPROXY_TRANSLATE_API_VERSION 6
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
