@@ -415,3 +415,23 @@ def test_streamed_transcription_is_live(gw, fmock):
         "transcript.text.done"]
     assert events[-1][1]["model"] == "whisper-large-upstream"
     assert events[-1][0] - events[0][0] > 0.6
+
+
+def test_upload_default_is_larger_than_json_default(gw, fmock):
+    """Without AIProxyMaxBodySize an upload may pass the 32 MiB JSON default (up to 64 MiB);
+    a JSON body of the same size is refused."""
+    big = bytes(range(256)) * (33 * 1024 * 4)  # 33 MiB
+    body, ctype = multipart([("model", "whisper-1")], [("file", "big.wav", "audio/wav", big)])
+    fmock.clear()
+    status, _, answer = request("POST", gw.url("/v1/audio/transcriptions"), body,
+                                {"Content-Type": ctype}, timeout=120)
+    assert status == 200, answer[:300]
+    assert json.loads(answer)["file_bytes"] == len(big)
+    raw = json.dumps({"model": "gpt-image-1", "prompt": "x" * len(big)})
+    status, _, answer = request("POST", gw.url("/v1/images/generations"), raw, timeout=120)
+    assert status == 413, answer[:300]
+    big = b"\0" * (65 * 1024 * 1024)
+    body, ctype = multipart([("model", "whisper-1")], [("file", "huge.wav", "audio/wav", big)])
+    status, _, answer = request("POST", gw.url("/v1/audio/transcriptions"), body,
+                                {"Content-Type": ctype}, timeout=120)
+    assert status == 413, answer[:300]
