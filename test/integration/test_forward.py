@@ -435,3 +435,16 @@ def test_upload_default_is_larger_than_json_default(gw, fmock):
     status, _, answer = request("POST", gw.url("/v1/audio/transcriptions"), body,
                                 {"Content-Type": ctype}, timeout=120)
     assert status == 413, answer[:300]
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "PATCH"])
+def test_passthrough_other_methods(gw, fmock, method):
+    fmock.clear()
+    raw = b'{"purpose": "batch"}' if method != "DELETE" else None
+    status, _, body = request(method, gw.url("/passthrough/openai/v1/files/file-abc?x=1"), raw)
+    # the mock serves no such endpoint: its own 404 comes back as it is
+    assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
+    rec = fmock.last()
+    assert (rec["method"], rec["path"], rec["query"]) == (method, "/v1/files/file-abc", "x=1")
+    if raw:
+        assert rec["body"] == raw.decode()
