@@ -448,3 +448,13 @@ def test_passthrough_other_methods(gw, fmock, method):
     assert (rec["method"], rec["path"], rec["query"]) == (method, "/v1/files/file-abc", "x=1")
     if raw:
         assert rec["body"] == raw.decode()
+
+
+def test_passthrough_opens_the_circuit_of_an_unreachable_upstream(make_gateway):
+    gw = make_gateway("AIProxyUpstream dead http://127.0.0.1:9 api=openai token=t models=m\n"
+                      "AIProxyCircuitBreaker 2 60")
+    for _ in range(2):
+        status, _, body = get(gw.url("/passthrough/dead/v1/models"))
+        assert status in (502, 503) and "out of service" not in body.decode(), body
+    status, _, body = get(gw.url("/passthrough/dead/v1/models"))
+    assert status == 503 and "out of service" in openai_error(body)["message"]
