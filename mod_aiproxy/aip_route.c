@@ -1,6 +1,7 @@
 /* aip_route.c: see aip_route.h. */
 #include <string.h>
 #include "apr_strings.h"
+#include "aip_passthrough.h"
 #include "aip_route.h"
 
 static const struct {
@@ -85,6 +86,18 @@ aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *qu
             out->info.operation = fixed_routes[i].operation;
             return AIP_ROUTE_MATCHED;
         }
+    }
+    if ((out->forward = aip_forward_route_for(path)) != NULL) {
+        out->kind = AIP_ROUTE_FORWARD;
+        out->proto = AIPROXY_PROTO_OPENAI;
+        out->method = "POST";
+        out->info.operation = AIPROXY_OP_FORWARD;
+        return AIP_ROUTE_MATCHED;
+    }
+    if (aip_passthrough_split(p, path, &out->upstream, &out->rest) == 0) {
+        out->kind = AIP_ROUTE_PASSTHROUGH;
+        out->proto = AIPROXY_PROTO_OPENAI;
+        return AIP_ROUTE_MATCHED;
     }
     for (size_t i = 0; i < sizeof(gemini_model_prefixes) / sizeof(gemini_model_prefixes[0]); i++) {
         size_t n = strlen(gemini_model_prefixes[i]);

@@ -9,8 +9,9 @@
  * Oracles (any violation aborts with the input):
  *  - aip_route_match answers MATCHED or UNKNOWN, the same twice; an unknown route leaves the
  *    route zeroed (the handler then only sets proto);
- *  - a matched route has a method, POST for generation and GET for model lists, a kind, a
- *    protocol and a stream mode in range;
+ *  - a matched route has a method, POST for generation and forwarded routes (with their
+ *    table row) and GET for model lists and health, a kind, a protocol and a stream mode in
+ *    range; a passthrough route has none, and its upstream and rest are the path's segments;
  *  - a Gemini generation route has a non-empty model that is the path's last segment before the
  *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
  *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
@@ -109,6 +110,21 @@ static void check_gemini_route(const route_case *c, const aip_route *r)
         broken(c, "the Gemini stream mode does not follow the action and alt=sse");
 }
 
+/* /passthrough/{upstream}/{rest}: any method; the upstream is the non-empty segment after the
+ * prefix, rest the path after it ("/" when none). */
+static void check_passthrough(const route_case *c, const aip_route *r)
+{
+    size_t n = strlen("/passthrough/");
+
+    if (r->method || !starts_with(c->path, "/passthrough/") || !r->upstream || !r->rest)
+        broken(c, "a passthrough route with a method, outside /passthrough/ or unnamed");
+    if (!*r->upstream || strchr(r->upstream, '/') ||
+        strncmp(c->path + n, r->upstream, strlen(r->upstream)))
+        broken(c, "the passthrough upstream is not the segment after the prefix");
+    if (strcmp(r->rest, c->path[n + strlen(r->upstream)] ? c->path + n + strlen(r->upstream) : "/"))
+        broken(c, "the passthrough rest is not the path after the upstream");
+}
+
 static void check_match(const route_case *c)
 {
     aip_route r, again;
@@ -126,12 +142,22 @@ static void check_match(const route_case *c)
     }
     if (res != AIP_ROUTE_MATCHED)
         broken(c, "a result neither MATCHED nor UNKNOWN");
+    if (r.kind == AIP_ROUTE_PASSTHROUGH) {
+        check_passthrough(c, &r);
+        return;
+    }
     if (!r.method)
         broken(c, "a matched route without a method");
-    if (r.kind == AIP_ROUTE_GENERATE ? strcmp(r.method, "POST")
-        : r.kind == AIP_ROUTE_MODELS ? strcmp(r.method, "GET")
-                                     : 1)
+    if (r.kind == AIP_ROUTE_GENERATE || r.kind == AIP_ROUTE_FORWARD ? strcmp(r.method, "POST")
+        : r.kind == AIP_ROUTE_MODELS || r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ
+            ? strcmp(r.method, "GET")
+            : 1)
         broken(c, "a route kind out of range or with the wrong method");
+    if ((r.kind == AIP_ROUTE_FORWARD) != (r.forward != NULL) ||
+        (r.forward && (strcmp(r.forward->path, c->path) || r.info.operation != AIPROXY_OP_FORWARD)))
+        broken(c, "a forwarded route without its row, or a row for another path");
+    if (r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ)
+        return;
     if ((unsigned) r.proto >= AIPROXY_PROTO_COUNT)
         broken(c, "a protocol out of range");
     if ((unsigned) r.info.stream > AIPROXY_STREAM_JSON_ARRAY)
