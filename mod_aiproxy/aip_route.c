@@ -165,33 +165,57 @@ static int name_is_key(const char *name, apr_size_t n)
     return d == 3 && !memcmp(decoded, "key", 3);
 }
 
-const char *aip_route_redact_key(apr_pool_t *p, const char *query)
+/* query with each "key" parameter's value replaced by replacement, or (NULL) the parameter
+ * left out; *found says whether there was one. */
+static char *rewrite_key_params(apr_pool_t *p, const char *query, const char *replacement,
+                                int *found)
 {
-    static const char redacted[] = "REDACTED";
-    /* each "key=" (4 bytes at least) grows by at most the length of REDACTED */
-    char *out = apr_palloc(p, strlen(query) + sizeof(redacted) * (strlen(query) / 4 + 1) + 1);
+    apr_size_t extra = replacement ? strlen(replacement) : 0;
+    /* each "key=" (4 bytes at least) grows by at most the replacement */
+    char *out = apr_palloc(p, strlen(query) + extra * (strlen(query) / 4 + 1) + 1);
     apr_size_t o = 0;
-    int found = 0;
 
+    *found = 0;
     for (const char *param = query; param;) {
         const char *amp = strchr(param, '&');
         apr_size_t len = amp ? (apr_size_t) (amp - param) : strlen(param);
         const char *eq = memchr(param, '=', len);
+        int is_key = eq && name_is_key(param, (apr_size_t) (eq - param));
 
-        if (eq && name_is_key(param, (apr_size_t) (eq - param))) {
+        *found |= is_key;
+        if (is_key && !replacement) {
+            param = amp ? amp + 1 : NULL;
+            continue;
+        }
+        if (o && out[o - 1] != '&')
+            out[o++] = '&';
+        if (is_key) {
             memcpy(out + o, param, (apr_size_t) (eq - param) + 1);
             o += (apr_size_t) (eq - param) + 1;
-            memcpy(out + o, redacted, sizeof(redacted) - 1);
-            o += sizeof(redacted) - 1;
-            found = 1;
+            memcpy(out + o, replacement, extra);
+            o += extra;
         } else {
             memcpy(out + o, param, len);
             o += len;
         }
-        if (amp)
+        if (amp && replacement)
             out[o++] = '&';
         param = amp ? amp + 1 : NULL;
     }
     out[o] = '\0';
+    return out;
+}
+
+const char *aip_route_redact_key(apr_pool_t *p, const char *query)
+{
+    int found;
+    const char *out = rewrite_key_params(p, query, "REDACTED", &found);
     return found ? out : NULL;
+}
+
+const char *aip_route_without_key(apr_pool_t *p, const char *query)
+{
+    int found;
+    const char *out = query ? rewrite_key_params(p, query, NULL, &found) : NULL;
+    return out && *out ? out : NULL;
 }

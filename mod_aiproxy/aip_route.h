@@ -59,4 +59,8 @@ aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hi
  * and error pages never show it; NULL when query has none. */
 const char *aip_route_redact_key(apr_pool_t *p, const char *query);
 
+/* query without its "key" parameters (the client's credential, which goes to no provider),
+ * or NULL when nothing is left. */
+const char *aip_route_without_key(apr_pool_t *p, const char *query);
+
 #endif /* AIP_ROUTE_H */

@@ -318,7 +318,7 @@ static int prepare_passthrough(client_request *cr, const aip_upstream *up, aip_a
     at->req.path = ap_escape_uri(r->pool, cr->route.rest);
     at->req.accept = apr_table_get(r->headers_in, "Accept");
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
-    at->args = r->args;
+    at->args = aip_route_without_key(r->pool, r->args); /* the client's own key stays here */
     return 0;
 }
 
