@@ -51,8 +51,13 @@ typedef enum {
  * is the same for each; what is sent and how the answer is read differ. */
 typedef enum {
     AIPROXY_OP_GENERATE = 0, /* generate an answer */
-    AIPROXY_OP_COUNT_TOKENS  /* count the request's input tokens; the client gets Anthropic's
+    AIPROXY_OP_COUNT_TOKENS, /* count the request's input tokens; the client gets Anthropic's
                               * {"input_tokens": N} whatever the upstream counts in */
+    /* Forward the body unchanged to an upstream of the client's own API (images, audio,
+     * rerank): only its model is mapped, in a JSON body's "model" member or a
+     * multipart/form-data body's "model" field. No answer translation: the caller passes the
+     * upstream's answer through and creates no aiproxy_response. */
+    AIPROXY_OP_FORWARD
 } aiproxy_operation;
 
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
@@ -80,6 +85,9 @@ typedef struct {
     aiproxy_stream_mode stream;  /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
     const char *variant;         /* route variant kept on passthrough ("compact"), or NULL */
     aiproxy_operation operation; /* what the route asks (generation unless it says otherwise) */
+    /* AIPROXY_OP_FORWARD: the body's Content-Type when it is multipart/form-data (its
+     * boundary is read from it); NULL for a JSON body. */
+    const char *content_type;
 } aiproxy_route_info;
 
 /* Parse and validate a client body. Returns NULL and fills *err (status 400) on bad input:
@@ -101,6 +109,8 @@ typedef enum {
     AIPROXY_DIALECT_NONE = 0,    /* the public API as documented */
     AIPROXY_DIALECT_CODEX,       /* Responses at the ChatGPT Codex backend: always streams */
     AIPROXY_DIALECT_CLAUDE_CODE, /* Anthropic Messages with a Claude Code subscription */
+    AIPROXY_DIALECT_GEMINI_CLI,  /* Gemini in the Code Assist v1internal envelope */
+    AIPROXY_DIALECT_ANTIGRAVITY, /* the same envelope as the Antigravity IDE sends it */
     AIPROXY_DIALECT_COUNT
 } aiproxy_dialect;
 
@@ -115,6 +125,13 @@ typedef struct {
                               * sets upstream_stream whatever stream says */
     const char *account;     /* the account the body must name, from the attempt's credential
                               * (aiproxy_credential.account: Kiro's profileArn), or NULL */
+    /* The account the dialect's body must name, as the credential provider found it
+     * (geminicli, antigravity: the Code Assist project id), or NULL: left out. */
+    const char *project;
+    /* An id unique to this attempt (Code Assist user_prompt_id, Antigravity requestId), or
+     * NULL: the dialect derives a stable one from the conversation. */
+    const char *request_id;
+    const char *path; /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
 } aiproxy_target;
 
 typedef struct {
@@ -149,6 +166,9 @@ typedef struct {
     const char *client_model;    /* model name the client asked for, reported back to it */
     int include_usage;           /* OpenAI client asked for stream_options.include_usage */
     aiproxy_operation operation; /* the request's (aiproxy_request_operation) */
+    /* The upstream's dialect (aiproxy_target.dialect): a backend that wraps each answer and
+     * each stream event in an envelope ({"response": ...}) has it taken off here. */
+    aiproxy_dialect upstream_dialect;
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or
