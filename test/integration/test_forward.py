@@ -281,6 +281,19 @@ def test_passthrough_get_with_query_and_own_credentials(gw, fmock):
     assert rec["headers"]["x-custom"] == "kept"
 
 
+def test_passthrough_keeps_the_client_key_out_of_the_query(gw, fmock):
+    """A Gemini-style ?key= is the client's credential for the gateway: it goes to no
+    provider, in any spelling, and the rest of the query goes on unchanged."""
+    for query, kept in (("key=client-key&limit=2", "limit=2"), ("k%65y=client-key", None),
+                        ("a=1&key=client-key&b=2", "a=1&b=2")):
+        fmock.clear()
+        status, _, body = get(gw.url(f"/passthrough/jina/v1/models?{query}"))
+        assert status == 200, body
+        rec = fmock.last()
+        assert rec["query"] == kept, (query, rec["query"])
+        assert "client-key" not in json.dumps(rec)
+
+
 def test_passthrough_errors_unchanged(gw, fmock):
     """The one route whose upstream errors reach the client as they are: no failover, no
     re-enveloping."""
