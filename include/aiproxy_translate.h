@@ -44,9 +44,20 @@ typedef enum {
  * is the same for each; what is sent and how the answer is read differ. */
 typedef enum {
     AIPROXY_OP_GENERATE = 0, /* generate an answer */
-    AIPROXY_OP_COUNT_TOKENS  /* count the request's input tokens; the client gets Anthropic's
+    AIPROXY_OP_COUNT_TOKENS, /* count the request's input tokens; the client gets Anthropic's
                               * {"input_tokens": N} whatever the upstream counts in */
+    AIPROXY_OP_EMBED,        /* embed texts: OpenAI /v1/embeddings, Gemini :embedContent and
+                              * :batchEmbedContents; other protocols have no embeddings */
+    AIPROXY_OP_COMPLETE      /* a legacy text completion (OpenAI /v1/completions): the prompt
+                              * as one user turn, the answer as text_completion objects */
 } aiproxy_operation;
+
+/* How the client wants an embeddings answer, beyond its protocol (AIPROXY_OP_EMBED). */
+typedef enum {
+    AIPROXY_EMBED_LIST = 1, /* a list of vectors (Gemini :batchEmbedContents, OpenAI input array) */
+    AIPROXY_EMBED_BASE64 =
+        2 /* vectors as base64 of little-endian float32 (OpenAI encoding_format) */
+} aiproxy_embed_flag;
 
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
 typedef struct {
@@ -87,6 +98,8 @@ aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
 /* The client asked for usage in its stream (OpenAI stream_options.include_usage). */
 int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
 aiproxy_operation aiproxy_request_operation(const aiproxy_request *req);
+/* aiproxy_embed_flag bits of an embeddings request (0 for other operations). */
+unsigned aiproxy_request_embed_flags(const aiproxy_request *req);
 
 /* A subscription backend's variant of a protocol: what its endpoint refuses, requires or
  * expects beyond the public API (pipeline/tr_dialect.c holds each one's rules). */
@@ -140,6 +153,7 @@ typedef struct {
     const char *client_model;    /* model name the client asked for, reported back to it */
     int include_usage;           /* OpenAI client asked for stream_options.include_usage */
     aiproxy_operation operation; /* the request's (aiproxy_request_operation) */
+    unsigned embed_flags;        /* the request's (aiproxy_request_embed_flags) */
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

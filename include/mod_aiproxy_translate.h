@@ -13,7 +13,9 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_TRANSLATE_API_VERSION 4 /* 3: aiproxy_target.dialect; 4: operations (count_tokens) */
+#define AIPROXY_TRANSLATE_API_VERSION                                                              \
+    5 /* 3: aiproxy_target.dialect; 4: operations (count_tokens);                                  \
+       * 5: embeddings and legacy completions */
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
@@ -25,6 +27,7 @@ typedef struct {
     aiproxy_stream_mode (*request_stream)(const aiproxy_request *req);
     int (*request_wants_stream_usage)(const aiproxy_request *req);
     aiproxy_operation (*request_operation)(const aiproxy_request *req);
+    unsigned (*request_embed_flags)(const aiproxy_request *req);
     int (*request_build)(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                          aiproxy_upstream_request *out, aiproxy_error *err);
 

@@ -133,6 +133,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.client_model = aip_translate->request_model(req);
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
     spec.operation = aip_translate->request_operation(req);
+    spec.embed_flags = aip_translate->request_embed_flags(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }

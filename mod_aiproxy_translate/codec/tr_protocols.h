@@ -28,6 +28,12 @@ TR_DECLARE_CODEC_FUNCTIONS(anthropic);
 TR_DECLARE_CODEC_FUNCTIONS(openai);
 TR_DECLARE_CODEC_FUNCTIONS(responses);
 TR_DECLARE_CODEC_FUNCTIONS(gemini);
+TR_DECLARE_CODEC_FUNCTIONS(completions); /* OpenAI legacy completions (AIPROXY_OP_COMPLETE) */
+
+/* Shared by the Gemini files: the model and stream named in the URL (400 without a model),
+ * and the path of an action on a model ("/v1beta/models/{model}:{action}", model escaped). */
+int tr_gemini_peek_route(tr_request *req, const aiproxy_route_info *route, aiproxy_error *err);
+const char *tr_gemini_model_path(apr_pool_t *p, const char *model, const char *action);
 
 /* Fills a codec table entry list in tr_X.c; the hand-written parts are named explicitly. */
 #define TR_CODEC_TRANSLATION_ENTRIES(X)                                                            \

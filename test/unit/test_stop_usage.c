@@ -1007,7 +1007,7 @@ static void run_one(const stop_case *c, const counts *u, aiproxy_proto client, s
 {
     aiproxy_response_spec spec = {
         client,        framings[framing].client, c->up, framings[framing].up, "client-model",
-        include_usage, AIPROXY_OP_GENERATE};
+        include_usage, AIPROXY_OP_GENERATE,      0};
     int passthrough = client == c->up && framings[framing].up == framings[framing].client;
     const char *input = upstream_body(c, u, framings[framing].up != AIPROXY_STREAM_NONE);
     const char *want = c->want[client];

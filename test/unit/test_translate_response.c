@@ -140,7 +140,8 @@ static aiproxy_response_spec make_spec(aiproxy_proto client, aiproxy_stream_mode
                                        aiproxy_proto upstream, aiproxy_stream_mode upstream_stream)
 {
     aiproxy_response_spec spec = {
-        client, client_stream, upstream, upstream_stream, "client-model", 0, AIPROXY_OP_GENERATE};
+        client, client_stream,       upstream, upstream_stream, "client-model",
+        0,      AIPROXY_OP_GENERATE, 0};
     return spec;
 }
 
