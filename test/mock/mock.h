@@ -33,6 +33,8 @@ typedef enum {
     MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens,
                            * responses/input_tokens */
     MOCK_EP_COMPACT,      /* responses/compact */
+    MOCK_EP_EMBED,        /* openai embeddings, gemini :embedContent and :batchEmbedContents */
+    MOCK_EP_COMPLETIONS,  /* openai legacy text completions (.../completions) */
     MOCK_EP_MODELS,       /* GET .../models */
     MOCK_EP_TOKEN,        /* POST .../token on an AIProxyMockOAuth vhost */
 } mock_endpoint;
@@ -43,6 +45,7 @@ typedef struct {
     const char *path_model; /* gemini: the model named in the path */
     int path_stream;        /* gemini: :streamGenerateContent */
     int gemini_sse;         /* gemini: alt=sse */
+    int gemini_batch;       /* gemini: :batchEmbedContents */
 } mock_route;
 
 /* Match method and (raw) path on their end, so a base URL may carry a prefix. With oauth set,
@@ -236,6 +239,16 @@ void mock_openai_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds)
 void mock_models_reply(const mock_call *c, mock_reply *out);
 /* Any path the mock does not serve (mock_route.c). */
 void mock_not_found_reply(apr_pool_t *p, mock_reply *out, const char *method, const char *path);
+
+/* Endpoints of a provider beyond generation (its parse and reply delegate to these):
+ * mock_embed.c (OpenAI embeddings, Gemini :embedContent/:batchEmbedContents) and
+ * mock_completions.c (OpenAI legacy text completions). */
+void mock_openai_embed_parse(mock_call *c);
+void mock_openai_embed_reply(const mock_call *c, mock_reply *out);
+void mock_gemini_embed_parse(mock_call *c);
+void mock_gemini_embed_reply(const mock_call *c, mock_reply *out);
+void mock_completions_parse(mock_call *c);
+void mock_completions_reply(const mock_call *c, mock_reply *out);
 
 /* ---- mock_jwt.c: unsigned JWTs (Codex access and id tokens) -------------------------------- */
 
