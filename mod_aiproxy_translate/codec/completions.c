@@ -26,8 +26,8 @@ static int completions_request_peek(apr_pool_t *p, tr_request *req, const aiprox
         tr_jv_get_bool(tr_jv_get_object(req->root, "stream_options"), "include_usage", 0) == 1;
     if (!prompt)
         return tr_error_set(err, 400, "'prompt' is required");
-    if (!tr_jv_is_string(prompt) && !tr_jv_is_array(prompt))
-        return tr_error_set(err, 400, "'prompt' must be a string or an array");
+    if (!tr_jv_is_string(prompt) && (!tr_jv_is_array(prompt) || tr_jv_size(prompt) == 0))
+        return tr_error_set(err, 400, "'prompt' must be a string or a non-empty array");
     return 0;
 }
 
@@ -63,26 +63,39 @@ static const struct {
     {"best_of", above_one}, {"logprobs", is_set}, {"logit_bias", is_set},
 };
 
-/* The prompt's one text: a string, or an array holding one string. */
-static const char *single_prompt(const tr_jv *prompt)
+/* Whether prompt is made of token ids (an array of numbers, or of arrays of them). */
+static int is_token_prompt(const tr_jv *prompt)
 {
-    if (tr_jv_is_string(prompt))
-        return tr_jv_str_value(prompt);
-    if (tr_jv_size(prompt) == 1 && tr_jv_is_string(tr_jv_at(prompt, 0)))
-        return tr_jv_str_value(tr_jv_at(prompt, 0));
-    return NULL;
+    tr_jv *first = tr_jv_is_array(prompt) ? tr_jv_at(prompt, 0) : NULL;
+    return first && (tr_jv_is_number(first) || tr_jv_is_array(first));
+}
+
+/* The prompt's one text (a string, or an array holding one string), or 400: another protocol
+ * has one conversation per request, where OpenAI answers a choice per prompt. */
+static int single_prompt(const tr_jv *prompt, const char **text, aiproxy_error *err)
+{
+    if (is_token_prompt(prompt))
+        return tr_error_set(err, 400,
+                            "a 'prompt' of token ids can only be completed by an OpenAI upstream: "
+                            "send the prompt as text");
+    if (tr_jv_is_array(prompt) && tr_jv_size(prompt) == 1)
+        prompt = tr_jv_at(prompt, 0);
+    if (!tr_jv_is_string(prompt))
+        return tr_error_set(err, 400,
+                            "several prompts in one request can only be completed by an OpenAI "
+                            "upstream: send one prompt as a string");
+    *text = tr_jv_str_value(prompt);
+    return 0;
 }
 
 int tr_completions_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error *err)
 {
     tr_jv *root = req->root, *chat = tr_jv_object(p);
-    const char *prompt = single_prompt(tr_jv_get(root, "prompt"));
+    const char *prompt = NULL;
     int rc;
 
-    if (!prompt)
-        return tr_error_set(err, 400,
-                            "several prompts or token arrays can only be completed by an "
-                            "OpenAI upstream: send one prompt as a string");
+    if (single_prompt(tr_jv_get(root, "prompt"), &prompt, err))
+        return err->status;
     for (size_t i = 0; i < sizeof(untranslatable) / sizeof(untranslatable[0]); i++) {
         if (untranslatable[i].asks_for_it(tr_jv_get(root, untranslatable[i].member)))
             return tr_error_set(err, 400,
