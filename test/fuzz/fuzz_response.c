@@ -1,7 +1,8 @@
 /*
  * fuzz_response.c: aiproxy_response over arbitrary upstream bodies, for every pair of
  * protocols and framings. The first bytes choose the spec, the piece size and whether the
- * upstream broke; the rest is the body.
+ * upstream broke; the rest is the body. Byte 1 bits 3-4 choose the operation (generation,
+ * token count, embeddings, legacy completion), bits 5-6 the embeddings flags.
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 3)
         return 0;
+    memset(&spec, 0, sizeof(spec));
     spec.client = (aiproxy_proto) (data[0] & 3);
     spec.upstream = (aiproxy_proto) ((data[0] >> 2) & 3);
     spec.client_stream = (aiproxy_stream_mode) ((data[0] >> 4) % 3);
@@ -89,12 +91,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.include_usage = data[1] & 1;
     broke = (data[1] >> 1) & 1;
     spec.client_model = (data[1] & 4) ? "m" : NULL;
+    spec.operation = (aiproxy_operation) ((data[1] >> 3) & 3);
+    spec.embed_flags = (data[1] >> 5) & 3;
     piece = data[2] % 31 + 1;
     data += 3;
     size -= 3;
+    /* embeddings within a protocol pass the answer on as it came */
     copies_bytes =
         spec.client == spec.upstream &&
-        (spec.client_stream == spec.upstream_stream ||
+        (spec.client_stream == spec.upstream_stream || spec.operation == AIPROXY_OP_EMBED ||
          (spec.client == AIPROXY_PROTO_GEMINI && spec.client_stream != AIPROXY_STREAM_NONE));
 
     apr_pool_create(&p, NULL);
