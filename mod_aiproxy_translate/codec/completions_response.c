@@ -45,22 +45,14 @@ tr_stream_decoder *tr_completions_stream_decoder_create(apr_pool_t *p)
 apr_status_t tr_completions_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                           apr_size_t len, tr_event_fn emit, void *baton)
 {
-    apr_pool_t *scratch;
+    apr_pool_t *scratch = tr_openai_stream_scratch(d);
     tr_jv *chunk;
-    const char *text;
-    apr_size_t n;
-    apr_status_t rv;
 
     if (!data || (len >= 6 && !strncmp(data, "[DONE]", 6)))
         return tr_openai_stream_decode(d, event, data, len, emit, baton);
-    if (apr_pool_create(&scratch, NULL) != APR_SUCCESS)
-        return APR_ENOMEM;
     chunk = tr_resp_parse(scratch, data, len);
-    text =
-        tr_jv_is_object(chunk) ? tr_jv_dump(scratch, as_chat(scratch, chunk, "delta"), &n) : NULL;
-    rv = text ? tr_openai_stream_decode(d, event, text, n, emit, baton) : APR_SUCCESS;
-    apr_pool_destroy(scratch);
-    return rv;
+    return tr_openai_stream_decode_chunk(
+        d, tr_jv_is_object(chunk) ? as_chat(scratch, chunk, "delta") : NULL, emit, baton);
 }
 
 /* Joined text blocks of a complete answer ("" when there is none). */
