@@ -17,7 +17,7 @@
  * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
  * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
  * Embeddings (AIPROXY_OP_EMBED) are one JSON body too: passed on unchanged within a protocol
- * (its usage read on the way), else its vectors put into the client's form (codec/tr_embed.h).
+ * (its usage watched), else its vectors put into the client's form (codec/tr_embed.h).
  * A legacy completion (AIPROXY_OP_COMPLETE) is OpenAI's completions codec on the client side
  * and, for OpenAI upstreams, on the upstream side too (tr_codec_for_operation).
  *
@@ -95,8 +95,10 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     t->client = tr_codec_for_operation(spec->client, spec->operation);
     if (!t->upstream || !t->client)
         return NULL;
-    t->passthrough = !t->count && !t->embed && spec->client == spec->upstream &&
-                     spec->client_stream == spec->upstream_stream;
+    /* Embeddings within a protocol pass too (their usage watched like any JSON answer's):
+     * a large batch of vectors is never buffered or parsed whole. */
+    t->passthrough =
+        !t->count && spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
     t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
                  spec->upstream == AIPROXY_PROTO_GEMINI && client_streams(t);
 
@@ -402,8 +404,8 @@ static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
     return t->sink->write(t->sink->baton, text, len);
 }
 
-/* Embeddings: the upstream's answer as it is for a client of its protocol, else its vectors
- * in the client's form. Either way its usage is what the log and the key limits count. */
+/* Embeddings of another protocol: the upstream's vectors in the client's form, its usage what
+ * the log and the key limits count (within a protocol the answer passes, watched). */
 static apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
 {
     aiproxy_error err = {0};
@@ -418,15 +420,10 @@ static apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
         return fail(t, 502, "the upstream connection failed before its embeddings were complete");
     root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, &err) : NULL;
     decoded = from && root && from->answer_decode(t->pool, root, &answer) == 0;
-    if (from && root)
-        t->info.input_tokens = t->usage.input = answer.input_tokens;
-    if (t->spec.client == t->spec.upstream) {
-        text = t->body->data;
-        len = t->body->len;
-    } else if (!decoded || !to)
+    if (!decoded || !to)
         return fail(t, 502, "the upstream's embeddings answer has no vectors");
-    else
-        text = tr_jv_dump(t->pool, to->answer_encode(t->pool, &answer, &t->spec), &len);
+    t->info.input_tokens = t->usage.input = answer.input_tokens;
+    text = tr_jv_dump(t->pool, to->answer_encode(t->pool, &answer, &t->spec), &len);
     t->terminated = 1;
     t->info.seen_content = 1;
     return t->sink->write(t->sink->baton, text, len);
