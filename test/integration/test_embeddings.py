@@ -1,7 +1,7 @@
 """Embeddings on the gateway's request flow: POST /v1/embeddings (OpenAI clients) and Gemini's
 :embedContent / :batchEmbedContents, served natively by upstreams of the client's protocol and
 translated between OpenAI and Gemini; other upstream protocols answer 501 not_implemented in
-the client's envelope. The mock's vectors depend only on text and size (mock_vector)."""
+the client's envelope. The mock's vectors depend only on text and size (harness.mock_vector)."""
 
 import base64
 import json
@@ -10,26 +10,9 @@ import struct
 import pytest
 
 from conftest import DEMO_MODELS
-from harness import post_json, request
+from harness import mock_vector, post_json, request
 
 EMBED = "/v1/embeddings"
-MASK = (1 << 64) - 1
-
-
-def _mix(x):
-    """splitmix64 finaliser, as test/mock/mock_util.c."""
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-    return x ^ (x >> 31)
-
-
-def mock_vector(text, dims=8):
-    """The vector the mock answers for text (test/mock/mock_embed.c)."""
-    h = 0xCBF29CE484222325
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x100000001B3) & MASK
-    return [((_mix((h + i) & MASK) % 2049) - 1024) / 1024 for i in range(dims)]
 
 
 def from_base64(text):
