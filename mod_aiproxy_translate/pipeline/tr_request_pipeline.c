@@ -203,15 +203,23 @@ static int build_count(apr_pool_t *p, const aiproxy_request *req, const aiproxy_
 }
 
 /* Embeddings for target: the client's body (model changed) in its own protocol, else its
- * texts and options in the target's form; 501 where the target's protocol has none. */
+ * texts and options in the target's form; 501 where the target's protocol has none, or its
+ * subscription backend (a dialect) serves generations only. */
 static int build_embed(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                        aiproxy_upstream_request *out, aiproxy_error *err)
 {
     const tr_embed_format *to = tr_codec_for(target->proto)->embed;
     const tr_embed_format *from = tr_codec_for(req->ir.proto)->embed;
+    const tr_dialect *dialect = tr_dialect_for(target->dialect);
     tr_embed_request texts;
     tr_jv *body = NULL;
 
+    if (to && dialect)
+        return tr_error_set(err, 501,
+                            apr_psprintf(p,
+                                         "embeddings cannot be sent to a %s upstream: its "
+                                         "backend serves generations only",
+                                         tr_dialect_name(dialect)));
     if (!to)
         return tr_error_set(err, 501,
                             apr_psprintf(p,

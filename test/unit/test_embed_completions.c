@@ -232,6 +232,22 @@ static void test_embed_unexpressible(void **state)
     }
 }
 
+/* A subscription backend (a dialect) serves generations only: 501 even on a protocol with
+ * embeddings. No dialect of OpenAI or Gemini exists yet, so one of another protocol stands in. */
+static void test_embed_refused_for_dialects(void **state)
+{
+    aiproxy_error err;
+    aiproxy_upstream_request out;
+    aiproxy_request *req = parse(AIPROXY_PROTO_OPENAI, AIPROXY_OP_EMBED, NULL,
+                                 "{\"model\":\"m\",\"input\":\"x\"}", &err);
+    aiproxy_target target = {
+        .proto = AIPROXY_PROTO_GEMINI, .model = "g", .dialect = AIPROXY_DIALECT_CODEX};
+
+    assert_non_null(req);
+    assert_int_equal(aiproxy_request_build(pool, req, &target, &out, &err), 501);
+    assert_non_null(strstr(err.message, "codex upstream"));
+}
+
 static void test_embed_bad_requests(void **state)
 {
     static const struct {
@@ -538,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_embed_openai_to_gemini),
         cmocka_unit_test(test_embed_gemini_to_openai_and_gemini),
         cmocka_unit_test(test_embed_unexpressible),
+        cmocka_unit_test(test_embed_refused_for_dialects),
         cmocka_unit_test(test_embed_bad_requests),
         cmocka_unit_test(test_embed_answers),
         cmocka_unit_test(test_embed_answer_without_vectors),
