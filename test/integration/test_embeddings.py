@@ -274,3 +274,28 @@ def test_gemini_bad_requests(gateway, mock):
     status, _, body = post_json(gateway.url(gemini_path("no-such-model", "embedContent")),
                                 {"content": gemini_content("x")})
     assert status == 404 and gemini_error(body)["status"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("client", ["openai", "gemini"])
+def test_embedding_tokens_count_against_the_key(make_gateway, mock, client):
+    """The upstream's input token count (passed through, or read from a translated answer)
+    counts against the client key's tokens per minute."""
+    gw = make_gateway(f"AIProxyUpstream u {mock.base_url('openai')} api=openai token=t "
+                      "models=emb\nAIProxyClientKey sk-embed-tokens tpm=5")
+    if client == "openai":
+        url, body = gw.url(EMBED), {"model": "emb", "input": "count these tokens please"}
+        headers = {"Authorization": "Bearer sk-embed-tokens"}
+    else:
+        url = gw.url(gemini_path("emb", "embedContent"))
+        body = {"content": gemini_content("count these tokens please")}
+        headers = {"x-goog-api-key": "sk-embed-tokens"}
+    status, _, payload = post_json(url, body, headers)
+    assert status == 200, payload
+    assert mock.last()["json"]["input"] == "count these tokens please"
+    # the tokens are counted when the request is logged, just after the answer
+    for _ in range(50):
+        status, headers_got, payload = post_json(url, body, headers)
+        if status == 429:
+            break
+    assert status == 429, payload
+    assert b"tokens per minute" in payload
