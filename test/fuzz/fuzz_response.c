@@ -93,6 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.client_model = (data[1] & 4) ? "m" : NULL;
     spec.operation = (aiproxy_operation) ((data[1] >> 3) & 3);
     spec.embed_flags = (data[1] >> 5) & 3;
+    /* a token count and embeddings are one JSON body whatever the framings asked */
+    if (spec.operation == AIPROXY_OP_COUNT_TOKENS || spec.operation == AIPROXY_OP_EMBED)
+        spec.client_stream = spec.upstream_stream = AIPROXY_STREAM_NONE;
     piece = data[2] % 31 + 1;
     data += 3;
     size -= 3;
