@@ -15,6 +15,10 @@
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
 
+/* max_tokens of a legacy completion that names none (OpenAI's API reference: "Defaults to
+ * 16"). */
+#define COMPLETIONS_DEFAULT_MAX_TOKENS 16
+
 static int completions_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
                                     aiproxy_error *err)
 {
@@ -107,6 +111,9 @@ int tr_completions_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error 
         if (v)
             tr_jv_set(chat, *m, v);
     }
+    /* The legacy API's own default, so another protocol answers as long as OpenAI would. */
+    if (!tr_jv_get(chat, "max_tokens"))
+        tr_jv_set_int(chat, "max_tokens", COMPLETIONS_DEFAULT_MAX_TOKENS);
     tr_jv_set(chat, "messages", tr_jv_pack(p, "[{s:s, s:s}]", "role", "user", "content", prompt));
     /* The chat decoder reads req->root; the client's body stays the root for passthrough. */
     req->root = chat;

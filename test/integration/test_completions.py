@@ -130,6 +130,8 @@ def test_translated_stream(gateway, mock, proto, include_usage):
     rec = mock.last()
     assert rec["path"].startswith(GENERATE_PATHS[proto].replace(":generateContent", ":stream"))
     assert user_turns(proto, rec["json"]) == ["stream me"]
+    if proto == "anthropic":  # no max_tokens given: the legacy API's default of 16
+        assert rec["json"]["max_tokens"] == 16
     text_chunks = [c for c in chunks if c["choices"]]
     assert "".join(c["choices"][0]["text"] for c in text_chunks) == "echo: stream me"
     assert len(text_chunks) >= 3  # the deltas arrive as they come, not as one piece

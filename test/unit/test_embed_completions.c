@@ -383,6 +383,27 @@ static void test_completion_requests(void **state)
                       "[{\"role\":\"user\",\"parts\":[{\"text\":\"tell me\"}]}]");
 }
 
+/* Without max_tokens the legacy API stops at 16 tokens; another protocol is told so. */
+static void test_completion_default_max_tokens(void **state)
+{
+    aiproxy_error err;
+    aiproxy_upstream_request out;
+    json_t *sent;
+    aiproxy_request *req = parse(AIPROXY_PROTO_OPENAI, AIPROXY_OP_COMPLETE, NULL,
+                                 "{\"model\":\"m\",\"prompt\":\"x\"}", &err);
+
+    assert_non_null(req);
+    assert_int_equal(build(req, AIPROXY_PROTO_ANTHROPIC, "a", &out, &sent, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(sent, "max_tokens")), 16);
+    assert_int_equal(build(req, AIPROXY_PROTO_GEMINI, "g", &out, &sent, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(sent, "generationConfig"),
+                                                        "maxOutputTokens")),
+                     16);
+    /* natively the upstream applies its own default */
+    assert_int_equal(build(req, AIPROXY_PROTO_OPENAI, "o", &out, &sent, &err), 0);
+    assert_null(json_object_get(sent, "max_tokens"));
+}
+
 static void test_completion_refusals(void **state)
 {
     static const struct {
@@ -559,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_embed_answers),
         cmocka_unit_test(test_embed_answer_without_vectors),
         cmocka_unit_test(test_completion_requests),
+        cmocka_unit_test(test_completion_default_max_tokens),
         cmocka_unit_test(test_completion_refusals),
         cmocka_unit_test(test_completion_json_answer),
         cmocka_unit_test(test_completion_stream_answer),
