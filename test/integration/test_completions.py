@@ -222,3 +222,37 @@ def test_stream_broken_after_first_byte_ends_with_error(make_gateway, mock):
         events = s.events()
     assert (None, "[DONE]") not in events
     assert "error" in json.loads(events[-1][1])
+
+
+# ---- faults: a completion fails over before any byte reaches the client ----------------------
+
+@pytest.fixture(scope="module")
+def faults():
+    from fault_upstream import FaultUpstream
+    server = FaultUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("fault", ["reset", "silent", "status-503", "garbage", "short",
+                                   "zstd-cut"])
+@pytest.mark.parametrize("upstream", ["openai", "anthropic"])
+def test_fault_fails_over(make_gateway, mock, faults, upstream, fault):
+    """Native (openai) and translated (anthropic): the healthy upstream's completion, and with
+    nothing left an OpenAI error envelope."""
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream fault {faults.base_url()} api={upstream} token=f models=m "
+        "weight=100 timeout=1",
+        f"AIProxyUpstream solo {faults.base_url()} api={upstream} token=s models=solo timeout=1",
+        f"AIProxyUpstream healthy {mock.base_url(upstream)} api={upstream} token=h models=m",
+    ]))
+    prompt = f"complete me [fault:{fault}]"
+    status, headers, body = post_json(gw.url(COMPLETIONS), {"model": "m", "prompt": prompt},
+                                      timeout=15)
+    assert status == 200, body
+    assert headers["x-aiproxy-upstream"] == "healthy"
+    assert completion(body)["choices"][0]["text"] == f"echo: {prompt}"
+    status, headers, body = post_json(gw.url(COMPLETIONS), {"model": "solo", "prompt": prompt},
+                                      timeout=15)
+    assert status >= 500, body
+    assert openai_error(body)

@@ -299,3 +299,51 @@ def test_embedding_tokens_count_against_the_key(make_gateway, mock, client):
             break
     assert status == 429, payload
     assert b"tokens per minute" in payload
+
+
+# ---- faults: embeddings fail over before any byte reaches the client ---------------------------
+
+FAULTS = ["reset", "silent", "status-503", "garbage", "short", "gzip-cut"]
+# (client protocol, upstream protocol): passed through and translated both ways
+PAIRS = [("openai", "openai"), ("openai", "gemini"), ("gemini", "openai"),
+         ("gemini", "gemini")]
+
+
+@pytest.fixture(scope="module")
+def faults():
+    from fault_upstream import FaultUpstream
+    server = FaultUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("client,upstream", PAIRS)
+def test_fault_fails_over(make_gateway, mock, faults, client, upstream, fault):
+    """An upstream that breaks, stalls, or answers garbage or half a body: the next upstream's
+    vectors, and with nothing left the client's own error envelope."""
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream fault {faults.base_url()} api={upstream} token=f models=m "
+        "weight=100 timeout=1",
+        f"AIProxyUpstream solo {faults.base_url()} api={upstream} token=s models=solo timeout=1",
+        f"AIProxyUpstream healthy {mock.base_url(upstream)} api={upstream} token=h models=m",
+    ]))
+    text = f"embed me [fault:{fault}]"
+
+    def ask(model):
+        if client == "openai":
+            return post_json(gw.url(EMBED), {"model": model, "input": text}, timeout=15)
+        return post_json(gw.url(gemini_path(model, "embedContent")),
+                         {"content": gemini_content(text)}, timeout=15)
+
+    status, headers, body = ask("m")
+    assert status == 200, body
+    assert headers["x-aiproxy-upstream"] == "healthy"
+    answer = json.loads(body)
+    vector = (answer["data"][0]["embedding"] if client == "openai"
+              else answer["embedding"]["values"])
+    assert vector == mock_vector(text)
+    status, headers, body = ask("solo")
+    assert status >= 500, body
+    assert headers["content-type"].startswith("application/json")
+    (openai_error if client == "openai" else gemini_error)(body)
