@@ -212,11 +212,15 @@ def test_upstream_error_in_openai_envelope(make_gateway, mock, proto):
     assert "u answered 503" in openai_error(body)["message"]
 
 
-def test_stream_broken_after_first_byte_ends_with_error(make_gateway, mock):
-    """Once committed, a cut upstream stream ends with an OpenAI error event, no [DONE]."""
-    gw = make_gateway(f"AIProxyUpstream u {mock.base_url('anthropic')} api=anthropic token=t "
+# frames the mock sends before it cuts: two text deltas in (openai: text chunks; anthropic:
+# message_start, ping, content_block_start, a delta)
+@pytest.mark.parametrize("upstream,cut", [("openai", 2), ("anthropic", 4)])
+def test_stream_broken_after_first_byte_ends_with_error(make_gateway, mock, upstream, cut):
+    """Once committed, a cut upstream stream (passed through or translated) ends with an
+    OpenAI error event, no [DONE]."""
+    gw = make_gateway(f"AIProxyUpstream u {mock.base_url(upstream)} api={upstream} token=t "
                       "models=m")
-    with stream_sse(gw.url(COMPLETIONS), {"model": "m", "prompt": "x [mock:cut=4]",
+    with stream_sse(gw.url(COMPLETIONS), {"model": "m", "prompt": f"x [mock:cut={cut}]",
                                           "stream": True}) as s:
         assert s.status == 200
         events = s.events()
