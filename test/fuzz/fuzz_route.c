@@ -9,11 +9,12 @@
  * Oracles (any violation aborts with the input):
  *  - aip_route_match answers MATCHED or UNKNOWN, the same twice; an unknown route leaves the
  *    route zeroed (the handler then only sets proto);
- *  - a matched route has a method, POST for generation and GET for model lists, a kind, a
- *    protocol and a stream mode in range;
- *  - a Gemini generation route has a non-empty model that is the path's last segment before the
+ *  - a matched route has a method, POST for generation and GET for model lists and the
+ *    health probes (exactly /livez and /readyz), a kind, a protocol and a stream mode in range;
+ *  - a Gemini model route has a non-empty model that is the path's last segment before the
  *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
- *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
+ *    is streamGenerateContent, as SSE exactly when the query has alt=sse; the action names the
+ *    operation (embedContent and batchEmbedContents embed, the latter as variant "batch");
  *  - every other route has no model and does not stream;
  *  - aip_route_guess_proto answers a protocol in range that follows the hints and the /v1beta/
  *    prefix, and agrees with the matcher on the fixed generation routes.
@@ -75,11 +76,24 @@ static int same_string(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-/* The Gemini generation route: ".../models/{model}:{action}", model its last segment. */
+/* Gemini's actions on a model, written independently of aip_route.c's table. */
+static const struct {
+    const char *action;
+    int streams;
+    aiproxy_operation operation;
+    const char *variant;
+} gemini_actions[] = {
+    {"generateContent", 0, AIPROXY_OP_GENERATE, NULL},
+    {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
+    {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
+    {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
+};
+
+/* A Gemini model route: ".../models/{model}:{action}", model its last segment. */
 static void check_gemini_route(const route_case *c, const aip_route *r)
 {
     const char *model = r->info.model, *at;
-    size_t n;
+    size_t n, a;
     int streams;
 
     if (!model || !*model)
@@ -96,12 +110,16 @@ static void check_gemini_route(const route_case *c, const aip_route *r)
     n = strlen(model);
     if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':'))
         broken(c, "the Gemini model is not the path's last segment before the action");
-    if (!strcmp(at + n + 1, "generateContent"))
-        streams = 0;
-    else if (!strcmp(at + n + 1, "streamGenerateContent"))
-        streams = 1;
-    else
+    for (a = 0; a < sizeof(gemini_actions) / sizeof(gemini_actions[0]); a++) {
+        if (!strcmp(at + n + 1, gemini_actions[a].action))
+            break;
+    }
+    if (a == sizeof(gemini_actions) / sizeof(gemini_actions[0]))
         broken(c, "a Gemini route with an unknown action");
+    streams = gemini_actions[a].streams;
+    if (r->info.operation != gemini_actions[a].operation ||
+        !same_string(r->info.variant, gemini_actions[a].variant))
+        broken(c, "the Gemini operation or variant does not follow the action");
     if (r->info.stream != (!streams                ? AIPROXY_STREAM_NONE
                            : has_alt_sse(c->query) ? AIPROXY_STREAM_SSE
                                                    : AIPROXY_STREAM_JSON_ARRAY))
@@ -128,14 +146,18 @@ static void check_match(const route_case *c)
     if (!r.method)
         broken(c, "a matched route without a method");
     if (r.kind == AIP_ROUTE_GENERATE ? strcmp(r.method, "POST")
-        : r.kind == AIP_ROUTE_MODELS ? strcmp(r.method, "GET")
-                                     : 1)
+        : r.kind == AIP_ROUTE_MODELS || r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ
+            ? strcmp(r.method, "GET")
+            : 1)
         broken(c, "a route kind out of range or with the wrong method");
+    if ((r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ) &&
+        strcmp(c->path, r.kind == AIP_ROUTE_LIVEZ ? "/livez" : "/readyz"))
+        broken(c, "a health route on another path");
     if ((unsigned) r.proto >= AIPROXY_PROTO_COUNT)
         broken(c, "a protocol out of range");
     if ((unsigned) r.info.stream > AIPROXY_STREAM_JSON_ARRAY)
         broken(c, "a stream mode out of range");
-    if (!starts_with(c->path, "/v1"))
+    if (!starts_with(c->path, "/v1") && r.kind != AIP_ROUTE_LIVEZ && r.kind != AIP_ROUTE_READYZ)
         broken(c, "a route outside /v1 and /v1beta");
     if (r.kind == AIP_ROUTE_GENERATE && r.proto == AIPROXY_PROTO_GEMINI)
         check_gemini_route(c, &r);
