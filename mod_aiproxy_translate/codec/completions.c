@@ -112,7 +112,7 @@ int tr_completions_request_decode(apr_pool_t *p, tr_request *req, aiproxy_error 
             tr_jv_set(chat, *m, v);
     }
     /* The legacy API's own default, so another protocol answers as long as OpenAI would. */
-    if (!tr_jv_get(chat, "max_tokens"))
+    if (!is_set(tr_jv_get(chat, "max_tokens")))
         tr_jv_set_int(chat, "max_tokens", COMPLETIONS_DEFAULT_MAX_TOKENS);
     tr_jv_set(chat, "messages", tr_jv_pack(p, "[{s:s, s:s}]", "role", "user", "content", prompt));
     /* The chat decoder reads req->root; the client's body stays the root for passthrough. */

@@ -386,22 +386,26 @@ static void test_completion_requests(void **state)
 /* Without max_tokens the legacy API stops at 16 tokens; another protocol is told so. */
 static void test_completion_default_max_tokens(void **state)
 {
-    aiproxy_error err;
-    aiproxy_upstream_request out;
-    json_t *sent;
-    aiproxy_request *req = parse(AIPROXY_PROTO_OPENAI, AIPROXY_OP_COMPLETE, NULL,
-                                 "{\"model\":\"m\",\"prompt\":\"x\"}", &err);
+    static const char *const bodies[] = {"{\"model\":\"m\",\"prompt\":\"x\"}",
+                                         "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":null}"};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        aiproxy_error err;
+        aiproxy_upstream_request out;
+        json_t *sent;
+        aiproxy_request *req =
+            parse(AIPROXY_PROTO_OPENAI, AIPROXY_OP_COMPLETE, NULL, bodies[i], &err);
 
-    assert_non_null(req);
-    assert_int_equal(build(req, AIPROXY_PROTO_ANTHROPIC, "a", &out, &sent, &err), 0);
-    assert_int_equal(json_integer_value(json_object_get(sent, "max_tokens")), 16);
-    assert_int_equal(build(req, AIPROXY_PROTO_GEMINI, "g", &out, &sent, &err), 0);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(sent, "generationConfig"),
-                                                        "maxOutputTokens")),
-                     16);
-    /* natively the upstream applies its own default */
-    assert_int_equal(build(req, AIPROXY_PROTO_OPENAI, "o", &out, &sent, &err), 0);
-    assert_null(json_object_get(sent, "max_tokens"));
+        assert_non_null(req);
+        assert_int_equal(build(req, AIPROXY_PROTO_ANTHROPIC, "a", &out, &sent, &err), 0);
+        assert_int_equal(json_integer_value(json_object_get(sent, "max_tokens")), 16);
+        assert_int_equal(build(req, AIPROXY_PROTO_GEMINI, "g", &out, &sent, &err), 0);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(sent, "generationConfig"), "maxOutputTokens")),
+                         16);
+        /* natively the upstream applies its own default */
+        assert_int_equal(build(req, AIPROXY_PROTO_OPENAI, "o", &out, &sent, &err), 0);
+        assert_false(json_is_integer(json_object_get(sent, "max_tokens")));
+    }
 }
 
 static void test_completion_refusals(void **state)
