@@ -54,9 +54,10 @@ typedef enum {
 
 /* How the client wants an embeddings answer, beyond its protocol (AIPROXY_OP_EMBED). */
 typedef enum {
-    AIPROXY_EMBED_LIST = 1, /* a list of vectors (Gemini :batchEmbedContents, OpenAI input array) */
-    AIPROXY_EMBED_BASE64 =
-        2 /* vectors as base64 of little-endian float32 (OpenAI encoding_format) */
+    /* a list of vectors (Gemini :batchEmbedContents, an OpenAI input array) */
+    AIPROXY_EMBED_LIST = 1,
+    /* vectors as base64 of little-endian float32 (OpenAI encoding_format) */
+    AIPROXY_EMBED_BASE64 = 2
 } aiproxy_embed_flag;
 
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
