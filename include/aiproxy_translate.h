@@ -46,10 +46,15 @@ typedef enum {
     AIPROXY_OP_GENERATE = 0, /* generate an answer */
     AIPROXY_OP_COUNT_TOKENS, /* count the request's input tokens; the client gets Anthropic's
                               * {"input_tokens": N} whatever the upstream counts in */
-    AIPROXY_OP_EMBED,        /* embed texts: OpenAI /v1/embeddings, Gemini :embedContent and
-                              * :batchEmbedContents; other protocols have no embeddings */
-    AIPROXY_OP_COMPLETE      /* a legacy text completion (OpenAI /v1/completions): the prompt
-                              * as one user turn, the answer as text_completion objects */
+    /* Forward the body unchanged to an upstream of the client's own API (images, audio,
+     * rerank): only its model is mapped, in a JSON body's "model" member or a
+     * multipart/form-data body's "model" field. No answer translation: the caller passes the
+     * upstream's answer through and creates no aiproxy_response. */
+    AIPROXY_OP_FORWARD,
+    AIPROXY_OP_EMBED,   /* embed texts: OpenAI /v1/embeddings, Gemini :embedContent and
+                         * :batchEmbedContents; other protocols have no embeddings */
+    AIPROXY_OP_COMPLETE /* a legacy text completion (OpenAI /v1/completions): the prompt as
+                         * one user turn, the answer as text_completion objects */
 } aiproxy_operation;
 
 /* How the client wants an embeddings answer, beyond its protocol (AIPROXY_OP_EMBED). */
@@ -85,6 +90,9 @@ typedef struct {
     aiproxy_stream_mode stream;  /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
     const char *variant;         /* route variant kept on passthrough ("compact"), or NULL */
     aiproxy_operation operation; /* what the route asks (generation unless it says otherwise) */
+    /* AIPROXY_OP_FORWARD: the body's Content-Type when it is multipart/form-data (its
+     * boundary is read from it); NULL for a JSON body. */
+    const char *content_type;
 } aiproxy_route_info;
 
 /* Parse and validate a client body. Returns NULL and fills *err (status 400) on bad input:
@@ -108,6 +116,8 @@ typedef enum {
     AIPROXY_DIALECT_NONE = 0,    /* the public API as documented */
     AIPROXY_DIALECT_CODEX,       /* Responses at the ChatGPT Codex backend: always streams */
     AIPROXY_DIALECT_CLAUDE_CODE, /* Anthropic Messages with a Claude Code subscription */
+    AIPROXY_DIALECT_GEMINI_CLI,  /* Gemini in the Code Assist v1internal envelope */
+    AIPROXY_DIALECT_ANTIGRAVITY, /* the same envelope as the Antigravity IDE sends it */
     AIPROXY_DIALECT_COUNT
 } aiproxy_dialect;
 
@@ -120,6 +130,13 @@ typedef struct {
                               * none; 0 = built-in default */
     aiproxy_dialect dialect; /* the backend's variant of proto; a dialect that always streams
                               * sets upstream_stream whatever stream says */
+    /* The account the dialect's body must name, as the credential provider found it
+     * (geminicli, antigravity: the Code Assist project id), or NULL: left out. */
+    const char *project;
+    /* An id unique to this attempt (Code Assist user_prompt_id, Antigravity requestId), or
+     * NULL: the dialect derives a stable one from the conversation. */
+    const char *request_id;
+    const char *path; /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
 } aiproxy_target;
 
 typedef struct {
@@ -154,7 +171,10 @@ typedef struct {
     const char *client_model;    /* model name the client asked for, reported back to it */
     int include_usage;           /* OpenAI client asked for stream_options.include_usage */
     aiproxy_operation operation; /* the request's (aiproxy_request_operation) */
-    unsigned embed_flags;        /* the request's (aiproxy_request_embed_flags) */
+    /* The upstream's dialect (aiproxy_target.dialect): a backend that wraps each answer and
+     * each stream event in an envelope ({"response": ...}) has it taken off here. */
+    aiproxy_dialect upstream_dialect;
+    unsigned embed_flags; /* the request's (aiproxy_request_embed_flags) */
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

@@ -1,8 +1,11 @@
 /*
  * fuzz_response.c: aiproxy_response over arbitrary upstream bodies, for every pair of
  * protocols and framings. The first bytes choose the spec, the piece size and whether the
- * upstream broke; the rest is the body. Byte 1 bits 3-4 choose the operation (generation,
- * token count, embeddings, legacy completion), bits 5-6 the embeddings flags.
+ * upstream broke; the rest is the body. A Gemini upstream may be a Code Assist one (byte 1,
+ * bits 3-4: geminicli or antigravity), whose answers and events come in {"response": ...}.
+ * Byte 1 bits 5-6 choose the operation (generation, token count, embeddings, legacy
+ * completion); embeddings take their flags from byte 0 bits 4-5 (their framing is always
+ * one JSON body).
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -62,6 +65,11 @@ static void check_output(const aiproxy_response_spec *spec, apr_pool_t *p, const
     }
 }
 
+/* Byte 1 bits 5-6: the operations that create an aiproxy_response (a forwarded answer
+ * passes without one). */
+static const aiproxy_operation operations[] = {AIPROXY_OP_GENERATE, AIPROXY_OP_COUNT_TOKENS,
+                                               AIPROXY_OP_EMBED, AIPROXY_OP_COMPLETE};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int initialized;
@@ -91,8 +99,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.include_usage = data[1] & 1;
     broke = (data[1] >> 1) & 1;
     spec.client_model = (data[1] & 4) ? "m" : NULL;
-    spec.operation = (aiproxy_operation) ((data[1] >> 3) & 3);
-    spec.embed_flags = (data[1] >> 5) & 3;
+    spec.upstream_dialect = AIPROXY_DIALECT_NONE;
+    if (spec.upstream == AIPROXY_PROTO_GEMINI && (data[1] & 8))
+        spec.upstream_dialect =
+            (data[1] & 16) ? AIPROXY_DIALECT_ANTIGRAVITY : AIPROXY_DIALECT_GEMINI_CLI;
+    spec.operation = operations[(data[1] >> 5) & 3];
+    if (spec.operation == AIPROXY_OP_EMBED)
+        spec.embed_flags = (data[0] >> 4) & 3;
     /* a token count and embeddings are one JSON body whatever the framings asked */
     if (spec.operation == AIPROXY_OP_COUNT_TOKENS || spec.operation == AIPROXY_OP_EMBED)
         spec.client_stream = spec.upstream_stream = AIPROXY_STREAM_NONE;

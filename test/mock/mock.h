@@ -28,15 +28,22 @@ typedef enum {
 } mock_proto;
 
 typedef enum {
-    MOCK_EP_NONE,         /* unknown path: 404 */
-    MOCK_EP_GENERATE,     /* messages, chat/completions, responses, generateContent */
-    MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens,
-                           * responses/input_tokens */
-    MOCK_EP_COMPACT,      /* responses/compact */
-    MOCK_EP_EMBED,        /* openai embeddings, gemini :embedContent and :batchEmbedContents */
-    MOCK_EP_COMPLETIONS,  /* openai legacy text completions (.../completions) */
-    MOCK_EP_MODELS,       /* GET .../models */
-    MOCK_EP_TOKEN,        /* POST .../token on an AIProxyMockOAuth vhost */
+    MOCK_EP_NONE,             /* unknown path: 404 */
+    MOCK_EP_GENERATE,         /* messages, chat/completions, responses, generateContent */
+    MOCK_EP_COUNT_TOKENS,     /* anthropic messages/count_tokens, gemini :countTokens,
+                               * responses/input_tokens */
+    MOCK_EP_COMPACT,          /* responses/compact */
+    MOCK_EP_MODELS,           /* GET .../models */
+    MOCK_EP_TOKEN,            /* POST .../token on an AIProxyMockOAuth vhost */
+    MOCK_EP_LOAD_CODE_ASSIST, /* POST .../v1internal:loadCodeAssist (Code Assist setup) */
+    MOCK_EP_ONBOARD_USER,     /* POST .../v1internal:onboardUser (a long-running operation) */
+    MOCK_EP_IMAGES,           /* openai images/generations (JSON) */
+    MOCK_EP_IMAGE_EDITS,      /* openai images/edits (multipart) */
+    MOCK_EP_SPEECH,           /* openai audio/speech: a chunked binary answer */
+    MOCK_EP_TRANSCRIBE,       /* openai audio/transcriptions, audio/translations (multipart) */
+    MOCK_EP_RERANK,           /* .../rerank: cohere /v2, jina and openai-style /v1 */
+    MOCK_EP_EMBED,            /* openai embeddings, gemini :embedContent and :batchEmbedContents */
+    MOCK_EP_COMPLETIONS,      /* openai legacy text completions (.../completions) */
 } mock_endpoint;
 
 typedef struct {
@@ -45,6 +52,8 @@ typedef struct {
     const char *path_model; /* gemini: the model named in the path */
     int path_stream;        /* gemini: :streamGenerateContent */
     int gemini_sse;         /* gemini: alt=sse */
+    int code_assist;        /* gemini: .../v1internal:<action>, the Code Assist envelope
+                             * ({"model", "project", "request"} in, {"response"} out) */
     int gemini_batch;       /* gemini: :batchEmbedContents */
 } mock_route;
 
@@ -88,6 +97,7 @@ typedef struct {
     const char *tool_name; /* first tool of the request, NULL if none */
     mock_scenario sc;
     const char *auth_markers; /* AIProxyMockOAuth: the credential's "scenario", NULL if none */
+    const char *credential;   /* AIProxyMockOAuth: the label of the bearer's credential */
     apr_uint64_t seed;        /* makes ids unique per request */
     apr_time_t now;
 } mock_call;
@@ -237,6 +247,15 @@ json_t *mock_openai_error_json(int status, const char *message);
 void mock_openai_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds);
 /* GET .../models: an OpenAI-style model list (mock_openai.c). */
 void mock_models_reply(const mock_call *c, mock_reply *out);
+/* ---- mock_forward.c: images, audio and rerank ---------------------------------------------- */
+
+/* Whether ep is one of the forwarded endpoints (their bodies are not chat requests). */
+int mock_forward_endpoint(mock_endpoint ep);
+/* The reply of a forwarded endpoint: markers from the vhost's scenario and the prompt, input
+ * or query text; [mock:status=NNN] answers the OpenAI error envelope. */
+void mock_forward_reply(mock_call *c, const char *scenario, const char *content_type,
+                        const char *body, apr_size_t body_len, mock_reply *out);
+
 /* Any path the mock does not serve (mock_route.c). */
 void mock_not_found_reply(apr_pool_t *p, mock_reply *out, const char *method, const char *path);
 
@@ -314,5 +333,18 @@ json_t *mock_oauth_token(mock_call *c, mock_oauth_dialect dialect, const char *s
  * the provider's 401/403 reply and returns 0. *oauth receives the record's "oauth" object. */
 int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *store_dir,
                       const char *name, apr_table_t *headers_in, mock_reply *reply, json_t **oauth);
+
+/* ---- mock_code_assist.c: the Code Assist setup calls of a google OAuth vhost --------------- */
+
+/* The project of a credential of the store: its "project", else "mock-project-<label>". */
+const char *mock_code_assist_project(apr_pool_t *p, const json_t *cred);
+/* POST :loadCodeAssist / :onboardUser for c->credential: the account's tier and project, or
+ * its onboarding (done: false while the credential's "onboard_polls" counts down). */
+void mock_code_assist_setup(mock_call *c, const char *store_dir, const char *name,
+                            mock_reply *reply);
+/* A :generateContent / :streamGenerateContent call names a project: is it the credential's,
+ * and is the account onboarded? 1, or 0 with the 403 in reply. */
+int mock_code_assist_check(mock_call *c, const char *store_dir, const char *name,
+                           mock_reply *reply);
 
 #endif

@@ -41,6 +41,11 @@ static int match_gemini(apr_pool_t *p, const char *path, apr_size_t len, mock_ro
         out->path_stream = actions[i].stream;
         out->gemini_batch = actions[i].batch;
         out->path_model = apr_pstrmemdup(p, path + start, colon - start);
+        /* Code Assist: the model is in the body, the path ends in v1internal:<action> */
+        if (strcmp(out->path_model, "v1internal") == 0) {
+            out->code_assist = 1;
+            out->path_model = NULL;
+        }
         return 1;
     }
     return 0;
@@ -62,6 +67,14 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
         {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},
+        {"/images/generations", MOCK_OPENAI, MOCK_EP_IMAGES},
+        {"/images/edits", MOCK_OPENAI, MOCK_EP_IMAGE_EDITS},
+        {"/audio/speech", MOCK_OPENAI, MOCK_EP_SPEECH},
+        {"/audio/transcriptions", MOCK_OPENAI, MOCK_EP_TRANSCRIBE},
+        {"/audio/translations", MOCK_OPENAI, MOCK_EP_TRANSCRIBE},
+        {"/rerank", MOCK_OPENAI, MOCK_EP_RERANK},
+        {"/v1internal:loadCodeAssist", MOCK_GEMINI, MOCK_EP_LOAD_CODE_ASSIST},
+        {"/v1internal:onboardUser", MOCK_GEMINI, MOCK_EP_ONBOARD_USER},
     };
     apr_size_t len = strlen(path);
 

@@ -233,19 +233,23 @@ static void test_embed_unexpressible(void **state)
 }
 
 /* A subscription backend (a dialect) serves generations only: 501 even on a protocol with
- * embeddings. No dialect of OpenAI or Gemini exists yet, so one of another protocol stands in. */
+ * embeddings (Code Assist behind geminicli and antigravity has no embeddings endpoint). */
 static void test_embed_refused_for_dialects(void **state)
 {
+    static const aiproxy_dialect dialects[] = {AIPROXY_DIALECT_GEMINI_CLI,
+                                               AIPROXY_DIALECT_ANTIGRAVITY};
     aiproxy_error err;
     aiproxy_upstream_request out;
     aiproxy_request *req = parse(AIPROXY_PROTO_OPENAI, AIPROXY_OP_EMBED, NULL,
                                  "{\"model\":\"m\",\"input\":\"x\"}", &err);
-    aiproxy_target target = {
-        .proto = AIPROXY_PROTO_GEMINI, .model = "g", .dialect = AIPROXY_DIALECT_CODEX};
 
     assert_non_null(req);
-    assert_int_equal(aiproxy_request_build(pool, req, &target, &out, &err), 501);
-    assert_non_null(strstr(err.message, "codex upstream"));
+    for (size_t i = 0; i < sizeof(dialects) / sizeof(dialects[0]); i++) {
+        aiproxy_target target = {
+            .proto = AIPROXY_PROTO_GEMINI, .model = "g", .dialect = dialects[i]};
+        assert_int_equal(aiproxy_request_build(pool, req, &target, &out, &err), 501);
+        assert_non_null(strstr(err.message, "upstream: its backend serves generations only"));
+    }
 }
 
 static void test_embed_bad_requests(void **state)

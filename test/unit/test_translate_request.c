@@ -41,7 +41,10 @@ static const char *vector_dir(void)
 
 static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
 {
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
     if (proto == AIPROXY_PROTO_GEMINI) {
         route.model = "client-model";
         route.stream = strstr(case_name, "stream") ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
@@ -81,7 +84,11 @@ static json_t *as_jansson(apr_pool_t *p, const tr_jv *v)
 static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto target_proto,
                           int stream, aiproxy_error *err)
 {
-    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
+    aiproxy_target target = {.proto = target_proto,
+                             .model = TARGET_MODEL,
+                             .stream = stream,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_NONE};
     tr_jv *body = NULL;
 
     if (tr_codec_for(target_proto)->request_encode(p, ir, &target, &body, err))
@@ -222,8 +229,10 @@ static int teardown(void **state)
 static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
                               aiproxy_error *err)
 {
-    aiproxy_route_info route = {proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
-                                AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
     return aiproxy_request_parse(p, proto, body, strlen(body), &route, err);
 }
 
@@ -231,7 +240,11 @@ static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *bo
 static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto proto, int stream,
                      aiproxy_error *err)
 {
-    aiproxy_target target = {proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
+    aiproxy_target target = {.proto = proto,
+                             .model = TARGET_MODEL,
+                             .stream = stream,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
 
     if (aiproxy_request_build(p, req, &target, &out, err))
@@ -260,7 +273,10 @@ static void test_count_tokens_build(void **state)
         {AIPROXY_PROTO_GEMINI, AIPROXY_PROTO_GEMINI, "/v1beta/models/" TARGET_MODEL ":countTokens",
          "generateContentRequest", "contents"},
     };
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_COUNT_TOKENS};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_COUNT_TOKENS};
     aiproxy_error err = {0};
     aiproxy_request *req =
         aiproxy_request_parse(f->p, AIPROXY_PROTO_ANTHROPIC, body, strlen(body), &route, &err);
@@ -268,7 +284,11 @@ static void test_count_tokens_build(void **state)
     assert_non_null(req);
     assert_int_equal(aiproxy_request_operation(req), AIPROXY_OP_COUNT_TOKENS);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        aiproxy_target target = {cases[i].target, TARGET_MODEL, 1, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = cases[i].target,
+                                 .model = TARGET_MODEL,
+                                 .stream = 1,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         json_t *sent;
 
@@ -548,8 +568,15 @@ static void test_inexpressible_requests_are_400(void **state)
     }
     /* an endpoint variant cannot be translated */
     {
-        aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact", AIPROXY_OP_GENERATE};
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_route_info compact = {.model = NULL,
+                                      .stream = AIPROXY_STREAM_NONE,
+                                      .variant = "compact",
+                                      .operation = AIPROXY_OP_GENERATE};
+        aiproxy_target target = {.proto = AIPROXY_PROTO_ANTHROPIC,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
         req = aiproxy_request_parse(f->p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &compact,
@@ -640,8 +667,10 @@ static void test_control_characters_in_model_refused(void **state)
         [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"a\\nb\",\"input\":\"hi\"}",
         [AIPROXY_PROTO_GEMINI] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
     };
-    aiproxy_route_info gemini_route = {"\x02token0", AIPROXY_STREAM_NONE, NULL,
-                                       AIPROXY_OP_GENERATE};
+    aiproxy_route_info gemini_route = {.model = "\x02token0",
+                                       .stream = AIPROXY_STREAM_NONE,
+                                       .variant = NULL,
+                                       .operation = AIPROXY_OP_GENERATE};
 
     for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
         aiproxy_error err = {0};
@@ -690,7 +719,11 @@ static void test_huge_strings(void **state)
 
     assert_non_null(req);
     for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
-        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = (aiproxy_proto) t,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_true(out.len > n);
@@ -727,8 +760,11 @@ static void test_anthropic_max_tokens_and_budget(void **state)
     req =
         parse(f->p, AIPROXY_PROTO_GEMINI, "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
     {
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345,
-                                 AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = AIPROXY_PROTO_ANTHROPIC,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 12345,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_non_null(strstr(out.body, "\"max_tokens\":12345"));
