@@ -18,6 +18,9 @@ static const struct {
      AIPROXY_OP_COUNT_TOKENS},
     {"/v1/chat/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST",
      AIPROXY_OP_GENERATE},
+    {"/v1/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST",
+     AIPROXY_OP_COMPLETE},
+    {"/v1/embeddings", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST", AIPROXY_OP_EMBED},
     {"/v1/responses", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, "POST",
      AIPROXY_OP_GENERATE},
     {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST",
@@ -34,9 +37,13 @@ static const char *const gemini_model_prefixes[] = {"/v1beta/models/", "/v1/mode
 static const struct {
     const char *action;
     int streams;
+    aiproxy_operation operation;
+    const char *variant; /* "batch": one vector per item of requests[] */
 } gemini_actions[] = {
-    {"generateContent", 0},
-    {"streamGenerateContent", 1},
+    {"generateContent", 0, AIPROXY_OP_GENERATE, NULL},
+    {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
+    {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
+    {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
 };
 
 static int query_has_alt_sse(const char *query)
@@ -66,6 +73,8 @@ static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char
         out->proto = AIPROXY_PROTO_GEMINI;
         out->method = "POST";
         out->info.model = apr_pstrmemdup(p, rest, colon - rest);
+        out->info.operation = gemini_actions[i].operation;
+        out->info.variant = gemini_actions[i].variant;
         out->info.stream = !gemini_actions[i].streams ? AIPROXY_STREAM_NONE
                            : query_has_alt_sse(query) ? AIPROXY_STREAM_SSE
                                                       : AIPROXY_STREAM_JSON_ARRAY;

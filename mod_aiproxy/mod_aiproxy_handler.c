@@ -193,6 +193,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
     spec.operation = aip_translate->request_operation(req);
     spec.upstream_dialect = up->dialect;
+    spec.embed_flags = aip_translate->request_embed_flags(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }

@@ -137,8 +137,8 @@ int tr_json_is_document(const char *text, apr_size_t len)
     int depth = 0;
     cursor c;
 
-    if (!text)
-        return 0; /* before text + len: an offset on a null pointer is undefined */
+    if (!text) /* an empty buffer never allocated: no offset may be added to it */
+        return 0;
     c.cur = text;
     c.end = text + len;
     for (;;) {

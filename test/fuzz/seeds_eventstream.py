@@ -8,7 +8,7 @@ odd piece sizes, bad prelude and message checksums, a cut frame, impossible leng
 past the cap. Run it after changing the input layout.
 
 It also writes fuzz_response's Kiro seeds (corpus/fuzz_response/kiro_*): three spec bytes
-(fuzz_response.c: byte 0 the client and its framing, byte 1 bit 3 a Kiro upstream, bit 4 fix
+(fuzz_response.c: byte 0 the client and its framing, byte 1 bit 7 a Kiro upstream, bit 4 fix
 the checksums, byte 2 the piece size) then a Kiro answer.
 """
 import json
@@ -125,7 +125,7 @@ def main():
             f.write(bytes([mode]) + stream)
     os.makedirs(RESPONSE_OUT, exist_ok=True)
     for name, (client, framing, fix, piece, stream) in RESPONSE_SEEDS.items():
-        spec = bytes([client | framing << 4, 8 | (16 if fix else 0), piece])
+        spec = bytes([client | framing << 4, 128 | (16 if fix else 0), piece])
         with open(os.path.join(RESPONSE_OUT, name), "wb") as f:
             f.write(spec + stream)
 
