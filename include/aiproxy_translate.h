@@ -106,6 +106,9 @@ typedef struct {
                               * none; 0 = built-in default */
     aiproxy_dialect dialect; /* the backend's variant of proto; a dialect that always streams
                               * sets upstream_stream whatever stream says */
+    int thinking;            /* the model name asked for thinking ("-thinking"): on at the
+                              * target's default unless the request set it
+                              * (pipeline/tr_thinking.h) */
 } aiproxy_target;
 
 typedef struct {

@@ -13,7 +13,8 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_TRANSLATE_API_VERSION 4 /* 3: aiproxy_target.dialect; 4: operations (count_tokens) */
+#define AIPROXY_TRANSLATE_API_VERSION                                                              \
+    5 /* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: aiproxy_target.thinking */
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */

@@ -11,6 +11,7 @@
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
 #include "pipeline/tr_dialect.h"
+#include "pipeline/tr_thinking.h"
 #include "tr_error.h"
 
 struct aiproxy_request {
@@ -139,6 +140,14 @@ static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_t
     int same_stream = stream_in_body || !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
     int rc;
 
+    /* Thinking asked for by the model name, and the request silent about it: the body goes
+     * through the IR with the target's defaults (a copy: later attempts start from the
+     * request as the client sent it). A body the IR cannot read goes out as it would have. */
+    if (target->thinking && request_ir(p, req, &ir, err) == 0 && !tr_thinking_explicit(ir)) {
+        tr_request with_thinking = *ir;
+        tr_thinking_apply_default(&with_thinking, target->proto);
+        return codec->request_encode(p, &with_thinking, target, body, err);
+    }
     if (target->proto == req->ir.proto && same_stream) {
         if (!must_reshape && passthrough_keeps_bytes(req, target))
             return 0;

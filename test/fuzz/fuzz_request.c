@@ -45,14 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_pool_create(&p, root_pool);
     req = aiproxy_request_parse(p, proto, (const char *) data + 1, size - 1, &route, &err);
     for (int t = 0; req && t < AIPROXY_PROTO_COUNT * 2; t++) {
-        aiproxy_target target = {(aiproxy_proto) (t / 2), "upstream-model", t & 1,
-                                 (data[0] & 8) ? 100 : 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = (aiproxy_proto) (t / 2),
+                                 .model = "upstream-model",
+                                 .stream = t & 1,
+                                 .default_max_tokens = (data[0] & 8) ? 100 : 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }
     for (size_t d = 0; req && d < sizeof(dialects) / sizeof(dialects[0]) * 2; d++) {
-        aiproxy_target target = {dialects[d / 2].proto, "upstream-model", (int) (d & 1),
-                                 (data[0] & 8) ? 100 : 0, dialects[d / 2].dialect};
+        aiproxy_target target = {.proto = dialects[d / 2].proto,
+                                 .model = "upstream-model",
+                                 .stream = (int) (d & 1),
+                                 .default_max_tokens = (data[0] & 8) ? 100 : 0,
+                                 .dialect = dialects[d / 2].dialect};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }

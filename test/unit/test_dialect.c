@@ -64,7 +64,11 @@ static aiproxy_request *parse_case(apr_pool_t *p, aiproxy_proto source, const ch
 static int build_for(apr_pool_t *p, const aiproxy_request *req, size_t d, int stream,
                      aiproxy_upstream_request *out, aiproxy_error *err)
 {
-    aiproxy_target target = {dialects[d].proto, TARGET_MODEL, stream, 0, dialects[d].dialect};
+    aiproxy_target target = {.proto = dialects[d].proto,
+                             .model = TARGET_MODEL,
+                             .stream = stream,
+                             .default_max_tokens = 0,
+                             .dialect = dialects[d].dialect};
     return aiproxy_request_build(p, req, &target, out, err);
 }
 
@@ -272,8 +276,11 @@ static int sweep_case(apr_pool_t *p, const char *dir, const char *name, void *ba
                 apr_psprintf(p, "%s -> %s%s", path, dialects[d].name, stream ? " (stream)" : "");
             int streams = client_streams(req);
             aiproxy_upstream_request out, plain;
-            aiproxy_target none = {dialects[d].proto, TARGET_MODEL, streams, 0,
-                                   AIPROXY_DIALECT_NONE};
+            aiproxy_target none = {.proto = dialects[d].proto,
+                                   .model = TARGET_MODEL,
+                                   .stream = streams,
+                                   .default_max_tokens = 0,
+                                   .dialect = AIPROXY_DIALECT_NONE};
             aiproxy_error berr = {0}, perr = {0};
             int rc = build_for(p, req, d, streams, &out, &berr);
             int prc = aiproxy_request_build(p, req, &none, &plain, &perr);
@@ -330,7 +337,11 @@ static void test_shaping_leaves_the_client_body_alone(void **state)
 
     for (size_t d = 0; d < NDIALECTS; d++) {
         aiproxy_request *req = parse(p, dialects[d].proto, bodies[d]);
-        aiproxy_target none = {dialects[d].proto, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target none = {.proto = dialects[d].proto,
+                               .model = TARGET_MODEL,
+                               .stream = 0,
+                               .default_max_tokens = 0,
+                               .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request shaped, plain;
         aiproxy_error err = {0};
 
@@ -353,7 +364,11 @@ static void test_dialect_of_another_protocol_is_a_gateway_error(void **state)
     aiproxy_request *req = parse(p, AIPROXY_PROTO_OPENAI,
                                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
                                  "\"content\":\"hi\"}]}");
-    aiproxy_target target = {AIPROXY_PROTO_OPENAI, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_CODEX};
+    aiproxy_target target = {.proto = AIPROXY_PROTO_OPENAI,
+                             .model = TARGET_MODEL,
+                             .stream = 0,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_CODEX};
     aiproxy_upstream_request out;
     aiproxy_error err = {0};
 
@@ -386,7 +401,11 @@ static void test_no_dialect_changes_nothing(void **state)
     static const aiproxy_dialect plain[] = {AIPROXY_DIALECT_NONE, AIPROXY_DIALECT_COUNT};
 
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        aiproxy_target target = {AIPROXY_PROTO_RESPONSES, TARGET_MODEL, 0, 0, plain[i]};
+        aiproxy_target target = {.proto = AIPROXY_PROTO_RESPONSES,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 0,
+                                 .dialect = plain[i]};
         aiproxy_upstream_request out;
         aiproxy_error err = {0};
 

@@ -81,7 +81,11 @@ static json_t *as_jansson(apr_pool_t *p, const tr_jv *v)
 static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto target_proto,
                           int stream, aiproxy_error *err)
 {
-    aiproxy_target target = {target_proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
+    aiproxy_target target = {.proto = target_proto,
+                             .model = TARGET_MODEL,
+                             .stream = stream,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_NONE};
     tr_jv *body = NULL;
 
     if (tr_codec_for(target_proto)->request_encode(p, ir, &target, &body, err))
@@ -231,7 +235,11 @@ static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *bo
 static json_t *build(apr_pool_t *p, const aiproxy_request *req, aiproxy_proto proto, int stream,
                      aiproxy_error *err)
 {
-    aiproxy_target target = {proto, TARGET_MODEL, stream, 0, AIPROXY_DIALECT_NONE};
+    aiproxy_target target = {.proto = proto,
+                             .model = TARGET_MODEL,
+                             .stream = stream,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
 
     if (aiproxy_request_build(p, req, &target, &out, err))
@@ -268,7 +276,11 @@ static void test_count_tokens_build(void **state)
     assert_non_null(req);
     assert_int_equal(aiproxy_request_operation(req), AIPROXY_OP_COUNT_TOKENS);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        aiproxy_target target = {cases[i].target, TARGET_MODEL, 1, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = cases[i].target,
+                                 .model = TARGET_MODEL,
+                                 .stream = 1,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         json_t *sent;
 
@@ -549,7 +561,11 @@ static void test_inexpressible_requests_are_400(void **state)
     /* an endpoint variant cannot be translated */
     {
         aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact", AIPROXY_OP_GENERATE};
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = AIPROXY_PROTO_ANTHROPIC,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         const char *body = "{\"model\":\"m\",\"input\":\"x\"}";
         req = aiproxy_request_parse(f->p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &compact,
@@ -690,7 +706,11 @@ static void test_huge_strings(void **state)
 
     assert_non_null(req);
     for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
-        aiproxy_target target = {(aiproxy_proto) t, TARGET_MODEL, 0, 0, AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = (aiproxy_proto) t,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 0,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_true(out.len > n);
@@ -727,8 +747,11 @@ static void test_anthropic_max_tokens_and_budget(void **state)
     req =
         parse(f->p, AIPROXY_PROTO_GEMINI, "{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}", &err);
     {
-        aiproxy_target target = {AIPROXY_PROTO_ANTHROPIC, TARGET_MODEL, 0, 12345,
-                                 AIPROXY_DIALECT_NONE};
+        aiproxy_target target = {.proto = AIPROXY_PROTO_ANTHROPIC,
+                                 .model = TARGET_MODEL,
+                                 .stream = 0,
+                                 .default_max_tokens = 12345,
+                                 .dialect = AIPROXY_DIALECT_NONE};
         aiproxy_upstream_request out;
         assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 0);
         assert_non_null(strstr(out.body, "\"max_tokens\":12345"));
