@@ -84,6 +84,10 @@ def test_excluded_model_is_neither_routed_nor_listed(make_gateway, mock):
         assert json.loads(body)["error"]["code"] == "model_not_found"
         assert name not in every_shape(gw)
     assert records_since(mock, before, "openai") == []
+    # nor a model /readyz waits for
+    status, _, body = get(gw.url("/readyz"))
+    assert status == 200, body
+    assert "secret-x" not in body.decode()
 
 
 def test_excluded_glob_on_an_upstream_serving_every_model(make_gateway, mock):
