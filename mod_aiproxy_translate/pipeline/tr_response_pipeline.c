@@ -25,6 +25,7 @@
 #include "tr_accumulate.h"
 #include "tr_error.h"
 #include "codec/tr_codec.h"
+#include "json/tr_json_check.h"
 #include "json/tr_jv.h"
 #include "tr_replay.h"
 #include "pipeline/tr_array_splitter.h"
@@ -44,7 +45,7 @@ struct aiproxy_response {
     int reframe;     /* Gemini chunks re-framed between SSE and a JSON array */
     int count;       /* a token count: the answer is read for its number */
 
-    tr_buf *body; /* upstream JSON body (or the passthrough copy for info) */
+    tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
     tr_array_splitter *array;
     tr_stream_decoder *decoder;
@@ -272,8 +273,8 @@ static apr_status_t fail(aiproxy_response *t, int status, const char *message)
     tr_error_set(&err, status, message);
     t->terminated = 1;
     t->info.seen_error = 1;
-    if (t->passthrough)
-        return APR_SUCCESS;
+    if (t->passthrough && !t->body)
+        return APR_SUCCESS; /* a passed-through stream ends in finish_passthrough */
     if (t->encoder) {
         ev.error = err;
         return tr_stream_encode(t->encoder, &ev, t->sink);
@@ -308,11 +309,11 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
     if (len == 0 || t->terminated)
         return APR_SUCCESS;
     t->sink = sink;
-    if (t->passthrough) {
+    if (t->passthrough && !t->body) {
         rv = sink->write(sink->baton, data, len);
         t->tail[0] = len > 1 ? data[len - 2] : t->tail[1];
         t->tail[1] = data[len - 1];
-        /* Watching is best effort: a body past the caps just stops being watched. */
+        /* Watching is best effort: a stream past the caps just stops being watched. */
         if (t->watching && parse_upstream(t, data, len) != APR_SUCCESS)
             t->watching = 0;
         return rv;
@@ -478,18 +479,13 @@ static void watch_body_usage(aiproxy_response *t)
     }
 }
 
-/* Passthrough: nothing is written; the body is only read for the info. */
+/* A passed-through stream: nothing is written here; its events are only read for the info. */
 static void finish_watching(aiproxy_response *t)
 {
     int partial;
 
     if (!t->watching)
         return;
-    if (t->body) {
-        t->info.seen_content = t->body->len > 0;
-        watch_body_usage(t);
-        return;
-    }
     if (t->sse)
         tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial);
     t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
@@ -534,15 +530,32 @@ static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const ch
     return t->sink->write(t->sink->baton, text, strlen(text));
 }
 
+/* A passed-through JSON answer is held until it is complete and goes out whole, or not at all:
+ * a body the upstream broke off, a truncated compressed body or a 200 with garbage becomes the
+ * client's error (and, in the handler, the next upstream's turn: nothing was sent). */
+static apr_status_t finish_passthrough_body(aiproxy_response *t, int upstream_broke)
+{
+    if (upstream_broke)
+        return fail(t, 502, "the upstream connection failed before its response was complete");
+    if (!tr_json_is_document(t->body->data, t->body->len))
+        return fail(t, 502, "the upstream's response is not valid JSON");
+    t->terminated = 1;
+    t->info.seen_content = 1;
+    watch_body_usage(t);
+    return t->sink->write(t->sink->baton, t->body->data, t->body->len);
+}
+
 /* A passed-through stream that broke (or ended without its terminator) still ends the way
  * the client's protocol ends a failed stream, instead of a bare truncation. */
 static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
 {
     int unterminated = t->watching && !t->upstream_ended;
 
+    if (t->body)
+        return finish_passthrough_body(t, upstream_broke);
     finish_watching(t);
     t->terminated = 1;
-    if (t->body || !(upstream_broke || unterminated) || t->upstream_ended)
+    if (!(upstream_broke || unterminated) || t->upstream_ended)
         return APR_SUCCESS;
     return write_passthrough_stream_error(
         t, upstream_broke ? "the upstream connection broke off in the middle of the answer"

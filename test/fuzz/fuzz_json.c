@@ -8,6 +8,10 @@
  * accept, tr_jv's output must parse in jansson to a value equal to jansson's own tree, and parse in
  * tr_jv again to exactly the same text (the writer is a fixed point). Any mismatch aborts with both
  * texts.
+ *
+ * The tree-less document check (json/tr_json_check.c) must accept whatever tr_jv accepts and
+ * refuse only what jansson refuses too (it does not look at UTF-8, number ranges or NULs in
+ * keys, which both parsers check, so it may accept more than they do).
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "apr_general.h"
+#include "json/tr_json_check.h"
 #include "json/tr_jv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,6 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mismatch("refused what jansson accepts", data, size, err.message, "accepted");
     if (mine && !theirs)
         mismatch("accepted what jansson refuses", data, size, "accepted", jerr.text);
+    if (mine && !tr_json_is_document((const char *) data, size))
+        mismatch("document check refused what tr_jv accepts", data, size, "refused", "accepted");
+    if (theirs && !tr_json_is_document((const char *) data, size) &&
+        !nests_deeper_than(data, size, TR_JV_MAX_DEPTH) && !memchr(data, 0, size))
+        mismatch("document check refused what jansson accepts", data, size, "refused", "accepted");
     if (mine && theirs) {
         apr_size_t len, len2;
         const char *text = tr_jv_dump(p, mine, &len);

@@ -278,7 +278,8 @@ def failing_mock():
     from harness import MockUpstream
     scenarios = {"s503": "[mock:status=503]", "s429": "[mock:status=429] [mock:retry-after=30]",
                  "s529": "[mock:status=529]", "s404": "[mock:status=404]",
-                 "sseerr": "[mock:sse-error]", "cut": "[mock:cut=0]", "s400": "[mock:status=400]"}
+                 "sseerr": "[mock:sse-error]", "cut": "[mock:cut=0]", "s400": "[mock:status=400]",
+                 "cut10": "[mock:cut=10]"}
     m = MockUpstream(names=list(scenarios), scenarios=scenarios)
     m.start()
     yield m
@@ -315,6 +316,30 @@ def test_failover_to_a_healthy_upstream(make_gateway, mock, failing_mock, failur
     if failure != "cut" or stream:
         assert sent is not None and sent["path"] == "/v1/messages"
         assert sent["json"]["messages"][0]["content"] in ("hello", [{"type": "text", "text": "hello"}])
+    assert breakers(gw)[("failing", "m")]["failures"] == 1
+
+
+@pytest.mark.parametrize("proto", ["anthropic", "openai", "responses", "gemini"])
+@pytest.mark.parametrize("translated", [False, True], ids=["passthrough", "translated"])
+def test_json_answer_cut_short_fails_over(make_gateway, mock, failing_mock, proto, translated):
+    """A 200 JSON answer whose body breaks off after a few bytes is no answer: whether it is
+    passed through unchanged (same protocol) or translated, none of it reaches the client,
+    and the next upstream answers."""
+    from test_gateway import answer_text, client_request
+    up_proto = ("anthropic" if proto == "openai" else "openai") if translated else proto
+    gw = make_gateway("\n".join([
+        f"AIProxyUpstream failing {failing_mock.base_url('cut10')} api={up_proto} token=f "
+        "models=m weight=100",
+        upstream("healthy", mock, proto=up_proto),
+        ADMIN,
+    ]))
+    failing_mock.clear()
+    path, body = client_request(proto, "hello", model="m")
+    status, headers, payload = post_json(gw.url(path), body)
+    assert status == 200, payload
+    assert headers["x-aiproxy-upstream"] == "healthy"
+    assert answer_text(proto, json.loads(payload)) == "echo: hello"
+    assert failing_mock.last("cut10") is not None, "the failing upstream was not tried first"
     assert breakers(gw)[("failing", "m")]["failures"] == 1
 
 

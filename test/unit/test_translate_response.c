@@ -580,6 +580,55 @@ static void test_passthrough_json_usage(void **state)
     }
 }
 
+/* A passed-through JSON answer goes to the client whole, in one write, once it is complete;
+ * a body cut short, broken off or not JSON at all becomes the client's error instead, with
+ * nothing of it sent, so the handler can still try the next upstream. */
+static void test_passthrough_json_whole_or_error(void **state)
+{
+    static const char *const answers[AIPROXY_PROTO_COUNT] = {
+        [AIPROXY_PROTO_ANTHROPIC] = "{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[{\"type\":"
+                                    "\"text\",\"text\":\"hi\"}],\"usage\":{\"input_tokens\":3}}",
+        [AIPROXY_PROTO_OPENAI] = "{\"id\":\"c\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                                 "\"assistant\",\"content\":\"hi\"}}]}",
+        [AIPROXY_PROTO_RESPONSES] = "{\"id\":\"r\",\"output\":[],\"status\":\"completed\"}",
+        [AIPROXY_PROTO_GEMINI] = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}",
+    };
+    static const char garbage[] = "<html><body>502 Bad Gateway</body></html>";
+
+    for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
+        aiproxy_response_spec spec = make_spec((aiproxy_proto) p, AIPROXY_STREAM_NONE,
+                                               (aiproxy_proto) p, AIPROXY_STREAM_NONE);
+        apr_size_t len = strlen(answers[p]);
+        run_result r = translate(&spec, answers[p], len, 3, 0);
+
+        assert_string_equal(r.output, answers[p]);
+        assert_int_equal(r.writes, 1);
+        assert_true(r.info.seen_content);
+        assert_false(r.info.seen_error);
+
+        const struct {
+            const char *body;
+            apr_size_t len;
+            int broke;
+        } failures[] = {
+            {answers[p], len / 2, 0}, /* cut short, e.g. a truncated compressed body */
+            {answers[p], len, 1},     /* every byte, but mod_proxy saw the connection break */
+            {garbage, sizeof(garbage) - 1, 0},
+            {"", 0, 0},
+        };
+        for (size_t i = 0; i < sizeof(failures) / sizeof(failures[0]); i++) {
+            r = translate(&spec, failures[i].body, failures[i].len, 3, failures[i].broke);
+            assert_false(r.info.seen_content);
+            assert_true(r.info.seen_error);
+            if (strncmp(r.output, answers[p], 8) == 0)
+                fail_msg("%s: the failed answer's bytes reached the client: %s",
+                         aiproxy_proto_name((aiproxy_proto) p), r.output);
+            assert_non_null(
+                strstr(r.output, failures[i].broke ? "connection failed" : "not valid JSON"));
+        }
+    }
+}
+
 /* Passthrough adds nothing to a complete stream, but a stream cut after its first bytes ends
  * with the client protocol's own error event, not a bare truncation. */
 static void test_passthrough_finish_ends_broken_streams(void **state)
@@ -858,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_passthrough_finish_ends_broken_streams),
         cmocka_unit_test(test_passthrough_json_usage),
+        cmocka_unit_test(test_passthrough_json_whole_or_error),
         cmocka_unit_test(test_gemini_tool_calls),
         cmocka_unit_test(test_gemini_streamed_arguments),
         cmocka_unit_test(test_signatures_stay_home),
