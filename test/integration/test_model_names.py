@@ -75,6 +75,19 @@ def test_prefix_lists_and_routes_both_names(make_gateway, mock):
     assert served_by(gw, "head")[:2] == (200, "other")
 
 
+def test_gemini_clients_call_prefixed_names(make_gateway, mock):
+    """The Gemini list names "models/team/m1"; that name works in a Gemini URL as it is."""
+    gw = make_gateway(upstreams(mock))
+    assert "team/m1" in listed(gw, "/v1beta/models")
+    before = len(mock.requests("openai"))
+    status, headers, body = post_json(
+        gw.url("/v1beta/models/team/m1:generateContent"),
+        {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert status == 200, body
+    assert headers["x-aiproxy-upstream"] == "team"
+    assert records_since(mock, before, "openai")[-1]["json"]["model"] == "m1"
+
+
 def test_excluded_model_is_neither_routed_nor_listed(make_gateway, mock):
     gw = make_gateway(upstreams(mock))
     before = len(mock.requests("openai"))
