@@ -62,17 +62,30 @@ int aip_upstream_answers(const aip_config *cfg, const aip_upstream *up, const ch
     return aip_upstream_serves(up, rest ? rest : model);
 }
 
+/* Append the client names of model, one of up's own names. */
+static void push_client_names(apr_pool_t *p, const aip_upstream *up, int force_prefix,
+                              const char *model, apr_array_header_t *names)
+{
+    if (aip_upstream_excludes(up, model))
+        return;
+    if (up->prefix)
+        APR_ARRAY_PUSH(names, const char *) = apr_pstrcat(p, up->prefix, "/", model, NULL);
+    if (!up->prefix || !force_prefix)
+        APR_ARRAY_PUSH(names, const char *) = model;
+}
+
 void aip_upstream_client_names(apr_pool_t *p, const aip_upstream *up, int force_prefix,
                                apr_array_header_t *names)
 {
-    for (int m = 0; m < up->models->nelts; m++) {
-        const char *model = APR_ARRAY_IDX(up->models, m, const char *);
-        if (aip_upstream_excludes(up, model))
-            continue;
-        if (up->prefix)
-            APR_ARRAY_PUSH(names, const char *) = apr_pstrcat(p, up->prefix, "/", model, NULL);
-        if (!up->prefix || !force_prefix)
-            APR_ARRAY_PUSH(names, const char *) = model;
+    const apr_array_header_t *mapped = apr_table_elts(up->model_map);
+
+    for (int m = 0; m < up->models->nelts; m++)
+        push_client_names(p, up, force_prefix, APR_ARRAY_IDX(up->models, m, const char *), names);
+    /* An upstream serving every model has no list, but the names it maps are its own. */
+    if (up->models->nelts == 0) {
+        for (int m = 0; m < mapped->nelts; m++)
+            push_client_names(p, up, force_prefix, APR_ARRAY_IDX(mapped, m, apr_table_entry_t).key,
+                              names);
     }
 }
 

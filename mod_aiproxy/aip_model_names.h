@@ -29,14 +29,15 @@ int aip_upstream_answers(const aip_config *cfg, const aip_upstream *up, const ch
 /* Is model (a name of up's catalog) one of up's excluded_models (names or * globs)? */
 int aip_upstream_excludes(const aip_upstream *up, const char *model);
 
-/* Append to names the names a client may call up's listed models by: "<prefix>/<model>",
- * and "<model>" unless prefixes are forced or up has none. */
+/* Append to names the names a client may call up's listed models by (for an upstream
+ * serving every model: the client names of its map=): "<prefix>/<model>", and "<model>"
+ * unless prefixes are forced or up has none. Excluded models are left out. */
 void aip_upstream_client_names(apr_pool_t *p, const aip_upstream *up, int force_prefix,
                                apr_array_header_t *names);
 
 /* Every name a client may call, deduplicated, in configuration order: the listed models of
  * the enabled upstreams (in their client names), then the fallback chains' names. Upstreams
- * that serve every model add no names (their catalog is the provider's). */
+ * that serve every model add only their mapped names (their catalog is the provider's). */
 apr_array_header_t *aip_config_model_names(apr_pool_t *p, const aip_config *cfg);
 
 /* Is model named in the configuration: a client name of an upstream's listed model, a

@@ -105,10 +105,16 @@ def test_excluded_model_is_neither_routed_nor_listed(make_gateway, mock):
 
 def test_excluded_glob_on_an_upstream_serving_every_model(make_gateway, mock):
     gw = make_gateway("\n".join([
-        f"AIProxyUpstream all {mock.base_url('openai')} api=openai token=t exclude=o1-*,*-preview",
+        f"AIProxyUpstream all {mock.base_url('openai')} api=openai token=t exclude=o1-*,*-preview "
+        "map=alias=gpt-x map=o1-alias=o1",
         f"AIProxyUpstream spare {mock.base_url('anthropic')} api=anthropic token=t "
         "models=o1-mini",
     ]))
+    # serving every model, it lists the names it maps (but excluded ones)
+    assert every_shape(gw) == ["alias", "o1-mini"]
+    before = len(mock.requests("openai"))
+    assert served_by(gw, "alias")[:2] == (200, "all")
+    assert records_since(mock, before, "openai")[-1]["json"]["model"] == "gpt-x"
     assert served_by(gw, "gpt-x")[:2] == (200, "all")
     assert served_by(gw, "o1-mini")[:2] == (200, "spare")
     assert served_by(gw, "x-preview")[0] == 404

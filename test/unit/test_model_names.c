@@ -116,15 +116,18 @@ static void test_client_names_and_listing(void **state)
     aip_upstream *ups[] = {
         upstream("a", "prefix=p", "models=m1,m2,secret-1", "exclude=secret-*", NULL),
         upstream("b", "models=m2,m3", NULL),
-        upstream("all", NULL), /* serves every model: lists nothing of its own */
+        /* serves every model: lists only the names it maps */
+        upstream("all", "map=alias=real", "map=no-alias=x", "exclude=no-*", NULL),
         upstream("off", "models=hidden", "enabled=off", NULL),
     };
     aip_config *cfg = config_of(0, ups, 4);
 
     assert_null(aip_config_add_fallback(pool, cfg, "chain-head", "m3"));
-    assert_string_equal(joined(aip_config_model_names(pool, cfg)), "p/m1,m1,p/m2,m2,m3,chain-head");
+    assert_string_equal(joined(aip_config_model_names(pool, cfg)),
+                        "p/m1,m1,p/m2,m2,m3,alias,chain-head");
     cfg->force_model_prefix = 1;
-    assert_string_equal(joined(aip_config_model_names(pool, cfg)), "p/m1,p/m2,m2,m3,chain-head");
+    assert_string_equal(joined(aip_config_model_names(pool, cfg)),
+                        "p/m1,p/m2,m2,m3,alias,chain-head");
 }
 
 /* Every listed name routes to the upstreams that list it, and nowhere else. */
