@@ -415,7 +415,8 @@ static const command_rec aiproxy_cmds[] = {
                      "AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] "
                      "[models=a,b] [map=client=upstream] [header=\"Name: value\"] "
                      "[compression=zstd|gzip|br|none] [enabled=on|off] [tls_verify=on|off] "
-                     "[tls_ca=file] [forwarded_headers=on|off] [BalancerMember params]"),
+                     "[tls_ca=file] [forwarded_headers=on|off] [prefix=p] [exclude=a,b*] "
+                     "[preset=name] [endpoint=/path/{model}] [BalancerMember params]"),
     AP_INIT_TAKE1("AIProxyMaxBodySize", cmd_max_body, NULL, RSRC_CONF,
                   "Largest client request body accepted, in bytes (default 33554432)"),
     AP_INIT_FLAG("AIProxyForceModelPrefix", cmd_force_model_prefix, NULL, RSRC_CONF,
