@@ -11,9 +11,9 @@
  *    route zeroed (the handler then only sets proto);
  *  - a matched route has a method, POST for generation and GET for model lists, a kind, a
  *    protocol and a stream mode in range;
- *  - a Gemini generation route has a non-empty model that is the path's last segment before the
- *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
- *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
+ *  - a Gemini generation route has a non-empty model that is the path between models/ and the
+ *    ":action" (it may carry '/', never an empty, "." or ".." segment), and streams exactly when
+ *    the action is streamGenerateContent, as SSE exactly when the query has alt=sse;
  *  - every other route has no model and does not stream;
  *  - aip_route_guess_proto answers a protocol in range that follows the hints and the /v1beta/
  *    prefix, and agrees with the matcher on the fixed generation routes.
@@ -75,7 +75,21 @@ static int same_string(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-/* The Gemini generation route: ".../models/{model}:{action}", model its last segment. */
+/* Is every '/'-separated segment of model non-empty and neither "." nor ".."? */
+static int whole_segments(const char *model)
+{
+    char *copy = strdup(model), *state = NULL, *seg;
+    size_t len = strlen(model);
+    int ok = len > 0 && model[0] != '/' && model[len - 1] != '/' && !strstr(model, "//");
+
+    for (seg = strtok_r(copy, "/", &state); ok && seg; seg = strtok_r(NULL, "/", &state))
+        ok = strcmp(seg, ".") && strcmp(seg, "..");
+    free(copy);
+    return ok;
+}
+
+/* The Gemini generation route: ".../models/{model}:{action}", model everything between the
+ * models/ prefix and the last ':' (it may carry '/': prefixed and vendor names). */
 static void check_gemini_route(const route_case *c, const aip_route *r)
 {
     const char *model = r->info.model, *at;
@@ -84,18 +98,17 @@ static void check_gemini_route(const route_case *c, const aip_route *r)
 
     if (!model || !*model)
         broken(c, "a Gemini route without a model");
-    if (strchr(model, '/'))
-        broken(c, "a Gemini model with '/'");
-    at = strstr(c->path, model);
-    if (!at)
-        broken(c, "the Gemini model is not a substring of the path");
-    if (!starts_with(c->path, "/v1beta/models/") && !starts_with(c->path, "/v1/models/"))
+    if (!whole_segments(model))
+        broken(c, "a Gemini model with an empty, . or .. segment");
+    if (starts_with(c->path, "/v1beta/models/"))
+        at = c->path + strlen("/v1beta/models/");
+    else if (starts_with(c->path, "/v1/models/"))
+        at = c->path + strlen("/v1/models/");
+    else
         broken(c, "a Gemini route outside /v1beta/models/ and /v1/models/");
-    /* The model is exactly what lies between the last '/' and the last ':' of the path. */
-    at = strrchr(c->path, '/') + 1;
     n = strlen(model);
-    if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':'))
-        broken(c, "the Gemini model is not the path's last segment before the action");
+    if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':') || strchr(at + n + 1, '/'))
+        broken(c, "the Gemini model is not the path between models/ and the action");
     if (!strcmp(at + n + 1, "generateContent"))
         streams = 0;
     else if (!strcmp(at + n + 1, "streamGenerateContent"))
