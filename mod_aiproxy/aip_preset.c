@@ -13,10 +13,11 @@ static const aip_preset presets[] = {
     {"groq", "https://api.groq.com/openai", "openai", NULL},
     {"deepseek", "https://api.deepseek.com", "openai", NULL},
     {"mistral", "https://api.mistral.ai", "openai", NULL},
-    {"together", "https://api.together.ai", "openai", NULL},
+    {"together", "https://api.together.xyz", "openai", NULL},
     {"fireworks", "https://api.fireworks.ai/inference", "openai", NULL},
     {"novita", "https://api.novita.ai/openai", "openai", NULL},
     {"siliconflow", "https://api.siliconflow.cn", "openai", NULL},
+    {"siliconflow-intl", "https://api.siliconflow.com", "openai", NULL},
     {"xai", "https://api.x.ai", "openai", NULL},
     {"moonshot", "https://api.moonshot.ai", "openai", NULL},
     {"moonshot-cn", "https://api.moonshot.cn", "openai", NULL},
@@ -24,12 +25,15 @@ static const aip_preset presets[] = {
     {"qwen", "https://dashscope.aliyuncs.com/compatible-mode", "openai", NULL},
     {"dashscope-intl", "https://dashscope-intl.aliyuncs.com/compatible-mode", "openai", NULL},
     {"zhipu", "https://open.bigmodel.cn", "openai", "/api/paas/v4/chat/completions"},
+    {"zai", "https://api.z.ai", "openai", "/api/paas/v4/chat/completions"},
     {"ark", "https://ark.cn-beijing.volces.com", "openai", "/api/v3/chat/completions"},
     {"doubao", "https://ark.cn-beijing.volces.com", "openai", "/api/v3/chat/completions"},
     {"kilo", "https://api.kilo.ai", "openai", "/api/gateway/chat/completions"},
+    {"kilocode", "https://api.kilo.ai", "openai", "/api/gateway/chat/completions"},
     {"ollama", "http://localhost:11434", "openai", NULL},
     {"vllm", "http://localhost:8000", "openai", NULL},
     {"lmstudio", "http://localhost:1234", "openai", NULL},
+    {"lm-studio", "http://localhost:1234", "openai", NULL},
 };
 
 const aip_preset *aip_preset_find(const char *name)

@@ -206,7 +206,7 @@ static void test_preset_table(void **state)
     static const char *const required[] = {
         "openrouter",  "groq",   "deepseek", "mistral",  "together",  "fireworks", "novita",
         "siliconflow", "xai",    "moonshot", "qwen",     "dashscope", "zhipu",     "doubao",
-        "ark",         "ollama", "vllm",     "lmstudio", "kilo",
+        "ark",         "ollama", "vllm",     "lmstudio", "kilo",      "lm-studio", "zai",
     };
     int n;
     const aip_preset *table = aip_preset_table(&n);
