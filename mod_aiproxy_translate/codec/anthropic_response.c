@@ -497,9 +497,10 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
         apr_pool_clear(d->scratch);
         return rv;
     }
-    root = tr_resp_parse(d->scratch, data, len);
-    rv = tr_named_event_dispatch(stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d,
-                                 root, event, &e);
+    rv = tr_resp_parse_event(d->scratch, data, len, &root);
+    if (rv == APR_SUCCESS)
+        rv = tr_named_event_dispatch(
+            stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d, root, event, &e);
     apr_pool_clear(d->scratch);
     return rv;
 }

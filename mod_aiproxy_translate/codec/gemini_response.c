@@ -470,11 +470,11 @@ apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, co
 
     if (!data || d->ended)
         return APR_SUCCESS; /* the chunk with finishReason ends a Gemini stream */
-    chunk = tr_resp_parse(d->scratch, data, len);
+    rv = tr_resp_parse_event(d->scratch, data, len, &chunk);
     /* An error streamed as a one-element array. */
     if (tr_jv_is_array(chunk))
         chunk = tr_jv_at(chunk, 0);
-    if (tr_jv_is_object(chunk))
+    if (rv == APR_SUCCESS && tr_jv_is_object(chunk))
         rv = decode_stream_chunk(d, &e, chunk);
     apr_pool_clear(d->scratch);
     return rv;

@@ -501,8 +501,8 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
         apr_pool_clear(d->scratch);
         return rv;
     }
-    chunk = tr_resp_parse(d->scratch, data, len);
-    if (tr_jv_is_object(chunk))
+    rv = tr_resp_parse_event(d->scratch, data, len, &chunk);
+    if (rv == APR_SUCCESS && tr_jv_is_object(chunk))
         rv = decode_chunk(d, &e, chunk);
     apr_pool_clear(d->scratch);
     return rv;

@@ -15,6 +15,10 @@ typedef apr_status_t (*tr_event_fn)(void *baton, const tr_event *ev);
 
 /* Per-stream decoder state (small, bounded, independent of answer length). */
 typedef struct tr_stream_decoder tr_stream_decoder;
+/* A stream event the upstream sent whose data is not JSON: the upstream's failure (APR_EINVAL,
+ * "Invalid argument" where it is logged), never skipped as a quirk, since it may have been
+ * content. */
+#define TR_STATUS_BAD_EVENT APR_EINVAL
 
 typedef struct {
     aiproxy_proto proto;
@@ -46,7 +50,8 @@ typedef struct {
     /* ---- streams ---- */
 
     tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p);
-    /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element. */
+    /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element.
+     * Returns TR_STATUS_BAD_EVENT for data that is not JSON (tr_resp_parse_event). */
     apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,
                                   apr_size_t len, tr_event_fn emit, void *baton);
     /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */

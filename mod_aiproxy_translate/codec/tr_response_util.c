@@ -135,6 +135,17 @@ tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len)
     return tr_jv_parse(scratch, data, len, &ignored);
 }
 
+apr_status_t tr_resp_parse_event(apr_pool_t *scratch, const char *data, apr_size_t len,
+                                 tr_jv **root)
+{
+    apr_size_t i = 0;
+
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+        i++;
+    *root = i < len ? tr_resp_parse(scratch, data, len) : NULL;
+    return i < len && !*root ? TR_STATUS_BAD_EVENT : APR_SUCCESS;
+}
+
 const char *tr_resp_safe_id(apr_pool_t *p, const char *id)
 {
     char *out = apr_pstrdup(p, id);

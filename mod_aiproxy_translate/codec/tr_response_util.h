@@ -50,8 +50,12 @@ apr_status_t tr_emit_error(const tr_emitter *e, const aiproxy_error *err);
  * HTTP status guessed from its type/status/code words (500 when nothing says). */
 void tr_resp_error_from_json(apr_pool_t *p, const tr_jv *error, aiproxy_error *err);
 
-/* Parse one event's JSON into scratch (NULL when it is not JSON: ignored, never fatal). */
+/* Parse JSON into scratch (NULL when it is not JSON: tool arguments, kept as text then). */
 tr_jv *tr_resp_parse(apr_pool_t *scratch, const char *data, apr_size_t len);
+/* Parse one stream event's data into scratch: *root, or NULL for blank data (nothing to
+ * decode); TR_STATUS_BAD_EVENT for data that is not JSON. */
+apr_status_t tr_resp_parse_event(apr_pool_t *scratch, const char *data, apr_size_t len,
+                                 tr_jv **root);
 
 /* ---- ids, model, time ---- */
 

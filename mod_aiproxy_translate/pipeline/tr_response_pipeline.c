@@ -10,9 +10,11 @@
  *                      handlers (each event leaves at once), an accumulator (one JSON body at
  *                      EOS), or nothing when the bytes pass
  *
- * Same protocol and framing: bytes pass straight through and the decoder only watches (usage,
- * an early error). Gemini SSE <-> Gemini JSON array: chunks are re-framed unchanged. A
- * complete upstream body for a streaming client is replayed as events (tr_replay.c).
+ * Same protocol and framing: bytes pass straight through, a stream's whole events as they
+ * complete, and the decoder only watches (usage, an early error). Gemini chunks going to a
+ * Gemini client in another framing, or as a JSON array (whose elements only a parse can
+ * tell apart), are re-framed unchanged. A complete upstream body for a streaming client is
+ * replayed as events (tr_replay.c).
  *
  * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
  * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
@@ -57,7 +59,8 @@ struct aiproxy_response {
     apr_pool_t *frame_scratch;  /* one re-framed chunk's parse tree, cleared after it */
     int frames;
 
-    char tail[2];             /* passthrough: the last two bytes sent (where an event ends) */
+    tr_buf *held;             /* passthrough stream: the event the upstream is still writing */
+    tr_sse_boundary boundary; /* passthrough stream: where the upstream's events end */
     const aiproxy_sink *sink; /* the sink of the current feed/finish call */
     int upstream_ended;       /* MESSAGE_STOP or ERROR came from the upstream */
     int terminated;           /* the client's output is complete */
@@ -89,8 +92,9 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     t->client = tr_codec_for(spec->client);
     if (!t->upstream || !t->client)
         return NULL;
-    t->passthrough =
-        !t->count && spec->client == spec->upstream && spec->client_stream == spec->upstream_stream;
+    t->passthrough = !t->count && spec->client == spec->upstream &&
+                     spec->client_stream == spec->upstream_stream &&
+                     spec->upstream_stream != AIPROXY_STREAM_JSON_ARRAY;
     t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
                  spec->upstream == AIPROXY_PROTO_GEMINI && client_streams(t);
 
@@ -103,6 +107,10 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->decoder = t->upstream->stream_decoder_create(p);
     t->watching = 1;
+    if (t->passthrough && t->sse) {
+        t->held = tr_buf_make(p, TR_RESPONSE_MAX_EVENT);
+        t->boundary = (tr_sse_boundary) TR_SSE_BOUNDARY_INIT;
+    }
 
     if (t->reframe) {
         t->frame = tr_buf_make(p, 0);
@@ -301,6 +309,47 @@ static apr_status_t write_response_json(aiproxy_response *t, const tr_response *
 
 /* ---- feed and finish --------------------------------------------------------------------- */
 
+static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const char *message);
+
+static const char bad_event_message[] = "the upstream sent a stream event that is not JSON";
+
+/* A passed-through stream: the upstream's events go out unchanged, each once it is whole and
+ * has been watched. The one the upstream is still writing waits in t->held, so a stream that
+ * breaks off never leaves the client half an event (which its SSE parser would dispatch and
+ * its JSON parser choke on), and an event whose data is not JSON is never sent: the stream
+ * ends with the client's error event there instead. */
+static apr_status_t feed_passthrough_stream(aiproxy_response *t, const char *data, apr_size_t len)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    while (len && rv == APR_SUCCESS) {
+        apr_size_t end = tr_sse_event_end(&t->boundary, data, len);
+        apr_size_t n = end ? end : len;
+
+        /* Watching is best effort: a stream past the caps just stops being watched. */
+        if (t->watching && (rv = parse_upstream(t, data, n)) != APR_SUCCESS) {
+            t->watching = 0;
+            if (rv == TR_STATUS_BAD_EVENT) {
+                t->terminated = 1;
+                return write_passthrough_stream_error(t, bad_event_message);
+            }
+            rv = APR_SUCCESS;
+        }
+        if (tr_buf_add(t->held, data, n)) {
+            t->terminated = 1;
+            rv = write_passthrough_stream_error(t, "an upstream stream event is too large");
+            return rv == APR_SUCCESS ? APR_ENOSPC : rv;
+        }
+        if (end) {
+            rv = t->sink->write(t->sink->baton, t->held->data, t->held->len);
+            tr_buf_reset(t->held);
+        }
+        data += n;
+        len -= n;
+    }
+    return rv;
+}
+
 apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_size_t len,
                                    const aiproxy_sink *sink)
 {
@@ -309,16 +358,13 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
     if (len == 0 || t->terminated)
         return APR_SUCCESS;
     t->sink = sink;
-    if (t->passthrough && !t->body) {
-        rv = sink->write(sink->baton, data, len);
-        t->tail[0] = len > 1 ? data[len - 2] : t->tail[1];
-        t->tail[1] = data[len - 1];
-        /* Watching is best effort: a stream past the caps just stops being watched. */
-        if (t->watching && parse_upstream(t, data, len) != APR_SUCCESS)
-            t->watching = 0;
-        return rv;
-    }
+    if (t->held)
+        return feed_passthrough_stream(t, data, len);
     rv = parse_upstream(t, data, len);
+    if (rv == TR_STATUS_BAD_EVENT) {
+        apr_status_t frv = fail(t, 502, bad_event_message);
+        return frv == APR_SUCCESS ? rv : frv;
+    }
     if (rv == APR_ENOSPC) {
         apr_status_t frv = fail(t, 502,
                                 t->body ? "the upstream's response is too large"
@@ -403,17 +449,21 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
     int partial;
     apr_status_t rv;
 
-    /* A last event without its blank line still counts; then the implicit end. */
-    if (t->sse &&
-        (rv = tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial)) != APR_SUCCESS &&
-        rv != APR_ENOSPC)
+    const char *broke = "the upstream connection failed in the middle of the answer";
+
+    /* A last event without its blank line still counts (not JSON: cut off, when the
+     * connection broke); then the implicit end. */
+    rv = t->sse ? tr_sse_parser_finish(t->sse, on_upstream_unit, t, &partial) : APR_SUCCESS;
+    if (rv == TR_STATUS_BAD_EVENT)
+        return fail(t, 502, upstream_broke ? broke : bad_event_message);
+    if (rv != APR_SUCCESS && rv != APR_ENOSPC)
         return rv;
     rv = t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
     if (rv != APR_SUCCESS)
         return rv;
     if (!t->upstream_ended)
         return fail(t, 502,
-                    upstream_broke ? "the upstream connection failed in the middle of the answer"
+                    upstream_broke ? broke
                                    : "the upstream stream ended before the answer was complete");
     t->terminated = 1;
     if (t->reframe)
@@ -519,13 +569,9 @@ static apr_status_t write_passthrough_stream_error(aiproxy_response *t, const ch
             tr_jv_pack(t->pool, "{s:s, s:O?, s:O?, s:n}", "type", "error", "code",
                        tr_jv_get(inner, "code"), "message", tr_jv_get(inner, "message"), "param");
     }
-    /* The event the upstream left half-written is ended first, so the error event is one of
-     * its own (a line break inside a line, a blank line after a line). */
-    const char *end_partial = !t->tail[1] || (t->tail[1] == '\n' && t->tail[0] == '\n') ? ""
-                              : t->tail[1] == '\n' || t->tail[1] == '\r'                ? "\n"
-                                                                                        : "\n\n";
-    text = apr_pstrcat(t->pool, end_partial, event ? "event: " : "", event ? event : "",
-                       event ? "\n" : "", "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
+    /* Only whole events were sent (feed_passthrough_stream): this one starts on a fresh line. */
+    text = apr_pstrcat(t->pool, event ? "event: " : "", event ? event : "", event ? "\n" : "",
+                       "data: ", tr_jv_dump(t->pool, body, NULL), "\n\n", NULL);
     t->info.seen_error = 1;
     return t->sink->write(t->sink->baton, text, strlen(text));
 }
@@ -550,13 +596,22 @@ static apr_status_t finish_passthrough_body(aiproxy_response *t, int upstream_br
 static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
 {
     int unterminated = t->watching && !t->upstream_ended;
+    apr_status_t rv = APR_SUCCESS;
 
     if (t->body)
         return finish_passthrough_body(t, upstream_broke);
     finish_watching(t);
     t->terminated = 1;
-    if (!(upstream_broke || unterminated) || t->upstream_ended)
-        return APR_SUCCESS;
+    /* The last event without its blank line, from an upstream that closed cleanly right after
+     * it: sent and completed when it was the stream's end event, sent as it is when the stream
+     * was no longer watched; otherwise it is half an event, and dropped. */
+    if (t->held->len && !upstream_broke && (t->upstream_ended || !t->watching)) {
+        rv = t->sink->write(t->sink->baton, t->held->data, t->held->len);
+        if (rv == APR_SUCCESS && t->upstream_ended)
+            rv = t->sink->write(t->sink->baton, "\n\n", 2);
+    }
+    if (rv != APR_SUCCESS || !(upstream_broke || unterminated) || t->upstream_ended)
+        return rv;
     return write_passthrough_stream_error(
         t, upstream_broke ? "the upstream connection broke off in the middle of the answer"
                           : "the upstream's stream ended before its end event");

@@ -35,6 +35,33 @@ const char *tr_sse_parser_last_id(const tr_sse_parser *s)
     return s->has_id ? s->id : NULL;
 }
 
+apr_size_t tr_sse_event_end(tr_sse_boundary *b, const char *buf, apr_size_t len)
+{
+    for (apr_size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        int ends_line = c == '\n' || c == '\r', ends_event;
+
+        if (c == '\n' && b->after_cr) { /* the LF of a CRLF: the line ended at the CR */
+            ends_event = b->after_cr == TR_SSE_CR_ENDED_EVENT;
+            b->after_cr = 0;
+            if (ends_event)
+                return i + 1;
+            continue;
+        }
+        ends_event = ends_line && b->line_start; /* an empty line */
+        b->after_cr = c != '\r' ? 0 : ends_event ? TR_SSE_CR_ENDED_EVENT : TR_SSE_CR_ENDED_LINE;
+        b->line_start = ends_line;
+        if (ends_event) {
+            if (c == '\r' && i + 1 < len && buf[i + 1] == '\n') { /* its LF, when it is here */
+                b->after_cr = 0;
+                return i + 2;
+            }
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
 static int within_cap(const tr_sse_parser *s, apr_size_t more)
 {
     return s->line.len + s->data.len + more <= s->max_event;

@@ -34,4 +34,25 @@ apr_status_t tr_sse_parser_finish(tr_sse_parser *s, tr_sse_event_fn fn, void *ba
 /* The last "id:" value seen, or NULL. */
 const char *tr_sse_parser_last_id(const tr_sse_parser *s);
 
+/* Where events end in a byte stream that is passed on unparsed: a passed-through stream
+ * sends whole events only, so one that breaks off never leaves the client half an event.
+ * The state carries across calls (any split); start it with TR_SSE_BOUNDARY_INIT. */
+typedef struct {
+    int line_start; /* the last byte ended a line (or nothing was seen yet) */
+    int after_cr;   /* the last byte was CR (TR_SSE_CR_*): an LF next belongs to its line end */
+} tr_sse_boundary;
+
+enum { TR_SSE_CR_ENDED_LINE = 1, TR_SSE_CR_ENDED_EVENT = 2 };
+
+#define TR_SSE_BOUNDARY_INIT                                                                       \
+    {                                                                                              \
+        1, 0                                                                                       \
+    }
+
+/* The length of the shortest prefix of buf that ends where an event ends (after the blank
+ * line that dispatches it, and its LF when it is a CRLF whose LF is in buf; an LF that comes
+ * in the next buffer is a prefix of its own), or 0 when no event ends in buf. The state
+ * advances over the prefix returned, or over all of buf. */
+apr_size_t tr_sse_event_end(tr_sse_boundary *b, const char *buf, apr_size_t len);
+
 #endif /* TR_SSE_H */

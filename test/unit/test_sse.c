@@ -180,6 +180,62 @@ static const char *split_array(const char *input, apr_size_t piece, int *complet
     return log;
 }
 
+/* The event ends found feeding in pieces of `piece` bytes, marked '|' in out; an end at a
+ * CRLF's CR whose LF came in the next piece is merged into the end after the LF. */
+static void mark_event_ends(const char *in, apr_size_t len, apr_size_t piece, char *out)
+{
+    tr_sse_boundary b = TR_SSE_BOUNDARY_INIT;
+    apr_size_t o = 0;
+
+    for (apr_size_t at = 0; at < len;) {
+        apr_size_t n = len - at < piece ? len - at : piece;
+        apr_size_t end = tr_sse_event_end(&b, in + at, n);
+        apr_size_t step = end ? end : n;
+
+        memcpy(out + o, in + at, step);
+        o += step;
+        at += step;
+        if (end) {
+            if (o >= 3 && out[o - 1] == '\n' && out[o - 2] == '|' && out[o - 3] == '\r') {
+                out[o - 2] = '\n'; /* "\r|\n" -> "\r\n" */
+                o--;
+            }
+            out[o++] = '|';
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Where events end, for passed-through streams: after the blank line (its LF too when it is a
+ * CRLF), in every split of the input. */
+static void test_event_end(void **state)
+{
+    static const struct {
+        const char *input;
+        const char *ends; /* '|' after each byte where an event ends */
+    } cases[] = {
+        {"data: a\n\n", "data: a\n\n|"},
+        {"data: a\r\n\r\ndata: b\r\n\r\n", "data: a\r\n\r\n|data: b\r\n\r\n|"},
+        {"data: a\r\ndata: b\r\n", "data: a\r\ndata: b\r\n"},
+        {"data: a\r\rdata: b\n", "data: a\r\r|data: b\n"},
+        {"event: x\ndata: a\n\n\ndata: b", "event: x\ndata: a\n\n|\n|data: b"},
+        {"\ndata: a\r\n", "\n|data: a\r\n"},
+        {": ping\n\ndata: a\rdata: b\r\n\n", ": ping\n\n|data: a\rdata: b\r\n\n|"},
+        {"data: a\n", "data: a\n"},
+    };
+
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const char *in = cases[c].input;
+        apr_size_t len = strlen(in);
+        char got[128];
+
+        for (apr_size_t piece = 1; piece <= len; piece++) {
+            mark_event_ends(in, len, piece, got);
+            assert_string_equal(got, cases[c].ends);
+        }
+    }
+}
+
 static void test_json_array_elements(void **state)
 {
     const char *input = "[{\"a\":\"]},{\\\"\"},\r\n {\"b\":[1,{\"c\":2}]}\n]";
@@ -219,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_finish_dispatches_partial),
         cmocka_unit_test(test_oversize_event),
         cmocka_unit_test(test_callback_failure_stops),
+        cmocka_unit_test(test_event_end),
         cmocka_unit_test(test_json_array_elements),
         cmocka_unit_test(test_json_array_cap),
     };

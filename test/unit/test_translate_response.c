@@ -647,18 +647,30 @@ static void test_passthrough_finish_ends_broken_streams(void **state)
         "event: error\ndata: {\"type\":\"error\",",
         "data: {\"error\":{\"code\":502,",
     };
-    const char *cut = "event: message_start\ndata: {\"type\":\"message_start\"";
-    run_result r = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, cut, 1);
+    /* the event the upstream left half-written never reaches the client, in any split: the
+     * whole events before it do, then the error as an event of its own */
+    static const char *const half_events[] = {
+        "event: message_start\ndata: {\"type\":\"message_start\"",
+        "event: message_start\n",
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n",
+        "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{}}\r\n",
+    };
+    const char *whole = "event: ping\r\ndata: {\"type\":\"ping\"}\r\n\r\n";
+    run_result r;
 
-    assert_int_equal(strncmp(r.output, cut, strlen(cut)), 0);
-    assert_non_null(strstr(r.output + strlen(cut), error_marks[AIPROXY_PROTO_ANTHROPIC]));
-    /* the half-written event is ended first, so the error is an event of its own: after a
-     * cut inside a line a line break and a blank line, after a whole line only the blank */
-    assert_int_equal(strncmp(r.output + strlen(cut), "\n\nevent: error\n", 15), 0);
-    {
-        const char *cut_line = "event: message_start\n";
-        r = stream_text(AIPROXY_PROTO_ANTHROPIC, AIPROXY_PROTO_ANTHROPIC, cut_line, 1);
-        assert_int_equal(strncmp(r.output + strlen(cut_line), "\nevent: error\n", 14), 0);
+    for (size_t i = 0; i < sizeof(half_events) / sizeof(half_events[0]); i++) {
+        const char *in = apr_pstrcat(pool, whole, half_events[i], NULL);
+        aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE,
+                                               AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_SSE);
+
+        for (apr_size_t piece = 0; piece < 8; piece++) {
+            r = translate(&spec, in, strlen(in), piece, 1);
+            assert_int_equal(strncmp(r.output, whole, strlen(whole)), 0);
+            assert_int_equal(strncmp(r.output + strlen(whole), error_marks[AIPROXY_PROTO_ANTHROPIC],
+                                     strlen(error_marks[AIPROXY_PROTO_ANTHROPIC])),
+                             0);
+            assert_null(strstr(r.output, "message_start"));
+        }
     }
     static const char *const broken_heads[AIPROXY_PROTO_COUNT] = {
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
@@ -676,6 +688,53 @@ static void test_passthrough_finish_ends_broken_streams(void **state)
         r = stream_text((aiproxy_proto) p, (aiproxy_proto) p, complete[p], 0);
         assert_string_equal(r.output, complete[p]);
     }
+    /* an upstream that closes right after its end event's data line: the event is completed */
+    r = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_OPENAI,
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+                    "data: [DONE]",
+                    0);
+    assert_string_equal(r.output,
+                        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}"
+                        "\n\ndata: [DONE]\n\n");
+}
+
+/* Passed-through events go out as soon as they are whole, not later: each write ends at an
+ * event's end, and a long stream holds no more than the event being written. */
+static void test_passthrough_sends_whole_events_at_once(void **state)
+{
+    static const struct {
+        const char *text;
+        apr_size_t tail; /* bytes after the one that ends the event (a CRLF's LF) */
+    } events[] = {
+        {"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n", 0},
+        {"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\r\n\r\n", 1},
+        {": keep-alive\r\r", 0},
+        {"data: [DONE]\n\n", 0},
+    };
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_SSE);
+    aiproxy_response *t = aiproxy_response_create(pool, &spec);
+    capture c = {tr_buf_make(pool, 0), 0};
+    aiproxy_sink sink = {capture_write, &c};
+    apr_size_t sent = 0;
+
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+        const char *e = events[i].text;
+        apr_size_t n = strlen(e), last = n - 1 - events[i].tail;
+
+        /* up to the byte that ends it: nothing new goes out; with it: the whole event */
+        aiproxy_response_feed(t, e, last, &sink);
+        assert_int_equal(c.out->len, sent);
+        aiproxy_response_feed(t, e + last, 1, &sink);
+        assert_int_equal(c.out->len, sent + last + 1);
+        aiproxy_response_feed(t, e + last + 1, events[i].tail, &sink);
+        sent += n;
+        assert_int_equal(c.out->len, sent);
+        assert_memory_equal(c.out->data + sent - n, e, n);
+    }
+    aiproxy_response_finish(t, 0, &sink);
+    assert_int_equal(c.out->len, sent);
+    tr_buf_release(c.out);
 }
 
 /* Streamed tool arguments reach a Gemini client as one functionCall with the whole args; a
@@ -793,10 +852,42 @@ static void test_unknown_events_ignored(void **state)
     const char *in = read_vector("streams/anthropic_text.sse", &len);
     const char *noisy =
         apr_pstrcat(pool, "event: future_event\ndata: {\"type\":\"future_event\",\"x\":1}\n\n",
-                    ": comment\n\ndata: not json\n\n", in, NULL);
+                    ": comment\n\ndata:\n\n", in, NULL);
     run_result a = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_ANTHROPIC, in, 0);
     run_result b = stream_text(AIPROXY_PROTO_OPENAI, AIPROXY_PROTO_ANTHROPIC, noisy, 0);
     assert_string_equal(a.output, b.output);
+}
+
+/* An event whose data is not JSON may have been content: the stream ends there with the
+ * client's error event, translated or passed through, and the bad event is never sent. */
+static void test_event_that_is_not_json_ends_the_stream(void **state)
+{
+    static const char *const heads[AIPROXY_PROTO_COUNT] = {
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}\n\n",
+    };
+
+    for (int up = 0; up < AIPROXY_PROTO_COUNT; up++) {
+        for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+            const char *in =
+                apr_pstrcat(pool, heads[up], "data: <html>oops</html>\n\n", heads[up], NULL);
+            run_result r = stream_text((aiproxy_proto) client, (aiproxy_proto) up, in, 0);
+
+            assert_true(r.info.seen_error);
+            assert_non_null(strstr(r.output, "not JSON"));
+            assert_null(strstr(r.output, "oops"));
+            if (client == up) /* passed through: the events before it, then the error */
+                assert_int_equal(strncmp(r.output, heads[up], strlen(heads[up])), 0);
+            /* an event cut off by a broken connection is that, not a bad event */
+            in = apr_pstrcat(pool, heads[up], "data: {\"cut", NULL);
+            r = stream_text((aiproxy_proto) client, (aiproxy_proto) up, in, 1);
+            assert_true(r.info.seen_error);
+            assert_null(strstr(r.output, "not JSON"));
+            assert_null(strstr(r.output, "cut"));
+        }
+    }
 }
 
 /* Upstream error bodies reach a JSON client in its envelope, message kept. */
@@ -906,12 +997,14 @@ int main(void)
         cmocka_unit_test(test_include_usage),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_passthrough_finish_ends_broken_streams),
+        cmocka_unit_test(test_passthrough_sends_whole_events_at_once),
         cmocka_unit_test(test_passthrough_json_usage),
         cmocka_unit_test(test_passthrough_json_whole_or_error),
         cmocka_unit_test(test_gemini_tool_calls),
         cmocka_unit_test(test_gemini_streamed_arguments),
         cmocka_unit_test(test_signatures_stay_home),
         cmocka_unit_test(test_unknown_events_ignored),
+        cmocka_unit_test(test_event_that_is_not_json_ends_the_stream),
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_error_set),
         cmocka_unit_test(test_oversize_event),

@@ -1,0 +1,157 @@
+"""The fault matrix: every client protocol x {JSON, stream} x {passthrough, translated} against
+an upstream that fails in each way a real one does (fault_upstream.py), asserting each time a
+complete answer or the client's own well-formed error, within a time bound.
+
+Each test runs one fault for one client protocol and mode on a fresh gateway with three
+upstreams: `fault` (weight 100, so it is tried first) and `healthy` (the mock) both serve model
+`m`; `solo` (the fault server again, its own name and token) is the only one serving `solo`.
+So `m` shows failover and `solo` shows the error a client gets when nothing is left."""
+
+import json
+import time
+
+import pytest
+
+from fault_upstream import PIECE, FaultUpstream
+from harness import free_port, post_json, stream_sse
+from test_gateway import answer_text, client_request, delta_text, error_message
+
+PROTOS = ["anthropic", "openai", "responses", "gemini"]
+# The upstream protocol of the translated variant: each client protocol to another, so every
+# protocol is also exercised as an upstream.
+TRANSLATED_TO = {"anthropic": "openai", "openai": "responses", "responses": "gemini",
+                 "gemini": "anthropic"}
+# Faults before the first byte of content: the gateway must fail over.
+BEFORE_CONTENT = ["refused", "reset", "silent", "status-500", "status-502", "status-503",
+                  "status-529", "status-429", "garbage", "gzip-cut", "zstd-cut", "br-cut",
+                  "big-headers"]
+# Faults after content, with the text deltas a stream carries before them: a stream has
+# started (the client keeps the whole events it got and then gets an error event); a JSON
+# answer is never sent in part (the gateway fails over).
+AFTER_CONTENT = {"short": 1, "reset-after": 2, "stall-after": 2, "garbage-after": 2,
+                 "bad-event-after": 2}
+BOUND = 8.0  # seconds any one request may take (the upstream timeout is 1 s)
+
+
+@pytest.fixture(scope="module")
+def faults():
+    server = FaultUpstream().start()
+    yield server
+    server.stop()
+
+
+def upstream_proto(proto, mode):
+    return TRANSLATED_TO[proto] if mode == "translated" else proto
+
+
+def fault_gateway(make_gateway, mock, faults, proto, mode, fault):
+    up = upstream_proto(proto, mode)
+    base = f"http://127.0.0.1:{free_port()}" if fault == "refused" else faults.base_url()
+    return make_gateway("\n".join([
+        f"AIProxyUpstream fault {base} api={up} token=f models=m weight=100 timeout=1",
+        f"AIProxyUpstream solo {base} api={up} token=s models=solo timeout=1",
+        f"AIProxyUpstream healthy {mock.base_url(up)} api={up} token=h models=m",
+    ]))
+
+
+def timed(call, *args, **kwargs):
+    started = time.monotonic()
+    result = call(*args, **kwargs)
+    elapsed = time.monotonic() - started
+    assert elapsed < BOUND, f"took {elapsed:.1f} s"
+    return result
+
+
+def stream_outcome(proto, events):
+    """(text, error object or None, completed) of a client stream."""
+    text, error, completed = "", None, False
+    for name, data in events:
+        text += delta_text(proto, name, data)
+        if data == "[DONE]":
+            completed = True
+            continue
+        obj = json.loads(data)
+        if proto == "anthropic":
+            completed |= name == "message_stop"
+            if name == "error":
+                assert obj["type"] == "error" and obj["error"]["type"], obj
+                error = obj["error"]
+        elif proto == "responses":
+            completed |= name == "response.completed"
+            if name == "response.failed":
+                assert obj["response"]["status"] == "failed", obj
+                error = obj["response"]["error"]
+            elif name == "error":
+                error = error or obj
+        elif "error" in obj:
+            if proto == "gemini":
+                assert isinstance(obj["error"]["code"], int) and obj["error"]["status"], obj
+            error = obj["error"]
+        elif proto == "gemini":
+            completed |= any("finishReason" in c for c in obj.get("candidates", []))
+    if error is not None:
+        assert error.get("message"), error
+    return text, error, completed
+
+
+def read_stream(gw, proto, text, model):
+    path, body = client_request(proto, text, stream=True, model=model)
+    with stream_sse(gw.url(path), body, timeout=BOUND + 5) as s:
+        events = s.events() if s.status == 200 else None
+        raw = bytes(s.raw) if events is None else None
+        if events is None:
+            raw = s._resp.read()  # an error answer: one JSON body
+        return s.status, s.headers, events, raw
+
+
+def assert_error_answer(proto, status, headers, body):
+    assert status >= 400, (status, body)
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    assert error_message(proto, body)
+
+
+@pytest.mark.parametrize("fault", BEFORE_CONTENT + list(AFTER_CONTENT))
+@pytest.mark.parametrize("mode", ["passthrough", "translated"])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_fault(make_gateway, mock, faults, proto, mode, fault):
+    gw = fault_gateway(make_gateway, mock, faults, proto, mode, fault)
+    text = f"hello [fault:{fault}]"
+    faults.clear()
+
+    # JSON, failover: a fault before or after content, the answer is the healthy one's
+    path, body = client_request(proto, text, model="m")
+    status, headers, payload = timed(post_json, gw.url(path), body, timeout=BOUND + 5)
+    assert status == 200, payload
+    assert headers["x-aiproxy-upstream"] == "healthy"
+    assert answer_text(proto, json.loads(payload)) == f"echo: {text}"
+
+    # stream, failover before content; after content the stream ends in an error event
+    status, headers, events, raw = timed(read_stream, gw, proto, text, "m")
+    assert status == 200, raw
+    got, error, completed = stream_outcome(proto, events)
+    if fault in BEFORE_CONTENT:
+        assert headers["x-aiproxy-upstream"] == "healthy"
+        assert (got, error, completed) == (f"echo: {text}", None, True), events[-3:]
+    else:
+        assert headers["x-aiproxy-upstream"] == "fault"
+        assert got == PIECE * AFTER_CONTENT[fault], events
+        assert error is not None and not completed, events[-3:]
+
+    # nothing left: the client's own error envelope (JSON), or its error event (stream)
+    path, body = client_request(proto, text, model="solo")
+    status, headers, payload = timed(post_json, gw.url(path), body, timeout=BOUND + 5)
+    assert_error_answer(proto, status, headers, payload)
+    status, headers, events, raw = timed(read_stream, gw, proto, text, "solo")
+    if fault in BEFORE_CONTENT:
+        assert_error_answer(proto, status, headers, raw)
+    else:
+        assert status == 200
+        got, error, completed = stream_outcome(proto, events)
+        assert got == PIECE * AFTER_CONTENT[fault], events
+        assert error is not None and not completed, events[-3:]
+
+    if fault != "refused":
+        # a 429 with Retry-After benches the upstream's token: its second request goes
+        # straight to the healthy upstream (or, for solo, to the error)
+        tried = len(faults.seen(fault))
+        assert tried == (2 if fault == "status-429" else 4), f"the fault upstream saw {tried}"
