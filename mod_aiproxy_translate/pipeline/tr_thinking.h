@@ -12,6 +12,7 @@
 
 #include "aiproxy_translate.h"
 #include "tr_ir.h"
+#include "json/tr_jv.h"
 
 /* The default budget (tokens) where a protocol takes a budget, and the default effort
  * where it takes an effort word. */
@@ -23,5 +24,10 @@ int tr_thinking_explicit(const tr_request *ir);
 
 /* Turn thinking on in ir with target's default settings. */
 void tr_thinking_apply_default(tr_request *ir, aiproxy_proto target);
+
+/* For a request to its own protocol: body, the client's body (a copy of its top level), takes
+ * the members that say how to think from encoded, the same request encoded with thinking on,
+ * so everything else the client sent stays as it was. */
+void tr_thinking_overlay(apr_pool_t *p, tr_jv *body, const tr_jv *encoded, aiproxy_proto proto);
 
 #endif /* TR_THINKING_H */

@@ -264,6 +264,25 @@ def test_thinking_suffix_from_a_gemini_client_and_streaming(thinking_gateway, mo
         DEFAULT_THINKING[proto]
 
 
+def test_thinking_to_the_same_protocol_keeps_the_rest(thinking_gateway, mock):
+    """Only the thinking members change: what the client sent otherwise arrives as sent."""
+    before = len(mock.requests("anthropic"))
+    status, _, body = post_json(
+        thinking_gateway.url("/v1/messages"),
+        {"model": "think-anthropic-thinking", "max_tokens": 20000, "temperature": 0.3,
+         "metadata": {"user_id": "u-1"}, "x_vendor_field": {"k": [1, 2]},
+         "messages": [{"role": "user", "content": "hi"}]},
+        ANTHROPIC_HEADERS)
+    assert status == 200, body
+    sent = records_since(mock, before, "anthropic")[-1]["json"]
+    assert sent["model"] == "think-anthropic"
+    assert thinking_of("anthropic", sent) == DEFAULT_THINKING["anthropic"]
+    assert "temperature" not in sent  # Anthropic refuses it with thinking on
+    assert sent["metadata"] == {"user_id": "u-1"}
+    assert sent["x_vendor_field"] == {"k": [1, 2]}
+    assert sent["max_tokens"] == 20000
+
+
 def test_explicit_thinking_setting_wins(thinking_gateway, mock):
     before = len(mock.requests("openai"))
     status, _, body = post_json(thinking_gateway.url(CHAT),

@@ -155,6 +155,71 @@ static void test_explicit_off_stays_off(void **state)
                 strcmp(json_string_value(json_object_get(thinking, "type")), "enabled"));
 }
 
+/* To its own protocol the client's body goes out as sent but for the members that say how to
+ * think: fields the IR does not carry, and several candidates, stay. */
+static void test_same_protocol_keeps_the_rest(void **state)
+{
+    json_t *body, *config;
+
+    body = build(AIPROXY_PROTO_OPENAI,
+                 "{\"model\":\"m\",\"n\":2,\"x_vendor\":{\"k\":1},\"messages\":[{\"role\":"
+                 "\"user\",\"content\":\"hi\"}]}",
+                 AIPROXY_PROTO_OPENAI, 1);
+    assert_string_equal(json_string_value(json_object_get(body, "reasoning_effort")),
+                        TR_THINKING_DEFAULT_EFFORT);
+    assert_int_equal(json_integer_value(json_object_get(body, "n")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(body, "x_vendor"), "k")),
+                     1);
+    assert_string_equal(json_string_value(json_object_get(body, "model")), "up");
+
+    /* Anthropic: a temperature thinking rules out goes, the rest stays */
+    body = build(AIPROXY_PROTO_ANTHROPIC,
+                 "{\"model\":\"m\",\"max_tokens\":20000,\"temperature\":0.2,\"x_vendor\":1,"
+                 "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                 AIPROXY_PROTO_ANTHROPIC, 1);
+    assert_default_thinking(AIPROXY_PROTO_ANTHROPIC, body);
+    assert_null(json_object_get(body, "temperature"));
+    assert_int_equal(json_integer_value(json_object_get(body, "x_vendor")), 1);
+    assert_int_equal(json_integer_value(json_object_get(body, "max_tokens")), 20000);
+
+    /* Gemini: only thinkingConfig is set inside generationConfig */
+    body = build(AIPROXY_PROTO_GEMINI,
+                 "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                 "\"generationConfig\":{\"candidateCount\":2,\"x_vendor\":\"v\"}}",
+                 AIPROXY_PROTO_GEMINI, 1);
+    assert_default_thinking(AIPROXY_PROTO_GEMINI, body);
+    config = json_object_get(body, "generationConfig");
+    assert_int_equal(json_integer_value(json_object_get(config, "candidateCount")), 2);
+    assert_string_equal(json_string_value(json_object_get(config, "x_vendor")), "v");
+
+    /* Responses: reasoning set, the rest as sent */
+    body = build(AIPROXY_PROTO_RESPONSES, "{\"model\":\"m\",\"input\":\"hi\",\"x_vendor\":true}",
+                 AIPROXY_PROTO_RESPONSES, 1);
+    assert_default_thinking(AIPROXY_PROTO_RESPONSES, body);
+    assert_true(json_is_true(json_object_get(body, "x_vendor")));
+}
+
+/* Building twice from one parsed request gives the same body: the client's tree is not
+ * changed by the first build (a later attempt starts from it again). */
+static void test_client_request_left_alone(void **state)
+{
+    const char *text = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                       "\"generationConfig\":{\"temperature\":0.5}}";
+    aiproxy_route_info route = {.model = "m"};
+    aiproxy_error err = {0, NULL, NULL, NULL};
+    aiproxy_request *req =
+        aiproxy_request_parse(pool, AIPROXY_PROTO_GEMINI, text, strlen(text), &route, &err);
+    aiproxy_target with = {.proto = AIPROXY_PROTO_GEMINI, .model = "up", .thinking = 1};
+    aiproxy_target without = {.proto = AIPROXY_PROTO_GEMINI, .model = "up"};
+    aiproxy_upstream_request first, plain;
+
+    assert_non_null(req);
+    assert_int_equal(aiproxy_request_build(pool, req, &with, &first, &err), 0);
+    assert_non_null(strstr(first.body, "thinkingConfig"));
+    assert_int_equal(aiproxy_request_build(pool, req, &without, &plain, &err), 0);
+    assert_null(strstr(plain.body, "thinkingConfig"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +227,8 @@ int main(void)
         cmocka_unit_test(test_no_suffix_adds_nothing),
         cmocka_unit_test(test_explicit_setting_wins),
         cmocka_unit_test(test_explicit_off_stays_off),
+        cmocka_unit_test(test_same_protocol_keeps_the_rest),
+        cmocka_unit_test(test_client_request_left_alone),
     };
     int failed;
 
