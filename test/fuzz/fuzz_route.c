@@ -140,16 +140,20 @@ static void check_match(const route_case *c)
         broken(c, "a result neither MATCHED nor UNKNOWN");
     if (!r.method)
         broken(c, "a matched route without a method");
+    /* generation is POSTed; the model lists and the health probes are read with GET */
     if (r.kind == AIP_ROUTE_GENERATE ? strcmp(r.method, "POST")
-        : r.kind == AIP_ROUTE_MODELS ? strcmp(r.method, "GET")
-                                     : 1)
+        : r.kind == AIP_ROUTE_MODELS || r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ
+            ? strcmp(r.method, "GET")
+            : 1)
         broken(c, "a route kind out of range or with the wrong method");
     if ((unsigned) r.proto >= AIPROXY_PROTO_COUNT)
         broken(c, "a protocol out of range");
     if ((unsigned) r.info.stream > AIPROXY_STREAM_JSON_ARRAY)
         broken(c, "a stream mode out of range");
-    if (!starts_with(c->path, "/v1"))
-        broken(c, "a route outside /v1 and /v1beta");
+    if (r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ
+            ? strcmp(c->path, r.kind == AIP_ROUTE_LIVEZ ? "/livez" : "/readyz")
+            : !starts_with(c->path, "/v1"))
+        broken(c, "a route outside /v1 and /v1beta, or a health probe at another path");
     if (r.kind == AIP_ROUTE_GENERATE && r.proto == AIPROXY_PROTO_GEMINI)
         check_gemini_route(c, &r);
     else if (r.info.model || r.info.stream != AIPROXY_STREAM_NONE)
