@@ -116,7 +116,11 @@ static const char *request_op(apr_pool_t *p, const void *arg, long *units)
 {
     const request_case *c = arg;
     aiproxy_error err = {0, NULL, NULL, NULL};
-    aiproxy_target target = {c->target, "upstream-model", 0, 0, AIPROXY_DIALECT_NONE};
+    aiproxy_target target = {.proto = c->target,
+                             .model = "upstream-model",
+                             .stream = 0,
+                             .default_max_tokens = 0,
+                             .dialect = AIPROXY_DIALECT_NONE};
     aiproxy_upstream_request out;
     aiproxy_request *req;
     int rc;

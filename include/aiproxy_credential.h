@@ -27,7 +27,7 @@
 #include "aiproxy_translate.h"
 
 #define AIPROXY_CREDENTIAL_GROUP   "aiproxy_credential"
-#define AIPROXY_CREDENTIAL_VERSION "1"
+#define AIPROXY_CREDENTIAL_VERSION "2" /* 2: aiproxy_credential.project */
 /* The provider of plain API keys (token= settings), built into mod_aiproxy. */
 #define AIPROXY_CREDENTIAL_STATIC "static"
 
@@ -49,6 +49,9 @@ typedef struct {
 typedef struct {
     int index;         /* the provider's own numbering (token or file index) */
     const char *label; /* for logs and the admin view: never a secret ("token 2", a file name) */
+    /* The account the upstream's request body must name with this credential (the Code Assist
+     * project of a geminicli or antigravity login: aiproxy_target.project), or NULL. */
+    const char *project;
 } aiproxy_credential;
 
 /* What an upstream answered an attempt, as much as the provider needs to judge the

@@ -94,6 +94,8 @@ typedef enum {
     AIPROXY_DIALECT_NONE = 0,    /* the public API as documented */
     AIPROXY_DIALECT_CODEX,       /* Responses at the ChatGPT Codex backend: always streams */
     AIPROXY_DIALECT_CLAUDE_CODE, /* Anthropic Messages with a Claude Code subscription */
+    AIPROXY_DIALECT_GEMINI_CLI,  /* Gemini in the Code Assist v1internal envelope */
+    AIPROXY_DIALECT_ANTIGRAVITY, /* the same envelope as the Antigravity IDE sends it */
     AIPROXY_DIALECT_COUNT
 } aiproxy_dialect;
 
@@ -106,9 +108,15 @@ typedef struct {
                               * none; 0 = built-in default */
     aiproxy_dialect dialect; /* the backend's variant of proto; a dialect that always streams
                               * sets upstream_stream whatever stream says */
-    int thinking;            /* the model name asked for thinking ("-thinking"): on at the
-                              * target's default unless the request set it
-                              * (pipeline/tr_thinking.h) */
+    /* The account the dialect's body must name, as the credential provider found it
+     * (geminicli, antigravity: the Code Assist project id), or NULL: left out. */
+    const char *project;
+    /* An id unique to this attempt (Code Assist user_prompt_id, Antigravity requestId), or
+     * NULL: the dialect derives a stable one from the conversation. */
+    const char *request_id;
+    /* The model name asked for thinking ("-thinking"): on at the target's default unless the
+     * request set it (pipeline/tr_thinking.h). */
+    int thinking;
 } aiproxy_target;
 
 typedef struct {
@@ -143,6 +151,9 @@ typedef struct {
     const char *client_model;    /* model name the client asked for, reported back to it */
     int include_usage;           /* OpenAI client asked for stream_options.include_usage */
     aiproxy_operation operation; /* the request's (aiproxy_request_operation) */
+    /* The upstream's dialect (aiproxy_target.dialect): a backend that wraps each answer and
+     * each stream event in an envelope ({"response": ...}) has it taken off here. */
+    aiproxy_dialect upstream_dialect;
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

@@ -14,7 +14,8 @@
 #include "aiproxy_translate.h"
 
 #define AIPROXY_TRANSLATE_API_VERSION                                                              \
-    5 /* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: aiproxy_target.thinking */
+    6 /* 3: aiproxy_target.dialect; 4: operations (count_tokens);                                  \
+       * 5: target project and request id, answer envelopes; 6: aiproxy_target.thinking */
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */

@@ -144,3 +144,62 @@ aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hi
         return AIPROXY_PROTO_RESPONSES;
     return AIPROXY_PROTO_OPENAI;
 }
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Is the parameter name name[0..n) "key" once %xx and '+' are decoded? */
+static int name_is_key(const char *name, apr_size_t n)
+{
+    char decoded[4];
+    apr_size_t d = 0;
+
+    for (apr_size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (c == '%' && i + 2 < n && hex_value(name[i + 1]) >= 0 && hex_value(name[i + 2]) >= 0) {
+            c = (char) (hex_value(name[i + 1]) * 16 + hex_value(name[i + 2]));
+            i += 2;
+        } else if (c == '+')
+            c = ' ';
+        if (d == 3)
+            return 0;
+        decoded[d++] = c;
+    }
+    return d == 3 && !memcmp(decoded, "key", 3);
+}
+
+const char *aip_route_redact_key(apr_pool_t *p, const char *query)
+{
+    static const char redacted[] = "REDACTED";
+    /* each "key=" (4 bytes at least) grows by at most the length of REDACTED */
+    char *out = apr_palloc(p, strlen(query) + sizeof(redacted) * (strlen(query) / 4 + 1) + 1);
+    apr_size_t o = 0;
+    int found = 0;
+
+    for (const char *param = query; param;) {
+        const char *amp = strchr(param, '&');
+        apr_size_t len = amp ? (apr_size_t) (amp - param) : strlen(param);
+        const char *eq = memchr(param, '=', len);
+
+        if (eq && name_is_key(param, (apr_size_t) (eq - param))) {
+            memcpy(out + o, param, (apr_size_t) (eq - param) + 1);
+            o += (apr_size_t) (eq - param) + 1;
+            memcpy(out + o, redacted, sizeof(redacted) - 1);
+            o += sizeof(redacted) - 1;
+            found = 1;
+        } else {
+            memcpy(out + o, param, len);
+            o += len;
+        }
+        if (amp)
+            out[o++] = '&';
+        param = amp ? amp + 1 : NULL;
+    }
+    out[o] = '\0';
+    return found ? out : NULL;
+}

@@ -47,4 +47,9 @@ typedef struct {
 
 aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hints);
 
+/* query with the value of every "key" parameter (the API key a Gemini client may send in the
+ * URL; the name compared decoded, as it is read) replaced by REDACTED, so that access logs
+ * and error pages never show it; NULL when query has none. */
+const char *aip_route_redact_key(apr_pool_t *p, const char *query);
+
 #endif /* AIP_ROUTE_H */

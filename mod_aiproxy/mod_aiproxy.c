@@ -76,6 +76,18 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 }
 
 /* Quote a directive argument for ap_getword_conf. */
+/* mod_proxy_balancer appends the request's path ("/v1/...") to the member's URL: a base URL
+ * written with a trailing slash ("https://api.example.com/") would make that "//v1/...". */
+static const char *without_trailing_slashes(apr_pool_t *p, const char *url)
+{
+    const char *host = strstr(url, "://") + 3; /* the caller checked the scheme */
+    apr_size_t len = strlen(url);
+
+    while (url + len > host && url[len - 1] == '/')
+        len--;
+    return apr_pstrmemdup(p, url, len);
+}
+
 static const char *quote_arg(apr_pool_t *p, const char *arg)
 {
     return apr_pstrcat(p, "\"", ap_escape_quotes(p, arg), "\"", NULL);
@@ -236,6 +248,7 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
         return apr_psprintf(cmd->pool, "api type %s needs a base URL", up->api_type);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
         return apr_psprintf(cmd->pool, "base URL '%s' must start with http:// or https://", url);
+    url = up->base_url = without_trailing_slashes(cmd->pool, url);
 
     if (!conf->balancer_prefix)
         conf->balancer_prefix = balancer_prefix_for(cmd);

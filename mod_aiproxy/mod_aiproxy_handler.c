@@ -14,6 +14,7 @@
 #include "http_request.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_uuid.h"
 #include "mod_aiproxy_private.h"
 #include "aip_client_key.h"
 #include "aip_endpoint.h"
@@ -123,11 +124,23 @@ static int apply_endpoint(request_rec *r, const aip_upstream *up, aiproxy_operat
     return 0;
 }
 
+/* A fresh id for one attempt (a dialect's envelope names it: Code Assist's user_prompt_id). */
+static const char *attempt_id(apr_pool_t *p)
+{
+    apr_uuid_t uuid;
+    char text[APR_UUID_FORMATTED_LENGTH + 1];
+
+    apr_uuid_get(&uuid);
+    apr_uuid_format(text, &uuid);
+    return apr_pstrdup(p, text);
+}
+
 /* Prepare one attempt on up for model (the client's model, or a fallback of it): translated
  * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
  * expressed for this upstream's protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, int thinking, aip_attempt *at, aiproxy_error *err)
+                           const char *model, int thinking, const aiproxy_credential *cred,
+                           aip_attempt *at, aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -142,6 +155,8 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     target.dialect = up->dialect;
     target.thinking = thinking;
+    target.project = cred->project;
+    target.request_id = attempt_id(r->pool);
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
     if (rc)
         return rc;
@@ -163,6 +178,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.client_model = aip_translate->request_model(req);
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
     spec.operation = aip_translate->request_operation(req);
+    spec.upstream_dialect = up->dialect;
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }
@@ -292,7 +308,8 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
 {
     request_rec *r = run->cr->r;
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
-    int status = prepare_attempt(run->cr, run->req, up, model, run->thinking, at, &run->build_err);
+    int status =
+        prepare_attempt(run->cr, run->req, up, model, run->thinking, cred, at, &run->build_err);
 
     if (status) {
         run->unexpressible = status;
@@ -466,11 +483,33 @@ static const char *request_id(request_rec *r)
     return apr_pstrcat(r->pool, "aip_", hex, NULL);
 }
 
+/* A Gemini client may send its key in the URL (?key=): once read, it is replaced in the request
+ * line, URI and query, so that the access log (%r, %U%q), error pages and anything reading
+ * them later never show it. The client's query never goes to an upstream. */
+static void redact_query_key(request_rec *r)
+{
+    const char *redacted = r->args ? aip_route_redact_key(r->pool, r->args) : NULL;
+    const char *original = r->args;
+    char *at;
+
+    if (!redacted)
+        return;
+    if ((at = strstr(r->the_request, original)) != NULL)
+        r->the_request = apr_pstrcat(
+            r->pool, apr_pstrmemdup(r->pool, r->the_request, (apr_size_t) (at - r->the_request)),
+            redacted, at + strlen(original), NULL);
+    if (r->unparsed_uri && (at = strstr(r->unparsed_uri, original)) != NULL)
+        r->unparsed_uri = apr_pstrcat(
+            r->pool, apr_pstrmemdup(r->pool, r->unparsed_uri, (apr_size_t) (at - r->unparsed_uri)),
+            redacted, at + strlen(original), NULL);
+    r->args = r->parsed_uri.query = apr_pstrdup(r->pool, redacted);
+}
+
 static int aip_handler(request_rec *r)
 {
     client_request cr;
     aip_client_hints hints;
-    const char *limited;
+    const char *limited, *offered_key;
 
     if (!r->handler || strcmp(r->handler, AIP_HANDLER_NAME) || r->main)
         return DECLINED;
@@ -484,6 +523,8 @@ static int aip_handler(request_rec *r)
         apr_table_setn(r->err_headers_out, "X-AIProxy-Request-Id", id);
         apr_table_setn(r->subprocess_env, "AIPROXY_REQUEST_ID", id);
     }
+    offered_key = aip_translate->client_key(r);
+    redact_query_key(r);
 
     if (aip_route_find(r->pool, r->uri, r->args, &cr.route, NULL) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
@@ -508,7 +549,7 @@ static int aip_handler(request_rec *r)
     if (cr.route.kind == AIP_ROUTE_LIVEZ || cr.route.kind == AIP_ROUTE_READYZ)
         return aip_serve_health(r, cr.conf, cr.route.kind == AIP_ROUTE_READYZ);
     if (cr.conf->cfg->client_keys->nelts &&
-        !(cr.key = aip_config_find_client_key(cr.conf->cfg, aip_translate->client_key(r)))) {
+        !(cr.key = aip_config_find_client_key(cr.conf->cfg, offered_key))) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
         return send_error(&cr, HTTP_UNAUTHORIZED,
                           "invalid or missing API key (send it as Authorization: Bearer, "
@@ -562,6 +603,18 @@ static int note_gateway_request(request_rec *r)
     return DECLINED;
 }
 
+/* ... and, last among the translate_name hooks (after mod_rewrite and mod_alias, before
+ * httpd's own mapping onto DocumentRoot, which refuses paths longer than the file system
+ * allows with a bare 403), name the request as mod_proxy does, so that a path the file system
+ * could not hold still gets its answer in the client's protocol. */
+static int claim_gateway_request(request_rec *r)
+{
+    if (!apr_table_get(r->notes, "aiproxy-request"))
+        return DECLINED;
+    r->filename = apr_pstrcat(r->pool, "aiproxy:", r->uri, NULL);
+    return OK;
+}
+
 static int skip_directory_walk(request_rec *r)
 {
     return apr_table_get(r->notes, "aiproxy-request") ? OK : DECLINED;
@@ -572,6 +625,7 @@ void aip_handler_register_hooks(apr_pool_t *p)
     static const char *const before_log[] = {"mod_log_config.c", NULL};
     ap_hook_handler(aip_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(note_gateway_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_translate_name(claim_gateway_request, NULL, NULL, APR_HOOK_LAST);
     ap_hook_map_to_storage(skip_directory_walk, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_log_transaction(export_log_variables, NULL, before_log, APR_HOOK_FIRST);
 }

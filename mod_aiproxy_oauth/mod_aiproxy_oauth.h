@@ -59,6 +59,7 @@ typedef struct {
 typedef struct oa_source {
     const char *upstream; /* its name, for logs */
     const char *balancer; /* unique across virtual hosts */
+    const char *base_url; /* where its requests go (Code Assist setup calls too) */
     oa_provider provider;
     long breaker_open_seconds;
     const oa_server_conf *conf;
@@ -99,7 +100,7 @@ void oa_refresh_wait(const oa_file *f);
  * expiry), and may it have one (no backoff running)? */
 int oa_refresh_due(const oa_file *f, const oa_slot_tokens *view, apr_time_t now);
 
-/* mod_aiproxy_oauth_http.c: one POST of a refresh request. */
+/* mod_aiproxy_oauth_http.c: one POST of a refresh request, or of a setup call. */
 typedef struct {
     int status; /* 0: no answer (timeout, connection or TLS failure) */
     apr_table_t *headers;
@@ -109,11 +110,26 @@ typedef struct {
 } oa_http_answer;
 void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_request *req,
                   oa_http_answer *out);
+/* One POST of a JSON body to url with headers (NULL: none; Authorization among them), the
+ * same timeouts, proxy and TLS settings as a refresh. */
+void oa_http_post_json(apr_pool_t *p, const oa_server_conf *conf, const char *url,
+                       const apr_table_t *headers, const char *body, oa_http_answer *out);
 
 /* mod_aiproxy_oauth_provider.c */
 void oa_provider_register(apr_pool_t *p);
 /* The effective identity headers of provider under conf (defaults, then overrides). */
 const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, const char *name);
+/* Set every identity header of provider under conf in headers. */
+void oa_set_identity_headers(const oa_server_conf *conf, oa_provider provider,
+                             apr_table_t *headers);
+
+/* mod_aiproxy_oauth_project.c: the Code Assist project of Google logins. */
+/* Does provider's request body name a project (geminicli, antigravity)? */
+int oa_project_needed(oa_provider provider);
+/* Make sure view (f's tokens as read) has its project: found before, in the file, or
+ * discovered now (under f's lease; or waited for while another child holds it). 0, or -1 when
+ * f cannot serve now (it is then cooling down, or its token marked refused). */
+int oa_project_ensure(apr_pool_t *p, oa_file *f, oa_slot_tokens *view);
 
 /* mod_aiproxy_oauth_watchdog.c: the proactive refresh task (needs mod_watchdog). */
 void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *registry);

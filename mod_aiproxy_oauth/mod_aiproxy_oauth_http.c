@@ -1,5 +1,6 @@
 /*
- * mod_aiproxy_oauth_http.c: the POST of a refresh request to a token endpoint, with libcurl.
+ * mod_aiproxy_oauth_http.c: the POST of a refresh request to a token endpoint, and of a JSON
+ * call to a provider's setup API (Code Assist project discovery), with libcurl.
  *
  * One easy handle per refresh (refreshes are rare, and a handle shares nothing between
  * threads): connect and total timeouts, TLS verification always on (the CA bundle settable),
@@ -69,11 +70,11 @@ static size_t receive_header(char *data, size_t size, size_t n, void *baton)
     return len;
 }
 
-void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_request *req,
-                  oa_http_answer *out)
+/* POST body (len bytes) to url with the header lines given, into out. */
+static void post(apr_pool_t *p, const oa_server_conf *conf, const char *url,
+                 struct curl_slist *headers, const char *body, apr_size_t len, oa_http_answer *out)
 {
     CURL *curl = curl_easy_init();
-    struct curl_slist *headers = NULL;
     receive_ctx ctx = {p, out, 0};
     CURLcode rc;
     long status = 0;
@@ -82,12 +83,10 @@ void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_re
     out->headers = apr_table_make(p, 8);
     if (!curl) {
         out->error = "libcurl could not make a handle";
+        curl_slist_free_all(headers);
         return;
     }
-    headers = curl_slist_append(headers, apr_pstrcat(p, "Content-Type: ", req->content_type, NULL));
-    headers = curl_slist_append(headers, apr_pstrcat(p, "Accept: ", req->accept, NULL));
-    headers = curl_slist_append(headers, "User-Agent: mod_aiproxy_oauth");
-    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
@@ -100,8 +99,8 @@ void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_re
     curl_easy_setopt(curl, CURLOPT_PROXY, conf->proxy); /* "": none, whatever the environment */
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) len);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, receive_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ctx);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, receive_header);
@@ -116,4 +115,41 @@ void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_re
     }
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
+}
+
+void oa_http_post(apr_pool_t *p, const oa_server_conf *conf, const oa_refresh_request *req,
+                  oa_http_answer *out)
+{
+    struct curl_slist *headers = NULL;
+
+    headers = curl_slist_append(headers, apr_pstrcat(p, "Content-Type: ", req->content_type, NULL));
+    headers = curl_slist_append(headers, apr_pstrcat(p, "Accept: ", req->accept, NULL));
+    headers = curl_slist_append(headers, "User-Agent: mod_aiproxy_oauth");
+    post(p, conf, req->url, headers, req->body, req->body_len, out);
+}
+
+typedef struct {
+    apr_pool_t *pool;
+    struct curl_slist *list;
+} header_list;
+
+/* One "name: value" line of the table into the list. */
+static int add_header(void *baton, const char *name, const char *value)
+{
+    header_list *h = baton;
+
+    h->list = curl_slist_append(h->list, apr_pstrcat(h->pool, name, ": ", value, NULL));
+    return 1;
+}
+
+void oa_http_post_json(apr_pool_t *p, const oa_server_conf *conf, const char *url,
+                       const apr_table_t *headers, const char *body, oa_http_answer *out)
+{
+    header_list h = {p, NULL};
+
+    h.list = curl_slist_append(h.list, "Content-Type: application/json");
+    h.list = curl_slist_append(h.list, "Accept: application/json");
+    if (headers)
+        apr_table_do(add_header, &h, headers, NULL);
+    post(p, conf, url, h.list, body, strlen(body), out);
 }

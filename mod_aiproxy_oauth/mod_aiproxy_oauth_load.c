@@ -81,6 +81,17 @@ int oa_tokens_from_credential(apr_pool_t *p, const oa_credential *cred, const oa
         *err = "its account id is too long";
         return -1;
     }
+    /* The account a project was found for, as a fingerprint of the email: short whatever the
+     * email's length, and no address in shared memory. */
+    apr_cpystrn(out->project_account, cred->email ? oa_fingerprint(p, cred->email) : "",
+                sizeof(out->project_account));
+    if (copy_field(out->project, sizeof(out->project),
+                   cred->project_id                                             ? cred->project_id
+                   : old && !strcmp(old->project_account, out->project_account) ? old->project
+                                                                                : NULL) != 0) {
+        *err = "its project id is too long";
+        return -1;
+    }
     out->expiry = cred->expiry;
     out->last_refresh = cred->last_refresh;
     apr_cpystrn(out->fingerprint, oa_fingerprint(p, cred->access_token), sizeof(out->fingerprint));

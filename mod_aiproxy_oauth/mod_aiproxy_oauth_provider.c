@@ -1,5 +1,6 @@
 /*
- * mod_aiproxy_oauth_provider.c: the "codex" and "claudecode" credential providers
+ * mod_aiproxy_oauth_provider.c: the "codex", "claudecode", "geminicli" and "antigravity"
+ * credential providers
  * (include/aiproxy_credential.h): an upstream's auth files in turn, each file's token from
  * shared memory, the dialect's authentication and identity headers, and what upstream answers
  * mean for the file (oa_signal.h).
@@ -35,6 +36,10 @@ static const oa_header default_headers[] = {
      "fine-grained-tool-streaming-2025-05-14"},
     {OA_PROVIDER_CLAUDECODE, "User-Agent", "claude-cli/2.1.330 (external, cli)"},
     {OA_PROVIDER_CLAUDECODE, "x-app", "cli"},
+    {OA_PROVIDER_GEMINICLI, "User-Agent", "GeminiCLI/0.22.5 (linux; x64)"},
+    {OA_PROVIDER_GEMINICLI, "Client-Metadata",
+     "ideType=IDE_UNSPECIFIED,platform=PLATFORM_UNSPECIFIED,pluginType=GEMINI"},
+    {OA_PROVIDER_ANTIGRAVITY, "User-Agent", "antigravity/hub/2.9.1 darwin/arm64"},
 };
 
 const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, const char *name)
@@ -54,8 +59,7 @@ const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, co
 }
 
 /* Every identity header of provider: the defaults' names, then names only configured. */
-static void set_identity_headers(const oa_server_conf *conf, oa_provider provider,
-                                 apr_table_t *headers)
+void oa_set_identity_headers(const oa_server_conf *conf, oa_provider provider, apr_table_t *headers)
 {
     for (size_t i = 0; i < sizeof(default_headers) / sizeof(default_headers[0]); i++) {
         if (default_headers[i].provider == provider)
@@ -98,6 +102,7 @@ static const char *oauth_setup(apr_pool_t *pconf, server_rec *s,
     src = apr_pcalloc(pconf, sizeof(*src));
     src->upstream = up->name;
     src->balancer = up->balancer;
+    src->base_url = up->base_url;
     src->provider = oa_provider_from_name(up->api_type);
     src->breaker_open_seconds = up->breaker_open_seconds;
     src->conf = ap_get_module_config(s->module_config, &aiproxy_oauth_module);
@@ -186,25 +191,39 @@ static void *oauth_begin(void *sourcep, request_rec *r)
     return c;
 }
 
-/* f's tokens, refreshed first when due (by this child if it wins the lease; else waiting
- * while the winner refreshes and its token is unusable). NULL when f cannot serve now. */
-static chosen *take(cursor *c, oa_file *f)
+/* f's tokens in *view, refreshed first when due (by this child if it wins the lease; else
+ * waiting while the winner refreshes and its token is unusable). 0, or -1 when f cannot serve
+ * now. */
+static int fresh_view(cursor *c, oa_file *f, oa_slot_tokens *view)
 {
-    chosen *ch = apr_pcalloc(c->pool, sizeof(*ch));
     apr_time_t now = apr_time_now();
 
     if (!serving(f) || cooling(f, now))
-        return NULL;
-    oa_slot_read(f->slot, &ch->view);
-    if (oa_refresh_due(f, &ch->view, now)) {
-        if (oa_refresh_file(c->pool, f) == OA_REFRESH_BUSY && !sendable(f, &ch->view, now))
+        return -1;
+    oa_slot_read(f->slot, view);
+    if (oa_refresh_due(f, view, now)) {
+        if (oa_refresh_file(c->pool, f) == OA_REFRESH_BUSY && !sendable(f, view, now))
             oa_refresh_wait(f);
-        oa_slot_read(f->slot, &ch->view);
+        oa_slot_read(f->slot, view);
         now = apr_time_now();
     }
-    if (!serving(f) || !sendable(f, &ch->view, now))
+    return serving(f) && sendable(f, view, now) ? 0 : -1;
+}
+
+/* f's tokens with the project its dialect names (discovered now when not known yet; a token
+ * the discovery found refused is refreshed and tried once more). NULL when f cannot serve. */
+static chosen *take(cursor *c, oa_file *f)
+{
+    chosen *ch = apr_pcalloc(c->pool, sizeof(*ch));
+    int ok = fresh_view(c, f, &ch->view) == 0 && oa_project_ensure(c->pool, f, &ch->view) == 0;
+
+    if (!ok && oa_project_needed(c->source->provider) && ch->view.access_token[0] &&
+        atomic_load(&f->slot->rejected_generation) == ch->view.generation)
+        ok = fresh_view(c, f, &ch->view) == 0 && oa_project_ensure(c->pool, f, &ch->view) == 0;
+    if (!ok || !sendable(f, &ch->view, apr_time_now()))
         return NULL;
     ch->pub = f->cred;
+    ch->pub.project = ch->view.project[0] ? apr_pstrdup(c->pool, ch->view.project) : NULL;
     ch->file = f;
     return ch;
 }
@@ -244,17 +263,18 @@ static apr_status_t oauth_apply(void *sourcep, const aiproxy_credential *cred, r
     if (!sendable(ch->file, &ch->view, apr_time_now()))
         return APR_EGENERAL;
     apr_table_unset(headers, "x-api-key");
+    apr_table_unset(headers, "x-goog-api-key");
     apr_table_setn(headers, "Authorization",
                    apr_pstrcat(rr->pool, "Bearer ", ch->view.access_token, NULL));
     if (src->provider == OA_PROVIDER_CLAUDECODE) {
         const char *clients = apr_table_get(headers, "anthropic-beta");
-        set_identity_headers(src->conf, src->provider, headers);
+        oa_set_identity_headers(src->conf, src->provider, headers);
         apr_table_setn(headers, "anthropic-beta",
                        merged_betas(rr->pool, apr_table_get(headers, "anthropic-beta"),
                                     clients ? apr_pstrdup(rr->pool, clients) : NULL));
     } else {
-        set_identity_headers(src->conf, src->provider, headers);
-        if (ch->view.account_id[0])
+        oa_set_identity_headers(src->conf, src->provider, headers);
+        if (src->provider == OA_PROVIDER_CODEX && ch->view.account_id[0])
             apr_table_setn(headers, "chatgpt-account-id",
                            apr_pstrdup(rr->pool, ch->view.account_id));
     }
@@ -371,8 +391,9 @@ static const aiproxy_credential_provider oauth_provider = {
 
 void oa_provider_register(apr_pool_t *p)
 {
-    /* The dialects served so far; the Google and Kiro ones stay out of rotation until then. */
-    static const oa_provider served[] = {OA_PROVIDER_CODEX, OA_PROVIDER_CLAUDECODE};
+    /* The dialects served so far; Kiro stays out of rotation until then. */
+    static const oa_provider served[] = {OA_PROVIDER_CODEX, OA_PROVIDER_CLAUDECODE,
+                                         OA_PROVIDER_GEMINICLI, OA_PROVIDER_ANTIGRAVITY};
 
     for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
         ap_register_provider(p, AIPROXY_CREDENTIAL_GROUP, oa_provider_name(served[i]),

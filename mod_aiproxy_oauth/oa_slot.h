@@ -39,6 +39,11 @@ typedef struct {
     apr_uint32_t generation; /* bumped with every new access token */
     char access_token[OA_SLOT_ACCESS_MAX];
     char account_id[OA_SLOT_ACCOUNT_MAX]; /* Codex chatgpt-account-id; "" none */
+    /* Google logins: the Code Assist project requests name ("" not known yet: discovered
+     * before the first request), and the account it was found for (the fingerprint of the
+     * file's email; a refresh that brings another account drops a discovered project). */
+    char project[OA_SLOT_ACCOUNT_MAX];
+    char project_account[OA_SLOT_ACCOUNT_MAX];
     /* A rotated refresh token the file did not take (its write failed): the next refresh
      * uses it instead of the file's, which is spent. "" none. */
     char pending_refresh[OA_SLOT_REFRESH_MAX];

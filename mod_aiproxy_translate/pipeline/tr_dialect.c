@@ -15,8 +15,17 @@
  *               at 032838a: "Codex Responses rejects token limit fields").
  *   claudecode  research/oauth.md §2 "Upstream request" (endpoint query, the required first
  *               system block).
+ *   geminicli   research/oauth.md §3 "Upstream request" (the v1internal endpoint and envelope,
+ *               gemini-cli's converter.ts) and "Response" (the {"response": ...} answers).
+ *   antigravity research/oauth.md §4 "Envelope differences" (CLIProxyAPI's geminiToAntigravity
+ *               and missdeer/aiproxy). CLIProxyAPI moves a top-level toolConfig under request;
+ *               the Gemini codec already writes it there, so no rule does.
+ *
+ * Field names may be dotted paths ("request.generationConfig.maxOutputTokens"): the objects on
+ * the way are copied before they change, since they may be the client's.
  */
 #include <string.h>
+#include "apr_fnmatch.h"
 #include "apr_strings.h"
 #include "pipeline/tr_dialect.h"
 #include "tr_error.h"
@@ -34,14 +43,34 @@ typedef enum {
     /* Anthropic: value (a text block) first in the system prompt, the client's text after it,
      * unless a system block already starts with that text */
     TR_RULE_PREPEND_SYSTEM_BLOCK,
+    /* The whole body moves under field of a new, otherwise empty body (an envelope) */
+    TR_RULE_WRAP,
+    /* field = the target's model / project (none when the target has none) */
+    TR_RULE_SET_MODEL,
+    TR_RULE_SET_PROJECT,
+    /* field = value (plain text) followed by the target's request id, or a stable id derived
+     * from the conversation when it has none */
+    TR_RULE_SET_REQUEST_ID,
+    /* field = value (plain text) followed by a stable number of the conversation (the hash of
+     * its first user text), so one conversation keeps one session at the backend */
+    TR_RULE_SET_SESSION_ID,
 } tr_rule_op;
 
 typedef struct {
     tr_rule_op op;
     const char *field;
-    const char *value; /* JSON text (SET, DEFAULT, STRING_AS_USER_MESSAGE, PREPEND); a role */
+    const char *value; /* JSON text (SET, DEFAULT, STRING_AS_USER_MESSAGE, PREPEND); a role;
+                        * SET_REQUEST_ID, SET_SESSION_ID: a plain-text prefix */
     const char *text;  /* REFUSE: why; RENAME_ROLE: the new role */
 } tr_dialect_rule;
+
+/* Rules for the models whose name matches a pattern (apr_fnmatch), applied after the row's
+ * rules to the finished body; the first matching pattern's rules only. */
+typedef struct {
+    const char *models;
+    const tr_dialect_rule *rules;
+    int nrules;
+} tr_model_rules;
 
 struct tr_dialect {
     aiproxy_dialect dialect;
@@ -51,8 +80,14 @@ struct tr_dialect {
     int takes_variants;  /* endpoint variants (Responses /compact) reach it */
     const char *path;    /* replaces the codec's path, or NULL */
     const char *query;   /* replaces the codec's query, or NULL */
+    /* replaces the codec's path up to its ":action" (Gemini's ":generateContent"), or NULL */
+    const char *action_base;
     const tr_dialect_rule *rules;
     int nrules;
+    const tr_model_rules *model_rules;
+    int nmodel_rules;
+    /* the member every answer and stream event of the backend is wrapped in, or NULL */
+    const char *answer_member;
 };
 
 /* Most cache breakpoints (cache_control) Anthropic takes in one request. */
@@ -99,15 +134,79 @@ static const tr_dialect_rule claude_code_rules[] = {
      NULL},
 };
 
-#define RULES(r) r, (int) (sizeof(r) / sizeof((r)[0]))
+/* gemini-cli's converter.ts: {"model", "project", "user_prompt_id", "request": {...,
+ * "session_id"}} (oauth.md §3 "Envelope"). */
+static const tr_dialect_rule gemini_cli_rules[] = {
+    {TR_RULE_SET_SESSION_ID, "session_id", "", NULL},
+    {TR_RULE_WRAP, "request", NULL, NULL},
+    {TR_RULE_SET_MODEL, "model", NULL, NULL},
+    {TR_RULE_SET_PROJECT, "project", NULL, NULL},
+    {TR_RULE_SET_REQUEST_ID, "user_prompt_id", "", NULL},
+};
+
+/* The same envelope with Antigravity's members (oauth.md §4 "Envelope differences"). */
+static const tr_dialect_rule antigravity_rules[] = {
+    {TR_RULE_REMOVE, "safetySettings", NULL, NULL},
+    {TR_RULE_SET_SESSION_ID, "sessionId", "-", NULL},
+    {TR_RULE_WRAP, "request", NULL, NULL},
+    {TR_RULE_SET_MODEL, "model", NULL, NULL},
+    {TR_RULE_SET_PROJECT, "project", NULL, NULL},
+    {TR_RULE_SET, "userAgent", "\"antigravity\"", NULL},
+    {TR_RULE_SET_REQUEST_ID, "requestId", "agent-", NULL},
+    {TR_RULE_SET, "requestType", "\"agent\"", NULL},
+};
+
+/* "claude-* models get request.toolConfig.functionCallingConfig.mode=VALIDATED, others lose
+ * maxOutputTokens"; image models are requested as "image_gen". */
+static const tr_dialect_rule antigravity_claude_rules[] = {
+    {TR_RULE_SET, "request.toolConfig.functionCallingConfig.mode", "\"VALIDATED\"", NULL},
+};
+static const tr_dialect_rule antigravity_image_rules[] = {
+    {TR_RULE_SET, "requestType", "\"image_gen\"", NULL},
+    {TR_RULE_REMOVE, "request.generationConfig.maxOutputTokens", NULL, NULL},
+};
+static const tr_dialect_rule antigravity_other_rules[] = {
+    {TR_RULE_REMOVE, "request.generationConfig.maxOutputTokens", NULL, NULL},
+};
+
+#define COUNT(r)       (int) (sizeof(r) / sizeof((r)[0]))
+#define RULES(r)       r, COUNT(r)
+#define ROW_RULES(r)   .rules = r, .nrules = COUNT(r)
+#define MODEL_RULES(r) .model_rules = r, .nmodel_rules = COUNT(r)
+
+static const tr_model_rules antigravity_model_rules[] = {
+    {"claude-*", RULES(antigravity_claude_rules)},
+    {"*image*", RULES(antigravity_image_rules)},
+    {"*", RULES(antigravity_other_rules)},
+};
 
 static const tr_dialect dialects[AIPROXY_DIALECT_COUNT] = {
-    [AIPROXY_DIALECT_CODEX] = {AIPROXY_DIALECT_CODEX, "codex", AIPROXY_PROTO_RESPONSES, 1, 0,
-                               "/responses", NULL, RULES(codex_rules)},
+    [AIPROXY_DIALECT_CODEX] = {.dialect = AIPROXY_DIALECT_CODEX,
+                               .name = "codex",
+                               .proto = AIPROXY_PROTO_RESPONSES,
+                               .always_stream = 1,
+                               .path = "/responses",
+                               ROW_RULES(codex_rules)},
     /* "POST .../v1/messages?beta=true" (oauth.md §2): the codec's path, this query. */
-    [AIPROXY_DIALECT_CLAUDE_CODE] = {AIPROXY_DIALECT_CLAUDE_CODE, "claudecode",
-                                     AIPROXY_PROTO_ANTHROPIC, 0, 0, NULL, "beta=true",
-                                     RULES(claude_code_rules)},
+    [AIPROXY_DIALECT_CLAUDE_CODE] = {.dialect = AIPROXY_DIALECT_CLAUDE_CODE,
+                                     .name = "claudecode",
+                                     .proto = AIPROXY_PROTO_ANTHROPIC,
+                                     .query = "beta=true",
+                                     ROW_RULES(claude_code_rules)},
+    /* "<base>/v1internal:generateContent" and ":streamGenerateContent?alt=sse" (oauth.md §3). */
+    [AIPROXY_DIALECT_GEMINI_CLI] = {.dialect = AIPROXY_DIALECT_GEMINI_CLI,
+                                    .name = "geminicli",
+                                    .proto = AIPROXY_PROTO_GEMINI,
+                                    .action_base = "/v1internal",
+                                    ROW_RULES(gemini_cli_rules),
+                                    .answer_member = "response"},
+    [AIPROXY_DIALECT_ANTIGRAVITY] = {.dialect = AIPROXY_DIALECT_ANTIGRAVITY,
+                                     .name = "antigravity",
+                                     .proto = AIPROXY_PROTO_GEMINI,
+                                     .action_base = "/v1internal",
+                                     ROW_RULES(antigravity_rules),
+                                     MODEL_RULES(antigravity_model_rules),
+                                     .answer_member = "response"},
 };
 
 const tr_dialect *tr_dialect_for(aiproxy_dialect dialect)
@@ -149,12 +248,26 @@ int tr_dialect_writes_stream(const tr_dialect *d)
     return d && d->always_stream;
 }
 
-void tr_dialect_endpoint(const tr_dialect *d, const char **path, const char **query)
+void tr_dialect_endpoint(apr_pool_t *p, const tr_dialect *d, const char **path, const char **query)
 {
+    const char *action = d && d->action_base && *path ? strrchr(*path, ':') : NULL;
+
     if (d && d->path)
         *path = d->path;
+    if (action)
+        *path = apr_pstrcat(p, d->action_base, action, NULL);
     if (d && d->query)
         *query = d->query;
+}
+
+int tr_dialect_counts_tokens(const tr_dialect *d)
+{
+    return !d || !d->action_base;
+}
+
+const char *tr_dialect_answer_member(const tr_dialect *d)
+{
+    return d ? d->answer_member : NULL;
 }
 
 /* ---- the operations ------------------------------------------------------------------------ */
@@ -293,22 +406,124 @@ static int prepend_system_block(apr_pool_t *p, const tr_dialect_rule *rule, tr_j
     return 0;
 }
 
-static int apply_rule(apr_pool_t *p, const tr_dialect *d, const tr_dialect_rule *rule, tr_jv *body,
-                      aiproxy_error *err)
+/* The object holding the last name of a dotted field, and that name in *name. Each object on
+ * the way is replaced by a copy its parent holds, since it may be the client's; a missing one
+ * is made empty when create is set, else (or when one is no object) NULL. */
+static tr_jv *field_owner(apr_pool_t *p, tr_jv *body, const char *field, int create,
+                          const char **name)
 {
-    tr_jv *value;
+    tr_jv *owner = body;
+    const char *dot;
+
+    while ((dot = strchr(field, '.')) != NULL) {
+        const char *key = apr_pstrmemdup(p, field, (apr_size_t) (dot - field));
+        tr_jv *next = tr_jv_get(owner, key), *copy;
+
+        if (!next && !create)
+            return NULL;
+        if (next && !tr_jv_is_object(next))
+            return NULL;
+        copy = tr_jv_object(p);
+        if (next)
+            tr_jv_update_missing(copy, next);
+        tr_jv_set(owner, key, copy);
+        owner = copy;
+        field = dot + 1;
+    }
+    *name = field;
+    return owner;
+}
+
+/* The first text a user wrote in a Gemini body ("" when none): what names the conversation. */
+static const char *first_user_text(const tr_jv *body)
+{
+    const tr_jv *contents = tr_jv_get_array(body, "contents");
+
+    for (apr_size_t i = 0; i < tr_jv_size(contents); i++) {
+        const tr_jv *content = tr_jv_at(contents, i);
+        const char *role = tr_jv_get_str(content, "role");
+        const tr_jv *parts = tr_jv_get_array(content, "parts");
+
+        if (role && strcmp(role, "user"))
+            continue;
+        for (apr_size_t j = 0; j < tr_jv_size(parts); j++) {
+            const char *text = tr_jv_get_str(tr_jv_at(parts, j), "text");
+            if (text)
+                return text;
+        }
+    }
+    return "";
+}
+
+/* A stable 63-bit number of a text (FNV-1a): the same conversation gets the same number in
+ * every child and after a restart. */
+static apr_uint64_t stable_number(const char *text)
+{
+    apr_uint64_t h = APR_UINT64_C(0xcbf29ce484222325);
+
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+        h = (h ^ *c) * APR_UINT64_C(0x100000001b3);
+    return h & APR_UINT64_C(0x7fffffffffffffff);
+}
+
+/* The text value a rule of the target or conversation sets, or NULL when it sets none. The
+ * conversation is the protocol's body, before any envelope. */
+static const char *derived_value(apr_pool_t *p, const tr_dialect_rule *rule,
+                                 const aiproxy_target *target, const tr_jv *conversation)
+{
+    switch (rule->op) {
+    case TR_RULE_SET_MODEL:
+        return target->model;
+    case TR_RULE_SET_PROJECT:
+        return target->project;
+    case TR_RULE_SET_REQUEST_ID:
+        if (target->request_id)
+            return apr_pstrcat(p, rule->value, target->request_id, NULL);
+        return apr_psprintf(p, "%s%016" APR_UINT64_T_HEX_FMT, rule->value,
+                            stable_number(first_user_text(conversation)));
+    case TR_RULE_SET_SESSION_ID:
+        return apr_psprintf(p, "%s%" APR_UINT64_T_FMT, rule->value,
+                            stable_number(first_user_text(conversation)));
+    default:
+        return NULL;
+    }
+}
+
+/* The body moves under rule->field of a new body. */
+static tr_jv *wrap(apr_pool_t *p, const tr_dialect_rule *rule, tr_jv *body)
+{
+    tr_jv *envelope = tr_jv_object(p);
+
+    tr_jv_set(envelope, rule->field, body);
+    return envelope;
+}
+
+/* What the rules of one request work on. */
+typedef struct {
+    const aiproxy_target *target;
+    const tr_jv *conversation; /* the protocol's body, before any envelope */
+} tr_shaping;
+
+static int apply_rule(apr_pool_t *p, const tr_dialect *d, const tr_dialect_rule *rule,
+                      const tr_shaping *shaping, tr_jv **bodyp, aiproxy_error *err)
+{
+    tr_jv *body = *bodyp, *owner, *value;
+    const char *name, *text;
 
     switch (rule->op) {
     case TR_RULE_SET:
     case TR_RULE_DEFAULT:
-        if (rule->op == TR_RULE_DEFAULT && tr_jv_get(body, rule->field))
+        if (!(owner = field_owner(p, body, rule->field, 1, &name)))
+            return 0; /* a member on the way is no object: the body's own shape wins */
+        if (rule->op == TR_RULE_DEFAULT && tr_jv_get(owner, name))
             return 0;
         if (!(value = rule_value(p, rule, err)))
             return err->status;
-        tr_jv_set(body, rule->field, value);
+        tr_jv_set(owner, name, value);
         return 0;
     case TR_RULE_REMOVE:
-        tr_jv_del(body, rule->field);
+        if ((owner = field_owner(p, body, rule->field, 0, &name)) != NULL)
+            tr_jv_del(owner, name);
         return 0;
     case TR_RULE_REFUSE:
         if (!tr_jv_get(body, rule->field))
@@ -321,16 +536,46 @@ static int apply_rule(apr_pool_t *p, const tr_dialect *d, const tr_dialect_rule 
         return 0;
     case TR_RULE_PREPEND_SYSTEM_BLOCK:
         return prepend_system_block(p, rule, body, err);
+    case TR_RULE_WRAP:
+        *bodyp = wrap(p, rule, body);
+        return 0;
+    case TR_RULE_SET_MODEL:
+    case TR_RULE_SET_PROJECT:
+    case TR_RULE_SET_REQUEST_ID:
+    case TR_RULE_SET_SESSION_ID:
+        if ((text = derived_value(p, rule, shaping->target, shaping->conversation)) != NULL &&
+            (owner = field_owner(p, body, rule->field, 1, &name)) != NULL)
+            tr_jv_set(owner, name, tr_jv_string(p, text));
+        return 0;
     }
     return tr_error_set(err, 500, apr_psprintf(p, "unknown rule in the %s dialect", d->name));
 }
 
-int tr_dialect_shape_body(apr_pool_t *p, const tr_dialect *d, tr_jv *body, aiproxy_error *err)
+static int apply_rules(apr_pool_t *p, const tr_dialect *d, const tr_dialect_rule *rules, int n,
+                       const tr_shaping *shaping, tr_jv **body, aiproxy_error *err)
 {
-    for (int i = 0; d && i < d->nrules; i++) {
-        int rc = apply_rule(p, d, &d->rules[i], body, err);
+    for (int i = 0; i < n; i++) {
+        int rc = apply_rule(p, d, &rules[i], shaping, body, err);
         if (rc)
             return rc;
+    }
+    return 0;
+}
+
+int tr_dialect_shape_body(apr_pool_t *p, const tr_dialect *d, const aiproxy_target *target,
+                          tr_jv **body, aiproxy_error *err)
+{
+    tr_shaping shaping = {target, *body};
+    int rc;
+
+    if (!d)
+        return 0;
+    if ((rc = apply_rules(p, d, d->rules, d->nrules, &shaping, body, err)) != 0)
+        return rc;
+    for (int i = 0; i < d->nmodel_rules; i++) {
+        const tr_model_rules *m = &d->model_rules[i];
+        if (target->model && apr_fnmatch(m->models, target->model, 0) == APR_SUCCESS)
+            return apply_rules(p, d, m->rules, m->nrules, &shaping, body, err);
     }
     return 0;
 }

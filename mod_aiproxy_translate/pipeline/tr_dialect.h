@@ -22,7 +22,7 @@ typedef struct tr_dialect tr_dialect;
 /* The rules of dialect, or NULL for AIPROXY_DIALECT_NONE and unknown values. */
 const tr_dialect *tr_dialect_for(aiproxy_dialect dialect);
 
-/* "codex", "claudecode" (NULL dialect: "none"). */
+/* "codex", "claudecode", "geminicli", "antigravity" (NULL dialect: "none"). */
 const char *tr_dialect_name(const tr_dialect *d);
 
 /* *effective = *target as the dialect sends it (stream forced on for a backend that always
@@ -35,12 +35,22 @@ int tr_dialect_prepare(apr_pool_t *p, const tr_dialect *d, const aiproxy_target 
  * whose stream flag the dialect flips can stay a passthrough (no IR round trip). */
 int tr_dialect_writes_stream(const tr_dialect *d);
 
-/* Apply the body rules to body, a tree whose top level the caller owns (members may be
- * shared with the client's parsed body: rules replace them, never change them in place).
- * Returns 0, or 400 with *err when the backend cannot take what the client asked. */
-int tr_dialect_shape_body(apr_pool_t *p, const tr_dialect *d, tr_jv *body, aiproxy_error *err);
+/* Apply the body rules for target (its model chooses the per-model rules; project and request
+ * id fill an envelope) to *body, a tree whose top level the caller owns (members may be shared
+ * with the client's parsed body: rules replace them, never change them in place). A dialect
+ * with an envelope replaces *body by it. Returns 0, or 400 with *err when the backend cannot
+ * take what the client asked. */
+int tr_dialect_shape_body(apr_pool_t *p, const tr_dialect *d, const aiproxy_target *target,
+                          tr_jv **body, aiproxy_error *err);
 
 /* Replace the codec's path and query where the dialect's endpoint differs. */
-void tr_dialect_endpoint(const tr_dialect *d, const char **path, const char **query);
+void tr_dialect_endpoint(apr_pool_t *p, const tr_dialect *d, const char **path, const char **query);
+
+/* Whether a token count reaches the backend at the protocol's own count endpoint (a backend
+ * behind an envelope has its own, which the gateway does not speak yet). */
+int tr_dialect_counts_tokens(const tr_dialect *d);
+
+/* The member the backend wraps every answer and stream event in ("response"), or NULL. */
+const char *tr_dialect_answer_member(const tr_dialect *d);
 
 #endif /* TR_DIALECT_H */

@@ -228,6 +228,10 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
 
     if (!codec)
         return tr_error_set(err, 500, "unknown upstream protocol");
+    if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS && !tr_dialect_counts_tokens(dialect))
+        return tr_error_set(err, 400,
+                            apr_psprintf(p, "the %s upstream counts no tokens for the gateway",
+                                         tr_dialect_name(dialect)));
     if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS)
         return build_count(p, req, target, out, err);
     /* An endpoint variant (Responses /compact) is its protocol's own operation: another
@@ -242,7 +246,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     if ((rc = tr_dialect_prepare(p, dialect, target, variant, &effective, err)) ||
         (rc = build_body(p, req, &effective, tr_dialect_writes_stream(dialect), dialect != NULL,
                          &body, err)) ||
-        (rc = tr_dialect_shape_body(p, dialect, body, err)))
+        (rc = tr_dialect_shape_body(p, dialect, &effective, &body, err)))
         return rc;
     if (body)
         out->body = tr_jv_dump(p, body, &out->len);
@@ -251,7 +255,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
         out->len = req->len;
     }
     codec->request_path(p, &effective, variant, &out->path, &out->query);
-    tr_dialect_endpoint(dialect, &out->path, &out->query);
+    tr_dialect_endpoint(p, dialect, &out->path, &out->query);
     out->proto = effective.proto;
     out->accept = effective.stream ? "text/event-stream" : "application/json";
     out->upstream_stream = effective.stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;

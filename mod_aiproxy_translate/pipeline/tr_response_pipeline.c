@@ -16,6 +16,10 @@
  * tell apart), are re-framed unchanged. A complete upstream body for a streaming client is
  * replayed as events (tr_replay.c).
  *
+ * A backend that wraps its answers (the upstream dialect's answer member: Code Assist's
+ * {"response": ...}) has every JSON body and stream event opened (tr_envelope.c) before the
+ * decoder or the re-framing sees it, so nothing passes through unopened.
+ *
  * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
  * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
  *
@@ -31,6 +35,8 @@
 #include "json/tr_jv.h"
 #include "tr_replay.h"
 #include "pipeline/tr_array_splitter.h"
+#include "pipeline/tr_dialect.h"
+#include "pipeline/tr_envelope.h"
 #include "json/tr_buf.h"
 #include "pipeline/tr_sse.h"
 #include "tr_stop.h"
@@ -43,9 +49,11 @@ struct aiproxy_response {
     aiproxy_response_spec spec;
     apr_pool_t *pool;
     const tr_codec *upstream, *client;
-    int passthrough; /* bytes straight through; the decoder only watches */
-    int reframe;     /* Gemini chunks re-framed between SSE and a JSON array */
-    int count;       /* a token count: the answer is read for its number */
+    int passthrough;              /* bytes straight through; the decoder only watches */
+    int reframe;                  /* Gemini chunks re-framed between SSE and a JSON array */
+    int count;                    /* a token count: the answer is read for its number */
+    const char *envelope;         /* the member the upstream wraps answers in, or NULL */
+    apr_pool_t *envelope_scratch; /* one opened stream event, cleared after it */
 
     tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
@@ -92,7 +100,10 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     t->client = tr_codec_for(spec->client);
     if (!t->upstream || !t->client)
         return NULL;
-    t->passthrough = !t->count && spec->client == spec->upstream &&
+    t->envelope = tr_dialect_answer_member(tr_dialect_for(spec->upstream_dialect));
+    if (t->envelope)
+        apr_pool_create(&t->envelope_scratch, p);
+    t->passthrough = !t->count && !t->envelope && spec->client == spec->upstream &&
                      spec->client_stream == spec->upstream_stream &&
                      spec->upstream_stream != AIPROXY_STREAM_JSON_ARRAY;
     t->reframe = !t->passthrough && spec->client == AIPROXY_PROTO_GEMINI &&
@@ -242,9 +253,14 @@ static apr_status_t on_upstream_unit(void *baton, const char *event, const char 
     aiproxy_response *t = baton;
     apr_status_t rv;
 
+    if (t->envelope && data)
+        data = tr_envelope_open(t->envelope_scratch, t->envelope, data, len, &len);
     if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
         return rv;
-    return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+    rv = t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+    if (t->envelope)
+        apr_pool_clear(t->envelope_scratch);
+    return rv;
 }
 
 static apr_status_t on_array_element(void *baton, const char *data, apr_size_t len)
@@ -335,12 +351,13 @@ static apr_status_t feed_passthrough_stream(aiproxy_response *t, const char *dat
             }
             rv = APR_SUCCESS;
         }
-        if (tr_buf_add(t->held, data, n)) {
+        if (end && !t->held->len) { /* the usual case: a whole event in one read, no copy */
+            rv = t->sink->write(t->sink->baton, data, n);
+        } else if (tr_buf_add(t->held, data, n)) {
             t->terminated = 1;
             rv = write_passthrough_stream_error(t, "an upstream stream event is too large");
             return rv == APR_SUCCESS ? APR_ENOSPC : rv;
-        }
-        if (end) {
+        } else if (end) {
             rv = t->sink->write(t->sink->baton, t->held->data, t->held->len);
             tr_buf_reset(t->held);
         }
@@ -379,7 +396,18 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
 /* The complete upstream body, decoded (NULL and *err filled when it is no answer). */
 static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, aiproxy_error *err)
 {
-    tr_jv *root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, err) : NULL;
+    tr_jv *root;
+
+    if (t->envelope && t->body->len) {
+        apr_size_t len;
+        const char *opened =
+            tr_envelope_open(t->pool, t->envelope, t->body->data, t->body->len, &len);
+        if (opened != t->body->data) {
+            tr_buf_reset(t->body);
+            tr_buf_add(t->body, opened, len);
+        }
+    }
+    root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, err) : NULL;
 
     if (!root) {
         tr_error_set(err, 502, "the upstream's response is not valid JSON");
@@ -416,6 +444,8 @@ static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
         rv = write_frame(t, t->body->data, t->body->len);
         return rv == APR_SUCCESS ? write_frames_end(t) : rv;
     }
+    if (t->envelope && t->spec.client == t->spec.upstream) /* opened, else as it came */
+        return t->sink->write(t->sink->baton, t->body->data, t->body->len);
     return write_response_json(t, &resp);
 }
 

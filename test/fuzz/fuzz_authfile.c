@@ -1,7 +1,7 @@
 /*
  * fuzz_authfile.c: libFuzzer harness for the auth-file reader and writer and the other JSON
  * the credential core reads (mod_aiproxy_oauth: oa_authfile.c, oa_authfile_update.c,
- * oa_refresh_*.c, oa_signal.c).
+ * oa_refresh_*.c, oa_signal.c, oa_project.c).
  *
  * Input: byte 0 picks the upstream's provider hint (low three bits: 0 none, 1.. the providers
  * in oa_provider order, larger values none); the rest is an auth file, and also the body of a
@@ -17,7 +17,8 @@
  *  - a refresh request, when built, has a URL, a content type and a body;
  *  - token-endpoint answers: OK only with an access token and an expiry after now, a failure
  *    always with a message; upstream signals: a kind in range, a reset time 0 or after now
- *    and at most 400 days on.
+ *    and at most 400 days on; Code Assist setup answers: a project found is a short plain
+ *    identifier, onboarding names a tier, a failure says why.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "apr_strings.h"
 #include "oa_authfile.h"
 #include "oa_authfile_update.h"
+#include "oa_project.h"
 #include "oa_refresh.h"
 #include "oa_signal.h"
 #include "oa_time.h"
@@ -148,6 +150,47 @@ static void check_answers(apr_pool_t *p, const char *text, size_t len)
     }
 }
 
+static void check_project_step(const oa_project_step *s, int onboard)
+{
+    switch (s->outcome) {
+    case OA_PROJECT_FOUND:
+        if (!s->project || !*s->project || strlen(s->project) > 120 ||
+            strspn(s->project,
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") !=
+                strlen(s->project))
+            broken("a Code Assist project that is no plain identifier");
+        break;
+    case OA_PROJECT_ONBOARD:
+        if (onboard || !s->tier || !*s->tier)
+            broken("onboarding without a tier");
+        break;
+    case OA_PROJECT_PENDING:
+        if (!onboard)
+            broken("loadCodeAssist read as a running operation");
+        break;
+    case OA_PROJECT_FAILED:
+        if (!s->why)
+            broken("a Code Assist setup failure without a message");
+        break;
+    default:
+        broken("a Code Assist setup outcome out of range");
+    }
+}
+
+/* The input as loadCodeAssist and onboardUser answers. */
+static void check_project(apr_pool_t *p, const char *text, size_t len)
+{
+    static const int statuses[] = {0, 200, 403};
+    oa_project_step s;
+
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        oa_project_read_load(p, statuses[i], text, len, &s);
+        check_project_step(&s, 0);
+        oa_project_read_onboard(p, statuses[i], text, len, &s);
+        check_project_step(&s, 1);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static apr_pool_t *root;
@@ -181,6 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         broken("a refusal without a message");
     }
     check_answers(p, text, len);
+    check_project(p, text, len);
     apr_pool_destroy(p);
     return 0;
 }

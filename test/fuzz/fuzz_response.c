@@ -1,7 +1,8 @@
 /*
  * fuzz_response.c: aiproxy_response over arbitrary upstream bodies, for every pair of
  * protocols and framings. The first bytes choose the spec, the piece size and whether the
- * upstream broke; the rest is the body.
+ * upstream broke; the rest is the body. A Gemini upstream may be a Code Assist one (byte 1,
+ * bits 3-4: geminicli or antigravity), whose answers and events come in {"response": ...}.
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -89,6 +90,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.include_usage = data[1] & 1;
     broke = (data[1] >> 1) & 1;
     spec.client_model = (data[1] & 4) ? "m" : NULL;
+    spec.upstream_dialect = AIPROXY_DIALECT_NONE;
+    if (spec.upstream == AIPROXY_PROTO_GEMINI && (data[1] & 8))
+        spec.upstream_dialect =
+            (data[1] & 16) ? AIPROXY_DIALECT_ANTIGRAVITY : AIPROXY_DIALECT_GEMINI_CLI;
     piece = data[2] % 31 + 1;
     data += 3;
     size -= 3;

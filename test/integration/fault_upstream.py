@@ -432,7 +432,8 @@ def _send(conn, status, ctype, body, extra=None):
 
 
 def _chunked(data):
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+    """One chunk of a chunked body (nothing for no data: an empty chunk ends the body)."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n" if data else b""
 
 
 def _reset(conn):

@@ -155,3 +155,57 @@ def test_fault(make_gateway, mock, faults, proto, mode, fault):
         # straight to the healthy upstream (or, for solo, to the error)
         tried = len(faults.seen(fault))
         assert tried == (2 if fault == "status-429" else 4), f"the fault upstream saw {tried}"
+
+
+def single_upstream_gateway(make_gateway, faults, proto, mode):
+    up = upstream_proto(proto, mode)
+    return make_gateway(f"AIProxyUpstream fault {faults.base_url()} api={up} token=f models=m")
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "translated"])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_client_disconnect_closes_the_upstream(make_gateway, faults, proto, mode):
+    """A client that goes away mid-stream: the gateway hangs up on the upstream within a
+    second (nobody pays for tokens no one reads), while the upstream is still sending."""
+    gw = single_upstream_gateway(make_gateway, faults, proto, mode)
+    faults.clear()
+    path, body = client_request(proto, "hello [fault:drip]", stream=True, model="m")
+    with stream_sse(gw.url(path), body, timeout=10) as s:
+        assert s.status == 200
+        for _, name, data in s:
+            if delta_text(proto, name, data):
+                break
+        s.close()
+        left = time.monotonic()
+    deadline = left + 5
+    while time.monotonic() < deadline and not (faults.seen("drip") and
+                                               faults.seen("drip")[0]["closed"]):
+        time.sleep(0.02)
+    closed = faults.seen("drip")[0]["closed"]
+    assert closed is not None, "the upstream connection stayed open"
+    assert closed - left < 1.0, f"the upstream connection closed {closed - left:.2f} s after"
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "translated"])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_long_stream_arrives_unbuffered(make_gateway, faults, proto, mode):
+    """5,000 events: the first ones reach the client while the upstream waits (nothing is
+    held back), and every one arrives, in order, ending well."""
+    count = 5000
+    gw = single_upstream_gateway(make_gateway, faults, proto, mode)
+    faults.clear()
+    path, body = client_request(proto, f"hello [fault:long-{count}]", stream=True, model="m")
+    text, events = "", []
+    with stream_sse(gw.url(path), body, timeout=30) as s:
+        assert s.status == 200
+        for _, name, data in s:
+            events.append((name, data))
+            text += delta_text(proto, name, data)
+            if text == PIECE * 3:
+                # the upstream holds its 11th delta until this: the first ones were not
+                # buffered in the gateway
+                faults.release()
+    assert faults._released.is_set(), "no delta arrived before the upstream went on"
+    got, error, completed = stream_outcome(proto, events)
+    assert error is None and completed
+    assert got == PIECE * count

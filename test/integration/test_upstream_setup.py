@@ -29,3 +29,20 @@ def test_unclosed_quote_is_refused(make_gateway, mock):
         make_gateway(f"AIProxyUpstream h {mock.base_url('openai')} api=openai token=k "
                      'header="X-Tenant: t1')
     assert "AIProxyUpstream h: missing closing \"" in str(failure.value)
+
+
+@pytest.mark.parametrize("suffix", ["/", "//"])
+def test_base_url_with_trailing_slash(make_gateway, suffix):
+    """A base URL written with a trailing slash reaches the same paths as one without (the
+    raw-socket upstream records the request line as sent: httpd would merge the slashes)."""
+    from fault_upstream import FaultUpstream
+    upstream = FaultUpstream().start()
+    try:
+        gw = make_gateway(f"AIProxyUpstream o {upstream.base_url()}{suffix} api=openai "
+                          "token=t models=m")
+        status, _, payload = post_json(gw.url("/v1/chat/completions"), {
+            "model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert status == 200, payload
+        assert [r["path"] for r in upstream.records] == ["/v1/chat/completions"]
+    finally:
+        upstream.stop()

@@ -280,18 +280,21 @@ def test_bad_file_refused_at_startup(make_gateway, tmp_path, text, where, messag
 
 
 def test_seed_example_as_is_loads(make_gateway, tmp_path):
-    """The seed example unchanged starts: its Gemini CLI upstream (OAuth) loads with its auth
-    files but stays out of rotation, with a warning, until mod_aiproxy_oauth exists; the
-    API-key upstreams are balancer members; the models list shows their models."""
+    """The seed example unchanged starts: its Gemini CLI upstream (OAuth) loads, its auth files
+    (placeholder paths) out of rotation with a warning each; the API-key upstreams are balancer
+    members; the models list shows every upstream's models."""
     path = FIXTURES / "seed-example.yaml"
     gw = make_gateway(f'AIProxyConfigFile "{path}"', ssl=True)  # https base URLs
     log = gw.error_log()
-    assert "upstream Gemini-CLI (api type geminicli) is out of rotation" in log, log
+    for n in (1, 2):
+        assert (f"upstream Gemini-CLI: auth file /path/to/geminicli-auth{n}.json is out of "
+                "rotation: cannot read it") in log, log
     page = get(gw.url("/balancer-manager"))[2].decode()
     assert ">balancer://aiproxy-v1-gemini-cli<" in page  # endpoint from the api type
     assert "cloudcode-pa.googleapis.com" in page
     ids = {m["id"] for m in json.loads(get(gw.url("/v1/models"))[2])["data"]}
-    assert "claude-3-opus" in ids and "gemini-3-pro" not in ids
+    # the Gemini CLI upstream is set up (only its files are missing), so its model is listed
+    assert {"claude-3-opus", "gemini-3-pro"} <= ids
 
 
 def test_missing_file_refused(make_gateway, tmp_path):

@@ -28,13 +28,15 @@ typedef enum {
 } mock_proto;
 
 typedef enum {
-    MOCK_EP_NONE,         /* unknown path: 404 */
-    MOCK_EP_GENERATE,     /* messages, chat/completions, responses, generateContent */
-    MOCK_EP_COUNT_TOKENS, /* anthropic messages/count_tokens, gemini :countTokens,
-                           * responses/input_tokens */
-    MOCK_EP_COMPACT,      /* responses/compact */
-    MOCK_EP_MODELS,       /* GET .../models */
-    MOCK_EP_TOKEN,        /* POST .../token on an AIProxyMockOAuth vhost */
+    MOCK_EP_NONE,             /* unknown path: 404 */
+    MOCK_EP_GENERATE,         /* messages, chat/completions, responses, generateContent */
+    MOCK_EP_COUNT_TOKENS,     /* anthropic messages/count_tokens, gemini :countTokens,
+                               * responses/input_tokens */
+    MOCK_EP_COMPACT,          /* responses/compact */
+    MOCK_EP_MODELS,           /* GET .../models */
+    MOCK_EP_TOKEN,            /* POST .../token on an AIProxyMockOAuth vhost */
+    MOCK_EP_LOAD_CODE_ASSIST, /* POST .../v1internal:loadCodeAssist (Code Assist setup) */
+    MOCK_EP_ONBOARD_USER,     /* POST .../v1internal:onboardUser (a long-running operation) */
 } mock_endpoint;
 
 typedef struct {
@@ -43,6 +45,8 @@ typedef struct {
     const char *path_model; /* gemini: the model named in the path */
     int path_stream;        /* gemini: :streamGenerateContent */
     int gemini_sse;         /* gemini: alt=sse */
+    int code_assist;        /* gemini: .../v1internal:<action>, the Code Assist envelope
+                             * ({"model", "project", "request"} in, {"response"} out) */
 } mock_route;
 
 /* Match method and (raw) path on their end, so a base URL may carry a prefix. With oauth set,
@@ -85,6 +89,7 @@ typedef struct {
     const char *tool_name; /* first tool of the request, NULL if none */
     mock_scenario sc;
     const char *auth_markers; /* AIProxyMockOAuth: the credential's "scenario", NULL if none */
+    const char *credential;   /* AIProxyMockOAuth: the label of the bearer's credential */
     apr_uint64_t seed;        /* makes ids unique per request */
     apr_time_t now;
 } mock_call;
@@ -301,5 +306,18 @@ json_t *mock_oauth_token(mock_call *c, mock_oauth_dialect dialect, const char *s
  * the provider's 401/403 reply and returns 0. *oauth receives the record's "oauth" object. */
 int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *store_dir,
                       const char *name, apr_table_t *headers_in, mock_reply *reply, json_t **oauth);
+
+/* ---- mock_code_assist.c: the Code Assist setup calls of a google OAuth vhost --------------- */
+
+/* The project of a credential of the store: its "project", else "mock-project-<label>". */
+const char *mock_code_assist_project(apr_pool_t *p, const json_t *cred);
+/* POST :loadCodeAssist / :onboardUser for c->credential: the account's tier and project, or
+ * its onboarding (done: false while the credential's "onboard_polls" counts down). */
+void mock_code_assist_setup(mock_call *c, const char *store_dir, const char *name,
+                            mock_reply *reply);
+/* A :generateContent / :streamGenerateContent call names a project: is it the credential's,
+ * and is the account onboarded? 1, or 0 with the 403 in reply. */
+int mock_code_assist_check(mock_call *c, const char *store_dir, const char *name,
+                           mock_reply *reply);
 
 #endif

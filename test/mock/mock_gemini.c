@@ -1,6 +1,7 @@
 /* Gemini generateContent shapes: POST .../models/{model}:generateContent (one
  * GenerateContentResponse), :streamGenerateContent (with alt=sse: "data:" frames; without it: a
- * JSON array of chunks, as Google sends it) and :countTokens. */
+ * JSON array of chunks, as Google sends it) and :countTokens. The Code Assist variant
+ * (.../v1internal:generateContent, the model in the body) wraps each answer in "response". */
 #include <string.h>
 
 #include <apr_strings.h>
@@ -9,6 +10,7 @@
 
 #define SALT_RESPONSE  31
 #define SALT_SIGNATURE 32
+#define SALT_TRACE     33
 
 #define SSE_PREFIX  "data: "
 #define SSE_SUFFIX  "\r\n\r\n"
@@ -36,14 +38,21 @@ static const struct {
 
 static void gemini_parse(mock_call *c)
 {
-    /* countTokens takes the contents bare or a whole request under generateContentRequest. */
-    const json_t *nested = json_object_get(c->body, "generateContentRequest");
+    /* countTokens takes the contents bare or a whole request under generateContentRequest;
+     * Code Assist has the request under "request" and the model beside it. */
+    const json_t *nested =
+        json_object_get(c->body, c->route.code_assist ? "request" : "generateContentRequest");
     const json_t *request = json_is_object(nested) ? nested : c->body;
     const json_t *contents = json_object_get(request, "contents");
     const json_t *tools = json_object_get(request, "tools");
     const json_t *tool;
-    const char *model = c->route.path_model ? c->route.path_model : "";
-    json_t *checked = mock_json_string(model, strlen(model));
+    const char *model = c->route.code_assist  ? mock_json_str(c->body, "model")
+                        : c->route.path_model ? c->route.path_model
+                                              : "";
+    json_t *checked;
+
+    model = model ? model : "";
+    checked = mock_json_string(model, strlen(model));
     size_t i;
 
     c->model = apr_pstrdup(c->pool, json_string_value(checked));
@@ -116,6 +125,16 @@ static json_t *response_chunk(const mock_call *c, const char *response_id, json_
                      "modelVersion", c->model, "responseId", response_id);
 }
 
+/* Code Assist wraps each answer: {"response": <GenerateContentResponse>, "traceId"}. */
+static json_t *wrapped(const mock_call *c, json_t *chunk)
+{
+    if (!c->route.code_assist) {
+        return chunk;
+    }
+    return json_pack("{s:o,s:s}", "response", chunk, "traceId",
+                     mock_id(c->pool, "", c->seed, SALT_TRACE, 16));
+}
+
 static void reply_json(const mock_call *c, const mock_plan *p, const char *rid, mock_reply *out)
 {
     json_t *parts = json_array();
@@ -128,15 +147,19 @@ static void reply_json(const mock_call *c, const mock_plan *p, const char *rid, 
     if (p->tool_name) {
         json_array_append_new(parts, function_part(p));
     }
-    mock_reply_body(out, 200,
-                    response_chunk(c, rid, parts, 1,
-                                   usage_metadata(p, p->output_tokens - p->reasoning_tokens,
-                                                  p->reasoning_tokens)));
+    mock_reply_body(
+        out, 200,
+        wrapped(c, response_chunk(c, rid, parts, 1,
+                                  usage_metadata(p, p->output_tokens - p->reasoning_tokens,
+                                                 p->reasoning_tokens))));
 }
 
 /* Append one chunk as an SSE frame or as an element of the JSON array. */
 static void stream_chunk(const mock_call *c, mock_reply *out, json_t *chunk, int first)
 {
+    if (json_object_get(chunk, "candidates")) {
+        chunk = wrapped(c, chunk); /* an in-stream error is not wrapped */
+    }
     if (c->route.gemini_sse) {
         mock_reply_json(out, SSE_PREFIX, chunk, SSE_SUFFIX);
     } else {

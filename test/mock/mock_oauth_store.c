@@ -32,6 +32,10 @@ static const struct {
     {"expires_in", WORD_INT},
     {"scenario", WORD_STRING},
     {"revoked", WORD_BOOL},
+    /* a Code Assist account (google): its tier (none: not onboarded), project, onboarding */
+    {"tier", WORD_STRING},
+    {"project", WORD_STRING},
+    {"onboard_polls", WORD_INT},
     /* the controls */
     {"delay_ms", WORD_INT},
     {"fail", WORD_STRING},
@@ -210,7 +214,8 @@ static json_t *string_or_null(const char *s)
 
 void mock_oauth_store_seed(mock_oauth_store *st, const json_t *seed, apr_time_t now)
 {
-    static const char *const copied_keys[] = {"account", "email", "plan", "scenario"};
+    static const char *const copied_keys[] = {"account",  "email",   "plan",
+                                              "scenario", "project", "tier"};
     json_t *credentials = json_object_get(st->state, "credentials");
     const char *access = mock_json_str(seed, "access");
     const char *refresh = mock_json_str(seed, "refresh");
@@ -232,6 +237,9 @@ void mock_oauth_store_seed(mock_oauth_store *st, const json_t *seed, apr_time_t 
     for (size_t k = 0; k < sizeof(copied_keys) / sizeof(copied_keys[0]); k++) {
         json_object_set_new(cred, copied_keys[k],
                             string_or_null(mock_json_str(seed, copied_keys[k])));
+    }
+    if (json_is_integer(json_object_get(seed, "onboard_polls"))) {
+        json_object_set(cred, "onboard_polls", json_object_get(seed, "onboard_polls"));
     }
     json_array_append_new(credentials, cred);
 }

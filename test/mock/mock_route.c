@@ -37,6 +37,11 @@ static int match_gemini(apr_pool_t *p, const char *path, apr_size_t len, mock_ro
         out->ep = actions[i].ep;
         out->path_stream = actions[i].stream;
         out->path_model = apr_pstrmemdup(p, path + start, colon - start);
+        /* Code Assist: the model is in the body, the path ends in v1internal:<action> */
+        if (strcmp(out->path_model, "v1internal") == 0) {
+            out->code_assist = 1;
+            out->path_model = NULL;
+        }
         return 1;
     }
     return 0;
@@ -56,6 +61,8 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
         {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},
+        {"/v1internal:loadCodeAssist", MOCK_GEMINI, MOCK_EP_LOAD_CODE_ASSIST},
+        {"/v1internal:onboardUser", MOCK_GEMINI, MOCK_EP_ONBOARD_USER},
     };
     apr_size_t len = strlen(path);
 

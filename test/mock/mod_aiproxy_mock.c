@@ -8,6 +8,7 @@
  *   AIProxyMockRequireKey <key>...    accept only these credentials (repeatable)
  *   AIProxyMockScenario "<markers>"   markers applied to every request
  *   AIProxyMockOAuth codex|claude|google      token endpoint + bearer-checked provider endpoints
+ *                                             (google: also Code Assist v1internal, its setup)
  *   AIProxyMockTokenStore <dir>               where the issued tokens live, shared by children
  *   AIProxyMockIssuedToken key=value...       a credential known from the start (repeatable)
  *   AIProxyMockTokenControl key=value...      initial controls: delay, failures, lifetime
@@ -201,7 +202,8 @@ static const command_rec mock_cmds[] = {
                   "Directory of the issued tokens (<name>.json, <name>.lock), shared by children"),
     AP_INIT_TAKE_ARGV("AIProxyMockIssuedToken", add_issued_token, NULL, RSRC_CONF,
                       "A credential the mock knows from the start: label= access= refresh= "
-                      "account= email= plan= expires_in= scenario= revoked="),
+                      "account= email= plan= expires_in= scenario= revoked= (google: project= "
+                      "tier= onboard_polls=)"),
     AP_INIT_TAKE_ARGV("AIProxyMockTokenControl", set_token_control, NULL, RSRC_CONF,
                       "Initial token-endpoint controls: delay_ms= fail= fail_times= retry_after= "
                       "lifetime= keep_rotated_access= client_id="),
@@ -473,7 +475,26 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     }
     call->body = json;
     call->body_len = body_len;
+    if (call->route.ep == MOCK_EP_LOAD_CODE_ASSIST || call->route.ep == MOCK_EP_ONBOARD_USER) {
+        if (conf->oauth == MOCK_OAUTH_GOOGLE && call->credential) {
+            mock_code_assist_setup(call, conf->token_store, conf->name ? conf->name : DEFAULT_NAME,
+                                   reply);
+        } else {
+            mock_not_found_reply(r->pool, reply, r->method, r->uri);
+        }
+        call->body = NULL;
+        json_decref(json);
+        return;
+    }
     provider->parse(call);
+    if (call->route.code_assist && call->route.ep == MOCK_EP_GENERATE &&
+        conf->oauth == MOCK_OAUTH_GOOGLE && call->credential &&
+        !mock_code_assist_check(call, conf->token_store, conf->name ? conf->name : DEFAULT_NAME,
+                                reply)) {
+        call->body = NULL;
+        json_decref(json);
+        return;
+    }
     if (conf->scenario)
         mock_scenario_parse(conf->scenario, strlen(conf->scenario), &call->sc);
     if (call->auth_markers)
@@ -558,6 +579,10 @@ static int mock_handler(request_rec *r)
     decoded = mock_decode_body(r->pool, apr_table_get(r->headers_in, "Content-Encoding"), raw,
                                raw_len, &body, &body_len);
     answered = oauth_step(r, conf, &call, decoded, body, body_len, reply, &oauth);
+    if (oauth && json_is_string(json_object_get(oauth, "credential"))) {
+        call.credential =
+            apr_pstrdup(r->pool, json_string_value(json_object_get(oauth, "credential")));
+    }
     record_request(r, conf, raw, raw_len, decoded == MOCK_DECODE_OK ? body : NULL,
                    decoded == MOCK_DECODE_OK ? body_len : 0, oauth);
     json_decref(oauth);

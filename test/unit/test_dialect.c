@@ -1,5 +1,6 @@
 /*
- * test_dialect.c: the subscription dialects (codex, claudecode) for every client protocol,
+ * test_dialect.c: the subscription dialects (codex, claudecode, geminicli, antigravity) for
+ * every client protocol,
  * through the public request path (aiproxy_request_build), JSON and stream requests.
  *
  * Golden vectors: test/unit/vectors/dialects/<source>/<case>.json is a client body; next to
@@ -33,6 +34,7 @@
 #define REQUEST_VECTORS "test/unit/vectors/requests"
 #define TARGET_MODEL    "upstream-model"
 #define CLAUDE_CODE_ID  "You are Claude Code, Anthropic's official CLI for Claude."
+#define TARGET_PROJECT  "test-project-1"
 
 static apr_pool_t *root_pool;
 
@@ -44,6 +46,8 @@ static const struct {
 } dialects[] = {
     {AIPROXY_DIALECT_CODEX, AIPROXY_PROTO_RESPONSES, "codex"},
     {AIPROXY_DIALECT_CLAUDE_CODE, AIPROXY_PROTO_ANTHROPIC, "claudecode"},
+    {AIPROXY_DIALECT_GEMINI_CLI, AIPROXY_PROTO_GEMINI, "geminicli"},
+    {AIPROXY_DIALECT_ANTIGRAVITY, AIPROXY_PROTO_GEMINI, "antigravity"},
 };
 #define NDIALECTS (sizeof(dialects) / sizeof(dialects[0]))
 
@@ -68,7 +72,8 @@ static int build_for(apr_pool_t *p, const aiproxy_request *req, size_t d, int st
                              .model = TARGET_MODEL,
                              .stream = stream,
                              .default_max_tokens = 0,
-                             .dialect = dialects[d].dialect};
+                             .dialect = dialects[d].dialect,
+                             .project = TARGET_PROJECT};
     return aiproxy_request_build(p, req, &target, out, err);
 }
 
@@ -253,6 +258,50 @@ static int check_claude_code(const char *where, const aiproxy_upstream_request *
     return failures;
 }
 
+static int starts(const char *s, const char *prefix)
+{
+    return s && !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The v1internal envelope (research/oauth.md §3, §4) around a Gemini request. */
+static int check_code_assist(const char *where, const aiproxy_upstream_request *out, json_t *body,
+                             int streams, aiproxy_dialect dialect)
+{
+    json_t *request = json_object_get(body, "request");
+    int failures = 0;
+
+    if (streams ? strcmp(out->path, "/v1internal:streamGenerateContent") || !out->query ||
+                      strcmp(out->query, "alt=sse")
+                : strcmp(out->path, "/v1internal:generateContent") || out->query != NULL)
+        failures += fails(where, "the endpoint is <base>/v1internal:(stream)generateContent");
+    if ((out->upstream_stream == AIPROXY_STREAM_SSE) != streams)
+        failures += fails(where, "the upstream streams exactly when the client does");
+    if (!json_is_string(json_object_get(body, "model")) ||
+        strcmp(json_string_value(json_object_get(body, "model")), TARGET_MODEL))
+        failures += fails(where, "model names the upstream model");
+    if (!json_is_string(json_object_get(body, "project")) ||
+        strcmp(json_string_value(json_object_get(body, "project")), TARGET_PROJECT))
+        failures += fails(where, "project is the credential's");
+    if (!json_is_array(json_object_get(request, "contents")))
+        failures += fails(where, "request holds the Gemini body");
+    if (dialect == AIPROXY_DIALECT_GEMINI_CLI) {
+        if (!json_is_string(json_object_get(body, "user_prompt_id")) ||
+            !json_is_string(json_object_get(request, "session_id")))
+            failures += fails(where, "user_prompt_id and request.session_id");
+        return failures;
+    }
+    if (!json_equal(json_object_get(body, "userAgent"), json_string("antigravity")) ||
+        !json_equal(json_object_get(body, "requestType"), json_string("agent")))
+        failures += fails(where, "userAgent antigravity, requestType agent");
+    if (!starts(json_string_value(json_object_get(body, "requestId")), "agent-") ||
+        !starts(json_string_value(json_object_get(request, "sessionId")), "-"))
+        failures += fails(where, "requestId agent-..., request.sessionId -...");
+    if (json_object_get(request, "safetySettings") ||
+        json_object_get(json_object_get(request, "generationConfig"), "maxOutputTokens"))
+        failures += fails(where, "no safetySettings, no maxOutputTokens (not a claude model)");
+    return failures;
+}
+
 /* One request vector built for every dialect, streaming and not. A refusal must be one the
  * dialect-less target of the same protocol gives too, or the dialect's own (codex: stored
  * conversation state). */
@@ -295,8 +344,10 @@ static int sweep_case(apr_pool_t *p, const char *dir, const char *name, void *ba
                 failures += fails(where, "the body is JSON");
             else if (dialects[d].dialect == AIPROXY_DIALECT_CODEX)
                 failures += check_codex(where, &out, body);
-            else
+            else if (dialects[d].dialect == AIPROXY_DIALECT_CLAUDE_CODE)
                 failures += check_claude_code(where, &out, body, streams);
+            else
+                failures += check_code_assist(where, &out, body, streams, dialects[d].dialect);
         }
     }
     return failures;
@@ -333,7 +384,14 @@ static void test_shaping_leaves_the_client_body_alone(void **state)
     static const char anthropic[] = "{\"model\":\"upstream-model\",\"max_tokens\":5,\"system\":"
                                     "[{\"type\":\"text\",\"text\":\"Be brief.\"}],\"messages\":"
                                     "[{\"role\":\"user\",\"content\":\"hi\"}]}";
-    const char *bodies[NDIALECTS] = {responses, anthropic};
+    static const char gemini[] = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+                                 "\"hi\"}]}],\"safetySettings\":[]}";
+    const char *bodies[NDIALECTS] = {responses, anthropic, gemini, gemini};
+    static const char *const plain_paths[AIPROXY_PROTO_COUNT] = {
+        [AIPROXY_PROTO_RESPONSES] = "/v1/responses",
+        [AIPROXY_PROTO_ANTHROPIC] = "/v1/messages",
+        [AIPROXY_PROTO_GEMINI] = "/v1beta/models/upstream-model:generateContent",
+    };
 
     for (size_t d = 0; d < NDIALECTS; d++) {
         aiproxy_request *req = parse(p, dialects[d].proto, bodies[d]);
@@ -350,9 +408,7 @@ static void test_shaping_leaves_the_client_body_alone(void **state)
         assert_int_equal(aiproxy_request_build(p, req, &none, &plain, &err), 0);
         assert_int_equal(plain.len, strlen(bodies[d]));
         assert_memory_equal(plain.body, bodies[d], plain.len);
-        assert_string_equal(plain.path, dialects[d].proto == AIPROXY_PROTO_RESPONSES
-                                            ? "/v1/responses"
-                                            : "/v1/messages");
+        assert_string_equal(plain.path, plain_paths[dialects[d].proto]);
         assert_null(plain.query);
     }
 }
@@ -416,6 +472,106 @@ static void test_no_dialect_changes_nothing(void **state)
     }
 }
 
+/* Code Assist: the attempt's project and request id reach the envelope; without a request id
+ * the conversation names itself, the same in every attempt. */
+static void test_code_assist_envelope_takes_the_target(void **state)
+{
+    apr_pool_t *p = root_pool;
+    aiproxy_request *req = parse(p, AIPROXY_PROTO_OPENAI,
+                                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                 "\"content\":\"hello there\"}],\"max_tokens\":7}");
+    aiproxy_target target = {.proto = AIPROXY_PROTO_GEMINI,
+                             .model = "gemini-2.5-pro",
+                             .dialect = AIPROXY_DIALECT_GEMINI_CLI,
+                             .project = "proj-9",
+                             .request_id = "rid-1"};
+    aiproxy_upstream_request out, again;
+    aiproxy_error err = {0};
+    json_t *body, *body2;
+
+    assert_int_equal(aiproxy_request_build(p, req, &target, &out, &err), 0);
+    body = test_jansson_parse(p, out.body, out.len);
+    assert_string_equal(json_string_value(json_object_get(body, "project")), "proj-9");
+    assert_string_equal(json_string_value(json_object_get(body, "user_prompt_id")), "rid-1");
+    assert_string_equal(json_string_value(json_object_get(body, "model")), "gemini-2.5-pro");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(body, "request"), "generationConfig"),
+                         "maxOutputTokens")),
+                     7);
+
+    target.project = NULL;
+    target.request_id = NULL;
+    assert_int_equal(aiproxy_request_build(p, req, &target, &out, &err), 0);
+    assert_int_equal(aiproxy_request_build(p, req, &target, &again, &err), 0);
+    body = test_jansson_parse(p, out.body, out.len);
+    body2 = test_jansson_parse(p, again.body, again.len);
+    assert_null(json_object_get(body, "project"));
+    assert_true(json_equal(json_object_get(body, "user_prompt_id"),
+                           json_object_get(body2, "user_prompt_id")));
+}
+
+/* Antigravity's per-model rules: claude-* models validate tool calls and keep their output
+ * limit, image models are image_gen requests, every other model loses maxOutputTokens. */
+static void test_antigravity_model_rules(void **state)
+{
+    apr_pool_t *p = root_pool;
+    aiproxy_request *req = parse(p, AIPROXY_PROTO_ANTHROPIC,
+                                 "{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":"
+                                 "\"user\",\"content\":\"hi\"}]}");
+    static const struct {
+        const char *model, *type, *mode;
+        int keeps_limit;
+    } cases[] = {
+        {"claude-sonnet-4-5", "agent", "VALIDATED", 1},
+        {"gemini-3-pro-image", "image_gen", NULL, 0},
+        {"gemini-3-pro", "agent", NULL, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aiproxy_target target = {.proto = AIPROXY_PROTO_GEMINI,
+                                 .model = cases[i].model,
+                                 .dialect = AIPROXY_DIALECT_ANTIGRAVITY,
+                                 .project = "p"};
+        aiproxy_upstream_request out;
+        aiproxy_error err = {0};
+        json_t *body, *request;
+
+        assert_int_equal(aiproxy_request_build(p, req, &target, &out, &err), 0);
+        body = test_jansson_parse(p, out.body, out.len);
+        request = json_object_get(body, "request");
+        assert_string_equal(json_string_value(json_object_get(body, "requestType")), cases[i].type);
+        assert_int_equal(json_object_get(json_object_get(request, "generationConfig"),
+                                         "maxOutputTokens") != NULL,
+                         cases[i].keeps_limit);
+        if (cases[i].mode)
+            assert_string_equal(json_string_value(json_object_get(
+                                    json_object_get(json_object_get(request, "toolConfig"),
+                                                    "functionCallingConfig"),
+                                    "mode")),
+                                cases[i].mode);
+    }
+}
+
+/* A token count has no v1internal counterpart the gateway speaks: refused, so another upstream
+ * of the model can count. */
+static void test_code_assist_refuses_token_counts(void **state)
+{
+    apr_pool_t *p = root_pool;
+    static const char body[] = "{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":"
+                               "\"user\",\"content\":\"hi\"}]}";
+    aiproxy_route_info route = {.operation = AIPROXY_OP_COUNT_TOKENS};
+    aiproxy_error err = {0};
+    aiproxy_request *req =
+        aiproxy_request_parse(p, AIPROXY_PROTO_ANTHROPIC, body, strlen(body), &route, &err);
+    aiproxy_target target = {
+        .proto = AIPROXY_PROTO_GEMINI, .model = "g", .dialect = AIPROXY_DIALECT_GEMINI_CLI};
+    aiproxy_upstream_request out;
+
+    assert_non_null(req);
+    assert_int_equal(aiproxy_request_build(p, req, &target, &out, &err), 400);
+    assert_non_null(strstr(err.message, "geminicli"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +581,9 @@ int main(void)
         cmocka_unit_test(test_dialect_of_another_protocol_is_a_gateway_error),
         cmocka_unit_test(test_codex_refuses_endpoint_variants),
         cmocka_unit_test(test_no_dialect_changes_nothing),
+        cmocka_unit_test(test_code_assist_envelope_takes_the_target),
+        cmocka_unit_test(test_antigravity_model_rules),
+        cmocka_unit_test(test_code_assist_refuses_token_counts),
     };
     int rc;
 

@@ -161,8 +161,13 @@ static apr_status_t capture_write(void *baton, const char *data, apr_size_t len)
 static const tr_buf *translate(aiproxy_proto up, aiproxy_proto client, const char *input,
                                apr_size_t len, apr_size_t piece)
 {
-    aiproxy_response_spec spec = {client, AIPROXY_STREAM_SSE, up, AIPROXY_STREAM_SSE, "m",
-                                  1,      AIPROXY_OP_GENERATE};
+    aiproxy_response_spec spec = {.client = client,
+                                  .client_stream = AIPROXY_STREAM_SSE,
+                                  .upstream = up,
+                                  .upstream_stream = AIPROXY_STREAM_SSE,
+                                  .client_model = "m",
+                                  .include_usage = 1,
+                                  .operation = AIPROXY_OP_GENERATE};
     tr_buf *out = tr_buf_make(pool, 0);
     aiproxy_sink sink = {capture_write, out};
     aiproxy_response *t = aiproxy_response_create(pool, &spec);

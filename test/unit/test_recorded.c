@@ -210,8 +210,13 @@ static const char *translate(aiproxy_proto client, aiproxy_stream_mode client_st
                              aiproxy_proto upstream, aiproxy_stream_mode upstream_stream,
                              const char *input, apr_size_t len, aiproxy_response_info *info)
 {
-    aiproxy_response_spec spec = {
-        client, client_stream, upstream, upstream_stream, "client-model", 1, AIPROXY_OP_GENERATE};
+    aiproxy_response_spec spec = {.client = client,
+                                  .client_stream = client_stream,
+                                  .upstream = upstream,
+                                  .upstream_stream = upstream_stream,
+                                  .client_model = "client-model",
+                                  .include_usage = 1,
+                                  .operation = AIPROXY_OP_GENERATE};
     aiproxy_response *t = aiproxy_response_create(pool, &spec);
     tr_buf *out = tr_buf_make(pool, 0);
     aiproxy_sink sink = {capture, out};

@@ -93,6 +93,37 @@ static void test_routes_unknown(void **state)
     }
 }
 
+/* The Gemini key in a URL never reaches a log: every "key" parameter's value is replaced,
+ * its name compared decoded (as httpd's ap_args_to_table reads it), nothing else touched. */
+static void test_route_redact_key(void **state)
+{
+    static const struct {
+        const char *query, *redacted; /* NULL: nothing to redact */
+    } cases[] = {
+        {"key=secret", "key=REDACTED"},
+        {"alt=sse&key=secret", "alt=sse&key=REDACTED"},
+        {"key=a&alt=sse&key=b", "key=REDACTED&alt=sse&key=REDACTED"},
+        {"k%65y=secret", "k%65y=REDACTED"},
+        {"%6B%65%79=s&x=1", "%6B%65%79=REDACTED&x=1"},
+        {"key=", "key=REDACTED"},
+        {"key", NULL},
+        {"keys=1&akey=2&ke=3", NULL},
+        {"alt=sse", NULL},
+        {"", NULL},
+        {"&&key=x&", "&&key=REDACTED&"},
+        {"k%6=1&%=2&key%3D=3", NULL},
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = aip_route_redact_key(pool, cases[i].query);
+        if (cases[i].redacted)
+            assert_string_equal(got, cases[i].redacted);
+        else
+            assert_null(got);
+    }
+}
+
 static void test_route_guess(void **state)
 {
     aip_client_hints none = {0, 0}, anthropic = {1, 0}, google = {0, 1};
@@ -577,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_routes_table),
         cmocka_unit_test(test_routes_unknown),
         cmocka_unit_test(test_route_guess),
+        cmocka_unit_test(test_route_redact_key),
         cmocka_unit_test(test_upstream_settings),
         cmocka_unit_test(test_upstream_setting_errors),
         cmocka_unit_test(test_oauth_upstreams),

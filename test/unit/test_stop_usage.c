@@ -1005,9 +1005,13 @@ static const char *str_or_null(const char *s)
 static void run_one(const stop_case *c, const counts *u, aiproxy_proto client, size_t framing,
                     int include_usage)
 {
-    aiproxy_response_spec spec = {
-        client,        framings[framing].client, c->up, framings[framing].up, "client-model",
-        include_usage, AIPROXY_OP_GENERATE};
+    aiproxy_response_spec spec = {.client = client,
+                                  .client_stream = framings[framing].client,
+                                  .upstream = c->up,
+                                  .upstream_stream = framings[framing].up,
+                                  .client_model = "client-model",
+                                  .include_usage = include_usage,
+                                  .operation = AIPROXY_OP_GENERATE};
     int passthrough = client == c->up && framings[framing].up == framings[framing].client;
     const char *input = upstream_body(c, u, framings[framing].up != AIPROXY_STREAM_NONE);
     const char *want = c->want[client];

@@ -24,6 +24,7 @@
 #include "aiproxy_translate.h"
 #include "codec/tr_codec.h"
 #include <jansson.h>
+#include "test_clock.h"
 #include "test_files.h"
 #include "json/tr_jv.h"
 #include "json/tr_buf.h"
@@ -84,23 +85,7 @@ static apr_status_t capture_write(void *baton, const char *data, apr_size_t len)
 /* created/created_at depend on the clock when the upstream gives none: zero them. */
 static char *normalize(const char *text)
 {
-    static const char *const keys[] = {"\"created\":", "\"created_at\":"};
-    char *out = apr_pstrdup(pool, text);
-
-    for (size_t k = 0; k < 2; k++) {
-        char *p = out;
-        while ((p = strstr(p, keys[k]))) {
-            char *digits = p + strlen(keys[k]), *end = digits;
-            while (*end >= '0' && *end <= '9')
-                end++;
-            if (end > digits) {
-                *digits = '0';
-                memmove(digits + 1, end, strlen(end) + 1);
-            }
-            p = digits;
-        }
-    }
-    return out;
+    return test_zero_clock_times(pool, text);
 }
 
 typedef struct {
@@ -139,8 +124,13 @@ static run_result translate(const aiproxy_response_spec *spec, const char *input
 static aiproxy_response_spec make_spec(aiproxy_proto client, aiproxy_stream_mode client_stream,
                                        aiproxy_proto upstream, aiproxy_stream_mode upstream_stream)
 {
-    aiproxy_response_spec spec = {
-        client, client_stream, upstream, upstream_stream, "client-model", 0, AIPROXY_OP_GENERATE};
+    aiproxy_response_spec spec = {.client = client,
+                                  .client_stream = client_stream,
+                                  .upstream = upstream,
+                                  .upstream_stream = upstream_stream,
+                                  .client_model = "client-model",
+                                  .include_usage = 0,
+                                  .operation = AIPROXY_OP_GENERATE};
     return spec;
 }
 
