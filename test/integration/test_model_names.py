@@ -376,3 +376,20 @@ def test_endpoint_with_method_for_gemini(make_gateway, mock):
     rec = records_since(mock, before, "gemini")[-1]
     assert (rec["path"], rec["query"]) == \
         ("/v1/publishers/google/models/gem:streamGenerateContent", "key=vertex-key&alt=sse")
+
+
+def test_forwarded_routes_keep_their_name_and_path(make_gateway, mock):
+    """An images request is no generation: a name ending in -thinking is sent as it is, and an
+    upstream's endpoint= (a chat path) does not replace the route's own path."""
+    gw = make_gateway(f"AIProxyUpstream img {mock.base_url('openai')} api=openai token=t "
+                      "endpoint=/custom/{model}/chat/completions")
+    before = len(mock.requests("openai"))
+    status, _, body = post_json(gw.url("/v1/images/generations"),
+                                {"model": "painter-thinking", "prompt": "a red fox"})
+    assert status == 200, body
+    rec = records_since(mock, before, "openai")[-1]
+    assert rec["path"] == "/v1/images/generations"
+    assert rec["json"]["model"] == "painter-thinking"
+    # while the chat route takes the endpoint
+    assert served_by(gw, "painter")[:2] == (200, "img")
+    assert records_since(mock, before, "openai")[-1]["path"] == "/custom/painter/chat/completions"
