@@ -2,10 +2,11 @@
  * fuzz_request.c: libFuzzer harness for request parsing and translation.
  *
  * Input: byte 0 picks the client protocol (low 2 bits), whether the route streams (bit 2), a
- * default max tokens (bit 3) and the route's operation (bits 4-5: generation, embeddings,
- * batch embeddings, legacy completion); the rest is the client body. Every accepted body is built
- * for all four upstream protocols, streaming and not, so each decoder meets each encoder
- * (same-protocol passthrough and the IR path for a flipped stream flag included), then for each
+ * default max tokens (bit 3), the route's operation (bits 4-5: generation, embeddings,
+ * batch embeddings, legacy completion) and thinking asked for by the model name (bit 6); the
+ * rest is the client body. Every accepted body is built for all four upstream protocols,
+ * streaming and not, so each decoder meets each encoder (same-protocol passthrough and the IR
+ * path for a flipped stream flag included), then for each
  * subscription dialect on its protocol. Everything lives in one pool per input;
  * LeakSanitizer sees anything not released with it.
  */
@@ -66,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .model = "upstream-model",
                                  .stream = t & 1,
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
-                                 .dialect = AIPROXY_DIALECT_NONE};
+                                 .dialect = AIPROXY_DIALECT_NONE,
+                                 .thinking = (data[0] & 64) != 0};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }
@@ -75,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .model = "upstream-model",
                                  .stream = (int) (d & 1),
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
-                                 .dialect = dialects[d / 2].dialect};
+                                 .dialect = dialects[d / 2].dialect,
+                                 .thinking = (data[0] & 64) != 0};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }
