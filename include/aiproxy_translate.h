@@ -146,6 +146,9 @@ typedef struct {
      * NULL: the dialect derives a stable one from the conversation. */
     const char *request_id;
     const char *path; /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
+    /* The model name asked for thinking ("-thinking"): on at the target's default unless the
+     * request set it (pipeline/tr_thinking.h). */
+    int thinking;
 } aiproxy_target;
 
 typedef struct {

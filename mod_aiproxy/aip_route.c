@@ -59,12 +59,33 @@ static int query_has_alt_sse(const char *query)
     return 0;
 }
 
+/* Is the model part of a Gemini path (up to end) made of whole segments: a name may carry
+ * '/' (an upstream prefix, "team/gemini-2.5-pro", or a vendor, "google/gemma-3"), but no
+ * empty, "." or ".." segment. */
+static int model_segments_ok(const char *model, const char *end)
+{
+    const char *seg = model;
+
+    while (seg < end) {
+        const char *slash = memchr(seg, '/', (size_t) (end - seg));
+        size_t n = (size_t) ((slash ? slash : end) - seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        if (!slash)
+            return 1;
+        if (slash + 1 == end)
+            return 0;
+        seg = slash + 1;
+    }
+    return 0;
+}
+
 static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char *query,
                                      aip_route *out)
 {
     const char *colon = strrchr(rest, ':');
 
-    if (!colon || colon == rest || strchr(rest, '/'))
+    if (!colon || colon == rest || strchr(colon, '/') || !model_segments_ok(rest, colon))
         return AIP_ROUTE_UNKNOWN;
     for (size_t i = 0; i < sizeof(gemini_actions) / sizeof(gemini_actions[0]); i++) {
         if (strcmp(colon + 1, gemini_actions[i].action))

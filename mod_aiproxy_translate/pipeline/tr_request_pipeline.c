@@ -17,6 +17,7 @@
 #include "codec/tr_embed.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_forward.h"
+#include "pipeline/tr_thinking.h"
 #include "tr_error.h"
 
 struct aiproxy_request {
@@ -179,6 +180,30 @@ static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
     return 0;
 }
 
+/* The body for target with thinking on at its defaults (ir: the request, saying nothing
+ * about thinking). To another protocol it is the IR's encoding; to its own protocol, the
+ * client's body with only the thinking members taken from that encoding, so what the IR does
+ * not carry (or refuses to translate, as several candidates) goes out as sent. */
+static int build_with_thinking(apr_pool_t *p, const aiproxy_request *req, const tr_request *ir,
+                               const aiproxy_target *target, int same_stream, tr_jv **body,
+                               aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(target->proto);
+    tr_request with_thinking = *ir;
+    tr_jv *encoded = NULL;
+    int rc;
+
+    tr_thinking_apply_default(&with_thinking, target->proto);
+    if (target->proto != req->ir.proto || !same_stream)
+        return codec->request_encode(p, &with_thinking, target, body, err);
+    with_thinking.n = 0; /* the candidates stay the client's: only thinking is taken */
+    if ((rc = codec->request_encode(p, &with_thinking, target, &encoded, err)) != 0)
+        return rc;
+    build_passthrough(p, req, target, body);
+    tr_thinking_overlay(p, *body, encoded, target->proto);
+    return 0;
+}
+
 /* The body for target (already the dialect's effective target): the client's bytes, a
  * shallow copy with the model replaced, or the IR encoded for another protocol. *body stays
  * NULL when the client's bytes go out unchanged (only when must_reshape is 0). */
@@ -193,6 +218,11 @@ static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_t
     int same_stream = stream_in_body || !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
     int rc;
 
+    /* Thinking asked for by the model name, and the request silent about it: the body goes
+     * through the IR with the target's defaults (a copy: later attempts start from the
+     * request as the client sent it). A body the IR cannot read goes out as it would have. */
+    if (target->thinking && request_ir(p, req, &ir, err) == 0 && !tr_thinking_explicit(ir))
+        return build_with_thinking(p, req, ir, target, same_stream, body, err);
     if (target->proto == req->ir.proto && same_stream) {
         if (!must_reshape && passthrough_keeps_bytes(req, target))
             return 0;

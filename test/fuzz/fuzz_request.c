@@ -3,10 +3,11 @@
  *
  * Input: byte 0 picks the client protocol (low 2 bits), whether the route streams (bit 2), a
  * default max tokens (bit 3), the route's operation (bits 4-5: generation, embeddings,
- * batch embeddings, legacy completion) and an account for the body (bit 6, Kiro's profileArn);
- * the rest is the client body. Every accepted body is built for all five upstream protocols
- * (Kiro's conversationState included), streaming and not, so each decoder meets each encoder
- * (same-protocol passthrough and the IR path for a flipped stream flag included), then for each
+ * batch embeddings, legacy completion), thinking asked for by the model name (bit 6) and an
+ * account for the body (bit 7, Kiro's profileArn); the rest is the client body. Every accepted
+ * body is built for all five upstream protocols (Kiro's conversationState included), streaming
+ * and not, so each decoder meets each encoder (same-protocol passthrough and the IR path for a
+ * flipped stream flag included), then for each
  * subscription dialect on its protocol. Everything lives in one pool per input;
  * LeakSanitizer sees anything not released with it.
  */
@@ -68,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .stream = t & 1,
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
                                  .dialect = AIPROXY_DIALECT_NONE,
-                                 .account = (data[0] & 64) ? "arn:aws:codewhisperer:x" : NULL};
+                                 .thinking = (data[0] & 64) != 0,
+                                 .account = (data[0] & 128) ? "arn:aws:codewhisperer:x" : NULL};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }
@@ -77,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .model = "upstream-model",
                                  .stream = (int) (d & 1),
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
-                                 .dialect = dialects[d / 2].dialect};
+                                 .dialect = dialects[d / 2].dialect,
+                                 .thinking = (data[0] & 64) != 0};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }

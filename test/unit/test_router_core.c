@@ -44,6 +44,11 @@ static void test_routes_table(void **state)
          AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
         {"/v1beta/models/g:streamGenerateContent", "alt=sses", AIP_ROUTE_GENERATE,
          AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_JSON_ARRAY},
+        /* a model name may carry '/': an upstream prefix, a vendor */
+        {"/v1beta/models/team/gemini-2.5-pro:generateContent", NULL, AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "team/gemini-2.5-pro", NULL, AIPROXY_STREAM_NONE},
+        {"/v1beta/models/a/b.c/d..e:streamGenerateContent", "alt=sse", AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "a/b.c/d..e", NULL, AIPROXY_STREAM_SSE},
         {"/v1/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, NULL, 0},
         {"/v1beta/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, NULL, 0},
     };
@@ -109,7 +114,13 @@ static void test_routes_unknown(void **state)
         "/v1/embeddings/",
         "/v1beta/models/g:embedContents",
         "/v1beta/models/:generateContent",
-        "/v1beta/models/a/b:generateContent",
+        "/v1beta/models/a//b:generateContent",
+        "/v1beta/models/a/:generateContent",
+        "/v1beta/models//a:generateContent",
+        "/v1beta/models/../a:generateContent",
+        "/v1beta/models/a/./b:generateContent",
+        "/v1beta/models/a/..:generateContent",
+        "/v1beta/models/a:b/c",
         "/v1beta/models/g",
         "/v1/chat/completions/x",
     };
