@@ -216,9 +216,12 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at, long
     if (verdict.counts_against) {
         aip_breaker_slot *slot = aip_breaker_for(cr->r->pool, at->upstream, at->model, 1);
         *cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
+        int was_open = aip_breaker_is_open(slot, now);
         if (slot)
             aip_breaker_record_failure(slot, now, cfg->breaker_failures, cfg->breaker_open_seconds,
                                        0, at->status ? at->status : HTTP_BAD_GATEWAY);
+        if (!was_open && aip_breaker_is_open(slot, now))
+            aip_metrics_breaker_opened(at);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, cr->r,
                   AIPLOGNO(00201) "upstream %s failed for model %s (%s %d)%s", at->upstream->name,
@@ -287,6 +290,9 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
     at->credential = cred;
     aip_attempt_run(at);
     if (at->outcome != AIP_OUTCOME_NO_CREDENTIAL) {
+        if (run->last) /* the request moves on from a failed try */
+            aip_metrics_failover(run->last);
+        aip_metrics_attempt(at);
         run->attempts++;
         apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, run->attempts));
         run->last = at;
@@ -424,6 +430,12 @@ static int serve_generation(client_request *cr)
     if (!req)
         return OK;
     model = aip_translate->request_model(req);
+    {
+        aip_request_state *state = aip_request_state_of(cr->r);
+        state->generation = 1;
+        state->proto = cr->route.proto;
+        state->model = model;
+    }
     /* OpenAI's answer for a model the key may not use: the same 404 as for an unknown one,
      * so a key cannot probe which models exist. */
     if (!aip_client_key_allows(cr->key, model))
@@ -523,6 +535,8 @@ static int aip_handler(request_rec *r)
     }
     if (cr.route.kind == AIP_ROUTE_MODELS)
         return list_models(&cr);
+    if (cr.route.kind == AIP_ROUTE_PROVIDER_METRICS)
+        return aip_metrics_serve_providers(r, cr.conf);
     if ((limited = aip_limits_admit(r, cr.key)) != NULL)
         return send_coded_error(&cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
     aip_request_state_of(r)->client_key = cr.key;
