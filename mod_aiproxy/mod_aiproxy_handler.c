@@ -554,9 +554,10 @@ static int export_log_variables(request_rec *r)
         return DECLINED;
     info = aip_translate->response_info(state->committed->translator);
     apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);
-    apr_table_setn(env, "AIPROXY_INPUT_TOKENS", apr_psprintf(r->pool, "%lld", info->input_tokens));
+    apr_table_setn(env, "AIPROXY_INPUT_TOKENS",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t) info->input_tokens));
     apr_table_setn(env, "AIPROXY_OUTPUT_TOKENS",
-                   apr_psprintf(r->pool, "%lld", info->output_tokens));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t) info->output_tokens));
     if (info->input_tokens + info->output_tokens > 0)
         aip_limits_count_tokens(state->client_key,
                                 (apr_uint64_t) (info->input_tokens + info->output_tokens));

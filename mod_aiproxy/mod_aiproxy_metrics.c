@@ -117,7 +117,7 @@ apr_status_t aip_metrics_create_table(apr_pool_t *pconf, server_rec *s)
     rv = storage->create(&inst,
                          apr_psprintf(pconf, METRICS_SLOTMEM_PREFIX "%016" APR_UINT64_T_HEX_FMT,
                                       fingerprint ^ (apr_uint64_t) size),
-                         size, 1, 0, pconf);
+                         size, 1, AP_SLOTMEM_TYPE_PERSIST, pconf);
     if (rv == APR_SUCCESS)
         rv = storage->dptr(inst, 0, &base);
     if (rv != APR_SUCCESS) {
