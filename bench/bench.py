@@ -667,6 +667,20 @@ def figure_micro(res, binary):
         res.add("[3] translate micro benchmarks", f"failed (exit {proc.returncode})", "", None)
 
 
+def figure_metrics_micro(res, binary):
+    """Figure 6, the core's share: the metrics and shared turns' work per request alone."""
+    log(f"\n[6] metrics + shared turns micro benchmark (thread CPU time): {binary}")
+    if not binary.exists():
+        res.add("[6] metrics + shared turns, core work per request",
+                "not available (bench_metrics not built)", "", None)
+        return
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
+    for line in proc.stdout.splitlines():
+        if line.startswith("FIGURE "):
+            name, value, target, ok, note = line[len("FIGURE "):].split("|", 4)
+            res.add("[6] " + name, value, target, None if ok == "-" else ok == "1", note)
+
+
 def on_signal(signum, frame):
     raise SystemExit(128 + signum)  # runs the finally blocks that stop the httpd instances
 
@@ -768,6 +782,8 @@ def main():
     try:
         if "3" in only and not args.profile:
             figure_micro(res, args.micro)  # first, while no httpd of ours runs
+        if "6" in only and not args.profile:
+            figure_metrics_micro(res, out / "bench" / "bench_metrics")
         for inst in (mock, gw):
             inst.start()
             started.append(inst)
