@@ -6,6 +6,7 @@
 #   make unit     the cmocka unit tests only           make replay   the fuzz corpora only
 #   make fuzz     build and run the libFuzzer harnesses (clang, ASan+UBSan; FUZZ_RUNS=N)
 #   make bench    benchmarks (bench/README.md)
+#   make asan-modules  the modules with ASan+UBSan into out/asan/ (the soak test loads them)
 #   make install  install the modules with apxs, and a2enmod files where /etc/apache2 exists
 #                 (DESTDIR=/staging for packaging)
 #   make clean    remove out/                          make format   clang-format every C file
@@ -103,7 +104,7 @@ FUZZ_NAMES  ?= $(patsubst test/fuzz/%.c,%,$(FUZZ_HARNESSES))
 FUZZ_BINS   := $(addprefix $(OUT)/fuzzer/,$(FUZZ_NAMES))
 
 .PHONY: all deps run test unit replay integration fuzz fuzzers fuzzer-bins bench install \
-        clean format help
+        clean format help asan-modules
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
@@ -190,6 +191,16 @@ FUZZ_MAKE_VARS = OUT=$(FUZZ_OUT) CC=$(FUZZ_CC) OPT="-O1 -g -fno-omit-frame-point
 
 fuzzers:
 	@$(MAKE) --no-print-directory $(FUZZ_MAKE_VARS) FUZZ_NAMES="$(FUZZ_NAMES)" fuzzer-bins
+
+# The modules once more with AddressSanitizer and UndefinedBehaviorSanitizer, into out/asan/,
+# for the soak test (test/integration/test_soak.py loads them into apache2 with libasan
+# preloaded). gcc, like the normal build; a UB report aborts the child that made it.
+ASAN_MAKE_VARS = OUT=$(OUT)/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+asan-modules:
+	@$(MAKE) --no-print-directory $(ASAN_MAKE_VARS) $(OUT)/asan/mod_aiproxy_translate.so \
+	    $(OUT)/asan/mod_aiproxy.so $(if $(OAUTH_GLUE),$(OUT)/asan/mod_aiproxy_oauth.so)
 
 # build/run-fuzz.sh builds what it runs with `make fuzzers`, so it also works on its own.
 fuzz:

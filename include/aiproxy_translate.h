@@ -44,8 +44,13 @@ typedef enum {
  * is the same for each; what is sent and how the answer is read differ. */
 typedef enum {
     AIPROXY_OP_GENERATE = 0, /* generate an answer */
-    AIPROXY_OP_COUNT_TOKENS  /* count the request's input tokens; the client gets Anthropic's
+    AIPROXY_OP_COUNT_TOKENS, /* count the request's input tokens; the client gets Anthropic's
                               * {"input_tokens": N} whatever the upstream counts in */
+    /* Forward the body unchanged to an upstream of the client's own API (images, audio,
+     * rerank): only its model is mapped, in a JSON body's "model" member or a
+     * multipart/form-data body's "model" field. No answer translation: the caller passes the
+     * upstream's answer through and creates no aiproxy_response. */
+    AIPROXY_OP_FORWARD
 } aiproxy_operation;
 
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
@@ -73,6 +78,9 @@ typedef struct {
     aiproxy_stream_mode stream;  /* from the path action (Gemini), or AIPROXY_STREAM_NONE */
     const char *variant;         /* route variant kept on passthrough ("compact"), or NULL */
     aiproxy_operation operation; /* what the route asks (generation unless it says otherwise) */
+    /* AIPROXY_OP_FORWARD: the body's Content-Type when it is multipart/form-data (its
+     * boundary is read from it); NULL for a JSON body. */
+    const char *content_type;
 } aiproxy_route_info;
 
 /* Parse and validate a client body. Returns NULL and fills *err (status 400) on bad input:
@@ -114,6 +122,7 @@ typedef struct {
     /* An id unique to this attempt (Code Assist user_prompt_id, Antigravity requestId), or
      * NULL: the dialect derives a stable one from the conversation. */
     const char *request_id;
+    const char *path;        /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
 } aiproxy_target;
 
 typedef struct {

@@ -13,9 +13,9 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_TRANSLATE_API_VERSION                                                              \
-    5 /* 3: aiproxy_target.dialect; 4: operations (count_tokens);                                  \
-       * 5: target project and request id, answer envelopes */
+/* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: target project and request
+ * id, answer envelopes; 6: the forward operation, read_client_body_any */
+#define AIPROXY_TRANSLATE_API_VERSION 6
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
@@ -57,6 +57,10 @@ typedef struct {
      * OK, or an HTTP status with *err filled for the client's envelope. */
     int (*read_client_body)(request_rec *r, apr_off_t max, const char *directive, char **body,
                             apr_size_t *len, aiproxy_error *err);
+    /* The same for a body of any Content-Type (a multipart upload, a passthrough body); the
+     * caller checks the type it expects. */
+    int (*read_client_body_any)(request_rec *r, apr_off_t max, const char *directive, char **body,
+                                apr_size_t *len, aiproxy_error *err);
     /* The API key r presents in any protocol's style (Authorization: Bearer, x-api-key,
      * x-goog-api-key, ?key=), or NULL. */
     const char *(*client_key)(request_rec *r);

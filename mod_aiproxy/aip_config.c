@@ -16,21 +16,26 @@ static const struct {
     aiproxy_proto proto;
     aiproxy_dialect dialect;
     const char *oauth_base_url; /* NULL: an API-key type */
+    /* Serves only the forwarded routes its api type is listed for (aip_forward.c): a rerank
+     * provider has no chat API to translate to. Its key goes as a Bearer token (the proto's). */
+    int forward_only;
 } api_types[] = {
-    {"anthropic", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE, NULL},
-    {"openai", AIPROXY_PROTO_OPENAI, AIPROXY_DIALECT_NONE, NULL},
-    {"responses", AIPROXY_PROTO_RESPONSES, AIPROXY_DIALECT_NONE, NULL},
-    {"gemini", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE, NULL},
+    {"anthropic", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE, NULL, 0},
+    {"openai", AIPROXY_PROTO_OPENAI, AIPROXY_DIALECT_NONE, NULL, 0},
+    {"responses", AIPROXY_PROTO_RESPONSES, AIPROXY_DIALECT_NONE, NULL, 0},
+    {"gemini", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_NONE, NULL, 0},
+    {"cohere", AIPROXY_PROTO_OPENAI, AIPROXY_DIALECT_NONE, NULL, 1},
+    {"jina", AIPROXY_PROTO_OPENAI, AIPROXY_DIALECT_NONE, NULL, 1},
     {"claudecode", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_CLAUDE_CODE,
-     "https://api.anthropic.com"},
+     "https://api.anthropic.com", 0},
     {"codex", AIPROXY_PROTO_RESPONSES, AIPROXY_DIALECT_CODEX,
-     "https://chatgpt.com/backend-api/codex"},
+     "https://chatgpt.com/backend-api/codex", 0},
     {"geminicli", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_GEMINI_CLI,
-     "https://cloudcode-pa.googleapis.com"},
+     "https://cloudcode-pa.googleapis.com", 0},
     {"antigravity", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_ANTIGRAVITY,
-     "https://daily-cloudcode-pa.googleapis.com"},
+     "https://daily-cloudcode-pa.googleapis.com", 0},
     {"kiro", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE,
-     "https://codewhisperer.us-east-1.amazonaws.com"},
+     "https://codewhisperer.us-east-1.amazonaws.com", 0},
 };
 
 /* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */
@@ -108,12 +113,13 @@ static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
             up->proto = api_types[i].proto;
             up->dialect = api_types[i].dialect;
             up->oauth = api_types[i].oauth_base_url != NULL;
+            up->forward_only = api_types[i].forward_only;
             return NULL;
         }
     }
     return apr_psprintf(p,
-                        "unknown api type '%s' (anthropic, openai, responses, gemini, "
-                        "claudecode, codex, geminicli, antigravity, kiro)",
+                        "unknown api type '%s' (anthropic, openai, responses, gemini, cohere, "
+                        "jina, claudecode, codex, geminicli, antigravity, kiro)",
                         value);
 }
 

@@ -35,6 +35,7 @@ typedef struct {
     const char *tls_ca;             /* https: CA file to verify with; NULL = the default */
     int forwarded_headers;          /* send X-Forwarded-* (the client's address) upstream */
     int oauth;                      /* a subscription api type: credentials from auth files */
+    int forward_only;               /* serves only forwarded routes (cohere, jina: rerank) */
     apr_array_header_t *auth_files; /* const char *; OAuth api types only */
     const char *token_url;          /* OAuth token endpoint override; NULL: the provider's */
     int index;                      /* position among the vhost's upstreams */

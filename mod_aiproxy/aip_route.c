@@ -1,6 +1,7 @@
 /* aip_route.c: see aip_route.h. */
 #include <string.h>
 #include "apr_strings.h"
+#include "aip_passthrough.h"
 #include "aip_route.h"
 
 static const struct {
@@ -88,6 +89,18 @@ aip_route_result aip_route_match(apr_pool_t *p, const char *path, const char *qu
             return AIP_ROUTE_MATCHED;
         }
     }
+    if ((out->forward = aip_forward_route_for(path)) != NULL) {
+        out->kind = AIP_ROUTE_FORWARD;
+        out->proto = AIPROXY_PROTO_OPENAI;
+        out->method = "POST";
+        out->info.operation = AIPROXY_OP_FORWARD;
+        return AIP_ROUTE_MATCHED;
+    }
+    if (aip_passthrough_split(p, path, &out->upstream, &out->rest) == 0) {
+        out->kind = AIP_ROUTE_PASSTHROUGH;
+        out->proto = AIPROXY_PROTO_OPENAI;
+        return AIP_ROUTE_MATCHED;
+    }
     for (size_t i = 0; i < sizeof(gemini_model_prefixes) / sizeof(gemini_model_prefixes[0]); i++) {
         size_t n = strlen(gemini_model_prefixes[i]);
         if (!strncmp(path, gemini_model_prefixes[i], n))
@@ -154,33 +167,57 @@ static int name_is_key(const char *name, apr_size_t n)
     return d == 3 && !memcmp(decoded, "key", 3);
 }
 
-const char *aip_route_redact_key(apr_pool_t *p, const char *query)
+/* query with each "key" parameter's value replaced by replacement, or (NULL) the parameter
+ * left out; *found says whether there was one. */
+static char *rewrite_key_params(apr_pool_t *p, const char *query, const char *replacement,
+                                int *found)
 {
-    static const char redacted[] = "REDACTED";
-    /* each "key=" (4 bytes at least) grows by at most the length of REDACTED */
-    char *out = apr_palloc(p, strlen(query) + sizeof(redacted) * (strlen(query) / 4 + 1) + 1);
+    apr_size_t extra = replacement ? strlen(replacement) : 0;
+    /* each "key=" (4 bytes at least) grows by at most the replacement */
+    char *out = apr_palloc(p, strlen(query) + extra * (strlen(query) / 4 + 1) + 1);
     apr_size_t o = 0;
-    int found = 0;
 
+    *found = 0;
     for (const char *param = query; param;) {
         const char *amp = strchr(param, '&');
         apr_size_t len = amp ? (apr_size_t) (amp - param) : strlen(param);
         const char *eq = memchr(param, '=', len);
+        int is_key = eq && name_is_key(param, (apr_size_t) (eq - param));
 
-        if (eq && name_is_key(param, (apr_size_t) (eq - param))) {
+        *found |= is_key;
+        if (is_key && !replacement) {
+            param = amp ? amp + 1 : NULL;
+            continue;
+        }
+        if (o && out[o - 1] != '&')
+            out[o++] = '&';
+        if (is_key) {
             memcpy(out + o, param, (apr_size_t) (eq - param) + 1);
             o += (apr_size_t) (eq - param) + 1;
-            memcpy(out + o, redacted, sizeof(redacted) - 1);
-            o += sizeof(redacted) - 1;
-            found = 1;
+            memcpy(out + o, replacement, extra);
+            o += extra;
         } else {
             memcpy(out + o, param, len);
             o += len;
         }
-        if (amp)
+        if (amp && replacement)
             out[o++] = '&';
         param = amp ? amp + 1 : NULL;
     }
     out[o] = '\0';
+    return out;
+}
+
+const char *aip_route_redact_key(apr_pool_t *p, const char *query)
+{
+    int found;
+    const char *out = rewrite_key_params(p, query, "REDACTED", &found);
     return found ? out : NULL;
+}
+
+const char *aip_route_without_key(apr_pool_t *p, const char *query)
+{
+    int found;
+    const char *out = query ? rewrite_key_params(p, query, NULL, &found) : NULL;
+    return out && *out ? out : NULL;
 }

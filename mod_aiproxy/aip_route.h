@@ -6,6 +6,7 @@
 
 #include "apr_pools.h"
 #include "aiproxy_translate.h"
+#include "aip_forward.h"
 
 typedef enum {
     AIP_ROUTE_GENERATE = 0,    /* POST a request for a model: a generation, or the other
@@ -13,14 +14,20 @@ typedef enum {
     AIP_ROUTE_MODELS,          /* GET the model list */
     AIP_ROUTE_LIVEZ,           /* GET liveness: the server runs (no client key) */
     AIP_ROUTE_READYZ,          /* GET readiness: every model has an upstream (no client key) */
+    AIP_ROUTE_FORWARD,         /* POST a body forwarded unchanged but for its model (images,
+                                * audio, rerank): its row in forward names the rest */
+    AIP_ROUTE_PASSTHROUGH,     /* any method to one named upstream, answered as it answers */
     AIP_ROUTE_PROVIDER_METRICS /* GET per-upstream counters as JSON (cliproxyapi++'s route) */
 } aip_route_kind;
 
 typedef struct {
     aip_route_kind kind;
     aiproxy_proto proto;     /* the client's protocol */
-    const char *method;      /* the one method the route accepts */
+    const char *method;      /* the one method the route accepts; NULL: any (passthrough) */
     aiproxy_route_info info; /* model and stream from the path (Gemini), variant */
+    const aip_forward_route *forward; /* AIP_ROUTE_FORWARD: its row */
+    const char *upstream;             /* AIP_ROUTE_PASSTHROUGH: the upstream's name */
+    const char *rest;                 /* AIP_ROUTE_PASSTHROUGH: the path to send it, "/..." */
 } aip_route;
 
 typedef enum {
@@ -52,5 +59,9 @@ aiproxy_proto aip_route_guess_proto(const char *path, const aip_client_hints *hi
  * URL; the name compared decoded, as it is read) replaced by REDACTED, so that access logs
  * and error pages never show it; NULL when query has none. */
 const char *aip_route_redact_key(apr_pool_t *p, const char *query);
+
+/* query without its "key" parameters (the client's credential, which goes to no provider),
+ * or NULL when nothing is left. */
+const char *aip_route_without_key(apr_pool_t *p, const char *query);
 
 #endif /* AIP_ROUTE_H */

@@ -548,8 +548,9 @@ static const struct {
     const char *name;
     int oauth;
 } api_types[] = {
-    {"anthropic", 0}, {"openai", 0},      {"gemini", 0},     {"responses", 0}, {"codex", 1},
-    {"geminicli", 1}, {"antigravity", 1}, {"claudecode", 1}, {"kiro", 1},
+    {"anthropic", 0}, {"openai", 0},    {"gemini", 0},      {"responses", 0},
+    {"codex", 1},     {"geminicli", 1}, {"antigravity", 1}, {"claudecode", 1},
+    {"kiro", 1},      {"cohere", 0},    {"jina", 0},
 };
 
 static int check_api_type(parse_ctx *ctx, aip_yaml_upstream *up, const char *what)
@@ -562,8 +563,8 @@ static int check_api_type(parse_ctx *ctx, aip_yaml_upstream *up, const char *wha
         }
     }
     return fail_at(ctx, up->api_type.mark,
-                   "%s: unknown api_type '%s' (anthropic, openai, gemini, responses, codex, "
-                   "geminicli, antigravity, claudecode, kiro)",
+                   "%s: unknown api_type '%s' (anthropic, openai, gemini, responses, cohere, "
+                   "jina, codex, geminicli, antigravity, claudecode, kiro)",
                    what, up->api_type.value);
 }
 

@@ -20,6 +20,7 @@
 #include "mod_aiproxy_compress.h"
 #include "aiproxy_filters.h"
 #include "aiproxy_log.h"
+#include "aip_passthrough.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -117,19 +118,47 @@ static apr_table_t *commit_table(request_rec *r, commit_place place)
     return place == IN_HEADERS_OUT ? r->headers_out : r->subprocess_env;
 }
 
+/* The passthrough answer's headers, all but the hop-by-hop ones and the framing. */
+static int copy_passthrough_header(void *baton, const char *name, const char *value)
+{
+    if (!aip_passthrough_drops_response_header(name))
+        apr_table_add(baton, name, value);
+    return 1;
+}
+
+/* Whether the answer goes out as it arrives, never held back for compression: a stream asked
+ * for, the speech route's audio, or a forwarded body that answers with events (a transcription
+ * or image generation with "stream": true). */
+static int answer_streams(const aip_attempt *at, const request_rec *rr)
+{
+    return at->req.upstream_stream != AIPROXY_STREAM_NONE ||
+           (at->forward &&
+            (at->forward->answer == AIP_FORWARD_ANSWER_STREAM ||
+             (rr->content_type && !ap_cstr_casecmpn(rr->content_type, "text/event-stream", 17))));
+}
+
 static void commit_to_client(aip_attempt *at, request_rec *rr)
 {
     request_rec *r = at->main;
 
     r->status = rr->status;
-    r->status_line = NULL;
-    for (int i = 0; forwarded_response_headers[i]; i++) {
+    r->status_line = at->passthrough ? rr->status_line : NULL;
+    if (at->passthrough)
+        apr_table_do(copy_passthrough_header, r->headers_out, rr->headers_out, NULL);
+    for (int i = 0; !at->passthrough && forwarded_response_headers[i]; i++) {
         const char *v = apr_table_get(rr->headers_out, forwarded_response_headers[i]);
         if (v)
             apr_table_setn(r->headers_out, forwarded_response_headers[i], v);
     }
-    ap_set_content_type(r, aip_translate->response_content_type(at->translator));
-    if (at->req.upstream_stream != AIPROXY_STREAM_NONE) {
+    if (at->translator)
+        ap_set_content_type(r, aip_translate->response_content_type(at->translator));
+    else if (rr->content_type)
+        ap_set_content_type(r, rr->content_type);
+    if (at->passthrough) {
+        /* whatever the upstream sends leaves as it arrives (a stream stays live) */
+        apr_table_setn(r->subprocess_env, "no-gzip", "1");
+        apr_table_setn(r->subprocess_env, "no-brotli", "1");
+    } else if (answer_streams(at, rr)) {
         for (size_t i = 0; i < sizeof(stream_commit_settings) / sizeof(stream_commit_settings[0]);
              i++)
             apr_table_setn(commit_table(r, stream_commit_settings[i].place),
@@ -190,7 +219,7 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             apr_brigade_cleanup(bb);
             return APR_SUCCESS;
         }
-        if (rr->status >= 400) {
+        if (rr->status >= 400 && !at->passthrough) {
             at->outcome = AIP_OUTCOME_ERROR_STATUS;
             at->status = rr->status;
             /* copied: the subrequest's pool is gone when the handler reads it */
@@ -225,8 +254,15 @@ static const char *const forwarded_request_headers[AIPROXY_PROTO_COUNT][3] = {
     [AIPROXY_PROTO_GEMINI] = {NULL},
 };
 
+static int copy_passthrough_request_header(void *baton, const char *name, const char *value)
+{
+    if (!aip_passthrough_drops_request_header(name))
+        apr_table_add(baton, name, value);
+    return 1;
+}
+
 /* The attempt's request headers, its credential included. NULL when the credential's provider
- * could not apply it. */
+ * could not apply it. The passthrough route sends the client's own (but its credentials). */
 static apr_table_t *upstream_headers(aip_attempt *at, request_rec *rr)
 {
     apr_pool_t *p = rr->pool;
@@ -234,13 +270,23 @@ static apr_table_t *upstream_headers(aip_attempt *at, request_rec *rr)
     const aip_upstream *up = at->upstream;
     apr_table_t *h = apr_table_make(p, 12);
     const char *ua = apr_table_get(r->headers_in, "User-Agent");
+    const char *content_type = apr_table_get(r->headers_in, "Content-Type");
+    const char *accept = apr_table_get(r->headers_in, "Accept");
 
-    apr_table_setn(h, "Content-Type", "application/json");
+    if (at->passthrough)
+        apr_table_do(copy_passthrough_request_header, h, r->headers_in, NULL);
+    else {
+        /* a multipart body keeps the client's type: it names the boundary */
+        apr_table_setn(h, "Content-Type",
+                       at->forward && at->forward->body == AIP_FORWARD_MULTIPART
+                           ? content_type
+                           : "application/json");
+        apr_table_setn(h, "Accept", at->forward && accept ? accept : at->req.accept);
+        apr_table_setn(h, "User-Agent", ua ? ua : "mod_aiproxy");
+        aip_translate->set_protocol_headers(h, r->headers_in, up->proto);
+    }
     apr_table_setn(h, "Content-Length", apr_psprintf(p, "%" APR_SIZE_T_FMT, at->req.len));
-    apr_table_setn(h, "Accept", at->req.accept);
-    apr_table_setn(h, "User-Agent", ua ? ua : "mod_aiproxy");
-    aip_translate->set_protocol_headers(h, r->headers_in, up->proto);
-    for (int i = 0; forwarded_request_headers[up->proto][i]; i++) {
+    for (int i = 0; !at->passthrough && forwarded_request_headers[up->proto][i]; i++) {
         const char *v = apr_table_get(r->headers_in, forwarded_request_headers[up->proto][i]);
         if (v)
             apr_table_setn(h, forwarded_request_headers[up->proto][i], v);
@@ -265,7 +311,8 @@ void aip_attempt_run(aip_attempt *at)
     state->lookup = at;
     /* r->uri is decoded and the subrequest decodes its URI again: hand it the path escaped,
      * or "%25" in a model name would reach it as a bare "%" (and fail it). */
-    rr = ap_sub_req_method_uri("POST", ap_escape_uri(r->pool, r->uri), r, r->output_filters);
+    rr = ap_sub_req_method_uri(at->method ? at->method : "POST", ap_escape_uri(r->pool, r->uri), r,
+                               r->output_filters);
     state->lookup = NULL;
     if (rr->status != HTTP_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -295,7 +342,8 @@ void aip_attempt_run(aip_attempt *at)
     aip_translate->add_replacement_body(rr, at->req.body, at->req.len);
     ap_add_output_filter_handle(capture_filter_handle, at, rr, r->connection);
     aip_add_response_decoder(rr); /* its filter type puts it ahead of the capture */
-    aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
+    if (at->translator)
+        aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
 
     ap_run_sub_req(rr);
     if (at->outcome == AIP_OUTCOME_COMMITTED && at->swallowed_error)

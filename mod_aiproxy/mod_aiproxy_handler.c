@@ -18,6 +18,7 @@
 #include "mod_aiproxy_private.h"
 #include "aip_client_key.h"
 #include "aip_failover.h"
+#include "aip_passthrough.h"
 #include "aiproxy_log.h"
 
 APLOG_USE_MODULE(aiproxy);
@@ -27,6 +28,8 @@ typedef struct {
     aip_server_conf *conf;
     aip_route route;
     const aip_client_key *key; /* the client's key, when keys are configured */
+    const char *body;          /* the passthrough route: the client's body, read once */
+    apr_size_t body_len;
 } client_request;
 
 /* code: what went wrong when the status does not say it (see aiproxy_error), or NULL. */
@@ -97,6 +100,39 @@ static int list_models(client_request *cr)
     return OK;
 }
 
+static int refuse_upstream(aiproxy_error *err, const char *message)
+{
+    err->status = HTTP_BAD_REQUEST;
+    err->type = NULL;
+    err->message = message;
+    err->code = NULL;
+    return HTTP_BAD_REQUEST;
+}
+
+/* Whether up's api type can serve the route at all (a rerank-only provider has no chat API; a
+ * forwarded route goes only to the api types its row names), and where a forwarded body goes.
+ * Returns 0, or 400 with *err filled. */
+static int route_servable(client_request *cr, const aip_upstream *up, const char **forward_path,
+                          aiproxy_error *err)
+{
+    const aip_forward_route *fr = cr->route.forward;
+    apr_pool_t *p = cr->r->pool;
+
+    *forward_path = NULL;
+    if (fr && !(*forward_path = aip_forward_upstream_path(fr, up->api_type)))
+        return refuse_upstream(err, apr_psprintf(p,
+                                                 "%s is served by upstreams of api type %s; "
+                                                 "upstream %s is of api type %s",
+                                                 fr->path, aip_forward_api_types(p, fr), up->name,
+                                                 up->api_type));
+    if (!fr && up->forward_only)
+        return refuse_upstream(err, apr_psprintf(p,
+                                                 "upstream %s (api type %s) serves only "
+                                                 "/v1/rerank",
+                                                 up->name, up->api_type));
+    return 0;
+}
+
 /* A fresh id for one attempt (a dialect's envelope names it: Code Assist's user_prompt_id). */
 static const char *attempt_id(apr_pool_t *p)
 {
@@ -109,8 +145,9 @@ static const char *attempt_id(apr_pool_t *p)
 }
 
 /* Prepare one attempt on up for model (the client's model, or a fallback of it): translated
- * body, path, translator. Returns 0 or an HTTP status with *err filled (the request cannot be
- * expressed for this upstream's protocol). */
+ * body, path, translator (none for a forwarded body, whose answer passes as it is). Returns 0
+ * or an HTTP status with *err filled (the request cannot be expressed for this upstream's
+ * protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
                            const char *model, const aiproxy_credential *cred, aip_attempt *at,
                            aiproxy_error *err)
@@ -122,6 +159,8 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     int rc;
 
     memset(&target, 0, sizeof(target));
+    if ((rc = route_servable(cr, up, &target.path, err)) != 0)
+        return rc;
     target.proto = up->proto;
     target.model = aip_upstream_model(up, model);
     target.stream = client_stream != AIPROXY_STREAM_NONE;
@@ -139,6 +178,9 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     at->upstream_model = target.model;
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
     at->args = at->req.query;
+    at->forward = cr->route.forward;
+    if (at->forward)
+        return 0;
 
     memset(&spec, 0, sizeof(spec));
     spec.client = cr->route.proto;
@@ -261,6 +303,28 @@ static int report_to_provider(const aip_attempt *at, void *cursor)
     return verdict.outcome != AIPROXY_CREDENTIAL_OK;
 }
 
+/* The passthrough attempt on up: the client's method, path below the route, query and body,
+ * to the upstream as they came. */
+static int prepare_passthrough(client_request *cr, const aip_upstream *up, aip_attempt *at)
+{
+    request_rec *r = cr->r;
+
+    at->main = r;
+    at->upstream = up;
+    at->model = at->upstream_model = "";
+    at->passthrough = 1;
+    at->method = r->method;
+    at->req.proto = up->proto;
+    at->req.body = cr->body;
+    at->req.len = cr->body_len;
+    /* the route matched on the decoded path, and the refused encodings cannot reappear */
+    at->req.path = ap_escape_uri(r->pool, cr->route.rest);
+    at->req.accept = apr_table_get(r->headers_in, "Accept");
+    at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
+    at->args = aip_route_without_key(r->pool, r->args); /* the client's own key stays here */
+    return 0;
+}
+
 /* One client request's walk over its candidates (upstreams of the model and its fallbacks),
  * and what it has learned so far. */
 typedef struct {
@@ -280,7 +344,9 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
 {
     request_rec *r = run->cr->r;
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
-    int status = prepare_attempt(run->cr, run->req, up, model, cred, at, &run->build_err);
+    int status = run->cr->route.kind == AIP_ROUTE_PASSTHROUGH
+                     ? prepare_passthrough(run->cr, up, at)
+                     : prepare_attempt(run->cr, run->req, up, model, cred, at, &run->build_err);
 
     if (status) {
         run->unexpressible = status;
@@ -401,6 +467,26 @@ static int run_candidates(client_request *cr, aiproxy_request *req)
                           aip_translate->request_model(req));
 }
 
+/* Read and decode the client body as the route takes it: JSON, or for an upload route
+ * multipart/form-data (the core reads its boundary), capped by the route's limit. Returns OK or
+ * an HTTP status with *err filled. */
+static int read_body(client_request *cr, char **body, apr_size_t *len, aiproxy_error *err)
+{
+    request_rec *r = cr->r;
+    const aip_forward_route *fr = cr->route.forward;
+    apr_off_t max = fr ? aip_forward_max_body(fr, cr->conf->cfg) : cr->conf->cfg->max_body;
+
+    if (cr->route.kind == AIP_ROUTE_PASSTHROUGH)
+        return aip_translate->read_client_body_any(r, max, "AIProxyMaxBodySize", body, len, err);
+    if (fr && fr->body == AIP_FORWARD_MULTIPART) {
+        cr->route.info.content_type = apr_table_get(r->headers_in, "Content-Type");
+        if (!cr->route.info.content_type)
+            cr->route.info.content_type = "";
+        return aip_translate->read_client_body_any(r, max, "AIProxyMaxBodySize", body, len, err);
+    }
+    return aip_translate->read_client_body(r, max, "AIProxyMaxBodySize", body, len, err);
+}
+
 /* Read, decode and parse the client body. Returns NULL when an error went to the client. */
 static aiproxy_request *read_request(client_request *cr)
 {
@@ -410,8 +496,7 @@ static aiproxy_request *read_request(client_request *cr)
     char *body = NULL;
     apr_size_t len = 0;
 
-    if (aip_translate->read_client_body(r, cr->conf->cfg->max_body, "AIProxyMaxBodySize", &body,
-                                        &len, &err) == OK)
+    if (read_body(cr, &body, &len, &err) == OK)
         req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info,
                                            &err);
     if (!req) {
@@ -422,6 +507,16 @@ static aiproxy_request *read_request(client_request *cr)
     return req;
 }
 
+/* The request is counted in the metrics (mod_aiproxy_metrics.c), under its model. */
+static void count_as_request(client_request *cr, const char *model)
+{
+    aip_request_state *state = aip_request_state_of(cr->r);
+
+    state->generation = 1;
+    state->proto = cr->route.proto;
+    state->model = model;
+}
+
 static int serve_generation(client_request *cr)
 {
     aiproxy_request *req = read_request(cr);
@@ -430,12 +525,7 @@ static int serve_generation(client_request *cr)
     if (!req)
         return OK;
     model = aip_translate->request_model(req);
-    {
-        aip_request_state *state = aip_request_state_of(cr->r);
-        state->generation = 1;
-        state->proto = cr->route.proto;
-        state->model = model;
-    }
+    count_as_request(cr, model);
     /* OpenAI's answer for a model the key may not use: the same 404 as for an unknown one,
      * so a key cannot probe which models exist. */
     if (!aip_client_key_allows(cr->key, model))
@@ -444,6 +534,49 @@ static int serve_generation(client_request *cr)
             apr_psprintf(cr->r->pool,
                          "The model '%s' does not exist or you do not have access to it.", model));
     return run_candidates(cr, req);
+}
+
+/* ANY /passthrough/{upstream}/{rest}: the named upstream only, with its own credentials; its
+ * answer, error or not, goes to the client as it is. */
+static int serve_passthrough(client_request *cr)
+{
+    request_rec *r = cr->r;
+    const aip_upstream *up = aip_config_find_upstream(cr->conf->cfg, cr->route.upstream);
+    const char *raw = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    const char *query = strchr(raw, '?');
+    aiproxy_error err = {0, NULL, NULL, NULL};
+    char *body = NULL;
+    candidate_run run;
+
+    if (!aip_passthrough_path_safe(query ? apr_pstrmemdup(r->pool, raw, query - raw) : raw))
+        return send_error(cr, HTTP_BAD_REQUEST,
+                          "the passthrough path must not hold '.' or '..' segments, "
+                          "backslashes, control characters or encoded slashes");
+    if (!up)
+        return send_coded_error(cr, HTTP_NOT_FOUND, "unknown_upstream",
+                                apr_psprintf(r->pool, "no upstream is named '%s'",
+                                             ap_escape_html(r->pool, cr->route.upstream)));
+    /* A key limited to models may not reach an upstream past its scope. */
+    if (cr->key && cr->key->models->nelts)
+        return send_coded_error(cr, HTTP_FORBIDDEN, "permission_denied",
+                                "this API key is limited to models and may not use the "
+                                "passthrough route");
+    if (read_body(cr, &body, &cr->body_len, &err) != OK)
+        return send_error(cr, err.status, err.message);
+    cr->body = body;
+    count_as_request(cr, NULL); /* no model: counted as "other" */
+    /* disabled (here or in balancer-manager), no usable credential, or its circuit open */
+    if (!up->enabled ||
+        aip_upstream_rotation(r, cr->conf, up, "", (apr_uint32_t) apr_time_sec(apr_time_now())) !=
+            AIP_ROTATION_READY)
+        return send_error(cr, HTTP_SERVICE_UNAVAILABLE,
+                          apr_psprintf(r->pool, "upstream %s is out of service", up->name));
+    memset(&run, 0, sizeof(run));
+    run.cr = cr;
+    try_upstream(&run, up, "");
+    if (run.last && run.last->outcome == AIP_OUTCOME_COMMITTED)
+        return OK;
+    return report_failure(cr, run.last, run.attempts, 0, "");
 }
 
 /* A short random id tying the client's answer to the error log and the access log. */
@@ -517,7 +650,7 @@ static int aip_handler(request_rec *r)
         if (cr.route.proto != AIPROXY_PROTO_GEMINI && hints.anthropic_version)
             cr.route.proto = AIPROXY_PROTO_ANTHROPIC;
     }
-    if (strcmp(r->method, cr.route.method) &&
+    if (cr.route.method && strcmp(r->method, cr.route.method) &&
         !(r->method_number == M_GET && !strcmp(cr.route.method, "GET"))) {
         apr_table_setn(r->headers_out, "Allow", cr.route.method);
         return send_error(
@@ -540,6 +673,8 @@ static int aip_handler(request_rec *r)
     if ((limited = aip_limits_admit(r, cr.key)) != NULL)
         return send_coded_error(&cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
     aip_request_state_of(r)->client_key = cr.key;
+    if (cr.route.kind == AIP_ROUTE_PASSTHROUGH)
+        return serve_passthrough(&cr);
     return serve_generation(&cr);
 }
 
@@ -552,6 +687,10 @@ static int export_log_variables(request_rec *r)
 
     if (!(state = aip_request_state_of(r)) || !state->committed)
         return DECLINED;
+    if (!state->committed->translator) { /* forwarded as it came: nothing counted */
+        apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);
+        return DECLINED;
+    }
     info = aip_translate->response_info(state->committed->translator);
     apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);
     apr_table_setn(env, "AIPROXY_INPUT_TOKENS",

@@ -224,7 +224,7 @@ static int count_request(request_rec *r)
                   aip_status_class_of(r->status));
     if (!row)
         return DECLINED;
-    if (answered) {
+    if (answered && answered->translator) { /* a forwarded answer passes uncounted */
         const aiproxy_response_info *info = aip_translate->response_info(answered->translator);
         tokens[AIP_TOKEN_INPUT] = info->input_tokens;
         tokens[AIP_TOKEN_OUTPUT] = info->output_tokens;

@@ -75,7 +75,11 @@ typedef struct {
     aiproxy_upstream_request req;
     const aip_credentials *credentials;
     const aiproxy_credential *credential; /* the one this attempt sends */
-    aiproxy_response *translator;
+    aiproxy_response *translator; /* NULL: the answer passes as it comes (forward, passthrough) */
+    const aip_forward_route *forward; /* a forwarded route's row, or NULL */
+    int passthrough;    /* the passthrough route: the client's method and headers, every
+                         * answer (errors too) committed as it is */
+    const char *method; /* the upstream request's method; NULL: POST */
 
     aip_outcome outcome;
     int status;       /* upstream HTTP status (ERROR_STATUS) */

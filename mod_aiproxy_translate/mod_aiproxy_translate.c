@@ -199,6 +199,7 @@ static const aiproxy_translate_api translate_api = {
     .model_list_body = aiproxy_model_list_body,
     .add_response_filter = aiproxy_translate_add_response_filter,
     .read_client_body = aiproxy_http_read_body,
+    .read_client_body_any = aiproxy_http_read_any_body,
     .client_key = aiproxy_http_client_key,
     .set_upstream_auth = aiproxy_http_set_upstream_auth,
     .set_protocol_headers = aiproxy_http_set_protocol_headers,

@@ -158,13 +158,18 @@ static int decode_body(request_rec *r, apr_off_t max, const char *directive, cha
 int aiproxy_http_read_body(request_rec *r, apr_off_t max, const char *directive, char **body,
                            apr_size_t *len, aiproxy_error *err)
 {
-    int rc;
-
     if (!aiproxy_http_is_json(apr_table_get(r->headers_in, "Content-Type")))
         return aiproxy_http_set_error(
             err, HTTP_UNSUPPORTED_MEDIA_TYPE,
             "the request body must be JSON (Content-Type: application/json)");
-    rc = read_raw_body(r, max, body, len);
+    return aiproxy_http_read_any_body(r, max, directive, body, len, err);
+}
+
+int aiproxy_http_read_any_body(request_rec *r, apr_off_t max, const char *directive, char **body,
+                               apr_size_t *len, aiproxy_error *err)
+{
+    int rc = read_raw_body(r, max, body, len);
+
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
         return too_large(r, err, max, directive, "request body");
     if (rc != OK)

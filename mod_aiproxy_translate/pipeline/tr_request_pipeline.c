@@ -11,6 +11,7 @@
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
 #include "pipeline/tr_dialect.h"
+#include "pipeline/tr_forward.h"
 #include "tr_error.h"
 
 struct aiproxy_request {
@@ -20,7 +21,42 @@ struct aiproxy_request {
     int decoded;       /* ir holds the full decode (not only the peek) */
     int decode_status; /* the decode's result, replayed on later attempts */
     aiproxy_error decode_err;
+    tr_forward_body forward; /* AIPROXY_OP_FORWARD: the body's kind and where its model is */
 };
+
+/* A forwarded body (AIPROXY_OP_FORWARD): only its model is read, never its shape. */
+static aiproxy_request *parse_forward(apr_pool_t *p, aiproxy_proto proto, const char *body,
+                                      apr_size_t len, const aiproxy_route_info *route,
+                                      aiproxy_error *err)
+{
+    aiproxy_request *req = apr_pcalloc(p, sizeof(*req));
+
+    if (tr_forward_peek(p, body, len, route->content_type, &req->forward, &req->ir.model, err))
+        return NULL;
+    req->ir.proto = proto;
+    req->ir.root = req->forward.root;
+    req->ir.operation = AIPROXY_OP_FORWARD;
+    req->body = body;
+    req->len = len;
+    return req;
+}
+
+/* The forwarded body with the target's model, to the target's path; the answer comes back
+ * as it is. */
+static int build_forward(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                         aiproxy_upstream_request *out, aiproxy_error *err)
+{
+    if (!target->path)
+        return tr_error_set(err, 500, "no upstream path for a forwarded request");
+    tr_forward_rewrite(p, &req->forward, req->body, req->len, req->ir.model, target->model,
+                       &out->body, &out->len);
+    out->proto = target->proto;
+    out->path = target->path;
+    out->query = NULL;
+    out->accept = "*/*";
+    out->upstream_stream = AIPROXY_STREAM_NONE;
+    return 0;
+}
 
 aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
                                        apr_size_t len, const aiproxy_route_info *route,
@@ -34,6 +70,8 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
         tr_error_set(err, 500, "unknown client protocol");
         return NULL;
     }
+    if (route && route->operation == AIPROXY_OP_FORWARD)
+        return parse_forward(p, proto, body, len, route, err);
     root = tr_jv_parse(p, body, len, err);
     if (!root)
         return NULL;
@@ -204,6 +242,8 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                                          tr_dialect_name(dialect)));
     if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS)
         return build_count(p, req, target, out, err);
+    if (req->ir.operation == AIPROXY_OP_FORWARD)
+        return build_forward(p, req, target, out, err);
     /* An endpoint variant (Responses /compact) is its protocol's own operation: another
      * protocol would run a plain generation instead. */
     if (req->ir.variant && target->proto != req->ir.proto)

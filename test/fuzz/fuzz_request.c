@@ -32,7 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     aiproxy_error err;
     aiproxy_request *req;
     aiproxy_proto proto;
-    aiproxy_route_info route = {"fuzz-model", AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = "fuzz-model",
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
 
     if (size < 1)
         return 0;

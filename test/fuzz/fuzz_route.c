@@ -9,8 +9,9 @@
  * Oracles (any violation aborts with the input):
  *  - aip_route_match answers MATCHED or UNKNOWN, the same twice; an unknown route leaves the
  *    route zeroed (the handler then only sets proto);
- *  - a matched route has a method, POST for generation and GET for model lists, a kind, a
- *    protocol and a stream mode in range;
+ *  - a matched route has a method, POST for generation and forwarded routes (with their
+ *    table row) and GET for model lists and health, a kind, a protocol and a stream mode in
+ *    range; a passthrough route has none, and its upstream and rest are the path's segments;
  *  - a Gemini generation route has a non-empty model that is the path's last segment before the
  *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
  *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "apr_general.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_route.h"
 
@@ -108,6 +110,21 @@ static void check_gemini_route(const route_case *c, const aip_route *r)
         broken(c, "the Gemini stream mode does not follow the action and alt=sse");
 }
 
+/* /passthrough/{upstream}/{rest}: any method; the upstream is the non-empty segment after the
+ * prefix, rest the path after it ("/" when none). */
+static void check_passthrough(const route_case *c, const aip_route *r)
+{
+    size_t n = strlen("/passthrough/");
+
+    if (r->method || !starts_with(c->path, "/passthrough/") || !r->upstream || !r->rest)
+        broken(c, "a passthrough route with a method, outside /passthrough/ or unnamed");
+    if (!*r->upstream || strchr(r->upstream, '/') ||
+        strncmp(c->path + n, r->upstream, strlen(r->upstream)))
+        broken(c, "the passthrough upstream is not the segment after the prefix");
+    if (strcmp(r->rest, c->path[n + strlen(r->upstream)] ? c->path + n + strlen(r->upstream) : "/"))
+        broken(c, "the passthrough rest is not the path after the upstream");
+}
+
 static void check_match(const route_case *c)
 {
     aip_route r, again;
@@ -125,12 +142,22 @@ static void check_match(const route_case *c)
     }
     if (res != AIP_ROUTE_MATCHED)
         broken(c, "a result neither MATCHED nor UNKNOWN");
+    if (r.kind == AIP_ROUTE_PASSTHROUGH) {
+        check_passthrough(c, &r);
+        return;
+    }
     if (!r.method)
         broken(c, "a matched route without a method");
-    if (r.kind == AIP_ROUTE_GENERATE ? strcmp(r.method, "POST")
-        : r.kind == AIP_ROUTE_MODELS ? strcmp(r.method, "GET")
-                                     : 1)
+    if (r.kind == AIP_ROUTE_GENERATE || r.kind == AIP_ROUTE_FORWARD ? strcmp(r.method, "POST")
+        : r.kind == AIP_ROUTE_MODELS || r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ
+            ? strcmp(r.method, "GET")
+            : 1)
         broken(c, "a route kind out of range or with the wrong method");
+    if ((r.kind == AIP_ROUTE_FORWARD) != (r.forward != NULL) ||
+        (r.forward && (strcmp(r.forward->path, c->path) || r.info.operation != AIPROXY_OP_FORWARD)))
+        broken(c, "a forwarded route without its row, or a row for another path");
+    if (r.kind == AIP_ROUTE_LIVEZ || r.kind == AIP_ROUTE_READYZ)
+        return;
     if ((unsigned) r.proto >= AIPROXY_PROTO_COUNT)
         broken(c, "a protocol out of range");
     if ((unsigned) r.info.stream > AIPROXY_STREAM_JSON_ARRAY)
@@ -191,7 +218,59 @@ static void check_find(const route_case *c)
     }
 }
 
-static void (*const route_checks[])(const route_case *) = {check_match, check_guess, check_find};
+/* A parameter's name decoded (%xx, '+'), written independently of aip_route.c. */
+static const char *decoded_name(apr_pool_t *p, const char *param, size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned int v;
+        char hex[3] = {0};
+        if (param[i] == '%' && i + 2 < n && apr_isxdigit(param[i + 1]) &&
+            apr_isxdigit(param[i + 2])) {
+            hex[0] = param[i + 1];
+            hex[1] = param[i + 2];
+            sscanf(hex, "%x", &v);
+            *o++ = (char) v;
+            i += 2;
+        } else
+            *o++ = param[i] == '+' ? ' ' : param[i];
+    }
+    *o = '\0';
+    return (size_t) (o - out) == 3 ? out : "";
+}
+
+/* Redaction keeps every parameter in place, replaces exactly the values of those named "key"
+ * (decoded, NUL-free), and is a fixed point. */
+static void check_redact(const route_case *c)
+{
+    const char *got = c->query ? aip_route_redact_key(c->pool, c->query) : NULL;
+    int keys = 0;
+    const char *in = c->query, *out = got;
+
+    for (; in; in = strchr(in, '&') ? strchr(in, '&') + 1 : NULL) {
+        size_t len = strcspn(in, "&");
+        const char *eq = memchr(in, '=', len);
+        int is_key = eq && !strcmp(decoded_name(c->pool, in, (size_t) (eq - in)), "key");
+
+        keys += is_key;
+        if (!got)
+            continue;
+        if (is_key ? strncmp(out, in, (size_t) (eq - in) + 1) ||
+                         strncmp(out + (eq - in) + 1, "REDACTED", 8) ||
+                         (out[(eq - in) + 9] != '&' && out[(eq - in) + 9] != '\0')
+                   : strncmp(out, in, len) || (out[len] != '&' && out[len] != '\0'))
+            broken(c, "redaction changed a parameter it should keep, or kept a key");
+        out = strchr(out, '&') ? strchr(out, '&') + 1 : out + strlen(out);
+    }
+    if (!keys != !got)
+        broken(c, "redaction disagrees on whether there is a key");
+    if (got && strcmp(aip_route_redact_key(c->pool, got), got))
+        broken(c, "redaction is not a fixed point");
+}
+
+static void (*const route_checks[])(const route_case *) = {check_match, check_guess, check_find,
+                                                           check_redact};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

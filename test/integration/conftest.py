@@ -72,8 +72,10 @@ def upstream_lines(mock, extra=""):
 class Gateway(Httpd):
     """A private httpd with mod_aiproxy serving `SetHandler aiproxy` at / on one port."""
 
-    def __init__(self, body, log_level="warn", ssl=False, mount='<Location "/">'):
-        """mount: the section that sets `SetHandler aiproxy` (None: the body has its own)."""
+    def __init__(self, body, log_level="warn", ssl=False, mount='<Location "/">',
+                 module_dir=OUT, env=None):
+        """mount: the section that sets `SetHandler aiproxy` (None: the body has its own);
+        module_dir: where the modules are (out/asan for the sanitizer build)."""
         self.port = free_port()
         # <Location "/"> first: later <Location> sections in body (admin) override it.
         section = mount.split()[0][1:] if mount else ""
@@ -84,10 +86,10 @@ class Gateway(Httpd):
             '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n'
             f"{body}\n</VirtualHost>\n"
         )
-        modules = [OUT / m for m in GATEWAY_MODULES]
+        modules = [module_dir / m for m in GATEWAY_MODULES]
         super().__init__("gateway", conf, listen=[self.port],
                          extra_modules=(SSL_MODULES if ssl else []) + modules,
-                         log_level=log_level)
+                         log_level=log_level, env=env)
 
     def url(self, path="/"):  # noqa: D102 - one port, so no port argument
         return f"http://127.0.0.1:{self.port}{path}"

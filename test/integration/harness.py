@@ -4,9 +4,11 @@ Standard library only (http.client, socket, subprocess, ctypes for zstd/brotli).
 
     REPO, OUT                 repository root, REPO/out (pathlib.Path)
     free_port()               a free TCP port on 127.0.0.1
-    Httpd(name, conf_body, listen, extra_modules=(), log_level="warn")
+    Httpd(name, conf_body, listen, extra_modules=(), log_level="warn", env=None, mpm=None)
                               a private httpd; "@ROOT@" in conf_body becomes its ServerRoot
-                              (threads_per_child=16: event MPM, 4 children at most)
+                              (threads_per_child=16: event MPM, 4 children at most; env:
+                              more environment for apache2, e.g. LD_PRELOAD; mpm: MPM
+                              directive lines instead of that sizing)
     MockUpstream(names=[...], require_keys={name: [keys]}, tls={name: (cert, key)},
                  oauth={name: dialect}, issued_tokens={name: [{...}]}, token_control={name: {...}})
                               an Httpd with mod_aiproxy_mock, one vhost (and port) per name;
@@ -126,8 +128,10 @@ class Httpd:
     """
 
     def __init__(self, name, conf_body, listen, extra_modules=(), log_level="warn",
-                 threads_per_child=16):
+                 threads_per_child=16, env=None, mpm=None):
         self.name = name
+        self.mpm = mpm  # MPM directive lines replacing the default sizing (benchmarks)
+        self.env = dict(MINIMAL_ENV, **(env or {}))  # apache2's environment (sanitizer runs)
         self.threads_per_child = int(threads_per_child)
         self.listen = [int(p) for p in listen]
         self.extra_modules = list(extra_modules)
@@ -180,7 +184,9 @@ class Httpd:
             "",
             "TypesConfig /etc/mime.types",
             f"DocumentRoot {root}/htdocs",
-            # event MPM: up to 4 children of threads_per_child threads each
+        ]
+        # event MPM: up to 4 children of threads_per_child threads each
+        lines += self.mpm or [
             "StartServers 1",
             "ServerLimit 4",
             f"ThreadLimit {tpc}",
@@ -188,6 +194,8 @@ class Httpd:
             f"MaxRequestWorkers {4 * tpc}",
             f"MinSpareThreads {tpc}",
             f"MaxSpareThreads {4 * tpc}",
+        ]
+        lines += [
             "",
             "# ---- test configuration ----",
             self.conf_body,
@@ -207,7 +215,7 @@ class Httpd:
     def _apachectl(self, action):
         return subprocess.run(
             [APACHE2, "-f", str(self.conf_path), "-k", action],
-            env=MINIMAL_ENV,
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=30,

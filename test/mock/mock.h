@@ -37,6 +37,11 @@ typedef enum {
     MOCK_EP_TOKEN,            /* POST .../token on an AIProxyMockOAuth vhost */
     MOCK_EP_LOAD_CODE_ASSIST, /* POST .../v1internal:loadCodeAssist (Code Assist setup) */
     MOCK_EP_ONBOARD_USER,     /* POST .../v1internal:onboardUser (a long-running operation) */
+    MOCK_EP_IMAGES,           /* openai images/generations (JSON) */
+    MOCK_EP_IMAGE_EDITS,      /* openai images/edits (multipart) */
+    MOCK_EP_SPEECH,           /* openai audio/speech: a chunked binary answer */
+    MOCK_EP_TRANSCRIBE,       /* openai audio/transcriptions, audio/translations (multipart) */
+    MOCK_EP_RERANK,           /* .../rerank: cohere /v2, jina and openai-style /v1 */
 } mock_endpoint;
 
 typedef struct {
@@ -239,6 +244,15 @@ json_t *mock_openai_error_json(int status, const char *message);
 void mock_openai_quota(const mock_call *c, mock_reply *out, apr_int64_t seconds);
 /* GET .../models: an OpenAI-style model list (mock_openai.c). */
 void mock_models_reply(const mock_call *c, mock_reply *out);
+/* ---- mock_forward.c: images, audio and rerank ---------------------------------------------- */
+
+/* Whether ep is one of the forwarded endpoints (their bodies are not chat requests). */
+int mock_forward_endpoint(mock_endpoint ep);
+/* The reply of a forwarded endpoint: markers from the vhost's scenario and the prompt, input
+ * or query text; [mock:status=NNN] answers the OpenAI error envelope. */
+void mock_forward_reply(mock_call *c, const char *scenario, const char *content_type,
+                        const char *body, apr_size_t body_len, mock_reply *out);
+
 /* Any path the mock does not serve (mock_route.c). */
 void mock_not_found_reply(apr_pool_t *p, mock_reply *out, const char *method, const char *path);
 

@@ -61,6 +61,12 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
         {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},
+        {"/images/generations", MOCK_OPENAI, MOCK_EP_IMAGES},
+        {"/images/edits", MOCK_OPENAI, MOCK_EP_IMAGE_EDITS},
+        {"/audio/speech", MOCK_OPENAI, MOCK_EP_SPEECH},
+        {"/audio/transcriptions", MOCK_OPENAI, MOCK_EP_TRANSCRIBE},
+        {"/audio/translations", MOCK_OPENAI, MOCK_EP_TRANSCRIBE},
+        {"/rerank", MOCK_OPENAI, MOCK_EP_RERANK},
         {"/v1internal:loadCodeAssist", MOCK_GEMINI, MOCK_EP_LOAD_CODE_ASSIST},
         {"/v1internal:onboardUser", MOCK_GEMINI, MOCK_EP_ONBOARD_USER},
     };

@@ -465,6 +465,11 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
         mock_models_reply(call, reply);
         return;
     }
+    if (mock_forward_endpoint(call->route.ep)) {
+        mock_forward_reply(call, conf->scenario, apr_table_get(r->headers_in, "Content-Type"), body,
+                           body_len, reply);
+        return;
+    }
     json = json_loadb(body, body_len, 0, &jerr);
     if (!json || !json_is_object(json)) {
         provider->error(call, reply, HTTP_BAD_REQUEST,

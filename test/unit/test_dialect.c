@@ -55,7 +55,10 @@ static aiproxy_request *parse_case(apr_pool_t *p, aiproxy_proto source, const ch
                                    apr_size_t len, const char *case_name, int force_stream,
                                    aiproxy_error *err)
 {
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
     if (source == AIPROXY_PROTO_GEMINI) {
         route.model = "client-model";
         route.stream =
@@ -437,7 +440,10 @@ static void test_codex_refuses_endpoint_variants(void **state)
 {
     apr_pool_t *p = root_pool;
     static const char body[] = "{\"model\":\"m\",\"input\":\"hi\"}";
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, "compact", AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = "compact",
+                                .operation = AIPROXY_OP_GENERATE};
     aiproxy_error err = {0};
     aiproxy_request *req =
         aiproxy_request_parse(p, AIPROXY_PROTO_RESPONSES, body, strlen(body), &route, &err);

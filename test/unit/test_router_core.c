@@ -113,6 +113,31 @@ static void test_route_redact_key(void **state)
     }
 }
 
+/* The passthrough route forwards the client's query without its key. */
+static void test_route_without_key(void **state)
+{
+    static const struct {
+        const char *query, *kept; /* NULL: nothing left */
+    } cases[] = {
+        {"key=secret", NULL},
+        {"alt=sse&key=secret", "alt=sse"},
+        {"key=a&alt=sse&k%65y=b&x=1", "alt=sse&x=1"},
+        {"a=1&&key=x&b=2", "a=1&b=2"},
+        {"keys=1&ke=2", "keys=1&ke=2"},
+        {"", NULL},
+    };
+
+    (void) state;
+    assert_null(aip_route_without_key(pool, NULL));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = aip_route_without_key(pool, cases[i].query);
+        if (cases[i].kept)
+            assert_string_equal(got, cases[i].kept);
+        else
+            assert_null(got);
+    }
+}
+
 static void test_route_guess(void **state)
 {
     aip_client_hints none = {0, 0}, anthropic = {1, 0}, google = {0, 1};
@@ -645,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_routes_unknown),
         cmocka_unit_test(test_route_guess),
         cmocka_unit_test(test_route_redact_key),
+        cmocka_unit_test(test_route_without_key),
         cmocka_unit_test(test_upstream_settings),
         cmocka_unit_test(test_upstream_setting_errors),
         cmocka_unit_test(test_oauth_upstreams),

@@ -41,7 +41,10 @@ static const char *vector_dir(void)
 
 static aiproxy_route_info route_for(aiproxy_proto proto, const char *case_name)
 {
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
     if (proto == AIPROXY_PROTO_GEMINI) {
         route.model = "client-model";
         route.stream = strstr(case_name, "stream") ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
@@ -226,8 +229,10 @@ static int teardown(void **state)
 static aiproxy_request *parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
                               aiproxy_error *err)
 {
-    aiproxy_route_info route = {proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
-                                AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_GENERATE};
+    aiproxy_route_info route = {.model = proto == AIPROXY_PROTO_GEMINI ? "client-model" : NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_GENERATE};
     return aiproxy_request_parse(p, proto, body, strlen(body), &route, err);
 }
 
@@ -268,7 +273,10 @@ static void test_count_tokens_build(void **state)
         {AIPROXY_PROTO_GEMINI, AIPROXY_PROTO_GEMINI, "/v1beta/models/" TARGET_MODEL ":countTokens",
          "generateContentRequest", "contents"},
     };
-    aiproxy_route_info route = {NULL, AIPROXY_STREAM_NONE, NULL, AIPROXY_OP_COUNT_TOKENS};
+    aiproxy_route_info route = {.model = NULL,
+                                .stream = AIPROXY_STREAM_NONE,
+                                .variant = NULL,
+                                .operation = AIPROXY_OP_COUNT_TOKENS};
     aiproxy_error err = {0};
     aiproxy_request *req =
         aiproxy_request_parse(f->p, AIPROXY_PROTO_ANTHROPIC, body, strlen(body), &route, &err);
@@ -560,7 +568,10 @@ static void test_inexpressible_requests_are_400(void **state)
     }
     /* an endpoint variant cannot be translated */
     {
-        aiproxy_route_info compact = {NULL, AIPROXY_STREAM_NONE, "compact", AIPROXY_OP_GENERATE};
+        aiproxy_route_info compact = {.model = NULL,
+                                      .stream = AIPROXY_STREAM_NONE,
+                                      .variant = "compact",
+                                      .operation = AIPROXY_OP_GENERATE};
         aiproxy_target target = {.proto = AIPROXY_PROTO_ANTHROPIC,
                                  .model = TARGET_MODEL,
                                  .stream = 0,
@@ -656,8 +667,10 @@ static void test_control_characters_in_model_refused(void **state)
         [AIPROXY_PROTO_RESPONSES] = "{\"model\":\"a\\nb\",\"input\":\"hi\"}",
         [AIPROXY_PROTO_GEMINI] = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
     };
-    aiproxy_route_info gemini_route = {"\x02token0", AIPROXY_STREAM_NONE, NULL,
-                                       AIPROXY_OP_GENERATE};
+    aiproxy_route_info gemini_route = {.model = "\x02token0",
+                                       .stream = AIPROXY_STREAM_NONE,
+                                       .variant = NULL,
+                                       .operation = AIPROXY_OP_GENERATE};
 
     for (int p = 0; p < AIPROXY_PROTO_COUNT; p++) {
         aiproxy_error err = {0};

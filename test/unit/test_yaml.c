@@ -358,6 +358,24 @@ static void test_oauth_types(void **state)
     }
 }
 
+/* The rerank providers: key types, applied as api=cohere / api=jina. */
+static void test_rerank_types(void **state)
+{
+    static const char *const types[] = {"cohere", "jina"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *text = apr_psprintf(pool,
+                                        "upstreams:\n"
+                                        "  - name: r\n"
+                                        "    base_url: https://api.example.com\n"
+                                        "    token: t\n"
+                                        "    api_type: %s\n",
+                                        types[i]);
+        const aip_yaml_upstream *up = upstream(parse_ok(text), 0);
+        assert_false(up->oauth);
+        assert_string_equal(up->api_type.value, types[i]);
+    }
+}
+
 static void test_auth_files_absolute_and_deduplicated(void **state)
 {
     aip_yaml_config *cfg = parse_ok("upstreams:\n"
@@ -684,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_weight_not_positive_becomes_one),
         cmocka_unit_test(test_compression_values),
         cmocka_unit_test(test_oauth_types),
+        cmocka_unit_test(test_rerank_types),
         cmocka_unit_test(test_auth_files_absolute_and_deduplicated),
         cmocka_unit_test(test_unknown_keys_warn),
         cmocka_unit_test(test_empty_file),
