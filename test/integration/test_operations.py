@@ -352,3 +352,32 @@ def test_example_logging_config_writes_its_lines(mock):
     finally:
         gw.stop()
         gw.cleanup()
+
+
+def test_forwarded_and_passthrough_requests_are_counted(mock):
+    """A forwarded body (images: its answer passes as it is, nothing to read tokens from) and
+    a passthrough request are counted like the others, and the log phase that counts them
+    survives both (a crash there would not show in the answer, only in the error log)."""
+    gw = started(f"AIProxyUpstream img {mock.base_url('openai')} api=openai token=k "
+                 "models=gpt-image-1")
+    try:
+        status, _, body = post_json(gw.url("/v1/images/generations"),
+                                    {"model": "gpt-image-1", "prompt": "a red fox"})
+        assert status == 200, body
+        status, _, body = post_json(gw.url("/passthrough/img/v1/chat/completions"), chat())
+        assert status == 200, body
+
+        def counted():
+            text = metrics(gw)[1]
+            assert sample(text, "aiproxy_requests_total", aiproxy_upstream="img",
+                          gen_ai_request_model="gpt-image-1", aiproxy_status_class="2xx") == 1
+            assert sample(text, "aiproxy_requests_total", aiproxy_upstream="img",
+                          gen_ai_request_model="other", aiproxy_status_class="2xx") == 1
+            return text
+
+        text = settled(counted)
+        assert sample(text, "gen_ai_client_token_usage_total", gen_ai_request_model="gpt-image-1") == 0
+        assert "exit signal" not in gw.error_log()
+    finally:
+        gw.stop()
+        gw.cleanup()
