@@ -7,6 +7,9 @@
 #   make fuzz     build and run the libFuzzer harnesses (clang, ASan+UBSan; FUZZ_RUNS=N)
 #   make bench    benchmarks (bench/README.md)
 #   make asan-modules  the modules with ASan+UBSan into out/asan/ (the soak test loads them)
+#   make deb      the Debian package libapache2-mod-aiproxy into out/deb/
+#   make test-deb build it, install it, a2enmod, start the system apache2 on it, remove it
+#                 (changes the system: not part of make test; needs root)
 #   make install  install the modules with apxs, and a2enmod files where /etc/apache2 exists
 #                 (DESTDIR=/staging for packaging)
 #   make clean    remove out/                          make format   clang-format every C file
@@ -36,6 +39,8 @@ DEPS_fuzz        := build fuzz
 DEPS_fuzzers     := build fuzz
 DEPS_bench       := build run bench
 DEPS_deps        := build unit run test fuzz bench
+DEPS_deb         := build deb
+DEPS_test-deb    := build deb run test
 deps_of = $(if $(filter $(NO_DEPS_GOALS),$(1)),,$(or $(DEPS_$(1)),build))
 DEP_GROUPS := $(sort $(foreach goal,$(GOALS),$(call deps_of,$(goal))))
 
@@ -104,7 +109,7 @@ FUZZ_NAMES  ?= $(patsubst test/fuzz/%.c,%,$(FUZZ_HARNESSES))
 FUZZ_BINS   := $(addprefix $(OUT)/fuzzer/,$(FUZZ_NAMES))
 
 .PHONY: all deps run test unit replay integration fuzz fuzzers fuzzer-bins bench install \
-        clean format help asan-modules
+        clean format help asan-modules deb test-deb
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
 
@@ -233,6 +238,13 @@ bench: all
 LIBEXECDIR     ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
 APACHE_CONFDIR ?= $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
 MODS_AVAILABLE ?= $(if $(wildcard $(APACHE_CONFDIR)/mods-available/.),$(APACHE_CONFDIR)/mods-available)
+
+deb:
+	@./build/deb.sh
+
+test-deb: all
+	@./build/deb.sh >/dev/null
+	@/usr/bin/python3 -m pytest -p no:cacheprovider -q test/deb
 
 install: $(INSTALL_MODULES)
 	@APXS="$(APXS)" DESTDIR="$(DESTDIR)" LIBEXECDIR="$(LIBEXECDIR)" \

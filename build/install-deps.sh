@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages that a make goal needs, and only those.
 #
-#   build/install-deps.sh GROUP...      groups: build unit run test fuzz bench
+#   build/install-deps.sh GROUP...      groups: build unit run test fuzz bench deb
 #
 # The Makefile calls it with the groups of the goals asked for (none for clean, format, help).
 # A warm machine pays one dpkg-query and no apt-get. When packages are missing and cannot be
@@ -21,6 +21,7 @@ packages_of() {
                      openssl curl" ;;
         fuzz)  echo "clang libclang-rt-14-dev" ;;
         bench) echo "wrk python3" ;;
+        deb)   echo "dpkg-dev debhelper fakeroot apache2-dev" ;;
         *) echo "install-deps: unknown package group '$1'" >&2; return 1 ;;
     esac
 }

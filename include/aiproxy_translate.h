@@ -50,8 +50,20 @@ typedef enum {
      * rerank): only its model is mapped, in a JSON body's "model" member or a
      * multipart/form-data body's "model" field. No answer translation: the caller passes the
      * upstream's answer through and creates no aiproxy_response. */
-    AIPROXY_OP_FORWARD
+    AIPROXY_OP_FORWARD,
+    AIPROXY_OP_EMBED,   /* embed texts: OpenAI /v1/embeddings, Gemini :embedContent and
+                         * :batchEmbedContents; other protocols have no embeddings */
+    AIPROXY_OP_COMPLETE /* a legacy text completion (OpenAI /v1/completions): the prompt as
+                         * one user turn, the answer as text_completion objects */
 } aiproxy_operation;
+
+/* How the client wants an embeddings answer, beyond its protocol (AIPROXY_OP_EMBED). */
+typedef enum {
+    /* a list of vectors (Gemini :batchEmbedContents, an OpenAI input array) */
+    AIPROXY_EMBED_LIST = 1,
+    /* vectors as base64 of little-endian float32 (OpenAI encoding_format) */
+    AIPROXY_EMBED_BASE64 = 2
+} aiproxy_embed_flag;
 
 /* A client-visible failure: HTTP status plus a message for the protocol's error envelope. */
 typedef struct {
@@ -95,6 +107,8 @@ aiproxy_stream_mode aiproxy_request_stream(const aiproxy_request *req);
 /* The client asked for usage in its stream (OpenAI stream_options.include_usage). */
 int aiproxy_request_wants_stream_usage(const aiproxy_request *req);
 aiproxy_operation aiproxy_request_operation(const aiproxy_request *req);
+/* aiproxy_embed_flag bits of an embeddings request (0 for other operations). */
+unsigned aiproxy_request_embed_flags(const aiproxy_request *req);
 
 /* A subscription backend's variant of a protocol: what its endpoint refuses, requires or
  * expects beyond the public API (pipeline/tr_dialect.c holds each one's rules). */
@@ -122,7 +136,10 @@ typedef struct {
     /* An id unique to this attempt (Code Assist user_prompt_id, Antigravity requestId), or
      * NULL: the dialect derives a stable one from the conversation. */
     const char *request_id;
-    const char *path;        /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
+    const char *path; /* AIPROXY_OP_FORWARD: the upstream path the body goes to */
+    /* The model name asked for thinking ("-thinking"): on at the target's default unless the
+     * request set it (pipeline/tr_thinking.h). */
+    int thinking;
 } aiproxy_target;
 
 typedef struct {
@@ -160,6 +177,7 @@ typedef struct {
     /* The upstream's dialect (aiproxy_target.dialect): a backend that wraps each answer and
      * each stream event in an envelope ({"response": ...}) has it taken off here. */
     aiproxy_dialect upstream_dialect;
+    unsigned embed_flags; /* the request's (aiproxy_request_embed_flags) */
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

@@ -14,8 +14,9 @@
 #include "aiproxy_translate.h"
 
 /* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: target project and request
- * id, answer envelopes; 6: the forward operation, read_client_body_any */
-#define AIPROXY_TRANSLATE_API_VERSION 6
+ * id, answer envelopes; 6: the forward operation, read_client_body_any; 7: embeddings and
+ * legacy completions; 8: aiproxy_target.thinking */
+#define AIPROXY_TRANSLATE_API_VERSION 8
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
@@ -27,6 +28,7 @@ typedef struct {
     aiproxy_stream_mode (*request_stream)(const aiproxy_request *req);
     int (*request_wants_stream_usage)(const aiproxy_request *req);
     aiproxy_operation (*request_operation)(const aiproxy_request *req);
+    unsigned (*request_embed_flags)(const aiproxy_request *req);
     int (*request_build)(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                          aiproxy_upstream_request *out, aiproxy_error *err);
 

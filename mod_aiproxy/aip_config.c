@@ -5,6 +5,9 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_config.h"
+#include "aip_endpoint.h"
+#include "aip_model_names.h"
+#include "aip_preset.h"
 
 const char AIP_NOT_OURS[] = "not an upstream setting";
 
@@ -79,6 +82,10 @@ aip_config *aip_config_merge(apr_pool_t *p, const aip_config *base, const aip_co
         cfg->max_body = base->max_body;
         cfg->max_body_set = base->max_body_set;
     }
+    if (!add->force_model_prefix_set) {
+        cfg->force_model_prefix = base->force_model_prefix;
+        cfg->force_model_prefix_set = base->force_model_prefix_set;
+    }
     if (!add->default_max_tokens_set) {
         cfg->default_max_tokens = base->default_max_tokens;
         cfg->default_max_tokens_set = base->default_max_tokens_set;
@@ -100,6 +107,7 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
     up->model_map = apr_table_make(p, 4);
     up->headers = apr_array_make(p, 2, sizeof(aip_header));
     up->auth_files = apr_array_make(p, 1, sizeof(const char *));
+    up->excluded = apr_array_make(p, 1, sizeof(const char *));
     up->compression = "zstd"; /* sent only when it makes the body smaller */
     up->tls_verify = 1;
     return up;
@@ -107,6 +115,7 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
 
 static const char *set_api(apr_pool_t *p, aip_upstream *up, const char *value)
 {
+    up->api_set = 1;
     for (size_t i = 0; i < sizeof(api_types) / sizeof(api_types[0]); i++) {
         if (!strcasecmp(value, api_types[i].api_type)) {
             up->api_type = api_types[i].api_type;
@@ -166,6 +175,34 @@ static const char *set_header(apr_pool_t *p, aip_upstream *up, const char *value
     return NULL;
 }
 
+/* The preset fills in the api type unless api= says otherwise (in any order); its base URL
+ * and endpoint are read when the upstream has none of its own. */
+static const char *set_preset(apr_pool_t *p, aip_upstream *up, const char *value)
+{
+    const aip_preset *preset = aip_preset_find(value);
+    int api_set = up->api_set;
+    const char *err;
+
+    if (!preset)
+        return apr_psprintf(p, "preset=%s: unknown provider preset (see docs/directives.md)",
+                            value);
+    up->preset = preset;
+    if (api_set)
+        return NULL;
+    err = set_api(p, up, preset->api_type);
+    up->api_set = 0;
+    return err;
+}
+
+/* A model prefix becomes the first path-like segment of client names: no '/', no spaces. */
+static const char *set_prefix(apr_pool_t *p, aip_upstream *up, const char *value)
+{
+    if (!*value || strpbrk(value, "/ \t\r\n"))
+        return apr_psprintf(p, "prefix=%s: expected one word without '/' or spaces", value);
+    up->prefix = value;
+    return NULL;
+}
+
 static const char *set_flag(apr_pool_t *p, int *flag, const char *key, const char *value)
 {
     if (!strcasecmp(value, "on") || !strcasecmp(value, "true") || !strcmp(value, "1"))
@@ -213,6 +250,20 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
     }
     if (!strcasecmp(key, "map"))
         return set_map(p, up, value);
+    if (!strcasecmp(key, "prefix"))
+        return set_prefix(p, up, value);
+    if (!strcasecmp(key, "exclude")) {
+        push_list(p, up->excluded, value);
+        return NULL;
+    }
+    if (!strcasecmp(key, "preset"))
+        return set_preset(p, up, value);
+    if (!strcasecmp(key, "endpoint")) {
+        const char *err = aip_endpoint_check(p, value);
+        if (!err)
+            up->endpoint = value;
+        return err;
+    }
     if (!strcasecmp(key, "header"))
         return set_header(p, up, value);
     if (!strcasecmp(key, "enabled"))
@@ -268,6 +319,8 @@ const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
 
 const char *aip_upstream_default_base_url(const aip_upstream *up)
 {
+    if (up->preset && !up->oauth)
+        return up->preset->base_url;
     for (size_t i = 0; i < sizeof(api_types) / sizeof(api_types[0]); i++) {
         if (!strcmp(up->api_type, api_types[i].api_type))
             return api_types[i].oauth_base_url;
@@ -275,8 +328,17 @@ const char *aip_upstream_default_base_url(const aip_upstream *up)
     return NULL;
 }
 
+const char *aip_upstream_endpoint(const aip_upstream *up)
+{
+    if (up->endpoint)
+        return up->endpoint;
+    return up->preset && up->proto == AIPROXY_PROTO_OPENAI ? up->preset->endpoint : NULL;
+}
+
 int aip_upstream_serves(const aip_upstream *up, const char *model)
 {
+    if (aip_upstream_excludes(up, model))
+        return 0;
     if (up->models->nelts == 0)
         return 1;
     for (int i = 0; i < up->models->nelts; i++) {
@@ -288,8 +350,9 @@ int aip_upstream_serves(const aip_upstream *up, const char *model)
 
 const char *aip_upstream_model(const aip_upstream *up, const char *model)
 {
-    const char *mapped = apr_table_get(up->model_map, model);
-    return mapped ? mapped : model;
+    const char *own = aip_upstream_own_name(up, model);
+    const char *mapped = apr_table_get(up->model_map, own);
+    return mapped ? mapped : own;
 }
 
 const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *name)

@@ -26,20 +26,25 @@ typedef struct {
     apr_array_header_t *tokens; /* const char *; API keys, taken in turn (aip_keys.h) */
     int weight;                 /* >= 1 */
     int enabled;
-    apr_array_header_t *models;     /* const char *; empty = serves every model */
-    apr_table_t *model_map;         /* client model -> upstream model */
-    apr_array_header_t *headers;    /* aip_header; sent verbatim, after authentication */
-    const char *compression;        /* "zstd", "gzip", "br", "none" */
-    int tls_verify;                 /* https: verify the peer's chain, name and dates */
-    int tls_verify_set;             /* tls_verify= was given (it then beats SSLProxy*) */
-    const char *tls_ca;             /* https: CA file to verify with; NULL = the default */
-    int forwarded_headers;          /* send X-Forwarded-* (the client's address) upstream */
-    int oauth;                      /* a subscription api type: credentials from auth files */
-    int forward_only;               /* serves only forwarded routes (cohere, jina: rerank) */
-    apr_array_header_t *auth_files; /* const char *; OAuth api types only */
-    const char *token_url;          /* OAuth token endpoint override; NULL: the provider's */
-    int index;                      /* position among the vhost's upstreams */
-    const char *balancer;           /* the mod_proxy balancer holding this upstream's member */
+    apr_array_header_t *models;      /* const char *; empty = serves every model */
+    apr_table_t *model_map;          /* client model -> upstream model */
+    apr_array_header_t *headers;     /* aip_header; sent verbatim, after authentication */
+    const char *compression;         /* "zstd", "gzip", "br", "none" */
+    int tls_verify;                  /* https: verify the peer's chain, name and dates */
+    int tls_verify_set;              /* tls_verify= was given (it then beats SSLProxy*) */
+    const char *tls_ca;              /* https: CA file to verify with; NULL = the default */
+    int forwarded_headers;           /* send X-Forwarded-* (the client's address) upstream */
+    int oauth;                       /* a subscription api type: credentials from auth files */
+    int forward_only;                /* serves only forwarded routes (cohere, jina: rerank) */
+    apr_array_header_t *auth_files;  /* const char *; OAuth api types only */
+    const char *token_url;           /* OAuth token endpoint override; NULL: the provider's */
+    const char *prefix;              /* models also reachable as <prefix>/<model>; NULL: none */
+    apr_array_header_t *excluded;    /* const char *; names or globs never routed here */
+    const struct aip_preset *preset; /* well-known provider (aip_preset.h), or NULL */
+    int api_set;                     /* api= was given (it beats the preset's) */
+    const char *endpoint;            /* exact path (and query) with {model}; NULL: the API's */
+    int index;                       /* position among the vhost's upstreams */
+    const char *balancer;            /* the mod_proxy balancer holding this upstream's member */
 } aip_upstream;
 
 /* A client API key and what it may do (aip_client_key.h: scopes and limits). */
@@ -60,7 +65,8 @@ typedef struct {
     long default_max_tokens;         /* for targets that require max tokens; 0 = built in */
     int breaker_failures;            /* consecutive failures that open a circuit */
     int breaker_open_seconds;        /* how long an open circuit keeps an upstream out */
-    int max_body_set, default_max_tokens_set, breaker_set;
+    int force_model_prefix;          /* prefixed upstreams answer only <prefix>/<model> */
+    int max_body_set, default_max_tokens_set, breaker_set, force_model_prefix_set;
 } aip_config;
 
 #define AIP_DEFAULT_BREAKER_FAILURES     3
@@ -85,13 +91,18 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
 /* Checks after all settings: tokens (or, for OAuth api types, auth files) present. NULL or
  * an error message. */
 const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up);
-/* The provider's fixed endpoint for OAuth api types (their base URL may be left out), or
- * NULL. */
+/* The endpoint path template of up (its endpoint=, else its preset's), or NULL: the
+ * protocol's own path. */
+const char *aip_upstream_endpoint(const aip_upstream *up);
+/* The base URL to use when none is given: the OAuth provider's fixed endpoint, or the
+ * preset's; NULL when there is none. */
 const char *aip_upstream_default_base_url(const aip_upstream *up);
 
-/* Does up serve client model? */
+/* Does up serve model, a name of its own catalog (listed, or every model when none are,
+ * and not excluded)? Client names with the upstream's prefix: aip_model_names.h. */
 int aip_upstream_serves(const aip_upstream *up, const char *model);
-/* The upstream's name for client model (identity when unmapped). */
+/* The upstream's name for client model: its prefix taken off, then mapped (identity when
+ * unmapped). */
 const char *aip_upstream_model(const aip_upstream *up, const char *model);
 
 const aip_upstream *aip_config_find_upstream(const aip_config *cfg, const char *name);

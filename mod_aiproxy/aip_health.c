@@ -2,6 +2,7 @@
 #include <string.h>
 #include "apr_hash.h"
 #include "aip_health.h"
+#include "aip_model_names.h"
 
 apr_array_header_t *aip_health_models(apr_pool_t *p, const aip_config *cfg)
 {
@@ -14,6 +15,9 @@ apr_array_header_t *aip_health_models(apr_pool_t *p, const aip_config *cfg)
         any |= up->models->nelts == 0;
         for (int m = 0; m < up->models->nelts; m++) {
             const char *model = APR_ARRAY_IDX(up->models, m, const char *);
+            /* listed but excluded: served by none, so never a model to wait for */
+            if (aip_upstream_excludes(up, model))
+                continue;
             if (!apr_hash_get(seen, model, APR_HASH_KEY_STRING)) {
                 apr_hash_set(seen, model, APR_HASH_KEY_STRING, model);
                 APR_ARRAY_PUSH(models, const char *) = model;

@@ -6,6 +6,7 @@
 #include "apr_strings.h"
 #include "apr_tables.h"
 #include "aip_metrics.h"
+#include "aip_model_names.h"
 
 const apr_uint64_t aip_duration_bounds_us[AIP_DURATION_BUCKETS] = {
     10000,   20000,   40000,   80000,    160000,   320000,   640000,
@@ -62,20 +63,32 @@ static int add_map_key(void *baton, const char *key, const char *value)
     return 1;
 }
 
+/* The names up is called by: its models, the names clients call them by (a prefix) and its
+ * map='s client names. */
+static void add_upstream_names(apr_pool_t *p, const aip_config *cfg, const aip_upstream *up,
+                               apr_array_header_t *names, apr_hash_t *seen)
+{
+    apr_array_header_t *client_names = apr_array_make(p, 4, sizeof(const char *));
+    void *pair[2] = {names, seen};
+
+    for (int m = 0; m < up->models->nelts; m++)
+        add_name(names, seen, APR_ARRAY_IDX(up->models, m, const char *));
+    aip_upstream_client_names(p, up, cfg->force_model_prefix, client_names);
+    for (int m = 0; m < client_names->nelts; m++)
+        add_name(names, seen, APR_ARRAY_IDX(client_names, m, const char *));
+    if (up->model_map)
+        apr_table_do(add_map_key, pair, up->model_map, NULL);
+}
+
 /* Every model name the configuration mentions: served, mapped, or in a fallback chain. */
 static apr_array_header_t *configured_models(apr_pool_t *p, const aip_config *cfg)
 {
     apr_array_header_t *names = apr_array_make(p, 8, sizeof(const char *));
     apr_hash_t *seen = apr_hash_make(p);
-    void *pair[2] = {names, seen};
 
-    for (int i = 0; i < cfg->upstreams->nelts; i++) {
-        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
-        for (int m = 0; m < up->models->nelts; m++)
-            add_name(names, seen, APR_ARRAY_IDX(up->models, m, const char *));
-        if (up->model_map)
-            apr_table_do(add_map_key, pair, up->model_map, NULL);
-    }
+    for (int i = 0; i < cfg->upstreams->nelts; i++)
+        add_upstream_names(p, cfg, APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *), names,
+                           seen);
     if (cfg->fallback) {
         for (apr_hash_index_t *hi = apr_hash_first(p, cfg->fallback); hi; hi = apr_hash_next(hi)) {
             const void *key;
@@ -120,7 +133,12 @@ aip_metrics_layout *aip_metrics_layout_create(apr_pool_t *p, const aip_config *c
 
         mu->name = up ? up->name : NO_UPSTREAM;
         mu->provider = up ? provider_of(up->api_type) : NO_UPSTREAM;
-        set_models(p, mu, up && up->models->nelts ? up->models : all);
+        if (up && up->models->nelts) {
+            apr_array_header_t *own = apr_array_make(p, 4, sizeof(const char *));
+            add_upstream_names(p, cfg, up, own, apr_hash_make(p));
+            set_models(p, mu, own);
+        } else
+            set_models(p, mu, all);
         mu->first_row = l->rows;
         l->rows += rows_of(mu);
     }

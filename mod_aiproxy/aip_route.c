@@ -18,6 +18,9 @@ static const struct {
      AIPROXY_OP_COUNT_TOKENS},
     {"/v1/chat/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST",
      AIPROXY_OP_GENERATE},
+    {"/v1/completions", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST",
+     AIPROXY_OP_COMPLETE},
+    {"/v1/embeddings", AIP_ROUTE_GENERATE, AIPROXY_PROTO_OPENAI, NULL, "POST", AIPROXY_OP_EMBED},
     {"/v1/responses", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, NULL, "POST",
      AIPROXY_OP_GENERATE},
     {"/v1/responses/compact", AIP_ROUTE_GENERATE, AIPROXY_PROTO_RESPONSES, "compact", "POST",
@@ -36,9 +39,13 @@ static const char *const gemini_model_prefixes[] = {"/v1beta/models/", "/v1/mode
 static const struct {
     const char *action;
     int streams;
+    aiproxy_operation operation;
+    const char *variant; /* "batch": one vector per item of requests[] */
 } gemini_actions[] = {
-    {"generateContent", 0},
-    {"streamGenerateContent", 1},
+    {"generateContent", 0, AIPROXY_OP_GENERATE, NULL},
+    {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
+    {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
+    {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
 };
 
 static int query_has_alt_sse(const char *query)
@@ -54,12 +61,33 @@ static int query_has_alt_sse(const char *query)
     return 0;
 }
 
+/* Is the model part of a Gemini path (up to end) made of whole segments: a name may carry
+ * '/' (an upstream prefix, "team/gemini-2.5-pro", or a vendor, "google/gemma-3"), but no
+ * empty, "." or ".." segment. */
+static int model_segments_ok(const char *model, const char *end)
+{
+    const char *seg = model;
+
+    while (seg < end) {
+        const char *slash = memchr(seg, '/', (size_t) (end - seg));
+        size_t n = (size_t) ((slash ? slash : end) - seg);
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        if (!slash)
+            return 1;
+        if (slash + 1 == end)
+            return 0;
+        seg = slash + 1;
+    }
+    return 0;
+}
+
 static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char *query,
                                      aip_route *out)
 {
     const char *colon = strrchr(rest, ':');
 
-    if (!colon || colon == rest || strchr(rest, '/'))
+    if (!colon || colon == rest || strchr(colon, '/') || !model_segments_ok(rest, colon))
         return AIP_ROUTE_UNKNOWN;
     for (size_t i = 0; i < sizeof(gemini_actions) / sizeof(gemini_actions[0]); i++) {
         if (strcmp(colon + 1, gemini_actions[i].action))
@@ -68,6 +96,8 @@ static aip_route_result match_gemini(apr_pool_t *p, const char *rest, const char
         out->proto = AIPROXY_PROTO_GEMINI;
         out->method = "POST";
         out->info.model = apr_pstrmemdup(p, rest, colon - rest);
+        out->info.operation = gemini_actions[i].operation;
+        out->info.variant = gemini_actions[i].variant;
         out->info.stream = !gemini_actions[i].streams ? AIPROXY_STREAM_NONE
                            : query_has_alt_sse(query) ? AIPROXY_STREAM_SSE
                                                       : AIPROXY_STREAM_JSON_ARRAY;

@@ -10,7 +10,8 @@
 
 typedef enum {
     AIP_ROUTE_GENERATE = 0,    /* POST a request for a model: a generation, or the other
-                                * operation its info names (a token count) */
+                                * operation its info names (a token count, embeddings, a
+                                * legacy text completion) */
     AIP_ROUTE_MODELS,          /* GET the model list */
     AIP_ROUTE_LIVEZ,           /* GET liveness: the server runs (no client key) */
     AIP_ROUTE_READYZ,          /* GET readiness: every model has an upstream (no client key) */

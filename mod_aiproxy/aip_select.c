@@ -3,6 +3,7 @@
 #include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
+#include "aip_model_names.h"
 #include "aip_select.h"
 
 /* The upstreams that serve one model (or every unlisted model) and their turn sequence. */
@@ -16,8 +17,9 @@ typedef struct {
 } upstream_set;
 
 struct aip_selector {
-    apr_hash_t *by_model;     /* model -> upstream_set * */
-    upstream_set *unlisted;   /* upstreams that serve every model */
+    apr_hash_t *by_model;     /* client model name -> upstream_set * */
+    upstream_set *unlisted;   /* upstreams that serve every model (but their exclusions) */
+    const aip_config *cfg;    /* for the names the shared set answers (prefixes, exclusions) */
     apr_array_header_t *sets; /* upstream_set *, every one of them (in turn word order) */
 };
 
@@ -68,7 +70,7 @@ static upstream_set *make_set(apr_pool_t *p, const aip_config *cfg, const char *
         const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
         if (!up->enabled)
             continue;
-        if (model ? aip_upstream_serves(up, model) : up->models->nelts == 0)
+        if (model ? aip_upstream_answers(cfg, up, model) : up->models->nelts == 0)
             set->members[set->nmembers++] = up;
     }
     build_sequence(p, set);
@@ -84,10 +86,13 @@ aip_selector *aip_selector_create(apr_pool_t *p, const aip_config *cfg)
     sel->sets = apr_array_make(p, 4, sizeof(upstream_set *));
     sel->unlisted = make_set(p, cfg, NULL);
     APR_ARRAY_PUSH(sel->sets, upstream_set *) = sel->unlisted;
+    sel->cfg = cfg;
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
-        for (int m = 0; m < up->models->nelts; m++) {
-            const char *model = APR_ARRAY_IDX(up->models, m, const char *);
+        apr_array_header_t *names = apr_array_make(p, 4, sizeof(const char *));
+        aip_upstream_client_names(p, up, cfg->force_model_prefix, names);
+        for (int m = 0; m < names->nelts; m++) {
+            const char *model = APR_ARRAY_IDX(names, m, const char *);
             if (!apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING)) {
                 upstream_set *set = make_set(p, cfg, model);
                 apr_hash_set(sel->by_model, model, APR_HASH_KEY_STRING, set);
@@ -102,6 +107,15 @@ static upstream_set *set_for(const aip_selector *sel, const char *model)
 {
     upstream_set *set = apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING);
     return set ? set : sel->unlisted;
+}
+
+/* Does member answer model? Sets made for one name hold only upstreams that do; the set of
+ * upstreams serving every model is shared by all other names, so their prefixes and
+ * exclusions are checked per name. */
+static int member_answers(const aip_selector *sel, const upstream_set *set, int member,
+                          const char *model)
+{
+    return set != sel->unlisted || aip_upstream_answers(sel->cfg, set->members[member], model);
 }
 
 int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **order, int max)
@@ -119,7 +133,8 @@ int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **
         int member = set->sequence[(start + step) % set->length];
         if (!taken[member]) {
             taken[member] = 1;
-            order[count++] = set->members[member];
+            if (member_answers(sel, set, member, model))
+                order[count++] = set->members[member];
         }
     }
     return count;
@@ -127,7 +142,12 @@ int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **
 
 int aip_select_count(const aip_selector *sel, const char *model)
 {
-    return set_for(sel, model)->nmembers;
+    const upstream_set *set = set_for(sel, model);
+    int count = 0;
+
+    for (int i = 0; i < set->nmembers; i++)
+        count += member_answers(sel, set, i, model);
+    return count;
 }
 
 int aip_selector_turns(const aip_selector *sel)

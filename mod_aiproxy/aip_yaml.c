@@ -403,6 +403,12 @@ static const field_spec upstream_fields[] = {
     {"http_headers", read_map, offsetof(aip_yaml_upstream, http_headers)},
     {"tls_ca_file", read_string, offsetof(aip_yaml_upstream, tls_ca_file)},
     {"tls_verify", read_flag, offsetof(aip_yaml_upstream, tls_verify)},
+    {"prefix", read_string, offsetof(aip_yaml_upstream, prefix)},
+    /* cliproxyapi++ spells it with a hyphen; both are read */
+    {"excluded_models", read_list, offsetof(aip_yaml_upstream, excluded_models)},
+    {"excluded-models", read_list, offsetof(aip_yaml_upstream, excluded_models)},
+    {"preset", read_string, offsetof(aip_yaml_upstream, preset)},
+    {"endpoint", read_string, offsetof(aip_yaml_upstream, endpoint)},
 };
 
 static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t *node)
@@ -419,6 +425,7 @@ static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t 
     up->compression.value = "none";
     up->http_headers = apr_array_make(p, 1, sizeof(aip_yaml_pair));
     up->tls_verify.value = 1;
+    up->excluded_models = apr_array_make(p, 1, sizeof(aip_yaml_item));
 }
 
 static int read_upstreams(parse_ctx *ctx, yaml_node_t *node, void *field, const char *what)
@@ -520,6 +527,8 @@ static const field_spec top_fields[] = {
     {"model_fallback", read_map, offsetof(aip_yaml_config, model_fallback)},
     {"upstreams", read_upstreams, offsetof(aip_yaml_config, upstreams)},
     {"tls_ca_file", read_string, offsetof(aip_yaml_config, tls_ca_file)},
+    {"force_model_prefix", read_flag, offsetof(aip_yaml_config, force_model_prefix)},
+    {"force-model-prefix", read_flag, offsetof(aip_yaml_config, force_model_prefix)},
 };
 
 static aip_yaml_config *config_defaults(apr_pool_t *p, const char *path)
@@ -603,10 +612,11 @@ static int check_credentials(parse_ctx *ctx, aip_yaml_upstream *up, const char *
                            what, up->api_type.value);
         return 0;
     }
-    if (!up->base_url.value || !*up->base_url.value)
-        return fail_at(ctx, up->mark, "%s: base_url is required for api_type %s", what,
-                       up->api_type.value);
-    if (strncasecmp(up->base_url.value, "http://", 7) != 0 &&
+    if ((!up->base_url.value || !*up->base_url.value) && !up->preset.value)
+        return fail_at(ctx, up->mark, "%s: base_url is required for api_type %s (or a preset)",
+                       what, up->api_type.value);
+    if (up->base_url.value && *up->base_url.value &&
+        strncasecmp(up->base_url.value, "http://", 7) != 0 &&
         strncasecmp(up->base_url.value, "https://", 8) != 0)
         return fail_at(ctx, up->base_url.mark,
                        "%s: base_url '%s' must start with http:// or "

@@ -88,6 +88,10 @@ typedef struct {
     apr_array_header_t *http_headers;     /* aip_yaml_pair; names in canonical case */
     aip_yaml_string tls_ca_file;          /* absolute; NULL = the top level's, or the system's */
     aip_yaml_flag tls_verify;             /* mark.line 0: not written (verified) */
+    aip_yaml_string prefix;               /* models also reachable as <prefix>/<model> */
+    apr_array_header_t *excluded_models;  /* aip_yaml_item; names or * globs */
+    aip_yaml_string preset;               /* provider preset (base URL, api type, endpoint) */
+    aip_yaml_string endpoint;             /* exact endpoint path with {model} */
 } aip_yaml_upstream;
 
 /* One api-key entry: a plain string, or {key, models, rpm, tpm}. */
@@ -117,6 +121,7 @@ typedef struct {
     apr_array_header_t *model_fallback; /* aip_yaml_pair: model -> next model */
     apr_array_header_t *upstreams;      /* aip_yaml_upstream */
     aip_yaml_string tls_ca_file;        /* absolute; CA file for every https upstream */
+    aip_yaml_flag force_model_prefix;   /* prefixed upstreams answer only prefixed names */
     apr_array_header_t *warnings;       /* aip_yaml_item: message and where */
 } aip_yaml_config;
 

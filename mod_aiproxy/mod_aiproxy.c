@@ -279,7 +279,8 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
 
 /* AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] [models=a,b] [map=a=b]
  *                 [header="Name: value"] [compression=...] [enabled=on|off] [tls_verify=on|off]
- *                 [tls_ca=file] [forwarded_headers=on|off] [member params] */
+ *                 [tls_ca=file] [forwarded_headers=on|off] [prefix=p] [exclude=a,b*]
+ *                 [preset=name] [endpoint=/path/{model}] [member params] */
 static const char *cmd_upstream(cmd_parms *cmd, void *dummy, const char *args)
 {
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
@@ -326,6 +327,19 @@ static const char *cmd_max_body(cmd_parms *cmd, void *dummy, const char *arg)
         return "AIProxyMaxBodySize: expected a size in bytes of at least 1024";
     conf->cfg->max_body = size;
     conf->cfg->max_body_set = 1;
+    return NULL;
+}
+
+/* AIProxyForceModelPrefix on|off: upstreams with prefix= answer only "<prefix>/<model>". */
+static const char *cmd_force_model_prefix(cmd_parms *cmd, void *dummy, int on)
+{
+    aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    if (err)
+        return err;
+    conf->cfg->force_model_prefix = on;
+    conf->cfg->force_model_prefix_set = 1;
     return NULL;
 }
 
@@ -414,9 +428,12 @@ static const command_rec aiproxy_cmds[] = {
                      "AIProxyUpstream <name> <base-url> [api=...] [token=...] [weight=N] "
                      "[models=a,b] [map=client=upstream] [header=\"Name: value\"] "
                      "[compression=zstd|gzip|br|none] [enabled=on|off] [tls_verify=on|off] "
-                     "[tls_ca=file] [forwarded_headers=on|off] [BalancerMember params]"),
+                     "[tls_ca=file] [forwarded_headers=on|off] [prefix=p] [exclude=a,b*] "
+                     "[preset=name] [endpoint=/path/{model}] [BalancerMember params]"),
     AP_INIT_TAKE1("AIProxyMaxBodySize", cmd_max_body, NULL, RSRC_CONF,
                   "Largest client request body accepted, in bytes (default 33554432)"),
+    AP_INIT_FLAG("AIProxyForceModelPrefix", cmd_force_model_prefix, NULL, RSRC_CONF,
+                 "On: upstreams with prefix= are reached only as <prefix>/<model>"),
     AP_INIT_TAKE1("AIProxyDefaultMaxTokens", cmd_default_max_tokens, NULL, RSRC_CONF,
                   "max_tokens sent to upstreams that require one when the client gave none"),
     AP_INIT_TAKE1("AIProxyConfigFile", aip_cmd_config_file, NULL, RSRC_CONF,

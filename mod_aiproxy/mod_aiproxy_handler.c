@@ -17,6 +17,8 @@
 #include "apr_uuid.h"
 #include "mod_aiproxy_private.h"
 #include "aip_client_key.h"
+#include "aip_endpoint.h"
+#include "aip_model_names.h"
 #include "aip_failover.h"
 #include "aip_passthrough.h"
 #include "aiproxy_log.h"
@@ -69,28 +71,19 @@ static aip_client_hints client_hints(request_rec *r)
     return hints;
 }
 
+/* Every name the client may call (aip_model_names.h), as far as its key's scope allows. */
 static int list_models(client_request *cr)
 {
     request_rec *r = cr->r;
-    const aip_config *cfg = cr->conf->cfg;
-    apr_array_header_t *models = apr_array_make(r->pool, 8, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(r->pool);
+    apr_array_header_t *names = aip_config_model_names(r->pool, cr->conf->cfg);
+    apr_array_header_t *models = apr_array_make(r->pool, names->nelts + 1, sizeof(const char *));
     apr_size_t len;
     const char *body;
 
-    for (int i = 0; i < cfg->upstreams->nelts; i++) {
-        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
-        if (!up->enabled)
-            continue;
-        for (int m = 0; m < up->models->nelts; m++) {
-            const char *model = APR_ARRAY_IDX(up->models, m, const char *);
-            if (!aip_client_key_allows(cr->key, model))
-                continue;
-            if (!apr_hash_get(seen, model, APR_HASH_KEY_STRING)) {
-                apr_hash_set(seen, model, APR_HASH_KEY_STRING, model);
-                APR_ARRAY_PUSH(models, const char *) = model;
-            }
-        }
+    for (int i = 0; i < names->nelts; i++) {
+        const char *model = APR_ARRAY_IDX(names, i, const char *);
+        if (aip_client_key_allows(cr->key, model))
+            APR_ARRAY_PUSH(models, const char *) = model;
     }
     body = aip_translate->model_list_body(r->pool, cr->route.proto, models, &len);
     ap_set_content_type(r, "application/json");
@@ -98,6 +91,42 @@ static int list_models(client_request *cr)
     if (!r->header_only)
         ap_rwrite(body, (int) len, r);
     return OK;
+}
+
+/* The method word the protocol's own path ends with ("/v1beta/models/m:generateContent"),
+ * or NULL. */
+static const char *path_method(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *colon = strrchr(slash ? slash : path, ':');
+    return colon && colon[1] ? colon + 1 : NULL;
+}
+
+/* An upstream with its own endpoint (endpoint=, or its preset's) gets that path, with the
+ * upstream model in place of {model}, and its query before the protocol's own. A model that
+ * cannot be put into a path answers 400. */
+static int apply_endpoint(request_rec *r, const aip_upstream *up, aiproxy_operation op,
+                          aip_attempt *at, aiproxy_error *err)
+{
+    const char *template = aip_upstream_endpoint(up), *path, *query, *msg;
+
+    /* A fixed endpoint is the generation's: a token count keeps its own API's path, unless
+     * the endpoint names the method ({method}) and so serves both; a forwarded route (images,
+     * audio, rerank) always keeps its own. */
+    if (!template || op == AIPROXY_OP_FORWARD ||
+        (op != AIPROXY_OP_GENERATE && !aip_endpoint_has_method(template)))
+        return 0;
+    if ((msg = aip_endpoint_expand(r->pool, template, at->upstream_model, path_method(at->req.path),
+                                   &path, &query))) {
+        err->status = HTTP_BAD_REQUEST;
+        err->message = msg;
+        return HTTP_BAD_REQUEST;
+    }
+    at->req.path = path;
+    if (query)
+        at->req.query =
+            at->req.query ? apr_pstrcat(r->pool, query, "&", at->req.query, NULL) : query;
+    return 0;
 }
 
 static int refuse_upstream(aiproxy_error *err, const char *message)
@@ -149,8 +178,8 @@ static const char *attempt_id(apr_pool_t *p)
  * or an HTTP status with *err filled (the request cannot be expressed for this upstream's
  * protocol). */
 static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, const aiproxy_credential *cred, aip_attempt *at,
-                           aiproxy_error *err)
+                           const char *model, int thinking, const aiproxy_credential *cred,
+                           aip_attempt *at, aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -166,6 +195,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.stream = client_stream != AIPROXY_STREAM_NONE;
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     target.dialect = up->dialect;
+    target.thinking = thinking;
     target.project = cred->project;
     target.request_id = attempt_id(r->pool);
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
@@ -176,6 +206,8 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     at->upstream = up;
     at->model = model;
     at->upstream_model = target.model;
+    if ((rc = apply_endpoint(r, up, aip_translate->request_operation(req), at, err)) != 0)
+        return rc;
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
     at->args = at->req.query;
     at->forward = cr->route.forward;
@@ -191,6 +223,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.include_usage = aip_translate->request_wants_stream_usage(req);
     spec.operation = aip_translate->request_operation(req);
     spec.upstream_dialect = up->dialect;
+    spec.embed_flags = aip_translate->request_embed_flags(req);
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }
@@ -330,6 +363,7 @@ static int prepare_passthrough(client_request *cr, const aip_upstream *up, aip_a
 typedef struct {
     client_request *cr;
     aiproxy_request *req;
+    int thinking;            /* the name asked for thinking (-thinking suffix) */
     aip_attempt *last;       /* the last attempt made, or NULL */
     int attempts;            /* attempts made (the AIPROXY_ATTEMPTS variable) */
     int skipped_open;        /* candidates skipped with their circuit open */
@@ -346,7 +380,8 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
     int status = run->cr->route.kind == AIP_ROUTE_PASSTHROUGH
                      ? prepare_passthrough(run->cr, up, at)
-                     : prepare_attempt(run->cr, run->req, up, model, cred, at, &run->build_err);
+                     : prepare_attempt(run->cr, run->req, up, model, run->thinking, cred, at,
+                                       &run->build_err);
 
     if (status) {
         run->unexpressible = status;
@@ -437,7 +472,8 @@ static int candidate_ready(candidate_run *run, const aip_upstream *up, const cha
 
 /* The model's upstreams in weighted order, then its fallback's, and so on (cycles are refused
  * at startup), until one answers or a failure must go to the client. */
-static int run_candidates(client_request *cr, aiproxy_request *req)
+static int run_candidates(client_request *cr, aiproxy_request *req, const char *first_model,
+                          int thinking)
 {
     const aip_config *cfg = cr->conf->cfg;
     const aip_upstream *order[AIP_MAX_UPSTREAMS];
@@ -446,8 +482,8 @@ static int run_candidates(client_request *cr, aiproxy_request *req)
     memset(&run, 0, sizeof(run));
     run.cr = cr;
     run.req = req;
-    for (const char *model = aip_translate->request_model(req); model;
-         model = aip_config_fallback(cfg, model)) {
+    run.thinking = thinking;
+    for (const char *model = first_model; model; model = aip_config_fallback(cfg, model)) {
         int n = aip_select_order(cr->conf->selector, model, order, AIP_MAX_UPSTREAMS);
         apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
@@ -463,8 +499,7 @@ static int run_candidates(client_request *cr, aiproxy_request *req)
     }
     if (!run.last && run.unexpressible)
         return send_error(cr, run.unexpressible, run.build_err.message);
-    return report_failure(cr, run.last, run.attempts, run.skipped_open,
-                          aip_translate->request_model(req));
+    return report_failure(cr, run.last, run.attempts, run.skipped_open, first_model);
 }
 
 /* Read and decode the client body as the route takes it: JSON, or for an upload route
@@ -521,10 +556,16 @@ static int serve_generation(client_request *cr)
 {
     aiproxy_request *req = read_request(cr);
     const char *model;
+    int thinking;
 
     if (!req)
         return OK;
+    /* The -thinking suffix is a generation's (a token count names the same model); a
+     * forwarded body (images, audio, rerank) keeps the name it has. */
     model = aip_translate->request_model(req);
+    thinking = 0;
+    if (aip_translate->request_operation(req) != AIPROXY_OP_FORWARD)
+        model = aip_model_route_name(cr->r->pool, cr->conf->cfg, model, &thinking);
     count_as_request(cr, model);
     /* OpenAI's answer for a model the key may not use: the same 404 as for an unknown one,
      * so a key cannot probe which models exist. */
@@ -533,7 +574,7 @@ static int serve_generation(client_request *cr)
             cr, HTTP_NOT_FOUND, "model_not_found",
             apr_psprintf(cr->r->pool,
                          "The model '%s' does not exist or you do not have access to it.", model));
-    return run_candidates(cr, req);
+    return run_candidates(cr, req, model, thinking);
 }
 
 /* ANY /passthrough/{upstream}/{rest}: the named upstream only, with its own credentials; its

@@ -90,8 +90,23 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
     apr_pool_t *p = cmd->pool;
     aip_yaml_mark unset = up->mark; /* defaults are reported at the upstream itself */
 
-    push_param(params, "api", up->api_type.value,
-               up->api_type.mark.line ? up->api_type.mark : unset);
+    /* a preset's api type stands unless api_type is written */
+    if (up->api_type.mark.line || !up->preset.value)
+        push_param(params, "api", up->api_type.value,
+                   up->api_type.mark.line ? up->api_type.mark : unset);
+    if (up->preset.value)
+        push_param(params, "preset", up->preset.value, up->preset.mark);
+    if (up->prefix.value)
+        push_param(params, "prefix", up->prefix.value, up->prefix.mark);
+    if (up->endpoint.value)
+        push_param(params, "endpoint", up->endpoint.value, up->endpoint.mark);
+    for (int i = 0; i < up->excluded_models->nelts; i++) {
+        const aip_yaml_item *x = &APR_ARRAY_IDX(up->excluded_models, i, aip_yaml_item);
+        /* exclude= splits on commas like models= */
+        if (strchr(x->value, ','))
+            return error_at(cmd, cfg, x->mark, "excluded_models: a name must not contain ','");
+        push_param(params, "exclude", x->value, x->mark);
+    }
     for (int i = 0; i < up->tokens->nelts; i++) {
         const aip_yaml_item *t = &APR_ARRAY_IDX(up->tokens, i, aip_yaml_item);
         push_param(params, "token", t->value, t->mark);
@@ -234,6 +249,10 @@ static const char *apply_config(cmd_parms *cmd, const aip_yaml_config *cfg)
     if ((msg = add_fallbacks(cmd, cfg, sconf->cfg)) != NULL)
         return msg;
     add_client_keys(cmd, cfg, sconf->cfg);
+    if (cfg->force_model_prefix.mark.line > 0) {
+        sconf->cfg->force_model_prefix = cfg->force_model_prefix.value;
+        sconf->cfg->force_model_prefix_set = 1;
+    }
     /* only when written: the built-in default is the same 4096, and a second file or an
      * AIProxyDefaultMaxTokens line must not be overridden by a default */
     if (cfg->default_max_tokens.mark.line > 0) {

@@ -190,6 +190,7 @@ static const aiproxy_translate_api translate_api = {
     .request_stream = aiproxy_request_stream,
     .request_wants_stream_usage = aiproxy_request_wants_stream_usage,
     .request_operation = aiproxy_request_operation,
+    .request_embed_flags = aiproxy_request_embed_flags,
     .request_build = aiproxy_request_build,
     .response_create = aiproxy_response_create,
     .response_content_type = aiproxy_response_content_type,

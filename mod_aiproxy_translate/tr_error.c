@@ -18,6 +18,7 @@ static const tr_error_words error_words[] = {
     {422, "invalid_request_error", "invalid_request_error", NULL, "INVALID_ARGUMENT"},
     {429, "rate_limit_error", "rate_limit_error", "rate_limit_exceeded", "RESOURCE_EXHAUSTED"},
     {500, "api_error", "server_error", NULL, "INTERNAL"},
+    {501, "api_error", "invalid_request_error", "not_implemented", "UNIMPLEMENTED"},
     {502, "api_error", "server_error", "bad_gateway", "UNAVAILABLE"},
     {503, "overloaded_error", "server_error", "service_unavailable", "UNAVAILABLE"},
     {504, "timeout_error", "server_error", "timeout", "DEADLINE_EXCEEDED"},

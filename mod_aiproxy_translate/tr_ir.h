@@ -122,6 +122,7 @@ typedef struct {
     aiproxy_stream_mode stream;
     const char *variant; /* route variant, e.g. "compact" */
     aiproxy_operation operation;
+    unsigned embed_flags; /* aiproxy_embed_flag bits (AIPROXY_OP_EMBED) */
 
     apr_array_header_t *system;   /* tr_block * (TEXT) from system/instructions/systemInstruction */
     apr_array_header_t *messages; /* tr_message * */

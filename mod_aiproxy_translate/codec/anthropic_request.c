@@ -734,7 +734,10 @@ static int encode_request(encoder *e, tr_jv *body)
         tr_jv_set_bool(body, "stream", 1);
     if (e->req->proto == AIPROXY_PROTO_ANTHROPIC) {
         static const char *const skip[] = {"stream", NULL};
-        tr_req_keep_unclaimed(body, e->req->root, skip);
+        /* the sampling values encode_sampling left out for thinking stay out */
+        static const char *const skip_thinking[] = {"stream", "temperature", "top_p", "top_k",
+                                                    NULL};
+        tr_req_keep_unclaimed(body, e->req->root, plan.on ? skip_thinking : skip);
     }
     return 0;
 }

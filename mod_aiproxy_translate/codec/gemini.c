@@ -6,9 +6,9 @@
 #include "json/tr_jv.h"
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
+#include "codec/tr_embed.h"
 
-static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
-                               aiproxy_error *err)
+int tr_gemini_peek_route(tr_request *req, const aiproxy_route_info *route, aiproxy_error *err)
 {
     /* Gemini carries model and streaming in the URL, never in the body. */
     if (!route || !route->model || !*route->model)
@@ -18,6 +18,14 @@ static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_rou
         return err->status;
     req->model = route->model;
     req->stream = route->stream;
+    return 0;
+}
+
+static int gemini_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
+                               aiproxy_error *err)
+{
+    if (tr_gemini_peek_route(req, route, err))
+        return err->status;
     return tr_peek_require_array(p, req->root, "contents", err);
 }
 
@@ -45,17 +53,22 @@ static const char *escape_path_segment(apr_pool_t *p, const char *s)
     return out;
 }
 
+const char *tr_gemini_model_path(apr_pool_t *p, const char *model, const char *action)
+{
+    return apr_pstrcat(p, "/v1beta/models/", escape_path_segment(p, model), ":", action, NULL);
+}
+
 static void gemini_request_path(apr_pool_t *p, const aiproxy_target *target, const char *variant,
                                 const char **path, const char **query)
 {
-    *path = apr_pstrcat(p, "/v1beta/models/", escape_path_segment(p, target->model),
-                        target->stream ? ":streamGenerateContent" : ":generateContent", NULL);
+    *path = tr_gemini_model_path(p, target->model,
+                                 target->stream ? "streamGenerateContent" : "generateContent");
     *query = target->stream ? "alt=sse" : NULL;
 }
 
 static const char *gemini_count_path(apr_pool_t *p, const char *model)
 {
-    return apr_pstrcat(p, "/v1beta/models/", escape_path_segment(p, model), ":countTokens", NULL);
+    return tr_gemini_model_path(p, model, "countTokens");
 }
 
 /* countTokens takes a whole generation request (system instruction and tools count too)
@@ -90,6 +103,7 @@ const tr_codec tr_gemini_codec = {
     .count_path = gemini_count_path,
     .count_body = gemini_count_body,
     .count_member = "totalTokens",
+    .embed = &tr_gemini_embed_format,
     .error_encode = gemini_error_encode,
     .error_decode = gemini_error_decode,
     TR_CODEC_TRANSLATION_ENTRIES(gemini),

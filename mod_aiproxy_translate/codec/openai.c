@@ -4,6 +4,7 @@
 #include "json/tr_jv.h"
 #include "codec/tr_peek.h"
 #include "codec/tr_protocols.h"
+#include "codec/tr_embed.h"
 
 static int openai_request_peek(apr_pool_t *p, tr_request *req, const aiproxy_route_info *route,
                                aiproxy_error *err)
@@ -49,6 +50,8 @@ const tr_codec tr_openai_codec = {
     /* Chat Completions has no count endpoint; OpenAI and compatible servers count in the
      * Responses API (POST /v1/responses/input_tokens). */
     .count_via = AIPROXY_PROTO_RESPONSES,
+    .embed = &tr_openai_embed_format,
+    .complete = &tr_completions_codec,
     .error_encode = tr_openai_error_envelope,
     .error_decode = tr_openai_error_message,
     TR_CODEC_TRANSLATION_ENTRIES(openai),

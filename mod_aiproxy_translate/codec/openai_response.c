@@ -508,6 +508,22 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
     return rv;
 }
 
+apr_pool_t *tr_openai_stream_scratch(tr_stream_decoder *d)
+{
+    return d->scratch;
+}
+
+apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *chunk,
+                                           tr_event_fn emit, void *baton)
+{
+    tr_emitter e = {emit, baton};
+    apr_status_t rv =
+        d->ended || !tr_jv_is_object(chunk) ? APR_SUCCESS : decode_chunk(d, &e, chunk);
+
+    apr_pool_clear(d->scratch);
+    return rv;
+}
+
 /* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */
 
 /* The encoder's own state (enc->state). */

@@ -32,3 +32,12 @@ const tr_codec *tr_codec_for(aiproxy_proto proto)
 {
     return (unsigned) proto < AIPROXY_PROTO_COUNT ? protocols[proto].codec : NULL;
 }
+
+const tr_codec *tr_codec_for_operation(aiproxy_proto proto, aiproxy_operation operation)
+{
+    const tr_codec *codec = tr_codec_for(proto);
+
+    if (codec && operation == AIPROXY_OP_COMPLETE && codec->complete)
+        return codec->complete;
+    return codec;
+}

@@ -20,7 +20,9 @@ typedef struct tr_stream_decoder tr_stream_decoder;
  * content. */
 #define TR_STATUS_BAD_EVENT APR_EINVAL
 
-typedef struct {
+typedef struct tr_embed_format tr_embed_format;
+
+typedef struct tr_codec {
     aiproxy_proto proto;
 
     /* ---- requests ---- */
@@ -70,6 +72,14 @@ typedef struct {
     /* The member of the count's answer that holds the number. */
     const char *count_member;
 
+    /* ---- other operations ---- */
+
+    /* Embeddings in this protocol (AIPROXY_OP_EMBED), or NULL where it has none. */
+    const tr_embed_format *embed;
+    /* The codec of this protocol's legacy text completions (AIPROXY_OP_COMPLETE), served by
+     * the same upstreams, or NULL: they then run as generations through the IR. */
+    const struct tr_codec *complete;
+
     /* ---- errors ---- */
 
     tr_jv *(*error_encode)(apr_pool_t *p, const aiproxy_error *err);
@@ -79,10 +89,14 @@ typedef struct {
 
 /* The codec of a protocol (never NULL for a valid proto). */
 const tr_codec *tr_codec_for(aiproxy_proto proto);
+/* The codec that speaks proto for operation: the protocol's own, or the one its upstreams use
+ * for that operation (OpenAI's legacy completions). NULL for an invalid proto. */
+const tr_codec *tr_codec_for_operation(aiproxy_proto proto, aiproxy_operation operation);
 
 extern const tr_codec tr_anthropic_codec;
 extern const tr_codec tr_openai_codec;
 extern const tr_codec tr_responses_codec;
 extern const tr_codec tr_gemini_codec;
+extern const tr_codec tr_completions_codec;
 
 #endif /* TR_CODEC_H */

@@ -28,6 +28,19 @@ TR_DECLARE_CODEC_FUNCTIONS(anthropic);
 TR_DECLARE_CODEC_FUNCTIONS(openai);
 TR_DECLARE_CODEC_FUNCTIONS(responses);
 TR_DECLARE_CODEC_FUNCTIONS(gemini);
+TR_DECLARE_CODEC_FUNCTIONS(completions); /* OpenAI legacy completions (AIPROXY_OP_COMPLETE) */
+
+/* Shared by the Gemini files: the model and stream named in the URL (400 without a model),
+ * and the path of an action on a model ("/v1beta/models/{model}:{action}", model escaped). */
+int tr_gemini_peek_route(tr_request *req, const aiproxy_route_info *route, aiproxy_error *err);
+const char *tr_gemini_model_path(apr_pool_t *p, const char *model, const char *action);
+
+/* For formats that reshape OpenAI chunks before the chat decoder reads them (legacy
+ * completions): the decoder's scratch pool, cleared after every chunk, and one chunk already
+ * parsed (into that pool), decoded as tr_openai_stream_decode decodes the JSON of one. */
+apr_pool_t *tr_openai_stream_scratch(tr_stream_decoder *d);
+apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *chunk,
+                                           tr_event_fn emit, void *baton);
 
 /* Fills a codec table entry list in tr_X.c; the hand-written parts are named explicitly. */
 #define TR_CODEC_TRANSLATION_ENTRIES(X)                                                            \

@@ -135,10 +135,12 @@ int tr_json_is_document(const char *text, apr_size_t len)
 {
     char open[TR_JV_MAX_DEPTH]; /* '{' or '[' per open container */
     int depth = 0;
-    cursor c = {text, text + len};
+    cursor c;
 
-    if (!text)
+    if (!text) /* an empty buffer never allocated: no offset may be added to it */
         return 0;
+    c.cur = text;
+    c.end = text + len;
     for (;;) {
         int value_done = 1;
 

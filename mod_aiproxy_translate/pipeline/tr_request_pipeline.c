@@ -6,12 +6,18 @@
  * and one serialization. The full IR is decoded lazily, the first time an attempt targets
  * another protocol, and reused by later attempts. A target's dialect (pipeline/tr_dialect.c)
  * shapes whatever body results, passthrough included, and may replace the endpoint.
+ *
+ * The operation picks the codec (tr_codec_for_operation: OpenAI's legacy completions have
+ * their own); a token count and embeddings build their own kind of body on the same attempt.
  */
+#include <string.h>
 #include "apr_strings.h"
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
+#include "codec/tr_embed.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_forward.h"
+#include "pipeline/tr_thinking.h"
 #include "tr_error.h"
 
 struct aiproxy_request {
@@ -62,9 +68,11 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
                                        apr_size_t len, const aiproxy_route_info *route,
                                        aiproxy_error *err)
 {
-    const tr_codec *codec = tr_codec_for(proto);
+    aiproxy_operation operation = route ? route->operation : AIPROXY_OP_GENERATE;
+    const tr_codec *codec = tr_codec_for_operation(proto, operation);
     aiproxy_request *req;
     tr_jv *root;
+    int rc;
 
     if (!codec) {
         tr_error_set(err, 500, "unknown client protocol");
@@ -91,9 +99,13 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
         req->ir.variant = route->variant;
         req->ir.operation = route->operation;
     }
-    if (codec->request_peek(p, &req->ir, route, err) != 0)
-        return NULL;
-    return req;
+    if (operation != AIPROXY_OP_EMBED)
+        rc = codec->request_peek(p, &req->ir, route, err);
+    else if (codec->embed)
+        rc = codec->embed->peek(p, &req->ir, route, err);
+    else
+        rc = tr_error_set(err, 404, "this protocol has no embeddings");
+    return rc ? NULL : req;
 }
 
 aiproxy_proto aiproxy_request_proto(const aiproxy_request *req)
@@ -121,12 +133,17 @@ aiproxy_operation aiproxy_request_operation(const aiproxy_request *req)
     return req->ir.operation;
 }
 
+unsigned aiproxy_request_embed_flags(const aiproxy_request *req)
+{
+    return req->ir.embed_flags;
+}
+
 /* The full IR of req, decoded on first use. */
 static int request_ir(apr_pool_t *p, const aiproxy_request *creq, const tr_request **ir,
                       aiproxy_error *err)
 {
     aiproxy_request *req = (aiproxy_request *) creq; /* lazily filled cache */
-    const tr_codec *codec = tr_codec_for(req->ir.proto);
+    const tr_codec *codec = tr_codec_for_operation(req->ir.proto, req->ir.operation);
 
     if (!req->decoded) {
         req->decoded = 1;
@@ -151,7 +168,7 @@ static int passthrough_keeps_bytes(const aiproxy_request *req, const aiproxy_tar
 static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
                              const aiproxy_target *target, tr_jv **body)
 {
-    const tr_codec *codec = tr_codec_for(target->proto);
+    const tr_codec *codec = tr_codec_for_operation(target->proto, req->ir.operation);
     /* Only the top level changes: a shallow copy of it shares every member with the client's
      * tree, which stays as parsed for later attempts. */
     tr_jv *copy = tr_jv_object(p);
@@ -163,13 +180,37 @@ static int build_passthrough(apr_pool_t *p, const aiproxy_request *req,
     return 0;
 }
 
+/* The body for target with thinking on at its defaults (ir: the request, saying nothing
+ * about thinking). To another protocol it is the IR's encoding; to its own protocol, the
+ * client's body with only the thinking members taken from that encoding, so what the IR does
+ * not carry (or refuses to translate, as several candidates) goes out as sent. */
+static int build_with_thinking(apr_pool_t *p, const aiproxy_request *req, const tr_request *ir,
+                               const aiproxy_target *target, int same_stream, tr_jv **body,
+                               aiproxy_error *err)
+{
+    const tr_codec *codec = tr_codec_for(target->proto);
+    tr_request with_thinking = *ir;
+    tr_jv *encoded = NULL;
+    int rc;
+
+    tr_thinking_apply_default(&with_thinking, target->proto);
+    if (target->proto != req->ir.proto || !same_stream)
+        return codec->request_encode(p, &with_thinking, target, body, err);
+    with_thinking.n = 0; /* the candidates stay the client's: only thinking is taken */
+    if ((rc = codec->request_encode(p, &with_thinking, target, &encoded, err)) != 0)
+        return rc;
+    build_passthrough(p, req, target, body);
+    tr_thinking_overlay(p, *body, encoded, target->proto);
+    return 0;
+}
+
 /* The body for target (already the dialect's effective target): the client's bytes, a
  * shallow copy with the model replaced, or the IR encoded for another protocol. *body stays
  * NULL when the client's bytes go out unchanged (only when must_reshape is 0). */
 static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                       int stream_in_body, int must_reshape, tr_jv **body, aiproxy_error *err)
 {
-    const tr_codec *codec = tr_codec_for(target->proto);
+    const tr_codec *codec = tr_codec_for_operation(target->proto, req->ir.operation);
     const tr_request *ir = NULL;
     /* Passthrough only when nothing but the model changes: a must-stream target flips the
      * stream flag, which goes through the IR like any translation, unless a dialect's rules
@@ -177,6 +218,11 @@ static int build_body(apr_pool_t *p, const aiproxy_request *req, const aiproxy_t
     int same_stream = stream_in_body || !!target->stream == (req->ir.stream != AIPROXY_STREAM_NONE);
     int rc;
 
+    /* Thinking asked for by the model name, and the request silent about it: the body goes
+     * through the IR with the target's defaults (a copy: later attempts start from the
+     * request as the client sent it). A body the IR cannot read goes out as it would have. */
+    if (target->thinking && request_ir(p, req, &ir, err) == 0 && !tr_thinking_explicit(ir))
+        return build_with_thinking(p, req, ir, target, same_stream, body, err);
     if (target->proto == req->ir.proto && same_stream) {
         if (!must_reshape && passthrough_keeps_bytes(req, target))
             return 0;
@@ -224,10 +270,56 @@ static int build_count(apr_pool_t *p, const aiproxy_request *req, const aiproxy_
     return 0;
 }
 
+/* Embeddings for target: the client's body (model changed) in its own protocol, else its
+ * texts and options in the target's form; 501 where the target's protocol has none, or its
+ * subscription backend (a dialect) serves generations only. */
+static int build_embed(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
+                       aiproxy_upstream_request *out, aiproxy_error *err)
+{
+    const tr_embed_format *to = tr_codec_for(target->proto)->embed;
+    const tr_embed_format *from = tr_codec_for(req->ir.proto)->embed;
+    const tr_dialect *dialect = tr_dialect_for(target->dialect);
+    tr_embed_request texts;
+    tr_jv *body = NULL;
+
+    if (to && dialect)
+        return tr_error_set(err, 501,
+                            apr_psprintf(p,
+                                         "embeddings cannot be sent to a %s upstream: its "
+                                         "backend serves generations only",
+                                         tr_dialect_name(dialect)));
+    if (!to)
+        return tr_error_set(err, 501,
+                            apr_psprintf(p,
+                                         "embeddings cannot be expressed in the %s API: no "
+                                         "upstream of this model can serve them",
+                                         aiproxy_proto_name(target->proto)));
+    if (target->proto == req->ir.proto && !strcmp(target->model, req->ir.model)) {
+        out->body = req->body;
+        out->len = req->len;
+    } else {
+        if (target->proto == req->ir.proto) {
+            body = tr_jv_object(p);
+            tr_jv_update_missing(body, req->ir.root);
+            to->set_model(p, body, target->model);
+        } else if (from->decode(p, &req->ir, &texts, err))
+            return err->status;
+        else
+            body = to->encode(p, &texts, target->model);
+        out->body = tr_jv_dump(p, body, &out->len);
+    }
+    out->proto = target->proto;
+    out->path = to->path(p, target->model, req->ir.embed_flags);
+    out->query = NULL;
+    out->accept = "application/json";
+    out->upstream_stream = AIPROXY_STREAM_NONE;
+    return 0;
+}
+
 int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aiproxy_target *target,
                           aiproxy_upstream_request *out, aiproxy_error *err)
 {
-    const tr_codec *codec = tr_codec_for(target->proto);
+    const tr_codec *codec = tr_codec_for_operation(target->proto, req->ir.operation);
     const tr_dialect *dialect = tr_dialect_for(target->dialect);
     const char *variant = req->ir.proto == target->proto ? req->ir.variant : NULL;
     aiproxy_target effective;
@@ -242,6 +334,8 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                                          tr_dialect_name(dialect)));
     if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS)
         return build_count(p, req, target, out, err);
+    if (req->ir.operation == AIPROXY_OP_EMBED)
+        return build_embed(p, req, target, out, err);
     if (req->ir.operation == AIPROXY_OP_FORWARD)
         return build_forward(p, req, target, out, err);
     /* An endpoint variant (Responses /compact) is its protocol's own operation: another

@@ -22,6 +22,10 @@
  *
  * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
  * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
+ * Embeddings (AIPROXY_OP_EMBED) are one JSON body too: passed on unchanged within a protocol
+ * (its usage watched), else its vectors put into the client's form (codec/tr_embed.h).
+ * A legacy completion (AIPROXY_OP_COMPLETE) is OpenAI's completions codec on the client side
+ * and, for OpenAI upstreams, on the upstream side too (tr_codec_for_operation).
  *
  * Stream decoders get data == NULL once at the end of the body, for formats whose end is
  * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
@@ -31,6 +35,7 @@
 #include "tr_accumulate.h"
 #include "tr_error.h"
 #include "codec/tr_codec.h"
+#include "codec/tr_embed.h"
 #include "json/tr_json_check.h"
 #include "json/tr_jv.h"
 #include "tr_replay.h"
@@ -52,6 +57,7 @@ struct aiproxy_response {
     int passthrough;              /* bytes straight through; the decoder only watches */
     int reframe;                  /* Gemini chunks re-framed between SSE and a JSON array */
     int count;                    /* a token count: the answer is read for its number */
+    int embed;                    /* embeddings: the answer is read for its vectors */
     const char *envelope;         /* the member the upstream wraps answers in, or NULL */
     apr_pool_t *envelope_scratch; /* one opened stream event, cleared after it */
 
@@ -93,16 +99,19 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     t->spec = *spec;
     t->pool = p;
     t->count = spec->operation == AIPROXY_OP_COUNT_TOKENS;
-    if (t->count)
+    t->embed = spec->operation == AIPROXY_OP_EMBED;
+    if (t->count || t->embed)
         t->spec.client_stream = t->spec.upstream_stream = AIPROXY_STREAM_NONE;
     spec = &t->spec;
-    t->upstream = tr_codec_for(spec->upstream);
-    t->client = tr_codec_for(spec->client);
+    t->upstream = tr_codec_for_operation(spec->upstream, spec->operation);
+    t->client = tr_codec_for_operation(spec->client, spec->operation);
     if (!t->upstream || !t->client)
         return NULL;
     t->envelope = tr_dialect_answer_member(tr_dialect_for(spec->upstream_dialect));
     if (t->envelope)
         apr_pool_create(&t->envelope_scratch, p);
+    /* Embeddings within a protocol pass too, like any JSON answer (checked, usage watched):
+     * a large batch of vectors is never parsed into a tree. */
     t->passthrough = !t->count && !t->envelope && spec->client == spec->upstream &&
                      spec->client_stream == spec->upstream_stream &&
                      spec->upstream_stream != AIPROXY_STREAM_JSON_ARRAY;
@@ -472,6 +481,31 @@ static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
     return t->sink->write(t->sink->baton, text, len);
 }
 
+/* Embeddings of another protocol: the upstream's vectors in the client's form, its usage what
+ * the log and the key limits count (within a protocol the answer passes, watched). */
+static apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
+{
+    aiproxy_error err = {0};
+    const tr_embed_format *from = t->upstream->embed, *to = t->client->embed;
+    tr_embed_answer answer;
+    tr_jv *root;
+    apr_size_t len;
+    const char *text;
+    int decoded;
+
+    if (upstream_broke)
+        return fail(t, 502, "the upstream connection failed before its embeddings were complete");
+    root = t->body->len ? tr_jv_parse(t->pool, t->body->data, t->body->len, &err) : NULL;
+    decoded = from && root && from->answer_decode(t->pool, root, &answer) == 0;
+    if (!decoded || !to)
+        return fail(t, 502, "the upstream's embeddings answer has no vectors");
+    t->info.input_tokens = t->usage.input = answer.input_tokens;
+    text = tr_jv_dump(t->pool, to->answer_encode(t->pool, &answer, &t->spec), &len);
+    t->terminated = 1;
+    t->info.seen_content = 1;
+    return t->sink->write(t->sink->baton, text, len);
+}
+
 /* The end of an upstream stream: complete the client's stream or JSON body, or fail it. */
 static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
 {
@@ -657,5 +691,7 @@ apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
         return finish_passthrough(t, upstream_broke);
     if (t->count)
         return finish_count(t, upstream_broke);
+    if (t->embed)
+        return finish_embed(t, upstream_broke);
     return t->body ? finish_body(t, upstream_broke) : finish_stream(t, upstream_broke);
 }

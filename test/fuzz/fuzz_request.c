@@ -1,10 +1,12 @@
 /*
  * fuzz_request.c: libFuzzer harness for request parsing and translation.
  *
- * Input: byte 0 picks the client protocol (low 2 bits) and whether the route streams (bit 2);
- * the rest is the client body. Every accepted body is built for all four upstream
- * protocols, streaming and not, so each decoder meets each encoder (same-protocol
- * passthrough and the IR path for a flipped stream flag included), then for each
+ * Input: byte 0 picks the client protocol (low 2 bits), whether the route streams (bit 2), a
+ * default max tokens (bit 3), the route's operation (bits 4-5: generation, embeddings,
+ * batch embeddings, legacy completion) and thinking asked for by the model name (bit 6); the
+ * rest is the client body. Every accepted body is built for all four upstream protocols,
+ * streaming and not, so each decoder meets each encoder (same-protocol passthrough and the IR
+ * path for a flipped stream flag included), then for each
  * subscription dialect on its protocol. Everything lives in one pool per input;
  * LeakSanitizer sees anything not released with it.
  */
@@ -26,6 +28,17 @@ static const struct {
     {AIPROXY_DIALECT_CLAUDE_CODE, AIPROXY_PROTO_ANTHROPIC},
 };
 
+/* Bits 4-5 of byte 0: what the route asks (the variant names Gemini's batch embeddings). */
+static const struct {
+    aiproxy_operation operation;
+    const char *variant;
+} operations[] = {
+    {AIPROXY_OP_GENERATE, NULL},
+    {AIPROXY_OP_EMBED, NULL},
+    {AIPROXY_OP_EMBED, "batch"},
+    {AIPROXY_OP_COMPLETE, NULL},
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p;
@@ -45,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     proto = (aiproxy_proto) (data[0] & 3);
     route.stream = (data[0] & 4) ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    route.operation = operations[(data[0] >> 4) & 3].operation;
+    route.variant = operations[(data[0] >> 4) & 3].variant;
     apr_pool_create(&p, root_pool);
     req = aiproxy_request_parse(p, proto, (const char *) data + 1, size - 1, &route, &err);
     for (int t = 0; req && t < AIPROXY_PROTO_COUNT * 2; t++) {
@@ -52,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .model = "upstream-model",
                                  .stream = t & 1,
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
-                                 .dialect = AIPROXY_DIALECT_NONE};
+                                 .dialect = AIPROXY_DIALECT_NONE,
+                                 .thinking = (data[0] & 64) != 0};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }
@@ -61,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  .model = "upstream-model",
                                  .stream = (int) (d & 1),
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
-                                 .dialect = dialects[d / 2].dialect};
+                                 .dialect = dialects[d / 2].dialect,
+                                 .thinking = (data[0] & 64) != 0};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }

@@ -3,6 +3,9 @@
  * protocols and framings. The first bytes choose the spec, the piece size and whether the
  * upstream broke; the rest is the body. A Gemini upstream may be a Code Assist one (byte 1,
  * bits 3-4: geminicli or antigravity), whose answers and events come in {"response": ...}.
+ * Byte 1 bits 5-6 choose the operation (generation, token count, embeddings, legacy
+ * completion); embeddings take their flags from byte 0 bits 4-5 (their framing is always
+ * one JSON body).
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -62,6 +65,11 @@ static void check_output(const aiproxy_response_spec *spec, apr_pool_t *p, const
     }
 }
 
+/* Byte 1 bits 5-6: the operations that create an aiproxy_response (a forwarded answer
+ * passes without one). */
+static const aiproxy_operation operations[] = {AIPROXY_OP_GENERATE, AIPROXY_OP_COUNT_TOKENS,
+                                               AIPROXY_OP_EMBED, AIPROXY_OP_COMPLETE};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int initialized;
@@ -79,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 3)
         return 0;
+    memset(&spec, 0, sizeof(spec));
     spec.client = (aiproxy_proto) (data[0] & 3);
     spec.upstream = (aiproxy_proto) ((data[0] >> 2) & 3);
     spec.client_stream = (aiproxy_stream_mode) ((data[0] >> 4) % 3);
@@ -94,12 +103,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (spec.upstream == AIPROXY_PROTO_GEMINI && (data[1] & 8))
         spec.upstream_dialect =
             (data[1] & 16) ? AIPROXY_DIALECT_ANTIGRAVITY : AIPROXY_DIALECT_GEMINI_CLI;
+    spec.operation = operations[(data[1] >> 5) & 3];
+    if (spec.operation == AIPROXY_OP_EMBED)
+        spec.embed_flags = (data[0] >> 4) & 3;
+    /* a token count and embeddings are one JSON body whatever the framings asked */
+    if (spec.operation == AIPROXY_OP_COUNT_TOKENS || spec.operation == AIPROXY_OP_EMBED)
+        spec.client_stream = spec.upstream_stream = AIPROXY_STREAM_NONE;
     piece = data[2] % 31 + 1;
     data += 3;
     size -= 3;
+    /* embeddings within a protocol pass the answer on as it came */
     copies_bytes =
         spec.client == spec.upstream &&
-        (spec.client_stream == spec.upstream_stream ||
+        (spec.client_stream == spec.upstream_stream || spec.operation == AIPROXY_OP_EMBED ||
          (spec.client == AIPROXY_PROTO_GEMINI && spec.client_stream != AIPROXY_STREAM_NONE));
 
     apr_pool_create(&p, NULL);

@@ -12,9 +12,11 @@
  *  - a matched route has a method, POST for generation and forwarded routes (with their
  *    table row) and GET for model lists and health, a kind, a protocol and a stream mode in
  *    range; a passthrough route has none, and its upstream and rest are the path's segments;
- *  - a Gemini generation route has a non-empty model that is the path's last segment before the
- *    ":action" (so a substring of the path, never with '/'), and streams exactly when the action
- *    is streamGenerateContent, as SSE exactly when the query has alt=sse;
+ *  - a Gemini model route has a non-empty model that is the path between models/ and the
+ *    ":action" (it may carry '/', never an empty, "." or ".." segment), and streams exactly when
+ *    the action is streamGenerateContent, as SSE exactly when the query has alt=sse; the action
+ *    names the operation (embedContent and batchEmbedContents embed, the latter as variant
+ *    "batch");
  *  - every other route has no model and does not stream;
  *  - aip_route_guess_proto answers a protocol in range that follows the hints and the /v1beta/
  *    prefix, and agrees with the matcher on the fixed generation routes.
@@ -77,33 +79,63 @@ static int same_string(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-/* The Gemini generation route: ".../models/{model}:{action}", model its last segment. */
+/* Gemini's actions on a model, written independently of aip_route.c's table. */
+static const struct {
+    const char *action;
+    int streams;
+    aiproxy_operation operation;
+    const char *variant;
+} gemini_actions[] = {
+    {"generateContent", 0, AIPROXY_OP_GENERATE, NULL},
+    {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
+    {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
+    {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
+};
+
+/* Is every '/'-separated segment of model non-empty and neither "." nor ".."? */
+static int whole_segments(const char *model)
+{
+    char *copy = strdup(model), *state = NULL, *seg;
+    size_t len = strlen(model);
+    int ok = len > 0 && model[0] != '/' && model[len - 1] != '/' && !strstr(model, "//");
+
+    for (seg = strtok_r(copy, "/", &state); ok && seg; seg = strtok_r(NULL, "/", &state))
+        ok = strcmp(seg, ".") && strcmp(seg, "..");
+    free(copy);
+    return ok;
+}
+
+/* A Gemini model route: ".../models/{model}:{action}", model everything between the models/
+ * prefix and the last ':' (it may carry '/': prefixed and vendor names). */
 static void check_gemini_route(const route_case *c, const aip_route *r)
 {
     const char *model = r->info.model, *at;
-    size_t n;
+    size_t n, a;
     int streams;
 
     if (!model || !*model)
         broken(c, "a Gemini route without a model");
-    if (strchr(model, '/'))
-        broken(c, "a Gemini model with '/'");
-    at = strstr(c->path, model);
-    if (!at)
-        broken(c, "the Gemini model is not a substring of the path");
-    if (!starts_with(c->path, "/v1beta/models/") && !starts_with(c->path, "/v1/models/"))
-        broken(c, "a Gemini route outside /v1beta/models/ and /v1/models/");
-    /* The model is exactly what lies between the last '/' and the last ':' of the path. */
-    at = strrchr(c->path, '/') + 1;
-    n = strlen(model);
-    if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':'))
-        broken(c, "the Gemini model is not the path's last segment before the action");
-    if (!strcmp(at + n + 1, "generateContent"))
-        streams = 0;
-    else if (!strcmp(at + n + 1, "streamGenerateContent"))
-        streams = 1;
+    if (!whole_segments(model))
+        broken(c, "a Gemini model with an empty, . or .. segment");
+    if (starts_with(c->path, "/v1beta/models/"))
+        at = c->path + strlen("/v1beta/models/");
+    else if (starts_with(c->path, "/v1/models/"))
+        at = c->path + strlen("/v1/models/");
     else
+        broken(c, "a Gemini route outside /v1beta/models/ and /v1/models/");
+    n = strlen(model);
+    if (strncmp(at, model, n) || at[n] != ':' || strchr(at + n + 1, ':') || strchr(at + n + 1, '/'))
+        broken(c, "the Gemini model is not the path between models/ and the action");
+    for (a = 0; a < sizeof(gemini_actions) / sizeof(gemini_actions[0]); a++) {
+        if (!strcmp(at + n + 1, gemini_actions[a].action))
+            break;
+    }
+    if (a == sizeof(gemini_actions) / sizeof(gemini_actions[0]))
         broken(c, "a Gemini route with an unknown action");
+    streams = gemini_actions[a].streams;
+    if (r->info.operation != gemini_actions[a].operation ||
+        !same_string(r->info.variant, gemini_actions[a].variant))
+        broken(c, "the Gemini operation or variant does not follow the action");
     if (r->info.stream != (!streams                ? AIPROXY_STREAM_NONE
                            : has_alt_sse(c->query) ? AIPROXY_STREAM_SSE
                                                    : AIPROXY_STREAM_JSON_ARRAY))

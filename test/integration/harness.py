@@ -497,6 +497,26 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x):
+    """splitmix64 finaliser, as test/mock/mock_util.c mock_mix()."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def mock_vector(text, dims=8):
+    """The embedding the mock answers for text (test/mock/mock_embed.c): dims values k/1024,
+    exact in JSON and in float32."""
+    h = 0xCBF29CE484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001B3) & _MASK64
+    return [((_splitmix64((h + i) & _MASK64) % 2049) - 1024) / 1024 for i in range(dims)]
+
+
 def make_jwt(claims):
     """An unsigned JWT (RS256-looking header, opaque signature), as the mock issues for Codex."""
     header = {"alg": "RS256", "kid": "mock", "typ": "JWT"}

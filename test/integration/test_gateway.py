@@ -210,10 +210,10 @@ def test_unknown_model_is_404(gateway):
 
 
 def test_unknown_route_and_method(gateway):
-    status, _, payload = post_json(gateway.url("/v1/completions"), {"model": "x"})
+    status, _, payload = post_json(gateway.url("/v1/no_such_endpoint"), {"model": "x"})
     assert status == 404
     assert "no such endpoint" in error_message("openai", payload)
-    status, _, payload = post_json(gateway.url("/v1beta/models/demo-gemini:embedContent"), {})
+    status, _, payload = post_json(gateway.url("/v1beta/models/demo-gemini:noSuchAction"), {})
     assert status == 404
     error_message("gemini", payload)
     status, headers, payload = get(gateway.url("/v1/messages"))
@@ -223,11 +223,11 @@ def test_unknown_route_and_method(gateway):
 
 # An unknown route is not an unknown model: each protocol's own not-found words.
 UNKNOWN_ROUTE_WORDS = {
-    "openai": ("/v1/completions", {}, lambda e: (e["error"]["type"], e["error"]["code"]),
+    "openai": ("/v1/no_such_endpoint", {}, lambda e: (e["error"]["type"], e["error"]["code"]),
                ("invalid_request_error", "unknown_url")),
     "anthropic": ("/v1/messages/batches", {"anthropic-version": "2023-06-01"},
                   lambda e: e["error"]["type"], "not_found_error"),
-    "gemini": ("/v1beta/models/demo-gemini:embedContent", {},
+    "gemini": ("/v1beta/models/demo-gemini:noSuchAction", {},
                lambda e: (e["error"]["status"], e["error"]["code"]), ("NOT_FOUND", 404)),
 }
 

@@ -6,6 +6,7 @@ import http.client
 import json
 import re
 import socket
+import struct
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from harness import (
     MockUpstream,
     compress,
     get,
+    mock_vector,
     post_json,
     request,
     stream_chunks,
@@ -1152,3 +1154,74 @@ def test_harness_context_manager_and_graceful():
     assert not root.exists()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# ---- embeddings and legacy completions -------------------------------------------------------
+
+
+def test_openai_embeddings(mock):
+    url = mock.base_url("openai") + "/v1/embeddings"
+    status, _, payload = post_json(url, {"model": "emb", "input": ["a", "b"], "dimensions": 3})
+    assert status == 200, payload
+    body = json.loads(payload)
+    assert body["object"] == "list" and body["model"] == "emb"
+    assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", 0),
+                                                                 ("embedding", 1)]
+    assert [d["embedding"] for d in body["data"]] == [mock_vector("a", 3), mock_vector("b", 3)]
+    assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 0
+    # base64: little-endian float32
+    status, _, payload = post_json(url, {"model": "emb", "input": "a",
+                                         "encoding_format": "base64"})
+    raw = base64.b64decode(json.loads(payload)["data"][0]["embedding"])
+    assert list(struct.unpack("<8f", raw)) == mock_vector("a")
+    # token ids are refused; markers work
+    status, _, payload = post_json(url, {"model": "emb", "input": [[1, 2]]})
+    assert status == 400 and json.loads(payload)["error"]["message"].startswith("mock:")
+    status, _, _ = post_json(url, {"model": "emb", "input": "x [mock:status=503]"})
+    assert status == 503
+
+
+def test_gemini_embeddings(mock):
+    base = mock.base_url("gemini") + "/v1beta/models/g-emb"
+    status, _, payload = post_json(base + ":embedContent", {
+        "content": {"parts": [{"text": "one"}, {"text": " two"}]}, "outputDimensionality": 4})
+    assert status == 200, payload
+    assert json.loads(payload) == {"embedding": {"values": mock_vector("one two", 4)}}
+    status, _, payload = post_json(base + ":batchEmbedContents", {"requests": [
+        {"model": "models/g-emb", "content": {"parts": [{"text": t}]}} for t in ("x", "y")]})
+    assert status == 200, payload
+    assert json.loads(payload) == {"embeddings": [{"values": mock_vector("x")},
+                                                  {"values": mock_vector("y")}]}
+    # as Google: each request of a batch must name the URL's model
+    status, _, payload = post_json(base + ":batchEmbedContents", {"requests": [
+        {"model": "models/other", "content": {"parts": [{"text": "x"}]}}]})
+    assert status == 400
+    assert json.loads(payload)["error"]["status"] == "INVALID_ARGUMENT"
+    status, _, _ = post_json(base + ":embedContent", {"content": {"parts": [
+        {"text": "x [mock:status=429]"}]}})
+    assert status == 429
+
+
+def test_legacy_completions(mock):
+    url = mock.base_url("openai") + "/v1/completions"
+    status, _, payload = post_json(url, {"model": "c", "prompt": ["one", "two"]})
+    assert status == 200, payload
+    body = json.loads(payload)
+    assert body["object"] == "text_completion" and body["id"].startswith("cmpl-")
+    assert [(c["index"], c["text"], c["finish_reason"]) for c in body["choices"]] == [
+        (0, "echo: one", "stop"), (1, "echo: two", "stop")]
+    assert body["usage"]["completion_tokens"] == 6
+    with stream_sse(url, {"model": "c", "prompt": "hi", "stream": True,
+                          "stream_options": {"include_usage": True}}) as s:
+        events = s.events()
+    assert events[-1] == (None, "[DONE]")
+    chunks = [json.loads(d) for _, d in events[:-1]]
+    assert {c["object"] for c in chunks} == {"text_completion"}
+    assert "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == "echo: hi"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
+    # chat completions are still chat completions
+    status, _, payload = post_json(mock.base_url("openai") + "/v1/chat/completions",
+                                   {"model": "c", "messages": [{"role": "user",
+                                                                "content": "x"}]})
+    assert json.loads(payload)["object"] == "chat.completion"

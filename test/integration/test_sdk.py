@@ -24,7 +24,7 @@ import tempfile
 import pytest
 
 from conftest import DEMO_MODELS, GATEWAY_MODULES, Gateway, ensure_built, upstream_lines
-from harness import REPO, npm_ci
+from harness import REPO, mock_vector, npm_ci
 
 SDK_DIR = REPO / "test" / "sdk"
 SCRIPT = SDK_DIR / "run_client.mjs"
@@ -72,6 +72,14 @@ EXPECTED_ERROR_CLASS = {
 
 BATCH_TIMEOUT = 120
 
+# Embeddings (scenario "embed") and legacy completions ("complete"); must match run_client.mjs.
+EMBED_TEXTS = ["The first text to embed", "and a second one"]
+COMPLETE_PROMPT = "Complete this sentence"
+EMBED_SDKS = ["openai-chat", "genai"]
+EMBED_PROTOCOLS = {"openai", "gemini"}  # upstream protocols that have embeddings
+# the error class each SDK throws for the gateway's 501 not_implemented
+EXPECTED_501_CLASS = {"openai-chat": "InternalServerError", "genai": "ApiError"}
+
 
 def case_id(sdk, model, scenario, stream):
     return f"{sdk}/{model}/{scenario}/{'stream' if stream else 'json'}"
@@ -96,6 +104,13 @@ def batch_cases(sdk, base):
     if SDKS[sdk] == "anthropic":
         cases += [{"id": case_id(sdk, model, "count", False), "sdk": sdk, "baseURL": base,
                    "model": model, "scenario": "count", "stream": False} for model in MODELS]
+    if sdk in EMBED_SDKS:
+        cases += [{"id": case_id(sdk, model, "embed", False), "sdk": sdk, "baseURL": base,
+                   "model": model, "scenario": "embed", "stream": False} for model in MODELS]
+    if sdk == "openai-chat":
+        cases += [{"id": case_id(sdk, model, "complete", stream), "sdk": sdk, "baseURL": base,
+                   "model": model, "scenario": "complete", "stream": stream}
+                  for model in MODELS for stream in STREAMS]
     for stream in STREAMS:
         cases.append({"id": case_id(sdk, "wrong-key", "plain", stream), "sdk": sdk,
                       "baseURL": base, "model": DEMO_MODELS[SDKS[sdk]], "scenario": "plain",
@@ -301,3 +316,41 @@ def test_anthropic_count_tokens(sdk_results, sdk, model):
     """messages.countTokens through every upstream protocol's own count endpoint."""
     res = result_of(sdk_results, sdk, model, "count", False)
     assert isinstance(res["input_tokens"], int) and res["input_tokens"] > 0, res
+
+
+@pytest.mark.parametrize("sdk,model", [
+    pytest.param(sdk, model, id=f"{sdk}/{model}") for sdk in EMBED_SDKS for model in MODELS])
+def test_sdk_embeddings(sdk_results, sdk, model):
+    """openai embeddings.create (base64 vectors, decoded by the SDK) and genai
+    models.embedContent (:batchEmbedContents): the mock's vectors through openai and gemini
+    upstreams, natively or translated; 501 in the SDK's error class from the others."""
+    upstream = next(name for name, m in DEMO_MODELS.items() if m == model)
+    if upstream not in EMBED_PROTOCOLS:
+        res = sdk_results[case_id(sdk, model, "embed", False)]
+        assert res.get("status") == 501, res
+        assert res.get("class") == EXPECTED_501_CLASS[sdk], res
+        assert "embeddings" in res.get("message", ""), res
+        return
+    res = result_of(sdk_results, sdk, model, "embed", False)
+    where = f"{kind(sdk, model)}: {json.dumps(res)}"
+    assert res["vectors"] == [mock_vector(text) for text in EMBED_TEXTS], where
+    if sdk == "openai-chat":
+        assert res["indexes"] == [0, 1], where
+        if upstream == "openai":  # Gemini reports no usage for embeddings
+            assert res["usage"]["input"] > 0, where
+
+
+@pytest.mark.parametrize("model,stream", [
+    pytest.param(model, stream, id=case_id("openai-chat", model, "complete", stream))
+    for model in MODELS for stream in STREAMS])
+def test_sdk_legacy_completions(sdk_results, model, stream):
+    """openai completions.create, JSON and streamed: native on the openai upstream, a one-turn
+    generation on the others, text_completion objects either way."""
+    res = result_of(sdk_results, "openai-chat", model, "complete", stream)
+    where = f"{kind('openai-chat', model)}: {json.dumps(res)}"
+    assert res["object"] == "text_completion", where
+    assert res["text"] == f"echo: {COMPLETE_PROMPT}", where
+    assert res["stop"] == "stop", where
+    assert res["usage"]["input"] > 0 and res["usage"]["output"] > 0, where
+    if stream:
+        assert res["chunks"] >= 3, where

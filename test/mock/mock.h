@@ -42,6 +42,8 @@ typedef enum {
     MOCK_EP_SPEECH,           /* openai audio/speech: a chunked binary answer */
     MOCK_EP_TRANSCRIBE,       /* openai audio/transcriptions, audio/translations (multipart) */
     MOCK_EP_RERANK,           /* .../rerank: cohere /v2, jina and openai-style /v1 */
+    MOCK_EP_EMBED,            /* openai embeddings, gemini :embedContent and :batchEmbedContents */
+    MOCK_EP_COMPLETIONS,      /* openai legacy text completions (.../completions) */
 } mock_endpoint;
 
 typedef struct {
@@ -52,6 +54,7 @@ typedef struct {
     int gemini_sse;         /* gemini: alt=sse */
     int code_assist;        /* gemini: .../v1internal:<action>, the Code Assist envelope
                              * ({"model", "project", "request"} in, {"response"} out) */
+    int gemini_batch;       /* gemini: :batchEmbedContents */
 } mock_route;
 
 /* Match method and (raw) path on their end, so a base URL may carry a prefix. With oauth set,
@@ -255,6 +258,16 @@ void mock_forward_reply(mock_call *c, const char *scenario, const char *content_
 
 /* Any path the mock does not serve (mock_route.c). */
 void mock_not_found_reply(apr_pool_t *p, mock_reply *out, const char *method, const char *path);
+
+/* Endpoints of a provider beyond generation (its parse and reply delegate to these):
+ * mock_embed.c (OpenAI embeddings, Gemini :embedContent/:batchEmbedContents) and
+ * mock_completions.c (OpenAI legacy text completions). */
+void mock_openai_embed_parse(mock_call *c);
+void mock_openai_embed_reply(const mock_call *c, mock_reply *out);
+void mock_gemini_embed_parse(mock_call *c);
+void mock_gemini_embed_reply(const mock_call *c, mock_reply *out);
+void mock_completions_parse(mock_call *c);
+void mock_completions_reply(const mock_call *c, mock_reply *out);
 
 /* ---- mock_jwt.c: unsigned JWTs (Codex access and id tokens) -------------------------------- */
 

@@ -58,6 +58,10 @@ static void gemini_parse(mock_call *c)
     c->model = apr_pstrdup(c->pool, json_string_value(checked));
     json_decref(checked);
     c->stream = c->route.path_stream;
+    if (c->route.ep == MOCK_EP_EMBED) {
+        mock_gemini_embed_parse(c);
+        return;
+    }
     c->user_text = "";
     c->user_text_len = 0;
     for (i = json_array_size(contents); i > 0; i--) {
@@ -220,6 +224,8 @@ static void gemini_reply(const mock_call *c, const mock_plan *p, mock_reply *out
     const char *rid = mock_id(c->pool, "", c->seed, SALT_RESPONSE, 22);
     if (c->route.ep == MOCK_EP_COUNT_TOKENS) {
         mock_reply_body(out, 200, json_pack("{s:I}", "totalTokens", (json_int_t) p->input_tokens));
+    } else if (c->route.ep == MOCK_EP_EMBED) {
+        mock_gemini_embed_reply(c, out);
     } else if (c->stream) {
         reply_stream(c, p, rid, out);
     } else {

@@ -38,6 +38,14 @@ static void openai_parse(mock_call *c)
     const json_t *tool = json_array_get(json_object_get(c->body, "tools"), 0);
     const char *model = mock_json_str(c->body, "model");
 
+    if (c->route.ep == MOCK_EP_EMBED) {
+        mock_openai_embed_parse(c);
+        return;
+    }
+    if (c->route.ep == MOCK_EP_COMPLETIONS) {
+        mock_completions_parse(c);
+        return;
+    }
     c->model = model ? model : "";
     c->stream = json_is_true(json_object_get(c->body, "stream"));
     c->include_usage =
@@ -163,7 +171,11 @@ static void openai_reply(const mock_call *c, const mock_plan *p, mock_reply *out
     const char *id = mock_id(c->pool, "chatcmpl-", c->seed, SALT_COMPLETION, 29);
     apr_table_setn(out->headers, "x-request-id",
                    mock_id(c->pool, "req_", c->seed, SALT_REQUEST, 32));
-    if (c->stream) {
+    if (c->route.ep == MOCK_EP_EMBED) {
+        mock_openai_embed_reply(c, out);
+    } else if (c->route.ep == MOCK_EP_COMPLETIONS) {
+        mock_completions_reply(c, out);
+    } else if (c->stream) {
         reply_stream(c, p, id, out);
     } else {
         reply_json(c, p, id, out);

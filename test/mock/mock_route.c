@@ -19,10 +19,13 @@ static int match_gemini(apr_pool_t *p, const char *path, apr_size_t len, mock_ro
         const char *action;
         mock_endpoint ep;
         int stream;
+        int batch;
     } actions[] = {
-        {":generateContent", MOCK_EP_GENERATE, 0},
-        {":streamGenerateContent", MOCK_EP_GENERATE, 1},
-        {":countTokens", MOCK_EP_COUNT_TOKENS, 0},
+        {":generateContent", MOCK_EP_GENERATE, 0, 0},
+        {":streamGenerateContent", MOCK_EP_GENERATE, 1, 0},
+        {":countTokens", MOCK_EP_COUNT_TOKENS, 0, 0},
+        {":embedContent", MOCK_EP_EMBED, 0, 0},
+        {":batchEmbedContents", MOCK_EP_EMBED, 0, 1},
     };
     for (apr_size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
         if (!ends_with(path, len, actions[i].action)) {
@@ -36,6 +39,7 @@ static int match_gemini(apr_pool_t *p, const char *path, apr_size_t len, mock_ro
         out->proto = MOCK_GEMINI;
         out->ep = actions[i].ep;
         out->path_stream = actions[i].stream;
+        out->gemini_batch = actions[i].batch;
         out->path_model = apr_pstrmemdup(p, path + start, colon - start);
         /* Code Assist: the model is in the body, the path ends in v1internal:<action> */
         if (strcmp(out->path_model, "v1internal") == 0) {
@@ -58,6 +62,8 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/messages/count_tokens", MOCK_ANTHROPIC, MOCK_EP_COUNT_TOKENS},
         {"/messages", MOCK_ANTHROPIC, MOCK_EP_GENERATE},
         {"/chat/completions", MOCK_OPENAI, MOCK_EP_GENERATE},
+        {"/completions", MOCK_OPENAI, MOCK_EP_COMPLETIONS},
+        {"/embeddings", MOCK_OPENAI, MOCK_EP_EMBED},
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
         {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},

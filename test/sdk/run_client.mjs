@@ -5,7 +5,10 @@
 //   sdk      openai-chat | openai-responses | anthropic | anthropic-0 | genai
 //   baseURL  the gateway root, e.g. http://127.0.0.1:8080 (each SDK's own suffix is added here)
 //   scenario plain | tool | think | error (the upstream answers 400) | count (anthropic SDKs:
-//            messages.countTokens, answered {input_tokens})
+//            messages.countTokens, answered {input_tokens}) | embed (openai-chat:
+//            embeddings.create; genai: models.embedContent; of EMBED_TEXTS, answered
+//            {vectors, usage: {input}}) | complete (openai-chat: the legacy completions.create
+//            of COMPLETE_PROMPT, answered {text, stop, usage})
 //   apiKey   the client key (default API_KEY below)
 //   stream   false: the plain create call; true: the SDK's own stream helper
 // Output: one JSON line per case, in input order:
@@ -30,6 +33,10 @@ const TOOL = {
     required: ['arg'],
   },
 };
+
+// Must match test_sdk.py.
+export const EMBED_TEXTS = ['The first text to embed', 'and a second one'];
+export const COMPLETE_PROMPT = 'Complete this sentence';
 
 export function promptFor(scenario) {
   if (scenario === 'tool') return 'What is the weather? [mock:tool]';
@@ -127,10 +134,56 @@ function normChat(r, reasoning) {
   return out;
 }
 
+// ---- OpenAI embeddings and legacy completions (scenarios embed, complete)
+
+// embeddings.create sends encoding_format "base64" when none is given and decodes the float32
+// vectors itself (a Float32Array each).
+async function runOpenAIEmbed(client, c) {
+  const r = await client.embeddings.create({ model: c.model, input: EMBED_TEXTS });
+  return {
+    vectors: (r.data ?? []).map((d) => Array.from(d.embedding)),
+    indexes: (r.data ?? []).map((d) => d.index),
+    usage: { input: num(r.usage?.prompt_tokens) },
+  };
+}
+
+async function runOpenAICompletion(client, c) {
+  const params = { model: c.model, prompt: COMPLETE_PROMPT, max_tokens: 64 };
+  if (!c.stream) {
+    const r = await client.completions.create(params);
+    return {
+      text: r.choices?.[0]?.text ?? '',
+      stop: r.choices?.[0]?.finish_reason ?? null,
+      object: r.object,
+      usage: { input: num(r.usage?.prompt_tokens), output: num(r.usage?.completion_tokens) },
+    };
+  }
+  const out = { text: '', stop: null, object: null, usage: { input: 0, output: 0 }, chunks: 0 };
+  const stream = await client.completions.create({
+    ...params, stream: true, stream_options: { include_usage: true },
+  });
+  for await (const chunk of stream) {
+    out.chunks++;
+    out.object = chunk.object;
+    for (const ch of chunk.choices ?? []) {
+      out.text += ch.text ?? '';
+      if (ch.finish_reason) out.stop = ch.finish_reason;
+    }
+    if (chunk.usage) {
+      out.usage = {
+        input: num(chunk.usage.prompt_tokens), output: num(chunk.usage.completion_tokens),
+      };
+    }
+  }
+  return out;
+}
+
 async function runChat(c) {
   const client = new OpenAI({
     apiKey: c.apiKey ?? API_KEY, baseURL: `${c.baseURL}/v1`, maxRetries: 0, timeout: TIMEOUT_MS,
   });
+  if (c.scenario === 'embed') return runOpenAIEmbed(client, c);
+  if (c.scenario === 'complete') return runOpenAICompletion(client, c);
   const params = chatParams(c);
   if (!c.stream) return normChat(await client.chat.completions.create(params));
   const stream = client.chat.completions.stream({
@@ -237,6 +290,11 @@ async function runGenai(c) {
     apiKey: c.apiKey ?? API_KEY,
     httpOptions: { baseUrl: c.baseURL, timeout: TIMEOUT_MS },
   });
+  if (c.scenario === 'embed') {
+    // the Gemini API's embedContent is always :batchEmbedContents, one request per content
+    const r = await ai.models.embedContent({ model: c.model, contents: EMBED_TEXTS });
+    return { vectors: (r.embeddings ?? []).map((e) => e.values) };
+  }
   const params = genaiParams(c);
   if (!c.stream) return normGenai([await ai.models.generateContent(params)]);
   const chunks = [];

@@ -44,6 +44,11 @@ static void test_routes_table(void **state)
          AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_SSE},
         {"/v1beta/models/g:streamGenerateContent", "alt=sses", AIP_ROUTE_GENERATE,
          AIPROXY_PROTO_GEMINI, "g", NULL, AIPROXY_STREAM_JSON_ARRAY},
+        /* a model name may carry '/': an upstream prefix, a vendor */
+        {"/v1beta/models/team/gemini-2.5-pro:generateContent", NULL, AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "team/gemini-2.5-pro", NULL, AIPROXY_STREAM_NONE},
+        {"/v1beta/models/a/b.c/d..e:streamGenerateContent", "alt=sse", AIP_ROUTE_GENERATE,
+         AIPROXY_PROTO_GEMINI, "a/b.c/d..e", NULL, AIPROXY_STREAM_SSE},
         {"/v1/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_OPENAI, NULL, NULL, 0},
         {"/v1beta/models", NULL, AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, NULL, 0},
     };
@@ -61,6 +66,43 @@ static void test_routes_table(void **state)
     }
 }
 
+/* Routes that ask a model something else than a generation name their operation. */
+static void test_routes_operations(void **state)
+{
+    static const struct {
+        const char *path;
+        aiproxy_proto proto;
+        aiproxy_operation operation;
+        const char *model, *variant;
+    } cases[] = {
+        {"/v1/chat/completions", AIPROXY_PROTO_OPENAI, AIPROXY_OP_GENERATE, NULL, NULL},
+        {"/v1/messages/count_tokens", AIPROXY_PROTO_ANTHROPIC, AIPROXY_OP_COUNT_TOKENS, NULL, NULL},
+        {"/v1/completions", AIPROXY_PROTO_OPENAI, AIPROXY_OP_COMPLETE, NULL, NULL},
+        {"/v1/embeddings", AIPROXY_PROTO_OPENAI, AIPROXY_OP_EMBED, NULL, NULL},
+        {"/ai/v1/embeddings", AIPROXY_PROTO_OPENAI, AIPROXY_OP_EMBED, NULL, NULL},
+        {"/v1beta/models/text-embedding-004:embedContent", AIPROXY_PROTO_GEMINI, AIPROXY_OP_EMBED,
+         "text-embedding-004", NULL},
+        {"/v1/models/e:batchEmbedContents", AIPROXY_PROTO_GEMINI, AIPROXY_OP_EMBED, "e", "batch"},
+        {"/v1beta/models/g:generateContent", AIPROXY_PROTO_GEMINI, AIPROXY_OP_GENERATE, "g", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        aip_route route;
+        assert_int_equal(aip_route_find(pool, cases[i].path, NULL, &route, NULL),
+                         AIP_ROUTE_MATCHED);
+        assert_int_equal(route.kind, AIP_ROUTE_GENERATE);
+        assert_string_equal(route.method, "POST");
+        assert_int_equal(route.proto, cases[i].proto);
+        assert_int_equal(route.info.operation, cases[i].operation);
+        assert_int_equal(route.info.stream, AIPROXY_STREAM_NONE);
+        if (cases[i].model)
+            assert_string_equal(route.info.model, cases[i].model);
+        if (cases[i].variant)
+            assert_string_equal(route.info.variant, cases[i].variant);
+        else
+            assert_null(route.info.variant);
+    }
+}
+
 static void test_routes_unknown(void **state)
 {
     static const char *const unknown[] = {
@@ -68,11 +110,17 @@ static void test_routes_unknown(void **state)
         "/v1",
         "/v1/messages/",
         "/v1/messages/count",
-        "/v1/completions",
-        "/v1/embeddings",
-        "/v1beta/models/g:embedContent",
+        "/v1/completions/x",
+        "/v1/embeddings/",
+        "/v1beta/models/g:embedContents",
         "/v1beta/models/:generateContent",
-        "/v1beta/models/a/b:generateContent",
+        "/v1beta/models/a//b:generateContent",
+        "/v1beta/models/a/:generateContent",
+        "/v1beta/models//a:generateContent",
+        "/v1beta/models/../a:generateContent",
+        "/v1beta/models/a/./b:generateContent",
+        "/v1beta/models/a/..:generateContent",
+        "/v1beta/models/a:b/c",
         "/v1beta/models/g",
         "/v1/chat/completions/x",
     };
@@ -667,6 +715,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_table),
+        cmocka_unit_test(test_routes_operations),
         cmocka_unit_test(test_routes_unknown),
         cmocka_unit_test(test_route_guess),
         cmocka_unit_test(test_route_redact_key),

@@ -691,6 +691,49 @@ static void test_api_key_object_errors(void **state)
                  "api-key[0]: rpm and tpm must be from 1 to 1000000000");
 }
 
+/* Model name keys (issue 12): prefix, excluded models in both spellings, presets (which make
+ * base_url optional) and endpoints; force_model_prefix in both spellings. */
+static void test_model_name_keys(void **state)
+{
+    static const char *const force_spellings[] = {"force_model_prefix", "force-model-prefix"};
+    static const char *const excluded_spellings[] = {"excluded_models", "excluded-models"};
+
+    for (int i = 0; i < 2; i++) {
+        aip_yaml_config *cfg = parse_ok(apr_psprintf(pool,
+                                                     "%s: true\n"
+                                                     "upstreams:\n"
+                                                     "  - name: a\n"
+                                                     "    base_url: https://x.example\n"
+                                                     "    token: k\n"
+                                                     "    prefix: team\n"
+                                                     "    %s: [o1-*, gpt-4o]\n"
+                                                     "  - name: z\n"
+                                                     "    preset: zhipu\n"
+                                                     "    token: k\n"
+                                                     "    endpoint: /api/paas/v4/{model}\n",
+                                                     force_spellings[i], excluded_spellings[i]));
+        const aip_yaml_upstream *a = upstream(cfg, 0), *z = upstream(cfg, 1);
+        assert_int_equal(cfg->force_model_prefix.value, 1);
+        assert_true(cfg->force_model_prefix.mark.line > 0);
+        assert_string_equal(a->prefix.value, "team");
+        assert_int_equal(a->excluded_models->nelts, 2);
+        assert_string_equal(APR_ARRAY_IDX(a->excluded_models, 0, aip_yaml_item).value, "o1-*");
+        assert_null(a->preset.value);
+        assert_string_equal(z->preset.value, "zhipu");
+        assert_string_equal(z->endpoint.value, "/api/paas/v4/{model}");
+        assert_int_equal(z->excluded_models->nelts, 0);
+    }
+    /* without force_model_prefix: off and not written */
+    {
+        aip_yaml_config *cfg = parse_ok("upstreams:\n  - name: a\n    base_url: "
+                                        "https://x.example\n    token: k\n");
+        assert_int_equal(cfg->force_model_prefix.value, 0);
+        assert_int_equal(cfg->force_model_prefix.mark.line, 0);
+    }
+    /* no base_url and no preset: still refused */
+    expect_error("upstreams:\n  - name: a\n    token: k\n", -1, 0, "base_url is required");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -723,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_error_alias_bomb),
         cmocka_unit_test(test_error_deep_nesting),
         cmocka_unit_test(test_error_load_file),
+        cmocka_unit_test(test_model_name_keys),
         cmocka_unit_test(test_api_key_objects),
         cmocka_unit_test(test_api_key_object_errors),
         cmocka_unit_test(test_every_prefix_of_the_seed),
