@@ -94,6 +94,27 @@ static void test_layout_labels_come_from_configuration(void **state)
     assert_true(aip_metrics_row_of(l, -1, "m3", AIPROXY_PROTO_GEMINI, AIP_CLASS_NONE) < l->rows);
 }
 
+/* A prefixed upstream is called "<prefix>/<model>" (and, unless prefixes are forced, by the
+ * bare name): both are labels of its own. */
+static void test_prefixed_names_are_labels(void **state)
+{
+    aip_config *cfg = aip_config_create(pool);
+    aip_upstream *up = upstream("team", "openai", "m1");
+    aip_metrics_layout *l;
+    apr_size_t other;
+
+    assert_null(aip_upstream_set(pool, up, "prefix", "team"));
+    APR_ARRAY_PUSH(cfg->upstreams, aip_upstream *) = up;
+    l = aip_metrics_layout_create(pool, cfg);
+    other = aip_metrics_row_of(l, 0, "other", AIPROXY_PROTO_OPENAI, AIP_CLASS_2XX);
+    assert_int_not_equal(aip_metrics_row_of(l, 0, "team/m1", AIPROXY_PROTO_OPENAI, AIP_CLASS_2XX),
+                         other);
+    assert_int_not_equal(aip_metrics_row_of(l, 0, "m1", AIPROXY_PROTO_OPENAI, AIP_CLASS_2XX),
+                         other);
+    assert_int_equal(aip_metrics_row_of(l, 0, "team/m2", AIPROXY_PROTO_OPENAI, AIP_CLASS_2XX),
+                     other);
+}
+
 static void test_status_classes(void **state)
 {
     assert_int_equal(aip_status_class_of(0), AIP_CLASS_NONE);
@@ -309,6 +330,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_labels_come_from_configuration),
+        cmocka_unit_test(test_prefixed_names_are_labels),
         cmocka_unit_test(test_status_classes),
         cmocka_unit_test(test_histogram_buckets),
         cmocka_unit_test(test_prometheus_text),
