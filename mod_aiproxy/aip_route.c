@@ -29,6 +29,8 @@ static const struct {
     {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET", AIPROXY_OP_GENERATE},
     {"/livez", AIP_ROUTE_LIVEZ, AIPROXY_PROTO_OPENAI, NULL, "GET", AIPROXY_OP_GENERATE},
     {"/readyz", AIP_ROUTE_READYZ, AIPROXY_PROTO_OPENAI, NULL, "GET", AIPROXY_OP_GENERATE},
+    {"/v1/metrics/providers", AIP_ROUTE_PROVIDER_METRICS, AIPROXY_PROTO_OPENAI, NULL, "GET",
+     AIPROXY_OP_GENERATE},
 };
 
 /* Gemini puts the model and the action in the last path segment: models/{model}:{action}. */
@@ -44,6 +46,7 @@ static const struct {
     {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
     {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
     {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
+    {"countTokens", 0, AIPROXY_OP_COUNT_TOKENS, NULL},
 };
 
 static int query_has_alt_sse(const char *query)

@@ -64,6 +64,19 @@ static int build_forward(apr_pool_t *p, const aiproxy_request *req, const aiprox
     return 0;
 }
 
+/* A Gemini countTokens body is {"contents": ...} or {"generateContentRequest": {...}} (whose
+ * system instruction and tools count too): the request to read is the inner one then. The
+ * client's bytes still go unchanged to a Gemini upstream, which takes either form. */
+static tr_jv *gemini_count_request(aiproxy_proto proto, aiproxy_operation operation, tr_jv *root)
+{
+    tr_jv *inner = tr_jv_get(root, "generateContentRequest");
+
+    if (proto != AIPROXY_PROTO_GEMINI || operation != AIPROXY_OP_COUNT_TOKENS ||
+        tr_jv_get(root, "contents") || !tr_jv_is_object(inner))
+        return root;
+    return inner;
+}
+
 aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const char *body,
                                        apr_size_t len, const aiproxy_route_info *route,
                                        aiproxy_error *err)
@@ -89,7 +102,7 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
     }
     req = apr_pcalloc(p, sizeof(*req));
     req->ir.proto = proto;
-    req->ir.root = root;
+    req->ir.root = gemini_count_request(proto, operation, root);
     req->body = body;
     req->len = len;
     req->ir.parallel_tool_calls = -1;

@@ -22,7 +22,8 @@
  * decoder or the re-framing sees it, so nothing passes through unopened.
  *
  * A token count (AIPROXY_OP_COUNT_TOKENS) is one JSON body whatever the protocols: the
- * number is read from the upstream's answer and handed to the client as {"input_tokens": N}.
+ * number is read from the upstream's answer and handed to the client in its own member
+ * ({"input_tokens": N} for Anthropic, {"totalTokens": N} for Gemini).
  * Embeddings (AIPROXY_OP_EMBED) are one JSON body too: passed on unchanged within a protocol
  * (its usage watched), else its vectors put into the client's form (codec/tr_embed.h).
  * A legacy completion (AIPROXY_OP_COMPLETE) is OpenAI's completions codec on the client side
@@ -536,7 +537,12 @@ static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
     t->terminated = 1;
     t->info.seen_content = 1;
     t->info.input_tokens = t->usage.input = n;
-    text = tr_jv_dump(t->pool, tr_jv_pack(t->pool, "{s:I}", "input_tokens", n), &len);
+    /* in the client's own words: Anthropic's input_tokens, Gemini's totalTokens */
+    text = tr_jv_dump(t->pool,
+                      tr_jv_pack(t->pool, "{s:I}",
+                                 t->client->count_member ? t->client->count_member : "input_tokens",
+                                 n),
+                      &len);
     return t->sink->write(t->sink->baton, text, len);
 }
 

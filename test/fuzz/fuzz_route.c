@@ -90,6 +90,7 @@ static const struct {
     {"streamGenerateContent", 1, AIPROXY_OP_GENERATE, NULL},
     {"embedContent", 0, AIPROXY_OP_EMBED, NULL},
     {"batchEmbedContents", 0, AIPROXY_OP_EMBED, "batch"},
+    {"countTokens", 0, AIPROXY_OP_COUNT_TOKENS, NULL},
 };
 
 /* Is every '/'-separated segment of model non-empty and neither "." nor ".."? */

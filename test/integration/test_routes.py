@@ -1,6 +1,7 @@
 """The routes beside generation, on the same request flow (candidates, failover, breakers, the
 client's error envelope): POST /v1/messages/count_tokens, answered as Anthropic's
-{"input_tokens": N} whatever protocol the upstream counts in."""
+{"input_tokens": N}, and Gemini's POST /v1beta/models/{model}:countTokens, answered as
+{"totalTokens": N}, whatever protocol the upstream counts in."""
 
 import json
 
@@ -57,6 +58,38 @@ def test_count_tokens_per_upstream_protocol(gateway, mock, proto):
     # the mock counts a quarter of the body it received
     assert answer["input_tokens"] == len(rec["body"]) // 4
     assert headers["x-aiproxy-upstream"] == f"mock-{proto}"
+
+
+@pytest.mark.parametrize("form", ["contents", "generateContentRequest"])
+@pytest.mark.parametrize("proto", sorted(COUNT_ENDPOINTS))
+def test_gemini_count_tokens_per_upstream_protocol(gateway, mock, proto, form):
+    """A Gemini client's countTokens (either body form) through each upstream protocol's own
+    count endpoint; the answer in Gemini's words."""
+    contents = [{"role": "user", "parts": [{"text": "how many tokens is this?"}]}]
+    body = ({"contents": contents} if form == "contents" else
+            {"generateContentRequest": {"model": f"models/{DEMO_MODELS[proto]}",
+                                        "contents": contents,
+                                        "systemInstruction": {"parts": [{"text": "count me"}]}}})
+    mock.clear()
+    status, headers, payload = post_json(
+        gateway.url(f"/v1beta/models/{DEMO_MODELS[proto]}:countTokens"), body)
+    assert status == 200, payload
+    answer = json.loads(payload)
+    rec = mock.last()
+    assert rec["path"] == COUNT_ENDPOINTS[proto]
+    assert list(answer) == ["totalTokens"] and answer["totalTokens"] == len(rec["body"]) // 4
+    assert "how many tokens is this?" in rec["body"]
+    if form == "generateContentRequest" and proto != "gemini":
+        assert "count me" in rec["body"], "the inner request's system instruction was lost"
+    assert headers["x-aiproxy-upstream"] == f"mock-{proto}"
+
+
+def test_gemini_count_tokens_errors_in_gemini_envelope(gateway):
+    status, _, payload = post_json(gateway.url("/v1beta/models/no-such-model:countTokens"),
+                                   {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})
+    assert status == 404
+    err = json.loads(payload)["error"]
+    assert err["status"] == "NOT_FOUND" and err["code"] == 404, err
 
 
 def test_count_tokens_anthropic_body_passes_unchanged(make_gateway, mock):

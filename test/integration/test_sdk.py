@@ -101,7 +101,7 @@ def batch_cases(sdk, base):
                 cases.append({"id": case_id(sdk, model, scenario, stream), "sdk": sdk,
                               "baseURL": base, "model": model, "scenario": scenario,
                               "stream": stream})
-    if SDKS[sdk] == "anthropic":
+    if SDKS[sdk] in ("anthropic", "gemini"):
         cases += [{"id": case_id(sdk, model, "count", False), "sdk": sdk, "baseURL": base,
                    "model": model, "scenario": "count", "stream": False} for model in MODELS]
     if sdk in EMBED_SDKS:
@@ -311,9 +311,10 @@ def test_sdk_with_base_url_below_a_prefix(prefixed_results, sdk, model, stream):
 
 @pytest.mark.parametrize("sdk,model", [
     pytest.param(sdk, model, id=f"{sdk}/{model}")
-    for sdk in SDKS if SDKS[sdk] == "anthropic" for model in MODELS])
-def test_anthropic_count_tokens(sdk_results, sdk, model):
-    """messages.countTokens through every upstream protocol's own count endpoint."""
+    for sdk in SDKS if SDKS[sdk] in ("anthropic", "gemini") for model in MODELS])
+def test_count_tokens(sdk_results, sdk, model):
+    """anthropic messages.countTokens and genai models.countTokens through every upstream
+    protocol's own count endpoint."""
     res = result_of(sdk_results, sdk, model, "count", False)
     assert isinstance(res["input_tokens"], int) and res["input_tokens"] > 0, res
 

@@ -5,7 +5,7 @@
 //   sdk      openai-chat | openai-responses | anthropic | anthropic-0 | genai
 //   baseURL  the gateway root, e.g. http://127.0.0.1:8080 (each SDK's own suffix is added here)
 //   scenario plain | tool | think | error (the upstream answers 400) | count (anthropic SDKs:
-//            messages.countTokens, answered {input_tokens}) | embed (openai-chat:
+//            messages.countTokens; genai: models.countTokens; answered {input_tokens}) | embed (openai-chat:
 //            embeddings.create; genai: models.embedContent; of EMBED_TEXTS, answered
 //            {vectors, usage: {input}}) | complete (openai-chat: the legacy completions.create
 //            of COMPLETE_PROMPT, answered {text, stop, usage})
@@ -290,6 +290,10 @@ async function runGenai(c) {
     apiKey: c.apiKey ?? API_KEY,
     httpOptions: { baseUrl: c.baseURL, timeout: TIMEOUT_MS },
   });
+  if (c.scenario === 'count') {
+    const r = await ai.models.countTokens({ model: c.model, contents: 'how many tokens is this?' });
+    return { input_tokens: r.totalTokens };
+  }
   if (c.scenario === 'embed') {
     // the Gemini API's embedContent is always :batchEmbedContents, one request per content
     const r = await ai.models.embedContent({ model: c.model, contents: EMBED_TEXTS });
