@@ -17,7 +17,7 @@ from conftest import GATEWAY_MODULES, ensure_built
 from harness import REPO, MockUpstream, npm_ci, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text, error_message
 from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
-from test_sdk import EXPECTED_STOP, PROMPTS, SDKS, TOOL_NAME, case_id, run_batches
+from test_sdk import SDKS, assert_mock_answer, case_id, run_batches
 
 PROTOCOLS = ["anthropic", "openai", "responses", "gemini"]
 MODEL = "kiro-sub"
@@ -107,15 +107,7 @@ def test_sdk(sdk_results, sdk, scenario, stream):
     """The SDK's own parse of an answer that came as an AWS event stream: text, tool call,
     thinking, stop reason, usage."""
     res = sdk_results[case_id(sdk, MODEL, scenario, stream)]
-    where = json.dumps(res)
-    assert "error" not in res, where
-    if scenario == "tool":
-        assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
-    else:
-        assert res["tool_calls"] == [] and res["text"] == f"echo: {PROMPTS[scenario]}", where
-    assert res["thinking"] == ("mock thinking" if scenario == "think" else ""), where
-    assert res["stop"] == EXPECTED_STOP[SDKS[sdk]][scenario], where
-    assert res["usage"]["input"] > 0 and res["usage"]["output"] > 0, where
+    assert_mock_answer(res, sdk, scenario, stream, json.dumps(res))
 
 
 def ask(gw, proto, body_or_text, stream, path=None):
