@@ -265,7 +265,7 @@ def measure(n, args):
     servers = max(1, math.ceil(n * 1.05 / args.threads_per_child))
     gw_port = free_port()
     gw = Httpd("capacity", gateway_conf(gw_port, upstream_port, args.plain), listen=[gw_port],
-               extra_modules=[OUT / m for m in GATEWAY_MODULES],
+               extra_modules=[args.modules / m for m in GATEWAY_MODULES],
                mpm=mpm_lines(servers, args.threads_per_child, args.stack_kib,
                              args.max_mem_free_kib))
     try:
@@ -325,6 +325,8 @@ def main():
     ap.add_argument("--ramp", type=int, default=256, help="streams opening at once")
     ap.add_argument("--translated", action="store_true",
                     help="Anthropic client, OpenAI upstream (default: OpenAI passthrough)")
+    ap.add_argument("--modules", type=pathlib.Path, default=OUT,
+                    help="where the gateway's modules are (another build's out/ to compare)")
     ap.add_argument("--plain", action="store_true",
                     help="mod_proxy's ProxyPass alone instead of the gateway (the baseline)")
     ap.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
