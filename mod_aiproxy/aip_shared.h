@@ -23,7 +23,7 @@
 #define AIP_SHARED_VALUE_MAX 96
 
 /* Where the state is shared: provider NULL means nowhere (AIProxySharedState none). */
-typedef struct {
+typedef struct aip_shared_spec_s {
     const char *provider; /* socache provider: "redis" or "memcache" */
     const char *address;  /* host:port[,host:port...] as the provider's create() takes it */
 } aip_shared_spec;

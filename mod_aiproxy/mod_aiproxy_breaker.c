@@ -63,18 +63,38 @@ static apr_uint32_t now_seconds(void)
     return (apr_uint32_t) apr_time_sec(apr_time_now());
 }
 
+/* A lookup (not a creation, which a failure about to be recorded makes) whose local circuit is
+ * closed also asks the shared store, when one is configured: an open circuit another server
+ * recorded is copied into the local slot, so this server skips the upstream until it ends. */
+static aip_breaker_slot *find(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                              const char *guarded, const char *key, int create)
+{
+    apr_uint32_t now = now_seconds();
+    aip_breaker_slot *slot = aip_breaker_find(&breaker_table, kind, key, create, now);
+    aip_shared_record rec;
+
+    if (create || aip_breaker_is_open(slot, now) ||
+        !aip_shared_fetch(p, balancer, kind, guarded, now, &rec))
+        return slot;
+    if (!slot)
+        slot = aip_breaker_find(&breaker_table, kind, key, 1, now);
+    if (slot)
+        aip_shared_apply(slot, &rec, now);
+    return slot;
+}
+
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
                                   int create)
 {
-    return aip_breaker_find(&breaker_table, AIP_BREAKER_MODEL,
-                            aip_breaker_key(p, up->balancer, model), create, now_seconds());
+    return find(p, AIP_BREAKER_MODEL, up->balancer, model, aip_breaker_key(p, up->balancer, model),
+                create);
 }
 
 aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create)
 {
-    return aip_breaker_find(&breaker_table, AIP_BREAKER_TOKEN,
-                            aip_breaker_token_key(p, balancer, token_index), create, now_seconds());
+    return find(p, AIP_BREAKER_TOKEN, balancer, apr_itoa(p, token_index),
+                aip_breaker_token_key(p, balancer, token_index), create);
 }
 
 /* ---- admin endpoint ----------------------------------------------------------------------- */
@@ -218,7 +238,12 @@ static int admin_reset(request_rec *r, const aip_config *cfg)
         return send_json(
             r, HTTP_NOT_FOUND,
             json_pack("{s:s}", "error", "no breaker state for that upstream and model or token"));
-    aip_breaker_reset(slot);
+    {
+        apr_uint32_t before = slot->open_until;
+        aip_breaker_reset(slot);
+        aip_shared_publish(r->pool, up->balancer, model ? AIP_BREAKER_MODEL : AIP_BREAKER_TOKEN,
+                           model ? model : apr_itoa(r->pool, atoi(token)), before, slot);
+    }
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, AIPLOGNO(00403) "circuit of %s for %s %s reset",
                   name, model ? "model" : "token", model ? model : token);
     return send_json(r, HTTP_OK,

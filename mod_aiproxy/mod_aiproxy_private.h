@@ -35,6 +35,7 @@ typedef struct {
     aip_selector *selector;       /* built in post_config from cfg */
     aip_credentials *credentials; /* built in post_config: one per upstream, by its index */
     const char *balancer_prefix;  /* this server's balancer name prefix, once it has upstreams */
+    const struct aip_shared_spec_s *shared; /* AIProxySharedState; NULL: inherited / none */
 } aip_server_conf;
 
 /* The translate module's entry points (NULL until post_config found them). */
@@ -127,6 +128,21 @@ aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const c
 aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create);
 void aip_breaker_register_hooks(apr_pool_t *p);
+
+/* mod_aiproxy_shared.c: AIProxySharedState, breaker state shared between servers. */
+#include "aip_shared.h"
+const char *aip_cmd_shared_state(cmd_parms *cmd, void *dummy, const char *kind,
+                                 const char *address);
+/* post_config: one socache instance per store, bound to each upstream of the hosts using it. */
+int aip_shared_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+/* An open circuit other servers recorded for the upstream of balancer (read at most once a
+ * second per key): 1 and *rec filled, else 0 (none, not due, or the store failed). */
+int aip_shared_fetch(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
+                     const char *guarded, apr_uint32_t now, aip_shared_record *rec);
+/* Tell other servers about a local change of slot (open_until was open_before), if news. */
+void aip_shared_publish(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
+                        const char *guarded, apr_uint32_t open_before,
+                        const aip_breaker_slot *slot);
 
 /* mod_aiproxy_yaml.c: AIProxyConfigFile */
 const char *aip_cmd_config_file(cmd_parms *cmd, void *dummy, const char *path);

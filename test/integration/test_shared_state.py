@@ -1,0 +1,181 @@
+"""Several servers, one view (issue 13): AIProxySharedState shares open circuits between
+gateways through a real redis-server (mod_socache_redis); a store that goes away leaves every
+gateway serving on its own state, with one warning."""
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import Gateway, ensure_built, GATEWAY_MODULES
+from harness import MockUpstream, free_port, get, post_json
+
+CHAT = "/v1/chat/completions"
+ADMIN = '<Location "/aiproxy-admin">\n    SetHandler aiproxy-admin\n</Location>'
+SOCACHE_REDIS = ("socache_redis_module", "/usr/lib/apache2/modules/mod_socache_redis.so")
+WARNING = "AIP03102"
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server (build/install-deps.sh test) is missing")
+
+
+def redis_command(port, *words):
+    """One command in RESP; the first line of the answer."""
+    payload = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(payload.encode())
+        return s.recv(65536).decode(errors="replace")
+
+
+class Redis:
+    """A private redis-server on a free loopback port, nothing persisted."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="aiproxy-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis_command(self.port, "PING").startswith("+PONG"):
+                    return self
+            except OSError:
+                pass
+            assert self.proc.poll() is None, "redis-server exited"
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def keys(self):
+        return redis_command(self.port, "KEYS", "aiproxy:*")
+
+
+@pytest.fixture
+def redis():
+    r = Redis().start()
+    yield r
+    r.stop()
+    shutil.rmtree(r.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def failing_mock():
+    m = MockUpstream(names=["s503"], scenarios={"s503": "[mock:status=503]"})
+    m.start()
+    yield m
+    m.stop()
+    m.cleanup()
+
+
+@pytest.fixture
+def shared_gateway(mock, failing_mock):
+    """Start a gateway with a failing heavy upstream and a healthy one, sharing state through
+    the given store line (or none)."""
+    ensure_built(*GATEWAY_MODULES)
+    started = []
+
+    def start(store_line):
+        gw = Gateway("\n".join([
+            store_line,
+            f"AIProxyUpstream failing {failing_mock.base_url('s503')} api=anthropic token=f "
+            "models=m weight=100",
+            f"AIProxyUpstream healthy {mock.base_url('openai')} api=openai token=tok-h models=m",
+            ADMIN,
+        ]))
+        gw.extra_modules = list(gw.extra_modules) + [SOCACHE_REDIS]
+        gw.write_conf()
+        gw.start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+        gw.cleanup()
+
+
+def chat(gw, text="hi"):
+    status, headers, body = post_json(gw.url(CHAT), {
+        "model": "m", "messages": [{"role": "user", "content": text}]})
+    assert status == 200, body
+    return headers.get("x-aiproxy-upstream")
+
+
+def breaker(gw):
+    status, _, body = get(gw.url("/aiproxy-admin/breakers"))
+    assert status == 200, body
+    for b in json.loads(body)["breakers"]:
+        if b["upstream"] == "failing" and b.get("model") == "m":
+            return b
+    return None
+
+
+def open_circuit(gw):
+    """Requests until gw's circuit of (failing, m) is open (3 failures, weight 100 to 1)."""
+    for _ in range(30):
+        chat(gw)
+        b = breaker(gw)
+        if b and b["open"]:
+            return b
+    raise AssertionError("the circuit never opened")
+
+
+def test_other_gateway_skips_an_upstream_one_gateway_opened(redis, shared_gateway, failing_mock):
+    a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    b = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    lone = shared_gateway("AIProxySharedState none")
+
+    state = open_circuit(a)
+    assert state["failures"] >= 3
+    keys = redis.keys()
+    assert "aiproxy:" in keys, keys  # stored under the socache namespace, id hex-encoded
+    failing_mock.clear()
+    for i in range(10):
+        assert chat(b, f"b{i}") == "healthy"
+    assert failing_mock.requests() == [], "gateway B called the upstream A found broken"
+    shared = breaker(b)
+    assert shared and shared["open"] and 0 < shared["seconds_to_reset"] <= 1800, shared
+    # the control: a gateway without the store still calls the broken upstream
+    for i in range(5):
+        chat(lone, f"c{i}")
+    assert failing_mock.requests(), "the lone gateway should have tried the failing upstream"
+
+
+def test_reset_on_one_gateway_is_seen_by_the_store(redis, shared_gateway):
+    a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    open_circuit(a)
+    assert redis.keys().count("aiproxy:") == 1
+    status, _, body = post_json(a.url("/aiproxy-admin/breakers/reset?upstream=failing&model=m"), {})
+    assert status == 200, body
+    assert "aiproxy:" not in redis.keys()
+
+
+def test_store_stopped_mid_test_both_keep_serving(redis, shared_gateway):
+    a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    b = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    chat(a)
+    chat(b)
+    redis.stop()
+    for i in range(20):
+        assert chat(a, f"a{i}") in ("healthy",)
+        assert chat(b, f"b{i}") in ("healthy",)
+    for gw in (a, b):
+        # one warning per child at most (the harness runs up to 4), none per request
+        count = gw.error_log().count(WARNING)
+        assert 1 <= count <= 4, gw.error_log()[-3000:]
+    # both still run their own breakers: a's circuit opened locally without the store
+    assert breaker(a)["open"]
