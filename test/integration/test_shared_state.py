@@ -3,6 +3,7 @@ gateways through a real redis-server (mod_socache_redis); a store that goes away
 gateway serving on its own state, with one warning."""
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -12,11 +13,13 @@ import time
 import pytest
 
 from conftest import Gateway, ensure_built, GATEWAY_MODULES
-from harness import MockUpstream, free_port, get, post_json
+from harness import HttpdError, MockUpstream, free_port, get, post_json
 
 CHAT = "/v1/chat/completions"
 ADMIN = '<Location "/aiproxy-admin">\n    SetHandler aiproxy-admin\n</Location>'
-SOCACHE_REDIS = ("socache_redis_module", "/usr/lib/apache2/modules/mod_socache_redis.so")
+SOCACHE_DIR = "/usr/lib/apache2/modules"
+SOCACHE_REDIS = ("socache_redis_module", f"{SOCACHE_DIR}/mod_socache_redis.so")
+SOCACHE_MEMCACHE = ("socache_memcache_module", f"{SOCACHE_DIR}/mod_socache_memcache.so")
 WARNING = "AIP03102"
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -81,31 +84,63 @@ def failing_mock():
     m.cleanup()
 
 
+def upstream_lines(failing_mock, mock):
+    return "\n".join([
+        f"AIProxyUpstream failing {failing_mock.base_url('s503')} api=anthropic token=f "
+        "models=m weight=100",
+        f"AIProxyUpstream healthy {mock.base_url('openai')} api=openai token=tok-h models=m",
+    ])
+
+
+def yaml_config(directory, store_url, failing_mock, mock):
+    """The same two upstreams in a seed-format config.yaml with shared_state at its top."""
+    path = os.path.join(directory, "config.yaml")
+    with open(path, "w") as f:
+        f.write(f"""shared_state: {store_url}
+upstreams:
+  - name: failing
+    base_url: {failing_mock.base_url('s503')}
+    api_type: anthropic
+    token: f
+    weight: 100
+    available_models: [m]
+  - name: healthy
+    base_url: {mock.base_url('openai')}
+    api_type: openai
+    token: tok-h
+    available_models: [m]
+""")
+    os.chmod(directory, 0o755)
+    os.chmod(path, 0o644)
+    return path
+
+
 @pytest.fixture
-def shared_gateway(mock, failing_mock):
-    """Start a gateway with a failing heavy upstream and a healthy one, sharing state through
-    the given store line (or none)."""
+def start_gateway():
+    """Start a gateway with the socache modules loaded; stopped after the test."""
     ensure_built(*GATEWAY_MODULES)
     started = []
 
-    def start(store_line):
-        gw = Gateway("\n".join([
-            store_line,
-            f"AIProxyUpstream failing {failing_mock.base_url('s503')} api=anthropic token=f "
-            "models=m weight=100",
-            f"AIProxyUpstream healthy {mock.base_url('openai')} api=openai token=tok-h models=m",
-            ADMIN,
-        ]))
-        gw.extra_modules = list(gw.extra_modules) + [SOCACHE_REDIS]
+    def start(body, modules=(SOCACHE_REDIS,)):
+        gw = Gateway(body)
+        gw.extra_modules = list(gw.extra_modules) + list(modules)
         gw.write_conf()
-        gw.start()
         started.append(gw)
+        gw.start()
         return gw
 
     yield start
     for gw in started:
         gw.stop()
         gw.cleanup()
+
+
+@pytest.fixture
+def shared_gateway(start_gateway, mock, failing_mock):
+    """A gateway with a failing heavy upstream and a healthy one, sharing state through the
+    given store line (or none)."""
+    return lambda store_line: start_gateway(
+        "\n".join([store_line, upstream_lines(failing_mock, mock), ADMIN]))
 
 
 def chat(gw, text="hi"):
@@ -134,9 +169,16 @@ def open_circuit(gw):
     raise AssertionError("the circuit never opened")
 
 
-def test_other_gateway_skips_an_upstream_one_gateway_opened(redis, shared_gateway, failing_mock):
-    a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
-    b = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+@pytest.mark.parametrize("how", ["directive", "yaml"])
+def test_other_gateway_skips_an_upstream_one_gateway_opened(redis, shared_gateway, start_gateway,
+                                                           mock, failing_mock, tmp_path, how):
+    if how == "directive":
+        a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+        b = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    else:
+        path = yaml_config(str(tmp_path), f"redis://127.0.0.1:{redis.port}", failing_mock, mock)
+        a = start_gateway(f'AIProxyConfigFile "{path}"\n{ADMIN}')
+        b = start_gateway(f'AIProxyConfigFile "{path}"\n{ADMIN}')
     lone = shared_gateway("AIProxySharedState none")
 
     state = open_circuit(a)
@@ -179,3 +221,91 @@ def test_store_stopped_mid_test_both_keep_serving(redis, shared_gateway):
         assert 1 <= count <= 4, gw.error_log()[-3000:]
     # both still run their own breakers: a's circuit opened locally without the store
     assert breaker(a)["open"]
+
+
+def test_store_back_sharing_resumes(redis, shared_gateway, failing_mock):
+    """redis restarted on its port: after the pause, an opening is shared again."""
+    a = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    b = shared_gateway(f"AIProxySharedState redis 127.0.0.1:{redis.port}")
+    redis.stop()
+    chat(a)  # the store fails: both run on their own state for a few seconds
+    redis.start()
+    deadline = time.monotonic() + 30
+    while "aiproxy:" not in redis.keys():
+        assert time.monotonic() < deadline, "a never wrote to the store again"
+        open_circuit(a)
+        if "aiproxy:" not in redis.keys():
+            post_json(a.url("/aiproxy-admin/breakers/reset?upstream=failing&model=m"), {})
+            time.sleep(0.5)
+    failing_mock.clear()
+    for i in range(5):
+        assert chat(b, f"b{i}") == "healthy"
+    assert failing_mock.requests() == []
+
+
+def test_token_cooldown_is_shared(redis, start_gateway):
+    """A token refused on gateway A sits out on gateway B too: B never sends it."""
+    keyed = MockUpstream(names=["openai"], require_keys={"openai": ["good-key"]})
+    keyed.start()
+    try:
+        body = "\n".join([
+            f"AIProxySharedState redis 127.0.0.1:{redis.port}",
+            f"AIProxyUpstream keyed {keyed.base_url('openai')} api=openai "
+            "token=bad-1 token=good-key models=m",
+            ADMIN,
+        ])
+        a = start_gateway(body)
+        b = start_gateway(body)
+        for i in range(4):
+            chat(a, f"a{i}")
+        used = [r["headers"]["authorization"] for r in keyed.requests()]
+        assert used.count("Bearer bad-1") == 1, used  # refused once, then benched on A
+        assert "aiproxy:" in redis.keys()
+        keyed.clear()
+        for i in range(6):
+            chat(b, f"b{i}")
+        used = [r["headers"]["authorization"] for r in keyed.requests()]
+        assert used == ["Bearer good-key"] * 6, used
+    finally:
+        keyed.stop()
+        keyed.cleanup()
+
+
+def test_memcache_unreachable_still_serves(start_gateway, mock, failing_mock):
+    """memcache through mod_socache_memcache; nothing listens: requests are answered anyway."""
+    port = free_port()
+    gw = start_gateway("\n".join([f"AIProxySharedState memcache 127.0.0.1:{port}",
+                                   upstream_lines(failing_mock, mock), ADMIN]),
+                       modules=(SOCACHE_MEMCACHE,))
+    for i in range(10):
+        assert chat(gw, f"m{i}") == "healthy"
+    assert breaker(gw)["open"]
+
+
+def test_missing_socache_module_refused_at_startup(start_gateway, mock, failing_mock):
+    with pytest.raises(HttpdError) as failed:
+        start_gateway("\n".join(["AIProxySharedState redis 127.0.0.1:6379",
+                                  upstream_lines(failing_mock, mock)]), modules=())
+    assert "AIProxySharedState redis needs mod_socache_redis" in str(failed.value)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("AIProxySharedState redis", "redis needs an address host:port"),
+    ("AIProxySharedState etcd 127.0.0.1:1", "unknown store 'etcd'"),
+    ("AIProxySharedState none 127.0.0.1:1", "none takes no address"),
+])
+def test_bad_directive_refused(start_gateway, line, message):
+    with pytest.raises(HttpdError) as failed:
+        start_gateway(line)
+    assert message in str(failed.value)
+
+
+def test_bad_yaml_shared_state_refused(start_gateway, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("shared_state: redis://user:secret@127.0.0.1:6379\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(path, 0o644)
+    with pytest.raises(HttpdError) as failed:
+        start_gateway(f'AIProxyConfigFile "{path}"')
+    assert f"{path}:1:15: shared_state: credentials in the URL are not supported" in str(
+        failed.value)
