@@ -5,3 +5,11 @@ $(OUT)/bench/bench_translate: $(OUT)/obj/bench/bench_translate.o $(LIB_TRANSLATE
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_TRANSLATE) $(LIBS_CORE)
+
+# The metrics and shared turns micro benchmark (figure 6): bench/bench_metrics.c against the
+# router core library.
+#   make out/bench/bench_metrics
+$(OUT)/bench/bench_metrics: $(OUT)/obj/bench/bench_metrics.o $(LIB_ROUTER)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_ROUTER) $(LIBS_CORE)

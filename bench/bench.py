@@ -471,6 +471,79 @@ def figure_tls(res, gw, mock, wrk, port, workdir, args):
             "a handshake per request would show 1; mod_proxy keeps the verified connections")
 
 
+def figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, modules, args):
+    """Issue 13: what the metrics and the turns shared by every child cost per request, this
+    build against a previous one (--baseline DIR: its out/ directory), in one run. Two
+    gateways with the same configuration (two upstreams of equal weight for the model, two
+    keys each, so every request takes an upstream turn and a key turn) on the same CPU, one
+    idle while the other is measured, interleaved; gateway CPU per request."""
+    base = pathlib.Path(args.baseline).resolve()
+    mods = workdir / "baseline-modules"
+    mods.mkdir(exist_ok=True)
+    for so in ("mod_aiproxy_translate.so", "mod_aiproxy.so"):
+        shutil.copy2(base / so, mods / so)
+        os.chmod(mods / so, 0o755)
+    os.chmod(mods, 0o755)
+    body = "\n".join(
+        f"    AIProxyUpstream rr-{n} http://127.0.0.1:{mock_port}/openai api=openai "
+        f"token=bench-key-1 token=bench-key-2 models=bench-rr" for n in ("a", "b"))
+    gateways = {}
+    # "control" is a second gateway of the previous build: this build's ratio to the previous
+    # one means something only next to the ratio of two identical builds (the noise floor).
+    for name, so_dir in (("this", modules), ("previous", mods), ("control", mods)):
+        port = free_port()
+        inst = Instance(workdir, f"gw-{name}", [port], f"""
+<VirtualHost 127.0.0.1:{port}>
+{body}
+    <Location "/">
+        SetHandler aiproxy
+    </Location>
+</VirtualHost>""", [("aiproxy_translate_module", so_dir / "mod_aiproxy_translate.so"),
+                    ("aiproxy_module", so_dir / "mod_aiproxy.so")], gw_cpus)
+        gateways[name] = (inst, f"http://127.0.0.1:{port}/v1/chat/completions", port)
+    body_file = write_body(workdir, "rr", chat_body("bench-rr", "Hello, benchmark"))
+    log(f"\n[6] metrics + shared turns: this build vs {base} (previous build), gateway CPU per "
+        f"request, {args.rounds} interleaved rounds of\n"
+        f"    {wrk.show(gateways['this'][1], body_file, args.conns, args.seconds)}")
+    started = []
+    try:
+        for inst, url, port in gateways.values():
+            inst.start()
+            started.append(inst)
+            status, reply = probe(port, "/v1/chat/completions", body_file.read_text())
+            if status != 200:
+                raise RuntimeError(f"{inst.name} answered {status}: {reply[:200]!r}")
+            wrk.run(url, body_file, args.conns, args.warmup)
+        runs = {name: [] for name in gateways}
+        names = list(gateways)
+        for i in range(args.rounds):
+            parts = []
+            for name in (names if i % 2 == 0 else list(reversed(names))):
+                inst, url, _ = gateways[name]
+                r = measure(inst, wrk, url, body_file, args.conns, args.seconds)
+                runs[name].append(r)
+                parts.append(f"{name} {r['rps']:.0f} req/s cpu {r['cpu_us_per_req']:.1f} us/req")
+            log(f"  build round {i + 1}/{args.rounds}: " + "; ".join(parts))
+        cpu = {name: median([r["cpu_us_per_req"] for r in runs[name]]) for name in runs}
+
+        def ratios(a, b):
+            return [x["cpu_us_per_req"] / y["cpu_us_per_req"] for x, y in zip(runs[a], runs[b])]
+
+        ratio, control = median(ratios("this", "previous")), median(ratios("control", "previous"))
+        res.add("[6] gateway CPU/req, this build vs previous (metrics + shared turns)",
+                f"{cpu['this']:.1f} vs {cpu['previous']:.1f} us = {ratio:.3f}x", "< 1.02x",
+                ratio < 1.02, "per-round " + fmt_list(ratios("this", "previous"), "{:.3f}"))
+        res.add("[6] the same, previous build vs itself (noise floor)",
+                f"{cpu['control']:.1f} vs {cpu['previous']:.1f} us = {control:.3f}x", "", None,
+                "per-round " + fmt_list(ratios("control", "previous"), "{:.3f}"))
+    except RuntimeError as exc:
+        log(f"  [6] skipped: {exc}")
+        res.add("[6] gateway CPU/req, this build vs previous", f"skipped: {exc}", "", None)
+    finally:
+        for inst in started:
+            inst.stop()
+
+
 def count_sse_events(body):
     return sum(1 for line in body.decode("utf-8", "replace").splitlines()
                if line.startswith("data:"))
@@ -594,6 +667,20 @@ def figure_micro(res, binary):
         res.add("[3] translate micro benchmarks", f"failed (exit {proc.returncode})", "", None)
 
 
+def figure_metrics_micro(res, binary):
+    """Figure 6, the core's share: the metrics and shared turns' work per request alone."""
+    log(f"\n[6] metrics + shared turns micro benchmark (thread CPU time): {binary}")
+    if not binary.exists():
+        res.add("[6] metrics + shared turns, core work per request",
+                "not available (bench_metrics not built)", "", None)
+        return
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=120)
+    for line in proc.stdout.splitlines():
+        if line.startswith("FIGURE "):
+            name, value, target, ok, note = line[len("FIGURE "):].split("|", 4)
+            res.add("[6] " + name, value, target, None if ok == "-" else ok == "1", note)
+
+
 def on_signal(signum, frame):
     raise SystemExit(128 + signum)  # runs the finally blocks that stop the httpd instances
 
@@ -615,8 +702,11 @@ def main():
     ap.add_argument("--pin", choices=["split", "none"],
                     default=os.environ.get("BENCH_PIN", "split"),
                     help="split: gateway on CPU 0, mock + wrk on CPU 1 (needs 2+ CPUs)")
-    ap.add_argument("--only", default="1,2,3,4,5", help="figures to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="figures to run, e.g. 1,3")
     ap.add_argument("--micro", default=None, help="bench_translate binary for figure 3")
+    ap.add_argument("--baseline", default=None,
+                    help="figure 6: out/ directory of a previous build to compare CPU per request "
+                         "with (bench/run.sh --baseline COMMIT builds one)")
     ap.add_argument("--profile", choices=["aiproxy", "plain", "passthrough", "translated"],
                     help="instead of the figures: perf record the gateway under this variant")
     args = ap.parse_args()
@@ -692,6 +782,8 @@ def main():
     try:
         if "3" in only and not args.profile:
             figure_micro(res, args.micro)  # first, while no httpd of ours runs
+        if "6" in only and not args.profile:
+            figure_metrics_micro(res, out / "bench" / "bench_metrics")
         for inst in (mock, gw):
             inst.start()
             started.append(inst)
@@ -717,6 +809,9 @@ def main():
             figure_memory(res, gw, wrk, gw_port, workdir, args, translated)
         if "5" in only:
             figure_tls(res, gw, mock, wrk, gw_port, workdir, args)
+        if "6" in only and args.baseline:
+            gw.stop()  # idle, but out of the way of the two gateways compared
+            figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, mods, args)
     except RuntimeError as exc:
         log(f"\nbench: setup failed, no further figures: {exc}")
         failed = True

@@ -13,10 +13,15 @@
  *   stream   Anthropic SSE -> OpenAI SSE, per event, one feed call per event      target < 2 us
  *   stream   OpenAI SSE -> OpenAI SSE passthrough, per event                      reference
  *   response Anthropic JSON -> OpenAI JSON (complete body)                        reference
- *   matrix   every upstream x client protocol pair, SSE in and out, per upstream event, the
- *            stream fed in 8 KiB pieces (what mod_proxy_http passes on)
+ *   stream   Kiro AWS event stream -> Anthropic SSE, per frame, 8 KiB feeds          reference
+ *   frames   the event-stream decoder alone (CRCs, headers), per frame, 8 KiB feeds    reference
+ *   matrix   every upstream x client protocol pair, SSE in and out (Kiro: event-stream
+ *            frames in), per upstream event, the stream fed in 8 KiB pieces (what
+ *            mod_proxy_http passes on)
  *
  * Every op runs in its own subpool, created and destroyed per op as httpd does per request.
+ * The Kiro input is built with the core's frame writer and the decoder figure calls the decoder
+ * directly (pipeline/tr_eventstream.h): the only figures below the public API.
  * Lines "FIGURE name|value|target|ok|note" are read by bench/bench.py for its summary table;
  * a figure whose translation is not implemented yet prints "not available yet".
  */
@@ -29,6 +34,8 @@
 #include "apr_pools.h"
 #include "apr_strings.h"
 #include "aiproxy_translate.h"
+#include "json/tr_buf.h"
+#include "pipeline/tr_eventstream.h"
 
 #define ROUNDS          9
 #define ROUND_NS        60000000.0 /* about 60 ms of CPU per round */
@@ -308,7 +315,64 @@ static response_case *anthropic_json(apr_pool_t *p)
 
 /* ---- matrix: one text stream per upstream protocol, fed in FEED_PIECE pieces ---------------- */
 
-static const char *const proto_names[] = {"anthropic", "openai", "responses", "gemini"};
+static const char *const proto_names[] = {"anthropic", "openai", "responses", "gemini", "kiro"};
+
+/* One Kiro event frame (research/oauth.md §5) appended to b. */
+static void kiro_event(tr_buf *b, const char *type, const char *payload)
+{
+    tr_es_header h[3] = {
+        {":message-type", 13, TR_ES_STRING, 0, "event", 5},
+        {":event-type", 11, TR_ES_STRING, 0, type, strlen(type)},
+        {":content-type", 13, TR_ES_STRING, 0, "application/json", 16},
+    };
+    tr_es_frame_append(b, h, 3, payload, strlen(payload));
+}
+
+/* A Kiro answer of STREAM_DELTAS text frames, then metering and usage. */
+static char *kiro_stream(apr_pool_t *p, apr_size_t *len, long *events)
+{
+    tr_buf *b = tr_buf_make(p, 0);
+    char *s;
+
+    for (int i = 0; i < STREAM_DELTAS; i++)
+        kiro_event(b, "assistantResponseEvent",
+                   "{\"content\":\"some tokens \\\"quoted\\\" and more\"}");
+    kiro_event(b, "meteringEvent", "{\"unit\":\"credit\",\"usage\":0.02}");
+    kiro_event(b, "metadataEvent", "{\"tokenUsage\":{\"inputTokens\":5,\"outputTokens\":9}}");
+    *events = STREAM_DELTAS + 2;
+    *len = b->len;
+    s = apr_pmemdup(p, b->data, b->len);
+    tr_buf_release(b);
+    return s;
+}
+
+/* The decoder alone: frames found and checked, nothing translated. */
+typedef struct {
+    const char *stream;
+    apr_size_t len;
+    long frames;
+} frames_case;
+
+static apr_status_t count_frame(void *baton, const tr_es_message *msg)
+{
+    (*(long *) baton)++;
+    return msg->payload_len ? APR_SUCCESS : APR_EGENERAL;
+}
+
+static const char *frames_op(apr_pool_t *p, const void *arg, long *units)
+{
+    const frames_case *c = arg;
+    tr_es_decoder *d = tr_es_decoder_create(p, 0);
+    long seen = 0;
+
+    *units = c->frames;
+    for (apr_size_t at = 0; at < c->len; at += FEED_PIECE) {
+        apr_size_t n = c->len - at < FEED_PIECE ? c->len - at : FEED_PIECE;
+        if (tr_es_decoder_feed(d, c->stream + at, n, count_frame, &seen) != APR_SUCCESS)
+            return tr_es_decoder_error(d) ? tr_es_decoder_error(d) : "a frame without payload";
+    }
+    return seen == c->frames ? NULL : "frames lost";
+}
 
 /* A stream of STREAM_DELTAS text deltas plus its start and end in the upstream's own format;
  * *events counts every SSE event in it. */
@@ -394,7 +458,8 @@ static response_case *matrix_case(apr_pool_t *p, aiproxy_proto up, aiproxy_proto
     c->spec.client = client;
     c->spec.client_stream = AIPROXY_STREAM_SSE;
     c->spec.upstream = up;
-    c->spec.upstream_stream = AIPROXY_STREAM_SSE;
+    c->spec.upstream_stream =
+        up == AIPROXY_PROTO_KIRO ? AIPROXY_STREAM_EVENTSTREAM : AIPROXY_STREAM_SSE;
     c->spec.client_model = "client-model";
     c->spec.include_usage = 1;
     return c;
@@ -450,17 +515,19 @@ static char *slurp(apr_pool_t *p, const char *path, apr_size_t *len)
 
 static void print_matrix(apr_pool_t *pool)
 {
-    printf("matrix: ns of CPU per upstream event, SSE in and out, %d text deltas fed in %d-byte "
-           "pieces (median of %d rounds)\n",
+    printf("matrix: ns of CPU per upstream event, SSE in (Kiro: event-stream frames) and out, %d "
+           "text deltas fed in %d-byte pieces (median of %d rounds)\n",
            STREAM_DELTAS, FEED_PIECE, ROUNDS);
     printf("  %-14s", "up \\ client");
     for (int c = 0; c < AIPROXY_PROTO_COUNT; c++)
         printf("%12s", proto_names[c]);
     printf("\n");
-    for (int up = 0; up < AIPROXY_PROTO_COUNT; up++) {
+    for (int up = 0; up < AIPROXY_PROTO_UPSTREAM_COUNT; up++) {
         apr_size_t len;
         long events;
-        char *stream = native_stream(pool, (aiproxy_proto) up, &len, &events);
+        char *stream = up == AIPROXY_PROTO_KIRO
+                           ? kiro_stream(pool, &len, &events)
+                           : native_stream(pool, (aiproxy_proto) up, &len, &events);
 
         printf("  %-14s", proto_names[up]);
         for (int c = 0; c < AIPROXY_PROTO_COUNT; c++) {
@@ -520,6 +587,20 @@ int main(int argc, char **argv)
     json_trans = anthropic_json(pool);
     BENCH("response anthropic->openai JSON body", "op", response_op, json_trans, 0,
           "text + tool_use, 700 B");
+
+    {
+        frames_case frames;
+        long events;
+        frames.stream = kiro_stream(pool, &frames.len, &events);
+        frames.frames = events;
+        snprintf(note, sizeof(note), "%ld frames, %" APR_SIZE_T_FMT " B, %d-byte feeds", events,
+                 frames.len, FEED_PIECE);
+        BENCH("stream kiro->anthropic event-stream per frame", "event", response_op,
+              matrix_case(pool, AIPROXY_PROTO_KIRO, AIPROXY_PROTO_ANTHROPIC, frames.stream,
+                          frames.len, events),
+              0, note);
+        BENCH("eventstream decode only per frame", "event", frames_op, &frames, 0, note);
+    }
 #undef BENCH
 
     if (wanted("matrix"))

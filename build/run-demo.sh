@@ -73,6 +73,11 @@ LoadModule aiproxy_mock_module      $OUT/mod_aiproxy_mock.so
         SetHandler balancer-manager
         Require local
     </Location>
+    # Prometheus / OpenMetrics scrape target (docs/operations.md)
+    <Location "/metrics">
+        SetHandler aiproxy-metrics
+        Require local
+    </Location>
 </VirtualHost>
 
 <VirtualHost 127.0.0.1:$MOCK_PORT>

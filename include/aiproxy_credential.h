@@ -49,6 +49,9 @@ typedef struct {
 typedef struct {
     int index;         /* the provider's own numbering (token or file index) */
     const char *label; /* for logs and the admin view: never a secret ("token 2", a file name) */
+    /* The account the request body must name for this credential (aiproxy_target.account:
+     * Kiro's profileArn), or NULL. Not a secret. */
+    const char *account;
     /* The account the upstream's request body must name with this credential (the Code Assist
      * project of a geminicli or antigravity login: aiproxy_target.project), or NULL. */
     const char *project;

@@ -9,7 +9,8 @@
  *   mod_aiproxy_breaker.c 00400, mod_aiproxy_compress.c 00500, mod_aiproxy_yaml.c 00600,
  *   mod_aiproxy_lbmethod.c 00700, mod_aiproxy_credential.c 00800,
  *   mod_aiproxy_health.c 00900, mod_aiproxy_limits.c 01000, mod_aiproxy_translate.c 01100,
- *   mod_aiproxy_translate_location.c 01200, mod_aiproxy_oauth*.c 02000.
+ *   mod_aiproxy_translate_location.c 01200, mod_aiproxy_oauth*.c 02000,
+ *   mod_aiproxy_metrics.c 03000.
  */
 #ifndef AIPROXY_LOG_H
 #define AIPROXY_LOG_H

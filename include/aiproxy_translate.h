@@ -25,19 +25,26 @@ typedef enum {
     AIPROXY_PROTO_OPENAI,        /* OpenAI Chat Completions: POST /v1/chat/completions */
     AIPROXY_PROTO_RESPONSES,     /* OpenAI Responses: POST /v1/responses */
     AIPROXY_PROTO_GEMINI,        /* Gemini: POST /v1beta/models/{m}:(stream)generateContent */
-    AIPROXY_PROTO_COUNT
+    AIPROXY_PROTO_COUNT,         /* the client protocols: the four above */
+    /* Upstream-only wire formats follow: the gateway speaks them to an upstream but no client
+     * speaks them to the gateway (no routes, no request parsing, no client encoders). */
+    AIPROXY_PROTO_KIRO = AIPROXY_PROTO_COUNT, /* Kiro (AWS CodeWhisperer): conversationState
+                                               * JSON to /generateAssistantResponse, answered
+                                               * in the AWS event stream */
+    AIPROXY_PROTO_UPSTREAM_COUNT              /* every protocol an upstream may speak */
 } aiproxy_proto;
 
-/* "anthropic", "openai", "responses", "gemini". */
+/* "anthropic", "openai", "responses", "gemini", "kiro". */
 const char *aiproxy_proto_name(aiproxy_proto proto);
-/* Returns 0 and sets *out when name is a protocol name, -1 otherwise. */
+/* Returns 0 and sets *out when name is a client protocol's name, -1 otherwise. */
 int aiproxy_proto_from_name(const char *name, aiproxy_proto *out);
 
 /* How a stream is framed for the client. Gemini has two: SSE with ?alt=sse, else a JSON array. */
 typedef enum {
-    AIPROXY_STREAM_NONE = 0,  /* one complete JSON body */
-    AIPROXY_STREAM_SSE,       /* text/event-stream */
-    AIPROXY_STREAM_JSON_ARRAY /* Gemini streamGenerateContent without alt=sse */
+    AIPROXY_STREAM_NONE = 0,   /* one complete JSON body */
+    AIPROXY_STREAM_SSE,        /* text/event-stream */
+    AIPROXY_STREAM_JSON_ARRAY, /* Gemini streamGenerateContent without alt=sse */
+    AIPROXY_STREAM_EVENTSTREAM /* application/vnd.amazon.eventstream (Kiro); upstreams only */
 } aiproxy_stream_mode;
 
 /* What a routed request asks of the model. The request flow (candidates, failover, breakers)
@@ -130,6 +137,8 @@ typedef struct {
                               * none; 0 = built-in default */
     aiproxy_dialect dialect; /* the backend's variant of proto; a dialect that always streams
                               * sets upstream_stream whatever stream says */
+    const char *account;     /* the account the body must name, from the attempt's credential
+                              * (aiproxy_credential.account: Kiro's profileArn), or NULL */
     /* The account the dialect's body must name, as the credential provider found it
      * (geminicli, antigravity: the Code Assist project id), or NULL: left out. */
     const char *project;

@@ -37,8 +37,7 @@ static const struct {
      "https://cloudcode-pa.googleapis.com", 0},
     {"antigravity", AIPROXY_PROTO_GEMINI, AIPROXY_DIALECT_ANTIGRAVITY,
      "https://daily-cloudcode-pa.googleapis.com", 0},
-    {"kiro", AIPROXY_PROTO_ANTHROPIC, AIPROXY_DIALECT_NONE,
-     "https://codewhisperer.us-east-1.amazonaws.com", 0},
+    {"kiro", AIPROXY_PROTO_KIRO, AIPROXY_DIALECT_NONE, "https://q.us-east-1.amazonaws.com", 0},
 };
 
 /* Request-body codings and their accepted spellings (the seed config.yaml's aliases). */

@@ -4,7 +4,7 @@
 
 void aip_key_walk_begin(aip_key_ring *ring, aip_key_walk *walk)
 {
-    apr_uint32_t turn = apr_atomic_inc32(&ring->turn);
+    apr_uint32_t turn = apr_atomic_inc32(ring->shared_turn ? ring->shared_turn : &ring->turn);
 
     walk->count = ring->count;
     walk->first = ring->count > 0 ? (int) (turn % (apr_uint32_t) ring->count) : 0;

@@ -13,7 +13,10 @@
 
 typedef struct {
     int count;                  /* keys, >= 1 */
-    volatile apr_uint32_t turn; /* the next request's first key (per child) */
+    volatile apr_uint32_t turn; /* the next request's first key, in this child */
+    /* The same in memory every child shares (NULL: the child's own turn above), so that the
+     * children together take the keys in turn, exactly. */
+    volatile apr_uint32_t *shared_turn;
 } aip_key_ring;
 
 /* One request's walk over the ring. */

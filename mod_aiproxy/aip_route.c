@@ -29,6 +29,8 @@ static const struct {
     {"/v1beta/models", AIP_ROUTE_MODELS, AIPROXY_PROTO_GEMINI, NULL, "GET", AIPROXY_OP_GENERATE},
     {"/livez", AIP_ROUTE_LIVEZ, AIPROXY_PROTO_OPENAI, NULL, "GET", AIPROXY_OP_GENERATE},
     {"/readyz", AIP_ROUTE_READYZ, AIPROXY_PROTO_OPENAI, NULL, "GET", AIPROXY_OP_GENERATE},
+    {"/v1/metrics/providers", AIP_ROUTE_PROVIDER_METRICS, AIPROXY_PROTO_OPENAI, NULL, "GET",
+     AIPROXY_OP_GENERATE},
 };
 
 /* Gemini puts the model and the action in the last path segment: models/{model}:{action}. */

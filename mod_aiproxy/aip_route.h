@@ -9,15 +9,16 @@
 #include "aip_forward.h"
 
 typedef enum {
-    AIP_ROUTE_GENERATE = 0, /* POST a request for a model: a generation, or the other
-                             * operation its info names (a token count, embeddings, a legacy
-                             * text completion) */
-    AIP_ROUTE_MODELS,       /* GET the model list */
-    AIP_ROUTE_LIVEZ,        /* GET liveness: the server runs (no client key) */
-    AIP_ROUTE_READYZ,       /* GET readiness: every model has an upstream (no client key) */
-    AIP_ROUTE_FORWARD,      /* POST a body forwarded unchanged but for its model (images,
-                             * audio, rerank): its row in forward names the rest */
-    AIP_ROUTE_PASSTHROUGH   /* any method to one named upstream, answered as it answers */
+    AIP_ROUTE_GENERATE = 0,    /* POST a request for a model: a generation, or the other
+                                * operation its info names (a token count, embeddings, a
+                                * legacy text completion) */
+    AIP_ROUTE_MODELS,          /* GET the model list */
+    AIP_ROUTE_LIVEZ,           /* GET liveness: the server runs (no client key) */
+    AIP_ROUTE_READYZ,          /* GET readiness: every model has an upstream (no client key) */
+    AIP_ROUTE_FORWARD,         /* POST a body forwarded unchanged but for its model (images,
+                                * audio, rerank): its row in forward names the rest */
+    AIP_ROUTE_PASSTHROUGH,     /* any method to one named upstream, answered as it answers */
+    AIP_ROUTE_PROVIDER_METRICS /* GET per-upstream counters as JSON (cliproxyapi++'s route) */
 } aip_route_kind;
 
 typedef struct {

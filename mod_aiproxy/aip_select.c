@@ -12,13 +12,15 @@ typedef struct {
     int nmembers;
     int *sequence; /* indexes into members, one per weight unit */
     int length;
-    volatile apr_uint32_t turn; /* next turn of this child */
+    volatile apr_uint32_t own_turn; /* the next turn, until shared memory holds it */
+    volatile apr_uint32_t *turn;    /* &own_turn, or a word every child shares */
 } upstream_set;
 
 struct aip_selector {
-    apr_hash_t *by_model;   /* client model name -> upstream_set * */
-    upstream_set *unlisted; /* upstreams that serve every model (but their exclusions) */
-    const aip_config *cfg;  /* for the names the shared set answers (prefixes, exclusions) */
+    apr_hash_t *by_model;     /* client model name -> upstream_set * */
+    upstream_set *unlisted;   /* upstreams that serve every model (but their exclusions) */
+    const aip_config *cfg;    /* for the names the shared set answers (prefixes, exclusions) */
+    apr_array_header_t *sets; /* upstream_set *, every one of them (in turn word order) */
 };
 
 /* Greatest common divisor, to shorten sequences like 10,5 into 2,1. */
@@ -72,6 +74,7 @@ static upstream_set *make_set(apr_pool_t *p, const aip_config *cfg, const char *
             set->members[set->nmembers++] = up;
     }
     build_sequence(p, set);
+    set->turn = &set->own_turn;
     return set;
 }
 
@@ -80,7 +83,9 @@ aip_selector *aip_selector_create(apr_pool_t *p, const aip_config *cfg)
     aip_selector *sel = apr_pcalloc(p, sizeof(*sel));
 
     sel->by_model = apr_hash_make(p);
+    sel->sets = apr_array_make(p, 4, sizeof(upstream_set *));
     sel->unlisted = make_set(p, cfg, NULL);
+    APR_ARRAY_PUSH(sel->sets, upstream_set *) = sel->unlisted;
     sel->cfg = cfg;
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
@@ -88,8 +93,11 @@ aip_selector *aip_selector_create(apr_pool_t *p, const aip_config *cfg)
         aip_upstream_client_names(p, up, cfg->force_model_prefix, names);
         for (int m = 0; m < names->nelts; m++) {
             const char *model = APR_ARRAY_IDX(names, m, const char *);
-            if (!apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING))
-                apr_hash_set(sel->by_model, model, APR_HASH_KEY_STRING, make_set(p, cfg, model));
+            if (!apr_hash_get(sel->by_model, model, APR_HASH_KEY_STRING)) {
+                upstream_set *set = make_set(p, cfg, model);
+                apr_hash_set(sel->by_model, model, APR_HASH_KEY_STRING, set);
+                APR_ARRAY_PUSH(sel->sets, upstream_set *) = set;
+            }
         }
     }
     return sel;
@@ -120,7 +128,7 @@ int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **
     if (set->nmembers == 0 || max <= 0)
         return 0;
     memset(taken, 0, sizeof(taken));
-    start = apr_atomic_inc32(&set->turn) % (apr_uint32_t) set->length;
+    start = apr_atomic_inc32(set->turn) % (apr_uint32_t) set->length;
     for (int step = 0; step < set->length && count < max && count < set->nmembers; step++) {
         int member = set->sequence[(start + step) % set->length];
         if (!taken[member]) {
@@ -140,4 +148,15 @@ int aip_select_count(const aip_selector *sel, const char *model)
     for (int i = 0; i < set->nmembers; i++)
         count += member_answers(sel, set, i, model);
     return count;
+}
+
+int aip_selector_turns(const aip_selector *sel)
+{
+    return sel->sets->nelts;
+}
+
+void aip_selector_share_turns(aip_selector *sel, volatile apr_uint32_t *words)
+{
+    for (int i = 0; i < sel->sets->nelts; i++)
+        APR_ARRAY_IDX(sel->sets, i, upstream_set *)->turn = &words[i];
 }

@@ -4,7 +4,8 @@
  * Smooth weighted round robin (weights 5,1,1 give a a b a c a a, never a burst of one
  * upstream). The sequence for each set of upstreams is computed once at startup; a request
  * only takes the next turn with one atomic increment, so selection never takes a lock.
- * Turns are counted per child process: every child follows the same weighted sequence.
+ * Turns are counted in the selector until aip_selector_share_turns moves them to memory every
+ * child shares: then the children together follow one weighted sequence, exactly.
  */
 #ifndef AIP_SELECT_H
 #define AIP_SELECT_H
@@ -20,6 +21,12 @@ aip_selector *aip_selector_create(apr_pool_t *p, const aip_config *cfg);
 /* Write into order[] (room for max) the upstreams serving model, this request's turn first,
  * then the others in sequence order. Returns how many were written. */
 int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **order, int max);
+
+/* How many turn counters the selector keeps (one per distinct set of upstreams). */
+int aip_selector_turns(const aip_selector *sel);
+/* Count turns in words[0 .. aip_selector_turns) from now on (shared memory, zeroed or kept
+ * from the last generation: any start is a fair start). */
+void aip_selector_share_turns(aip_selector *sel, volatile apr_uint32_t *words);
 
 /* How many enabled upstreams serve model at all. */
 int aip_select_count(const aip_selector *sel, const char *model);

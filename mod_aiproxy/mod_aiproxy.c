@@ -505,7 +505,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
     if (aip_breaker_create_table(pconf, s, breaker_slots) != APR_SUCCESS ||
-        aip_limits_create_table(pconf, s) != APR_SUCCESS)
+        aip_limits_create_table(pconf, s) != APR_SUCCESS ||
+        aip_metrics_create_table(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     return aip_shared_setup(pconf, ptemp, s);
 }
@@ -522,6 +523,7 @@ static void register_hooks(apr_pool_t *p)
     aip_lbmethod_register(p);
     aip_breaker_register_hooks(p);
     aip_handler_register_hooks(p);
+    aip_metrics_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(aiproxy) = {

@@ -247,11 +247,12 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 /* Client headers that reach the upstream: only what the protocol needs, never credentials or
  * cookies. Accept-Encoding is the gateway's own: it decodes compressed answers as they
  * stream (mod_aiproxy_compress.c), whatever the client accepts. */
-static const char *const forwarded_request_headers[AIPROXY_PROTO_COUNT][3] = {
+static const char *const forwarded_request_headers[AIPROXY_PROTO_UPSTREAM_COUNT][3] = {
     [AIPROXY_PROTO_ANTHROPIC] = {"anthropic-beta", NULL},
     [AIPROXY_PROTO_OPENAI] = {"OpenAI-Beta", NULL},
     [AIPROXY_PROTO_RESPONSES] = {"OpenAI-Beta", NULL},
     [AIPROXY_PROTO_GEMINI] = {NULL},
+    [AIPROXY_PROTO_KIRO] = {NULL},
 };
 
 static int copy_passthrough_request_header(void *baton, const char *name, const char *value)

@@ -97,6 +97,32 @@ aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int
                 aip_breaker_token_key(p, balancer, token_index), create);
 }
 
+void aip_breaker_count_open(apr_pool_t *p, const aip_config *cfg, int *circuits, int *tokens)
+{
+    apr_hash_t *index = apr_hash_make(p);
+    apr_uint32_t now = now_seconds();
+
+    for (int i = 0; i < cfg->upstreams->nelts; i++) {
+        const aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, const aip_upstream *);
+        apr_hash_set(index, up->balancer, APR_HASH_KEY_STRING, (void *) (apr_uintptr_t) (i + 1));
+    }
+    for (apr_size_t i = 0; i < breaker_table.count; i++) {
+        aip_breaker_slot *slot = &breaker_table.slots[i];
+        const char *balancer, *guarded;
+        apr_uintptr_t up;
+
+        if (!aip_breaker_slot_ready(slot) || !aip_breaker_is_open(slot, now))
+            continue;
+        aip_breaker_key_split(p, slot->key, &balancer, &guarded);
+        if (!(up = (apr_uintptr_t) apr_hash_get(index, balancer, APR_HASH_KEY_STRING)))
+            continue;
+        if (slot->kind == AIP_BREAKER_TOKEN)
+            tokens[up - 1]++;
+        else
+            circuits[up - 1]++;
+    }
+}
+
 /* ---- admin endpoint ----------------------------------------------------------------------- */
 
 /* The upstream name of a breaker key's balancer, when it belongs to this virtual host. */

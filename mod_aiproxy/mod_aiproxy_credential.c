@@ -171,6 +171,12 @@ static const aiproxy_credential_provider static_provider = {
     .describe = static_describe,
 };
 
+void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t *word)
+{
+    if (c->provider == &static_provider && c->source)
+        ((static_source *) c->source)->ring.shared_turn = word;
+}
+
 /* ---- each upstream's provider -------------------------------------------------------------- */
 
 static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_upstream *up)

@@ -196,7 +196,9 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.default_max_tokens = cr->conf->cfg->default_max_tokens;
     target.dialect = up->dialect;
     target.thinking = thinking;
-    target.project = cred->project;
+    /* The body may name the credential's account (Kiro's profileArn) or project (Code Assist). */
+    target.account = cred ? cred->account : NULL;
+    target.project = cred ? cred->project : NULL;
     target.request_id = attempt_id(r->pool);
     rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
     if (rc)
@@ -291,6 +293,7 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at, long
     if (verdict.counts_against) {
         aip_breaker_slot *slot = aip_breaker_for(cr->r->pool, at->upstream, at->model, 1);
         *cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
+        int was_open = aip_breaker_is_open(slot, now);
         if (slot) {
             apr_uint32_t before = slot->open_until;
             aip_breaker_record_failure(slot, now, cfg->breaker_failures, cfg->breaker_open_seconds,
@@ -298,6 +301,8 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at, long
             aip_shared_publish(cr->r->pool, at->upstream->balancer, AIP_BREAKER_MODEL, at->model,
                                before, slot);
         }
+        if (!was_open && aip_breaker_is_open(slot, now))
+            aip_metrics_breaker_opened(at);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, cr->r,
                   AIPLOGNO(00201) "upstream %s failed for model %s (%s %d)%s", at->upstream->name,
@@ -395,6 +400,9 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
     at->credential = cred;
     aip_attempt_run(at);
     if (at->outcome != AIP_OUTCOME_NO_CREDENTIAL) {
+        if (run->last) /* the request moves on from a failed try */
+            aip_metrics_failover(run->last);
+        aip_metrics_attempt(at);
         run->attempts++;
         apr_table_setn(r->subprocess_env, "AIPROXY_ATTEMPTS", apr_itoa(r->pool, run->attempts));
         run->last = at;
@@ -543,6 +551,16 @@ static aiproxy_request *read_request(client_request *cr)
     return req;
 }
 
+/* The request is counted in the metrics (mod_aiproxy_metrics.c), under its model. */
+static void count_as_request(client_request *cr, const char *model)
+{
+    aip_request_state *state = aip_request_state_of(cr->r);
+
+    state->generation = 1;
+    state->proto = cr->route.proto;
+    state->model = model;
+}
+
 static int serve_generation(client_request *cr)
 {
     aiproxy_request *req = read_request(cr);
@@ -557,6 +575,7 @@ static int serve_generation(client_request *cr)
     thinking = 0;
     if (aip_translate->request_operation(req) != AIPROXY_OP_FORWARD)
         model = aip_model_route_name(cr->r->pool, cr->conf->cfg, model, &thinking);
+    count_as_request(cr, model);
     /* OpenAI's answer for a model the key may not use: the same 404 as for an unknown one,
      * so a key cannot probe which models exist. */
     if (!aip_client_key_allows(cr->key, model))
@@ -595,6 +614,7 @@ static int serve_passthrough(client_request *cr)
     if (read_body(cr, &body, &cr->body_len, &err) != OK)
         return send_error(cr, err.status, err.message);
     cr->body = body;
+    count_as_request(cr, NULL); /* no model: counted as "other" */
     /* disabled (here or in balancer-manager), no usable credential, or its circuit open */
     if (!up->enabled ||
         aip_upstream_rotation(r, cr->conf, up, "", (apr_uint32_t) apr_time_sec(apr_time_now())) !=
@@ -698,6 +718,8 @@ static int aip_handler(request_rec *r)
     }
     if (cr.route.kind == AIP_ROUTE_MODELS)
         return list_models(&cr);
+    if (cr.route.kind == AIP_ROUTE_PROVIDER_METRICS)
+        return aip_metrics_serve_providers(r, cr.conf);
     if ((limited = aip_limits_admit(r, cr.key)) != NULL)
         return send_coded_error(&cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
     aip_request_state_of(r)->client_key = cr.key;
@@ -721,9 +743,10 @@ static int export_log_variables(request_rec *r)
     }
     info = aip_translate->response_info(state->committed->translator);
     apr_table_setn(env, "AIPROXY_UPSTREAM_MODEL", state->committed->upstream_model);
-    apr_table_setn(env, "AIPROXY_INPUT_TOKENS", apr_psprintf(r->pool, "%lld", info->input_tokens));
+    apr_table_setn(env, "AIPROXY_INPUT_TOKENS",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t) info->input_tokens));
     apr_table_setn(env, "AIPROXY_OUTPUT_TOKENS",
-                   apr_psprintf(r->pool, "%lld", info->output_tokens));
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t) info->output_tokens));
     if (info->input_tokens + info->output_tokens > 0)
         aip_limits_count_tokens(state->client_key,
                                 (apr_uint64_t) (info->input_tokens + info->output_tokens));

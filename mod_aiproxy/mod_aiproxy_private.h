@@ -35,6 +35,7 @@ typedef struct {
     aip_selector *selector;       /* built in post_config from cfg */
     aip_credentials *credentials; /* built in post_config: one per upstream, by its index */
     const char *balancer_prefix;  /* this server's balancer name prefix, once it has upstreams */
+    struct aip_metrics_area *metrics;       /* its counters and turns (mod_aiproxy_metrics.c) */
     const struct aip_shared_spec_s *shared; /* AIProxySharedState; NULL: inherited / none */
 } aip_server_conf;
 
@@ -101,6 +102,10 @@ typedef struct {
      * must not grow with upstreams x tokens x fallbacks. */
     char *error_buffer;
     const aip_client_key *client_key; /* the key the client sent, when keys are configured */
+    /* For the metrics: a generation request (a model was asked for), in which protocol. */
+    int generation;
+    aiproxy_proto proto;
+    const char *model; /* the client's model */
 } aip_request_state;
 
 /* mod_aiproxy_attempt.c: the typed views of request_config. */
@@ -128,6 +133,9 @@ aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const c
 aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create);
 void aip_breaker_register_hooks(apr_pool_t *p);
+/* Open circuits of cfg's upstreams, by upstream index: of models into circuits[], of tokens
+ * into tokens[] (both zeroed, cfg->upstreams->nelts long). */
+void aip_breaker_count_open(apr_pool_t *p, const aip_config *cfg, int *circuits, int *tokens);
 
 /* mod_aiproxy_shared.c: AIProxySharedState, breaker state shared between servers. */
 #include "aip_shared.h"
@@ -159,6 +167,8 @@ proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up);
  * provider and source (an upstream without one is logged and taken out of rotation). */
 void aip_credential_register(apr_pool_t *p);
 aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_config *cfg);
+/* Take the upstream's keys in turn from word, shared by every child (static provider). */
+void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t *word);
 
 /* mod_aiproxy_handler.c */
 void aip_handler_register_hooks(apr_pool_t *p);
@@ -179,6 +189,15 @@ apr_status_t aip_limits_create_table(apr_pool_t *pconf, server_rec *s);
 const char *aip_limits_admit(request_rec *r, const aip_client_key *k);
 /* Count a finished request's tokens (input + output) against k's tokens per minute. */
 void aip_limits_count_tokens(const aip_client_key *k, apr_uint64_t tokens);
+
+/* mod_aiproxy_metrics.c: the shared memory of counters and turns (post_config), what is
+ * counted during a request, and GET /v1/metrics/providers. */
+apr_status_t aip_metrics_create_table(apr_pool_t *pconf, server_rec *s);
+void aip_metrics_register_hooks(apr_pool_t *p);
+void aip_metrics_attempt(const aip_attempt *at);
+void aip_metrics_failover(const aip_attempt *at);
+void aip_metrics_breaker_opened(const aip_attempt *at);
+int aip_metrics_serve_providers(request_rec *r, const aip_server_conf *conf);
 
 /* Answer GET /livez (readiness 0) or GET /readyz (readiness 1). */
 int aip_serve_health(request_rec *r, const aip_server_conf *conf, int readiness);

@@ -145,10 +145,11 @@ static const char *cmd_ca_file(cmd_parms *cmd, void *dummy, const char *arg)
 static const char *served_provider(cmd_parms *cmd, const char *api_type, oa_provider *out)
 {
     *out = oa_provider_from_name(api_type);
-    if (*out == OA_PROVIDER_NONE || *out == OA_PROVIDER_KIRO)
-        return apr_psprintf(cmd->pool,
-                            "%s: unknown api type '%s' (codex, claudecode, geminicli, antigravity)",
-                            cmd->cmd->name, api_type);
+    if (*out == OA_PROVIDER_NONE)
+        return apr_psprintf(
+            cmd->pool,
+            "%s: unknown api type '%s' (codex, claudecode, geminicli, antigravity, kiro)",
+            cmd->cmd->name, api_type);
     return NULL;
 }
 

@@ -119,9 +119,10 @@ void oa_http_post_json(apr_pool_t *p, const oa_server_conf *conf, const char *ur
 void oa_provider_register(apr_pool_t *p);
 /* The effective identity headers of provider under conf (defaults, then overrides). */
 const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, const char *name);
-/* Set every identity header of provider under conf in headers. */
-void oa_set_identity_headers(const oa_server_conf *conf, oa_provider provider,
-                             apr_table_t *headers);
+/* Set every identity header of provider under conf in headers, {machine_id} in a value
+ * replaced by machine_id (NULL: values as they are; p allocates the replaced ones). */
+void oa_set_identity_headers(apr_pool_t *p, const oa_server_conf *conf, oa_provider provider,
+                             const char *machine_id, apr_table_t *headers);
 
 /* mod_aiproxy_oauth_project.c: the Code Assist project of Google logins. */
 /* Does provider's request body name a project (geminicli, antigravity)? */

@@ -48,12 +48,32 @@ static int read_file(apr_pool_t *p, const char *path, char **data, apr_size_t *l
     return 0;
 }
 
+/* Kiro IDE keeps an IdC / Builder ID login's client registration (clientId, clientSecret) in
+ * <clientIdHash>.json next to the token file; with it the refresh goes to the OIDC token
+ * endpoint. Without it (a social login, or a file that already holds both) nothing changes,
+ * and a registration that cannot be read leaves the social refresh, whose failure the
+ * refresh path reports. */
+static void read_kiro_registration(apr_pool_t *p, const oa_file *f, oa_credential *cred)
+{
+    const char *path, *ignored = NULL;
+    char *data;
+    apr_size_t len;
+
+    if (cred->provider != OA_PROVIDER_KIRO || (cred->client_id && cred->client_secret) ||
+        !(path = oa_authfile_kiro_registration_path(p, f->path, cred)) ||
+        read_file(p, path, &data, &len, &ignored) != 0)
+        return;
+    oa_authfile_read_kiro_registration(p, data, len, cred, &ignored);
+}
+
 int oa_load_file(apr_pool_t *p, const oa_file *f, char **data, apr_size_t *len, oa_credential *cred,
                  const char **err)
 {
-    if (read_file(p, f->path, data, len, err) != 0)
+    if (read_file(p, f->path, data, len, err) != 0 ||
+        oa_authfile_parse(p, f->source->provider, *data, *len, cred, err) != 0)
         return -1;
-    return oa_authfile_parse(p, f->source->provider, *data, *len, cred, err);
+    read_kiro_registration(p, f, cred);
+    return 0;
 }
 
 /* src into a fixed field; -1 when it does not fit (a token is never cut). */
@@ -77,7 +97,10 @@ int oa_tokens_from_credential(apr_pool_t *p, const oa_credential *cred, const oa
         *err = "its access token is longer than the cache holds (8 KiB)";
         return -1;
     }
-    if (copy_field(out->account_id, sizeof(out->account_id), cred->account_id) != 0) {
+    /* The account the upstream wants named: Codex's ChatGPT account, Kiro's profileArn. */
+    if (copy_field(out->account_id, sizeof(out->account_id),
+                   cred->provider == OA_PROVIDER_KIRO ? cred->profile_arn : cred->account_id) !=
+        0) {
         *err = "its account id is too long";
         return -1;
     }

@@ -64,7 +64,7 @@ static const char *discover(discovery *d, const char *token, const char **how, c
     const char *body;
 
     apr_table_setn(d->headers, "Authorization", apr_pstrcat(d->pool, "Bearer ", token, NULL));
-    oa_set_identity_headers(d->file->source->conf, provider, d->headers);
+    oa_set_identity_headers(d->pool, d->file->source->conf, provider, NULL, d->headers);
     call(d, OA_LOAD_CODE_ASSIST_PATH, oa_project_load_body(d->pool, provider), &answer);
     oa_project_read_load(d->pool, answer.status, answer.body, answer.len, &step);
     if (step.outcome == OA_PROJECT_FOUND) {

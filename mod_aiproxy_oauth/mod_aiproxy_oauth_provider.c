@@ -1,5 +1,5 @@
 /*
- * mod_aiproxy_oauth_provider.c: the "codex", "claudecode", "geminicli" and "antigravity"
+ * mod_aiproxy_oauth_provider.c: the "codex", "claudecode", "geminicli", "antigravity" and "kiro"
  * credential providers
  * (include/aiproxy_credential.h): an upstream's auth files in turn, each file's token from
  * shared memory, the dialect's authentication and identity headers, and what upstream answers
@@ -40,7 +40,17 @@ static const oa_header default_headers[] = {
     {OA_PROVIDER_GEMINICLI, "Client-Metadata",
      "ideType=IDE_UNSPECIFIED,platform=PLATFORM_UNSPECIFIED,pluginType=GEMINI"},
     {OA_PROVIDER_ANTIGRAVITY, "User-Agent", "antigravity/hub/2.9.1 darwin/arm64"},
+    /* Kiro IDE's AWS SDK; {machine_id} is the credential's (kiro_machine_id). */
+    {OA_PROVIDER_KIRO, "amz-sdk-request", "attempt=1; max=3"},
+    {OA_PROVIDER_KIRO, "x-amzn-codewhisperer-optout", "true"},
+    {OA_PROVIDER_KIRO, "x-amzn-kiro-agent-mode", "vibe"},
+    {OA_PROVIDER_KIRO, "x-amz-user-agent", "aws-sdk-js/1.0.34 KiroIDE-0.8.0-{machine_id}"},
+    {OA_PROVIDER_KIRO, "User-Agent",
+     "aws-sdk-js/1.0.34 ua/2.1 os/linux lang/js md/nodejs#22.21.1 "
+     "api/codewhispererstreaming#1.0.34 m/E KiroIDE-0.8.0-{machine_id}"},
 };
+
+#define MACHINE_ID_MARK "{machine_id}"
 
 const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, const char *name)
 {
@@ -58,19 +68,56 @@ const char *oa_header_value(const oa_server_conf *conf, oa_provider provider, co
     return value;
 }
 
+/* value with {machine_id} replaced by machine_id (NULL: value as it is). */
+static const char *with_machine_id(apr_pool_t *p, const char *value, const char *machine_id)
+{
+    const char *mark = machine_id ? strstr(value, MACHINE_ID_MARK) : NULL;
+
+    if (!mark)
+        return value;
+    return apr_pstrcat(p, apr_pstrmemdup(p, value, (apr_size_t) (mark - value)), machine_id,
+                       mark + sizeof(MACHINE_ID_MARK) - 1, NULL);
+}
+
 /* Every identity header of provider: the defaults' names, then names only configured. */
-void oa_set_identity_headers(const oa_server_conf *conf, oa_provider provider, apr_table_t *headers)
+void oa_set_identity_headers(apr_pool_t *p, const oa_server_conf *conf, oa_provider provider,
+                             const char *machine_id, apr_table_t *headers)
 {
     for (size_t i = 0; i < sizeof(default_headers) / sizeof(default_headers[0]); i++) {
         if (default_headers[i].provider == provider)
             apr_table_setn(headers, default_headers[i].name,
-                           oa_header_value(conf, provider, default_headers[i].name));
+                           with_machine_id(p,
+                                           oa_header_value(conf, provider, default_headers[i].name),
+                                           machine_id));
     }
     for (int i = 0; i < conf->headers->nelts; i++) {
         const oa_header *h = &APR_ARRAY_IDX(conf->headers, i, oa_header);
         if (h->provider == provider)
-            apr_table_setn(headers, h->name, oa_header_value(conf, provider, h->name));
+            apr_table_setn(
+                headers, h->name,
+                with_machine_id(p, oa_header_value(conf, provider, h->name), machine_id));
     }
+}
+
+/* Kiro's machine id: a 64-hex SHA-256 that stays the same for a login, as Kiro IDE's does
+ * (AC2A hashes the profileArn, else something else stable: here the auth file's path). */
+static const char *kiro_machine_id(apr_pool_t *p, const oa_file *f, const oa_slot_tokens *view)
+{
+    return oa_sha256_hex(p, view->account_id[0] ? view->account_id : f->path);
+}
+
+/* A random version 4 UUID (amz-sdk-invocation-id: one per attempt). */
+static const char *random_uuid(apr_pool_t *p)
+{
+    unsigned char b[16];
+
+    if (apr_generate_random_bytes(b, sizeof(b)) != APR_SUCCESS)
+        return "00000000-0000-4000-8000-000000000000";
+    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+    return apr_psprintf(p, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                        b[12], b[13], b[14], b[15]);
 }
 
 /* The client's anthropic-beta flags after the dialect's, each once. */
@@ -225,6 +272,9 @@ static chosen *take(cursor *c, oa_file *f)
     ch->pub = f->cred;
     ch->pub.project = ch->view.project[0] ? apr_pstrdup(c->pool, ch->view.project) : NULL;
     ch->file = f;
+    /* Kiro's body names the login's profile (social logins have one; IdC ones need none). */
+    if (f->source->provider == OA_PROVIDER_KIRO && ch->view.account_id[0])
+        ch->pub.account = apr_pstrdup(c->pool, ch->view.account_id);
     return ch;
 }
 
@@ -268,12 +318,16 @@ static apr_status_t oauth_apply(void *sourcep, const aiproxy_credential *cred, r
                    apr_pstrcat(rr->pool, "Bearer ", ch->view.access_token, NULL));
     if (src->provider == OA_PROVIDER_CLAUDECODE) {
         const char *clients = apr_table_get(headers, "anthropic-beta");
-        oa_set_identity_headers(src->conf, src->provider, headers);
+        oa_set_identity_headers(rr->pool, src->conf, src->provider, NULL, headers);
         apr_table_setn(headers, "anthropic-beta",
                        merged_betas(rr->pool, apr_table_get(headers, "anthropic-beta"),
                                     clients ? apr_pstrdup(rr->pool, clients) : NULL));
+    } else if (src->provider == OA_PROVIDER_KIRO) {
+        oa_set_identity_headers(rr->pool, src->conf, src->provider,
+                                kiro_machine_id(rr->pool, ch->file, &ch->view), headers);
+        apr_table_setn(headers, "amz-sdk-invocation-id", random_uuid(rr->pool));
     } else {
-        oa_set_identity_headers(src->conf, src->provider, headers);
+        oa_set_identity_headers(rr->pool, src->conf, src->provider, NULL, headers);
         if (src->provider == OA_PROVIDER_CODEX && ch->view.account_id[0])
             apr_table_setn(headers, "chatgpt-account-id",
                            apr_pstrdup(rr->pool, ch->view.account_id));
@@ -391,9 +445,10 @@ static const aiproxy_credential_provider oauth_provider = {
 
 void oa_provider_register(apr_pool_t *p)
 {
-    /* The dialects served so far; Kiro stays out of rotation until then. */
+    /* Every dialect with a provider: each registers under its api type's name. */
     static const oa_provider served[] = {OA_PROVIDER_CODEX, OA_PROVIDER_CLAUDECODE,
-                                         OA_PROVIDER_GEMINICLI, OA_PROVIDER_ANTIGRAVITY};
+                                         OA_PROVIDER_GEMINICLI, OA_PROVIDER_ANTIGRAVITY,
+                                         OA_PROVIDER_KIRO};
 
     for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
         ap_register_provider(p, AIPROXY_CREDENTIAL_GROUP, oa_provider_name(served[i]),

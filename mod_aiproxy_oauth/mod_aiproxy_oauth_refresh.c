@@ -174,6 +174,8 @@ static void refreshed(refresh_job *job, const oa_credential *cred, const oa_refr
     /* Serve the new token from memory; the rotated refresh token waits for the next write. */
     written = *cred;
     written.access_token = res->access_token;
+    if (res->profile_arn)
+        written.profile_arn = res->profile_arn;
     written.expiry = res->expiry;
     written.last_refresh = job->now;
     publish(job, &written, newest_refresh_token(job, res));

@@ -17,4 +17,7 @@
  * token. */
 const char *oa_fingerprint(apr_pool_t *p, const char *token);
 
+/* The 64 lowercase hex digits of s's SHA-256 ("" for NULL): Kiro's machine id is one. */
+const char *oa_sha256_hex(apr_pool_t *p, const char *s);
+
 #endif /* OA_FINGERPRINT_H */

@@ -38,7 +38,7 @@ typedef struct {
     apr_time_t last_refresh; /* 0: never seen */
     apr_uint32_t generation; /* bumped with every new access token */
     char access_token[OA_SLOT_ACCESS_MAX];
-    char account_id[OA_SLOT_ACCOUNT_MAX]; /* Codex chatgpt-account-id; "" none */
+    char account_id[OA_SLOT_ACCOUNT_MAX]; /* Codex chatgpt-account-id, Kiro profileArn; "" none */
     /* Google logins: the Code Assist project requests name ("" not known yet: discovered
      * before the first request), and the account it was found for (the fingerprint of the
      * file's email; a refresh that brings another account drops a discovered project). */

@@ -200,11 +200,12 @@ const char *aiproxy_http_client_key(request_rec *r)
 static const struct {
     const char *header;
     const char *prefix;
-} upstream_auth[AIPROXY_PROTO_COUNT] = {
+} upstream_auth[AIPROXY_PROTO_UPSTREAM_COUNT] = {
     [AIPROXY_PROTO_ANTHROPIC] = {.header = "x-api-key", .prefix = ""},
     [AIPROXY_PROTO_OPENAI] = {.header = "Authorization", .prefix = "Bearer "},
     [AIPROXY_PROTO_RESPONSES] = {.header = "Authorization", .prefix = "Bearer "},
     [AIPROXY_PROTO_GEMINI] = {.header = "x-goog-api-key", .prefix = ""},
+    [AIPROXY_PROTO_KIRO] = {.header = "Authorization", .prefix = "Bearer "},
 };
 
 const char *aiproxy_http_auth_header(aiproxy_proto proto)

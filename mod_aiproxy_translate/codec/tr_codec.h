@@ -56,8 +56,15 @@ typedef struct tr_codec {
      * Returns TR_STATUS_BAD_EVENT for data that is not JSON (tr_resp_parse_event). */
     apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,
                                   apr_size_t len, tr_event_fn emit, void *baton);
-    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode). */
+    /* How IR events become this protocol's stream (the pipeline drives it, tr_stream_encode).
+     * NULL for an upstream-only protocol. */
     const tr_stream_encoding *stream_encoding;
+    /* How this protocol's upstreams frame a stream: 0 means SSE; Kiro's is the AWS event
+     * stream. */
+    aiproxy_stream_mode stream_framing;
+    /* The upstream answers only as a stream, whatever the client asked (the answer is
+     * collected for a client that wants one JSON body). */
+    int always_streams;
 
     /* ---- counting input tokens (AIPROXY_OP_COUNT_TOKENS) ---- */
 
@@ -87,7 +94,9 @@ typedef struct tr_codec {
     const char *(*error_decode)(apr_pool_t *p, tr_jv *body);
 } tr_codec;
 
-/* The codec of a protocol (never NULL for a valid proto). */
+/* The codec of a protocol, client or upstream-only (never NULL for a valid proto). Upstream-only
+ * codecs leave the client-side entries (request_peek, request_decode, request_set_model,
+ * response_encode, stream_encoding) NULL. */
 const tr_codec *tr_codec_for(aiproxy_proto proto);
 /* The codec that speaks proto for operation: the protocol's own, or the one its upstreams use
  * for that operation (OpenAI's legacy completions). NULL for an invalid proto. */
@@ -97,6 +106,7 @@ extern const tr_codec tr_anthropic_codec;
 extern const tr_codec tr_openai_codec;
 extern const tr_codec tr_responses_codec;
 extern const tr_codec tr_gemini_codec;
+extern const tr_codec tr_kiro_codec;
 extern const tr_codec tr_completions_codec;
 
 #endif /* TR_CODEC_H */

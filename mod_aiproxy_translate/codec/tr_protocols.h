@@ -42,6 +42,14 @@ apr_pool_t *tr_openai_stream_scratch(tr_stream_decoder *d);
 apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *chunk,
                                            tr_event_fn emit, void *baton);
 
+/* Kiro is upstream-only (codec/kiro*.c): an encoder for requests, decoders for answers. */
+int tr_kiro_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
+                           tr_jv **body, aiproxy_error *err);
+int tr_kiro_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err);
+tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p);
+apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
+                                   apr_size_t len, tr_event_fn emit, void *baton);
+
 /* Fills a codec table entry list in tr_X.c; the hand-written parts are named explicitly. */
 #define TR_CODEC_TRANSLATION_ENTRIES(X)                                                            \
     .request_decode = tr_##X##_request_decode, .request_encode = tr_##X##_request_encode,          \

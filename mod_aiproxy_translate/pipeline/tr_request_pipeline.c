@@ -87,7 +87,7 @@ aiproxy_request *aiproxy_request_parse(apr_pool_t *p, aiproxy_proto proto, const
     tr_jv *root;
     int rc;
 
-    if (!codec) {
+    if (!codec || !codec->request_peek) {
         tr_error_set(err, 500, "unknown client protocol");
         return NULL;
     }
@@ -258,6 +258,10 @@ static int build_count(apr_pool_t *p, const aiproxy_request *req, const aiproxy_
     count.proto = tr_codec_for(target->proto)->count_via;
     count.stream = 0;
     codec = tr_codec_for(count.proto);
+    if (!codec->count_path)
+        return tr_error_set(err, 400,
+                            apr_psprintf(p, "the %s upstream has no token count endpoint",
+                                         aiproxy_proto_name(target->proto)));
     if (count.proto == req->ir.proto && passthrough_keeps_bytes(req, &count)) {
         out->body = req->body;
         out->len = req->len;
@@ -281,6 +285,19 @@ static int build_count(apr_pool_t *p, const aiproxy_request *req, const aiproxy_
     out->accept = "application/json";
     out->upstream_stream = AIPROXY_STREAM_NONE;
     return 0;
+}
+
+/* What the upstream is asked to answer in: its framing's media type. */
+static const char *accept_for(aiproxy_stream_mode framing)
+{
+    switch (framing) {
+    case AIPROXY_STREAM_NONE:
+        return "application/json";
+    case AIPROXY_STREAM_EVENTSTREAM:
+        return "application/vnd.amazon.eventstream";
+    default:
+        return "text/event-stream";
+    }
 }
 
 /* Embeddings for target: the client's body (model changed) in its own protocol, else its
@@ -360,8 +377,11 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                                          "upstream has no equivalent",
                                          req->ir.variant, aiproxy_proto_name(req->ir.proto),
                                          aiproxy_proto_name(target->proto)));
-    if ((rc = tr_dialect_prepare(p, dialect, target, variant, &effective, err)) ||
-        (rc = build_body(p, req, &effective, tr_dialect_writes_stream(dialect), dialect != NULL,
+    if ((rc = tr_dialect_prepare(p, dialect, target, variant, &effective, err)))
+        return rc;
+    if (codec->always_streams)
+        effective.stream = 1;
+    if ((rc = build_body(p, req, &effective, tr_dialect_writes_stream(dialect), dialect != NULL,
                          &body, err)) ||
         (rc = tr_dialect_shape_body(p, dialect, &effective, &body, err)))
         return rc;
@@ -374,7 +394,9 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     codec->request_path(p, &effective, variant, &out->path, &out->query);
     tr_dialect_endpoint(p, dialect, &out->path, &out->query);
     out->proto = effective.proto;
-    out->accept = effective.stream ? "text/event-stream" : "application/json";
-    out->upstream_stream = effective.stream ? AIPROXY_STREAM_SSE : AIPROXY_STREAM_NONE;
+    out->upstream_stream = !effective.stream       ? AIPROXY_STREAM_NONE
+                           : codec->stream_framing ? codec->stream_framing
+                                                   : AIPROXY_STREAM_SSE;
+    out->accept = accept_for(out->upstream_stream);
     return 0;
 }

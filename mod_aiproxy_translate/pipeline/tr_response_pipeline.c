@@ -3,8 +3,9 @@
  * incrementally.
  *
  * Three stages, chosen once per response from the spec:
- *   upstream framing   one JSON body (buffered to EOS, capped), SSE (tr_sse.c) or a streamed
- *                      JSON array (tr_array_splitter.c) -> the upstream codec's stream decoder
+ *   upstream framing   one JSON body (buffered to EOS, capped), SSE (tr_sse.c), a streamed
+ *                      JSON array (tr_array_splitter.c) or the AWS event stream
+ *                      (tr_eventstream.c) -> the upstream codec's stream decoder
  *   IR events          observed for aiproxy_response_info on every path
  *   client side        a stream encoder (tr_stream_encoder.c) driving the client codec's
  *                      handlers (each event leaves at once), an accumulator (one JSON body at
@@ -32,6 +33,7 @@
  * implicit (an OpenAI stream cut before [DONE] but after its finish reason is complete).
  */
 #include <string.h>
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "tr_accumulate.h"
 #include "tr_error.h"
@@ -41,6 +43,7 @@
 #include "json/tr_jv.h"
 #include "tr_replay.h"
 #include "pipeline/tr_array_splitter.h"
+#include "pipeline/tr_eventstream.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_envelope.h"
 #include "json/tr_buf.h"
@@ -65,6 +68,8 @@ struct aiproxy_response {
     tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
     tr_array_splitter *array;
+    tr_es_decoder *frames_in; /* AWS event stream */
+    apr_pool_t *unit_scratch; /* one event-stream frame's names, cleared after it */
     tr_stream_decoder *decoder;
     int watching; /* passthrough: still parsing for info */
 
@@ -106,8 +111,8 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     spec = &t->spec;
     t->upstream = tr_codec_for_operation(spec->upstream, spec->operation);
     t->client = tr_codec_for_operation(spec->client, spec->operation);
-    if (!t->upstream || !t->client)
-        return NULL;
+    if (!t->upstream || !t->client || !t->client->stream_encoding)
+        return NULL; /* an unknown protocol, or an upstream-only one as the client */
     t->envelope = tr_dialect_answer_member(tr_dialect_for(spec->upstream_dialect));
     if (t->envelope)
         apr_pool_create(&t->envelope_scratch, p);
@@ -123,7 +128,10 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
         t->sse = tr_sse_parser_create(p, TR_RESPONSE_MAX_EVENT);
     else if (spec->upstream_stream == AIPROXY_STREAM_JSON_ARRAY)
         t->array = tr_array_splitter_create(p, TR_RESPONSE_MAX_EVENT);
-    else
+    else if (spec->upstream_stream == AIPROXY_STREAM_EVENTSTREAM) {
+        t->frames_in = tr_es_decoder_create(p, TR_ES_DEFAULT_MAX_FRAME);
+        apr_pool_create(&t->unit_scratch, p);
+    } else
         t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->decoder = t->upstream->stream_decoder_create(p);
@@ -278,8 +286,52 @@ static apr_status_t on_array_element(void *baton, const char *data, apr_size_t l
     return on_upstream_unit(baton, NULL, data, len);
 }
 
+/* A header naming an event, exception or error code, when it is a plain name (letters, digits,
+ * '_', '-', '.', '#'), else "": no event name can then pass for another kind of frame (it
+ * holds no ':'), and no byte of it reaches a client unchecked. */
+static const char *frame_name(apr_pool_t *p, const tr_es_message *msg, const char *header)
+{
+    const char *v = tr_es_header_string(p, msg, header);
+
+    for (const char *c = v; c && *c; c++) {
+        if (!apr_isalnum(*c) && !strchr("_-.#", *c))
+            return "";
+    }
+    return v ? v : "";
+}
+
+/* An event-stream frame as the decoder's unit: an event frame by its :event-type, an exception
+ * or error frame as "exception:<:exception-type>" / "error:<:error-code>" (its payload, or a
+ * JSON object holding :error-message when it has none). */
+static apr_status_t on_frame(void *baton, const tr_es_message *msg)
+{
+    aiproxy_response *t = baton;
+    apr_pool_t *p = t->unit_scratch;
+    const char *kind = tr_es_header_string(p, msg, ":message-type");
+    const char *name, *data = msg->payload;
+    apr_size_t len = msg->payload_len;
+    apr_status_t rv;
+
+    if (!kind || !strcmp(kind, "event"))
+        name = frame_name(p, msg, ":event-type");
+    else if (!strcmp(kind, "exception"))
+        name = apr_pstrcat(p, "exception:", frame_name(p, msg, ":exception-type"), NULL);
+    else
+        name = apr_pstrcat(p, "error:", frame_name(p, msg, ":error-code"), NULL);
+    if (kind && !strcmp(kind, "error") && len == 0) {
+        tr_jv *body =
+            tr_jv_pack(p, "{s:s?}", "message", tr_es_header_string(p, msg, ":error-message"));
+        data = tr_jv_dump(p, body, &len);
+    }
+    rv = on_upstream_unit(t, name, data, len);
+    apr_pool_clear(p);
+    return rv;
+}
+
 static apr_status_t parse_upstream(aiproxy_response *t, const char *data, apr_size_t len)
 {
+    if (t->frames_in)
+        return tr_es_decoder_feed(t->frames_in, data, len, on_frame, t);
     if (t->sse)
         return tr_sse_parser_feed(t->sse, data, len, on_upstream_unit, t);
     if (t->array)
@@ -388,6 +440,13 @@ apr_status_t aiproxy_response_feed(aiproxy_response *t, const char *data, apr_si
     if (t->held)
         return feed_passthrough_stream(t, data, len);
     rv = parse_upstream(t, data, len);
+    /* First: a corrupt event stream's status is the same number as a bad event's. */
+    if (t->frames_in && tr_es_decoder_error(t->frames_in) && !t->upstream_ended) {
+        apr_status_t frv = fail(t, 502,
+                                apr_pstrcat(t->pool, "the upstream's event stream is corrupt: ",
+                                            tr_es_decoder_error(t->frames_in), NULL));
+        return frv == APR_SUCCESS ? TR_ES_CORRUPT : frv;
+    }
     if (rv == TR_STATUS_BAD_EVENT) {
         apr_status_t frv = fail(t, 502, bad_event_message);
         return frv == APR_SUCCESS ? rv : frv;
@@ -528,6 +587,13 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
         return fail(t, 502, upstream_broke ? broke : bad_event_message);
     if (rv != APR_SUCCESS && rv != APR_ENOSPC)
         return rv;
+    /* An event stream has no end event: its end is the end of the body, so a body that broke
+     * off (or stopped inside a frame) is an incomplete answer, not a finished one. */
+    if (t->frames_in && !t->upstream_ended &&
+        (upstream_broke || tr_es_decoder_pending(t->frames_in)))
+        return fail(t, 502,
+                    upstream_broke ? "the upstream connection failed in the middle of the answer"
+                                   : "the upstream's event stream ended inside a frame");
     rv = t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
     if (rv != APR_SUCCESS)
         return rv;

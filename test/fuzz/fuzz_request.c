@@ -3,10 +3,11 @@
  *
  * Input: byte 0 picks the client protocol (low 2 bits), whether the route streams (bit 2), a
  * default max tokens (bit 3), the route's operation (bits 4-5: generation, embeddings,
- * batch embeddings, legacy completion) and thinking asked for by the model name (bit 6); the
- * rest is the client body. Every accepted body is built for all four upstream protocols,
- * streaming and not, so each decoder meets each encoder (same-protocol passthrough and the IR
- * path for a flipped stream flag included), then for each
+ * batch embeddings, legacy completion), thinking asked for by the model name (bit 6) and an
+ * account for the body (bit 7, Kiro's profileArn); the rest is the client body. Every accepted
+ * body is built for all five upstream protocols (Kiro's conversationState included), streaming
+ * and not, so each decoder meets each encoder (same-protocol passthrough and the IR path for a
+ * flipped stream flag included), then for each
  * subscription dialect on its protocol. Everything lives in one pool per input;
  * LeakSanitizer sees anything not released with it.
  */
@@ -62,13 +63,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     route.variant = operations[(data[0] >> 4) & 3].variant;
     apr_pool_create(&p, root_pool);
     req = aiproxy_request_parse(p, proto, (const char *) data + 1, size - 1, &route, &err);
-    for (int t = 0; req && t < AIPROXY_PROTO_COUNT * 2; t++) {
+    for (int t = 0; req && t < AIPROXY_PROTO_UPSTREAM_COUNT * 2; t++) {
         aiproxy_target target = {.proto = (aiproxy_proto) (t / 2),
                                  .model = "upstream-model",
                                  .stream = t & 1,
                                  .default_max_tokens = (data[0] & 8) ? 100 : 0,
                                  .dialect = AIPROXY_DIALECT_NONE,
-                                 .thinking = (data[0] & 64) != 0};
+                                 .thinking = (data[0] & 64) != 0,
+                                 .account = (data[0] & 128) ? "arn:aws:codewhisperer:x" : NULL};
         aiproxy_upstream_request out;
         aiproxy_request_build(p, req, &target, &out, &err);
     }

@@ -5,7 +5,8 @@
  * bits 3-4: geminicli or antigravity), whose answers and events come in {"response": ...}.
  * Byte 1 bits 5-6 choose the operation (generation, token count, embeddings, legacy
  * completion); embeddings take their flags from byte 0 bits 4-5 (their framing is always
- * one JSON body).
+ * one JSON body). Byte 1 bit 7 makes the upstream Kiro with the AWS event stream (bit 4 then:
+ * fix the frames' checksums first, so mutations reach the Kiro decoder).
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -16,9 +17,11 @@
 #include <string.h>
 #include <jansson.h>
 #include "apr_general.h"
+#include "apr_strings.h"
 #include "aiproxy_translate.h"
 #include "json/tr_buf.h"
 #include "pipeline/tr_sse.h"
+#include "es_checksums.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -79,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tr_buf *out;
     aiproxy_sink sink;
     size_t piece;
-    int broke, copies_bytes;
+    int broke, copies_bytes, fix_frames;
 
     if (!initialized) {
         apr_initialize();
@@ -96,6 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         spec.client_stream = AIPROXY_STREAM_SSE;
     if (spec.upstream != AIPROXY_PROTO_GEMINI && spec.upstream_stream == AIPROXY_STREAM_JSON_ARRAY)
         spec.upstream_stream = AIPROXY_STREAM_SSE;
+    if (data[1] & 128) {
+        spec.upstream = AIPROXY_PROTO_KIRO;
+        spec.upstream_stream = AIPROXY_STREAM_EVENTSTREAM;
+    }
+    fix_frames = (data[1] & 144) == 144;
     spec.include_usage = data[1] & 1;
     broke = (data[1] >> 1) & 1;
     spec.client_model = (data[1] & 4) ? "m" : NULL;
@@ -119,6 +127,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          (spec.client == AIPROXY_PROTO_GEMINI && spec.client_stream != AIPROXY_STREAM_NONE));
 
     apr_pool_create(&p, NULL);
+    if (fix_frames) { /* on a copy: the input is const */
+        unsigned char *copy = apr_pmemdup(p, data, size);
+        es_fix_checksums(copy, size);
+        data = copy;
+    }
     out = tr_buf_make(p, 0);
     sink.write = capture;
     sink.baton = out;

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import REPO, free_port, post_json, stream_sse
+from harness import REPO, free_port, get, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text
 
 DEMO = {"anthropic": "demo-anthropic", "openai": "demo-openai",
@@ -53,6 +53,12 @@ def test_make_run_serves_the_demo(stop_signal):
             with stream_sse(f"http://127.0.0.1:{port}{path}", body) as s:
                 text = "".join(delta_text(proto, n, d) for n, d in s.events())
             assert text == "echo: demo stream"
+        # /metrics (Require local): the requests above, counted across the children
+        status, headers, payload = get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+        for name in DEMO:
+            assert (f'aiproxy_requests_total{{aiproxy_upstream="mock-{name}"'
+                    in payload.decode()), payload.decode()
     finally:
         os.killpg(proc.pid, stop_signal)
         proc.wait(timeout=20)

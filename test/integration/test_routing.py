@@ -371,9 +371,6 @@ def test_balancer_member_parameters_reach_mod_proxy(make_gateway, mock, failing_
 
 
 @pytest.mark.parametrize("api,base,message", [
-    # no provider for it yet: the whole upstream waits for its dialect
-    ("kiro", "https://codewhisperer.us-east-1.amazonaws.com",
-     "upstream sub (api type kiro) is out of rotation"),
     # served by mod_aiproxy_oauth, but its only auth file cannot be read
     ("claudecode", "https://api.anthropic.com",
      "upstream sub: auth file /etc/aiproxy/claude.json is out of rotation: cannot read it"),

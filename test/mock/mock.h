@@ -25,6 +25,7 @@ typedef enum {
     MOCK_OPENAI,
     MOCK_RESPONSES,
     MOCK_GEMINI,
+    MOCK_KIRO, /* generateAssistantResponse, answered as an AWS event stream */
 } mock_proto;
 
 typedef enum {
@@ -34,7 +35,8 @@ typedef enum {
                                * responses/input_tokens */
     MOCK_EP_COMPACT,          /* responses/compact */
     MOCK_EP_MODELS,           /* GET .../models */
-    MOCK_EP_TOKEN,            /* POST .../token on an AIProxyMockOAuth vhost */
+    MOCK_EP_TOKEN,            /* POST .../token (or Kiro's .../refreshToken) on an
+                               * AIProxyMockOAuth vhost */
     MOCK_EP_LOAD_CODE_ASSIST, /* POST .../v1internal:loadCodeAssist (Code Assist setup) */
     MOCK_EP_ONBOARD_USER,     /* POST .../v1internal:onboardUser (a long-running operation) */
     MOCK_EP_IMAGES,           /* openai images/generations (JSON) */
@@ -77,6 +79,7 @@ typedef struct {
     apr_int64_t cut;         /* [mock:cut=N], < 0 = none */
     apr_int64_t long_n;      /* [mock:long=N], 0 = default */
     apr_int64_t quota;       /* [mock:quota=SECONDS]: quota exhausted until then, < 0 = none */
+    int bad_crc;             /* [mock:bad-crc]: an event-stream frame with a wrong checksum */
 } mock_scenario;
 
 void mock_scenario_init(mock_scenario *sc);
@@ -237,6 +240,7 @@ extern const mock_provider mock_anthropic_provider;
 extern const mock_provider mock_openai_provider;
 extern const mock_provider mock_responses_provider;
 extern const mock_provider mock_gemini_provider;
+extern const mock_provider mock_kiro_provider;
 
 const mock_provider *mock_provider_for(mock_proto proto);
 
@@ -284,6 +288,8 @@ typedef enum {
     MOCK_OAUTH_CODEX,  /* auth.openai.com + chatgpt.com/backend-api/codex */
     MOCK_OAUTH_CLAUDE, /* api.anthropic.com/v1/oauth/token + /v1/messages */
     MOCK_OAUTH_GOOGLE, /* oauth2.googleapis.com/token (no rotation) */
+    MOCK_OAUTH_KIRO,   /* Kiro social .../refreshToken and AWS OIDC .../token (camelCase JSON)
+                        * + generateAssistantResponse */
 } mock_oauth_dialect;
 
 /* The account of a credential seeded without one (Codex chatgpt_account_id, Claude account). */

@@ -49,6 +49,13 @@ static void refuse(mock_call *c, const char *outcome, mock_reply *reply)
     if (i == sizeof(refusals) / sizeof(refusals[0])) {
         mock_provider_for(c->route.proto)
             ->error(c, reply, 500, "mock: the token store cannot be opened");
+    } else if (c->route.proto == MOCK_KIRO) {
+        /* AWS refuses a bad bearer token with 403 AccessDeniedException */
+        mock_provider_for(MOCK_KIRO)->error(
+            c, reply, 403,
+            strcmp(outcome, "expired") == 0
+                ? "The bearer token included in the request is expired."
+                : "The bearer token included in the request is invalid.");
     } else if (c->route.proto == MOCK_OPENAI || c->route.proto == MOCK_RESPONSES) {
         json_t *body = mock_openai_error_json(refusals[i].status, refusals[i].openai_message);
         json_object_set_new(json_object_get(body, "error"), "code",
@@ -137,6 +144,8 @@ static const char *dialect_name(mock_oauth_dialect dialect)
         return "claude";
     case MOCK_OAUTH_GOOGLE:
         return "google";
+    case MOCK_OAUTH_KIRO:
+        return "kiro";
     default:
         return "off";
     }

@@ -44,6 +44,7 @@ static const struct {
     {"lifetime", WORD_INT},
     {"keep_rotated_access", WORD_BOOL},
     {"client_id", WORD_STRING},
+    {"client_secret", WORD_STRING},
 };
 
 static json_t *object_member(json_t *obj, const char *key, int array)

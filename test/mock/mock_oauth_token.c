@@ -1,9 +1,10 @@
 /* The OAuth token endpoint of an AIProxyMockOAuth vhost: grant_type=refresh_token as
- * auth.openai.com (Codex), api.anthropic.com/v1/oauth/token (Claude Code) and
- * oauth2.googleapis.com/token answer it. Each success issues a new access token and, except for
- * Google, a new refresh token while the old one is retired, so a reused refresh token gets the
- * provider's permanent error. The store's controls add a delay and transient or permanent
- * failures on demand. */
+ * auth.openai.com (Codex), api.anthropic.com/v1/oauth/token (Claude Code),
+ * oauth2.googleapis.com/token and Kiro's two (prod.{region}.auth.desktop.kiro.dev/refreshToken
+ * for social logins, oidc.{region}.amazonaws.com/token for IdC ones, camelCase JSON) answer it.
+ * Each success issues a new access token and, except for Google, a new refresh token while the old
+ * one is retired, so a reused refresh token gets the provider's permanent error. The store's
+ * controls add a delay and transient or permanent failures on demand. */
 #include <string.h>
 #include <strings.h>
 
@@ -46,6 +47,8 @@ typedef struct {
     const char *(*refresh)(const grant *g);
     /* fields beyond access_token, expires_in, token_type and refresh_token */
     void (*extra)(const grant *g, json_t *body);
+    int camel; /* AWS style: accessToken, expiresIn, tokenType, refreshToken; a request without
+                * grantType (Kiro's social refreshToken endpoint) is a refresh */
 } dialect_info;
 
 static const char *cred_str(const grant *g, const char *key, const char *dflt)
@@ -143,13 +146,37 @@ static void google_extra(const grant *g, json_t *body)
                                     "https://www.googleapis.com/auth/userinfo.profile openid"));
 }
 
+/* ---- Kiro: aoa / aor tokens; social logins get their profileArn back ------------------------ */
+
+static const char *kiro_access(const grant *g)
+{
+    return mock_id(g->c->pool, "aoaAAAAAG", grant_seed(g, SALT_ACCESS), SALT_ACCESS, 120);
+}
+
+static const char *kiro_refresh(const grant *g)
+{
+    return mock_id(g->c->pool, "aorAAAAAG", grant_seed(g, SALT_REFRESH), SALT_REFRESH, 120);
+}
+
+/* The social endpoint answers the profile too; the OIDC one (a client id in the request)
+ * does not. */
+static void kiro_extra(const grant *g, json_t *body)
+{
+    const char *account = mock_json_str(g->cred, "account");
+    if (!g->client_id && account) {
+        json_object_set_new(body, "profileArn", json_string(account));
+    }
+}
+
 static const dialect_info dialects[] = {
     [MOCK_OAUTH_CODEX] = {"codex", MOCK_RESPONSES, 1, 401, 1, "refresh_token_reused",
-                          "refresh_token_invalidated", codex_access, codex_refresh, codex_extra},
+                          "refresh_token_invalidated", codex_access, codex_refresh, codex_extra, 0},
     [MOCK_OAUTH_CLAUDE] = {"claude", MOCK_ANTHROPIC, 1, 400, 0, "invalid_grant", "invalid_grant",
-                           claude_access, claude_refresh, claude_extra},
+                           claude_access, claude_refresh, claude_extra, 0},
     [MOCK_OAUTH_GOOGLE] = {"google", MOCK_GEMINI, 0, 400, 0, "invalid_grant", "invalid_grant",
-                           google_access, NULL, google_extra},
+                           google_access, NULL, google_extra, 0},
+    [MOCK_OAUTH_KIRO] = {"kiro", MOCK_KIRO, 1, 400, 0, "invalid_grant", "invalid_grant",
+                         kiro_access, kiro_refresh, kiro_extra, 1},
 };
 
 /* ---- the request ---------------------------------------------------------------------------- */
@@ -175,6 +202,13 @@ static void parse_request(apr_pool_t *p, const char *content_type, const char *b
         req->refresh_token = apr_pstrdup(p, mock_json_str(j, "refresh_token"));
         req->scope = apr_pstrdup(p, mock_json_str(j, "scope"));
         req->client_secret = apr_pstrdup(p, mock_json_str(j, "client_secret"));
+        /* AWS OIDC and Kiro's refreshToken endpoint spell them in camelCase */
+        if (!req->grant_type && !req->client_id && !req->refresh_token) {
+            req->grant_type = apr_pstrdup(p, mock_json_str(j, "grantType"));
+            req->client_id = apr_pstrdup(p, mock_json_str(j, "clientId"));
+            req->refresh_token = apr_pstrdup(p, mock_json_str(j, "refreshToken"));
+            req->client_secret = apr_pstrdup(p, mock_json_str(j, "clientSecret"));
+        }
         json_decref(j);
     }
 }
@@ -315,10 +349,12 @@ static void issue(const dialect_info *d, grant *g, mock_reply *reply, json_t *re
     json_object_set_new(cred, "expires_at", json_integer((json_int_t) g->expires_at));
     json_object_set_new(cred, "generation", json_integer(generation));
 
-    body = json_pack("{s:s,s:I,s:s}", "access_token", access, "expires_in",
-                     (json_int_t) g->lifetime, "token_type", "Bearer");
+    body = json_pack("{s:s,s:I,s:s}", d->camel ? "accessToken" : "access_token", access,
+                     d->camel ? "expiresIn" : "expires_in", (json_int_t) g->lifetime,
+                     d->camel ? "tokenType" : "token_type", "Bearer");
     if (d->rotates) {
-        json_object_set_new(body, "refresh_token", json_string(refresh));
+        json_object_set_new(body, d->camel ? "refreshToken" : "refresh_token",
+                            json_string(refresh));
     }
     d->extra(g, body);
     mock_reply_body(reply, 200, body);
@@ -335,13 +371,18 @@ static const char *answer(mock_call *c, const dialect_info *d, const token_reque
 {
     json_t *credentials = json_object_get(st->state, "credentials");
     const char *want_client = mock_json_str(json_object_get(st->state, "control"), "client_id");
+    const char *want_secret = mock_json_str(json_object_get(st->state, "control"), "client_secret");
     const char *failed;
+    const char *grant_type = req->grant_type;
     grant g;
 
-    if (!req->grant_type || strcmp(req->grant_type, "refresh_token") != 0 || !req->refresh_token) {
+    if (!grant_type && d->camel) {
+        grant_type = "refresh_token"; /* Kiro's social endpoint takes only the refresh token */
+    }
+    if (!grant_type || strcmp(grant_type, "refresh_token") != 0 || !req->refresh_token) {
         mock_reply_body(reply, 400,
                         json_pack("{s:s,s:s}", "error",
-                                  req->grant_type && strcmp(req->grant_type, "refresh_token")
+                                  grant_type && strcmp(grant_type, "refresh_token")
                                       ? "unsupported_grant_type"
                                       : "invalid_request",
                                   "error_description",
@@ -352,14 +393,15 @@ static const char *answer(mock_call *c, const dialect_info *d, const token_reque
     if (failed) {
         return failed;
     }
-    if (want_client && (!req->client_id || strcmp(want_client, req->client_id) != 0)) {
+    if ((want_client && (!req->client_id || strcmp(want_client, req->client_id) != 0)) ||
+        (want_secret && (!req->client_secret || strcmp(want_secret, req->client_secret) != 0))) {
         mock_reply_body(reply, 401,
                         json_pack("{s:s,s:s}", "error", "invalid_client", "error_description",
                                   "mock: unknown client_id"));
         return "invalid_client";
     }
     g.c = c;
-    g.client_id = req->client_id ? req->client_id : CODEX_CLIENT_ID;
+    g.client_id = req->client_id ? req->client_id : d->camel ? NULL : CODEX_CLIENT_ID;
     g.lifetime = mock_oauth_control_int(st, "lifetime", DEFAULT_LIFETIME);
     g.cred = find_credential(credentials, "refresh", req->refresh_token);
     if (g.cred && json_is_true(json_object_get(g.cred, "revoked"))) {

@@ -67,6 +67,7 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
         {"/responses/compact", MOCK_RESPONSES, MOCK_EP_COMPACT},
         {"/responses/input_tokens", MOCK_RESPONSES, MOCK_EP_COUNT_TOKENS},
         {"/responses", MOCK_RESPONSES, MOCK_EP_GENERATE},
+        {"/generateAssistantResponse", MOCK_KIRO, MOCK_EP_GENERATE},
         {"/images/generations", MOCK_OPENAI, MOCK_EP_IMAGES},
         {"/images/edits", MOCK_OPENAI, MOCK_EP_IMAGE_EDITS},
         {"/audio/speech", MOCK_OPENAI, MOCK_EP_SPEECH},
@@ -90,7 +91,7 @@ void mock_route_match(apr_pool_t *p, const char *method, const char *path, const
     if (strcmp(method, "POST") != 0) {
         return;
     }
-    if (oauth && ends_with(path, len, "/token")) {
+    if (oauth && (ends_with(path, len, "/token") || ends_with(path, len, "/refreshToken"))) {
         out->ep = MOCK_EP_TOKEN; /* codex .../oauth/token, claude .../v1/oauth/token, google */
         return;
     }
@@ -170,6 +171,8 @@ const mock_provider *mock_provider_for(mock_proto proto)
         return &mock_responses_provider;
     case MOCK_GEMINI:
         return &mock_gemini_provider;
+    case MOCK_KIRO:
+        return &mock_kiro_provider;
     }
     return &mock_openai_provider;
 }

@@ -50,6 +50,8 @@ static void apply_item(const char *item, apr_size_t len, mock_scenario *sc)
             sc->sse_error = 1;
         } else if (name_is(item, name_len, "drop")) {
             sc->drop = 1;
+        } else if (name_is(item, name_len, "bad-crc")) {
+            sc->bad_crc = 1;
         }
         return;
     }

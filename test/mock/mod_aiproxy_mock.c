@@ -7,7 +7,7 @@
  *   AIProxyMockRecordFile <path>      append one JSON line per request (per server/vhost)
  *   AIProxyMockRequireKey <key>...    accept only these credentials (repeatable)
  *   AIProxyMockScenario "<markers>"   markers applied to every request
- *   AIProxyMockOAuth codex|claude|google      token endpoint + bearer-checked provider endpoints
+ *   AIProxyMockOAuth codex|claude|google|kiro token endpoint + bearer-checked provider endpoints
  *                                             (google: also Code Assist v1internal, its setup)
  *   AIProxyMockTokenStore <dir>               where the issued tokens live, shared by children
  *   AIProxyMockIssuedToken key=value...       a credential known from the start (repeatable)
@@ -123,10 +123,8 @@ static const char *set_oauth(cmd_parms *cmd, void *dconf, const char *arg)
         const char *name;
         mock_oauth_dialect dialect;
     } names[] = {
-        {"off", MOCK_OAUTH_OFF},
-        {"codex", MOCK_OAUTH_CODEX},
-        {"claude", MOCK_OAUTH_CLAUDE},
-        {"google", MOCK_OAUTH_GOOGLE},
+        {"off", MOCK_OAUTH_OFF},       {"codex", MOCK_OAUTH_CODEX}, {"claude", MOCK_OAUTH_CLAUDE},
+        {"google", MOCK_OAUTH_GOOGLE}, {"kiro", MOCK_OAUTH_KIRO},
     };
     mock_server_conf *conf = server_conf(cmd->server);
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -136,7 +134,7 @@ static const char *set_oauth(cmd_parms *cmd, void *dconf, const char *arg)
             return NULL;
         }
     }
-    return "AIProxyMockOAuth: expected codex, claude, google or off";
+    return "AIProxyMockOAuth: expected codex, claude, google, kiro or off";
 }
 
 /* The words must parse now, so a typo fails the configuration rather than a test. */

@@ -302,6 +302,28 @@ static void test_key_rotation(void **state)
     assert_int_equal(seen[2], 3);
 }
 
+/* Two rings (two children's copies of one upstream) on one shared word take the keys in one
+ * turn between them. */
+static void test_key_rotation_shared_turn(void **state)
+{
+    volatile apr_uint32_t word = 0;
+    aip_key_ring child1 = {.count = 2, .shared_turn = &word};
+    aip_key_ring child2 = {.count = 2, .shared_turn = &word};
+    aip_key_walk walk;
+    int firsts[4];
+
+    for (int i = 0; i < 4; i++) {
+        aip_key_walk_begin(i % 3 ? &child1 : &child2, &walk);
+        firsts[i] = aip_key_walk_next(&walk, bench_none, NULL);
+    }
+    assert_int_equal(firsts[0], 0);
+    assert_int_equal(firsts[1], 1);
+    assert_int_equal(firsts[2], 0);
+    assert_int_equal(firsts[3], 1);
+    assert_int_equal(word, 4);
+    assert_int_equal(child1.turn + child2.turn, 0); /* their own turns are left alone */
+}
+
 /* A walk visits every key once, from its first, skipping benched ones. */
 static void test_key_walk_skips_benched(void **state)
 {
@@ -383,6 +405,31 @@ static void test_selection_filters_models_and_disabled(void **state)
     assert_int_equal(aip_select_order(sel, "unknown", order, 4), 1);
     assert_string_equal(order[0]->name, "all");
     assert_int_equal(aip_select_order(sel, "m1", order, 1), 1);
+}
+
+/* Selectors of two children sharing their turn words follow one sequence together: with two
+ * equal upstreams, requests alternate whichever child takes them. */
+static void test_selection_shared_turns(void **state)
+{
+    aip_upstream *ups[] = {upstream("a", 1, "m"), upstream("b", 1, "m")};
+    aip_config *cfg = config_of(ups, 2);
+    aip_selector *child1 = aip_selector_create(pool, cfg);
+    aip_selector *child2 = aip_selector_create(pool, cfg);
+    volatile apr_uint32_t words[8] = {0};
+    const aip_upstream *order[2];
+    int a = 0;
+
+    assert_int_equal(aip_selector_turns(child1), 2); /* the set of m, and the unlisted one */
+    aip_selector_share_turns(child1, words);
+    aip_selector_share_turns(child2, words);
+    for (int i = 0; i < 10; i++) {
+        /* child1 takes three in a row at times: alone, it would send a, b, a */
+        aip_selector *sel = i % 4 == 3 ? child2 : child1;
+        assert_int_equal(aip_select_order(sel, "m", order, 2), 2);
+        a += order[0]->name[0] == 'a';
+    }
+    assert_int_equal(a, 5);
+    assert_int_equal(words[0] + words[1], 10);
 }
 
 static void test_selection_empty(void **state)
@@ -677,10 +724,12 @@ int main(void)
         cmocka_unit_test(test_upstream_setting_errors),
         cmocka_unit_test(test_oauth_upstreams),
         cmocka_unit_test(test_key_rotation),
+        cmocka_unit_test(test_key_rotation_shared_turn),
         cmocka_unit_test(test_key_walk_skips_benched),
         cmocka_unit_test(test_key_walk_all_benched),
         cmocka_unit_test(test_smooth_weighted_order),
         cmocka_unit_test(test_selection_filters_models_and_disabled),
+        cmocka_unit_test(test_selection_shared_turns),
         cmocka_unit_test(test_selection_empty),
         cmocka_unit_test(test_failover_verdicts),
         cmocka_unit_test(test_retry_after),

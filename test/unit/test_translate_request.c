@@ -5,7 +5,9 @@
  * <case>.<target>.json is what the <target> upstream must receive (compared as JSON values),
  * or {"$error": <status>, "$contains": "<text in the message>"} when the target cannot
  * express the request. Every case is encoded to all four targets, the source's own protocol
- * included (a must-stream target sends same-protocol requests through the IR too).
+ * included (a must-stream target sends same-protocol requests through the IR too), and to the
+ * upstream-only Kiro (<case>.kiro.json: its random conversationId is checked to be a UUID,
+ * then compared as "$uuid").
  * Gemini cases take the model from the route; a case whose name contains "stream" streams.
  *
  * AIPROXY_UPDATE_VECTORS=1 rewrites the expected files from the current output: for adding
@@ -96,6 +98,23 @@ static json_t *encode_for(apr_pool_t *p, const tr_request *ir, aiproxy_proto tar
     return as_jansson(p, body);
 }
 
+/* Kiro's conversationId is random per request: a version 4 UUID, compared as "$uuid". */
+static void normalize_conversation_id(json_t *body)
+{
+    json_t *state = json_object_get(body, "conversationState");
+    const char *id = json_string_value(json_object_get(state, "conversationId"));
+    unsigned a, b, c, d;
+    unsigned long long e;
+    char end;
+
+    if (!id)
+        return;
+    assert_int_equal(strlen(id), 36);
+    assert_int_equal(sscanf(id, "%8x-%4x-%4x-%4x-%12llx%c", &a, &b, &c, &d, &e, &end), 5);
+    assert_int_equal(c >> 12, 4);
+    json_object_set_new(state, "conversationId", json_string("$uuid"));
+}
+
 static json_t *error_object(const aiproxy_error *err)
 {
     return json_pack("{s:i, s:s}", "$error", err->status, "$contains", err->message);
@@ -142,12 +161,15 @@ static int run_case(apr_pool_t *p, const char *dir, const char *case_name, void 
         print_error("%s: does not decode: %s\n", path, err.message ? err.message : "unreadable");
         return 1;
     }
-    for (int t = 0; t < AIPROXY_PROTO_COUNT; t++) {
+    for (int t = 0; t < AIPROXY_PROTO_UPSTREAM_COUNT; t++) {
         const char *expected_path =
             apr_psprintf(p, "%s/%s.%s.json", dir, case_name, aiproxy_proto_name((aiproxy_proto) t));
         aiproxy_error terr = {0};
         json_t *actual =
             encode_for(p, &ir, (aiproxy_proto) t, ir.stream != AIPROXY_STREAM_NONE, &terr);
+
+        if (actual && t == AIPROXY_PROTO_KIRO)
+            normalize_conversation_id(actual);
         apr_size_t elen;
         const char *etext = test_read_file(p, expected_path, &elen);
         json_t *expected = etext ? test_jansson_parse(p, etext, elen) : NULL;
@@ -702,6 +724,161 @@ static void test_control_characters_in_model_refused(void **state)
     }
 }
 
+/* ---- Kiro's constraints (research/oauth.md §5) ------------------------------------------------
+ */
+
+/* The Kiro build of an OpenAI body: the body parsed back and the upstream request. */
+static json_t *build_kiro(apr_pool_t *p, const char *body, const char *account, int stream,
+                          aiproxy_upstream_request *out, aiproxy_error *err)
+{
+    aiproxy_request *req = parse(p, AIPROXY_PROTO_OPENAI, body, err);
+    aiproxy_target target = {.proto = AIPROXY_PROTO_KIRO,
+                             .model = "claude-sonnet-4.5",
+                             .stream = stream,
+                             .dialect = AIPROXY_DIALECT_NONE,
+                             .account = account};
+
+    assert_non_null(req);
+    if (aiproxy_request_build(p, req, &target, out, err))
+        return NULL;
+    return test_jansson_parse(p, out->body, out->len);
+}
+
+static json_t *kiro_state(json_t *body)
+{
+    return json_object_get(body, "conversationState");
+}
+
+static json_t *kiro_current(json_t *body)
+{
+    return json_object_get(
+        json_object_get(json_object_get(kiro_state(body), "currentMessage"), "userInputMessage"),
+        "content");
+}
+
+/* Always the AWS event stream, whatever the client asked; the login's profile when it has one;
+ * a token count has no Kiro endpoint. */
+static void test_kiro_framing_and_profile(void **state)
+{
+    fixture *f = *state;
+    aiproxy_upstream_request out;
+    aiproxy_error err = {0};
+    const char *plain = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    json_t *body;
+
+    for (int stream = 0; stream < 2; stream++) {
+        body =
+            build_kiro(f->p, plain, stream ? NULL : "arn:aws:codewhisperer:us-east-1:1:profile/X",
+                       stream, &out, &err);
+        assert_non_null(body);
+        assert_int_equal(out.proto, AIPROXY_PROTO_KIRO);
+        assert_int_equal(out.upstream_stream, AIPROXY_STREAM_EVENTSTREAM);
+        assert_string_equal(out.accept, "application/vnd.amazon.eventstream");
+        assert_string_equal(out.path, "/generateAssistantResponse");
+        assert_null(out.query);
+        assert_string_equal(json_string_value(kiro_current(body)), "hi");
+        if (stream)
+            assert_null(json_object_get(body, "profileArn"));
+        else
+            assert_string_equal(json_string_value(json_object_get(body, "profileArn")),
+                                "arn:aws:codewhisperer:us-east-1:1:profile/X");
+    }
+    {
+        const char *count =
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        aiproxy_route_info route = {.stream = AIPROXY_STREAM_NONE,
+                                    .variant = "count_tokens",
+                                    .operation = AIPROXY_OP_COUNT_TOKENS};
+        aiproxy_request *req = aiproxy_request_parse(f->p, AIPROXY_PROTO_ANTHROPIC, count,
+                                                     strlen(count), &route, &err);
+        aiproxy_target target = {.proto = AIPROXY_PROTO_KIRO, .model = "m"};
+        assert_non_null(req);
+        assert_int_equal(aiproxy_request_build(f->p, req, &target, &out, &err), 400);
+        assert_non_null(strstr(err.message, "no token count endpoint"));
+    }
+}
+
+/* Non-empty content everywhere, no repeated tool-use id, names of at most 64 characters,
+ * descriptions cut to 10240 bytes at a character boundary, only function tools, none at all
+ * with tool_choice none. */
+static void test_kiro_limits(void **state)
+{
+    fixture *f = *state;
+    aiproxy_upstream_request out;
+    aiproxy_error err = {0};
+    char *desc = apr_palloc(f->p, 10300 * 2 + 1), *body;
+    json_t *sent, *history, *spec;
+
+    /* 10239 ASCII bytes, then two-byte characters: the cut lands before the one at 10239 */
+    memset(desc, 'd', 10239);
+    for (int i = 0; i < 1000; i++)
+        memcpy(desc + 10239 + 2 * i, "\xc3\xa9", 2);
+    desc[10239 + 2000] = '\0';
+    body = apr_psprintf(
+        f->p,
+        "{\"model\":\"m\",\"messages\":["
+        "{\"role\":\"user\",\"content\":\"\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"t\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"t\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"t\",\"description\":\"%s\"}}]}",
+        desc);
+    sent = build_kiro(f->p, body, NULL, 0, &out, &err);
+    assert_non_null(sent);
+    history = json_object_get(kiro_state(sent), "history");
+    assert_int_equal(json_array_size(history), 4);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(history, 0), "userInputMessage"), "content")),
+        "Continue");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(history, 1), "assistantResponseMessage"), "content")),
+        "Calling tools.");
+    /* the second call with the same id is dropped */
+    assert_non_null(json_object_get(
+        json_object_get(json_array_get(history, 1), "assistantResponseMessage"), "toolUses"));
+    assert_null(json_object_get(
+        json_object_get(json_array_get(history, 3), "assistantResponseMessage"), "toolUses"));
+    assert_string_equal(json_string_value(kiro_current(sent)), "Tool results provided.");
+    spec = json_object_get(
+        json_array_get(
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(kiro_state(sent), "currentMessage"),
+                                                "userInputMessage"),
+                                "userInputMessageContext"),
+                "tools"),
+            0),
+        "toolSpecification");
+    assert_int_equal(strlen(json_string_value(json_object_get(spec, "description"))), 10239);
+    /* no parameters: an empty object schema */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(spec, "inputSchema"), "json"), "type")),
+                        "object");
+
+    /* 65 characters: refused, naming the tool */
+    body = apr_psprintf(f->p,
+                        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"%s\"}}]}",
+                        apr_psprintf(f->p, "%065d", 7));
+    assert_null(build_kiro(f->p, body, NULL, 0, &out, &err));
+    assert_int_equal(err.status, 400);
+    assert_non_null(strstr(err.message, "at most 64 characters"));
+
+    /* tool_choice none: no tools go */
+    body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+           "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\",\"function\":"
+           "{\"name\":\"t\"}}]}";
+    sent = build_kiro(f->p, body, NULL, 0, &out, &err);
+    assert_non_null(sent);
+    assert_null(json_object_get(
+        json_object_get(json_object_get(kiro_state(sent), "currentMessage"), "userInputMessage"),
+        "userInputMessageContext"));
+}
+
 /* A 4 MB text block crosses every protocol intact. */
 static void test_huge_strings(void **state)
 {
@@ -864,6 +1041,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deep_nesting_and_bad_utf8_rejected_by_parse, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_huge_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kiro_framing_and_profile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kiro_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anthropic_max_tokens_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_cleaning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_ref_bomb, setup, teardown),

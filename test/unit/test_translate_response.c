@@ -10,6 +10,9 @@
  * same result; the translated client stream, accumulated the way the client's SDK does,
  * carries the same answer as the translated complete body; and the targeted tests below pin
  * error events, truncation, include_usage, Gemini call buffering and the info counters.
+ *
+ * Kiro (upstream only) answers in the AWS event stream: its inputs are built here as frames
+ * (kiro_stream), its goldens are vectors/streams/kiro_<case>.to_<client>.<sse|json|jsonarray>.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +33,7 @@
 #include "json/tr_buf.h"
 #include "tr_error.h"
 #include "tr_stop.h"
+#include "pipeline/tr_eventstream.h"
 
 static apr_pool_t *pool;
 
@@ -88,6 +92,21 @@ static char *normalize(const char *text)
     return test_zero_clock_times(pool, text);
 }
 
+/* Ids the gateway makes up when the upstream sends none (Kiro never does): a random 24-digit
+ * hex run (tr_resp_random_hex), zeroed. */
+static char *normalize_made_up_ids(char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (char *p = text; *p; p++) {
+        size_t n = strspn(p, hex);
+        if (n == 24 && (p == text || !strchr(hex, p[-1])))
+            memset(p, '0', n);
+        p += n ? n - 1 : 0;
+    }
+    return text;
+}
+
 typedef struct {
     const char *output;
     apr_size_t len;
@@ -114,6 +133,8 @@ static run_result translate(const aiproxy_response_spec *spec, const char *input
     }
     aiproxy_response_finish(t, upstream_broke, &sink);
     r.output = normalize(c.out->data ? c.out->data : "");
+    if (spec->upstream == AIPROXY_PROTO_KIRO)
+        r.output = normalize_made_up_ids((char *) r.output);
     tr_buf_release(c.out);
     r.len = strlen(r.output);
     r.info = *aiproxy_response_get_info(t);
@@ -353,6 +374,254 @@ static void test_gemini_json_array_upstream(void **state)
         /* Gemini clients: re-framed, the pretty-printed chunks compacted onto one data line. */
         assert_string_equal(a.output, s.output);
     }
+}
+
+/* ---- Kiro: the AWS event stream --------------------------------------------------------- */
+
+/* One Kiro frame: :message-type, the name header (":event-type" or ":exception-type"), JSON
+ * content type, payload. */
+static void kiro_frame(tr_buf *out, const char *message_type, const char *name_header,
+                       const char *name, const char *payload)
+{
+    tr_es_header h[3] = {
+        {":message-type", 13, TR_ES_STRING, 0, message_type, strlen(message_type)},
+        {name_header, strlen(name_header), TR_ES_STRING, 0, name, strlen(name)},
+        {":content-type", 13, TR_ES_STRING, 0, "application/json", 16},
+    };
+    assert_int_equal(tr_es_frame_append(out, h, 3, payload, strlen(payload)), 0);
+}
+
+static void kiro_event(tr_buf *out, const char *type, const char *payload)
+{
+    kiro_frame(out, "event", ":event-type", type, payload);
+}
+
+/* The answers of the Kiro goldens, as Kiro sends them (research/oauth.md §5). */
+static const char *kiro_stream(const char *which, apr_size_t *len)
+{
+    tr_buf *b = tr_buf_make(pool, 0);
+
+    if (!strcmp(which, "text")) {
+        kiro_event(b, "reasoningContentEvent", "{\"text\":\"Thinking \"}");
+        kiro_event(b, "reasoningContentEvent", "{\"text\":\"it over.\"}");
+        kiro_event(b, "assistantResponseEvent", "{\"content\":\"Hello\"}");
+        /* some payloads come wrapped once more in their event's name */
+        kiro_event(b, "assistantResponseEvent",
+                   "{\"assistantResponseEvent\":{\"content\":\", world \\u00e9\"}}");
+        kiro_event(b, "followupPromptEvent", "{\"followupPrompt\":{\"content\":\"x\"}}");
+        kiro_event(b, "meteringEvent", "{\"unit\":\"credit\",\"usage\":0.02}");
+        kiro_event(b, "contextUsageEvent", "{\"contextUsagePercentage\":1.5}");
+        kiro_event(b, "metadataEvent", "{\"tokenUsage\":{\"inputTokens\":12,\"outputTokens\":7}}");
+    } else {
+        kiro_event(b, "assistantResponseEvent", "{\"content\":\"Let me look.\"}");
+        kiro_event(b, "toolUseEvent",
+                   "{\"toolUseId\":\"tooluse_A1\",\"name\":\"get_weather\",\"input\":\"{\\\"ci\"}");
+        kiro_event(b, "toolUseEvent",
+                   "{\"toolUseId\":\"tooluse_A1\",\"name\":\"get_weather\","
+                   "\"input\":\"ty\\\":\\\"Paris\\\"}\"}");
+        kiro_event(b, "toolUseEvent",
+                   "{\"toolUseId\":\"tooluse_A1\",\"name\":\"get_weather\",\"stop\":true}");
+        /* an input sent whole as an object */
+        kiro_event(b, "toolUseEvent",
+                   "{\"toolUseId\":\"tooluse_B2\",\"name\":\"screenshot\",\"input\":{},"
+                   "\"stop\":true}");
+        kiro_event(b, "meteringEvent", "{\"unit\":\"credit\",\"usage\":0.05}");
+        kiro_event(b, "metadataEvent", "{\"usage\":{\"inputTokens\":30,\"outputTokens\":11}}");
+    }
+    *len = b->len;
+    return apr_pstrmemdup(pool, b->data, b->len);
+}
+
+static void run_kiro_pair(const char *which, aiproxy_proto client)
+{
+    const char *base = apr_psprintf(pool, "streams/kiro_%s", which);
+    const char *cname = proto_names[client];
+    apr_size_t len;
+    const char *in = kiro_stream(which, &len);
+    aiproxy_response_spec spec;
+    run_result sse, json;
+
+    spec = make_spec(client, AIPROXY_STREAM_SSE, AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    sse = translate_every_split(&spec, in, len);
+    assert_int_equal(sse.info.seen_error, 0);
+    assert_int_equal(sse.info.seen_content, 1);
+    assert_int_equal(sse.info.output_tokens, !strcmp(which, "text") ? 7 : 11);
+    check_text_golden(apr_psprintf(pool, "%s.to_%s.sse", base, cname), sse.output);
+
+    spec = make_spec(client, AIPROXY_STREAM_NONE, AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    json = translate_every_split(&spec, in, len);
+    assert_int_equal(json.info.seen_error, 0);
+    check_json_golden(apr_psprintf(pool, "%s.to_%s.json", base, cname), json.output);
+
+    if (client == AIPROXY_PROTO_GEMINI) {
+        spec = make_spec(client, AIPROXY_STREAM_JSON_ARRAY, AIPROXY_PROTO_KIRO,
+                         AIPROXY_STREAM_EVENTSTREAM);
+        check_text_golden(apr_psprintf(pool, "%s.to_gemini.jsonarray", base),
+                          translate_every_split(&spec, in, len).output);
+    }
+    /* The SDK-helper property: the client's accumulation of the stream is the JSON answer. */
+    assert_string_equal(answer_summary(client, accumulate_client_stream(client, sse.output)),
+                        answer_summary(client, json.output));
+}
+
+static void test_kiro_goldens(void **state)
+{
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+        for (int client = 0; client < AIPROXY_PROTO_COUNT; client++)
+            run_kiro_pair(cases[c], (aiproxy_proto) client);
+}
+
+/* What each client's stream ends with when the upstream failed mid-answer. */
+static const char *const client_error_marks[AIPROXY_PROTO_COUNT] = {
+    "event: error\ndata: {\"type\":\"error\"",
+    "data: {\"error\":{\"message\":",
+    "event: response.failed\n",
+    "data: {\"error\":{\"code\":",
+};
+
+/* A frame with a bad checksum (or a stream cut inside a frame) after good content: the client's
+ * stream keeps the good content and ends with its own error event; a JSON client gets its
+ * error envelope. Nothing after the bad frame is decoded. */
+static void test_kiro_corrupt_and_cut_streams(void **state)
+{
+    apr_size_t len;
+    const char *good = kiro_stream("text", &len);
+    tr_buf *b = tr_buf_make(pool, 0);
+    char *bad;
+    apr_size_t bad_len, at;
+
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"first\"}");
+    at = b->len;
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"spoiled\"}");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"never\"}");
+    bad_len = b->len;
+    bad = apr_pmemdup(pool, b->data, bad_len);
+    bad[at + 30] ^= 0x20; /* inside the second frame's payload: its message CRC fails */
+
+    for (int client = 0; client < AIPROXY_PROTO_COUNT; client++) {
+        aiproxy_response_spec spec = make_spec((aiproxy_proto) client, AIPROXY_STREAM_SSE,
+                                               AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+        run_result r = translate_every_split(&spec, bad, bad_len);
+        run_result cut = translate(&spec, good, len - 5, 3, 0);
+        run_result broke = translate(&spec, good, 40, 0, 1);
+
+        if (!strstr(r.output, client_error_marks[client]))
+            fail_msg("corrupt -> %s: %s", proto_names[client], r.output);
+        assert_non_null(strstr(r.output, "first"));
+        assert_non_null(strstr(r.output, "event stream is corrupt"));
+        assert_null(strstr(r.output, "never"));
+        assert_null(strstr(r.output, "[DONE]"));
+        assert_int_equal(r.info.seen_error, 1);
+        assert_int_equal(r.info.seen_content, 1);
+        assert_non_null(strstr(cut.output, "ended inside a frame"));
+        assert_int_equal(cut.info.seen_error, 1);
+        assert_non_null(strstr(broke.output, client_error_marks[client]));
+        assert_int_equal(broke.info.seen_error, 1);
+
+        spec.client_stream = AIPROXY_STREAM_NONE;
+        r = translate(&spec, bad, bad_len, 0, 0);
+        assert_non_null(strstr(r.output, "\"error\""));
+        assert_non_null(strstr(r.output, "event stream is corrupt"));
+        assert_int_equal(r.info.seen_error, 1);
+    }
+}
+
+/* Exception and error frames, and a payload naming an exception, end the answer with the
+ * client's error carrying Kiro's message; the exception type picks the status. */
+static void test_kiro_exceptions(void **state)
+{
+    static const struct {
+        const char *message_type, *name_header, *name, *payload, *expect;
+        int status;
+    } cases_[] = {
+        {"exception", ":exception-type", "ThrottlingException", "{\"message\":\"slow down\"}",
+         "ThrottlingException: slow down", 429},
+        {"error", ":error-code", "InternalError", "{\"message\":\"boom\"}", "InternalError: boom",
+         502},
+        {"event", ":event-type", "assistantResponseEvent",
+         "{\"_type\":\"com.amazon.aws.codewhisperer#ValidationException\","
+         "\"message\":\"Improperly formed request.\"}",
+         "ValidationException: Improperly formed request.", 400},
+    };
+    for (size_t i = 0; i < sizeof(cases_) / sizeof(cases_[0]); i++) {
+        tr_buf *b = tr_buf_make(pool, 0);
+        aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_NONE,
+                                               AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+        run_result r;
+
+        kiro_frame(b, cases_[i].message_type, cases_[i].name_header, cases_[i].name,
+                   cases_[i].payload);
+        kiro_event(b, "assistantResponseEvent", "{\"content\":\"after\"}");
+        r = translate(&spec, b->data, b->len, 0, 0);
+        if (!strstr(r.output, cases_[i].expect))
+            fail_msg("%s: %s", cases_[i].name, r.output);
+        assert_null(strstr(r.output, "after"));
+        assert_int_equal(r.info.seen_error, 1);
+        assert_int_equal(r.info.seen_content, 0);
+        assert_non_null(strstr(r.output, cases_[i].status == 429   ? "rate_limit_error"
+                                         : cases_[i].status == 400 ? "invalid_request_error"
+                                                                   : "api_error"));
+    }
+}
+
+/* Frame names are plain names: an event frame whose :event-type looks like an exception's unit
+ * name is no exception, and an exception type with bytes that are not a name (here not even
+ * UTF-8) reaches the client as no type at all, its answer still valid JSON. */
+static void test_kiro_frame_names_cannot_pass_for_others(void **state)
+{
+    tr_buf *b = tr_buf_make(pool, 0);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_RESPONSES, AIPROXY_STREAM_SSE,
+                                           AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    run_result r;
+
+    kiro_frame(b, "event", ":event-type", "error:\xff\xfe", "{\"content\":\"x\"}");
+    kiro_frame(b, "event", ":event-type", "exception:ThrottlingException", "{}");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"kept\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    assert_int_equal(r.info.seen_error, 0);
+    assert_non_null(strstr(r.output, "kept"));
+
+    b = tr_buf_make(pool, 0);
+    kiro_frame(b, "exception", ":exception-type", "Bad\xff", "{\"message\":\"m\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    assert_int_equal(r.info.seen_error, 1);
+    assert_non_null(strstr(r.output, "the kiro upstream reported an error: m"));
+    assert_null(strstr(r.output, "\xff"));
+
+    /* an event whose payload is not JSON is the upstream's failure, as in SSE streams */
+    b = tr_buf_make(pool, 0);
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"before\"}");
+    kiro_event(b, "assistantResponseEvent", "not json");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"after\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    assert_int_equal(r.info.seen_error, 1);
+    assert_non_null(strstr(r.output, "before"));
+    assert_non_null(strstr(r.output, "not JSON"));
+    assert_null(strstr(r.output, "after"));
+}
+
+/* A tool call whose stop never came is closed at the end of the body; calls close in the
+ * order they started; the stop reason is tool_use. */
+static void test_kiro_tool_without_stop(void **state)
+{
+    tr_buf *b = tr_buf_make(pool, 0);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_NONE,
+                                           AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    run_result r;
+    const char *first, *second;
+
+    kiro_event(b, "toolUseEvent",
+               "{\"toolUseId\":\"t1\",\"name\":\"a\",\"input\":\"{\\\"x\\\":1}\"}");
+    kiro_event(b, "toolUseEvent", "{\"toolUseId\":\"t2\",\"name\":\"b\"}");
+    r = translate(&spec, b->data, b->len, 0, 0);
+    first = strstr(r.output, "\"name\":\"a\"");
+    second = strstr(r.output, "\"name\":\"b\"");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(first < second);
+    assert_non_null(strstr(r.output, "\"input\":{\"x\":1}"));
+    assert_non_null(strstr(r.output, "\"input\":{}"));
+    assert_non_null(strstr(r.output, "\"stop_reason\":\"tool_use\""));
 }
 
 /* ---- targeted behaviour ------------------------------------------------------------------- */
@@ -1002,6 +1271,11 @@ int main(void)
         cmocka_unit_test(test_gemini_reframe),
         cmocka_unit_test(test_stop_tables),
         cmocka_unit_test(test_count_tokens_answer),
+        cmocka_unit_test(test_kiro_goldens),
+        cmocka_unit_test(test_kiro_corrupt_and_cut_streams),
+        cmocka_unit_test(test_kiro_exceptions),
+        cmocka_unit_test(test_kiro_tool_without_stop),
+        cmocka_unit_test(test_kiro_frame_names_cannot_pass_for_others),
     };
     int rc;
 
