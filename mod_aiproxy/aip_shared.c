@@ -180,6 +180,18 @@ int aip_shared_apply(aip_breaker_slot *slot, const aip_shared_record *rec, apr_u
     return 1;
 }
 
+#define BACKOFF_FIRST 5
+#define BACKOFF_MAX   60
+
+apr_uint32_t aip_shared_backoff(apr_uint32_t failures_in_row)
+{
+    apr_uint32_t seconds = BACKOFF_FIRST;
+
+    for (apr_uint32_t i = 1; i < failures_in_row && seconds < BACKOFF_MAX; i++)
+        seconds *= 2;
+    return seconds < BACKOFF_MAX ? seconds : BACKOFF_MAX;
+}
+
 int aip_shared_due(volatile apr_uint32_t *next, apr_uint32_t now, apr_uint32_t interval)
 {
     apr_uint32_t seen = apr_atomic_read32(next);

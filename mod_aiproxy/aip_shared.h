@@ -67,6 +67,11 @@ aip_shared_action aip_shared_after_change(apr_uint32_t open_before, const aip_br
  * Returns 1 when the slot changed. Expired records change nothing. */
 int aip_shared_apply(aip_breaker_slot *slot, const aip_shared_record *rec, apr_uint32_t now);
 
+/* Seconds a store is left alone after its nth failure in a row (n >= 1): 5, 10, 20, 40, then
+ * 60. A store that hangs costs requests its timeout on every retry, so a long outage is retried
+ * less often; the first retry comes soon, for a restart. */
+apr_uint32_t aip_shared_backoff(apr_uint32_t failures_in_row);
+
 /* A lock-free "at most once per interval": 1 (and the next turn moved to now + interval) for
  * the one caller that finds the turn due, 0 for every other. For throttled reads and
  * rate-limited log lines. */

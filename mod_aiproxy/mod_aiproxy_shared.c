@@ -28,9 +28,11 @@ APLOG_USE_MODULE(aiproxy);
 #define SHARED_NAMESPACE "aiproxy"
 /* Seconds between two reads of one key by one child while its local circuit is closed. */
 #define READ_INTERVAL 1
-/* Seconds a failed store is left alone, and between two warnings about it. */
-#define DOWN_SECONDS  5
+/* Seconds between two warnings about a failing store (it is left alone after each failure
+ * for aip_shared_backoff seconds). */
 #define WARN_INTERVAL 60
+/* A failure this long after the last back-off ended starts a new count. */
+#define QUIET_SECONDS 120
 /* Read turns per child, by key hash: a collision only delays a read by a second. */
 #define READ_TURNS 1024
 
@@ -42,6 +44,7 @@ typedef struct {
     /* Per child (this memory is copied at fork): when to try the store again, and when the
      * next warning may be logged. */
     volatile apr_uint32_t down_until;
+    volatile apr_uint32_t failures_in_row;
     volatile apr_uint32_t next_warning;
 } shared_store;
 
@@ -142,10 +145,19 @@ static const shared_binding *binding_of(const char *balancer)
     return bindings ? apr_hash_get(bindings, balancer, APR_HASH_KEY_STRING) : NULL;
 }
 
-/* A store call failed: run on local state for DOWN_SECONDS, and say so once a minute. */
+/* A store call failed: run on local state for a while, and say so once a minute. Failures
+ * count as in a row unless the store went a quiet spell without one (a "not found" cannot
+ * tell an answer from a server the client library already gave up on, so answers do not
+ * reset the count). */
 static void store_failed(shared_store *store, apr_status_t rv, const char *what, apr_uint32_t now)
 {
-    apr_atomic_set32(&store->down_until, now + DOWN_SECONDS);
+    apr_uint32_t in_row;
+
+    if (now > apr_atomic_read32(&store->down_until) + QUIET_SECONDS)
+        apr_atomic_set32(&store->failures_in_row, 0);
+    in_row = apr_atomic_inc32(&store->failures_in_row) + 1;
+
+    apr_atomic_set32(&store->down_until, now + aip_shared_backoff(in_row));
     if (aip_shared_due(&store->next_warning, now, WARN_INTERVAL))
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, store->s,
                      AIPLOGNO(03102) "shared state %s failed (%s): circuit breakers and token "
@@ -177,12 +189,12 @@ int aip_shared_fetch(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
         return 0;
     rv = b->store->provider->retrieve(b->store->instance, b->store->s, (const unsigned char *) id,
                                       (unsigned int) strlen(id), data, &len, p);
-    if (rv == APR_NOTFOUND)
-        return 0;
-    if (rv != APR_SUCCESS) {
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
         store_failed(b->store, rv, "read", now);
         return 0;
     }
+    if (rv == APR_NOTFOUND)
+        return 0;
     return aip_shared_decode((const char *) data, len, rec) == 0 && rec->open_until > now;
 }
 

@@ -187,6 +187,17 @@ static void test_apply(void **state)
     assert_int_equal(slot.open_until, 1100);
 }
 
+static void test_backoff(void **state)
+{
+    assert_int_equal(aip_shared_backoff(0), 5);
+    assert_int_equal(aip_shared_backoff(1), 5);
+    assert_int_equal(aip_shared_backoff(2), 10);
+    assert_int_equal(aip_shared_backoff(3), 20);
+    assert_int_equal(aip_shared_backoff(4), 40);
+    assert_int_equal(aip_shared_backoff(5), 60);
+    assert_int_equal(aip_shared_backoff(1000000), 60);
+}
+
 static void test_due(void **state)
 {
     volatile apr_uint32_t next = 0;
@@ -209,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_after_change),
         cmocka_unit_test(test_apply),
         cmocka_unit_test(test_due),
+        cmocka_unit_test(test_backoff),
     };
     int failed;
 
