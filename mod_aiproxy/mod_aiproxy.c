@@ -522,6 +522,7 @@ static void register_hooks(apr_pool_t *p)
     aip_compress_register_hooks(p);
     aip_lbmethod_register(p);
     aip_breaker_register_hooks(p);
+    aip_shared_register_hooks(p);
     aip_handler_register_hooks(p);
     aip_metrics_register_hooks(p);
 }

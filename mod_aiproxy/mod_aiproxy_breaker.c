@@ -63,24 +63,36 @@ static apr_uint32_t now_seconds(void)
     return (apr_uint32_t) apr_time_sec(apr_time_now());
 }
 
+static const char *key_of(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                          const char *guarded)
+{
+    return kind == AIP_BREAKER_TOKEN ? aip_breaker_token_key(p, balancer, atoi(guarded))
+                                     : aip_breaker_key(p, balancer, guarded);
+}
+
 /* A lookup (not a creation, which a failure about to be recorded makes) whose local circuit is
- * closed also asks the shared store, when one is configured: an open circuit another server
- * recorded is copied into the local slot, so this server skips the upstream until it ends. */
+ * closed asks the shared store's thread, when one is configured, to watch the key: an open
+ * circuit another server recorded is then copied into the local table (aip_breaker_adopt). */
 static aip_breaker_slot *find(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
                               const char *guarded, const char *key, int create)
 {
     apr_uint32_t now = now_seconds();
     aip_breaker_slot *slot = aip_breaker_find(&breaker_table, kind, key, create, now);
-    aip_shared_record rec;
 
-    if (create || aip_breaker_is_open(slot, now) ||
-        !aip_shared_fetch(p, balancer, kind, guarded, now, &rec))
-        return slot;
-    if (!slot)
-        slot = aip_breaker_find(&breaker_table, kind, key, 1, now);
-    if (slot)
-        aip_shared_apply(slot, &rec, now);
+    if (!create && !aip_breaker_is_open(slot, now))
+        aip_shared_watch(p, balancer, kind, guarded, now);
     return slot;
+}
+
+void aip_breaker_adopt(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                       const char *guarded, const aip_shared_record *rec)
+{
+    apr_uint32_t now = now_seconds();
+    aip_breaker_slot *slot =
+        aip_breaker_find(&breaker_table, kind, key_of(p, kind, balancer, guarded), 1, now);
+
+    if (slot)
+        aip_shared_apply(slot, rec, now);
 }
 
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,

@@ -143,14 +143,20 @@ const char *aip_cmd_shared_state(cmd_parms *cmd, void *dummy, const char *kind,
                                  const char *address);
 /* post_config: one socache instance per store, bound to each upstream of the hosts using it. */
 int aip_shared_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
-/* An open circuit other servers recorded for the upstream of balancer (read at most once a
- * second per key): 1 and *rec filled, else 0 (none, not due, or the store failed). */
-int aip_shared_fetch(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
-                     const char *guarded, apr_uint32_t now, aip_shared_record *rec);
-/* Tell other servers about a local change of slot (open_until was open_before), if news. */
+/* A request looked at the local circuit of (kind, guarded) of balancer's upstream and found
+ * it closed: the child's store thread reads its key for the next minute. Never waits. */
+void aip_shared_watch(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
+                      const char *guarded, apr_uint32_t now);
+/* Tell other servers about a local change of slot (open_until was open_before), if news: queued
+ * for the store thread, never waits. */
 void aip_shared_publish(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
                         const char *guarded, apr_uint32_t open_before,
                         const aip_breaker_slot *slot);
+
+void aip_shared_register_hooks(apr_pool_t *p);
+/* mod_aiproxy_breaker.c: copy an open circuit another server recorded into the local table. */
+void aip_breaker_adopt(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                       const char *guarded, const aip_shared_record *rec);
 
 /* mod_aiproxy_yaml.c: AIProxyConfigFile */
 const char *aip_cmd_config_file(cmd_parms *cmd, void *dummy, const char *path);

@@ -208,6 +208,17 @@ def breaker(gw):
     return None
 
 
+def wait_for(what, check, timeout=10):
+    """Poll check() until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def open_circuit(gw):
     """Requests until gw's circuit of (failing, m) is open (3 failures, weight 100 to 1)."""
     for _ in range(30):
@@ -221,18 +232,20 @@ def open_circuit(gw):
 def share_and_check(a, b, lone, store, failing_mock):
     """a opens the circuit of (failing, m); b, sharing the store, then never calls failing;
     lone, sharing nothing, does."""
+    chat(b, "before")  # b serves the model: its store thread now watches the key
     state = open_circuit(a)
     assert state["failures"] >= 3
-    value = store.get(BREAKER_ID)
-    assert value is not None and value.startswith("v1 "), value
+    value = wait_for("a's write", lambda: store.get(BREAKER_ID))
+    assert value.startswith("v1 "), value
     opened_until = int(value.split()[1])
     assert 0 < opened_until - time.time() <= 1800 + 1, value
+    # within a read interval b has copied the circuit, without a request of its own
+    shared = wait_for("b to adopt the circuit", lambda: (breaker(b) or {}).get("open") and breaker(b))
+    assert shared["failures"] >= 3 and 0 < shared["seconds_to_reset"] <= 1800, shared
     failing_mock.clear()
     for i in range(10):
         assert chat(b, f"b{i}") == "healthy"
     assert failing_mock.requests() == [], "gateway B called the upstream A found broken"
-    shared = breaker(b)
-    assert shared and shared["open"] and 0 < shared["seconds_to_reset"] <= 1800, shared
     # the control: a gateway without the store still calls the broken upstream
     for i in range(5):
         chat(lone, f"c{i}")
@@ -256,10 +269,10 @@ def test_shared_state_from_the_yaml(redis, shared_gateway, start_gateway, mock, 
 def test_reset_on_one_gateway_removes_the_entry(store, shared_gateway):
     a = shared_gateway(store.directive)
     open_circuit(a)
-    assert store.get(BREAKER_ID) is not None
+    wait_for("the entry", lambda: store.get(BREAKER_ID))
     status, _, body = post_json(a.url("/aiproxy-admin/breakers/reset?upstream=failing&model=m"), {})
     assert status == 200, body
-    assert store.get(BREAKER_ID) is None
+    wait_for("the entry to go", lambda: store.get(BREAKER_ID) is None)
 
 
 def test_store_stopped_mid_test_both_keep_serving(store, shared_gateway):
@@ -268,6 +281,11 @@ def test_store_stopped_mid_test_both_keep_serving(store, shared_gateway):
     chat(a)
     chat(b)
     store.stop()
+    for i in range(20):
+        assert chat(a, f"a{i}") == "healthy"
+        assert chat(b, f"b{i}") == "healthy"
+    for gw in (a, b):
+        wait_for("the warning", lambda: WARNING in gw.error_log())
     for i in range(20):
         assert chat(a, f"a{i}") == "healthy"
         assert chat(b, f"b{i}") == "healthy"
@@ -286,11 +304,20 @@ def test_store_back_sharing_resumes(redis, shared_gateway, failing_mock):
     redis.stop()
     chat(a)  # the store fails: both run on their own state for a few seconds
     redis.start()
-    deadline = time.monotonic() + 30
-    while redis.get(BREAKER_ID) is None:
-        assert time.monotonic() < deadline, "a never wrote to the store again"
+    chat(b)  # b watches the key
+
+    def reopen_until_written():
         post_json(a.url("/aiproxy-admin/breakers/reset?upstream=failing&model=m"), {})
         open_circuit(a)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            if redis.get(BREAKER_ID):
+                return True
+            time.sleep(0.05)
+        return False
+
+    wait_for("a to write to the store again", reopen_until_written, timeout=40)
+    wait_for("b to adopt the circuit", lambda: (breaker(b) or {}).get("open"))
     failing_mock.clear()
     for i in range(5):
         assert chat(b, f"b{i}") == "healthy"
@@ -314,8 +341,11 @@ def test_token_cooldown_is_shared(redis, start_gateway):
             chat(a, f"a{i}")
         used = [r["headers"]["authorization"] for r in keyed.requests()]
         assert used.count("Bearer bad-1") == 1, used  # refused once, then benched on A
-        value = redis.get("aiproxy:v1:token:keyed:0")  # the token's position, never its value
-        assert value is not None and value.endswith(" 401"), value
+        # the token's position, never its value
+        value = wait_for("a's write", lambda: redis.get("aiproxy:v1:token:keyed:0"))
+        assert value.endswith(" 401"), value
+        # b's thread reads every rotated token's key from its start: no request needed
+        wait_for("b to bench the token", lambda: token_benched(b, 0))
         keyed.clear()
         for i in range(6):
             chat(b, f"b{i}")
@@ -324,6 +354,12 @@ def test_token_cooldown_is_shared(redis, start_gateway):
     finally:
         keyed.stop()
         keyed.cleanup()
+
+
+def token_benched(gw, index):
+    status, _, body = get(gw.url("/aiproxy-admin/breakers"))
+    assert status == 200, body
+    return any(b.get("token") == index and b["open"] for b in json.loads(body)["breakers"])
 
 
 def test_memcache_unreachable_still_serves(start_gateway, mock, failing_mock):
@@ -364,3 +400,47 @@ def test_bad_yaml_shared_state_refused(start_gateway, tmp_path):
         start_gateway(f'AIProxyConfigFile "{path}"')
     assert f"{path}:1:15: shared_state: credentials in the URL are not supported" in str(
         failed.value)
+
+
+def test_hanging_store_costs_at_most_its_timeout(start_gateway, mock, failing_mock):
+    """A store that accepts connections and never answers (mod_socache_redis gives apr_redis
+    its timeout in the wrong unit, so RedisTimeout does not bound the wait): only each child's
+    store thread waits; every request is answered at once, on the gateway's own state, and
+    the gateway stops cleanly."""
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        gw = start_gateway("\n".join([
+            f"AIProxySharedState redis 127.0.0.1:{listener.getsockname()[1]}",
+            upstream_lines(failing_mock, mock), ADMIN]))
+        began = time.monotonic()
+        for i in range(20):
+            assert chat(gw, f"h{i}") == "healthy"
+        elapsed = time.monotonic() - began
+        assert elapsed < 10, elapsed  # 40 local requests; a request waiting on the store: 30 s
+        wait_for("the store thread to reach the store", lambda: held)
+        assert breaker(gw)["open"]  # its own circuits work as ever
+        began = time.monotonic()
+        gw.stop()
+        assert time.monotonic() - began < 20, "a child waited for its store thread"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
