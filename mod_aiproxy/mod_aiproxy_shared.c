@@ -97,7 +97,6 @@ static apr_hash_t *watched; /* id -> watched_key */
 static pending_write queue[QUEUE_MAX];
 static int queued;
 static volatile apr_uint32_t watch_turns[WATCH_TURNS];
-static volatile apr_uint32_t dropped_writes;
 
 const char *aip_cmd_shared_state(cmd_parms *cmd, void *dummy, const char *kind, const char *address)
 {
@@ -254,8 +253,7 @@ void aip_shared_publish(apr_pool_t *p, const char *balancer, aip_breaker_kind ki
     apr_thread_mutex_lock(lock);
     if (queued == QUEUE_MAX) {
         apr_thread_mutex_unlock(lock);
-        apr_atomic_inc32(&dropped_writes);
-        return;
+        return; /* the thread is stuck on the store: other servers learn of it later or never */
     }
     w = &queue[queued++];
     w->store = b->store;
@@ -359,7 +357,7 @@ static apr_array_header_t *due_keys_locked(apr_pool_t *p, apr_uint32_t now)
 static void *APR_THREAD_FUNC store_thread(apr_thread_t *thread, void *data)
 {
     apr_pool_t *iteration = data;
-    pending_write writes[QUEUE_MAX];
+    static pending_write writes[QUEUE_MAX]; /* this thread's only: 64 KiB off its stack */
     apr_time_t next_read = 0;
 
     for (;;) {
