@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Gateway, ensure_built, GATEWAY_MODULES
 from harness import HttpdError, MockUpstream, free_port, get, post_json
+from test_soak import asan_build  # noqa: F401 - the fixture: `make asan-modules`
 
 CHAT = "/v1/chat/completions"
 ADMIN = '<Location "/aiproxy-admin">\n    SetHandler aiproxy-admin\n</Location>'
@@ -444,3 +445,64 @@ def test_hanging_store_costs_at_most_its_timeout(start_gateway, mock, failing_mo
         for conn in held:
             conn.close()
         listener.close()
+
+
+def test_store_thread_under_sanitizers(redis, mock, failing_mock, asan_build):
+    """The store thread and the requests that feed it, under ASan and UBSan: two gateways,
+    concurrent clients, circuits opened and reset, the store stopped and started again."""
+    import threading
+    from test_soak import libasan
+    body = "\n".join([redis.directive, upstream_lines(failing_mock, mock), ADMIN])
+    gateways = []
+    for _ in range(2):
+        gw = Gateway(body, module_dir=asan_build, env={
+            "LD_PRELOAD": libasan(),
+            "ASAN_OPTIONS": "detect_leaks=0:log_path=@LOG@/asan",
+            "UBSAN_OPTIONS": "print_stacktrace=1:log_path=@LOG@/ubsan",
+        })
+        gw.extra_modules = list(gw.extra_modules) + [SOCACHE_REDIS]
+        gw.write_conf()
+        logs = gw.root / "logs"
+        gw.env = {k: v.replace("@LOG@", str(logs)) for k, v in gw.env.items()}
+        gateways.append(gw)
+    stop, problems = threading.Event(), []
+
+    def client(gw, n):
+        i = 0
+        while not stop.is_set():
+            try:
+                if i % 7 == 6:
+                    post_json(gw.url("/aiproxy-admin/breakers/reset?upstream=failing&model=m"), {})
+                else:
+                    assert chat(gw, f"{n}-{i}") == "healthy"
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                problems.append(f"{type(exc).__name__}: {exc}")
+            i += 1
+
+    try:
+        for gw in gateways:
+            gw.start()
+        threads = [threading.Thread(target=client, args=(gw, n))
+                   for n, gw in enumerate(gateways * 3)]
+        for t in threads:
+            t.start()
+        wait_for("an entry", lambda: redis.get(BREAKER_ID), timeout=30)
+        redis.stop()
+        wait_for("the warning", lambda: all(WARNING in gw.error_log() for gw in gateways),
+                 timeout=30)
+        redis.start()
+        wait_for("an entry again", lambda: redis.get(BREAKER_ID), timeout=90)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for gw in gateways:
+            gw.stop()
+    for gw in gateways:
+        logs = gw.root / "logs"
+        reports = sorted(p.name for p in logs.iterdir() if p.name.startswith(("asan", "ubsan")))
+        assert not reports, "\n".join((logs / r).read_text(errors="replace")[:3000]
+                                      for r in reports)
+        assert "AddressSanitizer" not in gw.error_log(), gw.error_log()[-3000:]
+        gw.cleanup()
+    assert not problems, problems[:5]
