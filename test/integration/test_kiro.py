@@ -1,7 +1,8 @@
 """Kiro subscription upstreams (api=kiro) through the whole gateway: every client protocol, JSON
 and stream, against the mock's Kiro vhost (conversationState requests, AWS event-stream answers
 with real CRCs), mod_aiproxy_oauth's Kiro credentials (Kiro IDE token files, social and IdC
-refresh, 402 monthly quota) and a corrupt frame ending the client's stream with its own error.
+refresh, 402 monthly quota) and a corrupt frame ending the client's stream with its own error;
+the real SDKs of test/sdk against it too (skipped when npm cannot install them).
 Wire facts: research/oauth.md §5; docs/oauth.md "Kiro"."""
 
 import json
@@ -13,9 +14,10 @@ import zlib
 import pytest
 
 from conftest import GATEWAY_MODULES, ensure_built
-from harness import MockUpstream, post_json, stream_sse
+from harness import REPO, MockUpstream, npm_ci, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text, error_message
 from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
+from test_sdk import SDKS, assert_mock_answer, case_id, run_batches
 
 PROTOCOLS = ["anthropic", "openai", "responses", "gemini"]
 MODEL = "kiro-sub"
@@ -78,6 +80,34 @@ def setup():
     gw.cleanup()
     mock.stop()
     mock.cleanup()
+
+
+# ---- the real SDKs (test/sdk) against the Kiro upstream -------------------------------------
+
+SDK_SCENARIOS = ["plain", "tool", "think"]
+
+
+@pytest.fixture(scope="module")
+def sdk_results(setup):
+    """Every SDK of test/sdk (openai chat and responses, @anthropic-ai/sdk 1.x and 0.x,
+    @google/genai) against the Kiro model, JSON and its stream helper."""
+    node = npm_ci(REPO / "test" / "sdk", "SDK tests", ".aiproxy-sdk-stamp", timeout=600)
+    gw, _ = setup
+    base = gw.url("").rstrip("/")
+    return run_batches(node, {sdk: [
+        {"id": case_id(sdk, MODEL, scenario, stream), "sdk": sdk, "baseURL": base,
+         "model": MODEL, "scenario": scenario, "stream": stream}
+        for scenario in SDK_SCENARIOS for stream in (False, True)] for sdk in SDKS})
+
+
+@pytest.mark.parametrize("sdk,scenario,stream", [
+    pytest.param(sdk, scenario, stream, id=f"{sdk}/{scenario}/{'stream' if stream else 'json'}")
+    for sdk in SDKS for scenario in SDK_SCENARIOS for stream in (False, True)])
+def test_sdk(sdk_results, sdk, scenario, stream):
+    """The SDK's own parse of an answer that came as an AWS event stream: text, tool call,
+    thinking, stop reason, usage."""
+    res = sdk_results[case_id(sdk, MODEL, scenario, stream)]
+    assert_mock_answer(res, sdk, scenario, stream, json.dumps(res))
 
 
 def ask(gw, proto, body_or_text, stream, path=None):

@@ -18,7 +18,7 @@ from conftest import GATEWAY_MODULES, ensure_built
 from harness import REPO, MockUpstream, npm_ci, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text
 from test_oauth import HOUR, OAuthGateway, TokenDir, env, provider_requests  # noqa: F401
-from test_sdk import EXPECTED_STOP, PROMPTS, SDKS, TOOL_NAME, case_id, run_batches
+from test_sdk import SDKS, assert_mock_answer, case_id, run_batches
 
 PROTOCOLS = ["anthropic", "openai", "responses", "gemini"]
 MODELS = {"gcli": "sub-gemini", "agy": "sub-antigravity", "gfile": "sub-gemini-file"}
@@ -299,15 +299,7 @@ def test_sdk(sdk_results, sdk, upstream, scenario, stream):
     """The SDK's own parse of an answer that came through the Code Assist envelope: text, tool
     call, thinking, stop reason, usage."""
     res = sdk_results[case_id(sdk, MODELS[upstream], scenario, stream)]
-    where = json.dumps(res)
-    assert "error" not in res, where
-    if scenario == "tool":
-        assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
-    else:
-        assert res["tool_calls"] == [] and res["text"] == f"echo: {PROMPTS[scenario]}", where
-    assert res["thinking"] == ("mock thinking" if scenario == "think" else ""), where
-    assert res["stop"] == EXPECTED_STOP[SDKS[sdk]][scenario], where
-    assert res["usage"]["input"] > 0 and res["usage"]["output"] > 0, where
+    assert_mock_answer(res, sdk, scenario, stream, json.dumps(res))
 
 
 def test_discovery_refused_token_is_refreshed_and_retried(env):

@@ -209,35 +209,34 @@ MATRIX = [
 ]
 
 
-@pytest.mark.parametrize("sdk,model,scenario,stream", MATRIX)
-def test_sdk_call(sdk_results, sdk, model, scenario, stream):
-    """The SDK's own parse of the answer: text, tool call, thinking, stop, usage."""
-    res = result_of(sdk_results, sdk, model, scenario, stream)
-    proto = SDKS[sdk]
-    where = f"{kind(sdk, model)}: {json.dumps(res)}"
-
+def assert_mock_answer(res, sdk, scenario, stream, where):
+    """One SDK's normalized answer to the mock's plain, tool or think scenario, through any
+    upstream (the OAuth and Kiro suites use it too): text, tool call, thinking, stop, usage."""
+    assert "error" not in res, where
     if scenario == "tool":
         assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
         assert res["text"] == "", where
     else:
         assert res["tool_calls"] == [], where
         assert res["text"] == f"echo: {PROMPTS[scenario]}", where
-
-    if scenario == "think":
-        assert res["thinking"] == "mock thinking", where
-    else:
-        assert res["thinking"] == "", where
-    if scenario == "think" and kind(sdk, model) == "passthrough" and proto == "anthropic":
-        assert res["thinking_signature"] is True, where
-
-    assert res["stop"] == EXPECTED_STOP[proto][scenario], where
-
-    usage = res["usage"]
+    assert res["thinking"] == ("mock thinking" if scenario == "think" else ""), where
+    assert res["stop"] == EXPECTED_STOP[SDKS[sdk]][scenario], where
     hint = ""
     if sdk == "openai-chat" and stream:
         hint = (" (the request set stream_options.include_usage, so a last chunk with"
                 " choices: [] and usage must come before [DONE])")
+    usage = res["usage"]
     assert usage["input"] > 0 and usage["output"] > 0, f"usage missing or zero{hint}; {where}"
+
+
+@pytest.mark.parametrize("sdk,model,scenario,stream", MATRIX)
+def test_sdk_call(sdk_results, sdk, model, scenario, stream):
+    """The SDK's own parse of the answer: text, tool call, thinking, stop, usage."""
+    res = result_of(sdk_results, sdk, model, scenario, stream)
+    where = f"{kind(sdk, model)}: {json.dumps(res)}"
+    assert_mock_answer(res, sdk, scenario, stream, where)
+    if scenario == "think" and kind(sdk, model) == "passthrough" and SDKS[sdk] == "anthropic":
+        assert res["thinking_signature"] is True, where
 
 
 @pytest.mark.parametrize("sdk,model,scenario", [
