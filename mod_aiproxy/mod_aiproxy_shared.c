@@ -67,6 +67,7 @@ typedef struct {
     shared_store *store;
     const char *upstream; /* the name other gateways know the upstream by */
     int tokens;           /* API keys rotated (benched keys are shared): watched for good */
+    const apr_array_header_t *models; /* its configured model names: watched for good */
 } shared_binding;
 
 /* A key the thread reads. Strings are malloc'ed: entries come and go for the child's life. */
@@ -175,6 +176,7 @@ int aip_shared_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             b->store = store;
             b->upstream = up->name;
             b->tokens = !up->oauth && up->tokens ? up->tokens->nelts : 0;
+            b->models = up->models;
             if (!apr_hash_get(bindings, up->balancer, APR_HASH_KEY_STRING))
                 apr_hash_set(bindings, up->balancer, APR_HASH_KEY_STRING, b);
         }
@@ -408,10 +410,19 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     watched = apr_hash_make(own);
-    /* every key of a rotated token, for good: a benched token must not be tried even once */
+    /* Every key of a rotated token and of a configured model name, for good: a circuit another
+     * server opened is then skipped from this server's first request on. (Models an upstream
+     * serves without naming them are watched once requests ask for them.) */
     for (hi = apr_hash_first(own, bindings); hi; hi = apr_hash_next(hi)) {
         const char *balancer = apr_hash_this_key(hi);
         const shared_binding *b = apr_hash_this_val(hi);
+        for (int i = 0; b->models && i < b->models->nelts; i++) {
+            const char *model = APR_ARRAY_IDX(b->models, i, const char *);
+            if (!strpbrk(model, "*?["))
+                watch_locked(b->store, AIP_BREAKER_MODEL,
+                             aip_shared_key(own, AIP_BREAKER_MODEL, b->upstream, model), balancer,
+                             model, FOREVER);
+        }
         for (int i = 0; b->tokens > 1 && i < b->tokens; i++) {
             const char *guarded = apr_itoa(own, i);
             watch_locked(b->store, AIP_BREAKER_TOKEN,

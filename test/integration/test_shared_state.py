@@ -134,11 +134,12 @@ def failing_mock():
     m.cleanup()
 
 
-def upstream_lines(failing_mock, mock):
+def upstream_lines(failing_mock, mock, models="models=m"):
+    """models="": upstreams that serve every model, none named in the configuration."""
     return "\n".join([
         f"AIProxyUpstream failing {failing_mock.base_url('s503')} api=anthropic token=f "
-        "models=m weight=100",
-        f"AIProxyUpstream healthy {mock.base_url('openai')} api=openai token=tok-h models=m",
+        f"{models} weight=100",
+        f"AIProxyUpstream healthy {mock.base_url('openai')} api=openai token=tok-h {models}",
     ])
 
 
@@ -230,17 +231,20 @@ def open_circuit(gw):
     raise AssertionError("the circuit never opened")
 
 
-def share_and_check(a, b, lone, store, failing_mock):
+def share_and_check(a, b, lone, store, failing_mock, warm=False):
     """a opens the circuit of (failing, m); b, sharing the store, then never calls failing;
-    lone, sharing nothing, does."""
-    chat(b, "before")  # b serves the model: its store thread now watches the key
+    lone, sharing nothing, does. warm: b serves m first (a model no configuration names is
+    watched once a request asks for it)."""
+    if warm:
+        chat(b, "before")
     state = open_circuit(a)
     assert state["failures"] >= 3
     value = wait_for("a's write", lambda: store.get(BREAKER_ID))
     assert value.startswith("v1 "), value
     opened_until = int(value.split()[1])
     assert 0 < opened_until - time.time() <= 1800 + 1, value
-    # within a read interval b has copied the circuit, without a request of its own
+    # within a read interval b has copied the circuit (its thread watches the configured
+    # models), without a request of its own
     shared = wait_for("b to adopt the circuit", lambda: (breaker(b) or {}).get("open") and breaker(b))
     assert shared["failures"] >= 3 and 0 < shared["seconds_to_reset"] <= 1800, shared
     failing_mock.clear()
@@ -257,6 +261,13 @@ def test_other_gateway_skips_an_upstream_one_gateway_opened(store, shared_gatewa
     a = shared_gateway(store.directive)
     b = shared_gateway(store.directive)
     share_and_check(a, b, shared_gateway("AIProxySharedState none"), store, failing_mock)
+
+
+def test_unnamed_model_is_shared_once_asked_for(redis, start_gateway, mock, failing_mock):
+    body = "\n".join([redis.directive, upstream_lines(failing_mock, mock, models=""), ADMIN])
+    lone = "\n".join([upstream_lines(failing_mock, mock, models=""), ADMIN])
+    share_and_check(start_gateway(body), start_gateway(body), start_gateway(lone), redis,
+                    failing_mock, warm=True)
 
 
 def test_shared_state_from_the_yaml(redis, shared_gateway, start_gateway, mock, failing_mock,
