@@ -18,7 +18,7 @@ packages_of() {
         unit)  echo "libcmocka-dev" ;;
         run)   echo "apache2" ;;
         test)  echo "apache2-utils python3 python3-pytest python3-cryptography ca-certificates \
-                     openssl curl" ;;
+                     openssl curl redis-server memcached" ;;
         fuzz)  echo "clang libclang-rt-14-dev" ;;
         bench) echo "wrk python3" ;;
         deb)   echo "dpkg-dev debhelper fakeroot apache2-dev" ;;

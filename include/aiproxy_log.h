@@ -17,4 +17,6 @@
 
 #define AIPLOGNO(n) "AIP" #n ": "
 
+/* Further ranges: mod_aiproxy_shared.c 03100. */
+
 #endif /* AIPROXY_LOG_H */

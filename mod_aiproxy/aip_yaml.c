@@ -13,6 +13,7 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_yaml.h"
+#include "aip_shared.h"
 
 /* Defaults of aiproxy at HEAD (config/config.go). */
 #define DEFAULT_BIND            "127.0.0.1"
@@ -529,6 +530,7 @@ static const field_spec top_fields[] = {
     {"tls_ca_file", read_string, offsetof(aip_yaml_config, tls_ca_file)},
     {"force_model_prefix", read_flag, offsetof(aip_yaml_config, force_model_prefix)},
     {"force-model-prefix", read_flag, offsetof(aip_yaml_config, force_model_prefix)},
+    {"shared_state", read_string, offsetof(aip_yaml_config, shared_state)},
 };
 
 static aip_yaml_config *config_defaults(apr_pool_t *p, const char *path)
@@ -844,6 +846,11 @@ static int check_config(parse_ctx *ctx)
         return fail_at(ctx, cfg->listen.mark, "%s", msg);
     if (resolve_ca_file(ctx, &cfg->tls_ca_file, "top level") != 0)
         return -1;
+    if (cfg->shared_state.value) {
+        aip_shared_spec spec;
+        if ((msg = aip_shared_parse_url(ctx->p, cfg->shared_state.value, &spec)) != NULL)
+            return fail_at(ctx, cfg->shared_state.mark, "shared_state: %s", msg);
+    }
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         if (check_upstream(ctx, &APR_ARRAY_IDX(cfg->upstreams, i, aip_yaml_upstream), i) != 0)
             return -1;

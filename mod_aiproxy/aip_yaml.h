@@ -122,6 +122,7 @@ typedef struct {
     apr_array_header_t *upstreams;      /* aip_yaml_upstream */
     aip_yaml_string tls_ca_file;        /* absolute; CA file for every https upstream */
     aip_yaml_flag force_model_prefix;   /* prefixed upstreams answer only prefixed names */
+    aip_yaml_string shared_state;       /* redis://host:port, memcache://host:port or none */
     apr_array_header_t *warnings;       /* aip_yaml_item: message and where */
 } aip_yaml_config;
 

@@ -32,6 +32,7 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     aip_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
     conf->cfg = aip_config_merge(p, base->cfg, add->cfg);
     conf->balancer_prefix = add->balancer_prefix ? add->balancer_prefix : base->balancer_prefix;
+    conf->shared = add->shared ? add->shared : base->shared;
     return conf;
 }
 
@@ -449,6 +450,9 @@ static const command_rec aiproxy_cmds[] = {
                   "AIProxyCircuitBreaker <failures> <seconds> (default 3 1800)"),
     AP_INIT_TAKE1("AIProxyBreakerSlots", cmd_breaker_slots, NULL, RSRC_CONF,
                   "Size of the shared circuit-breaker table (default 4096)"),
+    AP_INIT_TAKE12("AIProxySharedState", aip_cmd_shared_state, NULL, RSRC_CONF,
+                   "AIProxySharedState redis|memcache host:port[,host:port] | none: share "
+                   "circuit breakers and token cooldowns with other gateways (default none)"),
     {NULL},
 };
 
@@ -504,7 +508,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         aip_limits_create_table(pconf, s) != APR_SUCCESS ||
         aip_metrics_create_table(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
-    return OK;
+    return aip_shared_setup(pconf, ptemp, s);
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -518,6 +522,7 @@ static void register_hooks(apr_pool_t *p)
     aip_compress_register_hooks(p);
     aip_lbmethod_register(p);
     aip_breaker_register_hooks(p);
+    aip_shared_register_hooks(p);
     aip_handler_register_hooks(p);
     aip_metrics_register_hooks(p);
 }

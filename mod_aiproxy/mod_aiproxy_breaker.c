@@ -63,18 +63,50 @@ static apr_uint32_t now_seconds(void)
     return (apr_uint32_t) apr_time_sec(apr_time_now());
 }
 
+static const char *key_of(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                          const char *guarded)
+{
+    return kind == AIP_BREAKER_TOKEN ? aip_breaker_token_key(p, balancer, atoi(guarded))
+                                     : aip_breaker_key(p, balancer, guarded);
+}
+
+/* A lookup (not a creation, which a failure about to be recorded makes) whose local circuit is
+ * closed asks the shared store's thread, when one is configured, to watch the key: an open
+ * circuit another server recorded is then copied into the local table (aip_breaker_adopt). */
+static aip_breaker_slot *find(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                              const char *guarded, const char *key, int create)
+{
+    apr_uint32_t now = now_seconds();
+    aip_breaker_slot *slot = aip_breaker_find(&breaker_table, kind, key, create, now);
+
+    if (!create && !aip_breaker_is_open(slot, now))
+        aip_shared_watch(p, balancer, kind, guarded, now);
+    return slot;
+}
+
+void aip_breaker_adopt(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                       const char *guarded, const aip_shared_record *rec)
+{
+    apr_uint32_t now = now_seconds();
+    aip_breaker_slot *slot =
+        aip_breaker_find(&breaker_table, kind, key_of(p, kind, balancer, guarded), 1, now);
+
+    if (slot)
+        aip_shared_apply(slot, rec, now);
+}
+
 aip_breaker_slot *aip_breaker_for(apr_pool_t *p, const aip_upstream *up, const char *model,
                                   int create)
 {
-    return aip_breaker_find(&breaker_table, AIP_BREAKER_MODEL,
-                            aip_breaker_key(p, up->balancer, model), create, now_seconds());
+    return find(p, AIP_BREAKER_MODEL, up->balancer, model, aip_breaker_key(p, up->balancer, model),
+                create);
 }
 
 aip_breaker_slot *aip_token_breaker_for(apr_pool_t *p, const char *balancer, int token_index,
                                         int create)
 {
-    return aip_breaker_find(&breaker_table, AIP_BREAKER_TOKEN,
-                            aip_breaker_token_key(p, balancer, token_index), create, now_seconds());
+    return find(p, AIP_BREAKER_TOKEN, balancer, apr_itoa(p, token_index),
+                aip_breaker_token_key(p, balancer, token_index), create);
 }
 
 void aip_breaker_count_open(apr_pool_t *p, const aip_config *cfg, int *circuits, int *tokens)
@@ -244,7 +276,12 @@ static int admin_reset(request_rec *r, const aip_config *cfg)
         return send_json(
             r, HTTP_NOT_FOUND,
             json_pack("{s:s}", "error", "no breaker state for that upstream and model or token"));
-    aip_breaker_reset(slot);
+    {
+        apr_uint32_t before = slot->open_until;
+        aip_breaker_reset(slot);
+        aip_shared_publish(r->pool, up->balancer, model ? AIP_BREAKER_MODEL : AIP_BREAKER_TOKEN,
+                           model ? model : apr_itoa(r->pool, atoi(token)), before, slot);
+    }
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, AIPLOGNO(00403) "circuit of %s for %s %s reset",
                   name, model ? "model" : "token", model ? model : token);
     return send_json(r, HTTP_OK,

@@ -131,8 +131,12 @@ static aiproxy_credential_verdict static_report(void *sourcep, void *cursorp,
     verdict.until = apr_time_from_sec(now + cooldown);
     /* A lone key is never benched: there is nothing else to try. */
     if (source->ring.count > 1 &&
-        (slot = aip_token_breaker_for(cursor->pool, source->balancer, cred->index, 1)) != NULL)
+        (slot = aip_token_breaker_for(cursor->pool, source->balancer, cred->index, 1)) != NULL) {
+        apr_uint32_t before = slot->open_until;
         aip_breaker_record_failure(slot, now, 1, (int) cooldown, cooldown, answer->status);
+        aip_shared_publish(cursor->pool, source->balancer, AIP_BREAKER_TOKEN,
+                           apr_itoa(cursor->pool, cred->index), before, slot);
+    }
     return verdict;
 }
 

@@ -294,9 +294,13 @@ static aip_verdict judge_attempt(client_request *cr, const aip_attempt *at, long
         aip_breaker_slot *slot = aip_breaker_for(cr->r->pool, at->upstream, at->model, 1);
         *cooldown = aip_retry_after_seconds(at->retry_after, now, cfg->breaker_open_seconds);
         int was_open = aip_breaker_is_open(slot, now);
-        if (slot)
+        if (slot) {
+            apr_uint32_t before = slot->open_until;
             aip_breaker_record_failure(slot, now, cfg->breaker_failures, cfg->breaker_open_seconds,
                                        0, at->status ? at->status : HTTP_BAD_GATEWAY);
+            aip_shared_publish(cr->r->pool, at->upstream->balancer, AIP_BREAKER_MODEL, at->model,
+                               before, slot);
+        }
         if (!was_open && aip_breaker_is_open(slot, now))
             aip_metrics_breaker_opened(at);
     }
@@ -316,8 +320,11 @@ static void cool_down(client_request *cr, const aip_upstream *up, const char *mo
     aip_breaker_slot *slot;
     apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
-    if (seconds > 0 && (slot = aip_breaker_for(cr->r->pool, up, model, 1)) != NULL)
+    if (seconds > 0 && (slot = aip_breaker_for(cr->r->pool, up, model, 1)) != NULL) {
+        apr_uint32_t before = slot->open_until;
         aip_breaker_hold_open(slot, now, seconds);
+        aip_shared_publish(cr->r->pool, up->balancer, AIP_BREAKER_MODEL, model, before, slot);
+    }
 }
 
 /* Tell the attempt's credential provider what the upstream answered. Returns whether another

@@ -35,7 +35,8 @@ typedef struct {
     aip_selector *selector;       /* built in post_config from cfg */
     aip_credentials *credentials; /* built in post_config: one per upstream, by its index */
     const char *balancer_prefix;  /* this server's balancer name prefix, once it has upstreams */
-    struct aip_metrics_area *metrics; /* its counters and turns (mod_aiproxy_metrics.c) */
+    struct aip_metrics_area *metrics;       /* its counters and turns (mod_aiproxy_metrics.c) */
+    const struct aip_shared_spec_s *shared; /* AIProxySharedState; NULL: inherited / none */
 } aip_server_conf;
 
 /* The translate module's entry points (NULL until post_config found them). */
@@ -135,6 +136,27 @@ void aip_breaker_register_hooks(apr_pool_t *p);
 /* Open circuits of cfg's upstreams, by upstream index: of models into circuits[], of tokens
  * into tokens[] (both zeroed, cfg->upstreams->nelts long). */
 void aip_breaker_count_open(apr_pool_t *p, const aip_config *cfg, int *circuits, int *tokens);
+
+/* mod_aiproxy_shared.c: AIProxySharedState, breaker state shared between servers. */
+#include "aip_shared.h"
+const char *aip_cmd_shared_state(cmd_parms *cmd, void *dummy, const char *kind,
+                                 const char *address);
+/* post_config: one socache instance per store, bound to each upstream of the hosts using it. */
+int aip_shared_setup(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+/* A request looked at the local circuit of (kind, guarded) of balancer's upstream and found
+ * it closed: the child's store thread reads its key for the next minute. Never waits. */
+void aip_shared_watch(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
+                      const char *guarded, apr_uint32_t now);
+/* Tell other servers about a local change of slot (open_until was open_before), if news: queued
+ * for the store thread, never waits. */
+void aip_shared_publish(apr_pool_t *p, const char *balancer, aip_breaker_kind kind,
+                        const char *guarded, apr_uint32_t open_before,
+                        const aip_breaker_slot *slot);
+
+void aip_shared_register_hooks(apr_pool_t *p);
+/* mod_aiproxy_breaker.c: copy an open circuit another server recorded into the local table. */
+void aip_breaker_adopt(apr_pool_t *p, aip_breaker_kind kind, const char *balancer,
+                       const char *guarded, const aip_shared_record *rec);
 
 /* mod_aiproxy_yaml.c: AIProxyConfigFile */
 const char *aip_cmd_config_file(cmd_parms *cmd, void *dummy, const char *path);

@@ -249,6 +249,11 @@ static const char *apply_config(cmd_parms *cmd, const aip_yaml_config *cfg)
     if ((msg = add_fallbacks(cmd, cfg, sconf->cfg)) != NULL)
         return msg;
     add_client_keys(cmd, cfg, sconf->cfg);
+    if (cfg->shared_state.value) {
+        aip_shared_spec *spec = apr_pcalloc(cmd->pool, sizeof(*spec));
+        aip_shared_parse_url(cmd->pool, cfg->shared_state.value, spec); /* checked when read */
+        sconf->shared = spec;
+    }
     if (cfg->force_model_prefix.mark.line > 0) {
         sconf->cfg->force_model_prefix = cfg->force_model_prefix.value;
         sconf->cfg->force_model_prefix_set = 1;

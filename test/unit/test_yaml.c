@@ -734,6 +734,21 @@ static void test_model_name_keys(void **state)
     expect_error("upstreams:\n  - name: a\n    token: k\n", -1, 0, "base_url is required");
 }
 
+/* shared_state (issue 13): a store URL or none at the top level, checked when read. */
+static void test_shared_state(void **state)
+{
+    aip_yaml_config *cfg = parse_ok("shared_state: redis://127.0.0.1:6379\n");
+    assert_string_equal(cfg->shared_state.value, "redis://127.0.0.1:6379");
+    assert_int_equal(cfg->shared_state.mark.line, 1);
+    cfg = parse_ok("shared_state: none\n");
+    assert_string_equal(cfg->shared_state.value, "none");
+    cfg = parse_ok("upstreams: []\n");
+    assert_null(cfg->shared_state.value);
+    expect_error("shared_state: redis://u:p@h:1\n", 1, 15, "credentials in the URL");
+    expect_error("\nshared_state: etcd://h:1\n", 2, 15, "unknown scheme 'etcd'");
+    expect_error("shared_state: redis://h:1/0\n", 1, 15, "a path or query is not supported");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -767,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_error_deep_nesting),
         cmocka_unit_test(test_error_load_file),
         cmocka_unit_test(test_model_name_keys),
+        cmocka_unit_test(test_shared_state),
         cmocka_unit_test(test_api_key_objects),
         cmocka_unit_test(test_api_key_object_errors),
         cmocka_unit_test(test_every_prefix_of_the_seed),
