@@ -647,22 +647,27 @@ static const char *request_id(request_rec *r)
 /* A Gemini client may send its key in the URL (?key=): once read, it is replaced in the request
  * line, URI and query, so that the access log (%r, %U%q), error pages and anything reading
  * them later never show it. The client's query never goes to an upstream. */
+/* text (a request line or URI) with the query after its first '?' (where a query starts: a
+ * path holds no bare '?') replaced, when that query is original. */
+static char *with_query(apr_pool_t *p, char *text, const char *original, const char *replacement)
+{
+    const char *q = text ? strchr(text, '?') : NULL;
+    apr_size_t n = strlen(original);
+
+    if (!q || strncmp(q + 1, original, n))
+        return text;
+    return apr_pstrcat(p, apr_pstrmemdup(p, text, (apr_size_t) (q + 1 - text)), replacement,
+                       q + 1 + n, NULL);
+}
+
 static void redact_query_key(request_rec *r)
 {
     const char *redacted = r->args ? aip_route_redact_key(r->pool, r->args) : NULL;
-    const char *original = r->args;
-    char *at;
 
     if (!redacted)
         return;
-    if ((at = strstr(r->the_request, original)) != NULL)
-        r->the_request = apr_pstrcat(
-            r->pool, apr_pstrmemdup(r->pool, r->the_request, (apr_size_t) (at - r->the_request)),
-            redacted, at + strlen(original), NULL);
-    if (r->unparsed_uri && (at = strstr(r->unparsed_uri, original)) != NULL)
-        r->unparsed_uri = apr_pstrcat(
-            r->pool, apr_pstrmemdup(r->pool, r->unparsed_uri, (apr_size_t) (at - r->unparsed_uri)),
-            redacted, at + strlen(original), NULL);
+    r->the_request = with_query(r->pool, r->the_request, r->args, redacted);
+    r->unparsed_uri = with_query(r->pool, r->unparsed_uri, r->args, redacted);
     r->args = r->parsed_uri.query = apr_pstrdup(r->pool, redacted);
 }
 
