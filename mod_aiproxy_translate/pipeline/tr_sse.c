@@ -135,7 +135,8 @@ static apr_status_t process_line(tr_sse_parser *s, const char *line, apr_size_t 
         value_len--;
     }
     if (name_len == 4 && !memcmp(line, "data", 4)) {
-        if (!within_cap(s, value_len + 1) || tr_buf_add(&s->data, value, value_len) ||
+        /* the event's data alone: the line may be s->line itself, already counted once */
+        if (s->data.len + value_len + 1 > s->max_event || tr_buf_add(&s->data, value, value_len) ||
             tr_buf_add(&s->data, "\n", 1))
             return APR_ENOSPC;
     } else if (name_len == 5 && !memcmp(line, "event", 5))

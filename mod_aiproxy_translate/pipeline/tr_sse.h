@@ -5,7 +5,8 @@
  * one line end); "event:" names the event, "data:" lines join with LF, "id:" is kept, ":"
  * lines are comments, "retry:" and unknown fields are ignored, one space after the colon is
  * dropped, a leading UTF-8 BOM is skipped, and a blank line dispatches the event when it has
- * data. Memory is bounded: a line plus the event's data may not exceed max_event bytes; past
+ * data. Memory is bounded: the event's data, and a line still arriving plus the data before
+ * it, may not exceed max_event bytes (a whole line is counted once, as data); past
  * that the parser fails with APR_ENOSPC and refuses further input.
  */
 #ifndef TR_SSE_H

@@ -27,7 +27,8 @@ text reaches the upstream in every protocol, translated or not):
                     (streams: an event whose data it is, then the proper end; JSON: after
                     the document)
     drip            a stream of text deltas every 50 ms for up to 30 s (client disconnects)
-    long-N          a stream of N text deltas; after the 10th it waits (up to 10 s) until
+    long-N[-SIZE]   a stream of N text deltas (PIECE, or SIZE bytes each: long_piece(SIZE));
+                    after the 10th it waits (up to 10 s) until
                     release() is called, so a test can prove the first ones arrived unbuffered
 
 Every request is recorded with its fault, path, protocol, stream flag and when its connection
@@ -46,6 +47,11 @@ from harness import compress, free_port
 TEXT = "fault ok"  # the text of every complete answer
 PIECE = "piece "  # one streamed text delta
 MARKER = re.compile(rb"\[fault:([a-z0-9-]+)\]")
+
+
+def long_piece(size):
+    """The text of one delta of a long-N-SIZE stream: SIZE bytes."""
+    return "p" * (size - 1) + " "
 
 
 def _proto_of(path):
@@ -317,7 +323,8 @@ class FaultUpstream:
         elif fault == "drip":
             self._drip(conn, rec, proto)
         elif fault.startswith("long-"):
-            self._long(conn, proto, int(fault[len("long-"):]))
+            count, _, size = fault[len("long-"):].partition("-")
+            self._long(conn, proto, int(count), long_piece(int(size)) if size else PIECE)
         else:
             _send(conn, 200, ctype, full)
 
@@ -360,14 +367,14 @@ class FaultUpstream:
                 rec["closed"] = time.monotonic()
                 return
 
-    def _long(self, conn, proto, count):
+    def _long(self, conn, proto, count, piece):
         conn.sendall(_head(200, "text/event-stream", {"Transfer-Encoding": "chunked"})
                      + _chunked(sse_bytes(stream_start(proto))))
         for i in range(count):
             if i == 10:
                 self._released.wait(10)
-            conn.sendall(_chunked(sse_bytes([stream_delta(proto)])))
-        conn.sendall(_chunked(sse_bytes(stream_end(proto, PIECE * count))) + b"0\r\n\r\n")
+            conn.sendall(_chunked(sse_bytes([stream_delta(proto, piece)])))
+        conn.sendall(_chunked(sse_bytes(stream_end(proto, piece * count))) + b"0\r\n\r\n")
 
 
 def _read_request(conn):

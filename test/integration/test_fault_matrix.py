@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fault_upstream import PIECE, FaultUpstream
+from fault_upstream import PIECE, FaultUpstream, long_piece
 from harness import free_port, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text, error_message
 
@@ -189,23 +189,37 @@ def test_client_disconnect_closes_the_upstream(make_gateway, faults, proto, mode
 @pytest.mark.parametrize("mode", ["passthrough", "translated"])
 @pytest.mark.parametrize("proto", PROTOS)
 def test_long_stream_arrives_unbuffered(make_gateway, faults, proto, mode):
-    """5,000 events: the first ones reach the client while the upstream waits (nothing is
-    held back), and every one arrives, in order, ending well."""
-    count = 5000
+    """5,000 events of 1 KiB: the first ones reach the client while the upstream waits
+    (nothing is held back), every one arrives, in order, ending well, and the gateway does not
+    grow with the stream (5 MiB of text). The Responses protocol repeats the whole text in
+    its closing events (5 MiB each, under the 8 MiB event cap): a Responses stream on either
+    side needs memory for one such event, which is not growth with the stream's length."""
+    count, size = 5000, 1024
     gw = single_upstream_gateway(make_gateway, faults, proto, mode)
     faults.clear()
-    path, body = client_request(proto, f"hello [fault:long-{count}]", stream=True, model="m")
-    text, events = "", []
-    with stream_sse(gw.url(path), body, timeout=30) as s:
+    path, body = client_request(proto, f"hello [fault:long-{count}-{size}]", stream=True,
+                                model="m")
+    text, events, rss_held = "", [], None
+    with stream_sse(gw.url(path), body, timeout=60) as s:
         assert s.status == 200
         for _, name, data in s:
             events.append((name, data))
             text += delta_text(proto, name, data)
-            if text == PIECE * 3:
+            if rss_held is None and text == long_piece(size) * 3:
                 # the upstream holds its 11th delta until this: the first ones were not
                 # buffered in the gateway
+                rss_held = gateway_rss_kib(gw)
                 faults.release()
+        rss_end = gateway_rss_kib(gw)
     assert faults._released.is_set(), "no delta arrived before the upstream went on"
     got, error, completed = stream_outcome(proto, events)
     assert error is None and completed
-    assert got == PIECE * count
+    assert got == long_piece(size) * count
+    if "responses" not in (proto, upstream_proto(proto, mode)):
+        assert rss_end - rss_held < 2048, f"the gateway grew {rss_end - rss_held} KiB"
+
+
+def gateway_rss_kib(gw):
+    """RSS of the gateway's children (KiB): one stream, so one child's growth shows."""
+    from test_soak import sample
+    return sample(gw)[0]

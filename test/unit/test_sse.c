@@ -147,6 +147,28 @@ static apr_status_t stop_after_first(void *baton, const char *event, const char 
     return ++*count == 1 ? APR_EGENERAL : APR_SUCCESS;
 }
 
+/* An event of one data line just under the cap passes whatever the split: the line is
+ * counted once, not once as the pending line and again as the event's data. */
+static void test_one_line_event_under_cap(void **state)
+{
+    apr_size_t cap = 1000, n = 900;
+    char *input = apr_palloc(pool, n);
+
+    (void) state;
+    memcpy(input, "data: ", 6);
+    memset(input + 6, 'x', n - 8);
+    memcpy(input + n - 2, "\n\n", 2);
+    for (apr_size_t piece = 1; piece <= n; piece *= 3) {
+        tr_sse_parser *s = tr_sse_parser_create(pool, cap);
+        char *log = "";
+        for (apr_size_t at = 0; at < n; at += piece)
+            assert_int_equal(tr_sse_parser_feed(s, input + at, n - at < piece ? n - at : piece,
+                                                record_event, &log),
+                             APR_SUCCESS);
+        assert_int_equal(strlen(log), 4 + (n - 8));
+    }
+}
+
 static void test_callback_failure_stops(void **state)
 {
     tr_sse_parser *s = tr_sse_parser_create(pool, 0);
@@ -274,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_bom_and_id),
         cmocka_unit_test(test_finish_dispatches_partial),
         cmocka_unit_test(test_oversize_event),
+        cmocka_unit_test(test_one_line_event_under_cap),
         cmocka_unit_test(test_callback_failure_stops),
         cmocka_unit_test(test_event_end),
         cmocka_unit_test(test_json_array_elements),
