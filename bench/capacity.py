@@ -27,7 +27,6 @@ import math
 import os
 import pathlib
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -215,17 +214,7 @@ def cpu_seconds(pids):
 
 
 def gateway_pids(gw):
-    parent = gw.pid()
-    pids = [parent]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == parent:
-                pids.append(int(entry))
-    return pids
+    return [gw.pid()] + gw.children()
 
 
 def percentile(xs, p):

@@ -243,6 +243,20 @@ class Httpd:
         except (OSError, ValueError):
             return None
 
+    def children(self):
+        """The pids of the parent's children (the MPM's worker processes), from /proc."""
+        parent, kids = self.pid(), []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == parent:
+                kids.append(int(entry))
+        return kids
+
     def start(self):
         ready_before = self._ready_count()
         result = self._apachectl("start")

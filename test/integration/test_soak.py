@@ -58,23 +58,10 @@ def soak_config(mock, faults):
     return "\n".join(lines + ["AIProxyCircuitBreaker 1000 1"])
 
 
-def children_of(pid):
-    kids = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
-
-
 def sample(gw):
     """(RSS in KiB, open descriptors) summed over the gateway's children."""
     rss = fds = 0
-    for pid in children_of(gw.pid()):
+    for pid in gw.children():
         try:
             status = pathlib.Path(f"/proc/{pid}/status").read_text()
             rss += int(next(line.split()[1] for line in status.splitlines()
