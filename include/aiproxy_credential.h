@@ -26,8 +26,9 @@
 #include "httpd.h"
 #include "aiproxy_translate.h"
 
-#define AIPROXY_CREDENTIAL_GROUP   "aiproxy_credential"
-#define AIPROXY_CREDENTIAL_VERSION "2" /* 2: aiproxy_credential.project */
+#define AIPROXY_CREDENTIAL_GROUP "aiproxy_credential"
+/* 2: aiproxy_credential.project; 3: AIPROXY_CREDENTIAL_RETRY */
+#define AIPROXY_CREDENTIAL_VERSION "3"
 /* The provider of plain API keys (token= settings), built into mod_aiproxy. */
 #define AIPROXY_CREDENTIAL_STATIC "static"
 
@@ -73,12 +74,20 @@ typedef enum {
     AIPROXY_CREDENTIAL_OK = 0,    /* accepted (the answer may still be an error of another kind) */
     AIPROXY_CREDENTIAL_REFUSED,   /* not accepted (401, 403) */
     AIPROXY_CREDENTIAL_THROTTLED, /* a rate or quota limit, until a reset time */
-    AIPROXY_CREDENTIAL_EXPIRED    /* a token believed valid was refused as expired */
+    AIPROXY_CREDENTIAL_EXPIRED,   /* a token believed valid was refused as expired */
+    /* A limit short enough to wait out (Antigravity's RATE_LIMIT_EXCEEDED of under 3 s): the
+     * handler waits until the verdict's until (bounded: AIPROXY_CREDENTIAL_RETRY_MAX), and
+     * next() hands out the same credential once more. */
+    AIPROXY_CREDENTIAL_RETRY
 } aiproxy_credential_outcome;
+
+/* The longest a handler waits on a RETRY verdict before the same credential's next attempt. */
+#define AIPROXY_CREDENTIAL_RETRY_MAX apr_time_from_sec(5)
 
 typedef struct {
     aiproxy_credential_outcome outcome;
-    apr_time_t until; /* THROTTLED, REFUSED: when the credential may serve again; 0 unknown */
+    apr_time_t until; /* THROTTLED, REFUSED, RETRY: when the credential may serve again; 0
+                       * unknown (RETRY: at once) */
 } aiproxy_credential_verdict;
 
 /* One credential as the admin endpoint shows it: never a secret (a label and a fingerprint at

@@ -5,6 +5,7 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_config.h"
+#include "aip_base_fallback.h"
 #include "aip_endpoint.h"
 #include "aip_model_names.h"
 #include "aip_preset.h"
@@ -109,6 +110,8 @@ aip_upstream *aip_upstream_create(apr_pool_t *p, const char *name, const char *b
     up->excluded = apr_array_make(p, 1, sizeof(const char *));
     up->compression = "zstd"; /* sent only when it makes the body smaller */
     up->tls_verify = 1;
+    up->fallback_urls = apr_array_make(p, 1, sizeof(const char *));
+    up->fallbacks = apr_array_make(p, 1, sizeof(aip_fallback_base));
     return up;
 }
 
@@ -265,6 +268,8 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
     }
     if (!strcasecmp(key, "header"))
         return set_header(p, up, value);
+    if (!strcasecmp(key, "fallback_base"))
+        return aip_base_fallback_set(p, up, value);
     if (!strcasecmp(key, "enabled"))
         return set_flag(p, &up->enabled, key, value);
     if (!strcasecmp(key, "tls_verify")) {
@@ -293,6 +298,10 @@ const char *aip_upstream_set(apr_pool_t *p, aip_upstream *up, const char *key, c
 
 const char *aip_upstream_check(apr_pool_t *p, const aip_upstream *up)
 {
+    const char *err;
+
+    if ((err = aip_base_fallback_check(p, up)) != NULL)
+        return err;
     if (up->oauth && up->auth_files->nelts == 0)
         return apr_psprintf(p,
                             "upstream '%s' has no auth_file= (api type %s signs in with "

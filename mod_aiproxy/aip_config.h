@@ -17,6 +17,13 @@ typedef struct {
     const char *value;
 } aip_header;
 
+/* A base URL tried after the upstream's own one fails (aip_base_fallback.h). */
+typedef struct {
+    const char *url;
+    const char *route;         /* its member in the upstream's balancer: <name>-fallback<N> */
+    const aip_header *headers; /* set on requests to it (ends at a NULL name), or NULL */
+} aip_fallback_base;
+
 typedef struct {
     const char *name;        /* unique per vhost; also the balancer member's route */
     const char *api_type;    /* as configured: "anthropic", "openai", ... */
@@ -26,25 +33,29 @@ typedef struct {
     apr_array_header_t *tokens; /* const char *; API keys, taken in turn (aip_keys.h) */
     int weight;                 /* >= 1 */
     int enabled;
-    apr_array_header_t *models;      /* const char *; empty = serves every model */
-    apr_table_t *model_map;          /* client model -> upstream model */
-    apr_array_header_t *headers;     /* aip_header; sent verbatim, after authentication */
-    const char *compression;         /* "zstd", "gzip", "br", "none" */
-    int tls_verify;                  /* https: verify the peer's chain, name and dates */
-    int tls_verify_set;              /* tls_verify= was given (it then beats SSLProxy*) */
-    const char *tls_ca;              /* https: CA file to verify with; NULL = the default */
-    int forwarded_headers;           /* send X-Forwarded-* (the client's address) upstream */
-    int oauth;                       /* a subscription api type: credentials from auth files */
-    int forward_only;                /* serves only forwarded routes (cohere, jina: rerank) */
-    apr_array_header_t *auth_files;  /* const char *; OAuth api types only */
-    const char *token_url;           /* OAuth token endpoint override; NULL: the provider's */
-    const char *prefix;              /* models also reachable as <prefix>/<model>; NULL: none */
-    apr_array_header_t *excluded;    /* const char *; names or globs never routed here */
-    const struct aip_preset *preset; /* well-known provider (aip_preset.h), or NULL */
-    int api_set;                     /* api= was given (it beats the preset's) */
-    const char *endpoint;            /* exact path (and query) with {model}; NULL: the API's */
-    int index;                       /* position among the vhost's upstreams */
-    const char *balancer;            /* the mod_proxy balancer holding this upstream's member */
+    apr_array_header_t *models;        /* const char *; empty = serves every model */
+    apr_table_t *model_map;            /* client model -> upstream model */
+    apr_array_header_t *headers;       /* aip_header; sent verbatim, after authentication */
+    const char *compression;           /* "zstd", "gzip", "br", "none" */
+    int tls_verify;                    /* https: verify the peer's chain, name and dates */
+    int tls_verify_set;                /* tls_verify= was given (it then beats SSLProxy*) */
+    const char *tls_ca;                /* https: CA file to verify with; NULL = the default */
+    int forwarded_headers;             /* send X-Forwarded-* (the client's address) upstream */
+    int oauth;                         /* a subscription api type: credentials from auth files */
+    int forward_only;                  /* serves only forwarded routes (cohere, jina: rerank) */
+    apr_array_header_t *auth_files;    /* const char *; OAuth api types only */
+    const char *token_url;             /* OAuth token endpoint override; NULL: the provider's */
+    const char *prefix;                /* models also reachable as <prefix>/<model>; NULL: none */
+    apr_array_header_t *excluded;      /* const char *; names or globs never routed here */
+    const struct aip_preset *preset;   /* well-known provider (aip_preset.h), or NULL */
+    int api_set;                       /* api= was given (it beats the preset's) */
+    const char *endpoint;              /* exact path (and query) with {model}; NULL: the API's */
+    int index;                         /* position among the vhost's upstreams */
+    const char *balancer;              /* the mod_proxy balancer holding this upstream's member */
+    apr_array_header_t *fallback_urls; /* const char *: fallback_base= as written */
+    int fallback_set;                  /* fallback_base= was given ("off" too) */
+    apr_array_header_t *fallbacks;     /* aip_fallback_base, in order (aip_base_fallback.h) */
+    unsigned int fallback_triggers;    /* AIP_FALLBACK_ON_* of its api type */
 } aip_upstream;
 
 /* A client API key and what it may do (aip_client_key.h: scopes and limits). */

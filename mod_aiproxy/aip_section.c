@@ -21,9 +21,19 @@ static const struct {
 static const char *const admin_ca_directives[] = {"SSLProxyCACertificateFile",
                                                   "SSLProxyCACertificatePath"};
 
+static int is_https(const char *url)
+{
+    return url && !strncasecmp(url, "https://", 8);
+}
+
 int aip_upstream_is_https(const aip_upstream *up)
 {
-    return up->base_url && !strncasecmp(up->base_url, "https://", 8);
+    /* its fallback bases are members of the same balancer, under the same section */
+    for (int i = 0; up->fallbacks && i < up->fallbacks->nelts; i++) {
+        if (is_https(APR_ARRAY_IDX(up->fallbacks, i, aip_fallback_base).url))
+            return 1;
+    }
+    return is_https(up->base_url);
 }
 
 const char *aip_upstream_tls_check(apr_pool_t *p, const aip_upstream *up)

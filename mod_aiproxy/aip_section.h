@@ -29,7 +29,7 @@ typedef struct {
     const char *system_ca; /* used when neither the upstream nor the administrator names one */
 } aip_section_env;
 
-/* Is up's base URL https? */
+/* Is up's base URL, or one of its fallback bases, https? */
 int aip_upstream_is_https(const aip_upstream *up);
 
 /* TLS settings that make no sense for up (tls_ca= on an http:// URL ...): NULL or a message. */

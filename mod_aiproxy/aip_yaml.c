@@ -410,6 +410,7 @@ static const field_spec upstream_fields[] = {
     {"excluded-models", read_list, offsetof(aip_yaml_upstream, excluded_models)},
     {"preset", read_string, offsetof(aip_yaml_upstream, preset)},
     {"endpoint", read_string, offsetof(aip_yaml_upstream, endpoint)},
+    {"fallback_base_urls", read_list, offsetof(aip_yaml_upstream, fallback_base_urls)},
 };
 
 static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t *node)
@@ -427,6 +428,7 @@ static void upstream_defaults(apr_pool_t *p, aip_yaml_upstream *up, yaml_node_t 
     up->http_headers = apr_array_make(p, 1, sizeof(aip_yaml_pair));
     up->tls_verify.value = 1;
     up->excluded_models = apr_array_make(p, 1, sizeof(aip_yaml_item));
+    up->fallback_base_urls = apr_array_make(p, 1, sizeof(aip_yaml_item));
 }
 
 static int read_upstreams(parse_ctx *ctx, yaml_node_t *node, void *field, const char *what)

@@ -75,23 +75,24 @@ typedef struct {
     aip_yaml_mark mark;   /* the sequence item ("- name: ...") */
     aip_yaml_string name; /* as written; unique ignoring case */
     aip_yaml_flag enabled;
-    aip_yaml_string base_url;             /* NULL for OAuth types that give none */
-    apr_array_header_t *tokens;           /* aip_yaml_item */
-    aip_yaml_number weight;               /* >= 1: values <= 0 became 1, as in aiproxy */
-    apr_array_header_t *model_mappings;   /* aip_yaml_pair: client model -> upstream model */
-    apr_array_header_t *available_models; /* aip_yaml_item; empty = every model */
-    aip_yaml_string api_type;             /* lower case, one of the nine */
-    int oauth;                            /* api type authenticates with auth_files */
-    apr_array_header_t *auth_files;       /* aip_yaml_item; absolute, deduplicated */
-    aip_yaml_string token_url;            /* OAuth token endpoint; NULL = the provider's */
-    aip_yaml_string compression;          /* canonical: zstd, gzip, br or none */
-    apr_array_header_t *http_headers;     /* aip_yaml_pair; names in canonical case */
-    aip_yaml_string tls_ca_file;          /* absolute; NULL = the top level's, or the system's */
-    aip_yaml_flag tls_verify;             /* mark.line 0: not written (verified) */
-    aip_yaml_string prefix;               /* models also reachable as <prefix>/<model> */
-    apr_array_header_t *excluded_models;  /* aip_yaml_item; names or * globs */
-    aip_yaml_string preset;               /* provider preset (base URL, api type, endpoint) */
-    aip_yaml_string endpoint;             /* exact endpoint path with {model} */
+    aip_yaml_string base_url;               /* NULL for OAuth types that give none */
+    apr_array_header_t *tokens;             /* aip_yaml_item */
+    aip_yaml_number weight;                 /* >= 1: values <= 0 became 1, as in aiproxy */
+    apr_array_header_t *model_mappings;     /* aip_yaml_pair: client model -> upstream model */
+    apr_array_header_t *available_models;   /* aip_yaml_item; empty = every model */
+    aip_yaml_string api_type;               /* lower case, one of the nine */
+    int oauth;                              /* api type authenticates with auth_files */
+    apr_array_header_t *auth_files;         /* aip_yaml_item; absolute, deduplicated */
+    aip_yaml_string token_url;              /* OAuth token endpoint; NULL = the provider's */
+    aip_yaml_string compression;            /* canonical: zstd, gzip, br or none */
+    apr_array_header_t *http_headers;       /* aip_yaml_pair; names in canonical case */
+    aip_yaml_string tls_ca_file;            /* absolute; NULL = the top level's, or the system's */
+    aip_yaml_flag tls_verify;               /* mark.line 0: not written (verified) */
+    aip_yaml_string prefix;                 /* models also reachable as <prefix>/<model> */
+    apr_array_header_t *excluded_models;    /* aip_yaml_item; names or * globs */
+    aip_yaml_string preset;                 /* provider preset (base URL, api type, endpoint) */
+    aip_yaml_string endpoint;               /* exact endpoint path with {model} */
+    apr_array_header_t *fallback_base_urls; /* aip_yaml_item; "off" alone: none */
 } aip_yaml_upstream;
 
 /* One api-key entry: a plain string, or {key, models, rpm, tpm}. */

@@ -14,6 +14,7 @@
 #include "mod_aiproxy_private.h"
 #include "mod_aiproxy_compress.h"
 #include "aip_args.h"
+#include "aip_base_fallback.h"
 #include "aip_section.h"
 #include "aiproxy_log.h"
 
@@ -213,13 +214,40 @@ static const char *apply_upstream_section(cmd_parms *cmd, const aip_upstream *up
     return err;
 }
 
+/* A member per fallback base in up's balancer, with the same member parameters (timeouts,
+ * pooling), so mod_proxy keeps a worker for each host under the balancer's <Proxy> section
+ * (TLS included). Hot standby (+H): a plain ProxyPass to the balancer never picks one; the
+ * gateway's lbmethod hands one out only to the attempt pinned to it. */
+static const char *define_fallback_members(cmd_parms *cmd, const aip_upstream *up, int retry_given,
+                                           const char *member_params)
+{
+    for (int i = 0; i < up->fallbacks->nelts; i++) {
+        const aip_fallback_base *fb = &APR_ARRAY_IDX(up->fallbacks, i, aip_fallback_base);
+        const char *err;
+
+        if (!strcasecmp(fb->url, up->base_url))
+            return apr_psprintf(cmd->pool, "fallback_base=%s is the base URL itself", fb->url);
+        for (int j = 0; j < i; j++) {
+            if (!strcasecmp(fb->url, APR_ARRAY_IDX(up->fallbacks, j, aip_fallback_base).url))
+                return apr_psprintf(cmd->pool, "fallback_base=%s is listed twice", fb->url);
+        }
+        err = run_directive(cmd, "BalancerMember",
+                            apr_psprintf(cmd->pool, "%s %s route=%s loadfactor=1 status=+H%s%s",
+                                         up->balancer, quote_arg(cmd->pool, fb->url), fb->route,
+                                         retry_given ? "" : " retry=0", member_params));
+        if (err)
+            return err;
+    }
+    return NULL;
+}
+
 const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *url,
                                 const apr_array_header_t *params)
 {
     aip_server_conf *conf = ap_get_module_config(cmd->server->module_config, &aiproxy_module);
     const char *member_params = "", *msg, *err;
     aip_upstream *up;
-    int retry_given = 0;
+    int retry_given = 0, default_base;
 
     if ((msg = check_name(cmd, conf, name)) != NULL)
         return msg;
@@ -245,11 +273,13 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
     }
     if ((msg = aip_upstream_check(cmd->pool, up)) != NULL)
         return msg;
+    default_base = !*url;
     if (!*url && !(url = up->base_url = aip_upstream_default_base_url(up)))
         return apr_psprintf(cmd->pool, "api type %s needs a base URL", up->api_type);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
         return apr_psprintf(cmd->pool, "base URL '%s' must start with http:// or https://", url);
     url = up->base_url = without_trailing_slashes(cmd->pool, url);
+    aip_base_fallback_resolve(cmd->pool, up, default_base);
 
     if (!conf->balancer_prefix)
         conf->balancer_prefix = balancer_prefix_for(cmd);
@@ -262,6 +292,8 @@ const char *aip_define_upstream(cmd_parms *cmd, const char *name, const char *ur
                                      quote_arg(cmd->pool, url), name, up->weight,
                                      retry_given ? "" : " retry=0", member_params));
     if (err)
+        return err;
+    if ((err = define_fallback_members(cmd, up, retry_given, member_params)) != NULL)
         return err;
     /* One attempt per subrequest: failover is the handler's job, with a freshly translated
      * body, never mod_proxy's replay of the previous one. */

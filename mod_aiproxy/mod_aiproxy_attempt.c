@@ -295,6 +295,9 @@ static apr_table_t *upstream_headers(aip_attempt *at, request_rec *rr)
     if (at->credentials->provider->apply(at->credentials->source, at->credential, rr, h) !=
         APR_SUCCESS)
         return NULL;
+    /* a fallback base's own way of being spoken to (aip_base_fallback.h); header= still wins */
+    for (const aip_header *bh = at->base ? at->base->headers : NULL; bh && bh->name; bh++)
+        apr_table_setn(h, bh->name, bh->value);
     for (int i = 0; i < up->headers->nelts; i++) {
         const aip_header *extra = &APR_ARRAY_IDX(up->headers, i, aip_header);
         apr_table_setn(h, extra->name, extra->value);

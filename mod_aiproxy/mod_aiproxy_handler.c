@@ -16,6 +16,7 @@
 #include "apr_lib.h"
 #include "apr_uuid.h"
 #include "mod_aiproxy_private.h"
+#include "aip_base_fallback.h"
 #include "aip_client_key.h"
 #include "aip_endpoint.h"
 #include "aip_model_names.h"
@@ -327,12 +328,11 @@ static void cool_down(client_request *cr, const aip_upstream *up, const char *mo
     }
 }
 
-/* Tell the attempt's credential provider what the upstream answered. Returns whether another
- * credential of the same upstream is worth a try first. */
-static int report_to_provider(const aip_attempt *at, void *cursor)
+/* Tell the attempt's credential provider what the upstream answered, and return what it
+ * says: anything but OK makes another credential (or the same one again) worth a try first. */
+static aiproxy_credential_verdict report_to_provider(const aip_attempt *at, void *cursor)
 {
     aiproxy_upstream_answer answer = {0, NULL, NULL, 0};
-    aiproxy_credential_verdict verdict;
 
     if (at->outcome == AIP_OUTCOME_ERROR_STATUS) {
         answer.status = at->status;
@@ -340,9 +340,8 @@ static int report_to_provider(const aip_attempt *at, void *cursor)
         answer.body = at->error_body;
         answer.body_len = at->error_len;
     }
-    verdict =
-        at->credentials->provider->report(at->credentials->source, cursor, at->credential, &answer);
-    return verdict.outcome != AIPROXY_CREDENTIAL_OK;
+    return at->credentials->provider->report(at->credentials->source, cursor, at->credential,
+                                             &answer);
 }
 
 /* The passthrough attempt on up: the client's method, path below the route, query and body,
@@ -380,10 +379,12 @@ typedef struct {
     aiproxy_error build_err; /* and why */
 } candidate_run;
 
-/* Make one attempt on up for model with cred. Returns NULL when the request cannot be
- * expressed in up's protocol (run->unexpressible and run->build_err say why). */
+/* Make one attempt on up for model with cred, to its fallback base fb (NULL: its base URL).
+ * Returns NULL when the request cannot be expressed in up's protocol (run->unexpressible and
+ * run->build_err say why). */
 static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const char *model,
-                            const aip_credentials *credentials, const aiproxy_credential *cred)
+                            const aip_credentials *credentials, const aiproxy_credential *cred,
+                            const aip_fallback_base *fb)
 {
     request_rec *r = run->cr->r;
     aip_attempt *at = apr_pcalloc(r->pool, sizeof(*at));
@@ -398,6 +399,7 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
     }
     at->credentials = credentials;
     at->credential = cred;
+    at->base = fb;
     aip_attempt_run(at);
     if (at->outcome != AIP_OUTCOME_NO_CREDENTIAL) {
         if (run->last) /* the request moves on from a failed try */
@@ -408,6 +410,68 @@ static aip_attempt *attempt(candidate_run *run, const aip_upstream *up, const ch
         run->last = at;
     }
     return at;
+}
+
+/* Does at's failure move the request on to up's next base URL (aip_base_fallback.h)? */
+static int wants_next_base(const aip_attempt *at)
+{
+    aip_failure_kind kind;
+
+    switch (at->outcome) {
+    case AIP_OUTCOME_NO_RESPONSE:
+        kind = AIP_FAILURE_NO_RESPONSE;
+        break;
+    case AIP_OUTCOME_ERROR_STATUS:
+        kind = AIP_FAILURE_STATUS;
+        break;
+    default:
+        return 0; /* answered, or an error event: another endpoint would not change it */
+    }
+    return aip_base_fallback_wanted(at->upstream, kind, at->status, at->error_body, at->error_len);
+}
+
+/* One credential's attempt on up: its base URL, then each fallback base in rotation while the
+ * failure is one the api type moves on from. The attempts before the last are the endpoint's
+ * failures, not the upstream's or the credential's: only the last is judged and reported.
+ * Returns the last attempt, or NULL (see attempt()). */
+static aip_attempt *attempt_on_bases(candidate_run *run, const aip_upstream *up, const char *model,
+                                     const aip_credentials *credentials,
+                                     const aiproxy_credential *cred)
+{
+    request_rec *r = run->cr->r;
+    aip_attempt *at = attempt(run, up, model, credentials, cred, NULL);
+
+    for (int i = 0; at && i < up->fallbacks->nelts && wants_next_base(at); i++) {
+        const aip_fallback_base *fb = &APR_ARRAY_IDX(up->fallbacks, i, aip_fallback_base);
+        if (!aip_fallback_in_rotation(r, up, fb))
+            continue;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      AIPLOGNO(00203) "upstream %s: %s %s (%s), trying its fallback base %s",
+                      up->name, at->base ? at->base->url : up->base_url,
+                      at->outcome == AIP_OUTCOME_NO_RESPONSE ? "did not answer" : "answered",
+                      at->outcome == AIP_OUTCOME_NO_RESPONSE ? "no response"
+                                                             : apr_itoa(r->pool, at->status),
+                      fb->url);
+        at = attempt(run, up, model, credentials, cred, fb);
+    }
+    return at;
+}
+
+/* The provider asked to wait out a short limit before the same credential's next attempt:
+ * wait, bounded, before anything reached the client. */
+static void wait_for_retry(request_rec *r, const aip_upstream *up, const aiproxy_credential *cred,
+                           apr_time_t until)
+{
+    apr_time_t wait = until - apr_time_now();
+
+    if (wait > AIPROXY_CREDENTIAL_RETRY_MAX)
+        wait = AIPROXY_CREDENTIAL_RETRY_MAX;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  AIPLOGNO(00204) "upstream %s: %s is rate limited for %" APR_TIME_T_FMT
+                                  " ms; trying it again then",
+                  up->name, cred->label, wait > 0 ? apr_time_as_msec(wait) : 0);
+    if (wait > 0)
+        apr_sleep(wait);
 }
 
 /* Try up for model, with another of its credentials while its provider says one is worth a
@@ -423,7 +487,8 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
     long credential_cooldown = 0; /* the longest asked for by a credential's answer */
 
     while ((cred = credentials->provider->next(credentials->source, cursor)) != NULL) {
-        aip_attempt *at = attempt(run, up, model, credentials, cred);
+        aip_attempt *at = attempt_on_bases(run, up, model, credentials, cred);
+        aiproxy_credential_verdict said;
         aip_verdict verdict;
         long cooldown;
 
@@ -434,7 +499,7 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
             aip_breaker_slot *slot = aip_breaker_for(r->pool, up, model, 0);
             if (slot)
                 aip_breaker_record_success(slot);
-            report_to_provider(at, cursor);
+            (void) report_to_provider(at, cursor);
             return 0;
         }
         case AIP_OUTCOME_GATEWAY_FAILURE:
@@ -447,9 +512,14 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
             break;
         }
         verdict = judge_attempt(run->cr, at, &cooldown);
-        if (!report_to_provider(at, cursor) || !verdict.try_next) {
+        said = report_to_provider(at, cursor);
+        if (said.outcome == AIPROXY_CREDENTIAL_OK || !verdict.try_next) {
             cool_down(run->cr, up, model, cooldown);
             return verdict.try_next;
+        }
+        if (said.outcome == AIPROXY_CREDENTIAL_RETRY) {
+            wait_for_retry(r, up, cred, said.until);
+            continue; /* the answer's Retry-After was the credential's, now waited out */
         }
         if (cooldown > credential_cooldown)
             credential_cooldown = cooldown;

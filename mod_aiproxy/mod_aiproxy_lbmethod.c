@@ -38,7 +38,8 @@ static proxy_worker *find_route(proxy_balancer *balancer, const char *route)
     return NULL;
 }
 
-proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up)
+/* The member of up's balancer with route, unless the admin took it out. */
+static proxy_worker *member_in_rotation(request_rec *r, const aip_upstream *up, const char *route)
 {
     proxy_server_conf *pconf = ap_get_module_config(r->server->module_config, &proxy_module);
     proxy_balancer *balancer;
@@ -47,10 +48,20 @@ proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up)
     balancer = ap_proxy_get_balancer(r->pool, pconf, up->balancer, 0);
     if (!balancer)
         return NULL;
-    worker = find_route(balancer, up->name);
+    worker = find_route(balancer, route);
     if (!worker || (worker->s->status & AIP_WORKER_OUT_OF_ROTATION))
         return NULL;
     return worker;
+}
+
+proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up)
+{
+    return member_in_rotation(r, up, up->name);
+}
+
+int aip_fallback_in_rotation(request_rec *r, const aip_upstream *up, const aip_fallback_base *fb)
+{
+    return member_in_rotation(r, up, fb->route) != NULL;
 }
 
 /* Smooth weighted round robin on the shared lbstatus, as byrequests does; the finder runs
@@ -64,7 +75,9 @@ static proxy_worker *weighted_round_robin(proxy_balancer *balancer, request_rec 
     for (int i = 0; i < balancer->workers->nelts; i++) {
         proxy_worker *w = workers[i];
         retry_if_in_error(w, r->server);
-        if (!PROXY_WORKER_IS_USABLE(w) || (w->s->status & AIP_WORKER_OUT_OF_ROTATION))
+        /* fallback bases (standby members) serve only the gateway's attempts */
+        if (!PROXY_WORKER_IS_USABLE(w) || (w->s->status & AIP_WORKER_OUT_OF_ROTATION) ||
+            PROXY_WORKER_IS_STANDBY(w))
             continue;
         w->s->lbstatus += w->s->lbfactor;
         total += w->s->lbfactor;
@@ -83,7 +96,7 @@ static proxy_worker *aiproxy_finder(proxy_balancer *balancer, request_rec *r)
 
     if (!at)
         return weighted_round_robin(balancer, r);
-    worker = find_route(balancer, at->upstream->name);
+    worker = find_route(balancer, at->base ? at->base->route : at->upstream->name);
     if (!worker)
         return NULL;
     /* retry=0 members come straight back from mod_proxy's error state; the circuit

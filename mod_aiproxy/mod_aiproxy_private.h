@@ -76,6 +76,7 @@ typedef struct {
     aiproxy_upstream_request req;
     const aip_credentials *credentials;
     const aiproxy_credential *credential; /* the one this attempt sends */
+    const aip_fallback_base *base;        /* the fallback base it goes to; NULL: the base URL */
     aiproxy_response *translator; /* NULL: the answer passes as it comes (forward, passthrough) */
     const aip_forward_route *forward; /* a forwarded route's row, or NULL */
     int passthrough;    /* the passthrough route: the client's method and headers, every
@@ -168,6 +169,8 @@ void aip_attempt_run(aip_attempt *at);
 /* mod_aiproxy_lbmethod.c */
 void aip_lbmethod_register(apr_pool_t *p);
 proxy_worker *aip_worker_for(request_rec *r, const aip_upstream *up);
+/* Is up's fallback base fb's member in rotation (not disabled in balancer-manager)? */
+int aip_fallback_in_rotation(request_rec *r, const aip_upstream *up, const aip_fallback_base *fb);
 
 /* mod_aiproxy_credential.c: register the static provider; give each upstream of cfg its
  * provider and source (an upstream without one is logged and taken out of rotation). */

@@ -84,6 +84,18 @@ static void push_param(apr_array_header_t *params, const char *key, const char *
 
 /* The AIProxyUpstream settings of one upstream, each with the position it came from. api
  * comes first so that an unknown api type is the error reported. */
+/* Does up reach an https:// host: its base URL (absent: an OAuth type's default, https),
+ * or one of its fallback bases? */
+static int yaml_upstream_has_https(const aip_yaml_upstream *up)
+{
+    for (int i = 0; i < up->fallback_base_urls->nelts; i++) {
+        if (!strncasecmp(APR_ARRAY_IDX(up->fallback_base_urls, i, aip_yaml_item).value, "https://",
+                         8))
+            return 1;
+    }
+    return !up->base_url.value || !strncasecmp(up->base_url.value, "https://", 8);
+}
+
 static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
                                    const aip_yaml_upstream *up, apr_array_header_t *params)
 {
@@ -117,6 +129,13 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
     }
     if (up->token_url.value)
         push_param(params, "token_url", up->token_url.value, up->token_url.mark);
+    for (int i = 0; i < up->fallback_base_urls->nelts; i++) {
+        const aip_yaml_item *u = &APR_ARRAY_IDX(up->fallback_base_urls, i, aip_yaml_item);
+        /* fallback_base= splits on commas */
+        if (strchr(u->value, ','))
+            return error_at(cmd, cfg, u->mark, "fallback_base_urls: a URL must not contain ','");
+        push_param(params, "fallback_base", u->value, u->mark);
+    }
     push_param(params, "weight", apr_ltoa(p, up->weight.value),
                up->weight.mark.line ? up->weight.mark : unset);
     for (int i = 0; i < up->available_models->nelts; i++) {
@@ -150,8 +169,7 @@ static const char *upstream_params(cmd_parms *cmd, const aip_yaml_config *cfg,
     /* The top level's CA file is for the https upstreams; an upstream's own wins. */
     if (up->tls_ca_file.value)
         push_param(params, "tls_ca", up->tls_ca_file.value, up->tls_ca_file.mark);
-    else if (cfg->tls_ca_file.value &&
-             (!up->base_url.value || !strncasecmp(up->base_url.value, "https://", 8)))
+    else if (cfg->tls_ca_file.value && yaml_upstream_has_https(up))
         push_param(params, "tls_ca", cfg->tls_ca_file.value, cfg->tls_ca_file.mark);
     /* aiproxy waits upstream_request_timeout for the response headers; mod_proxy's timeout=
      * bounds every wait for upstream data, so a stream may still run for as long as it

@@ -189,6 +189,7 @@ typedef struct {
     int start;
     unsigned char *tried;   /* per file: 1 once handed out */
     unsigned char *retried; /* per file: 1 once handed out again after a refused token */
+    unsigned char *waited;  /* per file: 1 once handed out again after a short rate limit */
     int again;              /* the file to hand out once more (refreshed), or -1 */
 } cursor;
 
@@ -230,6 +231,7 @@ static void *oauth_begin(void *sourcep, request_rec *r)
     c->pool = r->pool;
     c->tried = apr_pcalloc(r->pool, src->count);
     c->retried = apr_pcalloc(r->pool, src->count);
+    c->waited = apr_pcalloc(r->pool, src->count);
     c->again = -1;
     /* The turn lives in the first file's slot, so every child takes the next file. */
     c->start = src->files[0].slot
@@ -353,6 +355,18 @@ static aiproxy_credential_verdict oauth_report(void *sourcep, void *cursorp,
         return verdict;
     oa_signal_classify(c->pool, src->provider, answer->status, answer->headers, answer->body,
                        answer->body_len, now, &signal);
+    if (signal.kind == OA_SIGNAL_RETRY) {
+        /* Wait it out and hand the same file out once more; a second one in this request
+         * cools the file down like any rate limit. */
+        if (!c->waited[cred->index]) {
+            c->waited[cred->index] = 1;
+            c->again = cred->index;
+            verdict.outcome = AIPROXY_CREDENTIAL_RETRY;
+            verdict.until = signal.reset_at;
+            return verdict;
+        }
+        signal.kind = OA_SIGNAL_THROTTLED;
+    }
     switch (signal.kind) {
     case OA_SIGNAL_EXPIRED: {
         /* Refresh once and hand the same file out again; a second refusal moves on. */

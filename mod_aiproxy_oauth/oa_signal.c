@@ -10,12 +10,18 @@
 
 /* Google: a rate limit longer than this is a quota (gemini-cli's rule). */
 #define OA_GOOGLE_RETRYABLE_MAX apr_time_from_sec(300)
+/* A RATE_LIMIT_EXCEEDED shorter than this is waited out with the same credential, per
+ * provider (CLIProxyAPI's antigravity executor); 0: never, cool down and switch. */
+static const apr_interval_time_t short_retry_below[OA_PROVIDER_COUNT] = {
+    [OA_PROVIDER_ANTIGRAVITY] = APR_USEC_PER_SEC * 3,
+};
 /* Bytes of a body searched for text (Kiro's messages, Google's "retry in"). */
 #define OA_BODY_TEXT_MAX 8192
 
 /* One upstream answer, parsed once. */
 typedef struct {
     apr_pool_t *p;
+    oa_provider provider;
     int status;
     const apr_table_t *headers;
     json_t *root;     /* NULL: not a JSON object */
@@ -220,6 +226,9 @@ static int google_signal(const answer *a, oa_signal *out)
                     : oa_time_retry_after(a->headers, a->now);
     if (same(d.reason, "QUOTA_EXHAUSTED") || d.daily || d.delay > OA_GOOGLE_RETRYABLE_MAX)
         set(out, OA_SIGNAL_QUOTA, reset, d.daily ? "daily quota" : "QUOTA_EXHAUSTED");
+    else if (same(d.reason, "RATE_LIMIT_EXCEEDED") && d.delay > 0 &&
+             d.delay < short_retry_below[a->provider])
+        set(out, OA_SIGNAL_RETRY, reset, "RATE_LIMIT_EXCEEDED");
     else
         set(out, OA_SIGNAL_THROTTLED, reset, "RATE_LIMIT_EXCEEDED");
     return 1;
@@ -290,7 +299,7 @@ static void status_signal(const answer *a, oa_signal *out)
 void oa_signal_classify(apr_pool_t *p, oa_provider provider, int status, const apr_table_t *headers,
                         const char *body, apr_size_t len, apr_time_t now, oa_signal *out)
 {
-    answer a = {p, status, headers, NULL, "", now};
+    answer a = {p, provider, status, headers, NULL, "", now};
 
     memset(out, 0, sizeof(*out));
     if (status < 400) {
@@ -310,6 +319,6 @@ void oa_signal_classify(apr_pool_t *p, oa_provider provider, int status, const a
 
 const char *oa_signal_kind_name(oa_signal_kind kind)
 {
-    static const char *const names[] = {"ok", "expired", "refused", "throttled", "quota"};
+    static const char *const names[] = {"ok", "expired", "refused", "throttled", "quota", "retry"};
     return kind >= 0 && (size_t) kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }

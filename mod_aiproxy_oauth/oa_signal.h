@@ -13,7 +13,9 @@
  *    QuotaFailure quotaId per day, or a RATE_LIMIT_EXCEEDED delay over 5 minutes: quota;
  *    RATE_LIMIT_EXCEEDED otherwise: throttled. Delay from RetryInfo.retryDelay, then
  *    ErrorInfo.metadata.quotaResetDelay, then "retry in Ns" in the message (gemini-cli's
- *    order). MODEL_CAPACITY_EXHAUSTED is about the model, not the credential.
+ *    order). MODEL_CAPACITY_EXHAUSTED is about the model, not the credential. Antigravity
+ *    only: RATE_LIMIT_EXCEEDED (named in ErrorInfo) with a delay under 3 s is waited out with
+ *    the same credential (retry; CLIProxyAPI's rule).
  *  - Kiro: 402: the monthly allowance, until the 1st of next month 00:00 UTC; a 403 that
  *    names the bearer token: expired.
  *  - Every provider: 401 expired, 403 refused, 429 throttled until Retry-After.
@@ -34,6 +36,7 @@ typedef enum {
     OA_SIGNAL_REFUSED,   /* the account may not do this: next credential */
     OA_SIGNAL_THROTTLED, /* a short rate limit: cool down until reset_at */
     OA_SIGNAL_QUOTA,     /* the plan's allowance is used up: cool down until reset_at */
+    OA_SIGNAL_RETRY,     /* a limit short enough to wait out: the same credential at reset_at */
 } oa_signal_kind;
 
 typedef struct {
@@ -47,7 +50,7 @@ typedef struct {
 void oa_signal_classify(apr_pool_t *p, oa_provider provider, int status, const apr_table_t *headers,
                         const char *body, apr_size_t len, apr_time_t now, oa_signal *out);
 
-/* The name of a kind: "ok", "expired", "refused", "throttled", "quota". */
+/* The name of a kind: "ok", "expired", "refused", "throttled", "quota", "retry". */
 const char *oa_signal_kind_name(oa_signal_kind kind);
 
 #endif /* OA_SIGNAL_H */
