@@ -168,7 +168,7 @@ static const signal_case cases[] = {
      847655,
      "RATE_LIMIT_EXCEEDED"},
     {"google rate limit, quotaResetDelay only",
-     OA_PROVIDER_ANTIGRAVITY,
+     OA_PROVIDER_GEMINICLI,
      429,
      {NULL},
      "{\"error\":{\"status\":\"RESOURCE_EXHAUSTED\",\"details\":["
@@ -176,6 +176,45 @@ static const signal_case cases[] = {
      "\"metadata\":{\"quotaResetDelay\":\"373.8ms\"}}]}}",
      OA_SIGNAL_THROTTLED,
      373800,
+     "RATE_LIMIT_EXCEEDED"},
+    {"antigravity rate limit under 3 s: wait it out, same credential",
+     OA_PROVIDER_ANTIGRAVITY,
+     429,
+     {NULL},
+     "{\"error\":{\"status\":\"RESOURCE_EXHAUSTED\",\"details\":["
+     "{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"RATE_LIMIT_EXCEEDED\","
+     "\"metadata\":{\"quotaResetDelay\":\"373.8ms\"}}]}}",
+     OA_SIGNAL_RETRY,
+     373800,
+     "RATE_LIMIT_EXCEEDED"},
+    {"antigravity rate limit of 2.9 s (RetryInfo): retry",
+     OA_PROVIDER_ANTIGRAVITY,
+     429,
+     {NULL},
+     "{\"error\":{\"status\":\"RESOURCE_EXHAUSTED\",\"details\":["
+     "{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"RATE_LIMIT_EXCEEDED\"},"
+     "{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"2.9s\"}]}}",
+     OA_SIGNAL_RETRY,
+     2900000,
+     "RATE_LIMIT_EXCEEDED"},
+    {"antigravity rate limit of 3 s or more: cool down and switch",
+     OA_PROVIDER_ANTIGRAVITY,
+     429,
+     {NULL},
+     "{\"error\":{\"status\":\"RESOURCE_EXHAUSTED\",\"details\":["
+     "{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"RATE_LIMIT_EXCEEDED\"},"
+     "{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"3s\"}]}}",
+     OA_SIGNAL_THROTTLED,
+     SEC(3),
+     "RATE_LIMIT_EXCEEDED"},
+    {"antigravity short delay without the RATE_LIMIT_EXCEEDED reason: cool down",
+     OA_PROVIDER_ANTIGRAVITY,
+     429,
+     {NULL},
+     "{\"error\":{\"status\":\"RESOURCE_EXHAUSTED\",\"details\":["
+     "{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"1s\"}]}}",
+     OA_SIGNAL_THROTTLED,
+     SEC(1),
      "RATE_LIMIT_EXCEEDED"},
     {"google rate limit, delay in the message",
      OA_PROVIDER_GEMINICLI,
@@ -340,6 +379,7 @@ static void test_kind_names(void **state)
 {
     assert_string_equal(oa_signal_kind_name(OA_SIGNAL_OK), "ok");
     assert_string_equal(oa_signal_kind_name(OA_SIGNAL_QUOTA), "quota");
+    assert_string_equal(oa_signal_kind_name(OA_SIGNAL_RETRY), "retry");
     assert_string_equal(oa_signal_kind_name((oa_signal_kind) 99), "?");
 }
 
