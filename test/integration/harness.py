@@ -330,7 +330,7 @@ class MockUpstream(Httpd):
     def __init__(self, names=("anthropic", "openai", "responses", "gemini"), require_keys=None,
                  scenarios=None,
                  log_level="warn", module=None, threads_per_child=64, tls=None,
-                 oauth=None, issued_tokens=None, token_control=None):
+                 oauth=None, issued_tokens=None, token_control=None, path_scenarios=None):
         self.names = list(names)
         self.ports = {name: free_port() for name in self.names}
         require_keys = require_keys or {}
@@ -344,6 +344,9 @@ class MockUpstream(Httpd):
             )
             if name in scenarios:  # markers applied to every request of this vhost
                 keys += f'    AIProxyMockScenario "{scenarios[name]}"\n'
+            # {prefix: markers}: for the requests under a path prefix of this vhost
+            for prefix, markers in (path_scenarios or {}).get(name, {}).items():
+                keys += f'    AIProxyMockPathScenario "{prefix}" "{markers}"\n'
             if name in self.oauth:
                 keys += _oauth_directives(self.oauth[name], (issued_tokens or {}).get(name, ()),
                                           (token_control or {}).get(name))

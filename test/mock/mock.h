@@ -80,6 +80,7 @@ typedef struct {
     apr_int64_t long_n;      /* [mock:long=N], 0 = default */
     apr_int64_t quota;       /* [mock:quota=SECONDS]: quota exhausted until then, < 0 = none */
     int bad_crc;             /* [mock:bad-crc]: an event-stream frame with a wrong checksum */
+    int no_capacity;         /* [mock:no-capacity]: Code Assist's 503 "No capacity available" */
 } mock_scenario;
 
 void mock_scenario_init(mock_scenario *sc);

@@ -247,6 +247,11 @@ static json_t *error_object(const mock_call *c, int status, const char *message)
             break;
         }
     }
+    if (!message && status == 503 && c->sc.no_capacity) {
+        /* Antigravity's answer when the model has no capacity on that host */
+        message = apr_psprintf(c->pool, "No capacity available for model %s on the server",
+                               c->model ? c->model : "unknown");
+    }
     if (!message) {
         message = default_message;
     }
@@ -258,11 +263,15 @@ static json_t *error_object(const mock_call *c, int status, const char *message)
                                       "type.googleapis.com/google.rpc.ErrorInfo", "reason",
                                       "API_KEY_INVALID", "domain", "googleapis.com"));
     } else if (status == 429 && c->sc.retry_after >= 0) {
+        /* Code Assist's per-minute limit: the delay, and the reason that names it a rate
+         * limit (not a quota) */
         json_object_set_new(
             err, "details",
-            json_pack("[{s:s,s:s}]", "@type", "type.googleapis.com/google.rpc.RetryInfo",
-                      "retryDelay",
-                      apr_psprintf(c->pool, "%" APR_INT64_T_FMT "s", c->sc.retry_after)));
+            json_pack("[{s:s,s:s},{s:s,s:s,s:s}]", "@type",
+                      "type.googleapis.com/google.rpc.RetryInfo", "retryDelay",
+                      apr_psprintf(c->pool, "%" APR_INT64_T_FMT "s", c->sc.retry_after), "@type",
+                      "type.googleapis.com/google.rpc.ErrorInfo", "reason", "RATE_LIMIT_EXCEEDED",
+                      "domain", "cloudcode-pa.googleapis.com"));
     }
     return json_pack("{s:o}", "error", err);
 }

@@ -151,9 +151,49 @@ static const char *dialect_name(mock_oauth_dialect dialect)
     }
 }
 
+/* The credential's scenario for this call: always, or while its scenario_times lasts (counted
+ * down in the store, under the exclusive lock). NULL: none applies. */
+static const char *scenario_for_call(mock_call *c, const char *store_dir, const char *name,
+                                     const char *label)
+{
+    mock_oauth_store st;
+    const char *scenario = NULL;
+    json_t *credentials, *cred;
+    size_t i;
+
+    if (mock_oauth_store_open(c->pool, store_dir, name, 1, &st) != 0) {
+        return NULL;
+    }
+    credentials = json_object_get(st.state, "credentials");
+    json_array_foreach(credentials, i, cred)
+    {
+        json_t *times = json_object_get(cred, "scenario_times");
+        const char *l = mock_json_str(cred, "label");
+        if (!l || strcmp(l, label) != 0) {
+            continue;
+        }
+        scenario = mock_json_str(cred, "scenario");
+        if (json_is_integer(times)) {
+            if (json_integer_value(times) <= 0) {
+                scenario = NULL;
+            } else {
+                json_object_set_new(cred, "scenario_times",
+                                    json_integer(json_integer_value(times) - 1));
+                mock_oauth_store_save(&st);
+            }
+        }
+        scenario = scenario ? apr_pstrdup(c->pool, scenario) : NULL;
+        break;
+    }
+    mock_oauth_store_close(&st);
+    return scenario;
+}
+
 int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *store_dir,
                       const char *name, apr_table_t *headers_in, mock_reply *reply, json_t **oauth)
 {
+    int counted = 0; /* the credential's scenario is counted down: settled after the lock */
+    const char *label = NULL;
     const char *token = mock_bearer_token(headers_in);
     const char *outcome = "missing";
     json_t *record = json_pack(
@@ -175,8 +215,17 @@ int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *stor
                 outcome = check_identity(dialect, cred, headers_in);
             }
             c->auth_markers = scenario ? apr_pstrdup(c->pool, scenario) : NULL;
+            if (scenario && json_is_integer(json_object_get(cred, "scenario_times"))) {
+                counted = 1;
+                label = apr_pstrdup(c->pool, mock_json_str(cred, "label"));
+            }
         }
         mock_oauth_store_close(&st);
+        /* Code Assist's setup calls take no markers: they do not count either */
+        if (counted && label && strcmp(outcome, "ok") == 0 &&
+            c->route.ep != MOCK_EP_LOAD_CODE_ASSIST && c->route.ep != MOCK_EP_ONBOARD_USER) {
+            c->auth_markers = scenario_for_call(c, store_dir, name, label);
+        }
     } else if (token) {
         outcome = "store_error";
     }

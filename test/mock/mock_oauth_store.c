@@ -36,6 +36,7 @@ static const struct {
     {"tier", WORD_STRING},
     {"project", WORD_STRING},
     {"onboard_polls", WORD_INT},
+    {"scenario_times", WORD_INT},
     /* the controls */
     {"delay_ms", WORD_INT},
     {"fail", WORD_STRING},
@@ -241,6 +242,9 @@ void mock_oauth_store_seed(mock_oauth_store *st, const json_t *seed, apr_time_t 
     }
     if (json_is_integer(json_object_get(seed, "onboard_polls"))) {
         json_object_set(cred, "onboard_polls", json_object_get(seed, "onboard_polls"));
+    }
+    if (json_is_integer(json_object_get(seed, "scenario_times"))) {
+        json_object_set(cred, "scenario_times", json_object_get(seed, "scenario_times"));
     }
     json_array_append_new(credentials, cred);
 }

@@ -7,6 +7,7 @@
  *   AIProxyMockRecordFile <path>      append one JSON line per request (per server/vhost)
  *   AIProxyMockRequireKey <key>...    accept only these credentials (repeatable)
  *   AIProxyMockScenario "<markers>"   markers applied to every request
+ *   AIProxyMockPathScenario <prefix> "<markers>"  ... to the requests under a path prefix
  *   AIProxyMockOAuth codex|claude|google|kiro token endpoint + bearer-checked provider endpoints
  *                                             (google: also Code Assist v1internal, its setup)
  *   AIProxyMockTokenStore <dir>               where the issued tokens live, shared by children
@@ -39,17 +40,24 @@ module AP_MODULE_DECLARE_DATA aiproxy_mock_module;
 #define DEFAULT_NAME "mock"
 #define READ_CHUNK   65536
 
+/* AIProxyMockPathScenario: markers for the requests whose path starts with prefix. */
 typedef struct {
-    const char *name;                  /* NULL: inherit */
-    const char *record_file;           /* NULL: inherit / none */
-    apr_array_header_t *keys;          /* NULL: inherit / open */
-    const char *scenario;              /* markers applied to every request (NULL: inherit / none) */
-    int oauth_set;                     /* AIProxyMockOAuth given here */
-    mock_oauth_dialect oauth;          /* MOCK_OAUTH_OFF: key-based vhost */
-    const char *token_store;           /* NULL: inherit / the default under DefaultRuntimeDir */
-    apr_array_header_t *seeds;         /* argv arrays of AIProxyMockIssuedToken (NULL: inherit) */
-    apr_array_header_t *control_words; /* argv of AIProxyMockTokenControl (NULL: inherit) */
-    int record_fd;                     /* per child, opened in child_init */
+    const char *prefix;
+    const char *markers;
+} mock_path_scenario;
+
+typedef struct {
+    const char *name;         /* NULL: inherit */
+    const char *record_file;  /* NULL: inherit / none */
+    apr_array_header_t *keys; /* NULL: inherit / open */
+    const char *scenario;     /* markers applied to every request (NULL: inherit / none) */
+    apr_array_header_t *path_scenarios; /* mock_path_scenario (NULL: inherit / none) */
+    int oauth_set;                      /* AIProxyMockOAuth given here */
+    mock_oauth_dialect oauth;           /* MOCK_OAUTH_OFF: key-based vhost */
+    const char *token_store;            /* NULL: inherit / the default under DefaultRuntimeDir */
+    apr_array_header_t *seeds;          /* argv arrays of AIProxyMockIssuedToken (NULL: inherit) */
+    apr_array_header_t *control_words;  /* argv of AIProxyMockTokenControl (NULL: inherit) */
+    int record_fd;                      /* per child, opened in child_init */
 } mock_server_conf;
 
 /* ---- configuration ------------------------------------------------------------------------- */
@@ -69,6 +77,7 @@ static void *merge_server_conf(apr_pool_t *p, void *base_v, void *add_v)
     conf->record_file = add->record_file ? add->record_file : base->record_file;
     conf->keys = add->keys ? add->keys : base->keys;
     conf->scenario = add->scenario ? add->scenario : base->scenario;
+    conf->path_scenarios = add->path_scenarios ? add->path_scenarios : base->path_scenarios;
     conf->oauth_set = add->oauth_set || base->oauth_set;
     conf->oauth = add->oauth_set ? add->oauth : base->oauth;
     conf->token_store = add->token_store ? add->token_store : base->token_store;
@@ -115,6 +124,34 @@ static const char *set_scenario(cmd_parms *cmd, void *dconf, const char *arg)
 {
     server_conf(cmd->server)->scenario = arg;
     return NULL;
+}
+
+static const char *add_path_scenario(cmd_parms *cmd, void *dconf, const char *prefix,
+                                     const char *markers)
+{
+    mock_server_conf *conf = server_conf(cmd->server);
+    mock_path_scenario *ps;
+    if (prefix[0] != '/') {
+        return "AIProxyMockPathScenario: the prefix is a path starting with '/'";
+    }
+    if (!conf->path_scenarios) {
+        conf->path_scenarios = apr_array_make(cmd->pool, 2, sizeof(mock_path_scenario));
+    }
+    ps = apr_array_push(conf->path_scenarios);
+    ps->prefix = prefix;
+    ps->markers = markers;
+    return NULL;
+}
+
+/* The markers of every AIProxyMockPathScenario whose prefix starts path. */
+static void apply_path_scenarios(const mock_server_conf *conf, const char *path, mock_scenario *sc)
+{
+    for (int i = 0; conf->path_scenarios && i < conf->path_scenarios->nelts; i++) {
+        const mock_path_scenario *ps = &APR_ARRAY_IDX(conf->path_scenarios, i, mock_path_scenario);
+        if (strncmp(path, ps->prefix, strlen(ps->prefix)) == 0) {
+            mock_scenario_parse(ps->markers, strlen(ps->markers), sc);
+        }
+    }
 }
 
 static const char *set_oauth(cmd_parms *cmd, void *dconf, const char *arg)
@@ -185,6 +222,9 @@ static const command_rec mock_cmds[] = {
     AP_INIT_TAKE1("AIProxyMockScenario", set_scenario, NULL, RSRC_CONF,
                   "Markers applied to every request of this vhost, e.g. \"[mock:status=503]\", "
                   "so one upstream fails while another serves"),
+    AP_INIT_TAKE2("AIProxyMockPathScenario", add_path_scenario, NULL, RSRC_CONF,
+                  "A path prefix and markers applied to the requests under it (repeatable), "
+                  "so one base URL of a vhost fails while another serves"),
     AP_INIT_TAKE1("AIProxyMockName", set_name, NULL, RSRC_CONF,
                   "Name of this mock upstream, recorded as \"upstream\""),
     AP_INIT_TAKE1("AIProxyMockRecordFile", set_path,
@@ -200,7 +240,8 @@ static const command_rec mock_cmds[] = {
                   "Directory of the issued tokens (<name>.json, <name>.lock), shared by children"),
     AP_INIT_TAKE_ARGV("AIProxyMockIssuedToken", add_issued_token, NULL, RSRC_CONF,
                       "A credential the mock knows from the start: label= access= refresh= "
-                      "account= email= plan= expires_in= scenario= revoked= (google: project= "
+                      "account= email= plan= expires_in= scenario= scenario_times= revoked= "
+                      "(google: project= "
                       "tier= onboard_polls=)"),
     AP_INIT_TAKE_ARGV("AIProxyMockTokenControl", set_token_control, NULL, RSRC_CONF,
                       "Initial token-endpoint controls: delay_ms= fail= fail_times= retry_after= "
@@ -500,6 +541,7 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     }
     if (conf->scenario)
         mock_scenario_parse(conf->scenario, strlen(conf->scenario), &call->sc);
+    apply_path_scenarios(conf, r->uri, &call->sc);
     if (call->auth_markers)
         mock_scenario_parse(call->auth_markers, strlen(call->auth_markers), &call->sc);
     mock_scenario_parse(call->user_text, call->user_text_len, &call->sc);

@@ -1,0 +1,349 @@
+"""Endpoint fallback inside one upstream (fallback_base=, docs/oauth.md "Endpoint fallback"):
+Kiro's older CodeWhisperer endpoint after a 429 or no answer, with its own content type and
+X-Amz-Target; Antigravity's production host after the daily one; both failing moves on to the
+next credential and then the client's error; and Antigravity's short RATE_LIMIT_EXCEEDED waited
+out with the same credential. Both bases point at the project's mock: one vhost, two path
+prefixes (AIProxyMockPathScenario fails one of them), or a closed port for no answer at all."""
+
+import calendar
+import json
+import time
+
+import pytest
+
+from conftest import GATEWAY_MODULES, ensure_built
+from harness import MockUpstream, free_port, post_json
+from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
+from test_kiro import PROFILE, kiro_social_file, sent_body
+
+KIRO_MODEL = "kiro-sub"
+AGY_MODEL = "sub-agy"
+CW_TYPE = "application/x-amz-json-1.0"
+CW_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
+
+
+@pytest.fixture
+def env():
+    started = []
+
+    class Env:
+        tokens = TokenDir()
+
+        def mock(self, **kwargs):
+            m = MockUpstream(**kwargs)
+            m.start()
+            started.append(m)
+            return m
+
+        def gateway(self, upstreams, extra=""):
+            gw = OAuthGateway(upstreams, extra)
+            started.append(gw)
+            gw.start()
+            return gw
+
+    ensure_built(*GATEWAY_MODULES, "mod_aiproxy_mock.so")
+    yield Env()
+    for server in reversed(started):
+        server.stop()
+        server.cleanup()
+
+
+def chat(gw, model, text="hello", stream=False):
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    if stream:
+        body["stream"] = True
+    return post_json(gw.url("/v1/chat/completions"), body)
+
+
+def answer_text(body):
+    return json.loads(body)["choices"][0]["message"]["content"]
+
+
+def closed_base():
+    """A loopback address nothing listens on: the attempt gets no answer at all."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+# ---- Kiro ---------------------------------------------------------------------------------------
+
+
+def kiro_mock(env, labels=("k",), path_scenarios=None):
+    tokens = [{"label": label, "access": f"aoa-{label}", "refresh": f"aor-{label}",
+               "account": PROFILE, "expires_in": HOUR} for label in labels]
+    mock = env.mock(names=["kiro"], oauth={"kiro": "kiro"}, issued_tokens={"kiro": tokens},
+                    path_scenarios={"kiro": path_scenarios or {}})
+    files = [env.tokens.write(f"{label}.json",
+                              kiro_social_file(f"aoa-{label}", f"aor-{label}",
+                                               int(time.time()) + HOUR))
+             for label in labels]
+    return mock, files
+
+
+def kiro_upstream(mock, files, base, fallback, name="kiro-sub", model=KIRO_MODEL):
+    """fallback None: no fallback_base= at all."""
+    auth = " ".join(f"auth_file={f}" for f in files)
+    token_base = mock.base_url("kiro")
+    fb = f" fallback_base={fallback}" if fallback else ""
+    return (f"AIProxyUpstream {name} {base} api=kiro {auth} "
+            f"token_url={token_base}/refreshToken{fb} "
+            f"models={model} map={model}=claude-sonnet-4.5\n")
+
+
+def kiro_calls(mock):
+    return [r for r in provider_requests(mock, "kiro") if r["path"].endswith("AssistantResponse")]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_kiro_429_goes_to_the_codewhisperer_endpoint(env, stream):
+    """A 429 from the configured base: the same credential at the fallback base, spoken to as
+    CodeWhisperer (AWS JSON content type, X-Amz-Target), and the client gets its answer."""
+    mock, files = kiro_mock(env, path_scenarios={"/q/": "[mock:status=429]"})
+    base = mock.base_url("kiro")
+    gw = env.gateway(kiro_upstream(mock, files, f"{base}/q", f"{base}/cw"),
+                     extra="AIProxyCircuitBreaker 1000 1")
+
+    status, _, body = chat(gw, KIRO_MODEL, "fall back", stream)
+    assert status == 200, body
+    if not stream:
+        assert answer_text(body) == "echo: fall back"
+    else:
+        assert b"echo" in body and b"[DONE]" in body
+    calls = kiro_calls(mock)
+    assert [c["path"] for c in calls] == ["/q/generateAssistantResponse",
+                                          "/cw/generateAssistantResponse"], calls
+    first, second = calls
+    assert first["headers"]["content-type"] == "application/json"
+    assert "x-amz-target" not in first["headers"]
+    assert second["headers"]["content-type"] == CW_TYPE
+    assert second["headers"]["x-amz-target"] == CW_TARGET
+    assert second["oauth"]["credential"] == first["oauth"]["credential"] == "k"
+    # the body is the same Kiro IDE body, whose origin the CodeWhisperer target takes
+    origin = sent_body(second)["conversationState"]["currentMessage"]["userInputMessage"]
+    assert origin["origin"] == "AI_EDITOR"
+    assert sent_body(second)["profileArn"] == PROFILE
+    assert wait_for(lambda: "AIP00203" in gw.error_log())
+    log = gw.error_log()
+    assert f"{base}/q answered (429), trying its fallback base {base}/cw" in log
+    # the credential was fine all along: no cooldown for it
+    assert gw.credentials("kiro-sub")["k.json"]["state"] == "ok"
+
+
+def test_kiro_no_answer_goes_to_the_fallback(env):
+    """Nothing listening at the configured base: the fallback base answers."""
+    mock, files = kiro_mock(env)
+    base = mock.base_url("kiro")
+    dead = closed_base()
+    gw = env.gateway(kiro_upstream(mock, files, dead, f"{base}/cw"))
+
+    status, _, body = chat(gw, KIRO_MODEL, "no answer")
+    assert status == 200, body
+    assert answer_text(body) == "echo: no answer"
+    calls = kiro_calls(mock)
+    assert [c["path"] for c in calls] == ["/cw/generateAssistantResponse"]
+    assert calls[0]["headers"]["x-amz-target"] == CW_TARGET
+    assert wait_for(lambda: f"{dead} did not answer (no response)" in gw.error_log())
+
+
+def test_kiro_both_endpoints_failing_move_to_the_next_credential(env):
+    """Base and fallback both fail with the first credential (no answer, then 429): the second
+    credential walks both too; with every one failing the client gets the upstream's 429 in its
+    own envelope. Each endpoint try counts as an attempt."""
+    mock, files = kiro_mock(env, labels=("a", "b"), path_scenarios={"/cw/": "[mock:status=429]"})
+    base = mock.base_url("kiro")
+    dead = closed_base()
+    gw = env.gateway(kiro_upstream(mock, files, dead, f"{base}/cw"),
+                     extra='LogFormat "%{AIPROXY_ATTEMPTS}e" attempts\n'
+                           'CustomLog "@ROOT@/logs/attempts.log" attempts')
+
+    status, _, body = chat(gw, KIRO_MODEL)
+    assert status == 429, body
+    err = json.loads(body)["error"]  # OpenAI's envelope
+    assert "kiro-sub" in err["message"] and "429" in err["message"]
+    used = [c["oauth"]["credential"] for c in kiro_calls(mock)]
+    assert sorted(used) == ["a", "b"], used
+    assert gw.error_log().count("AIP00203") == 2
+    # the chat request's line (the admin request below logs one too)
+    assert wait_for(lambda: (gw.root / "logs" / "attempts.log").exists()
+                    and (gw.root / "logs" / "attempts.log").read_text().split()[:1] == ["4"])
+    states = gw.credentials("kiro-sub")
+    assert states["a.json"]["state"] == states["b.json"]["state"] == "cooling down"
+
+
+def test_kiro_both_endpoints_failing_move_to_the_next_upstream(env):
+    """The upstream's endpoints exhausted, the request goes on to the next candidate."""
+    mock, files = kiro_mock(env, labels=("a", "b"), path_scenarios={"/q/": "[mock:status=429]"})
+    base = mock.base_url("kiro")
+    dead = closed_base()
+    first = kiro_upstream(mock, files[:1], f"{base}/q", dead, name="kiro-one")
+    second = kiro_upstream(mock, files[1:], f"{base}/ok", "off", name="kiro-two",
+                           model="kiro-other")
+    gw = env.gateway(first + second, extra=f"AIProxyFallback {KIRO_MODEL} kiro-other")
+
+    status, headers, body = chat(gw, KIRO_MODEL, "next upstream")
+    assert status == 200, body
+    assert headers["x-aiproxy-upstream"] == "kiro-two"
+    paths = [c["path"] for c in kiro_calls(mock)]
+    assert paths == ["/q/generateAssistantResponse", "/ok/generateAssistantResponse"], paths
+    assert wait_for(lambda: f"{base}/q answered (429), trying its fallback base {dead}"
+                    in gw.error_log())
+
+
+def test_kiro_base_of_ones_own_has_no_fallback(env):
+    """A base URL the administrator chose gets no fallback by itself: a 429 goes to the next
+    credential (here: the client), not to the CodeWhisperer host."""
+    mock, files = kiro_mock(env, path_scenarios={"/q/": "[mock:status=429]"})
+    base = mock.base_url("kiro")
+    gw = env.gateway(kiro_upstream(mock, files, f"{base}/q", None))
+
+    status, _, body = chat(gw, KIRO_MODEL)
+    assert status == 429, body
+    assert [c["path"] for c in kiro_calls(mock)] == ["/q/generateAssistantResponse"]
+    assert "AIP00203" not in gw.error_log()
+
+
+# ---- Antigravity --------------------------------------------------------------------------------
+
+
+def antigravity_file(label):
+    expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + HOUR))
+    return {"type": "antigravity", "access_token": f"ya29.{label}", "refresh_token": f"1//{label}",
+            "expires_in": 3599, "timestamp": int(time.time() * 1000), "expired": expiry,
+            "email": f"{label}@example.invalid", "project_id": f"proj-{label}"}
+
+
+def agy_setup(env, creds, path_scenarios=None):
+    """A google mock with a credential per (label, scenario, scenario_times), each file naming
+    its project (no discovery calls)."""
+    tokens = []
+    for label, scenario, times in creds:
+        token = {"label": label, "access": f"ya29.{label}", "refresh": f"1//{label}",
+                 "expires_in": HOUR, "tier": "free-tier", "project": f"proj-{label}"}
+        if scenario:
+            token["scenario"] = scenario
+        if times is not None:
+            token["scenario_times"] = times
+        tokens.append(token)
+    mock = env.mock(names=["agy"], oauth={"agy": "google"}, issued_tokens={"agy": tokens},
+                    path_scenarios={"agy": path_scenarios or {}})
+    files = [env.tokens.write(f"{label}.json", antigravity_file(label)) for label, _, _ in creds]
+    return mock, files
+
+
+def agy_upstream(mock, files, base, fallback=None):
+    auth = " ".join(f"auth_file={f}" for f in files)
+    token_base = mock.base_url("agy")
+    fb = f" fallback_base={fallback}" if fallback else ""
+    return (f"AIProxyUpstream agy-sub {base} api=antigravity {auth} "
+            f"token_url={token_base}/token{fb} models={AGY_MODEL} "
+            f"map={AGY_MODEL}=gemini-2.5-pro\n")
+
+
+def generate_calls(mock):
+    return [r for r in provider_requests(mock, "agy") if "Content" in r["path"]]
+
+
+@pytest.mark.parametrize("failure,scenario", [
+    ("429", "[mock:status=429]"),
+    ("no capacity", "[mock:no-capacity]"),
+], ids=["429", "no-capacity"])
+def test_antigravity_daily_failure_goes_to_prod(env, failure, scenario):
+    """The daily host answering 429, or 503 "No capacity available": the production host gets
+    the same request with the same credential."""
+    mock, files = agy_setup(env, [("g", None, None)], {"/daily/": scenario})
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
+
+    status, _, body = chat(gw, AGY_MODEL, "to prod")
+    assert status == 200, body
+    assert answer_text(body) == "echo: to prod"
+    calls = generate_calls(mock)
+    assert [c["path"].split("/v1internal")[0] for c in calls] == ["/daily", "/prod"]
+    assert calls[0]["path"] == calls[1]["path"].replace("/prod", "/daily")
+    assert sent_body(calls[1])["project"] == "proj-g"
+    assert calls[1]["oauth"]["credential"] == "g"
+    assert gw.credentials("agy-sub")["g.json"]["state"] == "ok"
+
+
+def test_antigravity_other_503_does_not_fall_back(env):
+    """A 503 that is not about capacity is the upstream's failure: no second host."""
+    mock, files = agy_setup(env, [("g", None, None)], {"/daily/": "[mock:status=503]"})
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
+    status, _, body = chat(gw, AGY_MODEL)
+    assert status == 503, body
+    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/daily"]
+
+
+def test_antigravity_no_answer_goes_to_prod(env):
+    mock, files = agy_setup(env, [("g", None, None)])
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, closed_base(), f"{base}/prod"))
+    status, _, body = chat(gw, AGY_MODEL, "prod")
+    assert status == 200, body
+    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/prod"]
+
+
+def ask_until_first(gw, mock, label, text):
+    """Ask (at most twice: the files take turns) until label's file is the first one a
+    request tries. Returns (that request's calls, its duration in seconds)."""
+    for i in range(2):
+        before = len(generate_calls(mock))
+        started = time.monotonic()
+        status, _, body = chat(gw, AGY_MODEL, f"{text} {i}")
+        took = time.monotonic() - started
+        assert status == 200, body
+        assert answer_text(body) == f"echo: {text} {i}"
+        calls = generate_calls(mock)[before:]
+        if calls[0]["oauth"]["credential"] == label:
+            return calls, took
+    raise AssertionError(f"{label} was never tried first")
+
+
+def test_short_rate_limit_retries_the_same_credential(env):
+    """RESOURCE_EXHAUSTED, RATE_LIMIT_EXCEEDED, retryDelay 1s: the gateway waits it out and
+    asks again with the same credential (once), which now answers; no cooldown, no switch."""
+    mock, files = agy_setup(env, [("r1", "[mock:status=429][mock:retry-after=1]", 1),
+                                  ("r2", None, None)])
+    gw = env.gateway(agy_upstream(mock, files, mock.base_url("agy")),
+                     extra="AIProxyCircuitBreaker 1000 1")
+
+    calls, took = ask_until_first(gw, mock, "r1", "retry")
+    assert [c["oauth"]["credential"] for c in calls] == ["r1", "r1"], calls
+    assert took >= 1.0, took
+    assert gw.credentials("agy-sub")["r1.json"]["state"] == "ok"
+    assert wait_for(lambda: "AIP00204" in gw.error_log())
+
+
+def test_short_rate_limit_twice_cools_down_and_switches(env):
+    """A second short RATE_LIMIT_EXCEEDED for the same file in one request: no more waiting,
+    the file cools down and the next one serves."""
+    mock, files = agy_setup(env, [("t1", "[mock:status=429][mock:retry-after=1]", None),
+                                  ("t2", None, None)])
+    gw = env.gateway(agy_upstream(mock, files, mock.base_url("agy")),
+                     extra="AIProxyCircuitBreaker 1000 1")
+
+    calls, took = ask_until_first(gw, mock, "t1", "twice")
+    assert [c["oauth"]["credential"] for c in calls] == ["t1", "t1", "t2"], calls
+    assert 1.0 <= took < 4, took
+    assert wait_for(lambda: "t1.json cools down" in gw.error_log())
+
+
+def test_long_rate_limit_cools_down_and_switches(env):
+    """retryDelay 10s is past the 3 s bound: cool the file down and switch, as before."""
+    mock, files = agy_setup(env, [("l1", "[mock:status=429][mock:retry-after=10]", 1),
+                                  ("l2", None, None)])
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, base), extra="AIProxyCircuitBreaker 1000 1")
+    now = int(time.time())
+    started = time.monotonic()
+    for i in range(3):
+        status, _, body = chat(gw, AGY_MODEL, f"long {i}")
+        assert status == 200, body
+    assert time.monotonic() - started < 8  # nothing waited for the 10 s
+    used = [c["oauth"]["credential"] for c in generate_calls(mock)]
+    assert used.count("l1") == 1 and used.count("l2") == 3, used
+    state = gw.credentials("agy-sub")["l1.json"]
+    assert state["state"] == "cooling down"
+    until = calendar.timegm(time.strptime(state["until"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert now + 5 <= until <= int(time.time()) + 15, state
+    assert "AIP00204" not in gw.error_log()
