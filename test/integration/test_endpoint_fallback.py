@@ -7,14 +7,16 @@ prefixes (AIProxyMockPathScenario fails one of them), or a closed port for no an
 
 import calendar
 import json
+import os
 import time
 
 import pytest
 
-from conftest import GATEWAY_MODULES, ensure_built
+from conftest import GATEWAY_MODULES, Gateway, ensure_built
 from harness import MockUpstream, free_port, post_json
 from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
 from test_kiro import PROFILE, kiro_social_file, sent_body
+from tls_certs import TestPKI
 
 KIRO_MODEL = "kiro-sub"
 AGY_MODEL = "sub-agy"
@@ -28,6 +30,7 @@ def env():
 
     class Env:
         tokens = TokenDir()
+        started_gateways = started
 
         def mock(self, **kwargs):
             m = MockUpstream(**kwargs)
@@ -201,6 +204,30 @@ def test_kiro_base_of_ones_own_has_no_fallback(env):
     assert "AIP00203" not in gw.error_log()
 
 
+def test_yaml_fallback_base_urls(env):
+    """config.yaml's fallback_base_urls is fallback_base=: the listed bases, in order."""
+    mock, files = kiro_mock(env, path_scenarios={"/cw1/": "[mock:status=429]"})
+    base = mock.base_url("kiro")
+    config = env.tokens.path / "config.yaml"
+    config.write_text(
+        "upstreams:\n"
+        "  - name: kiro-yaml\n"
+        "    api_type: kiro\n"
+        f"    base_url: {closed_base()}\n"
+        f"    fallback_base_urls: [{base}/cw1, {base}/cw2]\n"
+        f"    token_url: {base}/refreshToken\n"
+        f"    auth_files: [{files[0].name}]\n"
+        f"    available_models: [{KIRO_MODEL}]\n"
+        f"    model_mappings: {{{KIRO_MODEL}: claude-sonnet-4.5}}\n")
+    os.chmod(config, 0o644)
+    gw = env.gateway(f"AIProxyConfigFile {config}")
+    status, _, body = chat(gw, KIRO_MODEL, "yaml")
+    assert status == 200, body
+    assert [c["path"] for c in kiro_calls(mock)] == ["/cw1/generateAssistantResponse",
+                                                     "/cw2/generateAssistantResponse"]
+    assert all(c["headers"]["x-amz-target"] == CW_TARGET for c in kiro_calls(mock))
+
+
 # ---- Antigravity --------------------------------------------------------------------------------
 
 
@@ -347,3 +374,55 @@ def test_long_rate_limit_cools_down_and_switches(env):
     until = calendar.timegm(time.strptime(state["until"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert now + 5 <= until <= int(time.time()) + 15, state
     assert "AIP00204" not in gw.error_log()
+
+
+# ---- the fallback host under the upstream's TLS settings ----------------------------------------
+
+
+@pytest.fixture
+def kiro_tls(env, tmp_path):
+    """A Kiro mock answering plain http on "kiro" and https (a leaf of a private test CA) on
+    "kirotls"; both know the same login."""
+    pki = TestPKI(tmp_path / "pki")
+    token = {"label": "k", "access": "aoa-k", "refresh": "aor-k", "account": PROFILE,
+             "expires_in": HOUR}
+    mock = env.mock(names=["kiro", "kirotls"], oauth={"kiro": "kiro", "kirotls": "kiro"},
+                    issued_tokens={"kiro": [token], "kirotls": [token]},
+                    tls={"kirotls": pki.leaf("kirotls")})
+    path = env.tokens.write("k.json", kiro_social_file("aoa-k", "aor-k", int(time.time()) + HOUR))
+    return mock, path, pki
+
+
+def tls_gateway(env, upstream):
+    gw = Gateway(upstream, ssl=True, log_level="info ssl:info")
+    env.started_gateways.append(gw)
+    gw.start()
+    return gw
+
+
+def test_https_fallback_is_verified_with_the_upstreams_ca(env, kiro_tls):
+    """tls_ca= of the upstream verifies its fallback host too: the https fallback answers
+    (the base URL is plain http, nothing listening)."""
+    mock, path, pki = kiro_tls
+    fallback = mock.base_url("kirotls", "localhost")
+    gw = tls_gateway(env, kiro_upstream(mock, [path], closed_base(), fallback).rstrip("\n")
+                     + f' tls_ca="{pki.ca_file}"')
+    status, _, body = chat(gw, KIRO_MODEL, "over tls")
+    assert status == 200, body
+    assert answer_text(body) == "echo: over tls"
+    sent = [r for r in mock.requests("kirotls") if r["path"].endswith("AssistantResponse")]
+    assert len(sent) == 1 and sent[0]["headers"]["x-amz-target"] == CW_TARGET
+    assert mock.tls_log("kirotls")[0][0] == "localhost"  # SNI of the fallback host
+
+
+def test_https_fallback_is_verified_by_default(env, kiro_tls):
+    """Without tls_ca= the fallback host is checked against the system's CAs, which do not
+    know the test CA: refused, nothing sent to it, the client gets its error."""
+    mock, path, _ = kiro_tls
+    fallback = mock.base_url("kirotls", "localhost")
+    gw = tls_gateway(env, kiro_upstream(mock, [path], closed_base(), fallback))
+    status, _, body = chat(gw, KIRO_MODEL)
+    assert status == 502, body
+    assert "no upstream could be reached" in json.loads(body)["error"]["message"]
+    assert mock.requests("kirotls") == []
+    assert "unable to get local issuer certificate" in gw.error_log()
