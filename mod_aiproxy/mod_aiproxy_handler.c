@@ -445,13 +445,15 @@ static aip_attempt *attempt_on_bases(candidate_run *run, const aip_upstream *up,
         const aip_fallback_base *fb = &APR_ARRAY_IDX(up->fallbacks, i, aip_fallback_base);
         if (!aip_fallback_in_rotation(r, up, fb))
             continue;
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      AIPLOGNO(00203) "upstream %s: %s %s (%s), trying its fallback base %s",
-                      up->name, at->base ? at->base->url : up->base_url,
-                      at->outcome == AIP_OUTCOME_NO_RESPONSE ? "did not answer" : "answered",
-                      at->outcome == AIP_OUTCOME_NO_RESPONSE ? "no response"
-                                                             : apr_itoa(r->pool, at->status),
-                      fb->url);
+        /* no answer at all may be the network's (egress, DNS) and the administrator's to
+         * fix; a 429 or a full host is the provider's routine */
+        ap_log_rerror(
+            APLOG_MARK, at->outcome == AIP_OUTCOME_NO_RESPONSE ? APLOG_WARNING : APLOG_INFO, 0, r,
+            AIPLOGNO(00203) "upstream %s: %s %s (%s), trying its fallback base %s", up->name,
+            at->base ? at->base->url : up->base_url,
+            at->outcome == AIP_OUTCOME_NO_RESPONSE ? "did not answer" : "answered",
+            at->outcome == AIP_OUTCOME_NO_RESPONSE ? "no response" : apr_itoa(r->pool, at->status),
+            fb->url);
         at = attempt(run, up, model, credentials, cred, fb);
     }
     return at;
