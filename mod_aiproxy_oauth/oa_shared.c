@@ -1,4 +1,5 @@
 /* oa_shared.c: see oa_shared.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "apr_strings.h"
@@ -40,8 +41,9 @@ static int read_time(const char *s, apr_time_t *out)
 
     if (!*s || *s == '-' || *s == '+')
         return -1;
+    errno = 0;
     v = apr_strtoi64(s, &end, 10);
-    if (*end || v < 0)
+    if (*end || v < 0 || errno == ERANGE)
         return -1;
     *out = (apr_time_t) v;
     return 0;
