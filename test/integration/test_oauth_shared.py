@@ -323,3 +323,25 @@ def test_what_is_not_shared_is_said_at_startup(world, redis, store, key, number)
     assert number in gw.error_log()
     assert chat(gw)[0] == 200
     assert oauth_keys(redis) == {}
+
+
+def test_redis_that_never_answers_costs_a_bounded_wait(world):
+    """A store that accepts connections and never answers: the refresh goes on locally after
+    the 200 ms command timeout; the request is served, quickly, and the store is warned of."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+    try:
+        mock, _, paths, _ = expired_codex(world)
+        gw = world.gateway(codex_upstream(mock, paths[0]),
+                           f"AIProxySharedState redis 127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+        status, _, body = chat(gw)
+        assert status == 200, body
+        assert time.monotonic() - started < 3
+        assert len(issued(mock)) == 1
+        assert WARNING in gw.error_log()
+        for i in range(5):
+            assert chat(gw, f"again {i}")[0] == 200
+    finally:
+        silent.close()
