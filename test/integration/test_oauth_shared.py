@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import GATEWAY_MODULES, ensure_built
-from harness import HttpdError, MockUpstream
+from harness import HttpdError, MockUpstream, post_json
 from test_oauth import (HOUR, MODEL, OAuthGateway, TokenDir, chat, codex_access, codex_file,
                         provider_requests)
 from test_oauth_google import cpa_gemini_file, upstreams as google_upstreams
@@ -289,7 +289,6 @@ def test_redis_stopped_each_gateway_refreshes_on_its_own(world, redis):
 
 
 def chat_model(gw, model, text):
-    from harness import post_json
     return post_json(gw.url("/v1/chat/completions"),
                      {"model": model, "messages": [{"role": "user", "content": text}]})
 
@@ -345,3 +344,29 @@ def test_redis_that_never_answers_costs_a_bounded_wait(world):
             assert chat(gw, f"again {i}")[0] == 200
     finally:
         silent.close()
+
+
+def test_store_named_in_the_seed_yaml(world, redis):
+    """shared_state: redis://... at the top of config.yaml is the store OAuth state uses too
+    (only the key is a directive): B takes the tokens A refreshed."""
+    mock, dirs, paths, _ = expired_codex(world)
+    base = mock.base_url("codex")
+    gws = []
+    for d, path in zip(dirs, paths):
+        config = d.path / "config.yaml"
+        config.write_text(
+            f"shared_state: redis://127.0.0.1:{redis.port}\n"
+            "upstreams:\n"
+            "  - name: codex-yaml\n"
+            "    api_type: codex\n"
+            f"    base_url: {base}\n"
+            f"    token_url: {base}/oauth/token\n"
+            f"    auth_files: [{path.name}]\n"
+            f"    available_models: [{MODEL}]\n")
+        os.chmod(config, 0o644)
+        gws.append(world.gateway(f"AIProxyConfigFile {config}"))
+    for gw in gws:
+        status, _, body = chat(gw)
+        assert status == 200, body
+    assert [r["oauth"]["outcome"] for r in mock.token_requests("codex")] == ["issued"]
+    assert "AIP02015" in gws[1].error_log()
