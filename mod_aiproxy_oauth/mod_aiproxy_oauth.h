@@ -174,7 +174,8 @@ int oa_shared_fetch(apr_pool_t *p, const oa_file *f, oa_shared_tokens *out);
 void oa_shared_publish(apr_pool_t *p, const oa_file *f, const oa_shared_tokens *t);
 typedef enum {
     OA_SHARED_LOCAL = 0, /* not shared, or the store failed: refresh on local state */
-    OA_SHARED_WON,       /* this gateway refreshes; release *token after publishing */
+    OA_SHARED_WON,       /* this gateway refreshes; release *token after publishing (*token
+                            is NULL for the other outcomes) */
     OA_SHARED_LOST       /* another gateway refreshes now */
 } oa_shared_lease;
 oa_shared_lease oa_shared_lease_take(apr_pool_t *p, const oa_file *f, apr_interval_time_t hold,

@@ -259,10 +259,8 @@ static int shared_step(refresh_job *job, const oa_credential *cred, oa_shared_to
     seen = *have ? latest->refreshed_at : 0;
     switch (oa_shared_lease_take(job->pool, f, hold, &job->shared_lease)) {
     case OA_SHARED_LOCAL:
-        job->shared_lease = NULL;
         return 0;
     case OA_SHARED_LOST:
-        job->shared_lease = NULL;
         if (oa_shared_wait(job->pool, f, seen, apr_time_now() + hold, latest) == 1) {
             *have = 1;
             job->now = apr_time_now();
@@ -272,10 +270,8 @@ static int shared_step(refresh_job *job, const oa_credential *cred, oa_shared_to
             }
         }
         /* its lease ended without tokens (it failed): lead now, or leave it to the next try */
-        if (oa_shared_lease_take(job->pool, f, hold, &job->shared_lease) == OA_SHARED_LOST) {
-            job->shared_lease = NULL;
+        if (oa_shared_lease_take(job->pool, f, hold, &job->shared_lease) == OA_SHARED_LOST)
             return -1;
-        }
         break;
     case OA_SHARED_WON:
         break;

@@ -191,6 +191,7 @@ oa_shared_lease oa_shared_lease_take(apr_pool_t *p, const oa_file *f, apr_interv
     char *hex = apr_palloc(p, 2 * sizeof(random) + 1);
     oa_redis_status st;
 
+    *token = NULL;
     if (!shared(f) || apr_generate_random_bytes(random, sizeof(random)) != APR_SUCCESS)
         return OA_SHARED_LOCAL;
     /* names the holder, so only it releases the lease (a stale holder's release is a no-op) */
@@ -199,11 +200,12 @@ oa_shared_lease oa_shared_lease_take(apr_pool_t *p, const oa_file *f, apr_interv
         hex[2 * i + 1] = digits[random[i] & 15];
     }
     hex[2 * sizeof(random)] = '\0';
-    *token = hex;
-    st = oa_redis_set(f->source->redis, p, entry(p, f, "lease"), *token, strlen(*token), hold, 1);
-    return st == OA_REDIS_OK     ? OA_SHARED_WON
-           : st == OA_REDIS_NONE ? OA_SHARED_LOST
-                                 : OA_SHARED_LOCAL;
+    st = oa_redis_set(f->source->redis, p, entry(p, f, "lease"), hex, strlen(hex), hold, 1);
+    if (st == OA_REDIS_OK) {
+        *token = hex;
+        return OA_SHARED_WON;
+    }
+    return st == OA_REDIS_NONE ? OA_SHARED_LOST : OA_SHARED_LOCAL;
 }
 
 void oa_shared_lease_release(apr_pool_t *p, const oa_file *f, const char *token)
