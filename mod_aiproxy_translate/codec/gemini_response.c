@@ -259,7 +259,7 @@ struct tr_stream_decoder {
     tr_buf *args_text;     /* the arguments delta of one part */
 };
 
-tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 

@@ -51,7 +51,8 @@ typedef struct tr_codec {
 
     /* ---- streams ---- */
 
-    tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p);
+    /* A decoder for one answer to the request spec describes (the tools it offered). */
+    tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p, const aiproxy_response_spec *spec);
     /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element.
      * Returns TR_STATUS_BAD_EVENT for data that is not JSON (tr_resp_parse_event). */
     apr_status_t (*stream_decode)(tr_stream_decoder *d, const char *event, const char *data,

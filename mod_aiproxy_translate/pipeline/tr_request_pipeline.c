@@ -15,6 +15,7 @@
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
 #include "codec/tr_embed.h"
+#include "codec/tr_request_util.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_forward.h"
 #include "pipeline/tr_thinking.h"
@@ -398,5 +399,9 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                            : codec->stream_framing ? codec->stream_framing
                                                    : AIPROXY_STREAM_SSE;
     out->accept = accept_for(out->upstream_stream);
+    /* A translated body offered the upstream the IR's tools: the answer may call them. */
+    out->tool_names = req->decoded && !req->decode_status && body
+                          ? tr_req_callable_tool_names(p, &req->ir)
+                          : NULL;
     return 0;
 }

@@ -134,7 +134,7 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     } else
         t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
-        t->decoder = t->upstream->stream_decoder_create(p);
+        t->decoder = t->upstream->stream_decoder_create(p, spec);
     t->watching = 1;
     if (t->passthrough && t->sse) {
         t->held = tr_buf_make(p, TR_RESPONSE_MAX_EVENT);
