@@ -357,6 +357,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     tr_jv *body = NULL;
     int rc;
 
+    out->tool_names = NULL; /* only a generation's answer may call tools */
     if (!codec)
         return tr_error_set(err, 500, "unknown upstream protocol");
     if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS && !tr_dialect_counts_tokens(dialect))
@@ -400,8 +401,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                                                    : AIPROXY_STREAM_SSE;
     out->accept = accept_for(out->upstream_stream);
     /* A translated body offered the upstream the IR's tools: the answer may call them. */
-    out->tool_names = req->decoded && !req->decode_status && body
-                          ? tr_req_callable_tool_names(p, &req->ir)
-                          : NULL;
+    if (req->decoded && !req->decode_status && body)
+        out->tool_names = tr_req_callable_tool_names(p, &req->ir);
     return 0;
 }
