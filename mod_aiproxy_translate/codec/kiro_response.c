@@ -42,7 +42,7 @@ typedef struct {
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch;
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int text_index, thinking_index; /* open text / thinking block, or -1 */
@@ -64,12 +64,13 @@ static const struct {
     {"InternalServerException", 500},   {"ServiceUnavailableException", 503},
 };
 
-tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, const aiproxy_response_spec *spec)
+tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                 const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 
     d->pool = p;
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     d->text_index = d->thinking_index = -1;
     d->tools = apr_hash_make(p);
     d->order = apr_array_make(p, 4, sizeof(kiro_tool *));
@@ -351,6 +352,5 @@ apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, cons
     } else if ((rv = tr_resp_parse_event(d->scratch, data, len, &payload)) == APR_SUCCESS &&
                payload)
         rv = decode_event(d, &e, event, payload); /* an event that is not JSON: BAD_EVENT */
-    apr_pool_clear(d->scratch);
     return rv;
 }
