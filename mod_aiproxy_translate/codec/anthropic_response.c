@@ -193,7 +193,8 @@ struct tr_stream_decoder {
     int started;
 };
 
-tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch)
+tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                      const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
     d->scratch = scratch;

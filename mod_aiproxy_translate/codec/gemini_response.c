@@ -259,7 +259,8 @@ struct tr_stream_decoder {
     tr_buf *args_text;     /* the arguments delta of one part */
 };
 
-tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch)
+tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                   const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 

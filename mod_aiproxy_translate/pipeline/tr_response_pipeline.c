@@ -136,7 +136,7 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     if (spec->upstream_stream != AIPROXY_STREAM_NONE || client_streams(t))
         apr_pool_create(&t->scratch, p);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
-        t->decoder = t->upstream->stream_decoder_create(p, t->scratch);
+        t->decoder = t->upstream->stream_decoder_create(p, t->scratch, spec);
     t->watching = 1;
     if (t->passthrough && t->sse) {
         t->held = tr_buf_make(p, TR_RESPONSE_MAX_EVENT);

@@ -52,6 +52,8 @@ static void apply_item(const char *item, apr_size_t len, mock_scenario *sc)
             sc->drop = 1;
         } else if (name_is(item, name_len, "bad-crc")) {
             sc->bad_crc = 1;
+        } else if (name_is(item, name_len, "text-tool")) {
+            sc->text_tool = 1;
         }
         return;
     }
