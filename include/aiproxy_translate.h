@@ -162,6 +162,9 @@ typedef struct {
     const char *query;  /* query string without '?', or NULL: "alt=sse" */
     const char *accept; /* Accept header to send: "text/event-stream" or "application/json" */
     aiproxy_stream_mode upstream_stream; /* how the upstream will answer */
+    /* The tools the body lets the model call (const char * names), when the body was
+     * translated, else NULL. Give it to aiproxy_response_spec.tool_names. */
+    const apr_array_header_t *tool_names;
 } aiproxy_upstream_request;
 
 /* Build the body (and path) for one attempt. Same protocol on both sides passes the client
@@ -187,6 +190,10 @@ typedef struct {
      * each stream event in an envelope ({"response": ...}) has it taken off here. */
     aiproxy_dialect upstream_dialect;
     unsigned embed_flags; /* the request's (aiproxy_request_embed_flags) */
+    /* The tools the upstream was offered (aiproxy_upstream_request.tool_names), or NULL: a
+     * decoder that finds calls written into the answer text (Kiro's "[Called name with args:
+     * {...}]") takes only these names. */
+    const apr_array_header_t *tool_names;
 } aiproxy_response_spec;
 
 /* Where translated bytes go. Each call carries complete output units (a whole SSE event, or

@@ -16,8 +16,8 @@
 /* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: target project and request
  * id, answer envelopes; 6: the forward operation, read_client_body_any; 7: embeddings and
  * legacy completions; 8: aiproxy_target.thinking; 9: AIPROXY_PROTO_KIRO (upstream-only),
- * aiproxy_target.account */
-#define AIPROXY_TRANSLATE_API_VERSION 9
+ * aiproxy_target.account; 10: tool_names in aiproxy_upstream_request and the response spec */
+#define AIPROXY_TRANSLATE_API_VERSION 10
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */

@@ -227,6 +227,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     spec.operation = aip_translate->request_operation(req);
     spec.upstream_dialect = up->dialect;
     spec.embed_flags = aip_translate->request_embed_flags(req);
+    spec.tool_names = at->req.tool_names;
     at->translator = aip_translate->response_create(r->pool, &spec);
     return 0;
 }

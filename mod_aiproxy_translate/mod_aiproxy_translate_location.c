@@ -404,6 +404,7 @@ static void add_answer_filter(request_rec *r, const location_conf *conf, const a
     spec.upstream_stream = up->upstream_stream;
     spec.client_model = aiproxy_request_model(req);
     spec.include_usage = aiproxy_request_wants_stream_usage(req);
+    spec.tool_names = up->tool_names;
     ctx->client = conf->client;
     ctx->upstream = conf->upstream;
     ctx->translator = aiproxy_response_create(r->pool, &spec);

@@ -185,7 +185,7 @@ typedef struct {
 } anthropic_open_block;
 
 struct tr_stream_decoder {
-    apr_pool_t *scratch; /* one event's parse tree, cleared after each event */
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     anthropic_open_block open[ANTHROPIC_MAX_OPEN];
     int nopen;
     int next_index;
@@ -193,10 +193,11 @@ struct tr_stream_decoder {
     int started;
 };
 
-tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                      const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     return d;
 }
 
@@ -493,15 +494,12 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
 
     if (!data)
         return APR_SUCCESS; /* end of body: Anthropic streams end explicitly (message_stop) */
-    if (fast_block_delta(d, data, len, &e, &rv)) {
-        apr_pool_clear(d->scratch);
+    if (fast_block_delta(d, data, len, &e, &rv))
         return rv;
-    }
     rv = tr_resp_parse_event(d->scratch, data, len, &root);
     if (rv == APR_SUCCESS)
         rv = tr_named_event_dispatch(
             stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d, root, event, &e);
-    apr_pool_clear(d->scratch);
     return rv;
 }
 

@@ -37,9 +37,10 @@ int tr_completions_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out,
                                      out, err);
 }
 
-tr_stream_decoder *tr_completions_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_completions_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                        const aiproxy_response_spec *spec)
 {
-    return tr_openai_stream_decoder_create(p);
+    return tr_openai_stream_decoder_create(p, scratch, spec);
 }
 
 apr_status_t tr_completions_stream_decode(tr_stream_decoder *d, const char *event, const char *data,

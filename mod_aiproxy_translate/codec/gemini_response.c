@@ -246,7 +246,7 @@ tr_jv *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch;
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int open_index; /* the open text or thinking block, or -1 */
@@ -259,12 +259,13 @@ struct tr_stream_decoder {
     tr_buf *args_text;     /* the arguments delta of one part */
 };
 
-tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                   const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 
     d->pool = p;
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     d->open_index = -1;
     d->call_index = -1;
     return d;
@@ -476,7 +477,6 @@ apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, co
         chunk = tr_jv_at(chunk, 0);
     if (rv == APR_SUCCESS && tr_jv_is_object(chunk))
         rv = decode_stream_chunk(d, &e, chunk);
-    apr_pool_clear(d->scratch);
     return rv;
 }
 

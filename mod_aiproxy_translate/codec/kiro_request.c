@@ -246,15 +246,12 @@ static int encode_tools(kiro_encoder *k, tr_jv **out)
     tr_jv *tools = tr_jv_array(p);
 
     *out = tools;
-    if (req->tool_choice == TR_TOOL_CHOICE_NONE)
-        return 0;
     for (int i = 0; req->tools && i < req->tools->nelts; i++) {
         const tr_tool *t = APR_ARRAY_IDX(req->tools, i, const tr_tool *);
         const char *description;
         tr_jv *schema;
 
-        if ((t->type && strcmp(t->type, "function")) || !t->name ||
-            !tr_req_tool_allowed(req, t->name))
+        if (!tr_req_tool_callable(req, t))
             continue;
         if (strlen(t->name) > KIRO_MAX_TOOL_NAME)
             return tr_req_inexpressible(p, k->e.err,

@@ -18,6 +18,12 @@
  * Kiro wraps some payloads once more under their event name ({"assistantResponseEvent":
  * {...}}). The stream has no end event: the end of the body ends the answer, with stop reason
  * tool_use when a tool was called, else end_turn.
+ *
+ * Kiro sometimes writes a call into the text instead ("[Called name with args: {...}]"):
+ * when the request offered tools, the text goes through a scanner (codec/kiro_text_calls.h)
+ * that holds back only what may be such a call and turns a whole one, naming an offered
+ * tool, into a tool call like a toolUseEvent's (an id made up in Kiro's "tooluse_" form).
+ * What it holds goes on before any other content, and before an error.
  */
 #include <string.h>
 #include "apr_hash.h"
@@ -25,6 +31,7 @@
 #include "tr_error.h"
 #include "codec/tr_protocols.h"
 #include "codec/tr_response_util.h"
+#include "codec/kiro_text_calls.h"
 
 /* One tool call, by its toolUseId. */
 typedef struct {
@@ -35,7 +42,7 @@ typedef struct {
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch;
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int text_index, thinking_index; /* open text / thinking block, or -1 */
@@ -43,6 +50,7 @@ struct tr_stream_decoder {
     apr_array_header_t *order;      /* kiro_tool *, in the order the calls started */
     int tool_calls;
     tr_usage usage;
+    tr_text_calls *text_calls; /* calls written into the text; NULL when no tool was offered */
 };
 
 /* AWS exception names -> the HTTP status the client is told. */
@@ -56,15 +64,18 @@ static const struct {
     {"InternalServerException", 500},   {"ServiceUnavailableException", 503},
 };
 
-tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                 const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 
     d->pool = p;
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     d->text_index = d->thinking_index = -1;
     d->tools = apr_hash_make(p);
     d->order = apr_array_make(p, 4, sizeof(kiro_tool *));
+    d->text_calls =
+        tr_text_calls_create(p, spec ? spec->tool_names : NULL, TR_TEXT_CALLS_DEFAULT_MAX);
     return d;
 }
 
@@ -96,15 +107,13 @@ static apr_status_t close_block(const tr_emitter *e, int *index, tr_block_kind k
 }
 
 /* Text and thinking alternate as blocks: opening one closes the other. */
-static apr_status_t add_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
-                             const tr_jv *text)
+static apr_status_t emit_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
+                              const char *text, apr_size_t len)
 {
     int *own = kind == TR_BLOCK_TEXT ? &d->text_index : &d->thinking_index;
     int *other = kind == TR_BLOCK_TEXT ? &d->thinking_index : &d->text_index;
     apr_status_t rv;
 
-    if (!tr_jv_is_string(text) || tr_jv_str_len(text) == 0)
-        return APR_SUCCESS;
     if ((rv = start(d, e)) != APR_SUCCESS ||
         (rv = close_block(e, other, kind == TR_BLOCK_TEXT ? TR_BLOCK_THINKING : TR_BLOCK_TEXT)))
         return rv;
@@ -115,8 +124,68 @@ static apr_status_t add_text(tr_stream_decoder *d, const tr_emitter *e, tr_block
         if ((rv = tr_emit_block_start(e, *own, kind, NULL, NULL)) != APR_SUCCESS)
             return rv;
     }
-    return tr_emit_delta(e, *own, kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING,
-                         tr_jv_str_value(text), tr_jv_str_len(text));
+    return tr_emit_delta(e, *own, kind == TR_BLOCK_TEXT ? TR_DELTA_TEXT : TR_DELTA_THINKING, text,
+                         len);
+}
+
+/* ---- calls written into the text ---- */
+
+typedef struct {
+    tr_stream_decoder *d;
+    const tr_emitter *e;
+} text_calls_baton;
+
+static apr_status_t text_calls_text(void *baton, const char *text, apr_size_t len)
+{
+    text_calls_baton *b = baton;
+    return emit_text(b->d, b->e, TR_BLOCK_TEXT, text, len);
+}
+
+/* A whole call: one tool-call block, started, given its arguments and stopped at once. */
+static apr_status_t text_calls_call(void *baton, const char *name, const char *args, apr_size_t len)
+{
+    text_calls_baton *b = baton;
+    tr_stream_decoder *d = b->d;
+    int index;
+    apr_status_t rv;
+
+    if ((rv = start(d, b->e)) || (rv = close_block(b->e, &d->text_index, TR_BLOCK_TEXT)) ||
+        (rv = close_block(b->e, &d->thinking_index, TR_BLOCK_THINKING)))
+        return rv;
+    if (d->next_index >= TR_RESP_MAX_BLOCKS)
+        return APR_SUCCESS;
+    index = d->next_index++;
+    d->tool_calls++;
+    if ((rv = tr_emit_block_start(b->e, index, TR_BLOCK_TOOL_CALL,
+                                  tr_resp_prefixed_id(d->scratch, "tooluse_", NULL), name)) ||
+        (rv = tr_emit_delta(b->e, index, TR_DELTA_ARGUMENTS, args, len)))
+        return rv;
+    return tr_emit_block_stop(b->e, index, TR_BLOCK_TOOL_CALL);
+}
+
+/* Text the scanner holds goes on (as text) before anything else is emitted. */
+static apr_status_t flush_text_calls(tr_stream_decoder *d, const tr_emitter *e)
+{
+    text_calls_baton b = {d, e};
+    tr_text_calls_sink sink = {text_calls_text, text_calls_call, &b};
+
+    return d->text_calls ? tr_text_calls_finish(d->text_calls, &sink) : APR_SUCCESS;
+}
+
+static apr_status_t add_text(tr_stream_decoder *d, const tr_emitter *e, tr_block_kind kind,
+                             const tr_jv *text)
+{
+    text_calls_baton b = {d, e};
+    tr_text_calls_sink sink = {text_calls_text, text_calls_call, &b};
+    apr_status_t rv;
+
+    if (!tr_jv_is_string(text) || tr_jv_str_len(text) == 0)
+        return APR_SUCCESS;
+    if (kind == TR_BLOCK_TEXT && d->text_calls)
+        return tr_text_calls_feed(d->text_calls, tr_jv_str_value(text), tr_jv_str_len(text), &sink);
+    if ((rv = flush_text_calls(d, e)) != APR_SUCCESS)
+        return rv;
+    return emit_text(d, e, kind, tr_jv_str_value(text), tr_jv_str_len(text));
 }
 
 static apr_status_t stop_tool(const tr_emitter *e, kiro_tool *tool)
@@ -138,7 +207,8 @@ static apr_status_t tool_use(tr_stream_decoder *d, const tr_emitter *e, const tr
     kiro_tool *tool;
     apr_status_t rv = APR_SUCCESS;
 
-    if (!id || (rv = start(d, e)) || (rv = close_block(e, &d->text_index, TR_BLOCK_TEXT)) ||
+    if (!id || (rv = flush_text_calls(d, e)) || (rv = start(d, e)) ||
+        (rv = close_block(e, &d->text_index, TR_BLOCK_TEXT)) ||
         (rv = close_block(e, &d->thinking_index, TR_BLOCK_THINKING)))
         return id ? rv : APR_SUCCESS;
     tool = apr_hash_get(d->tools, id, APR_HASH_KEY_STRING);
@@ -200,6 +270,7 @@ static apr_status_t exception(tr_stream_decoder *d, const tr_emitter *e, const c
     const char *hash = type ? strrchr(type, '#') : NULL;
     aiproxy_error err;
     int status = 502;
+    apr_status_t rv;
 
     if (hash)
         type = hash + 1;
@@ -210,6 +281,8 @@ static apr_status_t exception(tr_stream_decoder *d, const tr_emitter *e, const c
     }
     if (!msg)
         msg = tr_jv_get_str(payload, "Message");
+    if ((rv = flush_text_calls(d, e)) != APR_SUCCESS)
+        return rv;
     tr_error_set(&err, status,
                  apr_psprintf(d->scratch, "the kiro upstream reported %s%s%s",
                               type && *type ? type : "an error", msg ? ": " : "", msg ? msg : ""));
@@ -222,7 +295,8 @@ static apr_status_t finish(tr_stream_decoder *d, const tr_emitter *e)
 {
     apr_status_t rv;
 
-    if ((rv = start(d, e)) || (rv = close_block(e, &d->text_index, TR_BLOCK_TEXT)) ||
+    if ((rv = flush_text_calls(d, e)) || (rv = start(d, e)) ||
+        (rv = close_block(e, &d->text_index, TR_BLOCK_TEXT)) ||
         (rv = close_block(e, &d->thinking_index, TR_BLOCK_THINKING)))
         return rv;
     /* Calls whose stop never came end here, in the order they started. */
@@ -278,6 +352,5 @@ apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, cons
     } else if ((rv = tr_resp_parse_event(d->scratch, data, len, &payload)) == APR_SUCCESS &&
                payload)
         rv = decode_event(d, &e, event, payload); /* an event that is not JSON: BAD_EVENT */
-    apr_pool_clear(d->scratch);
     return rv;
 }

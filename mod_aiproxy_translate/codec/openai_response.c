@@ -212,7 +212,7 @@ static void scan_arguments(openai_tool *tool, const char *text, apr_size_t len)
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch;
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int text_index, thinking_index; /* open text / thinking block, or -1 */
@@ -223,12 +223,13 @@ struct tr_stream_decoder {
     tr_usage usage;
 };
 
-tr_stream_decoder *tr_openai_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_openai_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                   const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
 
     d->pool = p;
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     d->text_index = d->thinking_index = -1;
     d->tools = apr_array_make(p, 4, sizeof(openai_tool));
     return d;
@@ -497,14 +498,11 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
         return d->have_stop ? finish_message(d, &e) : APR_SUCCESS;
     if (len >= 6 && !strncmp(data, "[DONE]", 6))
         return d->started ? finish_message(d, &e) : APR_SUCCESS;
-    if (fast_content_chunk(d, data, len, &e, &rv)) {
-        apr_pool_clear(d->scratch);
+    if (fast_content_chunk(d, data, len, &e, &rv))
         return rv;
-    }
     rv = tr_resp_parse_event(d->scratch, data, len, &chunk);
     if (rv == APR_SUCCESS && tr_jv_is_object(chunk))
         rv = decode_chunk(d, &e, chunk);
-    apr_pool_clear(d->scratch);
     return rv;
 }
 
@@ -517,11 +515,7 @@ apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *ch
                                            tr_event_fn emit, void *baton)
 {
     tr_emitter e = {emit, baton};
-    apr_status_t rv =
-        d->ended || !tr_jv_is_object(chunk) ? APR_SUCCESS : decode_chunk(d, &e, chunk);
-
-    apr_pool_clear(d->scratch);
-    return rv;
+    return d->ended || !tr_jv_is_object(chunk) ? APR_SUCCESS : decode_chunk(d, &e, chunk);
 }
 
 /* ---- stream encoder handlers (driven by pipeline/tr_stream_encoder.c) ---------------------- */

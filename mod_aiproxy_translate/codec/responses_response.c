@@ -283,7 +283,7 @@ typedef struct {
 } responses_open_block;
 
 struct tr_stream_decoder {
-    apr_pool_t *scratch;
+    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     responses_open_block open[RESPONSES_MAX_OPEN];
     int nopen;
     int next_index;
@@ -291,10 +291,11 @@ struct tr_stream_decoder {
     int started, ended, saw_tool_call;
 };
 
-tr_stream_decoder *tr_responses_stream_decoder_create(apr_pool_t *p)
+tr_stream_decoder *tr_responses_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                                      const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
-    apr_pool_create(&d->scratch, p);
+    d->scratch = scratch;
     d->last_part_output = -1;
     return d;
 }
@@ -648,15 +649,12 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
 
     if (!data || d->ended)
         return APR_SUCCESS; /* Responses streams end explicitly (response.completed ...) */
-    if (fast_text_delta(d, data, len, &e, &rv)) {
-        apr_pool_clear(d->scratch);
+    if (fast_text_delta(d, data, len, &e, &rv))
         return rv;
-    }
     rv = tr_resp_parse_event(d->scratch, data, len, &root);
     if (rv == APR_SUCCESS)
         rv = tr_named_event_dispatch(
             stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d, root, event, &e);
-    apr_pool_clear(d->scratch);
     return rv;
 }
 

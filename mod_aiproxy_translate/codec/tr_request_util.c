@@ -293,6 +293,27 @@ int tr_req_tool_allowed(const tr_request *req, const char *name)
     return 0;
 }
 
+int tr_req_tool_callable(const tr_request *req, const tr_tool *t)
+{
+    return req->tool_choice != TR_TOOL_CHOICE_NONE && (!t->type || !strcmp(t->type, "function")) &&
+           t->name && *t->name && tr_req_tool_allowed(req, t->name);
+}
+
+apr_array_header_t *tr_req_callable_tool_names(apr_pool_t *p, const tr_request *req)
+{
+    apr_array_header_t *names = NULL;
+
+    for (int i = 0; req->tools && i < req->tools->nelts; i++) {
+        const tr_tool *t = APR_ARRAY_IDX(req->tools, i, const tr_tool *);
+        if (!tr_req_tool_callable(req, t))
+            continue;
+        if (!names)
+            names = apr_array_make(p, req->tools->nelts, sizeof(const char *));
+        APR_ARRAY_PUSH(names, const char *) = t->name;
+    }
+    return names;
+}
+
 int tr_req_signed_by(const tr_block *b, aiproxy_proto proto)
 {
     return b->has_signature && b->signature && *b->signature && b->sig_proto == proto;

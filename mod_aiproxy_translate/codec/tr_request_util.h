@@ -110,6 +110,11 @@ const char *tr_req_join_text(apr_pool_t *p, const apr_array_header_t *blocks, tr
                              const char *sep);
 /* 1 when the client allowed tool name (no allowed list, or name is on it). */
 int tr_req_tool_allowed(const tr_request *req, const char *name);
+/* 1 when the model may call t: a function tool with a name, allowed, and tool choice not
+ * none. */
+int tr_req_tool_callable(const tr_request *req, const tr_tool *t);
+/* The names of the tools the model may call (const char *), or NULL when there are none. */
+apr_array_header_t *tr_req_callable_tool_names(apr_pool_t *p, const tr_request *req);
 /* 1 when block carries a signature minted by proto. */
 int tr_req_signed_by(const tr_block *b, aiproxy_proto proto);
 /* A 400 when req depends on server-side state only target_proto's own server holds. */

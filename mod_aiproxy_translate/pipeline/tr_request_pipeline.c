@@ -15,6 +15,7 @@
 #include "codec/tr_codec.h"
 #include "json/tr_jv.h"
 #include "codec/tr_embed.h"
+#include "codec/tr_request_util.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_forward.h"
 #include "pipeline/tr_thinking.h"
@@ -356,6 +357,7 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
     tr_jv *body = NULL;
     int rc;
 
+    out->tool_names = NULL; /* only a generation's answer may call tools */
     if (!codec)
         return tr_error_set(err, 500, "unknown upstream protocol");
     if (req->ir.operation == AIPROXY_OP_COUNT_TOKENS && !tr_dialect_counts_tokens(dialect))
@@ -398,5 +400,8 @@ int aiproxy_request_build(apr_pool_t *p, const aiproxy_request *req, const aipro
                            : codec->stream_framing ? codec->stream_framing
                                                    : AIPROXY_STREAM_SSE;
     out->accept = accept_for(out->upstream_stream);
+    /* A translated body offered the upstream the IR's tools: the answer may call them. */
+    if (req->decoded && !req->decode_status && body)
+        out->tool_names = tr_req_callable_tool_names(p, &req->ir);
     return 0;
 }

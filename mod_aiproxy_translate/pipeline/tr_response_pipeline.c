@@ -58,25 +58,28 @@ struct aiproxy_response {
     aiproxy_response_spec spec;
     apr_pool_t *pool;
     const tr_codec *upstream, *client;
-    int passthrough;              /* bytes straight through; the decoder only watches */
-    int reframe;                  /* Gemini chunks re-framed between SSE and a JSON array */
-    int count;                    /* a token count: the answer is read for its number */
-    int embed;                    /* embeddings: the answer is read for its vectors */
-    const char *envelope;         /* the member the upstream wraps answers in, or NULL */
-    apr_pool_t *envelope_scratch; /* one opened stream event, cleared after it */
+    int passthrough;      /* bytes straight through; the decoder only watches */
+    int reframe;          /* Gemini chunks re-framed between SSE and a JSON array */
+    int count;            /* a token count: the answer is read for its number */
+    int embed;            /* embeddings: the answer is read for its vectors */
+    const char *envelope; /* the member the upstream wraps answers in, or NULL */
+    /* One upstream event's working memory, cleared once the event has gone through: whatever
+     * every stage allocates for it (the opened envelope, an event-stream frame's names, a
+     * re-framed chunk, the decoder's parse tree and the encoder's pieces) lives here, so an
+     * open stream keeps one such pool, not one per stage. */
+    apr_pool_t *scratch;
+    int in_unit; /* an upstream event is going through (scratch is cleared after it) */
 
     tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
     tr_array_splitter *array;
     tr_es_decoder *frames_in; /* AWS event stream */
-    apr_pool_t *unit_scratch; /* one event-stream frame's names, cleared after it */
     tr_stream_decoder *decoder;
     int watching; /* passthrough: still parsing for info */
 
     tr_stream_encoder *encoder; /* client streams */
     tr_accumulator *acc;        /* client JSON from an upstream stream */
     tr_buf *frame;              /* re-framed output */
-    apr_pool_t *frame_scratch;  /* one re-framed chunk's parse tree, cleared after it */
     int frames;
 
     tr_buf *held;             /* passthrough stream: the event the upstream is still writing */
@@ -114,8 +117,6 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     if (!t->upstream || !t->client || !t->client->stream_encoding)
         return NULL; /* an unknown protocol, or an upstream-only one as the client */
     t->envelope = tr_dialect_answer_member(tr_dialect_for(spec->upstream_dialect));
-    if (t->envelope)
-        apr_pool_create(&t->envelope_scratch, p);
     /* Embeddings within a protocol pass too, like any JSON answer (checked, usage watched):
      * a large batch of vectors is never parsed into a tree. */
     t->passthrough = !t->count && !t->envelope && spec->client == spec->upstream &&
@@ -130,22 +131,22 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
         t->array = tr_array_splitter_create(p, TR_RESPONSE_MAX_EVENT);
     else if (spec->upstream_stream == AIPROXY_STREAM_EVENTSTREAM) {
         t->frames_in = tr_es_decoder_create(p, TR_ES_DEFAULT_MAX_FRAME);
-        apr_pool_create(&t->unit_scratch, p);
     } else
         t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
+    if (spec->upstream_stream != AIPROXY_STREAM_NONE || client_streams(t))
+        apr_pool_create(&t->scratch, p);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
-        t->decoder = t->upstream->stream_decoder_create(p);
+        t->decoder = t->upstream->stream_decoder_create(p, t->scratch, spec);
     t->watching = 1;
     if (t->passthrough && t->sse) {
         t->held = tr_buf_make(p, TR_RESPONSE_MAX_EVENT);
         t->boundary = (tr_sse_boundary) TR_SSE_BOUNDARY_INIT;
     }
 
-    if (t->reframe) {
+    if (t->reframe)
         t->frame = tr_buf_make(p, 0);
-        apr_pool_create(&t->frame_scratch, p);
-    } else if (!t->passthrough && client_streams(t))
-        t->encoder = tr_stream_encoder_create(p, t->client->stream_encoding, spec);
+    else if (!t->passthrough && client_streams(t))
+        t->encoder = tr_stream_encoder_create(p, t->scratch, t->client->stream_encoding, spec);
     else if (!t->passthrough && spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->acc = tr_accumulator_create(p, 0);
     return t;
@@ -206,16 +207,22 @@ static apr_status_t on_event(void *baton, const tr_event *ev)
 {
     aiproxy_response *t = baton;
 
+    apr_status_t rv = APR_SUCCESS;
+
     if (t->upstream_ended)
         return APR_SUCCESS; /* nothing counts after the end (Gemini chunks after finishReason) */
     observe(t, ev);
     if (ev->kind == TR_EV_MESSAGE_STOP || ev->kind == TR_EV_ERROR)
         t->upstream_ended = 1;
     if (t->encoder)
-        return tr_stream_encode(t->encoder, ev, t->sink);
-    if (t->acc)
-        return tr_accumulate(t->acc, ev);
-    return APR_SUCCESS;
+        rv = tr_stream_encode(t->encoder, ev, t->sink);
+    else if (t->acc)
+        rv = tr_accumulate(t->acc, ev);
+    /* Events replayed from a complete answer come one by one from a tree in t->pool: what the
+     * encoder made for one is not needed for the next. */
+    if (!t->in_unit && t->scratch)
+        apr_pool_clear(t->scratch);
+    return rv;
 }
 
 /* ---- Gemini re-framing --------------------------------------------------------------------- */
@@ -228,12 +235,11 @@ static void add_one_line_chunk(aiproxy_response *t, tr_buf *out, const char *chu
     tr_jv *value = NULL;
 
     if (memchr(chunk, '\n', len) || memchr(chunk, '\r', len))
-        value = tr_jv_parse(t->frame_scratch, chunk, len, &err);
+        value = tr_jv_parse(t->scratch, chunk, len, &err);
     if (value)
         tr_jv_write(out, value);
     else
         tr_buf_add(out, chunk, len);
-    apr_pool_clear(t->frame_scratch);
 }
 
 static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size_t len)
@@ -265,20 +271,40 @@ static apr_status_t write_frames_end(aiproxy_response *t)
 
 /* ---- upstream framing -------------------------------------------------------------------- */
 
+/* Around the work on one upstream event (or the end of the body): see t->scratch. */
+static void unit_begin(aiproxy_response *t)
+{
+    t->in_unit = 1;
+}
+
+static apr_status_t unit_end(aiproxy_response *t, apr_status_t rv)
+{
+    t->in_unit = 0;
+    apr_pool_clear(t->scratch);
+    return rv;
+}
+
+/* One upstream event (its name, or NULL) and data, already framed: opened, re-framed for a
+ * Gemini client, decoded into IR events for the encoder or the accumulator. */
+static apr_status_t decode_unit(aiproxy_response *t, const char *event, const char *data,
+                                apr_size_t len)
+{
+    apr_status_t rv;
+
+    if (t->envelope && data)
+        data = tr_envelope_open(t->scratch, t->envelope, data, len, &len);
+    if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
+        return rv;
+    return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+}
+
 static apr_status_t on_upstream_unit(void *baton, const char *event, const char *data,
                                      apr_size_t len)
 {
     aiproxy_response *t = baton;
-    apr_status_t rv;
 
-    if (t->envelope && data)
-        data = tr_envelope_open(t->envelope_scratch, t->envelope, data, len, &len);
-    if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
-        return rv;
-    rv = t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
-    if (t->envelope)
-        apr_pool_clear(t->envelope_scratch);
-    return rv;
+    unit_begin(t);
+    return unit_end(t, decode_unit(t, event, data, len));
 }
 
 static apr_status_t on_array_element(void *baton, const char *data, apr_size_t len)
@@ -306,11 +332,12 @@ static const char *frame_name(apr_pool_t *p, const tr_es_message *msg, const cha
 static apr_status_t on_frame(void *baton, const tr_es_message *msg)
 {
     aiproxy_response *t = baton;
-    apr_pool_t *p = t->unit_scratch;
-    const char *kind = tr_es_header_string(p, msg, ":message-type");
-    const char *name, *data = msg->payload;
+    apr_pool_t *p = t->scratch;
+    const char *kind, *name, *data = msg->payload;
     apr_size_t len = msg->payload_len;
-    apr_status_t rv;
+
+    unit_begin(t);
+    kind = tr_es_header_string(p, msg, ":message-type");
 
     if (!kind || !strcmp(kind, "event"))
         name = frame_name(p, msg, ":event-type");
@@ -323,9 +350,7 @@ static apr_status_t on_frame(void *baton, const tr_es_message *msg)
             tr_jv_pack(p, "{s:s?}", "message", tr_es_header_string(p, msg, ":error-message"));
         data = tr_jv_dump(p, body, &len);
     }
-    rv = on_upstream_unit(t, name, data, len);
-    apr_pool_clear(p);
-    return rv;
+    return unit_end(t, decode_unit(t, name, data, len));
 }
 
 static apr_status_t parse_upstream(aiproxy_response *t, const char *data, apr_size_t len)
@@ -594,7 +619,8 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
         return fail(t, 502,
                     upstream_broke ? "the upstream connection failed in the middle of the answer"
                                    : "the upstream's event stream ended inside a frame");
-    rv = t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t);
+    unit_begin(t);
+    rv = unit_end(t, t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t));
     if (rv != APR_SUCCESS)
         return rv;
     if (!t->upstream_ended)

@@ -2,7 +2,8 @@
 #include "pipeline/tr_stream_encoder.h"
 #include "tr_usage.h"
 
-tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, const tr_stream_encoding *encoding,
+tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                            const tr_stream_encoding *encoding,
                                             const aiproxy_response_spec *spec)
 {
     tr_stream_encoder *enc = apr_pcalloc(p, sizeof(*enc));
@@ -10,7 +11,7 @@ tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, const tr_stream_encod
     enc->encoding = encoding;
     enc->spec = *spec;
     enc->pool = p;
-    apr_pool_create(&enc->scratch, p);
+    enc->scratch = scratch;
     tr_buf_init(&enc->out, p, 0);
     enc->state = apr_pcalloc(p, encoding->state_size ? encoding->state_size : 1);
     if (encoding->init)
@@ -36,7 +37,6 @@ static apr_status_t flush(tr_buf *out, const aiproxy_sink *sink)
 apr_status_t tr_stream_encode(tr_stream_encoder *enc, const tr_event *ev, const aiproxy_sink *sink)
 {
     const tr_stream_encoding *encoding = enc->encoding;
-    apr_status_t rv;
 
     if (enc->ended)
         return APR_SUCCESS;
@@ -51,7 +51,5 @@ apr_status_t tr_stream_encode(tr_stream_encoder *enc, const tr_event *ev, const 
         encoding->on[ev->kind](enc, ev);
     if (ev->kind == TR_EV_MESSAGE_STOP || ev->kind == TR_EV_ERROR)
         enc->ended = 1;
-    rv = flush(&enc->out, sink);
-    apr_pool_clear(enc->scratch);
-    return rv;
+    return flush(&enc->out, sink);
 }

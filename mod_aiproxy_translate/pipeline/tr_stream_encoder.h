@@ -32,9 +32,11 @@ typedef struct {
 struct tr_stream_encoder {
     const tr_stream_encoding *encoding;
     aiproxy_response_spec spec;
-    apr_pool_t *pool;    /* lives as long as the stream */
-    apr_pool_t *scratch; /* cleared after every event */
-    tr_buf out;          /* one event's output, written to the sink after the event */
+    apr_pool_t *pool; /* lives as long as the stream */
+    /* For what one event's handler needs only while it runs: the caller's pool for the upstream
+     * event being worked on (the stream decoder's too), which the caller clears after it. */
+    apr_pool_t *scratch;
+    tr_buf out; /* one event's output, written to the sink after the event */
     /* Usage totals so far: MESSAGE_START's and every MESSAGE_DELTA's usage merged in before
      * their handler runs. */
     tr_usage usage;
@@ -42,7 +44,8 @@ struct tr_stream_encoder {
     int started, ended;
 };
 
-tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, const tr_stream_encoding *encoding,
+tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, apr_pool_t *scratch,
+                                            const tr_stream_encoding *encoding,
                                             const aiproxy_response_spec *spec);
 /* Encodes one event and writes its output to sink. Events after the end are ignored. */
 apr_status_t tr_stream_encode(tr_stream_encoder *enc, const tr_event *ev, const aiproxy_sink *sink);

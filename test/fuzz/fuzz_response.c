@@ -6,7 +6,8 @@
  * Byte 1 bits 5-6 choose the operation (generation, token count, embeddings, legacy
  * completion); embeddings take their flags from byte 0 bits 4-5 (their framing is always
  * one JSON body). Byte 1 bit 7 makes the upstream Kiro with the AWS event stream (bit 4 then:
- * fix the frames' checksums first, so mutations reach the Kiro decoder).
+ * fix the frames' checksums first, so mutations reach the Kiro decoder; bit 3 clear: the
+ * request offered tools, so calls written into the text are looked for).
  *
  * Oracles (translated paths only; passthrough and Gemini re-framing copy upstream bytes): a
  * JSON client gets exactly one JSON value; an SSE client gets events whose data is JSON (or
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tr_buf *out;
     aiproxy_sink sink;
     size_t piece;
-    int broke, copies_bytes, fix_frames;
+    int broke, copies_bytes, fix_frames, offers_tools;
 
     if (!initialized) {
         apr_initialize();
@@ -104,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         spec.upstream_stream = AIPROXY_STREAM_EVENTSTREAM;
     }
     fix_frames = (data[1] & 144) == 144;
+    offers_tools = spec.upstream == AIPROXY_PROTO_KIRO && !(data[1] & 8);
     spec.include_usage = data[1] & 1;
     broke = (data[1] >> 1) & 1;
     spec.client_model = (data[1] & 4) ? "m" : NULL;
@@ -127,6 +129,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          (spec.client == AIPROXY_PROTO_GEMINI && spec.client_stream != AIPROXY_STREAM_NONE));
 
     apr_pool_create(&p, NULL);
+    if (offers_tools) {
+        apr_array_header_t *names = apr_array_make(p, 3, sizeof(const char *));
+        APR_ARRAY_PUSH(names, const char *) = "get_weather";
+        APR_ARRAY_PUSH(names, const char *) = "search";
+        APR_ARRAY_PUSH(names, const char *) = "f";
+        spec.tool_names = names;
+    }
     if (fix_frames) { /* on a copy: the input is const */
         unsigned char *copy = apr_pmemdup(p, data, size);
         es_fix_checksums(copy, size);

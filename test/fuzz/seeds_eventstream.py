@@ -9,7 +9,7 @@ past the cap. Run it after changing the input layout.
 
 It also writes fuzz_response's Kiro seeds (corpus/fuzz_response/kiro_*): three spec bytes
 (fuzz_response.c: byte 0 the client and its framing, byte 1 bit 7 a Kiro upstream, bit 4 fix
-the checksums, byte 2 the piece size) then a Kiro answer.
+the checksums, bit 3 clear: tools offered, byte 2 the piece size) then a Kiro answer.
 """
 import json
 import os
@@ -104,6 +104,13 @@ VALIDATION = event("assistantResponseEvent",
                    {"_type": "com.amazon.aws.codewhisperer#ValidationException", "message": "bad"})
 USAGE = event("metadataEvent", {"tokenUsage": {"inputTokens": 12, "outputTokens": 7}})
 
+# Calls written into the text (the request offered get_weather, search and f): one cut across
+# events with brackets in its strings, an undeclared name, an unterminated one.
+TEXT_CALLS = event("assistantResponseEvent", {"content": "Sure. [Called get_weather with args: {\"ci"}) + \
+    event("assistantResponseEvent", {"content": "ty\": \"Paris [x] {\\\"y\\\"}\"}] and "}) + \
+    event("assistantResponseEvent", {"content": "[Called nope with args: {}] [Called search with "}) + \
+    event("assistantResponseEvent", {"content": "args: {\"q\": [1, {\"a\": \"]\"}]}][Called f with args: {"})
+
 # name: (client, client framing 0 JSON / 1 SSE / 2 JSON array, fix checksums, piece, stream)
 RESPONSE_SEEDS = {
     "kiro_anthropic_sse": (0, 1, 0, 6, THINK + TEXT + TOOL + METER + USAGE),
@@ -115,6 +122,10 @@ RESPONSE_SEEDS = {
     "kiro_anthropic_json_bad_crc": (0, 0, 0, 8, TEXT + frame([string(":event-type", "x")], b"{}",
                                                              bad_message=True) + TOOL),
     "kiro_responses_sse_cut": (2, 1, 0, 5, TEXT + TOOL[:37]),
+    "kiro_anthropic_sse_text_calls": (0, 1, 1, 9, TEXT_CALLS + USAGE),
+    "kiro_openai_json_text_calls": (1, 0, 0, 2, THINK + TEXT_CALLS + TOOL + USAGE),
+    "kiro_gemini_sse_text_calls_exception": (3, 1, 0, 17, TEXT_CALLS + EXCEPTION),
+    "kiro_responses_json_text_calls": (2, 0, 1, 30, TEXT_CALLS + TEXT),
 }
 
 

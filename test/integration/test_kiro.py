@@ -214,6 +214,85 @@ def test_tools_history_and_tool_call_answer(setup, stream):
         assert message["finish_reason"] == "tool_calls"
 
 
+def anthropic_tool_request(text, stream):
+    body = {"model": MODEL, "max_tokens": 100, "stream": stream,
+            "messages": [{"role": "user", "content": text}],
+            "tools": [{"name": "get_weather", "description": "Weather of a city",
+                       "input_schema": {"type": "object",
+                                        "properties": {"city": {"type": "string"}}}}]}
+    return "/v1/messages", body
+
+
+def text_and_calls(proto, stream, got):
+    """(text, [(id, name, arguments object)], stop reason) of an Anthropic or OpenAI answer."""
+    text, calls, stop = "", [], None
+    if proto == "anthropic" and stream:
+        args = {}
+        for name, data in got:
+            ev = json.loads(data)
+            if name == "content_block_start" and ev["content_block"]["type"] == "tool_use":
+                block = ev["content_block"]
+                calls.append([block["id"], block["name"], ev["index"]])
+                args[ev["index"]] = ""
+            elif name == "content_block_delta" and ev["delta"]["type"] == "text_delta":
+                text += ev["delta"]["text"]
+            elif name == "content_block_delta" and ev["delta"]["type"] == "input_json_delta":
+                args[ev["index"]] += ev["delta"]["partial_json"]
+            elif name == "message_delta":
+                stop = ev["delta"]["stop_reason"]
+        calls = [(i, n, json.loads(args[index])) for i, n, index in calls]
+    elif proto == "anthropic":
+        body = json.loads(got)
+        text = "".join(b["text"] for b in body["content"] if b["type"] == "text")
+        calls = [(b["id"], b["name"], b["input"]) for b in body["content"]
+                 if b["type"] == "tool_use"]
+        stop = body["stop_reason"]
+    elif stream:
+        parts = {}
+        for _, data in got:
+            if data == "[DONE]":
+                continue
+            for choice in json.loads(data).get("choices", []):
+                text += choice["delta"].get("content") or ""
+                for call in choice["delta"].get("tool_calls") or []:
+                    part = parts.setdefault(call["index"], ["", "", ""])
+                    part[0] += call.get("id") or ""
+                    part[1] += call["function"].get("name") or ""
+                    part[2] += call["function"].get("arguments") or ""
+                stop = choice.get("finish_reason") or stop
+        calls = [(i, n, json.loads(a)) for i, n, a in parts.values()]
+    else:
+        choice = json.loads(got)["choices"][0]
+        text = choice["message"]["content"] or ""
+        calls = [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+                 for c in choice["message"].get("tool_calls") or []]
+        stop = choice["finish_reason"]
+    return text, calls, stop
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("proto", ["anthropic", "openai"])
+def test_tool_call_written_into_the_text(setup, proto, stream):
+    """Kiro sometimes writes a call into its text ("[Called get_weather with args: {...}]", cut
+    across events) instead of toolUseEvent frames: the client gets a real tool call of its
+    protocol, the text around it, and a tool-use stop."""
+    gw, mock = setup
+    build = anthropic_tool_request if proto == "anthropic" else openai_tool_request
+    path, body = build("[mock:tool,text-tool] weather?", stream)
+    status, got = ask(gw, proto, body, stream, path=path)
+    assert status == 200, got
+    ctx = sent_body(provider_requests(mock, "kiro")[-1])["conversationState"]["currentMessage"]
+    assert ctx["userInputMessage"]["userInputMessageContext"]["tools"]
+    text, calls, stop = text_and_calls(proto, stream, got)
+    assert text.strip() == "Calling it."
+    assert "[Called" not in text
+    assert len(calls) == 1
+    call_id, name, args = calls[0]
+    assert name == "get_weather" and args == {"arg": "mock"}
+    assert re.fullmatch(r"tooluse_[0-9a-f]{24}", call_id)
+    assert stop == ("tool_use" if proto == "anthropic" else "tool_calls")
+
+
 def test_thinking_and_usage_reach_an_anthropic_client(setup):
     gw, _ = setup
     status, got = ask(gw, "anthropic", "[mock:think] hi", False)

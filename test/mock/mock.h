@@ -81,6 +81,7 @@ typedef struct {
     apr_int64_t quota;       /* [mock:quota=SECONDS]: quota exhausted until then, < 0 = none */
     int bad_crc;             /* [mock:bad-crc]: an event-stream frame with a wrong checksum */
     int no_capacity;         /* [mock:no-capacity]: Code Assist's 503 "No capacity available" */
+    int text_tool;           /* [mock:text-tool]: Kiro writes the tool call into its text */
 } mock_scenario;
 
 void mock_scenario_init(mock_scenario *sc);

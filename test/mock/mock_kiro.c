@@ -5,7 +5,9 @@
  * (its input in string fragments, then stop), meteringEvent, contextUsageEvent and a
  * metadataEvent with the token usage. Errors are AWS JSON ({"message", "reason"}); the quota
  * answer is 402 MONTHLY_REQUEST_COUNT. [mock:bad-crc] spoils the message checksum of the frame
- * after the first text event, so the gateway has a corrupt stream to refuse. */
+ * after the first text event, so the gateway has a corrupt stream to refuse. [mock:text-tool]
+ * (with tool) writes the call into the text instead, as Kiro sometimes does:
+ * "[Called <name> with args: {...}]", cut across three events. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -107,7 +109,17 @@ static void kiro_reply(const mock_call *c, const mock_plan *p, mock_reply *out)
         event(out, "assistantResponseEvent", json_pack("{s:s%}", "content", piece->s, piece->len),
               c->sc.bad_crc && text_frames++ == 1);
     }
-    if (p->tool_name) {
+    if (p->tool_name && c->sc.text_tool) {
+        apr_size_t half = strlen(p->tool_args_full) / 2;
+        const char *pieces[] = {
+            "Calling it. [Cal",
+            apr_psprintf(c->pool, "led %s with args: %.*s", p->tool_name, (int) half,
+                         p->tool_args_full),
+            apr_psprintf(c->pool, "%s]", p->tool_args_full + half),
+        };
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++)
+            event(out, "assistantResponseEvent", json_pack("{s:s}", "content", pieces[i]), 0);
+    } else if (p->tool_name) {
         for (int i = 0; i < p->tool_args->nelts; i++) {
             const mock_piece *piece = &APR_ARRAY_IDX(p->tool_args, i, mock_piece);
             event(out, "toolUseEvent",

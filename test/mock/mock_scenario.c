@@ -55,6 +55,8 @@ static void apply_item(const char *item, apr_size_t len, mock_scenario *sc)
         } else if (name_is(item, name_len, "no-capacity")) {
             sc->no_capacity = 1;
             sc->status = 503;
+        } else if (name_is(item, name_len, "text-tool")) {
+            sc->text_tool = 1;
         }
         return;
     }

@@ -756,6 +756,43 @@ static json_t *kiro_current(json_t *body)
         "content");
 }
 
+/* The upstream request names the tools its body offered (the answer may call only these, and
+ * Kiro may write such a call into its text): function tools the tool choice allows. */
+static void test_kiro_offered_tool_names(void **state)
+{
+    fixture *f = *state;
+    aiproxy_upstream_request out;
+    aiproxy_error err = {0};
+    const char *tools = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}},"
+                        "{\"type\":\"function\",\"function\":{\"name\":\"b\"}}]";
+    const char *msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+
+    assert_non_null(build_kiro(f->p, apr_psprintf(f->p, "{\"model\":\"m\",%s,%s}", msgs, tools),
+                               NULL, 1, &out, &err));
+    assert_non_null(out.tool_names);
+    assert_int_equal(out.tool_names->nelts, 2);
+    assert_string_equal(APR_ARRAY_IDX(out.tool_names, 0, const char *), "a");
+    assert_string_equal(APR_ARRAY_IDX(out.tool_names, 1, const char *), "b");
+    assert_non_null(build_kiro(
+        f->p, apr_psprintf(f->p, "{\"model\":\"m\",%s,%s,\"tool_choice\":\"none\"}", msgs, tools),
+        NULL, 1, &out, &err));
+    assert_null(out.tool_names);
+    assert_non_null(build_kiro(
+        f->p,
+        apr_psprintf(f->p,
+                     "{\"model\":\"m\",%s,%s,\"tool_choice\":{\"type\":\"allowed_tools\","
+                     "\"allowed_tools\":{\"mode\":\"auto\",\"tools\":[{\"type\":\"function\","
+                     "\"function\":{\"name\":\"b\"}}]}}}",
+                     msgs, tools),
+        NULL, 1, &out, &err));
+    assert_non_null(out.tool_names);
+    assert_int_equal(out.tool_names->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(out.tool_names, 0, const char *), "b");
+    assert_non_null(
+        build_kiro(f->p, apr_psprintf(f->p, "{\"model\":\"m\",%s}", msgs), NULL, 1, &out, &err));
+    assert_null(out.tool_names);
+}
+
 /* Always the AWS event stream, whatever the client asked; the login's profile when it has one;
  * a token count has no Kiro endpoint. */
 static void test_kiro_framing_and_profile(void **state)
@@ -1043,6 +1080,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_huge_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kiro_framing_and_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kiro_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kiro_offered_tool_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anthropic_max_tokens_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_cleaning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_schema_ref_bomb, setup, teardown),

@@ -412,6 +412,18 @@ static const char *kiro_stream(const char *which, apr_size_t *len)
         kiro_event(b, "meteringEvent", "{\"unit\":\"credit\",\"usage\":0.02}");
         kiro_event(b, "contextUsageEvent", "{\"contextUsagePercentage\":1.5}");
         kiro_event(b, "metadataEvent", "{\"tokenUsage\":{\"inputTokens\":12,\"outputTokens\":7}}");
+    } else if (!strcmp(which, "texttools")) {
+        /* Calls written into the text, split across events: a declared one becomes a tool
+         * call, an undeclared one stays text. */
+        kiro_event(b, "assistantResponseEvent", "{\"content\":\"Let me look. [Cal\"}");
+        kiro_event(b, "assistantResponseEvent",
+                   "{\"content\":\"led get_weather with args: {\\\"city\\\":\"}");
+        kiro_event(b, "assistantResponseEvent",
+                   "{\"content\":\" \\\"Paris [FR] {x}\\\"}] and [Called unknown with args: "
+                   "{}]\"}");
+        kiro_event(b, "assistantResponseEvent",
+                   "{\"content\":\"[Called screenshot with args: {}]\"}");
+        kiro_event(b, "metadataEvent", "{\"usage\":{\"inputTokens\":30,\"outputTokens\":11}}");
     } else {
         kiro_event(b, "assistantResponseEvent", "{\"content\":\"Let me look.\"}");
         kiro_event(b, "toolUseEvent",
@@ -432,6 +444,19 @@ static const char *kiro_stream(const char *which, apr_size_t *len)
     return apr_pstrmemdup(pool, b->data, b->len);
 }
 
+/* A Kiro answer for client, to a request that offered the goldens' tools. */
+static aiproxy_response_spec kiro_spec(aiproxy_proto client, aiproxy_stream_mode client_stream)
+{
+    aiproxy_response_spec spec =
+        make_spec(client, client_stream, AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    apr_array_header_t *names = apr_array_make(pool, 2, sizeof(const char *));
+
+    APR_ARRAY_PUSH(names, const char *) = "get_weather";
+    APR_ARRAY_PUSH(names, const char *) = "screenshot";
+    spec.tool_names = names;
+    return spec;
+}
+
 static void run_kiro_pair(const char *which, aiproxy_proto client)
 {
     const char *base = apr_psprintf(pool, "streams/kiro_%s", which);
@@ -441,21 +466,20 @@ static void run_kiro_pair(const char *which, aiproxy_proto client)
     aiproxy_response_spec spec;
     run_result sse, json;
 
-    spec = make_spec(client, AIPROXY_STREAM_SSE, AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    spec = kiro_spec(client, AIPROXY_STREAM_SSE);
     sse = translate_every_split(&spec, in, len);
     assert_int_equal(sse.info.seen_error, 0);
     assert_int_equal(sse.info.seen_content, 1);
     assert_int_equal(sse.info.output_tokens, !strcmp(which, "text") ? 7 : 11);
     check_text_golden(apr_psprintf(pool, "%s.to_%s.sse", base, cname), sse.output);
 
-    spec = make_spec(client, AIPROXY_STREAM_NONE, AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    spec = kiro_spec(client, AIPROXY_STREAM_NONE);
     json = translate_every_split(&spec, in, len);
     assert_int_equal(json.info.seen_error, 0);
     check_json_golden(apr_psprintf(pool, "%s.to_%s.json", base, cname), json.output);
 
     if (client == AIPROXY_PROTO_GEMINI) {
-        spec = make_spec(client, AIPROXY_STREAM_JSON_ARRAY, AIPROXY_PROTO_KIRO,
-                         AIPROXY_STREAM_EVENTSTREAM);
+        spec = kiro_spec(client, AIPROXY_STREAM_JSON_ARRAY);
         check_text_golden(apr_psprintf(pool, "%s.to_gemini.jsonarray", base),
                           translate_every_split(&spec, in, len).output);
     }
@@ -466,9 +490,11 @@ static void run_kiro_pair(const char *which, aiproxy_proto client)
 
 static void test_kiro_goldens(void **state)
 {
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+    static const char *const kiro_cases[] = {"text", "tools", "texttools"};
+
+    for (size_t c = 0; c < sizeof(kiro_cases) / sizeof(kiro_cases[0]); c++)
         for (int client = 0; client < AIPROXY_PROTO_COUNT; client++)
-            run_kiro_pair(cases[c], (aiproxy_proto) client);
+            run_kiro_pair(kiro_cases[c], (aiproxy_proto) client);
 }
 
 /* What each client's stream ends with when the upstream failed mid-answer. */
@@ -524,6 +550,53 @@ static void test_kiro_corrupt_and_cut_streams(void **state)
         assert_non_null(strstr(r.output, "event stream is corrupt"));
         assert_int_equal(r.info.seen_error, 1);
     }
+}
+
+/* A call written into the text counts only for a tool the request offered: without tools the
+ * text passes unchanged and the answer ends as a turn. Text held as a possible call is never
+ * lost: it goes on before thinking, a toolUseEvent, an exception, and at the end. */
+static void test_kiro_text_calls_edges(void **state)
+{
+    apr_size_t len;
+    const char *in = kiro_stream("texttools", &len);
+    aiproxy_response_spec spec = make_spec(AIPROXY_PROTO_OPENAI, AIPROXY_STREAM_NONE,
+                                           AIPROXY_PROTO_KIRO, AIPROXY_STREAM_EVENTSTREAM);
+    run_result r = translate_every_split(&spec, in, len);
+    tr_buf *b;
+
+    assert_non_null(strstr(r.output, "Let me look. [Called get_weather with args: "
+                                     "{\\\"city\\\": \\\"Paris [FR] {x}\\\"}]"));
+    assert_null(strstr(r.output, "tool_calls\""));
+    assert_non_null(strstr(r.output, "\"finish_reason\":\"stop\""));
+
+    spec = kiro_spec(AIPROXY_PROTO_ANTHROPIC, AIPROXY_STREAM_NONE);
+    b = tr_buf_make(pool, 0);
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"a [Called get_weather\"}");
+    kiro_event(b, "reasoningContentEvent", "{\"text\":\"hmm\"}");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"b [Called screenshot with\"}");
+    kiro_event(b, "toolUseEvent",
+               "{\"toolUseId\":\"t1\",\"name\":\"screenshot\",\"input\":{},\"stop\":true}");
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"c [Called get_weather with args: {\"}");
+    r = translate_every_split(&spec, b->data, b->len);
+    assert_non_null(strstr(r.output, "\"text\":\"a [Called get_weather\""));
+    assert_non_null(strstr(r.output, "\"thinking\":\"hmm\""));
+    assert_non_null(strstr(r.output, "\"text\":\"b [Called screenshot with\""));
+    assert_non_null(strstr(r.output, "\"text\":\"c [Called get_weather with args: {\""));
+    assert_non_null(strstr(r.output, "\"stop_reason\":\"tool_use\""));
+    assert_true(strstr(r.output, "a [Called") < strstr(r.output, "hmm") &&
+                strstr(r.output, "hmm") < strstr(r.output, "b [Called") &&
+                strstr(r.output, "b [Called") < strstr(r.output, "\"t1\"") &&
+                strstr(r.output, "\"t1\"") < strstr(r.output, "c [Called"));
+
+    b = tr_buf_make(pool, 0);
+    kiro_event(b, "assistantResponseEvent", "{\"content\":\"held [Called screenshot\"}");
+    kiro_frame(b, "exception", ":exception-type", "ThrottlingException", "{\"message\":\"x\"}");
+    spec.client_stream = AIPROXY_STREAM_SSE;
+    r = translate_every_split(&spec, b->data, b->len);
+    /* "held " goes on at once, the rest when the exception comes */
+    assert_non_null(strstr(r.output, "\"text\":\"[Called screenshot\""));
+    assert_non_null(strstr(r.output, "event: error"));
+    assert_true(strstr(r.output, "[Called screenshot") < strstr(r.output, "event: error"));
 }
 
 /* Exception and error frames, and a payload naming an exception, end the answer with the
@@ -1274,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_kiro_goldens),
         cmocka_unit_test(test_kiro_corrupt_and_cut_streams),
         cmocka_unit_test(test_kiro_exceptions),
+        cmocka_unit_test(test_kiro_text_calls_edges),
         cmocka_unit_test(test_kiro_tool_without_stop),
         cmocka_unit_test(test_kiro_frame_names_cannot_pass_for_others),
     };
