@@ -190,9 +190,10 @@ def gateway_pids(gw):
     return [gw.pid()] + gw.children()
 
 
-def hold_streams(client, n, hold_seconds, gw):
+def hold_streams(client, upstream, n, hold_seconds, gw):
     """Once every stream has its first event: the gateway's PSS with them all open, and its
-    CPU against the events the client counted over HOLD seconds."""
+    CPU (and the load's: the client's and the upstream's) against the events the client
+    counted over HOLD seconds."""
     client.opened()
     time.sleep(1.0)
     pids = gateway_pids(gw)
@@ -200,12 +201,13 @@ def hold_streams(client, n, hold_seconds, gw):
     if os.environ.get("CAPACITY_BREAKDOWN"):
         print(f"  breakdown with {n} streams open: "
               f"{pss_by_kind(pids, int(os.environ['CAPACITY_BREAKDOWN']))}", flush=True)
-    cpu0, snap0 = cpu_seconds(pids), client.snap()
+    load = [client.proc.pid, upstream.pid]
+    cpu0, load0, snap0 = cpu_seconds(pids), cpu_seconds(load), client.snap()
     time.sleep(hold_seconds)
-    cpu1, snap1 = cpu_seconds(pids), client.snap()
+    cpu1, load1, snap1 = cpu_seconds(pids), cpu_seconds(load), client.snap()
     pss_hold = pss_kib(pids)
-    events = snap1["events"] - snap0["events"]
-    return max(pss_open, pss_hold), (cpu1 - cpu0) / max(1, events), \
+    events = max(1, snap1["events"] - snap0["events"])
+    return max(pss_open, pss_hold), (cpu1 - cpu0) / events, (load1 - load0) / events, \
         events / max(1e-9, snap1["t"] - snap0["t"])
 
 
@@ -239,7 +241,8 @@ def measure(n, args):
         # A stream that receives nothing for this long has failed: several event intervals.
         timeout = max(60.0, 4 * args.interval)
         client = Client(gw_port, n, args.ramp, timeout, path, json.dumps(payload))
-        pss_open, cpu_per_event, event_rate = hold_streams(client, n, args.hold, gw)
+        pss_open, cpu_per_event, load_cpu_per_event, event_rate = hold_streams(
+            client, upstream, n, args.hold, gw)
         final = client.wait_final()
     finally:
         if client:
@@ -259,6 +262,7 @@ def measure(n, args):
         "first_p50_s": nan if final["first_p50_s"] is None else final["first_p50_s"],
         "first_p99_s": nan if final["first_p99_s"] is None else final["first_p99_s"],
         "cpu_us_per_event": cpu_per_event * 1e6, "events_per_s": event_rate,
+        "load_cpu_us_per_event": load_cpu_per_event * 1e6,
     }
 
 
@@ -306,7 +310,8 @@ def main():
               f"{r['first_p99_s'] * 1000:.0f} ms|p50 <= 100 ms|{int(r['first_p50_s'] <= 0.1)}|"
               f"{note}")
         print(f"FIGURE CPU per event|{r['cpu_us_per_event']:.0f} us|-|-|{note}, "
-              f"{r['events_per_s']:.0f} events/s while holding")
+              f"{r['events_per_s']:.0f} events/s while holding (client and upstream: "
+              f"{r['load_cpu_us_per_event']:.0f} us per event)")
 
 
 if __name__ == "__main__":

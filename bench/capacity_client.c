@@ -422,7 +422,9 @@ static void stream_readable(struct stream *s)
         ssize_t n = read(s->fd, buf, sizeof buf);
         if (n > 0) {
             s->last_ns = cap_now_ns();
-            if (stream_input(s, buf, (size_t) n))
+            /* A short read took all there was: epoll (level-triggered) reports the rest,
+             * which spares every event a second read that would only say EAGAIN. */
+            if (stream_input(s, buf, (size_t) n) || (size_t) n < sizeof buf)
                 return;
             continue;
         }
