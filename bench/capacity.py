@@ -13,7 +13,10 @@ gateway's memory (PSS of the parent and every child, so shared pages count once)
 Printed figures (FIGURE lines like bench.py):
   memory per open stream   (PSS with the streams open - PSS idle) / streams     target <= 64 KiB
   first event latency      p50 and p99 from request sent to first event        p50 <= 0.1 s
-  CPU per event            gateway utime+stime / events delivered while holding
+                           (--ramp requests in flight at once: mostly their queueing, about
+                           ramp / the rate at which the gateway opens streams)
+  CPU per event            gateway utime+stime / events delivered while holding (and, as a
+                           check that the load stays small, the client's and upstream's)
 
     bench/capacity.py --streams 1000                      # one size
     bench/capacity.py --streams 1000,5000,10000 --translated
@@ -194,7 +197,7 @@ def hold_streams(client, upstream, n, hold_seconds, gw):
     """Once every stream has its first event: the gateway's PSS with them all open, and its
     CPU (and the load's: the client's and the upstream's) against the events the client
     counted over HOLD seconds."""
-    client.opened()
+    opened = client.opened()
     time.sleep(1.0)
     pids = gateway_pids(gw)
     pss_open = pss_kib(pids)
@@ -207,8 +210,9 @@ def hold_streams(client, upstream, n, hold_seconds, gw):
     cpu1, load1, snap1 = cpu_seconds(pids), cpu_seconds(load), client.snap()
     pss_hold = pss_kib(pids)
     events = max(1, snap1["events"] - snap0["events"])
-    return max(pss_open, pss_hold), (cpu1 - cpu0) / events, (load1 - load0) / events, \
-        events / max(1e-9, snap1["t"] - snap0["t"])
+    return {"pss_open": max(pss_open, pss_hold), "open_s": opened["t"],
+            "cpu_per_event": (cpu1 - cpu0) / events, "load_cpu_per_event": (load1 - load0) / events,
+            "events_per_s": events / max(1e-9, snap1["t"] - snap0["t"])}
 
 
 def measure(n, args):
@@ -241,8 +245,7 @@ def measure(n, args):
         # A stream that receives nothing for this long has failed: several event intervals.
         timeout = max(60.0, 4 * args.interval)
         client = Client(gw_port, n, args.ramp, timeout, path, json.dumps(payload))
-        pss_open, cpu_per_event, load_cpu_per_event, event_rate = hold_streams(
-            client, upstream, n, args.hold, gw)
+        held = hold_streams(client, upstream, n, args.hold, gw)
         final = client.wait_final()
     finally:
         if client:
@@ -257,12 +260,13 @@ def measure(n, args):
         "streams": n, "servers": servers, "threads": args.threads_per_child,
         "ok": final["ok"], "ended": final["ended"], "failed": final["failed"],
         "failures": final["failures"],
-        "pss_idle_mib": pss_idle / 1024, "pss_open_mib": pss_open / 1024,
-        "kib_per_stream": (pss_open - pss_idle) / max(1, final["ok"]),
+        "pss_idle_mib": pss_idle / 1024, "pss_open_mib": held["pss_open"] / 1024,
+        "kib_per_stream": (held["pss_open"] - pss_idle) / max(1, final["ok"]),
         "first_p50_s": nan if final["first_p50_s"] is None else final["first_p50_s"],
         "first_p99_s": nan if final["first_p99_s"] is None else final["first_p99_s"],
-        "cpu_us_per_event": cpu_per_event * 1e6, "events_per_s": event_rate,
-        "load_cpu_us_per_event": load_cpu_per_event * 1e6,
+        "open_s": held["open_s"],
+        "cpu_us_per_event": held["cpu_per_event"] * 1e6, "events_per_s": held["events_per_s"],
+        "load_cpu_us_per_event": held["load_cpu_per_event"] * 1e6,
     }
 
 
@@ -308,7 +312,7 @@ def main():
               f"open {r['pss_open_mib']:.0f} MiB (PSS)")
         print(f"FIGURE first event p50 / p99|{r['first_p50_s'] * 1000:.0f} ms / "
               f"{r['first_p99_s'] * 1000:.0f} ms|p50 <= 100 ms|{int(r['first_p50_s'] <= 0.1)}|"
-              f"{note}")
+              f"{note}, {args.ramp} opening at once, all open in {r['open_s']:.1f} s")
         print(f"FIGURE CPU per event|{r['cpu_us_per_event']:.0f} us|-|-|{note}, "
               f"{r['events_per_s']:.0f} events/s while holding (client and upstream: "
               f"{r['load_cpu_us_per_event']:.0f} us per event)")
