@@ -19,7 +19,7 @@ LIBS_COMMON := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Modules: what each core and glue needs beyond httpd and APR, which httpd has loaded already.
 LIBS_TRANSLATE = -lzstd -lz -lbrotlienc -lbrotlidec
 LIBS_ROUTER    = -ljansson -lyaml -lzstd -lz -lbrotlienc -lbrotlidec
-LIBS_OAUTH     = -ljansson -lcrypto $(shell pkg-config --libs libcurl 2>/dev/null)
+LIBS_OAUTH     = -ljansson -lcrypto -lhiredis $(shell pkg-config --libs libcurl 2>/dev/null)
 LIBS_MOCK      = -ljansson -lz -lzstd -lbrotlidec
 # Programs linking the core libraries (tests, fuzz replays, fuzzers, benchmark, tools).
 LIBS_CORE      = -lapr-1 -laprutil-1 $(LIBS_COMMON) -lcrypto

@@ -14,7 +14,7 @@ packages_of() {
     case "$1" in
         build) echo "make gcc pkg-config apache2-dev libapr1-dev libaprutil1-dev libjansson-dev \
                      libyaml-dev libzstd-dev libbrotli-dev zlib1g-dev libssl-dev \
-                     libcurl4-openssl-dev" ;;
+                     libcurl4-openssl-dev libhiredis-dev" ;;
         unit)  echo "libcmocka-dev" ;;
         run)   echo "apache2" ;;
         test)  echo "apache2-utils python3 python3-pytest python3-cryptography ca-certificates \

@@ -27,7 +27,7 @@
 #include "aiproxy_translate.h"
 
 #define AIPROXY_CREDENTIAL_GROUP   "aiproxy_credential"
-#define AIPROXY_CREDENTIAL_VERSION "2" /* 2: aiproxy_credential.project */
+#define AIPROXY_CREDENTIAL_VERSION "3" /* 2: aiproxy_credential.project; 3: shared_* */
 /* The provider of plain API keys (token= settings), built into mod_aiproxy. */
 #define AIPROXY_CREDENTIAL_STATIC "static"
 
@@ -43,6 +43,10 @@ typedef struct {
     const apr_array_header_t *auth_files; /* const char *: credential files (auth_file=) */
     const char *token_url;                /* token endpoint override, or NULL */
     long breaker_open_seconds;            /* the breaker period, for refusals */
+    /* Its virtual host's AIProxySharedState: "redis" or "memcache" and host:port[,...], or
+     * NULL (nothing shared). */
+    const char *shared_store;
+    const char *shared_address;
 } aiproxy_credential_upstream;
 
 /* One credential, as the handler holds it between next and report. */

@@ -179,7 +179,8 @@ void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t 
 
 /* ---- each upstream's provider -------------------------------------------------------------- */
 
-static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_upstream *up)
+static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_shared_spec *shared,
+                                            const aip_upstream *up)
 {
     aiproxy_credential_upstream d = {
         .name = up->name,
@@ -192,6 +193,8 @@ static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_ups
         .auth_files = up->auth_files,
         .token_url = up->token_url,
         .breaker_open_seconds = cfg->breaker_open_seconds,
+        .shared_store = shared ? shared->provider : NULL,
+        .shared_address = shared ? shared->address : NULL,
     };
     return d;
 }
@@ -212,11 +215,12 @@ static void take_out(server_rec *s, aip_upstream *up, const char *why)
 aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_config *cfg)
 {
     aip_credentials *all = apr_pcalloc(pconf, sizeof(*all) * (cfg->upstreams->nelts + 1));
+    const aip_server_conf *conf = ap_get_module_config(s->module_config, &aiproxy_module);
 
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, aip_upstream *);
         const char *name = up->oauth ? up->api_type : AIPROXY_CREDENTIAL_STATIC;
-        aiproxy_credential_upstream described = describe(cfg, up);
+        aiproxy_credential_upstream described = describe(cfg, conf->shared, up);
         const char *why;
 
         all[i].provider =

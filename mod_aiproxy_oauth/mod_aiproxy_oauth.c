@@ -70,6 +70,8 @@ static void *merge_server_conf(apr_pool_t *p, void *basep, void *addp)
         conf->proxy = base->proxy, conf->proxy_set = base->proxy_set;
     if (!add->ca_file_set)
         conf->ca_file = base->ca_file, conf->ca_file_set = base->ca_file_set;
+    if (!add->shared_key_set)
+        conf->shared_key = base->shared_key, conf->shared_key_set = base->shared_key_set;
     conf->client_ids = apr_table_overlay(p, base->client_ids, add->client_ids);
     /* The vhost's overrides come last, so they win (oa_header_value takes the last). */
     conf->headers = apr_array_append(p, base->headers, add->headers);
@@ -201,6 +203,9 @@ static const command_rec oauth_cmds[] = {
                   "AIProxyOAuthClientID <api type> <client id>: the OAuth client refreshing"),
     AP_INIT_TAKE3("AIProxyOAuthHeader", cmd_header, NULL, RSRC_CONF,
                   "AIProxyOAuthHeader <api type> <name> <value>: an identity header's value"),
+    AP_INIT_TAKE1("AIProxySharedStateKey", oa_cmd_shared_key, NULL, RSRC_CONF,
+                  "File of the 32-byte key sealing OAuth tokens shared through "
+                  "AIProxySharedState redis (openssl rand -hex 32), or none (default none)"),
     {NULL},
 };
 
@@ -272,6 +277,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, after_aiproxy, NULL, APR_HOOK_MIDDLE);
     oa_provider_register(p);
+    oa_redis_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(aiproxy_oauth) = {

@@ -11,6 +11,8 @@
 #include "aiproxy_credential.h"
 #include "oa_credential.h"
 #include "oa_refresh.h"
+#include "oa_seal.h"
+#include "oa_shared.h"
 #include "oa_slot.h"
 
 /* Defaults of the directives (docs/directives.md). */
@@ -40,8 +42,10 @@ typedef struct {
     int proxy_set;
     const char *ca_file; /* NULL: libcurl's (the system's) CA bundle */
     int ca_file_set;
-    apr_table_t *client_ids;     /* api type -> client id */
-    apr_array_header_t *headers; /* oa_header, overriding the defaults */
+    apr_table_t *client_ids;       /* api type -> client id */
+    apr_array_header_t *headers;   /* oa_header, overriding the defaults */
+    const oa_seal_key *shared_key; /* AIProxySharedStateKey; NULL: tokens are not shared */
+    int shared_key_set;
 } oa_server_conf;
 
 struct oa_source;
@@ -53,6 +57,8 @@ typedef struct {
     apr_uint64_t identity; /* oa_slot_identity of upstream and path */
     oa_slot *slot;         /* set in post_config, when the shared memory exists */
     struct oa_source *source;
+    /* Its entries' common prefix in the shared store (oa_shared.h); NULL: not shared. */
+    const char *shared_prefix;
 } oa_file;
 
 /* One upstream served by this module. */
@@ -67,6 +73,10 @@ typedef struct oa_source {
     server_rec *server;           /* its virtual host, for logs */
     int count;
     oa_file *files;
+    /* Where its tokens, refresh lease and cooldowns are shared with other gateways, and the
+     * key sealing them; NULL: this server keeps them to itself. */
+    struct oa_redis *redis;
+    const oa_seal_key *seal_key;
 } oa_source;
 
 extern module AP_MODULE_DECLARE_DATA aiproxy_oauth_module;
@@ -131,6 +141,52 @@ int oa_project_needed(oa_provider provider);
  * discovered now (under f's lease; or waited for while another child holds it). 0, or -1 when
  * f cannot serve now (it is then cooling down, or its token marked refused). */
 int oa_project_ensure(apr_pool_t *p, oa_file *f, oa_slot_tokens *view);
+
+/* mod_aiproxy_oauth_redis.c: one bounded Redis connection per child and store (hiredis). */
+typedef struct oa_redis oa_redis;
+typedef enum {
+    OA_REDIS_OK = 0, /* done (a GET found a value) */
+    OA_REDIS_NONE,   /* a GET found nothing; a SET NX found the key taken */
+    OA_REDIS_DOWN    /* not reachable, too slow, resting after a failure, or an error answer */
+} oa_redis_status;
+/* The store at address (host:port, the first of a list), one per address and configuration
+ * load. NULL, or why not. */
+const char *oa_redis_open(apr_pool_t *pconf, server_rec *s, const char *address, oa_redis **out);
+const char *oa_redis_label(const oa_redis *r);
+oa_redis_status oa_redis_get(oa_redis *r, apr_pool_t *p, const char *key, char **value,
+                             apr_size_t *len);
+/* SET key value PX ttl [NX when if_absent]. */
+oa_redis_status oa_redis_set(oa_redis *r, apr_pool_t *p, const char *key, const char *value,
+                             apr_size_t len, apr_interval_time_t ttl, int if_absent);
+/* DEL key, only while it holds value. */
+oa_redis_status oa_redis_del_if(oa_redis *r, apr_pool_t *p, const char *key, const char *value);
+void oa_redis_register_hooks(apr_pool_t *p);
+
+/* mod_aiproxy_oauth_shared.c: tokens, refresh lease and cooldowns shared between gateways. */
+const char *oa_cmd_shared_key(cmd_parms *cmd, void *dummy, const char *path);
+/* Share src's state as up's AIProxySharedState says (and the key allows), at setup. */
+void oa_shared_setup(apr_pool_t *pconf, server_rec *s, const aiproxy_credential_upstream *up,
+                     oa_source *src);
+/* The tokens another gateway stored for f: 1 and *out, 0 none (or not shared), -1 the store
+ * failed. */
+int oa_shared_fetch(apr_pool_t *p, const oa_file *f, oa_shared_tokens *out);
+/* Store f's latest tokens for the other gateways. */
+void oa_shared_publish(apr_pool_t *p, const oa_file *f, const oa_shared_tokens *t);
+typedef enum {
+    OA_SHARED_LOCAL = 0, /* not shared, or the store failed: refresh on local state */
+    OA_SHARED_WON,       /* this gateway refreshes; release *token after publishing (*token
+                            is NULL for the other outcomes) */
+    OA_SHARED_LOST       /* another gateway refreshes now */
+} oa_shared_lease;
+oa_shared_lease oa_shared_lease_take(apr_pool_t *p, const oa_file *f, apr_interval_time_t hold,
+                                     const char **token);
+void oa_shared_lease_release(apr_pool_t *p, const oa_file *f, const char *token);
+/* While another gateway holds f's lease (until deadline): 1 and *out when it stored tokens
+ * obtained after since, 0 when its lease ended without (or the deadline passed). */
+int oa_shared_wait(apr_pool_t *p, const oa_file *f, apr_time_t since, apr_time_t deadline,
+                   oa_shared_tokens *out);
+/* The watchdog's turn: cooldowns of every shared file, both ways. */
+apr_status_t oa_shared_sync(int state, void *data, apr_pool_t *pool);
 
 /* mod_aiproxy_oauth_watchdog.c: the proactive refresh task (needs mod_watchdog). */
 void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *registry);

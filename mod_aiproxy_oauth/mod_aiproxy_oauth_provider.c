@@ -170,6 +170,7 @@ static const char *oauth_setup(apr_pool_t *pconf, server_rec *s,
         f->source = src;
         APR_ARRAY_PUSH(registry, oa_file *) = f;
     }
+    oa_shared_setup(pconf, s, up, src);
     *sourcep = src;
     return NULL;
 }

@@ -13,6 +13,13 @@
  *  4. on a transient failure keeps any rotated refresh token it was handed (the old one is
  *     spent) and backs off; on a permanent one takes the credential out, logged once.
  * The lease outlasts the HTTP timeouts, so it lapses only for a child that died holding it.
+ *
+ * Gateways sharing a Redis (mod_aiproxy_oauth_shared.c) add a step between 2 and 3: tokens
+ * another gateway stored are taken as they are (written back and published, as a refresh's
+ * would be); else a second lease, in Redis, makes one gateway refresh; the others wait for its
+ * tokens (bounded) and take them. The winner stores its new tokens (with the refresh token
+ * valid now) before it lets that lease go. A store that fails is a store not there: this
+ * gateway refreshes on its own.
  */
 #include <string.h>
 #include "httpd.h"
@@ -64,6 +71,7 @@ typedef struct {
     server_rec *s;
     oa_slot_tokens view; /* the slot as the lease found it */
     apr_time_t now;
+    const char *shared_lease; /* this gateway's lease in the shared store, to release; or NULL */
 } refresh_job;
 
 /* Publish cred (just read or written) as the slot's new tokens. */
@@ -155,21 +163,19 @@ static const char *newest_refresh_token(const refresh_job *job, const oa_refresh
     return job->view.pending_refresh[0] ? job->view.pending_refresh : NULL;
 }
 
-/* The new tokens in answer: written back, then published. */
-static void refreshed(refresh_job *job, const oa_credential *cred, const oa_refresh_result *res)
+/* New tokens (a refresh answer, or what another gateway obtained at at): written back, then
+ * published. Returns 1 when the file took them. */
+static int take_tokens(refresh_job *job, const oa_credential *cred, const oa_refresh_result *res,
+                       apr_time_t at)
 {
     oa_token_update u = {res->access_token, newest_refresh_token(job, res),
                          res->id_token,     res->profile_arn,
-                         res->expiry,       job->now};
+                         res->expiry,       at};
     oa_credential written;
 
     if (write_back(job, &u, &written) == 0) {
         publish(job, &written, NULL);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, job->s,
-                     AIPLOGNO(02014) "upstream %s: auth file %s refreshed, token %s",
-                     job->file->source->upstream, job->file->path,
-                     oa_fingerprint(job->pool, res->access_token));
-        return;
+        return 1;
     }
     /* Serve the new token from memory; the rotated refresh token waits for the next write. */
     written = *cred;
@@ -177,8 +183,108 @@ static void refreshed(refresh_job *job, const oa_credential *cred, const oa_refr
     if (res->profile_arn)
         written.profile_arn = res->profile_arn;
     written.expiry = res->expiry;
-    written.last_refresh = job->now;
+    written.last_refresh = at;
     publish(job, &written, newest_refresh_token(job, res));
+    return 0;
+}
+
+/* Tell the other gateways (when shared): the access token and the refresh token valid now. */
+static void share(refresh_job *job, const char *access, const char *refresh, const char *id_token,
+                  const char *profile_arn, apr_time_t expiry)
+{
+    oa_shared_tokens t = {.access_token = access,
+                          .refresh_token = refresh,
+                          .id_token = id_token,
+                          .profile_arn = profile_arn,
+                          .expiry = expiry,
+                          .refreshed_at = job->now};
+
+    oa_shared_publish(job->pool, job->file, &t);
+}
+
+/* The new tokens in answer: written back, published, shared. */
+static void refreshed(refresh_job *job, const oa_credential *cred, const oa_refresh_result *res)
+{
+    if (take_tokens(job, cred, res, job->now))
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, job->s,
+                     AIPLOGNO(02014) "upstream %s: auth file %s refreshed, token %s",
+                     job->file->source->upstream, job->file->path,
+                     oa_fingerprint(job->pool, res->access_token));
+    share(job, res->access_token, res->refresh_token ? res->refresh_token : cred->refresh_token,
+          res->id_token, res->profile_arn, res->expiry);
+}
+
+/* Are tokens another gateway stored worth taking instead of refreshing: another access token
+ * than the slot's, valid beyond the skew? */
+static int worth_taking(const refresh_job *job, const oa_shared_tokens *t)
+{
+    return strcmp(t->access_token, job->view.access_token) != 0 &&
+           t->expiry > job->now + job->file->source->conf->skew;
+}
+
+/* Take tokens another gateway obtained, as if this one had refreshed. */
+static void adopt(refresh_job *job, const oa_credential *cred, const oa_shared_tokens *t)
+{
+    oa_refresh_result res = {.outcome = OA_REFRESH_OK,
+                             .access_token = t->access_token,
+                             .refresh_token = t->refresh_token,
+                             .id_token = t->id_token,
+                             .profile_arn = t->profile_arn,
+                             .expiry = t->expiry};
+
+    take_tokens(job, cred, &res, t->refreshed_at);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, job->s,
+                 AIPLOGNO(02015) "upstream %s: auth file %s took token %s from the shared state "
+                                 "(another gateway refreshed it)",
+                 job->file->source->upstream, job->file->path,
+                 oa_fingerprint(job->pool, t->access_token));
+}
+
+/* Between reading the file and refreshing, when the credential is shared: take another
+ * gateway's tokens (1), or lead the refresh or run on local state (0); *latest is what the
+ * store held (its refresh token is the newest), *have whether it held anything. -1: another
+ * gateway leads and its tokens did not come in time. */
+static int shared_step(refresh_job *job, const oa_credential *cred, oa_shared_tokens *latest,
+                       int *have)
+{
+    oa_file *f = job->file;
+    apr_interval_time_t hold = apr_time_from_sec(f->source->conf->total_timeout + LEASE_MARGIN);
+    apr_time_t seen;
+
+    *have = oa_shared_fetch(job->pool, f, latest) == 1;
+    if (*have && worth_taking(job, latest)) {
+        adopt(job, cred, latest);
+        return 1;
+    }
+    seen = *have ? latest->refreshed_at : 0;
+    switch (oa_shared_lease_take(job->pool, f, hold, &job->shared_lease)) {
+    case OA_SHARED_LOCAL:
+        return 0;
+    case OA_SHARED_LOST:
+        if (oa_shared_wait(job->pool, f, seen, apr_time_now() + hold, latest) == 1) {
+            *have = 1;
+            job->now = apr_time_now();
+            if (latest->expiry > job->now + OA_SEND_MARGIN) {
+                adopt(job, cred, latest);
+                return 1;
+            }
+        }
+        /* its lease ended without tokens (it failed): lead now, or leave it to the next try */
+        if (oa_shared_lease_take(job->pool, f, hold, &job->shared_lease) == OA_SHARED_LOST)
+            return -1;
+        break;
+    case OA_SHARED_WON:
+        break;
+    }
+    /* leading now: another gateway may have stored tokens just before */
+    if (job->shared_lease && oa_shared_fetch(job->pool, f, latest) == 1) {
+        *have = 1;
+        if (worth_taking(job, latest)) {
+            adopt(job, cred, latest);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* A 2xx answer refused as transient may still carry a rotated refresh token: the old one is
@@ -201,6 +307,8 @@ static void keep_rotated(refresh_job *job, const oa_credential *cred, const oa_r
         apr_cpystrn(job->view.pending_refresh, res->refresh_token,
                     sizeof(job->view.pending_refresh));
     oa_slot_write(job->file->slot, &job->view);
+    /* the old refresh token is spent on every gateway: they need this one */
+    share(job, u.access_token, res->refresh_token, NULL, NULL, u.expiry);
 }
 
 /* The refresh itself, the lease held. */
@@ -212,6 +320,8 @@ static oa_refresh_status refresh_locked(refresh_job *job)
     oa_refresh_request req;
     oa_refresh_result res;
     oa_http_answer answer;
+    oa_shared_tokens latest;
+    int have_latest = 0;
     char *data;
     apr_size_t len;
     const char *err;
@@ -233,10 +343,24 @@ static oa_refresh_status refresh_locked(refresh_job *job)
     if (strcmp(cred.access_token, job->view.access_token) &&
         cred.expiry > job->now + src->conf->skew) {
         publish(job, &cred, NULL); /* the CLI refreshed it meanwhile */
+        share(job, cred.access_token, cred.refresh_token, cred.id_token, cred.profile_arn,
+              cred.expiry);
         return OA_REFRESHED;
+    }
+    /* 2b. Another gateway refreshed it, or refreshes it now. */
+    switch (shared_step(job, &cred, &latest, &have_latest)) {
+    case 1:
+        return OA_REFRESHED;
+    case -1:
+        back_off(job, "another gateway's refresh did not finish in time", 0);
+        return OA_REFRESH_FAILED;
+    default:
+        break;
     }
     if (job->view.pending_refresh[0])
         cred.refresh_token = job->view.pending_refresh;
+    else if (have_latest && latest.refresh_token && latest.refreshed_at > cred.last_refresh)
+        cred.refresh_token = latest.refresh_token; /* rotated by another gateway since */
     if (!cred.refresh_token) {
         fail(job, OA_SLOT_FAILED, "the token expires and the file has no refresh token");
         return OA_REFRESH_FAILED;
@@ -255,6 +379,11 @@ static oa_refresh_status refresh_locked(refresh_job *job)
         refreshed(job, &cred, &res);
         return OA_REFRESHED;
     case OA_REFRESH_PERMANENT:
+        /* spent because another gateway rotated it meanwhile (the store was away)? */
+        if (oa_shared_fetch(job->pool, f, &latest) == 1 && worth_taking(job, &latest)) {
+            adopt(job, &cred, &latest);
+            return OA_REFRESHED;
+        }
         fail(job, OA_SLOT_FAILED, apr_psprintf(job->pool, "refresh refused (%s)", res.error));
         return OA_REFRESH_FAILED;
     default:
@@ -276,6 +405,8 @@ oa_refresh_status oa_refresh_file(apr_pool_t *p, oa_file *f)
         return OA_REFRESH_BUSY;
     oa_slot_read(f->slot, &job.view);
     status = refresh_locked(&job);
+    /* after the new tokens were stored: a gateway that waited finds them */
+    oa_shared_lease_release(p, f, job.shared_lease);
     oa_slot_lease_release(f->slot, lease);
     return status;
 }

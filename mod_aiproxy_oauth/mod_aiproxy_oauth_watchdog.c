@@ -18,6 +18,7 @@ APLOG_USE_MODULE(aiproxy_oauth);
 
 #define WATCHDOG_NAME     "aiproxy-oauth"
 #define WATCHDOG_INTERVAL apr_time_from_sec(2)
+#define SHARED_INTERVAL   apr_time_from_sec(1)
 
 static apr_status_t refresh_due_files(int state, void *data, apr_pool_t *pool)
 {
@@ -49,12 +50,20 @@ void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *reg
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      AIPLOGNO(02030) "mod_aiproxy_oauth: mod_watchdog is not loaded, so tokens "
                                      "are refreshed by requests only (add LoadModule "
-                                     "watchdog_module)");
+                                     "watchdog_module); credential cooldowns are not shared "
+                                     "with other gateways either");
         return;
     }
     rv = get_instance(&watchdog, WATCHDOG_NAME, 0, 1, pconf);
     if (rv == APR_SUCCESS)
         rv = register_callback(watchdog, WATCHDOG_INTERVAL, registry, refresh_due_files);
+    /* Cooldowns other gateways found, and this one's for them (mod_aiproxy_oauth_shared.c). */
+    for (int i = 0; rv == APR_SUCCESS && i < registry->nelts; i++) {
+        if (APR_ARRAY_IDX(registry, i, oa_file *)->shared_prefix) {
+            rv = register_callback(watchdog, SHARED_INTERVAL, registry, oa_shared_sync);
+            break;
+        }
+    }
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      AIPLOGNO(02031) "mod_aiproxy_oauth: the proactive refresh task could not "

@@ -37,7 +37,10 @@ def real_files(tmp_path_factory):
     root.chmod(0o755)
     (root / "logs").mkdir()
     pki = TestPKI(root / "pki")
+    shared_key = root / "aiproxy-shared.key"
+    shared_key.write_text("4f" * 16 + "a1" * 16 + "\n")  # as `openssl rand -hex 32` writes
     return {
+        "/etc/apache2/aiproxy-shared.key": str(shared_key),
         "/etc/aiproxy/config.yaml": str(REPO / "test" / "fixtures" / "seed-example.yaml"),
         "/etc/ssl/corp-root.pem": str(pki.ca_file),
         "/path/to/out/": f"{OUT}/",

@@ -1,6 +1,7 @@
 """conf/examples/: every example file passes `apache2 -t` with the modules (and mod_ssl, for
 their https:// upstreams and the TLS front) loaded, as an administrator would Include it."""
 
+import os
 import subprocess
 
 import pytest
@@ -17,8 +18,12 @@ def test_example_passes_configtest(example, tmp_path):
     ensure_built(*GATEWAY_MODULES)
     # the TLS front's certificate, as an administrator would Define it (mod_ssl reads it)
     cert, key = TestPKI(tmp_path).leaf("ai.example.com", hosts=("ai.example.com",))
+    # the shared-state key, as `openssl rand -hex 32` writes it
+    shared_key = tmp_path / "aiproxy-shared.key"
+    shared_key.write_text(os.urandom(32).hex() + "\n")
     httpd = Httpd("example", f'Define APACHE_LOG_DIR "@ROOT@/logs"\n'
                   f'Define AIPROXY_TLS_CERT "{cert}"\nDefine AIPROXY_TLS_KEY "{key}"\n'
+                  f'Define AIPROXY_SHARED_KEY "{shared_key}"\n'
                   f'Include "{example}"',
                   listen=[free_port()],
                   # Debian's default modules the examples use besides the stock test set
