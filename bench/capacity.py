@@ -94,8 +94,11 @@ class Client:
     def snap(self):
         if self.final:
             return self.final
-        self.proc.stdin.write("snap\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write("snap\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it is done and gone: its final report is still in the pipe
         return self._next(("snap",))
 
     def wait_final(self):
