@@ -13,3 +13,13 @@ $(OUT)/bench/bench_metrics: $(OUT)/obj/bench/bench_metrics.o $(LIB_ROUTER)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_ROUTER) $(LIBS_CORE)
+
+# The load sides of bench/capacity.py: a client that opens and times many streams and an
+# upstream that holds them, each one epoll thread in C so the CPU goes to the gateway under
+# test. No libraries: libc (and libm for the percentiles).
+#   make out/bench/capacity_client out/bench/capacity_upstream   (capacity.py builds them)
+CAPACITY_BINS := $(OUT)/bench/capacity_client $(OUT)/bench/capacity_upstream
+$(CAPACITY_BINS): $(OUT)/bench/%: $(OUT)/obj/bench/%.o
+	@mkdir -p $(dir $@)
+	@[ "$(V)" != 0 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< -lm

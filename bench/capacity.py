@@ -1,27 +1,33 @@
 #!/usr/bin/env python3
 """Capacity: many concurrent long streams through one gateway.
 
-An asyncio upstream (a child process of this script) holds OpenAI streams cheaply: the
-first event at once, then one every --interval seconds. An asyncio client opens --streams
-streams through the gateway (a private apache2 with the built modules, event MPM sized for
-them), records when each first event arrives, holds them all open, and meanwhile reads the
+The load is two small C programs (bench/capacity_upstream.c, bench/capacity_client.c, built
+by bench/bench.mk; one epoll thread each), so that on a small machine the CPU goes to the
+gateway and the latency measured is the gateway's, not the load's. The upstream holds OpenAI
+streams cheaply: the first event at once, then one every --interval seconds. The client opens
+--streams streams through the gateway (a private apache2 with the built modules, event MPM
+sized for them), at most --ramp of them awaiting their first event at once, times each one
+from its request to its first event, and holds them all open while this script reads the
 gateway's memory (PSS of the parent and every child, so shared pages count once) and CPU.
 
 Printed figures (FIGURE lines like bench.py):
   memory per open stream   (PSS with the streams open - PSS idle) / streams     target <= 64 KiB
   first event latency      p50 and p99 from request sent to first event        p50 <= 0.1 s
-  CPU per event            gateway utime+stime / events delivered while holding
+                           (--ramp requests in flight at once: mostly their queueing, about
+                           ramp / the rate at which the gateway opens streams)
+  CPU per event            gateway utime+stime / events delivered while holding (and, as a
+                           check that the load stays small, the client's and upstream's)
 
     bench/capacity.py --streams 1000                      # one size
     bench/capacity.py --streams 1000,5000,10000 --translated
     bench/capacity.py --threads-per-child 500 --stack-kib 256 --max-mem-free-kib 64
 
 Raising the open-file limit needs root (or a hard limit high enough): every stream holds two
-sockets in the gateway and one in the client and in the upstream each.
+sockets in the gateway and one in the client and in the upstream each; the two programs
+inherit the limit this script sets.
 """
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -38,97 +44,70 @@ from harness import OUT, Httpd, free_port  # noqa: E402
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-# ---- the upstream: asyncio, one coroutine per held stream ---------------------------------
+# ---- the load: two C programs (bench/capacity_client.c, bench/capacity_upstream.c) ---------
 
-def chunk(delta, finish=None):
-    return {"id": "chatcmpl-cap", "object": "chat.completion.chunk", "created": 1,
-            "model": "cap", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+LOAD_BINS = ["out/bench/capacity_client", "out/bench/capacity_upstream"]
 
 
-def sse(obj):
-    data = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
-    body = f"data: {data}\n\n".encode()
-    return f"{len(body):x}\r\n".encode() + body + b"\r\n"
+def build_load():
+    """The client and the upstream, built by bench/bench.mk with the project's flags."""
+    subprocess.run(["make", "-s", "-C", str(REPO), "--no-print-directory"] + LOAD_BINS,
+                   check=True)
 
 
-async def hold_stream(reader, writer, interval, events):
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                     + sse(chunk({"role": "assistant", "content": ""}))
-                     + sse(chunk({"content": "first"})))
-        await writer.drain()
-        for _ in range(events):
-            await asyncio.sleep(interval)
-            writer.write(sse(chunk({"content": " more"})))
-            await writer.drain()
-        writer.write(sse(chunk({}, "stop")) + sse("[DONE]") + b"0\r\n\r\n")
-        await writer.drain()
-    except (OSError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+def start_upstream(interval, events):
+    """The upstream on a free port it picks itself (it prints it): no race for the port."""
+    proc = subprocess.Popen([str(REPO / LOAD_BINS[1]), "--interval", str(interval),
+                             "--events", str(events)], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "port":
+        proc.kill()
+        raise RuntimeError(f"capacity_upstream did not start (said {line!r})")
+    return proc, int(line[1])
 
 
-def serve_upstream(port, interval, events):
-    async def main():
-        server = await asyncio.start_server(
-            lambda r, w: hold_stream(r, w, interval, events), "127.0.0.1", port, backlog=8192)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
+class Client:
+    """capacity_client: JSON lines on its stdout, a "snap" line on its stdin asks for the
+    counters now. Its last line (kind final) may come at any read once every stream is done."""
 
+    def __init__(self, port, n, ramp, timeout, path, body):
+        self.proc = subprocess.Popen(
+            [str(REPO / LOAD_BINS[0]), "--port", str(port), "--streams", str(n),
+             "--ramp", str(ramp), "--timeout", str(timeout), "--path", path,
+             "--body", body], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.final = None
 
-# ---- the client --------------------------------------------------------------------------
-
-class Stats:
-    def __init__(self):
-        self.first = []  # seconds from request to first event
-        self.events = 0
-        self.ended = 0
-        self.failed = []
-
-
-async def one_stream(port, body, stats, opened):
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError as exc:
-        stats.failed.append(f"connect: {exc}")
-        opened.release()
-        return
-    sent = time.monotonic()
-    writer.write(b"POST " + body[0].encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Type: application/json\r\nConnection: close\r\n"
-                 + f"Content-Length: {len(body[1])}\r\n\r\n".encode() + body[1])
-    got_first = False
-    try:
-        status = await reader.readline()
-        if b" 200 " not in status:
-            stats.failed.append(status.decode(errors="replace").strip())
-            return
+    def _next(self, kinds):
         while True:
-            line = await reader.readline()
+            line = self.proc.stdout.readline()
             if not line:
-                break
-            if line.startswith(b"data:"):
-                if not got_first and b"first" in line:
-                    stats.first.append(time.monotonic() - sent)
-                    got_first = True
-                    opened.release()
-                stats.events += 1
-        stats.ended += 1
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        stats.failed.append(f"read: {exc}")
-    finally:
-        if not got_first:
-            opened.release()
-        writer.close()
+                raise RuntimeError(f"capacity_client exited ({self.proc.wait()}) without a report")
+            report = json.loads(line)
+            if report["kind"] == "final":
+                self.final = report
+            if report["kind"] in kinds or self.final:
+                return report
+
+    def opened(self):
+        return self._next(("opened",))
+
+    def snap(self):
+        if self.final:
+            return self.final
+        try:
+            self.proc.stdin.write("snap\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it is done and gone: its final report is still in the pipe
+        return self._next(("snap",))
+
+    def wait_final(self):
+        return self.final or self._next(("final",))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 # ---- the gateway --------------------------------------------------------------------------
@@ -217,46 +196,38 @@ def gateway_pids(gw):
     return [gw.pid()] + gw.children()
 
 
-def percentile(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(math.ceil(p / 100 * len(xs))) - 1)] if xs else float("nan")
-
-
-async def run_streams(port, n, body, ramp, hold_seconds, gw):
-    stats = Stats()
-    opened = asyncio.Semaphore(ramp)  # at most `ramp` streams still waiting for a first event
-    tasks = []
-    for _ in range(n):
-        await opened.acquire()
-        tasks.append(asyncio.create_task(one_stream(port, body, stats, opened)))
-    while len(stats.first) + len(stats.failed) < n:
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)
+def hold_streams(client, upstream, n, hold_seconds, gw):
+    """Once every stream has its first event: the gateway's PSS with them all open, and its
+    CPU (and the load's: the client's and the upstream's) against the events the client
+    counted over HOLD seconds."""
+    opened = client.opened()
+    time.sleep(1.0)
     pids = gateway_pids(gw)
     pss_open = pss_kib(pids)
     if os.environ.get("CAPACITY_BREAKDOWN"):
-        print(f"  breakdown with {n} streams open: {pss_by_kind(pids, int(os.environ['CAPACITY_BREAKDOWN']))}",
-              flush=True)
-    cpu0, events0, t0 = cpu_seconds(pids), stats.events, time.monotonic()
-    await asyncio.sleep(hold_seconds)
-    cpu1, events1, t1 = cpu_seconds(pids), stats.events, time.monotonic()
+        print(f"  breakdown with {n} streams open: "
+              f"{pss_by_kind(pids, int(os.environ['CAPACITY_BREAKDOWN']))}", flush=True)
+    load = [client.proc.pid, upstream.pid]
+    cpu0, load0, snap0 = cpu_seconds(pids), cpu_seconds(load), client.snap()
+    time.sleep(hold_seconds)
+    cpu1, load1, snap1 = cpu_seconds(pids), cpu_seconds(load), client.snap()
     pss_hold = pss_kib(pids)
-    await asyncio.gather(*tasks)
-    return stats, max(pss_open, pss_hold), (cpu1 - cpu0) / max(1, events1 - events0), \
-        (events1 - events0) / (t1 - t0)
+    events = max(1, snap1["events"] - snap0["events"])
+    return {"pss_open": max(pss_open, pss_hold), "open_s": opened["t"],
+            "cpu_per_event": (cpu1 - cpu0) / events, "load_cpu_per_event": (load1 - load0) / events,
+            "events_per_s": events / max(1e-9, snap1["t"] - snap0["t"])}
 
 
 def measure(n, args):
-    upstream_port = free_port()
     events = int(args.hold / args.interval) + 4
-    upstream = subprocess.Popen([sys.executable, __file__, "--serve-upstream", str(upstream_port),
-                                 "--interval", str(args.interval), "--events", str(events)])
+    upstream, upstream_port = start_upstream(args.interval, events)
     servers = max(1, math.ceil(n * 1.05 / args.threads_per_child))
     gw_port = free_port()
     gw = Httpd("capacity", gateway_conf(gw_port, upstream_port, args.plain), listen=[gw_port],
                extra_modules=[args.modules / m for m in GATEWAY_MODULES],
                mpm=mpm_lines(servers, args.threads_per_child, args.stack_kib,
                              args.max_mem_free_kib))
+    client = None
     try:
         gw.start()
         deadline = time.monotonic() + 60
@@ -274,22 +245,31 @@ def measure(n, args):
             path = "/v1/chat/completions"
             payload = {"model": "cap", "stream": True,
                        "messages": [{"role": "user", "content": "hold"}]}
-        body = (path, json.dumps(payload).encode())
-        stats, pss_open, cpu_per_event, event_rate = asyncio.run(
-            run_streams(gw_port, n, body, args.ramp, args.hold, gw))
+        # A stream that receives nothing for this long has failed: several event intervals.
+        timeout = max(60.0, 4 * args.interval)
+        client = Client(gw_port, n, args.ramp, timeout, path, json.dumps(payload))
+        held = hold_streams(client, upstream, n, args.hold, gw)
+        final = client.wait_final()
     finally:
+        if client:
+            client.stop()
         gw.stop()
         upstream.terminate()
         upstream.wait(10)
         if not os.environ.get("AIPROXY_KEEP_TMP"):
             gw.cleanup()
+    nan = float("nan")
     return {
         "streams": n, "servers": servers, "threads": args.threads_per_child,
-        "ok": len(stats.first), "failed": len(stats.failed), "failures": stats.failed[:3],
-        "pss_idle_mib": pss_idle / 1024, "pss_open_mib": pss_open / 1024,
-        "kib_per_stream": (pss_open - pss_idle) / max(1, len(stats.first)),
-        "first_p50_s": percentile(stats.first, 50), "first_p99_s": percentile(stats.first, 99),
-        "cpu_us_per_event": cpu_per_event * 1e6, "events_per_s": event_rate,
+        "ok": final["ok"], "ended": final["ended"], "failed": final["failed"],
+        "failures": final["failures"],
+        "pss_idle_mib": pss_idle / 1024, "pss_open_mib": held["pss_open"] / 1024,
+        "kib_per_stream": (held["pss_open"] - pss_idle) / max(1, final["ok"]),
+        "first_p50_s": nan if final["first_p50_s"] is None else final["first_p50_s"],
+        "first_p99_s": nan if final["first_p99_s"] is None else final["first_p99_s"],
+        "open_s": held["open_s"],
+        "cpu_us_per_event": held["cpu_per_event"] * 1e6, "events_per_s": held["events_per_s"],
+        "load_cpu_us_per_event": held["load_cpu_per_event"] * 1e6,
     }
 
 
@@ -318,13 +298,8 @@ def main():
                     help="where the gateway's modules are (another build's out/ to compare)")
     ap.add_argument("--plain", action="store_true",
                     help="mod_proxy's ProxyPass alone instead of the gateway (the baseline)")
-    ap.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--events", type=int, default=10, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve_upstream:
-        raise_fd_limit(65536)
-        serve_upstream(args.serve_upstream, args.interval, args.events)
-        return
+    build_load()
     sizes = [int(s) for s in args.streams.split(",")]
     limit = raise_fd_limit(4 * max(sizes) + 1024)
     print(f"capacity: open-file limit {limit}; ThreadsPerChild {args.threads_per_child}, "
@@ -340,9 +315,10 @@ def main():
               f"open {r['pss_open_mib']:.0f} MiB (PSS)")
         print(f"FIGURE first event p50 / p99|{r['first_p50_s'] * 1000:.0f} ms / "
               f"{r['first_p99_s'] * 1000:.0f} ms|p50 <= 100 ms|{int(r['first_p50_s'] <= 0.1)}|"
-              f"{note}")
+              f"{note}, {args.ramp} opening at once, all open in {r['open_s']:.1f} s")
         print(f"FIGURE CPU per event|{r['cpu_us_per_event']:.0f} us|-|-|{note}, "
-              f"{r['events_per_s']:.0f} events/s while holding")
+              f"{r['events_per_s']:.0f} events/s while holding (client and upstream: "
+              f"{r['load_cpu_us_per_event']:.0f} us per event)")
 
 
 if __name__ == "__main__":
