@@ -84,7 +84,7 @@ def setup():
 
 # ---- the real SDKs (test/sdk) against the Kiro upstream -------------------------------------
 
-SDK_SCENARIOS = ["plain", "tool", "think"]
+SDK_SCENARIOS = ["plain", "tool", "think", "texttool"]
 
 
 @pytest.fixture(scope="module")

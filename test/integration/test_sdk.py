@@ -48,6 +48,7 @@ WRONG_KEY = "sk-sdk-test-wrong-key"
 PROMPTS = {
     "plain": "Hello from the SDK test!",
     "tool": "What is the weather? [mock:tool]",
+    "texttool": "What is the weather? [mock:tool] [mock:text-tool]",
     "think": "Think about it. [mock:think]",
     "error": "Refuse this. [mock:status=400]",
 }
@@ -55,12 +56,14 @@ TOOL_NAME = "get_weather"
 
 # client protocol -> scenario -> the stop the client must see
 EXPECTED_STOP = {
-    "anthropic": {"plain": "end_turn", "think": "end_turn", "tool": "tool_use"},
-    "openai": {"plain": "stop", "think": "stop", "tool": "tool_calls"},
+    "anthropic": {"plain": "end_turn", "think": "end_turn", "tool": "tool_use",
+                  "texttool": "tool_use"},
+    "openai": {"plain": "stop", "think": "stop", "tool": "tool_calls", "texttool": "tool_calls"},
     # Responses has no stop reason: a finished turn is status "completed"; a tool call is a
     # function_call output item (asserted through tool_calls)
-    "responses": {"plain": "completed", "think": "completed", "tool": "completed"},
-    "gemini": {"plain": "STOP", "think": "STOP", "tool": "STOP"},
+    "responses": {"plain": "completed", "think": "completed", "tool": "completed",
+                  "texttool": "completed"},
+    "gemini": {"plain": "STOP", "think": "STOP", "tool": "STOP", "texttool": "STOP"},
 }
 # client protocol -> status -> the error class its SDK throws
 EXPECTED_ERROR_CLASS = {
@@ -213,9 +216,10 @@ def assert_mock_answer(res, sdk, scenario, stream, where):
     """One SDK's normalized answer to the mock's plain, tool or think scenario, through any
     upstream (the OAuth and Kiro suites use it too): text, tool call, thinking, stop, usage."""
     assert "error" not in res, where
-    if scenario == "tool":
+    if scenario in ("tool", "texttool"):
         assert res["tool_calls"] == [{"name": TOOL_NAME, "arguments": {"arg": "mock"}}], where
-        assert res["text"] == "", where
+        # texttool: Kiro wrote the call after some text, which stays text
+        assert res["text"] == ("Calling it. " if scenario == "texttool" else ""), where
     else:
         assert res["tool_calls"] == [], where
         assert res["text"] == f"echo: {PROMPTS[scenario]}", where

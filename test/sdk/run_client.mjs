@@ -38,11 +38,18 @@ const TOOL = {
 export const EMBED_TEXTS = ['The first text to embed', 'and a second one'];
 export const COMPLETE_PROMPT = 'Complete this sentence';
 
+// texttool: a Kiro upstream writes the call into its answer text ([mock:text-tool]); the
+// gateway must hand it to the client as a tool call all the same.
 export function promptFor(scenario) {
   if (scenario === 'tool') return 'What is the weather? [mock:tool]';
+  if (scenario === 'texttool') return 'What is the weather? [mock:tool] [mock:text-tool]';
   if (scenario === 'think') return 'Think about it. [mock:think]';
   if (scenario === 'error') return 'Refuse this. [mock:status=400]';
   return 'Hello from the SDK test!';
+}
+
+function offersTools(scenario) {
+  return scenario === 'tool' || scenario === 'texttool';
 }
 
 function parseArgs(value) {
@@ -66,7 +73,7 @@ function anthropicParams(c) {
     max_tokens: 1024,
     messages: [{ role: 'user', content: promptFor(c.scenario) }],
   };
-  if (c.scenario === 'tool') {
+  if (offersTools(c.scenario)) {
     p.tools = [{ name: TOOL.name, description: TOOL.description, input_schema: TOOL.schema }];
   }
   if (c.scenario === 'think') {
@@ -107,7 +114,7 @@ async function runAnthropic(Cls, c) {
 
 function chatParams(c) {
   const p = { model: c.model, messages: [{ role: 'user', content: promptFor(c.scenario) }] };
-  if (c.scenario === 'tool') {
+  if (offersTools(c.scenario)) {
     p.tools = [{
       type: 'function',
       function: { name: TOOL.name, description: TOOL.description, parameters: TOOL.schema },
@@ -205,7 +212,7 @@ async function runChat(c) {
 
 function responsesParams(c) {
   const p = { model: c.model, input: promptFor(c.scenario) };
-  if (c.scenario === 'tool') {
+  if (offersTools(c.scenario)) {
     p.tools = [{
       type: 'function', name: TOOL.name, description: TOOL.description,
       parameters: TOOL.schema, strict: false,
@@ -245,7 +252,7 @@ async function runResponses(c) {
 
 function genaiParams(c) {
   const config = {};
-  if (c.scenario === 'tool') {
+  if (offersTools(c.scenario)) {
     config.tools = [{
       functionDeclarations: [{
         name: TOOL.name,
