@@ -4,6 +4,7 @@
 #include "codec/kiro_text_calls.h"
 #include "json/tr_buf.h"
 #include "json/tr_json_check.h"
+#include "json/tr_json_string.h"
 
 /* The form of a call, one step after the other; the scanner is at one step at a time. */
 typedef enum { STEP_WORD, STEP_SPACE, STEP_NAME, STEP_ARGS } step_kind;
@@ -31,9 +32,9 @@ struct tr_text_calls {
     char name[TR_TEXT_CALLS_MAX_NAME + 1];
     apr_size_t name_len;
     apr_size_t args_at, args_len;
-    /* STEP_ARGS: open brackets, and whether inside a string (just after a backslash) */
+    /* STEP_ARGS: open brackets, and the string being read if any */
     apr_size_t depth;
-    int in_string, escaped;
+    tr_json_string string;
 };
 
 /* What one byte does to the candidate. */
@@ -95,7 +96,7 @@ static void reset(tr_text_calls *s)
     tr_buf_reset(&s->held);
     s->step = 0;
     s->pos = s->name_len = s->args_len = s->depth = 0;
-    s->in_string = s->escaped = 0;
+    s->string = (tr_json_string){0};
 }
 
 /* The object's bytes: strings may hold any bracket, and a backslash-escaped quote. */
@@ -107,15 +108,10 @@ static verdict args_byte(tr_text_calls *s, char c)
         s->args_at = s->held.len;
     }
     s->args_len++;
-    if (s->in_string) {
-        if (s->escaped)
-            s->escaped = 0;
-        else if (c == '\\')
-            s->escaped = 1;
-        else if (c == '"')
-            s->in_string = 0;
-    } else if (c == '"')
-        s->in_string = 1;
+    if (tr_json_string_read(&s->string, c))
+        return TAKE;
+    if (c == '"')
+        s->string.open = 1;
     else if (c == '{' || c == '[')
         s->depth++;
     else if ((c == '}' || c == ']') && --s->depth == 0)

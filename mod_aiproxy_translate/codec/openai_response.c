@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
+#include "json/tr_json_string.h"
 #include "json/tr_jv.h"
 #include "codec/tr_protocols.h"
 #include "codec/tr_fast_scan.h"
@@ -183,7 +184,8 @@ typedef struct {
     int got_arguments;
     /* Where the arguments text stands, scanned as it passes (nothing is kept): the call is
      * complete once its outer object closes. */
-    int depth, in_string, escaped, balanced;
+    int depth, balanced;
+    tr_json_string string;
 } openai_tool;
 
 /* Follow the argument fragments' brackets so a call whose object has closed can be stopped
@@ -192,15 +194,10 @@ static void scan_arguments(openai_tool *tool, const char *text, apr_size_t len)
 {
     for (apr_size_t i = 0; i < len; i++) {
         char c = text[i];
-        if (tool->in_string) {
-            if (tool->escaped)
-                tool->escaped = 0;
-            else if (c == '\\')
-                tool->escaped = 1;
-            else if (c == '"')
-                tool->in_string = 0;
-        } else if (c == '"')
-            tool->in_string = 1;
+        if (tr_json_string_read(&tool->string, c))
+            continue;
+        if (c == '"')
+            tool->string.open = 1;
         else if (c == '{' || c == '[')
             tool->depth++;
         else if ((c == '}' || c == ']') && --tool->depth == 0)

@@ -1,13 +1,14 @@
 /* pipeline/tr_array_splitter.c: see pipeline/tr_array_splitter.h. */
 #include "pipeline/tr_array_splitter.h"
 #include "json/tr_buf.h"
+#include "json/tr_json_string.h"
 
 struct tr_array_splitter {
     tr_buf element; /* the part of the current element seen in earlier feeds */
     int depth;      /* bracket depth, the outer array's '[' included */
     int base;       /* depth at which elements start: 1 inside the array, 0 for an object */
     int started;    /* the first non-blank byte was seen */
-    int in_string, escaped;
+    tr_json_string string;
     int capturing;
     int complete;
     int failed;
@@ -60,15 +61,8 @@ apr_status_t tr_array_splitter_feed(tr_array_splitter *s, const char *buf, apr_s
     for (apr_size_t i = 0; i < len && !s->complete; i++) {
         char c = buf[i];
 
-        if (s->in_string) {
-            if (s->escaped)
-                s->escaped = 0;
-            else if (c == '\\')
-                s->escaped = 1;
-            else if (c == '"')
-                s->in_string = 0;
+        if (tr_json_string_read(&s->string, c))
             continue;
-        }
         if (!s->started) {
             if (is_blank(c))
                 continue;
@@ -79,7 +73,7 @@ apr_status_t tr_array_splitter_feed(tr_array_splitter *s, const char *buf, apr_s
             }
         }
         if (c == '"')
-            s->in_string = 1;
+            s->string.open = 1;
         else if (c == '{' || c == '[') {
             if (s->depth == s->base) {
                 s->capturing = 1;
