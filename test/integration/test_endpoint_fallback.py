@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from conftest import GATEWAY_MODULES, Gateway, ensure_built
-from harness import MockUpstream, free_port, post_json
-from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
+from conftest import Gateway
+from harness import free_port, post_json
+from test_oauth import HOUR, env, provider_requests, wait_for  # noqa: F401 (env: fixture)
 from test_kiro import PROFILE, kiro_social_file, sent_body
 from tls_certs import TestPKI
 
@@ -23,32 +23,6 @@ AGY_MODEL = "sub-agy"
 CW_TYPE = "application/x-amz-json-1.0"
 CW_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 
-
-@pytest.fixture
-def env():
-    started = []
-
-    class Env:
-        tokens = TokenDir()
-        started_gateways = started
-
-        def mock(self, **kwargs):
-            m = MockUpstream(**kwargs)
-            m.start()
-            started.append(m)
-            return m
-
-        def gateway(self, upstreams, extra=""):
-            gw = OAuthGateway(upstreams, extra)
-            started.append(gw)
-            gw.start()
-            return gw
-
-    ensure_built(*GATEWAY_MODULES, "mod_aiproxy_mock.so")
-    yield Env()
-    for server in reversed(started):
-        server.stop()
-        server.cleanup()
 
 
 def chat(gw, model, text="hello", stream=False):
@@ -394,8 +368,7 @@ def kiro_tls(env, tmp_path):
 
 
 def tls_gateway(env, upstream):
-    gw = Gateway(upstream, ssl=True, log_level="info ssl:info")
-    env.started_gateways.append(gw)
+    gw = env.own(Gateway(upstream, ssl=True, log_level="info ssl:info"))
     gw.start()
     return gw
 

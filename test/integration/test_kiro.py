@@ -16,7 +16,8 @@ import pytest
 from conftest import GATEWAY_MODULES, ensure_built
 from harness import REPO, MockUpstream, npm_ci, post_json, stream_sse
 from test_gateway import answer_text, client_request, delta_text, error_message
-from test_oauth import HOUR, OAuthGateway, TokenDir, provider_requests, wait_for
+from test_oauth import (HOUR, OAuthGateway, TokenDir, env,  # noqa: F401 (env: fixture)
+                        provider_requests, wait_for)
 from test_sdk import SDKS, assert_mock_answer, case_id, run_batches
 
 PROTOCOLS = ["anthropic", "openai", "responses", "gemini"]
@@ -439,31 +440,6 @@ def test_mock_errors_are_aws_json(plain_mock):
 
 # ---- credentials ------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def env():
-    started = []
-
-    class Env:
-        tokens = TokenDir()
-
-        def mock(self, **kwargs):
-            m = MockUpstream(**kwargs)
-            m.start()
-            started.append(m)
-            return m
-
-        def gateway(self, upstreams, extra=""):
-            gw = OAuthGateway(upstreams, extra)
-            started.append(gw)
-            gw.start()
-            return gw
-
-    ensure_built(*GATEWAY_MODULES, "mod_aiproxy_mock.so")
-    yield Env()
-    for server in reversed(started):
-        server.stop()
-        server.cleanup()
 
 
 def chat(gw, text="hello"):

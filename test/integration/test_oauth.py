@@ -150,6 +150,11 @@ def env():
             gw.start()
             return gw
 
+        def own(self, server):
+            """A server the test builds itself, stopped and removed with the others."""
+            started.append(server)
+            return server
+
     ensure_built(*GATEWAY_MODULES, "mod_aiproxy_mock.so")
     e = Env()
     yield e
