@@ -86,8 +86,8 @@ FUZZ_HARNESSES := $(sort $(wildcard test/fuzz/fuzz_*.c))
 obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
 
 # One static library per core; the oauth one once its sources exist. common/ (the content
-# codings) goes into both modules that read or send bodies: it keeps no state, so the two
-# copies in one httpd process cannot disagree.
+# codings, the endpoint fallback rule) goes into every module that uses it: it keeps no state,
+# so the copies in one httpd process cannot disagree.
 LIB_COMMON    := $(OUT)/lib/libaiproxy_common.a
 LIB_TRANSLATE := $(OUT)/lib/libaiproxy_translate.a
 LIB_ROUTER    := $(OUT)/lib/libaiproxy_router.a
@@ -141,9 +141,11 @@ $(OUT)/lib/%.a:
 
 # ---- modules -----------------------------------------------------------------------------------
 
-# A module holds its whole core (--whole-archive), as the other modules may call into it.
+# A module holds its whole core (--whole-archive), as the other modules may call into it;
+# archives named in $(2) give it only the members it calls.
 link_module = $(CC) -shared -o $@ $(filter %.o,$^) \
-    -Wl,--whole-archive $(filter %.a,$^) -Wl,--no-whole-archive $(LDFLAGS_ALL) $(1)
+    -Wl,--whole-archive $(filter-out $(2),$(filter %.a,$^)) -Wl,--no-whole-archive $(2) \
+    $(LDFLAGS_ALL) $(1)
 
 $(OUT)/mod_aiproxy_translate.so: $(call obj,$(TRANSLATE_GLUE)) $(LIB_TRANSLATE) $(LIB_COMMON)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
@@ -151,9 +153,11 @@ $(OUT)/mod_aiproxy_translate.so: $(call obj,$(TRANSLATE_GLUE)) $(LIB_TRANSLATE) 
 $(OUT)/mod_aiproxy.so: $(call obj,$(ROUTER_GLUE)) $(LIB_ROUTER) $(LIB_COMMON)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(call link_module,$(LIBS_ROUTER))
-$(OUT)/mod_aiproxy_oauth.so: $(call obj,$(OAUTH_GLUE)) $(LIB_OAUTH)
+# From common/ the oauth module calls the endpoint fallback rule only: not the content
+# codings, nor their libraries.
+$(OUT)/mod_aiproxy_oauth.so: $(call obj,$(OAUTH_GLUE)) $(LIB_OAUTH) $(LIB_COMMON)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
-	$(Q)$(call link_module,$(LIBS_OAUTH))
+	$(Q)$(call link_module,$(LIBS_OAUTH),$(LIB_COMMON))
 $(OUT)/mod_aiproxy_mock.so: $(call obj,$(MOCK_SRC))
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
 	$(Q)$(call link_module,$(LIBS_MOCK))

@@ -25,10 +25,12 @@
 
 #include "httpd.h"
 #include "aiproxy_translate.h"
+#include "aip_fallback_trigger.h"
 
 #define AIPROXY_CREDENTIAL_GROUP "aiproxy_credential"
-/* 2: aiproxy_credential.project; 3: shared_*; 4: AIPROXY_CREDENTIAL_RETRY */
-#define AIPROXY_CREDENTIAL_VERSION "4"
+/* 2: aiproxy_credential.project; 3: shared_*; 4: AIPROXY_CREDENTIAL_RETRY;
+ * 5: aiproxy_credential_upstream.fallback_base_urls and fallback_triggers */
+#define AIPROXY_CREDENTIAL_VERSION "5"
 /* The provider of plain API keys (token= settings), built into mod_aiproxy. */
 #define AIPROXY_CREDENTIAL_STATIC "static"
 
@@ -38,6 +40,12 @@ typedef struct {
     const char *api_type; /* "anthropic", "codex", ... (the provider's registered name) */
     aiproxy_proto proto;  /* the wire protocol of its answers */
     const char *base_url; /* where attempts go */
+    /* const char *: the base URLs tried in order after base_url, with the same credential,
+     * when an answer matches fallback_triggers (endpoint fallback); NULL or empty: none. A
+     * provider's own calls to the upstream (Code Assist setup) walk them the same way. */
+    const apr_array_header_t *fallback_base_urls;
+    /* AIP_FALLBACK_ON_* bits, judged by aip_fallback_triggered (aip_fallback_trigger.h) */
+    unsigned int fallback_triggers;
     const char *balancer; /* its mod_proxy balancer: a key unique across virtual hosts */
     int index;            /* its position among the virtual host's upstreams */
     const apr_array_header_t *tokens;     /* const char *: API keys (token=) */

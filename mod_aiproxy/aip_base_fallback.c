@@ -32,9 +32,6 @@ static const struct {
      {{"https://cloudcode-pa.googleapis.com", NULL}, {NULL, NULL}}},
 };
 
-/* What Antigravity's 503 says when the model has no capacity on that host. */
-#define NO_CAPACITY_TEXT "no capacity available"
-
 static int api_row(const aip_upstream *up)
 {
     for (size_t i = 0; i < sizeof(api_fallbacks) / sizeof(api_fallbacks[0]); i++) {
@@ -116,21 +113,9 @@ void aip_base_fallback_resolve(apr_pool_t *p, aip_upstream *up, int default_base
 int aip_base_fallback_wanted(const aip_upstream *up, aip_failure_kind kind, int status,
                              const char *body, apr_size_t len)
 {
-    unsigned int on = up->fallback_triggers;
-
     if (kind == AIP_FAILURE_NO_RESPONSE)
-        return (on & AIP_FALLBACK_ON_NO_RESPONSE) != 0;
-    if (kind != AIP_FAILURE_STATUS)
-        return 0;
-    if (status == 429)
-        return (on & AIP_FALLBACK_ON_429) != 0;
-    if (status == 503 && (on & AIP_FALLBACK_ON_NO_CAPACITY) && body && len) {
-        /* the body is the start of an error body: bounded, not NUL-terminated */
-        const apr_size_t n = sizeof(NO_CAPACITY_TEXT) - 1;
-        for (apr_size_t i = 0; i + n <= len; i++) {
-            if (!strncasecmp(body + i, NO_CAPACITY_TEXT, n))
-                return 1;
-        }
-    }
-    return 0;
+        return aip_fallback_triggered(up->fallback_triggers, 0, NULL, 0);
+    if (kind != AIP_FAILURE_STATUS || status <= 0)
+        return 0; /* an error event: another endpoint would not change it */
+    return aip_fallback_triggered(up->fallback_triggers, status, body, len);
 }

@@ -20,13 +20,9 @@
 #include "apr_pools.h"
 #include "aip_config.h"
 #include "aip_failover.h"
-
-/* What failures of an attempt move it on to the next base URL (aip_upstream.fallback_triggers). */
-enum {
-    AIP_FALLBACK_ON_NO_RESPONSE = 1, /* nothing came back: connect failure, reset, timeout */
-    AIP_FALLBACK_ON_429 = 2,         /* rate limited at this endpoint */
-    AIP_FALLBACK_ON_NO_CAPACITY = 4  /* a 503 saying "no capacity available" */
-};
+/* What failures of an attempt move it on to the next base URL (aip_upstream.fallback_triggers:
+ * AIP_FALLBACK_ON_*), and how each is recognised. */
+#include "aip_fallback_trigger.h"
 
 /* The most fallback bases one upstream may list. */
 #define AIP_MAX_FALLBACK_BASES 4
@@ -44,7 +40,8 @@ const char *aip_base_fallback_check(apr_pool_t *p, const aip_upstream *up);
 void aip_base_fallback_resolve(apr_pool_t *p, aip_upstream *up, int default_base);
 
 /* Does an attempt that failed this way (status and the start of its error body, for
- * AIP_FAILURE_STATUS) move on to up's next base URL? */
+ * AIP_FAILURE_STATUS) move on to up's next base URL? (aip_fallback_triggered on its api type's
+ * triggers.) */
 int aip_base_fallback_wanted(const aip_upstream *up, aip_failure_kind kind, int status,
                              const char *body, apr_size_t len);
 

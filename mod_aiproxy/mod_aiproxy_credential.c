@@ -179,14 +179,26 @@ void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t 
 
 /* ---- each upstream's provider -------------------------------------------------------------- */
 
-static aiproxy_credential_upstream describe(const aip_config *cfg, const aip_shared_spec *shared,
-                                            const aip_upstream *up)
+/* The URLs of up's fallback bases (aip_base_fallback.h), in order. */
+static const apr_array_header_t *fallback_urls(apr_pool_t *p, const aip_upstream *up)
+{
+    apr_array_header_t *urls = apr_array_make(p, up->fallbacks->nelts, sizeof(const char *));
+
+    for (int i = 0; i < up->fallbacks->nelts; i++)
+        APR_ARRAY_PUSH(urls, const char *) = APR_ARRAY_IDX(up->fallbacks, i, aip_fallback_base).url;
+    return urls;
+}
+
+static aiproxy_credential_upstream describe(apr_pool_t *p, const aip_config *cfg,
+                                            const aip_shared_spec *shared, const aip_upstream *up)
 {
     aiproxy_credential_upstream d = {
         .name = up->name,
         .api_type = up->api_type,
         .proto = up->proto,
         .base_url = up->base_url,
+        .fallback_base_urls = fallback_urls(p, up),
+        .fallback_triggers = up->fallback_triggers,
         .balancer = up->balancer,
         .index = up->index,
         .tokens = up->tokens,
@@ -220,7 +232,7 @@ aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_con
     for (int i = 0; i < cfg->upstreams->nelts; i++) {
         aip_upstream *up = APR_ARRAY_IDX(cfg->upstreams, i, aip_upstream *);
         const char *name = up->oauth ? up->api_type : AIPROXY_CREDENTIAL_STATIC;
-        aiproxy_credential_upstream described = describe(cfg, conf->shared, up);
+        aiproxy_credential_upstream described = describe(pconf, cfg, conf->shared, up);
         const char *why;
 
         all[i].provider =

@@ -66,6 +66,11 @@ typedef struct oa_source {
     const char *upstream; /* its name, for logs */
     const char *balancer; /* unique across virtual hosts */
     const char *base_url; /* where its requests go (Code Assist setup calls too) */
+    /* const char *: the bases tried after base_url when an answer matches fallback_triggers
+     * (AIP_FALLBACK_ON_*, aip_fallback_trigger.h), by the setup calls as by the attempts;
+     * NULL or empty: none */
+    const apr_array_header_t *fallback_base_urls;
+    unsigned int fallback_triggers;
     oa_provider provider;
     long breaker_open_seconds;
     const oa_server_conf *conf;

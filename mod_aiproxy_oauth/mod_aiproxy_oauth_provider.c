@@ -150,6 +150,8 @@ static const char *oauth_setup(apr_pool_t *pconf, server_rec *s,
     src->upstream = up->name;
     src->balancer = up->balancer;
     src->base_url = up->base_url;
+    src->fallback_base_urls = up->fallback_base_urls;
+    src->fallback_triggers = up->fallback_triggers;
     src->provider = oa_provider_from_name(up->api_type);
     src->breaker_open_seconds = up->breaker_open_seconds;
     src->conf = ap_get_module_config(s->module_config, &aiproxy_oauth_module);

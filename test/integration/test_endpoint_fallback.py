@@ -1,9 +1,10 @@
 """Endpoint fallback inside one upstream (fallback_base=, docs/oauth.md "Endpoint fallback"):
 Kiro's older CodeWhisperer endpoint after a 429 or no answer, with its own content type and
-X-Amz-Target; Antigravity's production host after the daily one; both failing moves on to the
-next credential and then the client's error; and Antigravity's short RATE_LIMIT_EXCEEDED waited
-out with the same credential. Both bases point at the project's mock: one vhost, two path
-prefixes (AIProxyMockPathScenario fails one of them), or a closed port for no answer at all."""
+X-Amz-Target; Antigravity's production host after the daily one, for requests and for the Code
+Assist project discovery; both failing moves on to the next credential and then the client's
+error; and Antigravity's short RATE_LIMIT_EXCEEDED waited out with the same credential. Both
+bases point at the project's mock: one vhost, two path prefixes (AIProxyMockPathScenario fails
+one of them), or a closed port for no answer at all."""
 
 import calendar
 import json
@@ -350,6 +351,98 @@ def test_long_rate_limit_cools_down_and_switches(env):
     assert "AIP00204" not in gw.error_log()
 
 
+# ---- Antigravity's project discovery -----------------------------------------------------------
+
+
+def discovery_setup(env, path_scenarios=None):
+    """One Antigravity login whose file names no project: loadCodeAssist finds no tier, so the
+    account is onboarded (done at the second onboardUser) to its project proj-d."""
+    token = {"label": "d", "access": "ya29.d", "refresh": "1//d", "expires_in": HOUR,
+             "project": "proj-d", "onboard_polls": 1}
+    mock = env.mock(names=["agy"], oauth={"agy": "google"}, issued_tokens={"agy": [token]},
+                    path_scenarios={"agy": path_scenarios or {}})
+    login = antigravity_file("d")
+    del login["project_id"]
+    return mock, [env.tokens.write("d.json", login)]
+
+
+def setup_bases(mock, action):
+    """The base (path prefix) of every Code Assist setup call of action, in order."""
+    return [r["path"].split("/v1internal")[0] for r in provider_requests(mock, "agy")
+            if r["path"].endswith("/v1internal:" + action)]
+
+
+@pytest.mark.parametrize("failing,scenario,loads,onboards,said", [
+    ("loadCodeAssist", "[mock:status=429]", ["/daily", "/prod"], ["/prod", "/prod"],
+     "answered (429)"),
+    ("onboardUser", "[mock:no-capacity]", ["/daily"], ["/daily", "/prod", "/prod"],
+     "answered (503)"),
+], ids=["load-429", "onboard-no-capacity"])
+def test_discovery_follows_the_fallback_base(env, failing, scenario, loads, onboards, said):
+    """A setup call the daily host fails as an attempt would fall back (429, no capacity) goes
+    to the production host with the same token; the discovery stays there for its further
+    calls, finds the project, and the client's request (which the daily host serves) names
+    it."""
+    mock, files = discovery_setup(env, {f"/daily/v1internal:{failing}": scenario})
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
+
+    status, _, body = chat(gw, AGY_MODEL, "discovered")
+    assert status == 200, body
+    assert answer_text(body) == "echo: discovered"
+    assert setup_bases(mock, "loadCodeAssist") == loads
+    assert setup_bases(mock, "onboardUser") == onboards
+    calls = generate_calls(mock)
+    assert [c["path"].split("/v1internal")[0] for c in calls] == ["/daily"]
+    assert sent_body(calls[0])["project"] == "proj-d"
+    log = gw.error_log()
+    assert (f"AIP02067: upstream agy-sub: auth file {files[0]}: v1internal:{failing}: "
+            f"{base}/daily {said}, trying its fallback base {base}/prod") in log, log
+    assert "Code Assist project proj-d (onboarded to free-tier)" in log
+    assert gw.credentials("agy-sub")["d.json"]["state"] == "ok"
+
+
+def test_discovery_with_no_answer_goes_to_the_fallback(env):
+    """Nothing listening at the base URL: the setup calls, and then the request, are served by
+    the fallback base; the switch is logged at warn (a network matter)."""
+    mock, files = discovery_setup(env)
+    base = mock.base_url("agy")
+    dead = closed_base()
+    gw = env.gateway(agy_upstream(mock, files, dead, f"{base}/prod"))
+
+    status, _, body = chat(gw, AGY_MODEL, "no daily")
+    assert status == 200, body
+    assert setup_bases(mock, "loadCodeAssist") == ["/prod"]
+    assert setup_bases(mock, "onboardUser") == ["/prod", "/prod"]
+    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/prod"]
+    assert sent_body(generate_calls(mock)[0])["project"] == "proj-d"
+    switch = [line for line in gw.error_log().splitlines() if "AIP02067" in line]
+    assert len(switch) == 1, switch
+    assert ":warn]" in switch[0]
+    assert f"v1internal:loadCodeAssist: {dead} did not answer (" in switch[0]
+    assert switch[0].endswith(f"trying its fallback base {base}/prod")
+
+
+def test_discovery_other_failure_does_not_fall_back(env):
+    """A 503 that is not about capacity is no reason for another host: the discovery fails
+    as before (the file sits out), nothing goes to the fallback base, the client gets an
+    error."""
+    mock, files = discovery_setup(env, {"/daily/v1internal:loadCodeAssist": "[mock:status=503]"})
+    base = mock.base_url("agy")
+    gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
+
+    status, _, body = chat(gw, AGY_MODEL)
+    # (its only file out, the upstream has nothing to serve with: today a 404 model_not_found)
+    assert status >= 400 and json.loads(body)["error"]["message"], body
+    assert setup_bases(mock, "loadCodeAssist") == ["/daily"]
+    assert setup_bases(mock, "onboardUser") == []
+    assert generate_calls(mock) == []
+    log = gw.error_log()
+    assert "AIP02067" not in log
+    assert (f"auth file {files[0]}: no Code Assist project (loadCodeAssist answered HTTP 503)"
+            in log), log
+
+
 # ---- the fallback host under the upstream's TLS settings ----------------------------------------
 
 
@@ -385,6 +478,8 @@ def test_https_fallback_is_verified_with_the_upstreams_ca(env, kiro_tls):
     assert answer_text(body) == "echo: over tls"
     sent = [r for r in mock.requests("kirotls") if r["path"].endswith("AssistantResponse")]
     assert len(sent) == 1 and sent[0]["headers"]["x-amz-target"] == CW_TARGET
+    # the access log line is written after the answer went out
+    assert wait_for(lambda: mock.tls_log("kirotls"))
     assert mock.tls_log("kirotls")[0][0] == "localhost"  # SNI of the fallback host
 
 

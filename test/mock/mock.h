@@ -344,7 +344,8 @@ int mock_oauth_bearer(mock_call *c, mock_oauth_dialect dialect, const char *stor
 
 /* ---- mock_code_assist.c: the Code Assist setup calls of a google OAuth vhost --------------- */
 
-/* The project of a credential of the store: its "project", else "mock-project-<label>". */
+/* The project of a credential of the store: its "project", else "mock-project-<label>" (a
+ * copy in p, which outlives changes to the credential). */
 const char *mock_code_assist_project(apr_pool_t *p, const json_t *cred);
 /* POST :loadCodeAssist / :onboardUser for c->credential: the account's tier and project, or
  * its onboarding (done: false while the credential's "onboard_polls" counts down). */

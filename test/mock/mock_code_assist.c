@@ -16,10 +16,12 @@
 #define OPERATION_TYPE                                                                             \
     "type.googleapis.com/google.internal.cloud.code.v1internal.OnboardUserResponse"
 
+/* A copy in p: the credential's own string is freed when onboarding sets "project" anew. */
 const char *mock_code_assist_project(apr_pool_t *p, const json_t *cred)
 {
     const char *project = mock_json_str(cred, "project");
-    return project ? project : apr_pstrcat(p, "mock-project-", mock_json_str(cred, "label"), NULL);
+    return project ? apr_pstrdup(p, project)
+                   : apr_pstrcat(p, "mock-project-", mock_json_str(cred, "label"), NULL);
 }
 
 static json_t *find_label(json_t *credentials, const char *label)

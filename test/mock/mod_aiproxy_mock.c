@@ -520,7 +520,12 @@ static void build_reply(request_rec *r, const mock_server_conf *conf, mock_call 
     call->body = json;
     call->body_len = body_len;
     if (call->route.ep == MOCK_EP_LOAD_CODE_ASSIST || call->route.ep == MOCK_EP_ONBOARD_USER) {
-        if (conf->oauth == MOCK_OAUTH_GOOGLE && call->credential) {
+        /* a failing base fails its setup calls too (endpoint fallback of the discovery), before
+         * they change the account */
+        apply_path_scenarios(conf, r->uri, &call->sc);
+        if (call->sc.status >= 400) {
+            mock_gemini_provider.error(call, reply, call->sc.status, NULL);
+        } else if (conf->oauth == MOCK_OAUTH_GOOGLE && call->credential) {
             mock_code_assist_setup(call, conf->token_store, conf->name ? conf->name : DEFAULT_NAME,
                                    reply);
         } else {
