@@ -244,6 +244,11 @@ def generate_calls(mock):
     return [r for r in provider_requests(mock, "agy") if "Content" in r["path"]]
 
 
+def bases(calls):
+    """The base (path prefix before /v1internal) each Code Assist call went to."""
+    return [c["path"].split("/v1internal")[0] for c in calls]
+
+
 @pytest.mark.parametrize("failure,scenario", [
     ("429", "[mock:status=429]"),
     ("no capacity", "[mock:no-capacity]"),
@@ -259,7 +264,7 @@ def test_antigravity_daily_failure_goes_to_prod(env, failure, scenario):
     assert status == 200, body
     assert answer_text(body) == "echo: to prod"
     calls = generate_calls(mock)
-    assert [c["path"].split("/v1internal")[0] for c in calls] == ["/daily", "/prod"]
+    assert bases(calls) == ["/daily", "/prod"]
     assert calls[0]["path"] == calls[1]["path"].replace("/prod", "/daily")
     assert sent_body(calls[1])["project"] == "proj-g"
     assert calls[1]["oauth"]["credential"] == "g"
@@ -273,7 +278,7 @@ def test_antigravity_other_503_does_not_fall_back(env):
     gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
     status, _, body = chat(gw, AGY_MODEL)
     assert status == 503, body
-    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/daily"]
+    assert bases(generate_calls(mock)) == ["/daily"]
 
 
 def test_antigravity_no_answer_goes_to_prod(env):
@@ -282,7 +287,7 @@ def test_antigravity_no_answer_goes_to_prod(env):
     gw = env.gateway(agy_upstream(mock, files, closed_base(), f"{base}/prod"))
     status, _, body = chat(gw, AGY_MODEL, "prod")
     assert status == 200, body
-    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/prod"]
+    assert bases(generate_calls(mock)) == ["/prod"]
 
 
 def ask_until_first(gw, mock, label, text):
@@ -368,8 +373,8 @@ def discovery_setup(env, path_scenarios=None):
 
 def setup_bases(mock, action):
     """The base (path prefix) of every Code Assist setup call of action, in order."""
-    return [r["path"].split("/v1internal")[0] for r in provider_requests(mock, "agy")
-            if r["path"].endswith("/v1internal:" + action)]
+    return bases(r for r in provider_requests(mock, "agy")
+                 if r["path"].endswith("/v1internal:" + action))
 
 
 @pytest.mark.parametrize("failing,scenario,loads,onboards,said", [
@@ -393,7 +398,7 @@ def test_discovery_follows_the_fallback_base(env, failing, scenario, loads, onbo
     assert setup_bases(mock, "loadCodeAssist") == loads
     assert setup_bases(mock, "onboardUser") == onboards
     calls = generate_calls(mock)
-    assert [c["path"].split("/v1internal")[0] for c in calls] == ["/daily"]
+    assert bases(calls) == ["/daily"]
     assert sent_body(calls[0])["project"] == "proj-d"
     log = gw.error_log()
     assert (f"AIP02067: upstream agy-sub: auth file {files[0]}: v1internal:{failing}: "
@@ -414,7 +419,7 @@ def test_discovery_with_no_answer_goes_to_the_fallback(env):
     assert status == 200, body
     assert setup_bases(mock, "loadCodeAssist") == ["/prod"]
     assert setup_bases(mock, "onboardUser") == ["/prod", "/prod"]
-    assert [c["path"].split("/v1internal")[0] for c in generate_calls(mock)] == ["/prod"]
+    assert bases(generate_calls(mock)) == ["/prod"]
     assert sent_body(generate_calls(mock)[0])["project"] == "proj-d"
     switch = [line for line in gw.error_log().splitlines() if "AIP02067" in line]
     assert len(switch) == 1, switch
