@@ -177,6 +177,26 @@ void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t 
         ((static_source *) c->source)->ring.shared_turn = word;
 }
 
+apr_time_t aip_credentials_usable_at(const aip_credentials *c, apr_pool_t *p)
+{
+    apr_array_header_t *states;
+    apr_time_t soonest = 0;
+
+    if (!c->source || !c->provider->describe || !(states = c->provider->describe(c->source, p)))
+        return 0;
+    for (int i = 0; i < states->nelts; i++) {
+        const aiproxy_credential_status *st = &APR_ARRAY_IDX(states, i, aiproxy_credential_status);
+
+        if (!strcmp(st->state, "disabled") || !strcmp(st->state, "failed"))
+            continue; /* never serves again by itself: no time to wait for */
+        if (!st->until)
+            return 0; /* usable, or refreshing: it may serve at any moment */
+        if (!soonest || st->until < soonest)
+            soonest = st->until;
+    }
+    return soonest;
+}
+
 /* ---- each upstream's provider -------------------------------------------------------------- */
 
 /* The URLs of up's fallback bases (aip_base_fallback.h), in order. */

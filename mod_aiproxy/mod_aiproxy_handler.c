@@ -232,21 +232,74 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     return 0;
 }
 
-/* The one error the client gets when no upstream answered: the last upstream's own status
- * and message when there was an attempt, else why none was made. */
-static int report_failure(client_request *cr, const aip_attempt *last, int attempts,
-                          int skipped_open, const char *model)
+/* Upstreams of the model passed over without an attempt, and why. */
+typedef struct {
+    int circuit_open; /* candidates skipped with their circuit open */
+    /* const aip_upstream *: each upstream skipped (once) for want of a usable credential */
+    apr_array_header_t *no_credential;
+    /* when the soonest of their credentials serves again; 0 when unknown for one of them */
+    apr_time_t usable_at;
+    int usable_unknown;
+} skipped_candidates;
+
+/* "upstream a has none" / "upstreams a, b have none" */
+static const char *without_credential(apr_pool_t *p, const apr_array_header_t *ups)
+{
+    const char *names = APR_ARRAY_IDX(ups, 0, const aip_upstream *)->name;
+
+    for (int i = 1; i < ups->nelts; i++)
+        names =
+            apr_pstrcat(p, names, ", ", APR_ARRAY_IDX(ups, i, const aip_upstream *)->name, NULL);
+    return apr_psprintf(p, "upstream%s %s %s none", ups->nelts > 1 ? "s" : "", names,
+                        ups->nelts > 1 ? "have" : "has");
+}
+
+/* The answer when candidates were skipped and none was tried: 503, which clients retry (a 404
+ * would tell them the model does not exist), with Retry-After when the credentials say when
+ * the soonest of them serves again. */
+static int report_skipped(client_request *cr, const skipped_candidates *skipped, const char *model)
 {
     request_rec *r = cr->r;
-    const char *detail;
-    int status;
+    const apr_array_header_t *ups = skipped->no_credential;
+    const char *what, *message, *retry_after = NULL;
+    apr_time_t wait = skipped->usable_at - apr_time_now();
 
-    if (!last && skipped_open)
+    if (!ups || !ups->nelts)
         return send_error(cr, HTTP_SERVICE_UNAVAILABLE,
                           apr_psprintf(r->pool,
                                        "every upstream of model '%s' is temporarily "
                                        "out of service (circuit open)",
                                        model));
+    what = *model ? apr_psprintf(r->pool, " for model '%s'", model) : "";
+    message = apr_psprintf(r->pool, "no usable credential%s right now: %s (see the error log)",
+                           what, without_credential(r->pool, ups));
+    if (skipped->circuit_open)
+        message = apr_psprintf(r->pool, "%s; %d other%s with the circuit open", message,
+                               skipped->circuit_open, skipped->circuit_open > 1 ? "s" : "");
+    /* an open circuit's own end is not weighed: only a time every skip agrees on is said */
+    else if (!skipped->usable_unknown && skipped->usable_at && wait > 0)
+        retry_after =
+            apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_sec(wait + APR_USEC_PER_SEC - 1));
+    if (retry_after)
+        apr_table_setn(r->headers_out, "Retry-After", retry_after);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  AIPLOGNO(00205) "nothing tried%s: %s; answering 503%s%s", what,
+                  without_credential(r->pool, ups), retry_after ? ", Retry-After " : "",
+                  retry_after ? retry_after : "");
+    return send_error(cr, HTTP_SERVICE_UNAVAILABLE, message);
+}
+
+/* The one error the client gets when no upstream answered: the last upstream's own status
+ * and message when there was an attempt, else why none was made. */
+static int report_failure(client_request *cr, const aip_attempt *last, int attempts,
+                          const skipped_candidates *skipped, const char *model)
+{
+    request_rec *r = cr->r;
+    const char *detail;
+    int status;
+
+    if (!last && (skipped->circuit_open || skipped->no_credential))
+        return report_skipped(cr, skipped, model);
     if (!last)
         return send_coded_error(cr, HTTP_NOT_FOUND, "model_not_found",
                                 apr_psprintf(r->pool, "no upstream serves model '%s'", model));
@@ -372,12 +425,12 @@ static int prepare_passthrough(client_request *cr, const aip_upstream *up, aip_a
 typedef struct {
     client_request *cr;
     aiproxy_request *req;
-    int thinking;            /* the name asked for thinking (-thinking suffix) */
-    aip_attempt *last;       /* the last attempt made, or NULL */
-    int attempts;            /* attempts made (the AIPROXY_ATTEMPTS variable) */
-    int skipped_open;        /* candidates skipped with their circuit open */
-    int unexpressible;       /* status of the last upstream that could not express the request */
-    aiproxy_error build_err; /* and why */
+    int thinking;               /* the name asked for thinking (-thinking suffix) */
+    aip_attempt *last;          /* the last attempt made, or NULL */
+    int attempts;               /* attempts made (the AIPROXY_ATTEMPTS variable) */
+    skipped_candidates skipped; /* candidates passed over without an attempt */
+    int unexpressible;          /* status of the last upstream that could not express the request */
+    aiproxy_error build_err;    /* and why */
 } candidate_run;
 
 /* Make one attempt on up for model with cred, to its fallback base fb (NULL: its base URL).
@@ -477,6 +530,27 @@ static void wait_for_retry(request_rec *r, const aip_upstream *up, const aiproxy
         apr_sleep(wait);
 }
 
+/* up cannot be tried for want of a usable credential: remember it, and when its soonest
+ * credential serves again. */
+static void skip_without_credential(candidate_run *run, const aip_upstream *up)
+{
+    skipped_candidates *skipped = &run->skipped;
+    apr_pool_t *p = run->cr->r->pool;
+    apr_time_t at;
+
+    if (!skipped->no_credential)
+        skipped->no_credential = apr_array_make(p, 2, sizeof(const aip_upstream *));
+    for (int i = 0; i < skipped->no_credential->nelts; i++)
+        if (APR_ARRAY_IDX(skipped->no_credential, i, const aip_upstream *) == up)
+            return; /* met again under a fallback model */
+    APR_ARRAY_PUSH(skipped->no_credential, const aip_upstream *) = up;
+    at = aip_credentials_usable_at(&run->cr->conf->credentials[up->index], p);
+    if (!at)
+        skipped->usable_unknown = 1;
+    else if (!skipped->usable_at || at < skipped->usable_at)
+        skipped->usable_at = at;
+}
+
 /* Try up for model, with another of its credentials while its provider says one is worth a
  * try. Returns whether the request should go on to the next candidate. A Retry-After on an
  * answer the provider blames on the credential keeps the upstream out only once no other
@@ -488,6 +562,7 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
     void *cursor = credentials->provider->begin(credentials->source, r);
     const aiproxy_credential *cred;
     long credential_cooldown = 0; /* the longest asked for by a credential's answer */
+    int attempts = run->attempts;
 
     while ((cred = credentials->provider->next(credentials->source, cursor)) != NULL) {
         aip_attempt *at = attempt_on_bases(run, up, model, credentials, cred);
@@ -527,11 +602,14 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
         if (cooldown > credential_cooldown)
             credential_cooldown = cooldown;
     }
+    /* in rotation, yet no credential could be sent (a Code Assist project not found) */
+    if (run->attempts == attempts)
+        skip_without_credential(run, up);
     cool_down(run->cr, up, model, credential_cooldown);
     return 1;
 }
 
-/* Can up be tried for model now? Counts a skip for an open circuit. */
+/* Can up be tried for model now? Counts a skip for an open circuit or a missing credential. */
 static int candidate_ready(candidate_run *run, const aip_upstream *up, const char *model,
                            apr_uint32_t now)
 {
@@ -543,9 +621,10 @@ static int candidate_ready(candidate_run *run, const aip_upstream *up, const cha
     case AIP_ROTATION_NO_CREDENTIAL:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       AIPLOGNO(00202) "upstream %s skipped: no usable credential", up->name);
+        skip_without_credential(run, up);
         return 0;
     case AIP_ROTATION_CIRCUIT_OPEN:
-        run->skipped_open++;
+        run->skipped.circuit_open++;
         return 0;
     default:
         return 0;
@@ -575,13 +654,13 @@ static int run_candidates(client_request *cr, aiproxy_request *req, const char *
             if (!try_upstream(&run, order[i], model)) {
                 if (run.last && run.last->outcome == AIP_OUTCOME_COMMITTED)
                     return OK;
-                return report_failure(cr, run.last, run.attempts, run.skipped_open, model);
+                return report_failure(cr, run.last, run.attempts, &run.skipped, model);
             }
         }
     }
     if (!run.last && run.unexpressible)
         return send_error(cr, run.unexpressible, run.build_err.message);
-    return report_failure(cr, run.last, run.attempts, run.skipped_open, first_model);
+    return report_failure(cr, run.last, run.attempts, &run.skipped, first_model);
 }
 
 /* Read and decode the client body as the route takes it: JSON, or for an upload route
@@ -699,7 +778,7 @@ static int serve_passthrough(client_request *cr)
     try_upstream(&run, up, "");
     if (run.last && run.last->outcome == AIP_OUTCOME_COMMITTED)
         return OK;
-    return report_failure(cr, run.last, run.attempts, 0, "");
+    return report_failure(cr, run.last, run.attempts, &run.skipped, "");
 }
 
 /* A short random id tying the client's answer to the error log and the access log. */

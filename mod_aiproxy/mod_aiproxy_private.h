@@ -178,6 +178,11 @@ void aip_credential_register(apr_pool_t *p);
 aip_credentials *aip_credentials_setup(apr_pool_t *pconf, server_rec *s, aip_config *cfg);
 /* Take the upstream's keys in turn from word, shared by every child (static provider). */
 void aip_credentials_share_turn(const aip_credentials *c, volatile apr_uint32_t *word);
+/* When the soonest of c's credentials serves again, as its provider describes them: the
+ * earliest end of a cooldown when every credential that may serve again is cooling down; 0
+ * when that is not known (no describe, one usable or refreshing now, or none will ever serve
+ * again by itself). Allocates in p: for an answer that has already failed, not per attempt. */
+apr_time_t aip_credentials_usable_at(const aip_credentials *c, apr_pool_t *p);
 
 /* mod_aiproxy_handler.c */
 void aip_handler_register_hooks(apr_pool_t *p);

@@ -15,7 +15,9 @@ import pytest
 
 from conftest import Gateway
 from harness import free_port, post_json
-from test_oauth import HOUR, env, provider_requests, wait_for  # noqa: F401 (env: fixture)
+from test_gateway import client_request
+from test_oauth import (HOUR, env, no_credential_error, provider_requests,  # noqa: F401 (env)
+                        wait_for)
 from test_kiro import PROFILE, kiro_social_file, sent_body
 from tls_certs import TestPKI
 
@@ -436,9 +438,9 @@ def test_discovery_other_failure_does_not_fall_back(env):
     base = mock.base_url("agy")
     gw = env.gateway(agy_upstream(mock, files, f"{base}/daily", f"{base}/prod"))
 
-    status, _, body = chat(gw, AGY_MODEL)
-    # (its only file out, the upstream has nothing to serve with: today a 404 model_not_found)
-    assert status >= 400 and json.loads(body)["error"]["message"], body
+    status, headers, body = chat(gw, AGY_MODEL)
+    # its only file out, the upstream has nothing to serve with
+    no_credential_error(status, headers, body, "openai", AGY_MODEL, "agy-sub", 60)
     assert setup_bases(mock, "loadCodeAssist") == ["/daily"]
     assert setup_bases(mock, "onboardUser") == []
     assert generate_calls(mock) == []
@@ -446,6 +448,34 @@ def test_discovery_other_failure_does_not_fall_back(env):
     assert "AIP02067" not in log
     assert (f"auth file {files[0]}: no Code Assist project (loadCodeAssist answered HTTP 503)"
             in log), log
+
+
+@pytest.mark.parametrize("failing", ["load-500", "load-401"])
+def test_failed_discovery_answers_503_in_every_protocol(env, failing):
+    """The only login's discovery fails: the model is served, only not now, so every client
+    protocol gets 503 in its own envelope (which clients retry), not 404. A 500 benches the file
+    for the default 60 s, said in Retry-After, and later requests skip the upstream without
+    asking again; a 401 that the refreshed token gets again leaves the file expired, with no
+    known time to say, and every request tries it once more. A model nothing serves is still
+    404."""
+    scenario = "[mock:status=500]" if failing == "load-500" else "[mock:status=401]"
+    mock, files = discovery_setup(env, {"/v1internal:loadCodeAssist": scenario})
+    gw = env.gateway(agy_upstream(mock, files, mock.base_url("agy")))
+
+    protocols = ["openai", "anthropic", "responses", "gemini"]
+    for proto in protocols:
+        path, body = client_request(proto, "hello", model=AGY_MODEL)
+        status, headers, answer = post_json(gw.url(path), body)
+        no_credential_error(status, headers, answer, proto, AGY_MODEL, "agy-sub",
+                            60 if failing == "load-500" else None)
+    loads = setup_bases(mock, "loadCodeAssist")
+    assert len(loads) == (1 if failing == "load-500" else 2 * len(protocols)), loads
+    assert generate_calls(mock) == []
+    path, body = client_request("anthropic", "hello", model="no-such-model")
+    status, _, answer = post_json(gw.url(path), body)
+    assert status == 404 and json.loads(answer)["error"]["type"] == "not_found_error", answer
+    said = [line for line in gw.error_log().splitlines() if "AIP00205" in line]
+    assert len(said) == len(protocols) and all(":info]" in line for line in said), said
 
 
 # ---- the fallback host under the upstream's TLS settings ----------------------------------------

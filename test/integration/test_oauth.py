@@ -254,6 +254,60 @@ def test_quota_answer_moves_to_the_next_file(env):
     assert states["q2.json"]["state"] == "ok"
 
 
+def no_credential_error(status, headers, body, proto, model, upstream, retry_after):
+    """The message of the 503 a client gets when the model's upstreams have no usable
+    credential, after checking proto's error envelope and that Retry-After says about
+    retry_after seconds (None: no header)."""
+    assert status == 503, body
+    err = json.loads(body)["error"]
+    if proto == "anthropic":
+        assert json.loads(body)["type"] == "error" and err["type"] == "overloaded_error", body
+    elif proto == "gemini":
+        assert err["code"] == 503 and err["status"] == "UNAVAILABLE", body
+    else:
+        assert err["type"] == "server_error" and err["code"] == "service_unavailable", body
+    if retry_after is None:
+        assert "retry-after" not in headers, headers
+    else:
+        assert retry_after - 10 <= int(headers["retry-after"]) <= retry_after, headers
+    assert err["message"] == (f"no usable credential for model '{model}' right now: upstream "
+                              f"{upstream} has none (see the error log)"), err
+    return err["message"]
+
+
+def test_every_file_cooling_down_answers_503(env):
+    """The only file out of quota for two hours: the request it refused gets the upstream's 429;
+    later ones skip the upstream before any attempt, and the client hears that the model is
+    served but not now (503 with Retry-After to the quota's reset, which clients retry), in its
+    own envelope, not that it does not exist; a model nothing serves is still 404."""
+    now = int(time.time())
+    a = codex_access(now + HOUR, "acct-c1")
+    mock = env.mock(names=["codex"], oauth={"codex": "codex"},
+                    issued_tokens={"codex": [
+                        {"label": "c1", "access": a, "refresh": "rt-c1", "account": "acct-c1",
+                         "expires_in": HOUR, "scenario": "[mock:quota=7200]"}]})
+    path = env.tokens.write("c1.json", codex_file(a, "rt-c1", "acct-c1", now + HOUR))
+    gw = env.gateway(codex_upstream(mock, [path]))
+
+    status, _, body = chat(gw, "refused")
+    assert status == 429, body
+    status, headers, body = post_json(gw.url("/v1/messages"),
+                                      {"model": MODEL, "max_tokens": 20,
+                                       "messages": [{"role": "user", "content": "later"}]})
+    no_credential_error(status, headers, body, "anthropic", MODEL, "codex-sub", 7200)
+    status, headers, body = chat(gw, "later still")
+    no_credential_error(status, headers, body, "openai", MODEL, "codex-sub", 7200)
+    assert len(provider_requests(mock, "codex")) == 1  # nothing more was sent
+    status, _, body = post_json(gw.url("/v1/chat/completions"),
+                                {"model": "no-such-model",
+                                 "messages": [{"role": "user", "content": "x"}]})
+    assert status == 404 and json.loads(body)["error"]["code"] == "model_not_found", body
+    said = [line for line in gw.error_log().splitlines() if "AIP00205" in line]
+    assert len(said) == 2 and all(":info]" in line for line in said), said
+    assert (f"nothing tried for model '{MODEL}': upstream codex-sub has none; answering 503, "
+            "Retry-After ") in said[0], said
+
+
 def wait_for(predicate, seconds=20.0):
     """Poll predicate until it holds (True) or seconds pass (False)."""
     deadline = time.monotonic() + seconds
