@@ -239,7 +239,7 @@ typedef struct {
     apr_array_header_t *no_credential;
     /* when the soonest of their credentials serves again; 0 when unknown for one of them */
     apr_time_t usable_at;
-    int usable_unknown;
+    int usable_unknown; /* one of them could not say: no Retry-After */
 } skipped_candidates;
 
 /* "upstream a has none" / "upstreams a, b have none" */
@@ -261,7 +261,7 @@ static int report_skipped(client_request *cr, const skipped_candidates *skipped,
 {
     request_rec *r = cr->r;
     const apr_array_header_t *ups = skipped->no_credential;
-    const char *what, *message, *retry_after = NULL;
+    const char *what, *none, *message, *retry_after = NULL;
     apr_time_t wait = skipped->usable_at - apr_time_now();
 
     if (!ups || !ups->nelts)
@@ -270,9 +270,10 @@ static int report_skipped(client_request *cr, const skipped_candidates *skipped,
                                        "every upstream of model '%s' is temporarily "
                                        "out of service (circuit open)",
                                        model));
-    what = *model ? apr_psprintf(r->pool, " for model '%s'", model) : "";
+    what = *model ? apr_psprintf(r->pool, " for model '%s'", model) : ""; /* passthrough: "" */
+    none = without_credential(r->pool, ups);
     message = apr_psprintf(r->pool, "no usable credential%s right now: %s (see the error log)",
-                           what, without_credential(r->pool, ups));
+                           what, none);
     if (skipped->circuit_open)
         message = apr_psprintf(r->pool, "%s; %d other%s with the circuit open", message,
                                skipped->circuit_open, skipped->circuit_open > 1 ? "s" : "");
@@ -283,9 +284,8 @@ static int report_skipped(client_request *cr, const skipped_candidates *skipped,
     if (retry_after)
         apr_table_setn(r->headers_out, "Retry-After", retry_after);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  AIPLOGNO(00205) "nothing tried%s: %s; answering 503%s%s", what,
-                  without_credential(r->pool, ups), retry_after ? ", Retry-After " : "",
-                  retry_after ? retry_after : "");
+                  AIPLOGNO(00205) "nothing tried%s: %s; answering 503%s%s", what, none,
+                  retry_after ? ", Retry-After " : "", retry_after ? retry_after : "");
     return send_error(cr, HTTP_SERVICE_UNAVAILABLE, message);
 }
 
