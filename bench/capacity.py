@@ -245,6 +245,8 @@ def measure(n, args):
             path = "/v1/chat/completions"
             payload = {"model": "cap", "stream": True,
                        "messages": [{"role": "user", "content": "hold"}]}
+        if args.history_kib:
+            payload["messages"] = history(args.history_kib) + payload["messages"]
         # A stream that receives nothing for this long has failed: several event intervals.
         timeout = max(60.0, 4 * args.interval)
         client = Client(gw_port, n, args.ramp, timeout, path, json.dumps(payload))
@@ -283,6 +285,14 @@ def raise_fd_limit(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def history(kib):
+    """An agent's conversation so far, about kib KiB of turns: what Claude Code and Codex send
+    with every request, which the gateway reads, and holds while the answer streams."""
+    turn = "the agent read a file and wrote about it at length; " * 20  # about 1 KiB
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": turn}
+            for i in range(max(2, kib) // 2 * 2)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--streams", default="1000")
@@ -296,6 +306,9 @@ def main():
                     help="Anthropic client, OpenAI upstream (default: OpenAI passthrough)")
     ap.add_argument("--modules", type=pathlib.Path, default=OUT,
                     help="where the gateway's modules are (another build's out/ to compare)")
+    ap.add_argument("--history-kib", type=int, default=0,
+                    help="a conversation of about this many KiB before the question (at most "
+                         "120: the body goes to the client program as one argument)")
     ap.add_argument("--plain", action="store_true",
                     help="mod_proxy's ProxyPass alone instead of the gateway (the baseline)")
     args = ap.parse_args()
@@ -310,6 +323,8 @@ def main():
         r = measure(n, args)
         print(json.dumps(r), flush=True)
         note = f"{n} streams, {r['servers']}x{r['threads']} threads, {r['failed']} failed"
+        if args.history_kib:
+            note += f", {args.history_kib} KiB of history in each request"
         print(f"FIGURE memory per open stream|{r['kib_per_stream']:.1f} KiB|<= 64 KiB|"
               f"{int(r['kib_per_stream'] <= 64)}|{note}; idle {r['pss_idle_mib']:.0f} MiB, "
               f"open {r['pss_open_mib']:.0f} MiB (PSS)")

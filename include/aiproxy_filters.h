@@ -12,7 +12,12 @@
  *                      undo the upstream's    commit the answer    upstream protocol to the
  *                      Content-Encoding       or keep its error    client's, event by event
  *                      (RESOURCE - 1)         (RESOURCE)           (CONTENT_SET - 1)
- *        --> SUBREQ_CORE (CONTENT_SET, strips the EOS) --> the client request's filters
+ *        --> SUBREQ_CORE (CONTENT_SET, strips the EOS) --> AIPROXY_DELIVERY
+ *        --> the client request's filters
+ *
+ * AIPROXY_DELIVERY (CONTENT_SET + 1) comes after every filter that may still hold an answer
+ * back and drop it (the capture, the translator): bytes passing it reach the client, so no
+ * other attempt can follow, and the request's body and its copies are let go there.
  *
  * The translate-only mode (AIProxyTranslate + ProxyPass), output side:
  *
@@ -37,6 +42,7 @@
 #define AIPROXY_CAPTURE_FILTER            "AIPROXY_CAPTURE"
 #define AIPROXY_TRANSLATE_ANSWER_FILTER   "AIPROXY_TRANSLATE_ANSWER"
 #define AIPROXY_TRANSLATE_RESPONSE_FILTER "AIPROXY_TRANSLATE_RESPONSE"
+#define AIPROXY_DELIVERY_FILTER           "AIPROXY_DELIVERY"
 
 #define AIPROXY_FTYPE_BODY    AP_FTYPE_RESOURCE
 #define AIPROXY_FTYPE_DECODE  ((ap_filter_type) (AP_FTYPE_RESOURCE - 1))
@@ -45,5 +51,7 @@
 #define AIPROXY_FTYPE_TRANSLATE_RESPONSE ((ap_filter_type) (AP_FTYPE_CONTENT_SET - 1))
 /* Below the response filter, so the one it adds lands right after it. */
 #define AIPROXY_FTYPE_TRANSLATE_ANSWER ((ap_filter_type) (AP_FTYPE_CONTENT_SET - 2))
+/* Above SUBREQ_CORE: added after it, it is the attempt's last filter. */
+#define AIPROXY_FTYPE_DELIVERY ((ap_filter_type) (AP_FTYPE_CONTENT_SET + 1))
 
 #endif /* AIPROXY_FILTERS_H */

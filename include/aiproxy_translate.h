@@ -213,6 +213,11 @@ typedef struct {
 typedef struct aiproxy_response aiproxy_response;
 
 aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_spec *spec);
+/* Streams take the memory for one upstream event from an allocator the threads of this process
+ * share, and give it back after the event (an open stream between events holds none): call
+ * once per process before answers are translated (httpd: child_init). Without it each stream
+ * uses its own pool's allocator. */
+apr_status_t aiproxy_response_share_scratch(apr_pool_t *p);
 /* Content-Type to send to the client. */
 const char *aiproxy_response_content_type(const aiproxy_response *t);
 /* Feed upstream body bytes as they arrive (any split); emits translated units to sink. */

@@ -16,8 +16,9 @@
 /* 3: aiproxy_target.dialect; 4: operations (count_tokens); 5: target project and request
  * id, answer envelopes; 6: the forward operation, read_client_body_any; 7: embeddings and
  * legacy completions; 8: aiproxy_target.thinking; 9: AIPROXY_PROTO_KIRO (upstream-only),
- * aiproxy_target.account; 10: tool_names in aiproxy_upstream_request and the response spec */
-#define AIPROXY_TRANSLATE_API_VERSION 10
+ * aiproxy_target.account; 10: tool_names in aiproxy_upstream_request and the response spec;
+ * 11: read_client_body(_any) read into a pool of the caller's */
+#define AIPROXY_TRANSLATE_API_VERSION 11
 
 typedef struct {
     int version; /* AIPROXY_TRANSLATE_API_VERSION */
@@ -54,16 +55,17 @@ typedef struct {
 
     /* ---- the HTTP glue both modules share (mod_aiproxy_translate_http.c) ---- */
 
-    /* Read r's whole body after checking it is JSON (or untyped), undoing its
+    /* Read r's whole body into p after checking it is JSON (or untyped), undoing its
      * Content-Encoding (gzip, deflate, zstd, br); more than max bytes, before or after
      * decoding, is refused with 413 naming directive (the setting that raises max). Returns
-     * OK, or an HTTP status with *err filled for the client's envelope. */
-    int (*read_client_body)(request_rec *r, apr_off_t max, const char *directive, char **body,
-                            apr_size_t *len, aiproxy_error *err);
+     * OK, or an HTTP status with *err filled for the client's envelope. The body, and the
+     * decoder that undid its coding, live in p: a pool the caller may let go before r's. */
+    int (*read_client_body)(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                            char **body, apr_size_t *len, aiproxy_error *err);
     /* The same for a body of any Content-Type (a multipart upload, a passthrough body); the
      * caller checks the type it expects. */
-    int (*read_client_body_any)(request_rec *r, apr_off_t max, const char *directive, char **body,
-                                apr_size_t *len, aiproxy_error *err);
+    int (*read_client_body_any)(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                                char **body, apr_size_t *len, aiproxy_error *err);
     /* The API key r presents in any protocol's style (Authorization: Bearer, x-api-key,
      * x-goog-api-key, ?key=), or NULL. */
     const char *(*client_key)(request_rec *r);

@@ -21,19 +21,54 @@
 #include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 #include "aip_passthrough.h"
+#include "aip_shared_allocator.h"
 
 APLOG_USE_MODULE(aiproxy);
 
 static ap_filter_rec_t *capture_filter_handle;
+static ap_filter_rec_t *delivery_filter_handle;
 
 /* ---- what request_config holds ------------------------------------------------------------ */
+
+/* Where requests' memory comes from (aip_shared_allocator.h: given back when the answer
+ * starts, it serves other requests, not that connection's next one); NULL: the connection's. */
+static apr_allocator_t *request_memory_allocator;
+
+/* Free blocks the shared allocator keeps for the next requests' bodies; beyond, to malloc. */
+#define REQUEST_MEMORY_MAX_FREE (2 * 1024 * 1024)
+
+static void share_request_memory(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv =
+        aip_shared_allocator_create(pchild, REQUEST_MEMORY_MAX_FREE, &request_memory_allocator);
+
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     AIPLOGNO(00303) "no shared allocator for request bodies: each connection "
+                                     "keeps the memory of its last request's body");
+}
 
 aip_request_state *aip_request_state_create(request_rec *r)
 {
     aip_request_state *state = apr_pcalloc(r->pool, sizeof(*state));
     state->tag = AIP_TAG_REQUEST_STATE;
+    apr_pool_create_ex(&state->request_memory, r->pool, NULL, request_memory_allocator);
+    apr_pool_tag(state->request_memory, "aiproxy_request_memory");
     ap_set_module_config(r->request_config, &aiproxy_module, state);
     return state;
+}
+
+void aip_release_request_memory(request_rec *r)
+{
+    aip_request_state *state = aip_request_state_of(r);
+
+    if (state && state->request_memory) {
+        apr_pool_destroy(state->request_memory);
+        state->request_memory = NULL;
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      AIPLOGNO(00304) "the answer is on its way: the request body and its "
+                                      "copies are let go");
+    }
 }
 
 aip_request_state *aip_request_state_of(request_rec *r)
@@ -207,6 +242,16 @@ static char *request_error_buffer(request_rec *r)
     return state->error_buffer;
 }
 
+static int carries_bytes(apr_bucket_brigade *bb)
+{
+    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        if (!APR_BUCKET_IS_METADATA(b) && b->length != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *rr = f->r;
@@ -238,6 +283,18 @@ static apr_status_t capture_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     if (at->outcome != AIP_OUTCOME_COMMITTED) {
         apr_brigade_cleanup(bb);
         return APR_SUCCESS;
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* The attempt's last filter: what passes it reaches the client (the translator before it
+ * may hold an answer back and drop it; nothing after it does), so no other attempt can
+ * follow, and mod_proxy sent the body before it read the answer. */
+static apr_status_t delivery_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    if (carries_bytes(bb)) {
+        aip_release_request_memory(f->r->main);
+        ap_remove_output_filter(f);
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -348,6 +405,7 @@ void aip_attempt_run(aip_attempt *at)
     aip_add_response_decoder(rr); /* its filter type puts it ahead of the capture */
     if (at->translator)
         aip_translate->add_response_filter(rr, at->translator, &at->swallowed_error);
+    ap_add_output_filter_handle(delivery_filter_handle, NULL, rr, r->connection);
 
     ap_run_sub_req(rr);
     if (at->outcome == AIP_OUTCOME_COMMITTED && at->swallowed_error)
@@ -361,6 +419,9 @@ void aip_attempt_register_hooks(apr_pool_t *p)
     static const char *const before[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
 
     ap_hook_translate_name(map_attempt_to_balancer, NULL, before, APR_HOOK_FIRST);
+    ap_hook_child_init(share_request_memory, NULL, NULL, APR_HOOK_MIDDLE);
     capture_filter_handle = ap_register_output_filter(AIPROXY_CAPTURE_FILTER, capture_filter, NULL,
                                                       AIPROXY_FTYPE_CAPTURE);
+    delivery_filter_handle = ap_register_output_filter(AIPROXY_DELIVERY_FILTER, delivery_filter,
+                                                       NULL, AIPROXY_FTYPE_DELIVERY);
 }

@@ -38,13 +38,15 @@ static ap_filter_rec_t *decode_filter_handle;
 void aip_compress_attempt_body(aip_attempt *at, apr_table_t *upstream_headers)
 {
     apr_pool_t *p = at->main->pool;
+    /* the compressed body goes with the plain one (aip_request_state.request_memory) */
+    apr_pool_t *body_pool = aip_request_state_of(at->main)->request_memory;
     const char *coding = at->upstream->compression;
     const char *out;
     apr_size_t outlen;
     aip_compress_status st =
         at->req.len < AIP_COMPRESS_MIN_BODY
             ? AIP_COMPRESS_NOT_SMALLER
-            : aip_compress_body(p, coding, at->req.body, at->req.len, &out, &outlen);
+            : aip_compress_body(body_pool, coding, at->req.body, at->req.len, &out, &outlen);
 
     if (st == AIP_COMPRESS_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, at->main,

@@ -35,6 +35,13 @@ typedef struct {
     apr_size_t body_len;
 } client_request;
 
+/* Where the body, its parse tree and the upstream bodies go (aip_request_state): NULL once an
+ * answer reached the client. */
+static apr_pool_t *request_memory(const client_request *cr)
+{
+    return aip_request_state_of(cr->r)->request_memory;
+}
+
 /* code: what went wrong when the status does not say it (see aiproxy_error), or NULL. */
 static int send_coded_error(client_request *cr, int status, const char *code, const char *message)
 {
@@ -201,7 +208,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     target.account = cred ? cred->account : NULL;
     target.project = cred ? cred->project : NULL;
     target.request_id = attempt_id(r->pool);
-    rc = aip_translate->request_build(r->pool, req, &target, &at->req, err);
+    rc = aip_translate->request_build(request_memory(cr), req, &target, &at->req, err);
     if (rc)
         return rc;
 
@@ -565,10 +572,17 @@ static int try_upstream(candidate_run *run, const aip_upstream *up, const char *
     int attempts = run->attempts;
 
     while ((cred = credentials->provider->next(credentials->source, cursor)) != NULL) {
-        aip_attempt *at = attempt_on_bases(run, up, model, credentials, cred);
+        aip_attempt *at;
         aiproxy_credential_verdict said;
         aip_verdict verdict;
         long cooldown;
+
+        /* Bytes of an answer reached the client and took the request with them: an answer
+         * is only ever committed then, so this does not happen; if it did, nothing is left
+         * to send. */
+        if (!request_memory(run->cr))
+            return 0;
+        at = attempt_on_bases(run, up, model, credentials, cred);
 
         if (!at)
             return 1; /* another upstream may speak a protocol that can express it */
@@ -672,15 +686,17 @@ static int read_body(client_request *cr, char **body, apr_size_t *len, aiproxy_e
     const aip_forward_route *fr = cr->route.forward;
     apr_off_t max = fr ? aip_forward_max_body(fr, cr->conf->cfg) : cr->conf->cfg->max_body;
 
+    apr_pool_t *p = request_memory(cr);
+
     if (cr->route.kind == AIP_ROUTE_PASSTHROUGH)
-        return aip_translate->read_client_body_any(r, max, "AIProxyMaxBodySize", body, len, err);
+        return aip_translate->read_client_body_any(r, p, max, "AIProxyMaxBodySize", body, len, err);
     if (fr && fr->body == AIP_FORWARD_MULTIPART) {
         cr->route.info.content_type = apr_table_get(r->headers_in, "Content-Type");
         if (!cr->route.info.content_type)
             cr->route.info.content_type = "";
-        return aip_translate->read_client_body_any(r, max, "AIProxyMaxBodySize", body, len, err);
+        return aip_translate->read_client_body_any(r, p, max, "AIProxyMaxBodySize", body, len, err);
     }
-    return aip_translate->read_client_body(r, max, "AIProxyMaxBodySize", body, len, err);
+    return aip_translate->read_client_body(r, p, max, "AIProxyMaxBodySize", body, len, err);
 }
 
 /* Read, decode and parse the client body. Returns NULL when an error went to the client. */
@@ -693,13 +709,13 @@ static aiproxy_request *read_request(client_request *cr)
     apr_size_t len = 0;
 
     if (read_body(cr, &body, &len, &err) == OK)
-        req = aip_translate->request_parse(r->pool, cr->route.proto, body, len, &cr->route.info,
-                                           &err);
+        req = aip_translate->request_parse(request_memory(cr), cr->route.proto, body, len,
+                                           &cr->route.info, &err);
     if (!req) {
         send_error(cr, err.status, err.message);
         return NULL;
     }
-    apr_table_setn(r->subprocess_env, "AIPROXY_MODEL", aip_translate->request_model(req));
+    apr_table_set(r->subprocess_env, "AIPROXY_MODEL", aip_translate->request_model(req));
     return req;
 }
 
@@ -723,7 +739,8 @@ static int serve_generation(client_request *cr)
         return OK;
     /* The -thinking suffix is a generation's (a token count names the same model); a
      * forwarded body (images, audio, rerank) keeps the name it has. */
-    model = aip_translate->request_model(req);
+    /* copied: the request's memory goes while the answer streams, the name is used after */
+    model = apr_pstrdup(cr->r->pool, aip_translate->request_model(req));
     thinking = 0;
     if (aip_translate->request_operation(req) != AIPROXY_OP_FORWARD)
         model = aip_model_route_name(cr->r->pool, cr->conf->cfg, model, &thinking);

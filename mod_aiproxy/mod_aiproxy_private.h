@@ -107,6 +107,12 @@ typedef struct {
     int generation;
     aiproxy_proto proto;
     const char *model; /* the client's model */
+    /* The request's own memory: the client body, its parse tree and every attempt's upstream
+     * body. Another attempt may need them until an answer reaches the client, nothing after
+     * that: they go when its first bytes do (aip_release_request_memory), so an answer that
+     * streams for minutes holds no copy of the conversation. NULL once gone; what outlives it
+     * (the model names, the translator's spec) is copied into r->pool. */
+    apr_pool_t *request_memory;
 } aip_request_state;
 
 /* mod_aiproxy_attempt.c: the typed views of request_config. */
@@ -115,6 +121,8 @@ aip_request_state *aip_request_state_create(request_rec *r);
 aip_request_state *aip_request_state_of(request_rec *r);
 /* rr's attempt: NULL unless rr is an attempt's subrequest. */
 aip_attempt *aip_attempt_of(request_rec *rr);
+/* An answer's first bytes are on their way to the client: the request's memory goes. */
+void aip_release_request_memory(request_rec *r);
 
 /* mod_aiproxy.c: define one upstream (its balancer member included) in cmd->server, from
  * key=value settings as AIProxyUpstream takes them. Returns NULL or an error message. */

@@ -213,8 +213,20 @@ static const aiproxy_translate_api *aiproxy_translate_get_api(void)
     return &translate_api;
 }
 
+/* Every thread of the child takes its streams' per-event memory from one allocator. */
+static void share_scratch(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv = aiproxy_response_share_scratch(pchild);
+
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     AIPLOGNO(01204) "no shared allocator for stream events: each stream "
+                                     "keeps its own scratch memory");
+}
+
 static void register_hooks(apr_pool_t *p)
 {
+    ap_hook_child_init(share_scratch, NULL, NULL, APR_HOOK_MIDDLE);
     APR_REGISTER_OPTIONAL_FN(aiproxy_translate_get_api);
     response_filter_handle = ap_register_output_filter(
         AIPROXY_TRANSLATE_RESPONSE_FILTER, response_filter, NULL, AIPROXY_FTYPE_TRANSLATE_RESPONSE);

@@ -59,48 +59,90 @@ static int too_large(request_rec *r, aiproxy_error *err, apr_off_t max, const ch
                                                max, directive));
 }
 
-/* The declared Content-Length, when it already says the body is too big. */
-static int declared_too_big(request_rec *r, apr_off_t max)
+/* The declared Content-Length, or -1 when there is none (or it is not a number). */
+static apr_off_t declared_length(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t declared;
     char *end;
 
-    return cl && apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared > max;
+    if (cl && apr_strtoff(&declared, cl, &end, 10) == APR_SUCCESS && !*end && declared >= 0)
+        return declared;
+    return -1;
 }
 
-/* Read the raw body to EOS, refusing more than max bytes. Returns OK or an HTTP status. */
-static int read_raw_body(request_rec *r, apr_off_t max, char **body, apr_size_t *len)
+/* The body being read, in the caller's pool. */
+typedef struct {
+    apr_pool_t *p;
+    char *data;
+    apr_size_t len, cap;
+} body_buffer;
+
+static void body_append(body_buffer *buf, const char *data, apr_size_t n)
+{
+    if (buf->len + n > buf->cap) {
+        apr_size_t cap = buf->cap ? buf->cap : 8192;
+        char *grown;
+
+        while (cap < buf->len + n)
+            cap *= 2;
+        grown = apr_palloc(buf->p, cap + 1);
+        if (buf->len)
+            memcpy(grown, buf->data, buf->len);
+        buf->data = grown;
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, data, n);
+    buf->len += n;
+}
+
+/* Read the raw body to EOS into p, refusing more than max bytes. Returns OK or an HTTP
+ * status. Each read is copied out and its buckets freed before the next: the connection's
+ * bucket memory then holds one read, where collecting the whole body in buckets first would
+ * leave its size in the connection's free blocks (up to MaxMemFree) for as long as the
+ * connection lives, a stream's minutes included. */
+static int read_raw_body(request_rec *r, apr_pool_t *p, apr_off_t max, char **body, apr_size_t *len)
 {
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_bucket_brigade *all = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_off_t total = 0;
+    apr_off_t declared = declared_length(r);
+    body_buffer buf = {p, NULL, 0, 0};
     int seen_eos = 0;
-    apr_status_t rv;
+    apr_status_t rv = APR_SUCCESS;
 
-    if (declared_too_big(r, max))
+    if (declared > max)
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    while (!seen_eos) {
+    if (declared > 0) { /* one allocation when the client said how much comes */
+        buf.cap = (apr_size_t) declared;
+        buf.data = apr_palloc(p, buf.cap + 1);
+    }
+    while (!seen_eos && rv == APR_SUCCESS) {
         rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
                             HUGE_STRING_LEN);
-        if (rv != APR_SUCCESS)
-            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+        for (apr_bucket *b = APR_BRIGADE_FIRST(bb);
+             rv == APR_SUCCESS && !seen_eos && b != APR_BRIGADE_SENTINEL(bb);
              b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t n;
+
             if (APR_BUCKET_IS_EOS(b))
                 seen_eos = 1;
-            else if (!APR_BUCKET_IS_METADATA(b))
-                total += b->length;
+            else if (!APR_BUCKET_IS_METADATA(b) &&
+                     (rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ)) == APR_SUCCESS) {
+                if ((apr_off_t) (buf.len + n) > max) {
+                    apr_brigade_cleanup(bb);
+                    return HTTP_REQUEST_ENTITY_TOO_LARGE;
+                }
+                body_append(&buf, data, n);
+            }
         }
-        if (total > max)
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
-        if (ap_save_brigade(NULL, &all, &bb, r->pool) != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
         apr_brigade_cleanup(bb);
     }
-    rv = apr_brigade_pflatten(all, body, len, r->pool);
-    apr_brigade_destroy(all);
-    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    if (rv != APR_SUCCESS)
+        return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    *body = buf.data ? buf.data : apr_palloc(p, 1);
+    (*body)[buf.len] = '\0';
+    *len = buf.len;
+    return OK;
 }
 
 static apr_status_t append_decoded(void *baton, const char *data, apr_size_t len)
@@ -108,16 +150,18 @@ static apr_status_t append_decoded(void *baton, const char *data, apr_size_t len
     return apr_brigade_write(baton, NULL, NULL, data, len);
 }
 
-/* Undo the client's Content-Encoding (gzip, deflate, zstd, br, or a list of them), the decoded
- * size held to max as the raw body was. Returns OK or an HTTP status with *err filled. */
-static int decode_body(request_rec *r, apr_off_t max, const char *directive, char **body,
-                       apr_size_t *len, aiproxy_error *err)
+/* Undo the client's Content-Encoding (gzip, deflate, zstd, br, or a list of them) into p, the
+ * decoded size held to max as the raw body was. Returns OK or an HTTP status with *err
+ * filled. */
+static int decode_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                       char **body, apr_size_t *len, aiproxy_error *err)
 {
     const char *coding = apr_table_get(r->headers_in, "Content-Encoding");
     apr_bucket_brigade *out;
     aip_sink sink;
     aip_decoder *dec;
     aip_decode_status st;
+    apr_status_t rv;
 
     switch (aip_codings_classify(coding)) {
     case AIP_CODINGS_IDENTITY:
@@ -135,7 +179,7 @@ static int decode_body(request_rec *r, apr_off_t max, const char *directive, cha
     out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     sink.write = append_decoded;
     sink.baton = out;
-    dec = aip_decoder_create(r->pool, coding);
+    dec = aip_decoder_create(p, coding);
     aip_decoder_set_max_output(dec, (apr_size_t) max);
     st = aip_decoder_feed(dec, *body, *len, &sink);
     if (st == AIP_DECODE_OK)
@@ -148,33 +192,35 @@ static int decode_body(request_rec *r, apr_off_t max, const char *directive, cha
             apr_psprintf(r->pool, "the %s request body could not be decoded: %s",
                          ap_escape_html(r->pool, coding),
                          aip_decoder_error(dec) ? aip_decoder_error(dec) : "truncated"));
-    if (apr_brigade_pflatten(out, body, len, r->pool) != APR_SUCCESS)
+    rv = apr_brigade_pflatten(out, body, len, p);
+    apr_brigade_destroy(out); /* its buckets now, not at the end of the request */
+    if (rv != APR_SUCCESS)
         return aiproxy_http_set_error(err, HTTP_INTERNAL_SERVER_ERROR,
                                       "the request body could not be decoded");
     apr_table_unset(r->headers_in, "Content-Encoding");
     return OK;
 }
 
-int aiproxy_http_read_body(request_rec *r, apr_off_t max, const char *directive, char **body,
-                           apr_size_t *len, aiproxy_error *err)
+int aiproxy_http_read_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                           char **body, apr_size_t *len, aiproxy_error *err)
 {
     if (!aiproxy_http_is_json(apr_table_get(r->headers_in, "Content-Type")))
         return aiproxy_http_set_error(
             err, HTTP_UNSUPPORTED_MEDIA_TYPE,
             "the request body must be JSON (Content-Type: application/json)");
-    return aiproxy_http_read_any_body(r, max, directive, body, len, err);
+    return aiproxy_http_read_any_body(r, p, max, directive, body, len, err);
 }
 
-int aiproxy_http_read_any_body(request_rec *r, apr_off_t max, const char *directive, char **body,
-                               apr_size_t *len, aiproxy_error *err)
+int aiproxy_http_read_any_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                               char **body, apr_size_t *len, aiproxy_error *err)
 {
-    int rc = read_raw_body(r, max, body, len);
+    int rc = read_raw_body(r, p, max, body, len);
 
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE)
         return too_large(r, err, max, directive, "request body");
     if (rc != OK)
         return aiproxy_http_set_error(err, rc, "the request body could not be read");
-    return decode_body(r, max, directive, body, len, err);
+    return decode_body(r, p, max, directive, body, len, err);
 }
 
 /* ---- credentials ------------------------------------------------------------------------- */

@@ -13,10 +13,11 @@
 int aiproxy_http_is_json(const char *content_type);
 /* Fill err (no type, no code) and return status. */
 int aiproxy_http_set_error(aiproxy_error *err, int status, const char *message);
-int aiproxy_http_read_body(request_rec *r, apr_off_t max, const char *directive, char **body,
-                           apr_size_t *len, aiproxy_error *err);
-int aiproxy_http_read_any_body(request_rec *r, apr_off_t max, const char *directive, char **body,
-                               apr_size_t *len, aiproxy_error *err);
+/* mod_aiproxy_translate.h: read_client_body and read_client_body_any. */
+int aiproxy_http_read_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                           char **body, apr_size_t *len, aiproxy_error *err);
+int aiproxy_http_read_any_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
+                               char **body, apr_size_t *len, aiproxy_error *err);
 const char *aiproxy_http_client_key(request_rec *r);
 const char *aiproxy_http_auth_header(aiproxy_proto proto);
 void aiproxy_http_set_upstream_auth(apr_pool_t *p, apr_table_t *headers, aiproxy_proto proto,

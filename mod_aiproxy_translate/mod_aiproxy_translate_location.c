@@ -204,7 +204,7 @@ static int read_body_or_refuse(request_rec *r, const location_conf *conf, char *
 {
     apr_off_t max = conf->max_body > 0 ? conf->max_body : DEFAULT_MAX_BODY;
 
-    return aiproxy_http_read_body(r, max, "AIProxyTranslateMaxBodySize", body, len, err);
+    return aiproxy_http_read_body(r, r->pool, max, "AIProxyTranslateMaxBodySize", body, len, err);
 }
 
 /* Parse the client body and build the upstream's. Returns OK or an HTTP status with *err

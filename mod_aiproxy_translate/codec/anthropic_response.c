@@ -185,7 +185,7 @@ typedef struct {
 } anthropic_open_block;
 
 struct tr_stream_decoder {
-    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
+    tr_scratch *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     anthropic_open_block open[ANTHROPIC_MAX_OPEN];
     int nopen;
     int next_index;
@@ -193,7 +193,7 @@ struct tr_stream_decoder {
     int started;
 };
 
-tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_anthropic_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                       const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
@@ -302,7 +302,7 @@ static apr_status_t on_block_start(tr_stream_decoder *d, const tr_jv *ev, const 
                              kind == TR_BLOCK_TOOL_CALL ? tr_jv_get_str(block, "name") : NULL);
     if (rv != APR_SUCCESS)
         return rv;
-    return emit_initial_content(e, ob, block, d->scratch);
+    return emit_initial_content(e, ob, block, tr_scratch_pool(d->scratch));
 }
 
 /* Delta type words -> IR delta kind and the member holding the payload. */
@@ -399,7 +399,8 @@ static int fast_block_delta(tr_stream_decoder *d, const char *data, apr_size_t l
     anthropic_open_block *ob;
     int which, payloads = 0;
 
-    if (!tr_fast_enabled() || !tr_fast_scan(d->scratch, data, len, &fast_event_shape, v) ||
+    if (!tr_fast_enabled() ||
+        !tr_fast_scan(tr_scratch_pool(d->scratch), data, len, &fast_event_shape, v) ||
         !v[FAST_TYPE].present || strcmp(v[FAST_TYPE].str, "content_block_delta") ||
         !v[FAST_INDEX].present || (which = delta_type_for(v[FAST_DELTA_TYPE].str)) < 0)
         return 0;
@@ -470,7 +471,7 @@ static apr_status_t on_ping(tr_stream_decoder *d, const tr_jv *ev, const tr_emit
 static apr_status_t on_error(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
     aiproxy_error err;
-    tr_resp_error_from_json(d->scratch, tr_jv_get(ev, "error"), &err);
+    tr_resp_error_from_json(tr_scratch_pool(d->scratch), tr_jv_get(ev, "error"), &err);
     return tr_emit_error(e, &err);
 }
 
@@ -496,7 +497,7 @@ apr_status_t tr_anthropic_stream_decode(tr_stream_decoder *d, const char *event,
         return APR_SUCCESS; /* end of body: Anthropic streams end explicitly (message_stop) */
     if (fast_block_delta(d, data, len, &e, &rv))
         return rv;
-    rv = tr_resp_parse_event(d->scratch, data, len, &root);
+    rv = tr_resp_parse_event(tr_scratch_pool(d->scratch), data, len, &root);
     if (rv == APR_SUCCESS)
         rv = tr_named_event_dispatch(
             stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d, root, event, &e);
@@ -538,14 +539,15 @@ static anthropic_client_block *client_block(tr_stream_encoder *enc, int index, i
 
 static void write_message_start(tr_stream_encoder *enc, const tr_event *ev)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     tr_jv *msg;
 
-    msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:o}}", "type",
+    msg = tr_jv_pack(scratch, "{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:o}}", "type",
                      "message_start", "message", "id",
-                     tr_resp_prefixed_id(enc->scratch, "msg_", ev ? ev->id : NULL), "type",
-                     "message", "role", "assistant", "model",
-                     tr_resp_model(&enc->spec, ev ? ev->model : NULL), "content", "stop_reason",
-                     "stop_sequence", "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
+                     tr_resp_prefixed_id(scratch, "msg_", ev ? ev->id : NULL), "type", "message",
+                     "role", "assistant", "model", tr_resp_model(&enc->spec, ev ? ev->model : NULL),
+                     "content", "stop_reason", "stop_sequence", "usage",
+                     tr_usage_to_anthropic(scratch, &enc->usage));
     tr_resp_sse_json(&enc->out, "message_start", msg);
 }
 
@@ -581,7 +583,7 @@ static void write_block_start(tr_stream_encoder *enc, const tr_event *ev, const 
         break;
     default:
         tr_buf_adds(out, ",\"content_block\":{\"type\":\"tool_use\",\"id\":");
-        tr_buf_json_cstring(out, anthropic_tool_id(enc->scratch, ev->id));
+        tr_buf_json_cstring(out, anthropic_tool_id(tr_scratch_pool(enc->scratch), ev->id));
         tr_buf_adds(out, ",\"name\":");
         tr_buf_json_cstring(out, ev->name ? ev->name : "");
         tr_buf_adds(out, ",\"input\":{}}}\n\n");
@@ -674,13 +676,14 @@ static void close_all_blocks(tr_stream_encoder *enc)
 
 static void write_message_delta(tr_stream_encoder *enc, const tr_event *ev)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     tr_jv *msg;
 
     close_all_blocks(enc);
-    msg = tr_jv_pack(enc->scratch, "{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta",
+    msg = tr_jv_pack(scratch, "{s:s, s:{s:s, s:s?}, s:o}", "type", "message_delta", "delta",
                      "stop_reason", tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw),
                      "stop_sequence", ev->stop == TR_STOP_STOP_SEQUENCE ? ev->stop_sequence : NULL,
-                     "usage", tr_usage_to_anthropic(enc->scratch, &enc->usage));
+                     "usage", tr_usage_to_anthropic(scratch, &enc->usage));
     if (!tr_jv_get(tr_jv_get(msg, "delta"), "stop_sequence"))
         tr_jv_set(tr_jv_get(msg, "delta"), "stop_sequence", tr_jv_null());
     tr_resp_sse_json(&enc->out, "message_delta", msg);
@@ -699,7 +702,8 @@ static void write_ping(tr_stream_encoder *enc, const tr_event *ev)
 
 static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_resp_sse_json(&enc->out, "error", tr_anthropic_codec.error_encode(enc->scratch, &ev->error));
+    tr_resp_sse_json(&enc->out, "error",
+                     tr_anthropic_codec.error_encode(tr_scratch_pool(enc->scratch), &ev->error));
 }
 
 const tr_stream_encoding tr_anthropic_stream_encoding = {

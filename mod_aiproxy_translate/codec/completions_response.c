@@ -37,7 +37,7 @@ int tr_completions_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out,
                                      out, err);
 }
 
-tr_stream_decoder *tr_completions_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_completions_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                         const aiproxy_response_spec *spec)
 {
     return tr_openai_stream_decoder_create(p, scratch, spec);
@@ -89,11 +89,12 @@ typedef struct {
 
 static void open_stream(tr_stream_encoder *enc, const tr_event *start)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     completions_stream_state *st = enc->state;
-    tr_buf *head = tr_buf_make(enc->scratch, 0);
+    tr_buf *head = tr_buf_make(scratch, 0);
 
     tr_buf_adds(head, "data: {\"id\":");
-    tr_buf_json_cstring(head, tr_resp_prefixed_id(enc->scratch, "cmpl-", start ? start->id : NULL));
+    tr_buf_json_cstring(head, tr_resp_prefixed_id(scratch, "cmpl-", start ? start->id : NULL));
     tr_buf_adds(head, ",\"object\":\"text_completion\",\"created\":");
     tr_buf_json_int(head, start && start->created ? start->created : tr_resp_now());
     tr_buf_adds(head, ",\"model\":");
@@ -141,7 +142,7 @@ static void write_end(tr_stream_encoder *enc, const tr_event *ev)
     if (enc->spec.include_usage) {
         tr_buf_adds(&enc->out, ((completions_stream_state *) enc->state)->chunk_head);
         tr_buf_adds(&enc->out, "\"choices\":[],\"usage\":");
-        tr_jv_write(&enc->out, tr_usage_to_openai(enc->scratch, &enc->usage));
+        tr_jv_write(&enc->out, tr_usage_to_openai(tr_scratch_pool(enc->scratch), &enc->usage));
         tr_buf_adds(&enc->out, "}\n\n");
     }
     tr_buf_adds(&enc->out, "data: [DONE]\n\n");
@@ -149,7 +150,8 @@ static void write_end(tr_stream_encoder *enc, const tr_event *ev)
 
 static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_resp_sse_json(&enc->out, NULL, tr_completions_codec.error_encode(enc->scratch, &ev->error));
+    tr_resp_sse_json(&enc->out, NULL,
+                     tr_completions_codec.error_encode(tr_scratch_pool(enc->scratch), &ev->error));
 }
 
 const tr_stream_encoding tr_completions_stream_encoding = {

@@ -246,7 +246,7 @@ tr_jv *tr_gemini_response_encode(apr_pool_t *p, const tr_response *resp,
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
+    tr_scratch *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int open_index; /* the open text or thinking block, or -1 */
@@ -259,7 +259,7 @@ struct tr_stream_decoder {
     tr_buf *args_text;     /* the arguments delta of one part */
 };
 
-tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_gemini_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                    const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
@@ -330,7 +330,7 @@ static apr_status_t start_call(tr_stream_decoder *d, const tr_emitter *e, const 
         return rv;
     *index = d->next_index++;
     if (!id || !*id)
-        id = function_call_id(d->scratch, d->response_id, d->tools);
+        id = function_call_id(tr_scratch_pool(d->scratch), d->response_id, d->tools);
     d->tools++;
     if ((rv = tr_emit_block_start(e, *index, TR_BLOCK_TOOL_CALL, id, name ? name : "")) !=
         APR_SUCCESS)
@@ -351,7 +351,8 @@ static apr_status_t continue_streamed_call(tr_stream_decoder *d, const tr_emitte
         d->args_text = tr_buf_make(d->pool, 0);
     }
     tr_buf_reset(d->args_text);
-    tr_partial_args_apply(d->args, d->scratch, tr_jv_get_array(call, "partialArgs"), d->args_text);
+    tr_partial_args_apply(d->args, tr_scratch_pool(d->scratch),
+                          tr_jv_get_array(call, "partialArgs"), d->args_text);
     if (last) {
         tr_partial_args_finish(d->args, d->args_text);
         d->call_index = -1;
@@ -398,7 +399,7 @@ static apr_status_t stream_function_call_part(tr_stream_decoder *d, const tr_emi
         return continue_streamed_call(d, e, call);
     }
     if (tr_jv_is_object(args))
-        arguments = tr_jv_dump(d->scratch, args, &len);
+        arguments = tr_jv_dump(tr_scratch_pool(d->scratch), args, &len);
     if ((rv = tr_emit_delta(e, index, TR_DELTA_ARGUMENTS, arguments, len)) != APR_SUCCESS)
         return rv;
     return tr_emit_block_stop(e, index, TR_BLOCK_TOOL_CALL);
@@ -431,7 +432,7 @@ static apr_status_t decode_stream_chunk(tr_stream_decoder *d, const tr_emitter *
 
     if (tr_jv_get(chunk, "error")) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, tr_jv_get(chunk, "error"), &err);
+        tr_resp_error_from_json(tr_scratch_pool(d->scratch), tr_jv_get(chunk, "error"), &err);
         d->ended = 1;
         return tr_emit_error(e, &err);
     }
@@ -471,7 +472,7 @@ apr_status_t tr_gemini_stream_decode(tr_stream_decoder *d, const char *event, co
 
     if (!data || d->ended)
         return APR_SUCCESS; /* the chunk with finishReason ends a Gemini stream */
-    rv = tr_resp_parse_event(d->scratch, data, len, &chunk);
+    rv = tr_resp_parse_event(tr_scratch_pool(d->scratch), data, len, &chunk);
     /* An error streamed as a one-element array. */
     if (tr_jv_is_array(chunk))
         chunk = tr_jv_at(chunk, 0);
@@ -528,15 +529,16 @@ static void end_chunk(tr_stream_encoder *enc)
 
 static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     gemini_stream_state *st = enc->state;
 
-    tr_buf *tail = tr_buf_make(enc->scratch, 0);
+    tr_buf *tail = tr_buf_make(scratch, 0);
 
     tr_buf_adds(tail, ",\"modelVersion\":");
     tr_buf_json_cstring(tail, tr_resp_model(&enc->spec, start ? start->model : NULL));
     tr_buf_adds(tail, ",\"responseId\":");
-    tr_buf_json_cstring(tail, start && start->id && *start->id ? start->id
-                                                               : tr_resp_random_hex(enc->scratch));
+    tr_buf_json_cstring(tail,
+                        start && start->id && *start->id ? start->id : tr_resp_random_hex(scratch));
     tr_buf_adds(tail, "}");
     st->tail = apr_pstrmemdup(enc->pool, tail->data, tail->len);
 }
@@ -608,7 +610,7 @@ static void on_client_delta(tr_stream_encoder *enc, const tr_event *ev)
     gemini_client_block *b = client_block(enc, ev->index);
     const char *text = ev->text ? ev->text : "";
     apr_size_t len = ev->text ? ev->len : 0;
-    tr_buf *part = tr_buf_make(enc->scratch, 0);
+    tr_buf *part = tr_buf_make(tr_scratch_pool(enc->scratch), 0);
 
     if (!b || !b->open)
         return;
@@ -642,17 +644,17 @@ static void close_client_block(tr_stream_encoder *enc, int index)
     b->open = 0;
     if (b->kind != TR_BLOCK_TOOL_CALL)
         return;
-    /* Built and dumped in scratch (cleared after this event); the args tree is parsed there
+    /* Built and dumped in scratch (released after this event); the args tree is parsed there
      * too, so nothing of it outlives the event. id, name and signature live in enc->pool. */
-    part = tr_jv_pack(enc->scratch, "{s:o}", "functionCall",
+    part = tr_jv_pack(tr_scratch_pool(enc->scratch), "{s:o}", "functionCall",
                       function_call_object(
-                          enc->scratch, b->id, b->name,
-                          b->arguments->over
-                              ? tr_jv_object(enc->scratch)
-                              : args_object(enc->scratch, b->arguments->data, b->arguments->len)));
+                          tr_scratch_pool(enc->scratch), b->id, b->name,
+                          b->arguments->over ? tr_jv_object(tr_scratch_pool(enc->scratch))
+                                             : args_object(tr_scratch_pool(enc->scratch),
+                                                           b->arguments->data, b->arguments->len)));
     if (b->signature)
         tr_jv_set_str(part, "thoughtSignature", b->signature);
-    text = tr_jv_dump(enc->scratch, part, &n);
+    text = tr_jv_dump(tr_scratch_pool(enc->scratch), part, &n);
     tr_buf_release(b->arguments);
     write_part_chunk(enc, text, n);
 }
@@ -675,7 +677,7 @@ static void write_finish(tr_stream_encoder *enc, const tr_event *ev)
     tr_buf_adds(&enc->out, "{\"candidates\":[{\"finishReason\":");
     tr_buf_json_cstring(&enc->out, tr_stop_word_for(&enc->spec, ev->stop, ev->stop_raw));
     tr_buf_adds(&enc->out, ",\"index\":0}],\"usageMetadata\":");
-    tr_jv_write(&enc->out, tr_usage_to_gemini(enc->scratch, &enc->usage));
+    tr_jv_write(&enc->out, tr_usage_to_gemini(tr_scratch_pool(enc->scratch), &enc->usage));
     tr_buf_adds(&enc->out, st->tail);
     end_chunk(enc);
 }
@@ -693,7 +695,7 @@ static void write_end(tr_stream_encoder *enc, const tr_event *ev)
 
 static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_jv *body = tr_gemini_codec.error_encode(enc->scratch, &ev->error);
+    tr_jv *body = tr_gemini_codec.error_encode(tr_scratch_pool(enc->scratch), &ev->error);
 
     begin_chunk(enc);
     tr_jv_write(&enc->out, body);

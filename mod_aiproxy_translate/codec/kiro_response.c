@@ -42,7 +42,7 @@ typedef struct {
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
+    tr_scratch *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int text_index, thinking_index; /* open text / thinking block, or -1 */
@@ -64,7 +64,7 @@ static const struct {
     {"InternalServerException", 500},   {"ServiceUnavailableException", 503},
 };
 
-tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                  const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
@@ -156,8 +156,9 @@ static apr_status_t text_calls_call(void *baton, const char *name, const char *a
         return APR_SUCCESS;
     index = d->next_index++;
     d->tool_calls++;
-    if ((rv = tr_emit_block_start(b->e, index, TR_BLOCK_TOOL_CALL,
-                                  tr_resp_prefixed_id(d->scratch, "tooluse_", NULL), name)) ||
+    if ((rv = tr_emit_block_start(
+             b->e, index, TR_BLOCK_TOOL_CALL,
+             tr_resp_prefixed_id(tr_scratch_pool(d->scratch), "tooluse_", NULL), name)) ||
         (rv = tr_emit_delta(b->e, index, TR_DELTA_ARGUMENTS, args, len)))
         return rv;
     return tr_emit_block_stop(b->e, index, TR_BLOCK_TOOL_CALL);
@@ -202,6 +203,7 @@ static apr_status_t stop_tool(const tr_emitter *e, kiro_tool *tool)
 
 static apr_status_t tool_use(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *ev)
 {
+    apr_pool_t *scratch = tr_scratch_pool(d->scratch);
     const char *id = tr_jv_get_str(ev, "toolUseId");
     const tr_jv *input = tr_jv_get(ev, "input");
     kiro_tool *tool;
@@ -222,7 +224,7 @@ static apr_status_t tool_use(tr_stream_decoder *d, const tr_emitter *e, const tr
         APR_ARRAY_PUSH(d->order, kiro_tool *) = tool;
         d->tool_calls++;
         if ((rv = tr_emit_block_start(e, tool->index, TR_BLOCK_TOOL_CALL,
-                                      tr_resp_safe_id(d->scratch, id), name ? name : "")))
+                                      tr_resp_safe_id(scratch, id), name ? name : "")))
             return rv;
     }
     if (tool->stopped)
@@ -233,7 +235,7 @@ static apr_status_t tool_use(tr_stream_decoder *d, const tr_emitter *e, const tr
                            tr_jv_str_len(input));
     } else if (tr_jv_is_object(input)) {
         apr_size_t n;
-        const char *text = tr_jv_dump(d->scratch, input, &n);
+        const char *text = tr_jv_dump(scratch, input, &n);
         tool->has_input = 1;
         rv = tr_emit_delta(e, tool->index, TR_DELTA_ARGUMENTS, text, n);
     }
@@ -284,7 +286,7 @@ static apr_status_t exception(tr_stream_decoder *d, const tr_emitter *e, const c
     if ((rv = flush_text_calls(d, e)) != APR_SUCCESS)
         return rv;
     tr_error_set(&err, status,
-                 apr_psprintf(d->scratch, "the kiro upstream reported %s%s%s",
+                 apr_psprintf(tr_scratch_pool(d->scratch), "the kiro upstream reported %s%s%s",
                               type && *type ? type : "an error", msg ? ": " : "", msg ? msg : ""));
     d->ended = 1;
     return tr_emit_error(e, &err);
@@ -337,6 +339,7 @@ static apr_status_t decode_event(tr_stream_decoder *d, const tr_emitter *e, cons
 apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                    apr_size_t len, tr_event_fn emit, void *baton)
 {
+    apr_pool_t *scratch = tr_scratch_pool(d->scratch);
     tr_emitter e = {emit, baton};
     apr_status_t rv;
     tr_jv *payload;
@@ -347,10 +350,9 @@ apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, cons
         rv = finish(d, &e);
     else if (event && (!strncmp(event, "exception:", 10) || !strncmp(event, "error:", 6))) {
         /* An exception or error frame ends the answer whatever its payload holds. */
-        payload = tr_resp_parse(d->scratch, data, len);
-        rv = decode_event(d, &e, event, payload ? payload : tr_jv_object(d->scratch));
-    } else if ((rv = tr_resp_parse_event(d->scratch, data, len, &payload)) == APR_SUCCESS &&
-               payload)
+        payload = tr_resp_parse(scratch, data, len);
+        rv = decode_event(d, &e, event, payload ? payload : tr_jv_object(scratch));
+    } else if ((rv = tr_resp_parse_event(scratch, data, len, &payload)) == APR_SUCCESS && payload)
         rv = decode_event(d, &e, event, payload); /* an event that is not JSON: BAD_EVENT */
     return rv;
 }

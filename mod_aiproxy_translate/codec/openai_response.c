@@ -209,7 +209,7 @@ static void scan_arguments(openai_tool *tool, const char *text, apr_size_t len)
 
 struct tr_stream_decoder {
     apr_pool_t *pool;
-    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
+    tr_scratch *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     int started, ended;
     int next_index;
     int text_index, thinking_index; /* open text / thinking block, or -1 */
@@ -220,7 +220,7 @@ struct tr_stream_decoder {
     tr_usage usage;
 };
 
-tr_stream_decoder *tr_openai_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_openai_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                    const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
@@ -331,9 +331,10 @@ static apr_status_t open_tool(tr_stream_decoder *d, const tr_emitter *e, long lo
     tool->index = d->next_index++;
     tool->open = 1;
     *out = tool;
-    return tr_emit_block_start(e, tool->index, TR_BLOCK_TOOL_CALL,
-                               id && *id ? id : tr_resp_prefixed_id(d->scratch, "call_", NULL),
-                               name ? name : "");
+    return tr_emit_block_start(
+        e, tool->index, TR_BLOCK_TOOL_CALL,
+        id && *id ? id : tr_resp_prefixed_id(tr_scratch_pool(d->scratch), "call_", NULL),
+        name ? name : "");
 }
 
 static apr_status_t append_tool_calls(tr_stream_decoder *d, const tr_emitter *e, const tr_jv *calls)
@@ -404,7 +405,7 @@ static apr_status_t decode_chunk(tr_stream_decoder *d, const tr_emitter *e, cons
 
     if (tr_jv_get(chunk, "error")) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, tr_jv_get(chunk, "error"), &err);
+        tr_resp_error_from_json(tr_scratch_pool(d->scratch), tr_jv_get(chunk, "error"), &err);
         d->ended = 1;
         return tr_emit_error(e, &err);
     }
@@ -472,7 +473,7 @@ static int fast_content_chunk(tr_stream_decoder *d, const char *data, apr_size_t
     tr_fast_value v[FAST_SLOTS] = {{0}};
 
     if (!tr_fast_enabled() || !d->started ||
-        !tr_fast_scan(d->scratch, data, len, &fast_chunk_shape, v) ||
+        !tr_fast_scan(tr_scratch_pool(d->scratch), data, len, &fast_chunk_shape, v) ||
         !v[FAST_CHOICE_INDEX].present || v[FAST_CHOICE_INDEX].num != 0 || !v[FAST_CONTENT].present)
         return 0;
     *rv = append_text_bytes(d, e, TR_BLOCK_TEXT, v[FAST_CONTENT].str, v[FAST_CONTENT].len);
@@ -497,7 +498,7 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
         return d->started ? finish_message(d, &e) : APR_SUCCESS;
     if (fast_content_chunk(d, data, len, &e, &rv))
         return rv;
-    rv = tr_resp_parse_event(d->scratch, data, len, &chunk);
+    rv = tr_resp_parse_event(tr_scratch_pool(d->scratch), data, len, &chunk);
     if (rv == APR_SUCCESS && tr_jv_is_object(chunk))
         rv = decode_chunk(d, &e, chunk);
     return rv;
@@ -505,7 +506,7 @@ apr_status_t tr_openai_stream_decode(tr_stream_decoder *d, const char *event, co
 
 apr_pool_t *tr_openai_stream_scratch(tr_stream_decoder *d)
 {
-    return d->scratch;
+    return tr_scratch_pool(d->scratch);
 }
 
 apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *chunk,
@@ -533,13 +534,13 @@ static void init_stream(tr_stream_encoder *enc)
 
 static void start_chunks(tr_stream_encoder *enc, const tr_event *start)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     openai_stream_state *st = enc->state;
-    tr_buf *head = tr_buf_make(enc->scratch, 0);
+    tr_buf *head = tr_buf_make(scratch, 0);
     long long created = start && start->created ? start->created : tr_resp_now();
 
     tr_buf_adds(head, "data: {\"id\":");
-    tr_buf_json_cstring(head,
-                        tr_resp_prefixed_id(enc->scratch, "chatcmpl-", start ? start->id : NULL));
+    tr_buf_json_cstring(head, tr_resp_prefixed_id(scratch, "chatcmpl-", start ? start->id : NULL));
     tr_buf_adds(head, ",\"object\":\"chat.completion.chunk\",\"created\":");
     tr_buf_json_int(head, created);
     tr_buf_adds(head, ",\"model\":");
@@ -595,8 +596,10 @@ static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
     tr_buf_adds(&enc->out, "{\"tool_calls\":[{\"index\":");
     tr_buf_json_int(&enc->out, k);
     tr_buf_adds(&enc->out, ",\"id\":");
-    tr_buf_json_cstring(
-        &enc->out, ev->id && *ev->id ? ev->id : tr_resp_prefixed_id(enc->scratch, "call_", NULL));
+    tr_buf_json_cstring(&enc->out,
+                        ev->id && *ev->id
+                            ? ev->id
+                            : tr_resp_prefixed_id(tr_scratch_pool(enc->scratch), "call_", NULL));
     tr_buf_adds(&enc->out, ",\"type\":\"function\",\"function\":{\"name\":");
     tr_buf_json_cstring(&enc->out, ev->name ? ev->name : "");
     tr_buf_adds(&enc->out, ",\"arguments\":\"\"}}]}");
@@ -659,7 +662,7 @@ static void write_end(tr_stream_encoder *enc, const tr_event *ev)
     write_finish(enc, TR_STOP_END_TURN, NULL);
     /* The usage chunk (choices:[]) only when the client asked with include_usage. */
     if (enc->spec.include_usage) {
-        tr_jv *usage = tr_usage_to_openai(enc->scratch, &enc->usage);
+        tr_jv *usage = tr_usage_to_openai(tr_scratch_pool(enc->scratch), &enc->usage);
         tr_buf_adds(&enc->out, ((openai_stream_state *) enc->state)->chunk_head);
         tr_buf_adds(&enc->out, "\"choices\":[],\"usage\":");
         tr_jv_write(&enc->out, usage);
@@ -672,7 +675,8 @@ static void write_end(tr_stream_encoder *enc, const tr_event *ev)
  * follows, so a client that ignores the error still sees an unfinished stream. */
 static void write_error(tr_stream_encoder *enc, const tr_event *ev)
 {
-    tr_resp_sse_json(&enc->out, NULL, tr_openai_codec.error_encode(enc->scratch, &ev->error));
+    tr_resp_sse_json(&enc->out, NULL,
+                     tr_openai_codec.error_encode(tr_scratch_pool(enc->scratch), &ev->error));
 }
 
 const tr_stream_encoding tr_openai_stream_encoding = {

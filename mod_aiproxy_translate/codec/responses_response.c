@@ -283,7 +283,7 @@ typedef struct {
 } responses_open_block;
 
 struct tr_stream_decoder {
-    apr_pool_t *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
+    tr_scratch *scratch; /* the pipeline's: one event's parse tree (tr_codec.h) */
     responses_open_block open[RESPONSES_MAX_OPEN];
     int nopen;
     int next_index;
@@ -291,7 +291,7 @@ struct tr_stream_decoder {
     int started, ended, saw_tool_call;
 };
 
-tr_stream_decoder *tr_responses_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_responses_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                       const aiproxy_response_spec *spec)
 {
     tr_stream_decoder *d = apr_pcalloc(p, sizeof(*d));
@@ -516,6 +516,7 @@ static apr_status_t message_item_done(tr_stream_decoder *d, const tr_jv *item, l
 
 static apr_status_t on_item_done(tr_stream_decoder *d, const tr_jv *ev, const tr_emitter *e)
 {
+    apr_pool_t *scratch = tr_scratch_pool(d->scratch);
     const tr_jv *item = tr_jv_get_object(ev, "item");
     const char *type = tr_jv_get_str(item, "type");
     long long out = int_member(ev, "output_index", -1);
@@ -529,8 +530,8 @@ static apr_status_t on_item_done(tr_stream_decoder *d, const tr_jv *ev, const tr
         return APR_SUCCESS;
     if (b->kind == TR_BLOCK_THINKING) {
         if (!b->got_delta) {
-            tr_response one = {.blocks = apr_array_make(d->scratch, 1, sizeof(tr_block *))};
-            decode_reasoning_item(d->scratch, item, &one);
+            tr_response one = {.blocks = apr_array_make(scratch, 1, sizeof(tr_block *))};
+            decode_reasoning_item(scratch, item, &one);
             if (*APR_ARRAY_IDX(one.blocks, 0, tr_block *)->text)
                 rv = tr_emit_delta(e, b->index, TR_DELTA_THINKING,
                                    APR_ARRAY_IDX(one.blocks, 0, tr_block *)->text,
@@ -559,7 +560,7 @@ static apr_status_t on_response_end(tr_stream_decoder *d, const tr_jv *ev, const
     stop = response_outcome(response, d->saw_tool_call);
     if (stop == TR_STOP_ERROR) {
         aiproxy_error err;
-        tr_resp_error_from_json(d->scratch, tr_jv_get(response, "error"), &err);
+        tr_resp_error_from_json(tr_scratch_pool(d->scratch), tr_jv_get(response, "error"), &err);
         return tr_emit_error(e, &err);
     }
     tr_usage_read_responses(tr_jv_get_object(response, "usage"), &usage);
@@ -575,8 +576,9 @@ static apr_status_t on_error(tr_stream_decoder *d, const tr_jv *ev, const tr_emi
 {
     aiproxy_error err;
     /* {"type":"error","code","message","param"}: the event itself is the error object. */
-    tr_resp_error_from_json(
-        d->scratch, tr_jv_get_object(ev, "error") ? tr_jv_get_object(ev, "error") : ev, &err);
+    tr_resp_error_from_json(tr_scratch_pool(d->scratch),
+                            tr_jv_get_object(ev, "error") ? tr_jv_get_object(ev, "error") : ev,
+                            &err);
     if (!tr_jv_get_object(ev, "error") && !strcmp(err.type, "error"))
         err.type = "api_error";
     d->ended = 1;
@@ -630,7 +632,8 @@ static int fast_text_delta(tr_stream_decoder *d, const char *data, apr_size_t le
 {
     tr_fast_value v[FAST_SLOTS] = {{0}};
 
-    if (!tr_fast_enabled() || !tr_fast_scan(d->scratch, data, len, &fast_text_delta_shape, v) ||
+    if (!tr_fast_enabled() ||
+        !tr_fast_scan(tr_scratch_pool(d->scratch), data, len, &fast_text_delta_shape, v) ||
         !v[FAST_TYPE].present || strcmp(v[FAST_TYPE].str, "response.output_text.delta") ||
         !v[FAST_OUTPUT_INDEX].present || !v[FAST_CONTENT_INDEX].present || !v[FAST_DELTA].present)
         return 0;
@@ -651,7 +654,7 @@ apr_status_t tr_responses_stream_decode(tr_stream_decoder *d, const char *event,
         return APR_SUCCESS; /* Responses streams end explicitly (response.completed ...) */
     if (fast_text_delta(d, data, len, &e, &rv))
         return rv;
-    rv = tr_resp_parse_event(d->scratch, data, len, &root);
+    rv = tr_resp_parse_event(tr_scratch_pool(d->scratch), data, len, &root);
     if (rv == APR_SUCCESS)
         rv = tr_named_event_dispatch(
             stream_events, sizeof(stream_events) / sizeof(stream_events[0]), d, root, event, &e);
@@ -730,6 +733,7 @@ static void write_response_event(tr_stream_encoder *enc, const char *type, const
 
 static void start_response(tr_stream_encoder *enc, const tr_event *start)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     responses_stream_state *st = enc->state;
     tr_event copy = {.kind = TR_EV_MESSAGE_START};
 
@@ -744,11 +748,11 @@ static void start_response(tr_stream_encoder *enc, const tr_event *start)
     copy.created = st->created;
     tr_accumulate(st->acc, &copy);
     write_response_event(enc, "response.created",
-                         response_object(enc->scratch, st->id, st->created, "in_progress",
-                                         st->model, tr_jv_array(enc->scratch), NULL));
+                         response_object(scratch, st->id, st->created, "in_progress", st->model,
+                                         tr_jv_array(scratch), NULL));
     write_response_event(enc, "response.in_progress",
-                         response_object(enc->scratch, st->id, st->created, "in_progress",
-                                         st->model, tr_jv_array(enc->scratch), NULL));
+                         response_object(scratch, st->id, st->created, "in_progress", st->model,
+                                         tr_jv_array(scratch), NULL));
 }
 
 static responses_client_item *client_item(tr_stream_encoder *enc, int index)
@@ -780,6 +784,7 @@ static tr_jv *added_item(apr_pool_t *p, const responses_client_item *item, const
 
 static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     responses_stream_state *st = enc->state;
     responses_client_item *item;
     tr_event acc_ev = *ev;
@@ -803,12 +808,12 @@ static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
         item->kind == TR_BLOCK_TEXT ? item_id(enc->pool, "msg_", st->stem, item->output_index)
         : item->kind == TR_BLOCK_THINKING
             ? apr_pstrdup(enc->pool,
-                          reasoning_item_id(enc->scratch, &probe, st->stem, item->output_index))
+                          reasoning_item_id(scratch, &probe, st->stem, item->output_index))
             : item_id(enc->pool, "fc_", st->stem, item->output_index);
     begin_event(enc, "response.output_item.added");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
-    add_json_member(enc, "item", added_item(enc->scratch, item, ev, acc_ev.id));
+    add_json_member(enc, "item", added_item(scratch, item, ev, acc_ev.id));
     end_event(enc);
     if (item->kind == TR_BLOCK_TEXT) {
         begin_event(enc, "response.content_part.added");
@@ -929,7 +934,8 @@ static void close_client_item(tr_stream_encoder *enc, int index)
     begin_event(enc, "response.output_item.done");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
-    add_json_member(enc, "item", encode_item(enc->scratch, b, st->stem, item->output_index));
+    add_json_member(enc, "item",
+                    encode_item(tr_scratch_pool(enc->scratch), b, st->stem, item->output_index));
     end_event(enc);
 }
 
@@ -948,7 +954,7 @@ static void write_completed(tr_stream_encoder *enc, const tr_event *ev)
         close_client_item(enc, i);
     resp.id = st->id;
     resp.created = st->created;
-    body = encode_response(enc->scratch, &resp, &enc->spec, st->id, st->created);
+    body = encode_response(tr_scratch_pool(enc->scratch), &resp, &enc->spec, st->id, st->created);
     write_response_event(
         enc, tr_stop_is_incomplete(resp.stop) ? "response.incomplete" : "response.completed", body);
 }
@@ -957,16 +963,17 @@ static void write_completed(tr_stream_encoder *enc, const tr_event *ev)
  * error) writes the opening here, so response.failed follows response.created as always. */
 static void write_failed(tr_stream_encoder *enc, const tr_event *ev)
 {
+    apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     responses_stream_state *st = enc->state;
     const aiproxy_error *err = &ev->error;
     tr_jv *body;
 
     if (!st->id)
         start_response(enc, NULL);
-    body = response_object(enc->scratch, st->id, st->created, "failed", st->model,
-                           tr_jv_array(enc->scratch), NULL);
+    body = response_object(scratch, st->id, st->created, "failed", st->model, tr_jv_array(scratch),
+                           NULL);
     tr_jv_set(body, "error",
-              tr_jv_pack(enc->scratch, "{s:s, s:s}", "code",
+              tr_jv_pack(scratch, "{s:s, s:s}", "code",
                          tr_error_openai_code(err) ? tr_error_openai_code(err) : "server_error",
                          "message", err->message ? err->message : ""));
     write_response_event(enc, "response.failed", body);

@@ -52,11 +52,11 @@ typedef struct tr_codec {
     /* ---- streams ---- */
 
     /* A decoder for one stream, its state in p. It works on each event in scratch, which the
-     * caller clears once the event has gone through (and the decoder never does): the parse
+     * caller releases once the event has gone through (and the decoder never does): the parse
      * tree, and what the events it emits point into, live until then, and whoever handles
      * those events may allocate there too (the stream encoder does). spec describes the
      * request the answer is to (the tools it offered). */
-    tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p, apr_pool_t *scratch,
+    tr_stream_decoder *(*stream_decoder_create)(apr_pool_t *p, tr_scratch *scratch,
                                                 const aiproxy_response_spec *spec);
     /* One upstream event: SSE event name (or NULL) and its data, or one JSON-array element.
      * Returns TR_STATUS_BAD_EVENT for data that is not JSON (tr_resp_parse_event). */

@@ -19,7 +19,7 @@
                                  aiproxy_error *err);                                              \
     tr_jv *tr_##X##_response_encode(apr_pool_t *p, const tr_response *resp,                        \
                                     const aiproxy_response_spec *spec);                            \
-    tr_stream_decoder *tr_##X##_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,          \
+    tr_stream_decoder *tr_##X##_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,          \
                                                       const aiproxy_response_spec *spec);          \
     apr_status_t tr_##X##_stream_decode(tr_stream_decoder *d, const char *event, const char *data, \
                                         apr_size_t len, tr_event_fn emit, void *baton);            \
@@ -37,7 +37,7 @@ int tr_gemini_peek_route(tr_request *req, const aiproxy_route_info *route, aipro
 const char *tr_gemini_model_path(apr_pool_t *p, const char *model, const char *action);
 
 /* For formats that reshape OpenAI chunks before the chat decoder reads them (legacy
- * completions): the decoder's scratch pool (the pipeline's, cleared after every chunk), and one
+ * completions): the decoder's scratch pool (the pipeline's, released after every chunk), and one
  * chunk already parsed (into that pool), decoded as tr_openai_stream_decode decodes the JSON of
  * one. */
 apr_pool_t *tr_openai_stream_scratch(tr_stream_decoder *d);
@@ -48,7 +48,7 @@ apr_status_t tr_openai_stream_decode_chunk(tr_stream_decoder *d, const tr_jv *ch
 int tr_kiro_request_encode(apr_pool_t *p, const tr_request *req, const aiproxy_target *target,
                            tr_jv **body, aiproxy_error *err);
 int tr_kiro_response_decode(apr_pool_t *p, tr_jv *body, tr_response *out, aiproxy_error *err);
-tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_decoder *tr_kiro_stream_decoder_create(apr_pool_t *p, tr_scratch *scratch,
                                                  const aiproxy_response_spec *spec);
 apr_status_t tr_kiro_stream_decode(tr_stream_decoder *d, const char *event, const char *data,
                                    apr_size_t len, tr_event_fn emit, void *baton);

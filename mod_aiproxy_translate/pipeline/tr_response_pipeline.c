@@ -46,6 +46,7 @@
 #include "pipeline/tr_eventstream.h"
 #include "pipeline/tr_dialect.h"
 #include "pipeline/tr_envelope.h"
+#include "pipeline/tr_scratch.h"
 #include "json/tr_buf.h"
 #include "pipeline/tr_sse.h"
 #include "tr_stop.h"
@@ -63,12 +64,13 @@ struct aiproxy_response {
     int count;            /* a token count: the answer is read for its number */
     int embed;            /* embeddings: the answer is read for its vectors */
     const char *envelope; /* the member the upstream wraps answers in, or NULL */
-    /* One upstream event's working memory, cleared once the event has gone through: whatever
+    /* One upstream event's working memory, released once the event has gone through: whatever
      * every stage allocates for it (the opened envelope, an event-stream frame's names, a
      * re-framed chunk, the decoder's parse tree and the encoder's pieces) lives here, so an
-     * open stream keeps one such pool, not one per stage. */
-    apr_pool_t *scratch;
-    int in_unit; /* an upstream event is going through (scratch is cleared after it) */
+     * event uses one pool, not one per stage, and an open stream between events none
+     * (tr_scratch.h). */
+    tr_scratch *scratch;
+    int in_unit; /* an upstream event is going through (scratch is released after it) */
 
     tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
@@ -101,11 +103,34 @@ static const char *content_type_for(aiproxy_stream_mode mode)
     return mode == AIPROXY_STREAM_SSE ? "text/event-stream" : "application/json";
 }
 
+/* Free blocks the shared allocator keeps for the next events: those of a few dozen events at
+ * once (a block is 8 KiB; a large tool call's parse tree takes more); beyond, back to malloc. */
+#define SHARED_SCRATCH_MAX_FREE (512 * 1024)
+
+apr_status_t aiproxy_response_share_scratch(apr_pool_t *p)
+{
+    return tr_scratch_share(p, SHARED_SCRATCH_MAX_FREE);
+}
+
+static const apr_array_header_t *copy_names(apr_pool_t *p, const apr_array_header_t *names)
+{
+    apr_array_header_t *copy = apr_array_copy(p, names);
+
+    for (int i = 0; i < copy->nelts; i++)
+        APR_ARRAY_IDX(copy, i, const char *) =
+            apr_pstrdup(p, APR_ARRAY_IDX(names, i, const char *));
+    return copy;
+}
+
 aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_spec *spec)
 {
     aiproxy_response *t = apr_pcalloc(p, sizeof(*t));
 
     t->spec = *spec;
+    /* Its own copies of what it reads from the request: the caller may let the request go
+     * while the answer streams. */
+    t->spec.client_model = spec->client_model ? apr_pstrdup(p, spec->client_model) : NULL;
+    t->spec.tool_names = spec->tool_names ? copy_names(p, spec->tool_names) : NULL;
     t->pool = p;
     t->count = spec->operation == AIPROXY_OP_COUNT_TOKENS;
     t->embed = spec->operation == AIPROXY_OP_EMBED;
@@ -134,7 +159,7 @@ aiproxy_response *aiproxy_response_create(apr_pool_t *p, const aiproxy_response_
     } else
         t->body = tr_buf_make(p, TR_RESPONSE_MAX_BODY);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE || client_streams(t))
-        apr_pool_create(&t->scratch, p);
+        t->scratch = tr_scratch_create(p);
     if (spec->upstream_stream != AIPROXY_STREAM_NONE)
         t->decoder = t->upstream->stream_decoder_create(p, t->scratch, spec);
     t->watching = 1;
@@ -221,7 +246,7 @@ static apr_status_t on_event(void *baton, const tr_event *ev)
     /* Events replayed from a complete answer come one by one from a tree in t->pool: what the
      * encoder made for one is not needed for the next. */
     if (!t->in_unit && t->scratch)
-        apr_pool_clear(t->scratch);
+        tr_scratch_release(t->scratch);
     return rv;
 }
 
@@ -235,7 +260,7 @@ static void add_one_line_chunk(aiproxy_response *t, tr_buf *out, const char *chu
     tr_jv *value = NULL;
 
     if (memchr(chunk, '\n', len) || memchr(chunk, '\r', len))
-        value = tr_jv_parse(t->scratch, chunk, len, &err);
+        value = tr_jv_parse(tr_scratch_pool(t->scratch), chunk, len, &err);
     if (value)
         tr_jv_write(out, value);
     else
@@ -280,7 +305,7 @@ static void unit_begin(aiproxy_response *t)
 static apr_status_t unit_end(aiproxy_response *t, apr_status_t rv)
 {
     t->in_unit = 0;
-    apr_pool_clear(t->scratch);
+    tr_scratch_release(t->scratch);
     return rv;
 }
 
@@ -292,7 +317,7 @@ static apr_status_t decode_unit(aiproxy_response *t, const char *event, const ch
     apr_status_t rv;
 
     if (t->envelope && data)
-        data = tr_envelope_open(t->scratch, t->envelope, data, len, &len);
+        data = tr_envelope_open(tr_scratch_pool(t->scratch), t->envelope, data, len, &len);
     if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
         return rv;
     return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
@@ -332,7 +357,7 @@ static const char *frame_name(apr_pool_t *p, const tr_es_message *msg, const cha
 static apr_status_t on_frame(void *baton, const tr_es_message *msg)
 {
     aiproxy_response *t = baton;
-    apr_pool_t *p = t->scratch;
+    apr_pool_t *p = tr_scratch_pool(t->scratch);
     const char *kind, *name, *data = msg->payload;
     apr_size_t len = msg->payload_len;
 

@@ -2,7 +2,7 @@
 #include "pipeline/tr_stream_encoder.h"
 #include "tr_usage.h"
 
-tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, tr_scratch *scratch,
                                             const tr_stream_encoding *encoding,
                                             const aiproxy_response_spec *spec)
 {

@@ -11,6 +11,7 @@
 #define TR_STREAM_ENCODER_H
 
 #include "json/tr_buf.h"
+#include "pipeline/tr_scratch.h"
 #include "tr_ir.h"
 
 typedef struct tr_stream_encoder tr_stream_encoder;
@@ -34,8 +35,8 @@ struct tr_stream_encoder {
     aiproxy_response_spec spec;
     apr_pool_t *pool; /* lives as long as the stream */
     /* For what one event's handler needs only while it runs: the caller's pool for the upstream
-     * event being worked on (the stream decoder's too), which the caller clears after it. */
-    apr_pool_t *scratch;
+     * event being worked on (the stream decoder's too), which the caller releases after it. */
+    tr_scratch *scratch;
     tr_buf out; /* one event's output, written to the sink after the event */
     /* Usage totals so far: MESSAGE_START's and every MESSAGE_DELTA's usage merged in before
      * their handler runs. */
@@ -44,7 +45,7 @@ struct tr_stream_encoder {
     int started, ended;
 };
 
-tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, apr_pool_t *scratch,
+tr_stream_encoder *tr_stream_encoder_create(apr_pool_t *p, tr_scratch *scratch,
                                             const tr_stream_encoding *encoding,
                                             const aiproxy_response_spec *spec);
 /* Encodes one event and writes its output to sink. Events after the end are ignored. */

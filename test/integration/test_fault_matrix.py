@@ -219,6 +219,39 @@ def test_long_stream_arrives_unbuffered(make_gateway, faults, proto, mode):
         assert rss_end - rss_held < 2048, f"the gateway grew {rss_end - rss_held} KiB"
 
 
+@pytest.mark.parametrize("mode", ["passthrough", "translated"])
+def test_open_stream_has_let_its_request_go(make_gateway, faults, mode):
+    """Once an answer's first bytes reach the client no other attempt can follow, so the
+    request's body and its copies go then, not when the stream ends minutes later; an
+    attempt that fails first keeps them for the next one (AIP00304 once, after the fail)."""
+    up = upstream_proto("openai", mode)
+    gw = make_gateway("\n".join([
+        # nothing listens there: refused, the next upstream answers
+        f"AIProxyUpstream broken http://127.0.0.1:{free_port()} api={up} token=f models=m "
+        "weight=100",
+        f"AIProxyUpstream fault {faults.base_url()} api={up} token=f models=m weight=1",
+        "LogLevel aiproxy:trace1",
+    ]))
+    faults.clear()
+    path, body = client_request("openai", "hello [fault:long-40]", stream=True, model="m")
+    with stream_sse(gw.url(path), body, timeout=30) as s:
+        assert s.status == 200
+        events = iter(s)
+        for _, name, data in events:
+            if delta_text("openai", name, data):
+                break
+        # the upstream holds its 11th delta until released: the stream is open
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "AIP00304" not in gw.error_log():
+            time.sleep(0.05)
+        assert gw.error_log().count("AIP00304") == 1, gw.error_log()
+        faults.release()
+        text = "".join(delta_text("openai", n, d) for _, n, d in events)
+    assert text.count(PIECE) == 39
+    log = gw.error_log()
+    assert log.index("upstream broken failed") < log.index("AIP00304"), log
+
+
 def gateway_rss_kib(gw):
     """RSS of the gateway's children (KiB): one stream, so one child's growth shows."""
     from test_soak import sample
