@@ -17,7 +17,7 @@
  * id, answer envelopes; 6: the forward operation, read_client_body_any; 7: embeddings and
  * legacy completions; 8: aiproxy_target.thinking; 9: AIPROXY_PROTO_KIRO (upstream-only),
  * aiproxy_target.account; 10: tool_names in aiproxy_upstream_request and the response spec;
- * 11: read_client_body(_any) read into a pool of the caller's */
+ * 11: read_client_body(_any) read into a pool of the caller's, request_memory */
 #define AIPROXY_TRANSLATE_API_VERSION 11
 
 typedef struct {
@@ -55,6 +55,11 @@ typedef struct {
 
     /* ---- the HTTP glue both modules share (mod_aiproxy_translate_http.c) ---- */
 
+    /* A pool for what a request needs only until its answer starts (its body and their
+     * copies), child of r->pool, from an allocator the child's threads share: destroyed
+     * early, its blocks serve other requests rather than staying with r's connection (whose
+     * stream may last minutes). */
+    apr_pool_t *(*request_memory)(request_rec *r);
     /* Read r's whole body into p after checking it is JSON (or untyped), undoing its
      * Content-Encoding (gzip, deflate, zstd, br); more than max bytes, before or after
      * decoding, is refused with 413 naming directive (the setting that raises max). Returns

@@ -21,7 +21,6 @@
 #include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 #include "aip_passthrough.h"
-#include "aip_shared_allocator.h"
 
 APLOG_USE_MODULE(aiproxy);
 
@@ -30,30 +29,11 @@ static ap_filter_rec_t *delivery_filter_handle;
 
 /* ---- what request_config holds ------------------------------------------------------------ */
 
-/* Where requests' memory comes from (aip_shared_allocator.h: given back when the answer
- * starts, it serves other requests, not that connection's next one); NULL: the connection's. */
-static apr_allocator_t *request_memory_allocator;
-
-/* Free blocks the shared allocator keeps for the next requests' bodies; beyond, to malloc. */
-#define REQUEST_MEMORY_MAX_FREE (2 * 1024 * 1024)
-
-static void share_request_memory(apr_pool_t *pchild, server_rec *s)
-{
-    apr_status_t rv =
-        aip_shared_allocator_create(pchild, REQUEST_MEMORY_MAX_FREE, &request_memory_allocator);
-
-    if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
-                     AIPLOGNO(00303) "no shared allocator for request bodies: each connection "
-                                     "keeps the memory of its last request's body");
-}
-
 aip_request_state *aip_request_state_create(request_rec *r)
 {
     aip_request_state *state = apr_pcalloc(r->pool, sizeof(*state));
     state->tag = AIP_TAG_REQUEST_STATE;
-    apr_pool_create_ex(&state->request_memory, r->pool, NULL, request_memory_allocator);
-    apr_pool_tag(state->request_memory, "aiproxy_request_memory");
+    state->request_memory = aip_translate->request_memory(r);
     ap_set_module_config(r->request_config, &aiproxy_module, state);
     return state;
 }
@@ -419,7 +399,6 @@ void aip_attempt_register_hooks(apr_pool_t *p)
     static const char *const before[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
 
     ap_hook_translate_name(map_attempt_to_balancer, NULL, before, APR_HOOK_FIRST);
-    ap_hook_child_init(share_request_memory, NULL, NULL, APR_HOOK_MIDDLE);
     capture_filter_handle = ap_register_output_filter(AIPROXY_CAPTURE_FILTER, capture_filter, NULL,
                                                       AIPROXY_FTYPE_CAPTURE);
     delivery_filter_handle = ap_register_output_filter(AIPROXY_DELIVERY_FILTER, delivery_filter,

@@ -219,7 +219,7 @@ static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_u
     if ((rc = apply_endpoint(r, up, aip_translate->request_operation(req), at, err)) != 0)
         return rc;
     at->filename = apr_pstrcat(r->pool, up->balancer, at->req.path, NULL);
-    at->args = at->req.query;
+    at->args = apr_pstrdup(r->pool, at->req.query); /* outlives the request memory */
     at->forward = cr->route.forward;
     if (at->forward)
         return 0;

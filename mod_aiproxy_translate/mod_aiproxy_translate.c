@@ -199,6 +199,7 @@ static const aiproxy_translate_api translate_api = {
     .error_message_from_body = aiproxy_error_message_from_body,
     .model_list_body = aiproxy_model_list_body,
     .add_response_filter = aiproxy_translate_add_response_filter,
+    .request_memory = aiproxy_http_request_memory,
     .read_client_body = aiproxy_http_read_body,
     .read_client_body_any = aiproxy_http_read_any_body,
     .client_key = aiproxy_http_client_key,

@@ -18,6 +18,8 @@
 #include "apr_lib.h"
 #include "apr_strings.h"
 #include "aip_compress.h"
+#include "aip_shared_allocator.h"
+#include "aiproxy_log.h"
 #include "aiproxy_filters.h"
 #include "mod_aiproxy_translate_http.h"
 
@@ -343,8 +345,37 @@ int aiproxy_http_keep_bytes(apr_bucket_brigade *bb, char *buf, apr_size_t *len, 
     return eos;
 }
 
+/* ---- the request's memory ---------------------------------------------------------------- */
+
+/* NULL until child_init made it (or if it could not): pools then use the connection's. */
+static apr_allocator_t *request_memory_allocator;
+
+/* Free blocks kept for the next requests' bodies; beyond, back to malloc. */
+#define REQUEST_MEMORY_MAX_FREE (2 * 1024 * 1024)
+
+static void share_request_memory(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv =
+        aip_shared_allocator_create(pchild, REQUEST_MEMORY_MAX_FREE, &request_memory_allocator);
+
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     AIPLOGNO(01205) "no shared allocator for request bodies: each connection "
+                                     "keeps the memory of its last request's body");
+}
+
+apr_pool_t *aiproxy_http_request_memory(request_rec *r)
+{
+    apr_pool_t *p;
+
+    apr_pool_create_ex(&p, r->pool, NULL, request_memory_allocator);
+    apr_pool_tag(p, "aiproxy_request_memory");
+    return p;
+}
+
 void aiproxy_http_register_hooks(apr_pool_t *p)
 {
+    ap_hook_child_init(share_request_memory, NULL, NULL, APR_HOOK_MIDDLE);
     body_filter_handle =
         ap_register_input_filter(AIPROXY_BODY_FILTER, body_filter, NULL, AIPROXY_FTYPE_BODY);
 }

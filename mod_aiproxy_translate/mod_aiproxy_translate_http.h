@@ -13,7 +13,8 @@
 int aiproxy_http_is_json(const char *content_type);
 /* Fill err (no type, no code) and return status. */
 int aiproxy_http_set_error(aiproxy_error *err, int status, const char *message);
-/* mod_aiproxy_translate.h: read_client_body and read_client_body_any. */
+/* mod_aiproxy_translate.h: request_memory, read_client_body and read_client_body_any. */
+apr_pool_t *aiproxy_http_request_memory(request_rec *r);
 int aiproxy_http_read_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,
                            char **body, apr_size_t *len, aiproxy_error *err);
 int aiproxy_http_read_any_body(request_rec *r, apr_pool_t *p, apr_off_t max, const char *directive,

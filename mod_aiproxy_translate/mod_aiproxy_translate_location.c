@@ -199,23 +199,23 @@ static int check_request(request_rec *r, const location_conf *conf, aiproxy_rout
     return OK;
 }
 
-static int read_body_or_refuse(request_rec *r, const location_conf *conf, char **body,
-                               apr_size_t *len, aiproxy_error *err)
+static int read_body_or_refuse(request_rec *r, apr_pool_t *p, const location_conf *conf,
+                               char **body, apr_size_t *len, aiproxy_error *err)
 {
     apr_off_t max = conf->max_body > 0 ? conf->max_body : DEFAULT_MAX_BODY;
 
-    return aiproxy_http_read_body(r, r->pool, max, "AIProxyTranslateMaxBodySize", body, len, err);
+    return aiproxy_http_read_body(r, p, max, "AIProxyTranslateMaxBodySize", body, len, err);
 }
 
-/* Parse the client body and build the upstream's. Returns OK or an HTTP status with *err
- * filled (bad input: 400 in the client's envelope, the upstream never contacted). */
-static int translate_body(request_rec *r, const location_conf *conf,
-                          const aiproxy_route_info *route, const char *body, apr_size_t len,
-                          aiproxy_request **req, aiproxy_upstream_request *up, aiproxy_error *err)
+/* Parse the client body and build the upstream's, both into p. Returns OK or an HTTP status
+ * with *err filled (bad input: 400 in the client's envelope, the upstream never contacted). */
+static int translate_body(apr_pool_t *p, const location_conf *conf, const aiproxy_route_info *route,
+                          const char *body, apr_size_t len, aiproxy_request **req,
+                          aiproxy_upstream_request *up, aiproxy_error *err)
 {
     aiproxy_target target;
 
-    *req = aiproxy_request_parse(r->pool, conf->client, body, len, route, err);
+    *req = aiproxy_request_parse(p, conf->client, body, len, route, err);
     if (!*req)
         return err->status;
     memset(&target, 0, sizeof(target));
@@ -223,7 +223,7 @@ static int translate_body(request_rec *r, const location_conf *conf,
     target.model = conf->model ? conf->model : aiproxy_request_model(*req);
     target.stream = aiproxy_request_stream(*req) != AIPROXY_STREAM_NONE;
     memset(up, 0, sizeof(*up));
-    return aiproxy_request_build(r->pool, *req, &target, up, err) ? err->status : OK;
+    return aiproxy_request_build(p, *req, &target, up, err) ? err->status : OK;
 }
 
 /* ---- the request mod_proxy forwards ---------------------------------------------------------- */
@@ -323,6 +323,7 @@ typedef struct {
     apr_size_t error_len;
     int proxy_failed; /* the error is mod_proxy's own page: no answer came */
     int done;
+    apr_pool_t *request_memory; /* destroyed when the answer (or mod_proxy's error) comes */
 } answer_ctx;
 
 /* The message of the client's envelope for the error being collected. */
@@ -377,6 +378,16 @@ static apr_status_t answer_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     answer_ctx *ctx = f->ctx;
 
+    /* The answer, or mod_proxy's own error, is here: nothing reads the body any more (and the
+     * request's end, discarding what is left of it, finds the client's, read to its end). */
+    if (ctx->request_memory) {
+        ap_remove_input_filter_byhandle(f->r->input_filters, AIPROXY_BODY_FILTER);
+        apr_pool_destroy(ctx->request_memory);
+        ctx->request_memory = NULL;
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, f->r,
+                      AIPLOGNO(01206) "the answer is on its way: the request body and its "
+                                      "copies are let go");
+    }
     if (ctx->done) {
         apr_brigade_cleanup(bb);
         return APR_SUCCESS;
@@ -392,7 +403,7 @@ static apr_status_t answer_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 static void add_answer_filter(request_rec *r, const location_conf *conf, const aiproxy_request *req,
-                              const aiproxy_upstream_request *up)
+                              const aiproxy_upstream_request *up, apr_pool_t *request_memory)
 {
     answer_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     aiproxy_response_spec spec;
@@ -407,7 +418,8 @@ static void add_answer_filter(request_rec *r, const location_conf *conf, const a
     spec.tool_names = up->tool_names;
     ctx->client = conf->client;
     ctx->upstream = conf->upstream;
-    ctx->translator = aiproxy_response_create(r->pool, &spec);
+    ctx->translator = aiproxy_response_create(r->pool, &spec); /* copies what it reads */
+    ctx->request_memory = request_memory;
     ap_set_module_config(r->request_config, &aiproxy_translate_module, ctx);
     ap_add_output_filter_handle(answer_filter_handle, ctx, r, r->connection);
 }
@@ -430,13 +442,14 @@ static void insert_answer_error_filter(request_rec *r)
 
 /* Hand the translated request to mod_proxy: URL, headers, body, answer filter. */
 static void forward_translated(request_rec *r, const location_conf *conf,
-                               const aiproxy_request *req, const aiproxy_upstream_request *up)
+                               const aiproxy_request *req, const aiproxy_upstream_request *up,
+                               apr_pool_t *request_memory)
 {
     rewrite_upstream_url(r, conf, up);
     rewrite_body_headers(r, up);
     set_upstream_auth(r, conf);
     aiproxy_http_add_replacement_body(r, up->body, up->len);
-    add_answer_filter(r, conf, req, up);
+    add_answer_filter(r, conf, req, up, request_memory);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   AIPLOGNO(01202) "%s -> %s, %" APR_SIZE_T_FMT " bytes to %s",
                   aiproxy_proto_name(conf->client), aiproxy_proto_name(conf->upstream), up->len,
@@ -451,16 +464,20 @@ static int translate_request(request_rec *r, const location_conf *conf)
     aiproxy_error err = {0};
     char *body = NULL;
     apr_size_t len = 0;
+    apr_pool_t *mem;
     int rc;
 
+    /* needed until mod_proxy has sent the body, not while the answer streams: answer_filter
+     * destroys it when the answer comes */
+    mem = aiproxy_http_request_memory(r);
     rc = check_request(r, conf, &route, &err);
     if (rc == OK)
-        rc = read_body_or_refuse(r, conf, &body, &len, &err);
+        rc = read_body_or_refuse(r, mem, conf, &body, &len, &err);
     if (rc == OK)
-        rc = translate_body(r, conf, &route, body, len, &req, &up, &err);
+        rc = translate_body(mem, conf, &route, body, len, &req, &up, &err);
     if (rc != OK)
         return send_client_error(r, conf->client, &err);
-    forward_translated(r, conf, req, &up);
+    forward_translated(r, conf, req, &up, mem);
     return DECLINED; /* mod_proxy's handler forwards it */
 }
 

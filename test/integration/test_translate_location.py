@@ -88,6 +88,7 @@ def gateway_conf(mock):
     body += ('<Location "/nopass/v1/messages">\n'
              "    AIProxyTranslate anthropic openai\n"
              "</Location>\n")
+    body += "LogLevel aiproxy_translate:trace1\n"  # AIP01206: the request's memory let go
     return body
 
 
@@ -350,6 +351,24 @@ def test_unreachable_upstream_is_an_envelope(gw):
     assert status in (502, 503)
     assert headers["content-type"].startswith("application/json")
     assert "no usable answer from the upstream" in error_message("anthropic", payload)
+
+
+@pytest.mark.parametrize("path", ["/ao/v1/messages", "/dead/v1/messages"],
+                         ids=["answer", "unreachable"])
+def test_request_memory_goes_when_the_answer_comes(gw, path):
+    """The body and its translated copies are needed until mod_proxy has sent the body: they
+    go when the answer (or mod_proxy's own failure) arrives, once, not when a long stream
+    ends; the request still ends well (what is left of its body is discarded)."""
+    before = gw.error_log().count("AIP01206")
+    body = {"model": "m", "max_tokens": 8, "stream": True,
+            "messages": [{"role": "user", "content": "a long conversation " * 2000}]}
+    with stream_sse(gw.url(path), body) as s:
+        events = s.events()
+    if path.startswith("/ao"):
+        assert s.status == 200 and events[-1][0] == "message_stop"
+    else:
+        assert s.status in (502, 503)
+    assert gw.error_log().count("AIP01206") == before + 1, gw.error_log()
 
 
 def test_oversized_body_is_413(gw, mock):
