@@ -80,6 +80,14 @@ void tr_buf_reset(tr_buf *b)
         b->data[0] = '\0';
 }
 
+void tr_buf_recycle(tr_buf *b)
+{
+    if (b->cap > TR_BUF_KEEP)
+        tr_buf_release(b);
+    else
+        tr_buf_reset(b);
+}
+
 void tr_buf_release(tr_buf *b)
 {
     free(b->data);

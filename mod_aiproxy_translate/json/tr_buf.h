@@ -31,6 +31,11 @@ int tr_buf_reserve(tr_buf *b, apr_size_t n);
 void tr_buf_reset(tr_buf *b);
 /* Free the memory now; the buffer stays usable (empty). */
 void tr_buf_release(tr_buf *b);
+/* Empty a buffer refilled once per event, keeping its memory for the next only up to
+ * TR_BUF_KEEP: one huge event (a long tool call, a closing event repeating the whole text)
+ * must not pin its size for the rest of a stream that lasts minutes. */
+#define TR_BUF_KEEP (64 * 1024)
+void tr_buf_recycle(tr_buf *b);
 
 /* JSON writers: a quoted, escaped string (n bytes, may hold NULs; s is valid UTF-8 because it
  * came out of the parser or out of our own text; escapes as jansson: \" \\ \b \f \n \r \t

@@ -46,7 +46,7 @@ static apr_status_t deliver(tr_array_splitter *s, const char *start, const char 
     if (tr_buf_add(&s->element, start, n))
         return APR_ENOSPC;
     rv = fn(baton, s->element.data, s->element.len);
-    tr_buf_reset(&s->element);
+    tr_buf_recycle(&s->element);
     return rv;
 }
 

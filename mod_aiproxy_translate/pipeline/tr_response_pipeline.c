@@ -282,7 +282,7 @@ static apr_status_t write_frame(aiproxy_response *t, const char *chunk, apr_size
     }
     t->frames++;
     rv = out->over ? APR_ENOMEM : t->sink->write(t->sink->baton, out->data, out->len);
-    tr_buf_reset(out);
+    tr_buf_recycle(out);
     return rv;
 }
 
@@ -471,7 +471,7 @@ static apr_status_t feed_passthrough_stream(aiproxy_response *t, const char *dat
             return rv == APR_SUCCESS ? APR_ENOSPC : rv;
         } else if (end) {
             rv = t->sink->write(t->sink->baton, t->held->data, t->held->len);
-            tr_buf_reset(t->held);
+            tr_buf_recycle(t->held);
         }
         data += n;
         len -= n;

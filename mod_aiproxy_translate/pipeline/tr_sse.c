@@ -4,8 +4,7 @@
 #include "json/tr_buf.h"
 #include "pipeline/tr_sse.h"
 
-#define SSE_NAME_MAX       128 /* event names and ids longer than this are cut (never needed whole) */
-#define TR_SSE_KEEP_BUFFER (64 * 1024) /* buffers larger than this are freed after use */
+#define SSE_NAME_MAX 128 /* event names and ids longer than this are cut (never needed whole) */
 
 struct tr_sse_parser {
     tr_buf line; /* a line split across feeds */
@@ -100,11 +99,7 @@ static apr_status_t dispatch(tr_sse_parser *s, tr_sse_event_fn fn, void *baton)
         s->data.data[s->data.len] = '\0';
         rv = fn(baton, s->has_event ? s->event : NULL, s->data.data, s->data.len);
     }
-    /* One huge event must not pin its buffer for the rest of the stream. */
-    if (s->data.cap > TR_SSE_KEEP_BUFFER)
-        tr_buf_release(&s->data);
-    else
-        tr_buf_reset(&s->data);
+    tr_buf_recycle(&s->data);
     s->has_event = 0;
     return rv;
 }
@@ -190,10 +185,7 @@ apr_status_t tr_sse_parser_feed(tr_sse_parser *s, const char *buf, apr_size_t le
                 return APR_ENOSPC;
             }
             rv = process_line(s, s->line.data, s->line.len, fn, baton);
-            if (s->line.cap > TR_SSE_KEEP_BUFFER)
-                tr_buf_release(&s->line);
-            else
-                tr_buf_reset(&s->line);
+            tr_buf_recycle(&s->line);
         } else
             rv = process_line(s, p, (apr_size_t) (eol - p), fn, baton);
         s->skip_lf = *eol == '\r';

@@ -25,12 +25,12 @@ static apr_status_t flush(tr_buf *out, const aiproxy_sink *sink)
     apr_status_t rv = APR_SUCCESS;
 
     if (out->over) {
-        tr_buf_reset(out);
+        tr_buf_recycle(out);
         return APR_ENOMEM;
     }
     if (out->len)
         rv = sink->write(sink->baton, out->data, out->len);
-    tr_buf_reset(out);
+    tr_buf_recycle(out);
     return rv;
 }
 
