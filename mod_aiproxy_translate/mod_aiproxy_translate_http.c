@@ -78,8 +78,12 @@ typedef struct {
     apr_pool_t *p;
     char *data;
     apr_size_t len, cap;
+    apr_size_t declared; /* the Content-Length, or 0: no need to grow past it */
 } body_buffer;
 
+/* Room is made as bytes arrive, doubling from 8 KiB: a client that announces a large body and
+ * sends little pins a small multiple of what it sent (the pool keeps the smaller buffers until
+ * the request memory goes), not what it announced. */
 static void body_append(body_buffer *buf, const char *data, apr_size_t n)
 {
     if (buf->len + n > buf->cap) {
@@ -88,6 +92,8 @@ static void body_append(body_buffer *buf, const char *data, apr_size_t n)
 
         while (cap < buf->len + n)
             cap *= 2;
+        if (buf->declared >= buf->len + n && cap > buf->declared)
+            cap = buf->declared; /* the last growth: exactly what was announced */
         grown = apr_palloc(buf->p, cap + 1);
         if (buf->len)
             memcpy(grown, buf->data, buf->len);
@@ -107,16 +113,12 @@ static int read_raw_body(request_rec *r, apr_pool_t *p, apr_off_t max, char **bo
 {
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_off_t declared = declared_length(r);
-    body_buffer buf = {p, NULL, 0, 0};
+    body_buffer buf = {p, NULL, 0, 0, declared > 0 ? (apr_size_t) declared : 0};
     int seen_eos = 0;
     apr_status_t rv = APR_SUCCESS;
 
     if (declared > max)
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    if (declared > 0) { /* one allocation when the client said how much comes */
-        buf.cap = (apr_size_t) declared;
-        buf.data = apr_palloc(p, buf.cap + 1);
-    }
     while (!seen_eos && rv == APR_SUCCESS) {
         rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
                             HUGE_STRING_LEN);

@@ -291,6 +291,23 @@ def test_oversized_body_is_413(make_gateway, mock):
     assert post_json(gw.url(path), body)[0] == 200
 
 
+def test_chunked_body_in_pieces_is_read_whole(gateway):
+    """A body without Content-Length, in pieces of every size, is read to its end into the
+    request's memory (growing as it arrives) and translated whole."""
+    text = "word " * 30000 + "the end"
+    path, body = client_request("anthropic", text)
+    raw = json.dumps(body).encode()
+    cuts = [0, 1, 7000, 7001, 70000, 150000, len(raw)]
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    conn.request("POST", path, body=iter(raw[a:b] for a, b in zip(cuts, cuts[1:])),
+                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    resp = conn.getresponse()
+    payload = resp.read()
+    conn.close()
+    assert resp.status == 200, payload
+    assert answer_text("anthropic", json.loads(payload)) == "echo: " + text
+
+
 def test_server_keeps_serving_after_bad_input(gateway):
     for _ in range(3):
         request("POST", gateway.url("/v1/messages"), b"\xff\xfe{{{", {"Content-Type": "application/json"})
