@@ -140,6 +140,11 @@ int aip_select_order(aip_selector *sel, const char *model, const aip_upstream **
     return count;
 }
 
+int aip_select_room(const aip_selector *sel, const char *model)
+{
+    return set_for(sel, model)->nmembers;
+}
+
 int aip_select_count(const aip_selector *sel, const char *model)
 {
     const upstream_set *set = set_for(sel, model);

@@ -28,6 +28,9 @@ int aip_selector_turns(const aip_selector *sel);
  * from the last generation: any start is a fair start). */
 void aip_selector_share_turns(aip_selector *sel, volatile apr_uint32_t *words);
 
+/* Room aip_select_order needs for model: at least as many as it can write. */
+int aip_select_room(const aip_selector *sel, const char *model);
+
 /* How many enabled upstreams serve model at all. */
 int aip_select_count(const aip_selector *sel, const char *model);
 

@@ -651,7 +651,6 @@ static int run_candidates(client_request *cr, aiproxy_request *req, const char *
                           int thinking)
 {
     const aip_config *cfg = cr->conf->cfg;
-    const aip_upstream *order[AIP_MAX_UPSTREAMS];
     candidate_run run;
 
     memset(&run, 0, sizeof(run));
@@ -659,7 +658,11 @@ static int run_candidates(client_request *cr, aiproxy_request *req, const char *
     run.req = req;
     run.thinking = thinking;
     for (const char *model = first_model; model; model = aip_config_fallback(cfg, model)) {
-        int n = aip_select_order(cr->conf->selector, model, order, AIP_MAX_UPSTREAMS);
+        /* in the pool, not on the stack: this frame lies under every attempt's proxying,
+         * and each open stream's thread keeps the deepest page it touched */
+        int room = aip_select_room(cr->conf->selector, model);
+        const aip_upstream **order = apr_palloc(cr->r->pool, sizeof(*order) * (room ? room : 1));
+        int n = aip_select_order(cr->conf->selector, model, order, room);
         apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
         for (int i = 0; i < n; i++) {

@@ -405,6 +405,10 @@ static void test_selection_filters_models_and_disabled(void **state)
     assert_int_equal(aip_select_order(sel, "unknown", order, 4), 1);
     assert_string_equal(order[0]->name, "all");
     assert_int_equal(aip_select_order(sel, "m1", order, 1), 1);
+    /* the room the handler allocates is enough for every upstream the order can name */
+    assert_true(aip_select_room(sel, "m2") >= 2);
+    assert_true(aip_select_room(sel, "m1") >= 3);
+    assert_true(aip_select_room(sel, "unknown") >= 1);
 }
 
 /* Selectors of two children sharing their turn words follow one sequence together: with two
