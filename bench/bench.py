@@ -83,8 +83,9 @@ def taskset(cpus):
 class Instance:
     """A private httpd under workdir/name, optionally pinned to cpus (taskset -c)."""
 
-    def __init__(self, workdir, name, ports, body, modules, cpus=None, threads=64):
+    def __init__(self, workdir, name, ports, body, modules, cpus=None, threads=64, env=None):
         self.name = name
+        self.env = dict(MINIMAL_ENV, **(env or {}))
         self.ports = ports
         self.cpus = cpus
         self.root = workdir / name
@@ -120,7 +121,7 @@ class Instance:
 
     def start(self):
         cmd = taskset(self.cpus) + [APACHE2, "-f", str(self.conf), "-k", "start"]
-        res = subprocess.run(cmd, env=MINIMAL_ENV, capture_output=True, text=True, timeout=30)
+        res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
         if res.returncode != 0:
             raise RuntimeError(f"httpd {self.name} did not start:\n{res.stdout}{res.stderr}"
                                f"\n{self.error_log()}")
@@ -471,26 +472,17 @@ def figure_tls(res, gw, mock, wrk, port, workdir, args):
             "a handshake per request would show 1; mod_proxy keeps the verified connections")
 
 
-def figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, modules, args):
-    """Issue 13: what the metrics and the turns shared by every child cost per request, this
-    build against a previous one (--baseline DIR: its out/ directory), in one run. Two
-    gateways with the same configuration (two upstreams of equal weight for the model, two
-    keys each, so every request takes an upstream turn and a key turn) on the same CPU, one
-    idle while the other is measured, interleaved; gateway CPU per request."""
-    base = pathlib.Path(args.baseline).resolve()
-    mods = workdir / "baseline-modules"
-    mods.mkdir(exist_ok=True)
-    for so in ("mod_aiproxy_translate.so", "mod_aiproxy.so"):
-        shutil.copy2(base / so, mods / so)
-        os.chmod(mods / so, 0o755)
-    os.chmod(mods, 0o755)
+def compare_gateways(wrk, workdir, gw_cpus, args, variants, body_file, title):
+    """Gateways with the same configuration (two upstreams of equal weight for the model, two
+    keys each, so every request takes an upstream turn and a key turn), differing in their
+    modules or their environment: variants maps a name to (module directory, environment).
+    On the same CPU, one idle while another is measured, interleaved over args.rounds rounds.
+    Returns each variant's runs. Raises RuntimeError when one does not start or answer."""
     body = "\n".join(
-        f"    AIProxyUpstream rr-{n} http://127.0.0.1:{mock_port}/openai api=openai "
+        f"    AIProxyUpstream rr-{n} http://127.0.0.1:{MOCK.ports[0]}/openai api=openai "
         f"token=bench-key-1 token=bench-key-2 models=bench-rr" for n in ("a", "b"))
     gateways = {}
-    # "control" is a second gateway of the previous build: this build's ratio to the previous
-    # one means something only next to the ratio of two identical builds (the noise floor).
-    for name, so_dir in (("this", modules), ("previous", mods), ("control", mods)):
+    for name, (so_dir, env) in variants.items():
         port = free_port()
         inst = Instance(workdir, f"gw-{name}", [port], f"""
 <VirtualHost 127.0.0.1:{port}>
@@ -499,12 +491,11 @@ def figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, modules, args):
         SetHandler aiproxy
     </Location>
 </VirtualHost>""", [("aiproxy_translate_module", so_dir / "mod_aiproxy_translate.so"),
-                    ("aiproxy_module", so_dir / "mod_aiproxy.so")], gw_cpus)
+                    ("aiproxy_module", so_dir / "mod_aiproxy.so")], gw_cpus, env=env)
         gateways[name] = (inst, f"http://127.0.0.1:{port}/v1/chat/completions", port)
-    body_file = write_body(workdir, "rr", chat_body("bench-rr", "Hello, benchmark"))
-    log(f"\n[6] metrics + shared turns: this build vs {base} (previous build), gateway CPU per "
-        f"request, {args.rounds} interleaved rounds of\n"
-        f"    {wrk.show(gateways['this'][1], body_file, args.conns, args.seconds)}")
+    first = next(iter(gateways.values()))
+    log(f"\n{title}, {args.rounds} interleaved rounds of\n"
+        f"    {wrk.show(first[1], body_file, args.conns, args.seconds)}")
     started = []
     try:
         for inst, url, port in gateways.values():
@@ -523,25 +514,102 @@ def figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, modules, args):
                 r = measure(inst, wrk, url, body_file, args.conns, args.seconds)
                 runs[name].append(r)
                 parts.append(f"{name} {r['rps']:.0f} req/s cpu {r['cpu_us_per_req']:.1f} us/req")
-            log(f"  build round {i + 1}/{args.rounds}: " + "; ".join(parts))
-        cpu = {name: median([r["cpu_us_per_req"] for r in runs[name]]) for name in runs}
-
-        def ratios(a, b):
-            return [x["cpu_us_per_req"] / y["cpu_us_per_req"] for x, y in zip(runs[a], runs[b])]
-
-        ratio, control = median(ratios("this", "previous")), median(ratios("control", "previous"))
-        res.add("[6] gateway CPU/req, this build vs previous (metrics + shared turns)",
-                f"{cpu['this']:.1f} vs {cpu['previous']:.1f} us = {ratio:.3f}x", "< 1.02x",
-                ratio < 1.02, "per-round " + fmt_list(ratios("this", "previous"), "{:.3f}"))
-        res.add("[6] the same, previous build vs itself (noise floor)",
-                f"{cpu['control']:.1f} vs {cpu['previous']:.1f} us = {control:.3f}x", "", None,
-                "per-round " + fmt_list(ratios("control", "previous"), "{:.3f}"))
-    except RuntimeError as exc:
-        log(f"  [6] skipped: {exc}")
-        res.add("[6] gateway CPU/req, this build vs previous", f"skipped: {exc}", "", None)
+            log(f"  round {i + 1}/{args.rounds}: " + "; ".join(parts))
+        for name, (inst, _, _) in gateways.items():
+            runs[name][-1]["rss_kb_after"] = inst.children_rss_kb()
+        return runs
     finally:
         for inst in started:
             inst.stop()
+
+
+def add_cpu_ratio(res, runs, label, target, a, b, control):
+    """A row of a's CPU per request against b's and, unless control is None, one of control's
+    (a copy of b) against b's: a ratio means something only next to the ratio of two
+    identical gateways (the noise floor). A control row, or any with target None, has no
+    verdict."""
+    cpu = {name: median([r["cpu_us_per_req"] for r in runs[name]]) for name in runs}
+
+    def ratios(x, y):
+        return [p["cpu_us_per_req"] / q["cpu_us_per_req"] for p, q in zip(runs[x], runs[y])]
+
+    for x, is_control in ((a, a == "control"), (control, True)):
+        if x is None:
+            continue
+        ratio = median(ratios(x, b))
+        res.add(f"{label}, {x} vs {b}" + (" (noise floor)" if is_control else ""),
+                f"{cpu[x]:.1f} vs {cpu[b]:.1f} us = {ratio:.3f}x",
+                "" if is_control or target is None else f"< {target:.2f}x",
+                None if is_control or target is None else ratio < target,
+                "per-round " + fmt_list(ratios(x, b), "{:.3f}"))
+
+
+def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
+    """Issue 13: what the metrics and the turns shared by every child cost per request, this
+    build against a previous one (--baseline DIR: its out/ directory), in one run; gateway
+    CPU per request."""
+    base = pathlib.Path(args.baseline).resolve()
+    mods = workdir / "baseline-modules"
+    mods.mkdir(exist_ok=True)
+    for so in ("mod_aiproxy_translate.so", "mod_aiproxy.so"):
+        shutil.copy2(base / so, mods / so)
+        os.chmod(mods / so, 0o755)
+    os.chmod(mods, 0o755)
+    body_file = write_body(workdir, "rr", chat_body("bench-rr", "Hello, benchmark"))
+    label = "[6] gateway CPU/req (metrics + shared turns)"
+    try:
+        runs = compare_gateways(
+            wrk, workdir, gw_cpus, args,
+            {"this": (modules, None), "previous": (mods, None), "control": (mods, None)},
+            body_file, f"[6] metrics + shared turns: this build vs {base} (previous build), "
+            "gateway CPU per request")
+        add_cpu_ratio(res, runs, label, 1.02, "this", "previous", "control")
+    except RuntimeError as exc:
+        log(f"  [6] skipped: {exc}")
+        res.add(label, f"skipped: {exc}", "", None)
+
+
+# glibc malloc settings in apache2's environment that keep less freed memory resident
+# (docs/operations.md, sizing for many open streams, measured with bench/capacity.py
+# --history-kib 64): freed memory at the top of a heap given back at every free, that and every
+# allocation of 16 KiB or more its own mmap, or two arenas for all threads instead of 8 per CPU.
+MALLOC_SETTINGS = {
+    "trim": {"MALLOC_TRIM_THRESHOLD_": "0"},
+    "trim+mmap": {"MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_MMAP_THRESHOLD_": "16384"},
+    "arenas2": {"MALLOC_ARENA_MAX": "2"},
+}
+
+
+def figure_malloc_settings(res, wrk, workdir, gw_cpus, modules, args):
+    """What each of MALLOC_SETTINGS costs in gateway CPU per request against glibc's
+    defaults, with a one-line question and with an agent's 64 KiB conversation (where they
+    save memory), and the gateway's RSS after the rounds."""
+    from capacity import history  # the same conversation as bench/capacity.py --history-kib
+
+    bodies = {"one-line": chat_body("bench-rr", "Hello, benchmark")}
+    agent = json.loads(bodies["one-line"])
+    agent["messages"] = history(64) + agent["messages"]
+    bodies["64KiB-conversation"] = json.dumps(agent)
+    for what, body in bodies.items():
+        body_file = write_body(workdir, "malloc-" + what, body)
+        variants = {name: (modules, env) for name, env in MALLOC_SETTINGS.items()}
+        variants.update({"default": (modules, None), "control": (modules, None)})
+        try:
+            runs = compare_gateways(
+                wrk, workdir / what, gw_cpus, args, variants, body_file,
+                f"[7] glibc malloc settings against its defaults, {what}, gateway CPU per request")
+        except RuntimeError as exc:
+            log(f"  [7] skipped: {exc}")
+            res.add(f"[7] malloc settings, {what}", f"skipped: {exc}", "", None)
+            continue
+        for name, env in MALLOC_SETTINGS.items():
+            setting = " ".join(f"{k}={v}" for k, v in env.items())
+            add_cpu_ratio(res, runs, f"[7] CPU/req {what} ({setting})", None, name, "default",
+                          None)
+        add_cpu_ratio(res, runs, f"[7] CPU/req {what}", None, "control", "default", None)
+        res.add(f"[7] gateway RSS after the rounds, {what}",
+                ", ".join(f"{name} {runs[name][-1]['rss_kb_after'] / 1024:.0f} MiB"
+                          for name in runs), "", None)
 
 
 def count_sse_events(body):
@@ -702,7 +770,8 @@ def main():
     ap.add_argument("--pin", choices=["split", "none"],
                     default=os.environ.get("BENCH_PIN", "split"),
                     help="split: gateway on CPU 0, mock + wrk on CPU 1 (needs 2+ CPUs)")
-    ap.add_argument("--only", default="1,2,3,4,5,6", help="figures to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6",
+                    help="figures to run, e.g. 1,3 (7, the malloc settings, only when named)")
     ap.add_argument("--micro", default=None, help="bench_translate binary for figure 3")
     ap.add_argument("--baseline", default=None,
                     help="figure 6: out/ directory of a previous build to compare CPU per request "
@@ -809,9 +878,12 @@ def main():
             figure_memory(res, gw, wrk, gw_port, workdir, args, translated)
         if "5" in only:
             figure_tls(res, gw, mock, wrk, gw_port, workdir, args)
+        if ("6" in only and args.baseline) or "7" in only:
+            gw.stop()  # idle, but out of the way of the gateways compared
         if "6" in only and args.baseline:
-            gw.stop()  # idle, but out of the way of the two gateways compared
-            figure_build_cost(res, wrk, workdir, mock_port, gw_cpus, mods, args)
+            figure_build_cost(res, wrk, workdir, gw_cpus, mods, args)
+        if "7" in only:
+            figure_malloc_settings(res, wrk, workdir, gw_cpus, mods, args)
     except RuntimeError as exc:
         log(f"\nbench: setup failed, no further figures: {exc}")
         failed = True

@@ -21,6 +21,7 @@ Printed figures (FIGURE lines like bench.py):
     bench/capacity.py --streams 1000                      # one size
     bench/capacity.py --streams 1000,5000,10000 --translated
     bench/capacity.py --threads-per-child 500 --stack-kib 256 --max-mem-free-kib 64
+    bench/capacity.py --streams 1000 --history-kib 64 --env MALLOC_ARENA_MAX=2
 
 Raising the open-file limit needs root (or a hard limit high enough): every stream holds two
 sockets in the gateway and one in the client and in the upstream each; the two programs
@@ -226,7 +227,8 @@ def measure(n, args):
     gw = Httpd("capacity", gateway_conf(gw_port, upstream_port, args.plain), listen=[gw_port],
                extra_modules=[args.modules / m for m in GATEWAY_MODULES],
                mpm=mpm_lines(servers, args.threads_per_child, args.stack_kib,
-                             args.max_mem_free_kib))
+                             args.max_mem_free_kib),
+               env=dict(kv.split("=", 1) for kv in args.env))
     client = None
     try:
         gw.start()
@@ -311,14 +313,18 @@ def main():
                          "120: the body goes to the client program as one argument)")
     ap.add_argument("--plain", action="store_true",
                     help="mod_proxy's ProxyPass alone instead of the gateway (the baseline)")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="in apache2's environment, e.g. MALLOC_ARENA_MAX=2 (repeatable)")
     args = ap.parse_args()
+    if any("=" not in kv for kv in args.env):
+        ap.error("--env takes NAME=VALUE")
     build_load()
     sizes = [int(s) for s in args.streams.split(",")]
     limit = raise_fd_limit(4 * max(sizes) + 1024)
     print(f"capacity: open-file limit {limit}; ThreadsPerChild {args.threads_per_child}, "
           f"ThreadStackSize {args.stack_kib} KiB, MaxMemFree {args.max_mem_free_kib} KiB, "
-          f"{'plain ProxyPass' if args.plain else 'Anthropic client -> OpenAI upstream' if args.translated else 'OpenAI passthrough'}",
-          flush=True)
+          f"{'plain ProxyPass' if args.plain else 'Anthropic client -> OpenAI upstream' if args.translated else 'OpenAI passthrough'}"
+          f"{''.join(' ' + kv for kv in args.env)}", flush=True)
     for n in sizes:
         r = measure(n, args)
         print(json.dumps(r), flush=True)
