@@ -475,16 +475,17 @@ def figure_tls(res, gw, mock, wrk, port, workdir, args):
 def compare_gateways(wrk, workdir, gw_cpus, args, variants, body_file, title):
     """Gateways with the same configuration (two upstreams of equal weight for the model, two
     keys each, so every request takes an upstream turn and a key turn), differing in their
-    modules or their environment: variants maps a name to (module directory, environment).
+    modules, environment or server-wide directives: variants maps a name to (module
+    directory, environment or None, directives or "").
     On the same CPU, one idle while another is measured, interleaved over args.rounds rounds.
     Returns each variant's runs. Raises RuntimeError when one does not start or answer."""
     body = "\n".join(
         f"    AIProxyUpstream rr-{n} http://127.0.0.1:{MOCK.ports[0]}/openai api=openai "
         f"token=bench-key-1 token=bench-key-2 models=bench-rr" for n in ("a", "b"))
     gateways = {}
-    for name, (so_dir, env) in variants.items():
+    for name, (so_dir, env, directives) in variants.items():
         port = free_port()
-        inst = Instance(workdir, f"gw-{name}", [port], f"""
+        inst = Instance(workdir, f"gw-{name}", [port], f"""{directives}
 <VirtualHost 127.0.0.1:{port}>
 {body}
     <Location "/">
@@ -560,7 +561,8 @@ def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
     try:
         runs = compare_gateways(
             wrk, workdir, gw_cpus, args,
-            {"this": (modules, None), "previous": (mods, None), "control": (mods, None)},
+            {"this": (modules, None, ""), "previous": (mods, None, ""),
+             "control": (mods, None, "")},
             body_file, f"[6] metrics + shared turns: this build vs {base} (previous build), "
             "gateway CPU per request")
         add_cpu_ratio(res, runs, label, 1.02, "this", "previous", "control")
@@ -569,21 +571,25 @@ def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
         res.add(label, f"skipped: {exc}", "", None)
 
 
-# glibc malloc settings in apache2's environment that keep less freed memory resident
-# (docs/operations.md, sizing for many open streams, measured with bench/capacity.py
-# --history-kib 64): freed memory at the top of a heap given back at every free, that and every
-# allocation of 16 KiB or more its own mmap, or two arenas for all threads instead of 8 per CPU.
-MALLOC_SETTINGS = {
-    "trim": {"MALLOC_TRIM_THRESHOLD_": "0"},
-    "trim+mmap": {"MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_MMAP_THRESHOLD_": "16384"},
-    "arenas2": {"MALLOC_ARENA_MAX": "2"},
+# Settings that keep less freed memory resident (docs/operations.md, sizing for many open
+# streams, measured with bench/capacity.py): glibc's malloc in apache2's environment (freed
+# memory at the top of a heap given back at every free; that and every allocation of 16 KiB or
+# more its own mmap; two arenas for all threads instead of 8 per CPU), and httpd's MaxMemFree
+# (what a connection's allocator keeps of the blocks its requests freed, httpd's default
+# 2048 KiB). Name -> (environment, directives).
+MEMORY_SETTINGS = {
+    "trim": ({"MALLOC_TRIM_THRESHOLD_": "0"}, ""),
+    "trim+mmap": ({"MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_MMAP_THRESHOLD_": "16384"}, ""),
+    "arenas2": ({"MALLOC_ARENA_MAX": "2"}, ""),
+    "maxmemfree64": ({}, "MaxMemFree 64"),
+    "maxmemfree8": ({}, "MaxMemFree 8"),
 }
 
 
-def figure_malloc_settings(res, wrk, workdir, gw_cpus, modules, args):
-    """What each of MALLOC_SETTINGS costs in gateway CPU per request against glibc's
-    defaults, with a one-line question and with an agent's 64 KiB conversation (where they
-    save memory), and the gateway's RSS after the rounds."""
+def figure_memory_settings(res, wrk, workdir, gw_cpus, modules, args):
+    """What each of MEMORY_SETTINGS costs in gateway CPU per request against the defaults,
+    with a one-line question and with an agent's 64 KiB conversation (where they save the
+    most), and the gateway's RSS after the rounds."""
     from capacity import history  # the same conversation as bench/capacity.py --history-kib
 
     bodies = {"one-line": chat_body("bench-rr", "Hello, benchmark")}
@@ -591,19 +597,19 @@ def figure_malloc_settings(res, wrk, workdir, gw_cpus, modules, args):
     agent["messages"] = history(64) + agent["messages"]
     bodies["64KiB-conversation"] = json.dumps(agent)
     for what, body in bodies.items():
-        body_file = write_body(workdir, "malloc-" + what, body)
-        variants = {name: (modules, env) for name, env in MALLOC_SETTINGS.items()}
-        variants.update({"default": (modules, None), "control": (modules, None)})
+        body_file = write_body(workdir, "memory-" + what, body)
+        variants = {name: (modules, env, conf) for name, (env, conf) in MEMORY_SETTINGS.items()}
+        variants.update({"default": (modules, None, ""), "control": (modules, None, "")})
         try:
             runs = compare_gateways(
                 wrk, workdir / what, gw_cpus, args, variants, body_file,
-                f"[7] glibc malloc settings against its defaults, {what}, gateway CPU per request")
+                f"[7] memory settings against the defaults, {what}, gateway CPU per request")
         except RuntimeError as exc:
             log(f"  [7] skipped: {exc}")
-            res.add(f"[7] malloc settings, {what}", f"skipped: {exc}", "", None)
+            res.add(f"[7] memory settings, {what}", f"skipped: {exc}", "", None)
             continue
-        for name, env in MALLOC_SETTINGS.items():
-            setting = " ".join(f"{k}={v}" for k, v in env.items())
+        for name, (env, conf) in MEMORY_SETTINGS.items():
+            setting = " ".join([f"{k}={v}" for k, v in env.items()] + [conf] * bool(conf))
             add_cpu_ratio(res, runs, f"[7] CPU/req {what} ({setting})", None, name, "default",
                           None)
         add_cpu_ratio(res, runs, f"[7] CPU/req {what}", None, "control", "default", None)
@@ -771,7 +777,7 @@ def main():
                     default=os.environ.get("BENCH_PIN", "split"),
                     help="split: gateway on CPU 0, mock + wrk on CPU 1 (needs 2+ CPUs)")
     ap.add_argument("--only", default="1,2,3,4,5,6",
-                    help="figures to run, e.g. 1,3 (7, the malloc settings, only when named)")
+                    help="figures to run, e.g. 1,3 (7, the memory settings, only when named)")
     ap.add_argument("--micro", default=None, help="bench_translate binary for figure 3")
     ap.add_argument("--baseline", default=None,
                     help="figure 6: out/ directory of a previous build to compare CPU per request "
@@ -883,7 +889,7 @@ def main():
         if "6" in only and args.baseline:
             figure_build_cost(res, wrk, workdir, gw_cpus, mods, args)
         if "7" in only:
-            figure_malloc_settings(res, wrk, workdir, gw_cpus, mods, args)
+            figure_memory_settings(res, wrk, workdir, gw_cpus, mods, args)
     except RuntimeError as exc:
         log(f"\nbench: setup failed, no further figures: {exc}")
         failed = True

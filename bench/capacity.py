@@ -20,7 +20,7 @@ Printed figures (FIGURE lines like bench.py):
 
     bench/capacity.py --streams 1000                      # one size
     bench/capacity.py --streams 1000,5000,10000 --translated
-    bench/capacity.py --threads-per-child 500 --stack-kib 256 --max-mem-free-kib 64
+    bench/capacity.py --threads-per-child 500 --stack-kib 256 --max-mem-free-kib 2048
     bench/capacity.py --streams 1000 --history-kib 64 --env MALLOC_ARENA_MAX=2
 
 Raising the open-file limit needs root (or a hard limit high enough): every stream holds two
@@ -300,7 +300,8 @@ def main():
     ap.add_argument("--streams", default="1000")
     ap.add_argument("--threads-per-child", type=int, default=500)
     ap.add_argument("--stack-kib", type=int, default=256)
-    ap.add_argument("--max-mem-free-kib", type=int, default=64)
+    ap.add_argument("--max-mem-free-kib", type=int, default=2048,
+                    help="MaxMemFree (httpd's default; lower costs CPU, docs/operations.md)")
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between events")
     ap.add_argument("--hold", type=float, default=15.0, help="seconds all streams stay open")
     ap.add_argument("--ramp", type=int, default=256, help="streams opening at once")
