@@ -38,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NOW       APR_INT64_C(1790000000000000) /* 2026-09-21T14:13:20Z */
 #define EXPIRY    APR_INT64_C(1800000000000000)
 #define MAX_RESET (NOW + APR_INT64_C(400) * 86400 * APR_USEC_PER_SEC)
+/* oa_signal.h: Antigravity waits out a RATE_LIMIT_EXCEEDED under 3 s */
+#define SHORT_RETRY_MAX (APR_INT64_C(3) * APR_USEC_PER_SEC)
 
 static void broken(const char *what) __attribute__((noreturn));
 
@@ -142,10 +144,15 @@ static void check_answers(apr_pool_t *p, const char *text, size_t len)
             if (r.retry_at && (r.retry_at <= NOW || r.retry_at > MAX_RESET))
                 broken("a refresh retry time out of range");
             oa_signal_classify(p, (oa_provider) prov, statuses[i], headers, text, len, NOW, &s);
-            if ((unsigned) s.kind > OA_SIGNAL_QUOTA || !s.reason)
+            /* the kinds the module can name, not a copy of the enum's last value here (one
+             * went stale when OA_SIGNAL_RETRY came) */
+            if (!strcmp(oa_signal_kind_name(s.kind), "?") || !s.reason)
                 broken("a signal kind out of range");
             if (s.reset_at && (s.reset_at <= NOW || s.reset_at > MAX_RESET))
                 broken("a signal reset time out of range");
+            if (s.kind == OA_SIGNAL_RETRY && (prov != OA_PROVIDER_ANTIGRAVITY || !s.reset_at ||
+                                              s.reset_at > NOW + SHORT_RETRY_MAX))
+                broken("a wait with the same credential that is not Antigravity's short one");
         }
     }
 }
