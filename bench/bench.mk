@@ -1,18 +1,19 @@
 # The translate micro benchmark, included by the Makefile: bench/bench_translate.c compiled by
-# the common object rule and linked against the translate core library that the module uses.
+# the common object rule and linked against the core libraries the modules use (the
+# translate core needs the common one: the shared allocators).
 #   make out/bench/bench_translate      (bench/run.sh builds it after `make all`)
-$(OUT)/bench/bench_translate: $(OUT)/obj/bench/bench_translate.o $(LIB_TRANSLATE)
+$(OUT)/bench/bench_translate: $(OUT)/obj/bench/bench_translate.o $(CORE_LIBS)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_TRANSLATE) $(LIBS_CORE)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(link_cores) $(LIBS_CORE)
 
 # The metrics and shared turns micro benchmark (figure 6): bench/bench_metrics.c against the
 # router core library.
 #   make out/bench/bench_metrics
-$(OUT)/bench/bench_metrics: $(OUT)/obj/bench/bench_metrics.o $(LIB_ROUTER)
+$(OUT)/bench/bench_metrics: $(OUT)/obj/bench/bench_metrics.o $(CORE_LIBS)
 	@mkdir -p $(dir $@)
 	@[ "$(V)" != 0 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_ROUTER) $(LIBS_CORE)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(link_cores) $(LIBS_CORE)
 
 # The load sides of bench/capacity.py: a client that opens and times many streams and an
 # upstream that holds them, each one epoll thread in C so the CPU goes to the gateway under
