@@ -19,6 +19,7 @@
 #include "aip_base_fallback.h"
 #include "aip_client_key.h"
 #include "aip_endpoint.h"
+#include "aip_frame.h"
 #include "aip_model_names.h"
 #include "aip_failover.h"
 #include "aip_passthrough.h"
@@ -185,9 +186,10 @@ static const char *attempt_id(apr_pool_t *p)
  * body, path, translator (none for a forwarded body, whose answer passes as it is). Returns 0
  * or an HTTP status with *err filled (the request cannot be expressed for this upstream's
  * protocol). */
-static int prepare_attempt(client_request *cr, aiproxy_request *req, const aip_upstream *up,
-                           const char *model, int thinking, const aiproxy_credential *cred,
-                           aip_attempt *at, aiproxy_error *err)
+AIP_OWN_FRAME static int prepare_attempt(client_request *cr, aiproxy_request *req,
+                                         const aip_upstream *up, const char *model, int thinking,
+                                         const aiproxy_credential *cred, aip_attempt *at,
+                                         aiproxy_error *err)
 {
     request_rec *r = cr->r;
     aiproxy_stream_mode client_stream = aip_translate->request_stream(req);
@@ -407,7 +409,8 @@ static aiproxy_credential_verdict report_to_provider(const aip_attempt *at, void
 
 /* The passthrough attempt on up: the client's method, path below the route, query and body,
  * to the upstream as they came. */
-static int prepare_passthrough(client_request *cr, const aip_upstream *up, aip_attempt *at)
+AIP_OWN_FRAME static int prepare_passthrough(client_request *cr, const aip_upstream *up,
+                                             aip_attempt *at)
 {
     request_rec *r = cr->r;
 
@@ -651,33 +654,32 @@ static int run_candidates(client_request *cr, aiproxy_request *req, const char *
                           int thinking)
 {
     const aip_config *cfg = cr->conf->cfg;
-    candidate_run run;
+    /* in the pool: this frame lies under the attempts (aip_frame.h) */
+    candidate_run *run = apr_pcalloc(cr->r->pool, sizeof(*run));
 
-    memset(&run, 0, sizeof(run));
-    run.cr = cr;
-    run.req = req;
-    run.thinking = thinking;
+    run->cr = cr;
+    run->req = req;
+    run->thinking = thinking;
     for (const char *model = first_model; model; model = aip_config_fallback(cfg, model)) {
-        /* in the pool, not on the stack: this frame lies under every attempt's proxying,
-         * and each open stream's thread keeps the deepest page it touched */
+        /* in the pool too (2 KiB on the stack for AIP_MAX_UPSTREAMS) */
         int room = aip_select_room(cr->conf->selector, model);
         const aip_upstream **order = apr_palloc(cr->r->pool, sizeof(*order) * (room ? room : 1));
         int n = aip_select_order(cr->conf->selector, model, order, room);
         apr_uint32_t now = (apr_uint32_t) apr_time_sec(apr_time_now());
 
         for (int i = 0; i < n; i++) {
-            if (!candidate_ready(&run, order[i], model, now))
+            if (!candidate_ready(run, order[i], model, now))
                 continue;
-            if (!try_upstream(&run, order[i], model)) {
-                if (run.last && run.last->outcome == AIP_OUTCOME_COMMITTED)
+            if (!try_upstream(run, order[i], model)) {
+                if (run->last && run->last->outcome == AIP_OUTCOME_COMMITTED)
                     return OK;
-                return report_failure(cr, run.last, run.attempts, &run.skipped, model);
+                return report_failure(cr, run->last, run->attempts, &run->skipped, model);
             }
         }
     }
-    if (!run.last && run.unexpressible)
-        return send_error(cr, run.unexpressible, run.build_err.message);
-    return report_failure(cr, run.last, run.attempts, &run.skipped, first_model);
+    if (!run->last && run->unexpressible)
+        return send_error(cr, run->unexpressible, run->build_err.message);
+    return report_failure(cr, run->last, run->attempts, &run->skipped, first_model);
 }
 
 /* Read and decode the client body as the route takes it: JSON, or for an upload route
@@ -703,7 +705,7 @@ static int read_body(client_request *cr, char **body, apr_size_t *len, aiproxy_e
 }
 
 /* Read, decode and parse the client body. Returns NULL when an error went to the client. */
-static aiproxy_request *read_request(client_request *cr)
+AIP_OWN_FRAME static aiproxy_request *read_request(client_request *cr)
 {
     request_rec *r = cr->r;
     aiproxy_error err = {0, NULL, NULL, NULL};
@@ -845,15 +847,15 @@ static void redact_query_key(request_rec *r)
 
 static int aip_handler(request_rec *r)
 {
-    client_request cr;
+    client_request *cr; /* in the pool: this frame lies under the attempts (aip_frame.h) */
     aip_client_hints hints;
     const char *limited, *offered_key;
 
     if (!r->handler || strcmp(r->handler, AIP_HANDLER_NAME) || r->main)
         return DECLINED;
-    memset(&cr, 0, sizeof(cr));
-    cr.r = r;
-    cr.conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
+    cr = apr_pcalloc(r->pool, sizeof(*cr));
+    cr->r = r;
+    cr->conf = ap_get_module_config(r->server->module_config, &aiproxy_module);
     aip_request_state_create(r);
     {
         const char *id = request_id(r);
@@ -864,45 +866,45 @@ static int aip_handler(request_rec *r)
     offered_key = aip_translate->client_key(r);
     redact_query_key(r);
 
-    if (aip_route_find(r->pool, r->uri, r->args, &cr.route, NULL) != AIP_ROUTE_MATCHED) {
+    if (aip_route_find(r->pool, r->uri, r->args, &cr->route, NULL) != AIP_ROUTE_MATCHED) {
         hints = client_hints(r);
-        cr.route.proto = aip_route_guess_proto(r->uri, &hints);
+        cr->route.proto = aip_route_guess_proto(r->uri, &hints);
         /* OpenAI's own words for this ("Invalid URL (POST /v1/x)"), not "model not found". */
-        return send_coded_error(&cr, HTTP_NOT_FOUND, "unknown_url",
+        return send_coded_error(cr, HTTP_NOT_FOUND, "unknown_url",
                                 apr_psprintf(r->pool, "Invalid URL (%s %s): no such endpoint",
                                              r->method, ap_escape_html(r->pool, r->uri)));
     }
-    if (cr.route.kind == AIP_ROUTE_MODELS) {
+    if (cr->route.kind == AIP_ROUTE_MODELS) {
         hints = client_hints(r);
-        if (cr.route.proto != AIPROXY_PROTO_GEMINI && hints.anthropic_version)
-            cr.route.proto = AIPROXY_PROTO_ANTHROPIC;
+        if (cr->route.proto != AIPROXY_PROTO_GEMINI && hints.anthropic_version)
+            cr->route.proto = AIPROXY_PROTO_ANTHROPIC;
     }
-    if (cr.route.method && strcmp(r->method, cr.route.method) &&
-        !(r->method_number == M_GET && !strcmp(cr.route.method, "GET"))) {
-        apr_table_setn(r->headers_out, "Allow", cr.route.method);
+    if (cr->route.method && strcmp(r->method, cr->route.method) &&
+        !(r->method_number == M_GET && !strcmp(cr->route.method, "GET"))) {
+        apr_table_setn(r->headers_out, "Allow", cr->route.method);
         return send_error(
-            &cr, HTTP_METHOD_NOT_ALLOWED,
-            apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr.route.method));
+            cr, HTTP_METHOD_NOT_ALLOWED,
+            apr_psprintf(r->pool, "%s is not allowed here; use %s", r->method, cr->route.method));
     }
-    if (cr.route.kind == AIP_ROUTE_LIVEZ || cr.route.kind == AIP_ROUTE_READYZ)
-        return aip_serve_health(r, cr.conf, cr.route.kind == AIP_ROUTE_READYZ);
-    if (cr.conf->cfg->client_keys->nelts &&
-        !(cr.key = aip_config_find_client_key(cr.conf->cfg, offered_key))) {
+    if (cr->route.kind == AIP_ROUTE_LIVEZ || cr->route.kind == AIP_ROUTE_READYZ)
+        return aip_serve_health(r, cr->conf, cr->route.kind == AIP_ROUTE_READYZ);
+    if (cr->conf->cfg->client_keys->nelts &&
+        !(cr->key = aip_config_find_client_key(cr->conf->cfg, offered_key))) {
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
-        return send_error(&cr, HTTP_UNAUTHORIZED,
+        return send_error(cr, HTTP_UNAUTHORIZED,
                           "invalid or missing API key (send it as Authorization: Bearer, "
                           "x-api-key or x-goog-api-key)");
     }
-    if (cr.route.kind == AIP_ROUTE_MODELS)
-        return list_models(&cr);
-    if (cr.route.kind == AIP_ROUTE_PROVIDER_METRICS)
-        return aip_metrics_serve_providers(r, cr.conf);
-    if ((limited = aip_limits_admit(r, cr.key)) != NULL)
-        return send_coded_error(&cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
-    aip_request_state_of(r)->client_key = cr.key;
-    if (cr.route.kind == AIP_ROUTE_PASSTHROUGH)
-        return serve_passthrough(&cr);
-    return serve_generation(&cr);
+    if (cr->route.kind == AIP_ROUTE_MODELS)
+        return list_models(cr);
+    if (cr->route.kind == AIP_ROUTE_PROVIDER_METRICS)
+        return aip_metrics_serve_providers(r, cr->conf);
+    if ((limited = aip_limits_admit(r, cr->key)) != NULL)
+        return send_coded_error(cr, HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded", limited);
+    aip_request_state_of(r)->client_key = cr->key;
+    if (cr->route.kind == AIP_ROUTE_PASSTHROUGH)
+        return serve_passthrough(cr);
+    return serve_generation(cr);
 }
 
 /* Before mod_log_config writes the access log: what the answering attempt reported. */

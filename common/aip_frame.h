@@ -1,0 +1,20 @@
+/*
+ * common/aip_frame.h: keeping stack frames small where long streams wait.
+ *
+ * mod_proxy relays an answer on the thread that runs its request, so every open stream holds
+ * a thread, and a thread keeps every stack page it has touched. The deepest point of a
+ * stream's thread is under mod_proxy_http's response loop (an 8.5 KiB frame): the gateway's
+ * handler frames below the subrequest, then the response filter parsing an event. Each page
+ * that depth crosses costs 4 KiB per open stream (docs/operations.md, sizing;
+ * bench/stack_depth.py measures it).
+ *
+ * AIP_OWN_FRAME keeps a function out of its callers' frames: inlined, its locals would stay
+ * allocated in the caller for as long as the caller runs (across the whole subrequest), or be
+ * paid again at every level of a recursion.
+ */
+#ifndef AIP_FRAME_H
+#define AIP_FRAME_H
+
+#define AIP_OWN_FRAME __attribute__((noinline))
+
+#endif /* AIP_FRAME_H */
