@@ -13,7 +13,9 @@ It prints how many thread stacks reach each depth (in 512-byte steps, from the t
 stack mapping, which holds the thread's descriptor and static TLS), and the 4 KiB pages that
 depth occupies. Functions compiled with stack-clash protection probe a large frame's pages
 without writing non-zero bytes, so a page can be resident below the depth shown; the depth is
-a lower bound of what a thread touched, and a reliable comparison between two builds.
+a lower bound of what a thread touched, and a reliable comparison between two builds. Other
+anonymous mappings of the same size (APR maps its allocators' large blocks) show up as an
+outlier or two near the full size: they are not stacks.
 """
 
 import argparse
