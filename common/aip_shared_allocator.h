@@ -16,7 +16,9 @@
 #include "apr_pools.h"
 
 /* An allocator guarded by a mutex, keeping at most max_free bytes of free blocks (beyond,
- * back to malloc), into *allocator; it and its mutex go with p, and *allocator is set to NULL
+ * given back to the system: free(), or munmap() where APR maps its blocks, as Debian's does,
+ * so a block given back costs its page faults again when the next one is taken), into
+ * *allocator; it and its mutex go with p, and *allocator is set to NULL
  * first (pools made from it after that would use their parent's: the caller's fallback).
  * Typically a static set in child_init and read by every thread. */
 apr_status_t aip_shared_allocator_create(apr_pool_t *p, apr_size_t max_free,

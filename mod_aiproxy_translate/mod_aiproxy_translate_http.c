@@ -352,7 +352,7 @@ int aiproxy_http_keep_bytes(apr_bucket_brigade *bb, char *buf, apr_size_t *len, 
 /* NULL until child_init made it (or if it could not): pools then use the connection's. */
 static apr_allocator_t *request_memory_allocator;
 
-/* Free blocks kept for the next requests' bodies; beyond, back to malloc. */
+/* Free blocks kept for the next requests' bodies; beyond, given back. */
 #define REQUEST_MEMORY_MAX_FREE (2 * 1024 * 1024)
 
 static void share_request_memory(apr_pool_t *pchild, server_rec *s)

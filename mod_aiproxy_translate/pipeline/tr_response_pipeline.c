@@ -104,7 +104,7 @@ static const char *content_type_for(aiproxy_stream_mode mode)
 }
 
 /* Free blocks the shared allocator keeps for the next events: those of a few dozen events at
- * once (a block is 8 KiB; a large tool call's parse tree takes more); beyond, back to malloc. */
+ * once (a block is 8 KiB; a large tool call's parse tree takes more); beyond, given back. */
 #define SHARED_SCRATCH_MAX_FREE (512 * 1024)
 
 apr_status_t aiproxy_response_share_scratch(apr_pool_t *p)

@@ -28,8 +28,8 @@ void tr_scratch_release(tr_scratch *s);
 
 /* From now on, event pools take their blocks from one allocator shared by the threads of this
  * process (a mutex guards it), which keeps at most max_free bytes of free blocks for the next
- * events and returns the rest to malloc. Until then (unit tests, fuzzers) they use their
- * parent's allocator. Call once per process before requests run (httpd: child_init); the
+ * events and gives the rest back (aip_shared_allocator.h). Until then (unit tests, fuzzers) they
+ * use their parent's allocator. Call once per process before requests run (httpd: child_init); the
  * allocator lives as long as p. */
 apr_status_t tr_scratch_share(apr_pool_t *p, apr_size_t max_free);
 
