@@ -524,25 +524,18 @@ def compare_gateways(wrk, workdir, gw_cpus, args, variants, body_file, title):
             inst.stop()
 
 
-def add_cpu_ratio(res, runs, label, target, a, b, control):
-    """A row of a's CPU per request against b's and, unless control is None, one of control's
-    (a copy of b) against b's: a ratio means something only next to the ratio of two
-    identical gateways (the noise floor). A control row, or any with target None, has no
-    verdict."""
+def add_cpu_ratio(res, runs, label, target, a, b):
+    """A row of a's CPU per request against b's (median of the per-round ratios), with a
+    verdict against target unless it is None. Give every comparison a second row of a copy
+    of b against b: a ratio means something only next to that of two identical gateways
+    (the noise floor)."""
     cpu = {name: median([r["cpu_us_per_req"] for r in runs[name]]) for name in runs}
-
-    def ratios(x, y):
-        return [p["cpu_us_per_req"] / q["cpu_us_per_req"] for p, q in zip(runs[x], runs[y])]
-
-    for x, is_control in ((a, a == "control"), (control, True)):
-        if x is None:
-            continue
-        ratio = median(ratios(x, b))
-        res.add(f"{label}, {x} vs {b}" + (" (noise floor)" if is_control else ""),
-                f"{cpu[x]:.1f} vs {cpu[b]:.1f} us = {ratio:.3f}x",
-                "" if is_control or target is None else f"< {target:.2f}x",
-                None if is_control or target is None else ratio < target,
-                "per-round " + fmt_list(ratios(x, b), "{:.3f}"))
+    ratios = [p["cpu_us_per_req"] / q["cpu_us_per_req"] for p, q in zip(runs[a], runs[b])]
+    ratio = median(ratios)
+    res.add(f"{label}, {a} vs {b}", f"{cpu[a]:.1f} vs {cpu[b]:.1f} us = {ratio:.3f}x",
+            "" if target is None else f"< {target:.2f}x",
+            None if target is None else ratio < target,
+            "per-round " + fmt_list(ratios, "{:.3f}"))
 
 
 def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
@@ -565,7 +558,8 @@ def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
              "control": (mods, None, "")},
             body_file, f"[6] metrics + shared turns: this build vs {base} (previous build), "
             "gateway CPU per request")
-        add_cpu_ratio(res, runs, label, 1.02, "this", "previous", "control")
+        add_cpu_ratio(res, runs, label, 1.02, "this", "previous")
+        add_cpu_ratio(res, runs, label + " (noise floor)", None, "control", "previous")
     except RuntimeError as exc:
         log(f"  [6] skipped: {exc}")
         res.add(label, f"skipped: {exc}", "", None)
@@ -610,9 +604,8 @@ def figure_memory_settings(res, wrk, workdir, gw_cpus, modules, args):
             continue
         for name, (env, conf) in MEMORY_SETTINGS.items():
             setting = " ".join([f"{k}={v}" for k, v in env.items()] + [conf] * bool(conf))
-            add_cpu_ratio(res, runs, f"[7] CPU/req {what} ({setting})", None, name, "default",
-                          None)
-        add_cpu_ratio(res, runs, f"[7] CPU/req {what}", None, "control", "default", None)
+            add_cpu_ratio(res, runs, f"[7] CPU/req {what} ({setting})", None, name, "default")
+        add_cpu_ratio(res, runs, f"[7] CPU/req {what} (noise floor)", None, "control", "default")
         res.add(f"[7] gateway RSS after the rounds, {what}",
                 ", ".join(f"{name} {runs[name][-1]['rss_kb_after'] / 1024:.0f} MiB"
                           for name in runs), "", None)

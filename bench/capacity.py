@@ -41,6 +41,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "test" / "integration"))
 from harness import OUT, Httpd, free_port  # noqa: E402
+from stack_depth import is_thread_stack  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -170,7 +171,7 @@ def pss_by_kind(pids, stack_kib):
                 lo, hi = (int(x, 16) for x in head[0].split("-"))
                 name = head[5] if len(head) > 5 else ""
                 size_kib = (hi - lo) // 1024
-                if not name and abs(size_kib - stack_kib) <= 8:
+                if not name and is_thread_stack(size_kib, stack_kib):
                     kind = "thread stacks"
                 elif not name or name in ("[heap]", "[stack]"):
                     kind = "heap and anonymous"

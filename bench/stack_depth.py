@@ -35,6 +35,11 @@ def apache2_pids():
             pass
 
 
+def is_thread_stack(size_kib, stack_kib):
+    """An anonymous mapping of about the ThreadStackSize (glibc adds the guard page)."""
+    return abs(size_kib - stack_kib) <= 8
+
+
 def thread_stacks(pid, stack_kib):
     """(low, high) of the anonymous read-write mappings of the thread stack size."""
     with open(f"/proc/{pid}/maps") as f:
@@ -43,7 +48,7 @@ def thread_stacks(pid, stack_kib):
             if len(fields) != 5 or fields[1] != "rw-p":
                 continue
             low, high = (int(x, 16) for x in fields[0].split("-"))
-            if abs((high - low) // 1024 - stack_kib) <= 8:
+            if is_thread_stack((high - low) // 1024, stack_kib):
                 yield low, high
 
 
