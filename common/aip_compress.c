@@ -399,7 +399,7 @@ static aip_decode_status zstd_run(aip_decoder *dec, int i, const char *in, apr_s
      * that follow one another are decoded in turn (RFC 8878 §3.1). */
     do {
         aip_decode_status st;
-        size_t rc;
+        size_t rc, in_before = zin.pos;
 
         zout.dst = s->buf;
         zout.size = AIP_DECODE_CHUNK;
@@ -407,7 +407,11 @@ static aip_decode_status zstd_run(aip_decoder *dec, int i, const char *in, apr_s
         rc = ZSTD_decompressStream(s->ctx.zstd, &zout, &zin);
         if (ZSTD_isError(rc))
             return fail(dec, AIP_DECODE_CORRUPT, "zstd: %s", ZSTD_getErrorName(rc));
-        s->ended = rc == 0;
+        /* 0: a frame ended and is flushed. A call that moved nothing (the extra call after a
+         * frame that exactly filled the buffer) answers with the next frame's header size,
+         * which does not reopen the frame that ended. */
+        if (rc == 0 || zout.pos || zin.pos > in_before)
+            s->ended = rc == 0;
         if (zout.pos && (st = emit(dec, i, s->buf, zout.pos)) != AIP_DECODE_OK)
             return st;
     } while (zin.pos < zin.size || zout.pos == zout.size);

@@ -283,6 +283,34 @@ def test_large_response_is_decoded_whole(make_gateway, encoding_upstream, coding
     assert json.loads(body)["choices"][0]["message"]["content"] == text
 
 
+def exact_size_answer(size):
+    """An OpenAI answer whose JSON is exactly size bytes."""
+    base = len(json.dumps(openai_answer("")).encode())
+    obj = openai_answer("w" * (size - base))
+    assert len(json.dumps(obj).encode()) == size
+    return obj
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "zstd", "br"])
+def test_response_of_whole_decoder_chunks(make_gateway, encoding_upstream, coding):
+    """A decoded body that ends exactly on the decoder's 16 KiB output chunks (zstd read such
+    bodies as truncated): complete, passed through and translated."""
+    stub = encoding_upstream
+    gw = stub_gateway(make_gateway, stub)
+    for size in (16384, 32768):
+        obj = exact_size_answer(size)
+        text = obj["choices"][0]["message"]["content"]
+        stub.reply = json_reply(obj, coding)
+        st, _, body = post_json(gw.url("/v1/chat/completions"), chat_body(2))
+        assert st == 200, body[:200]
+        assert json.loads(body) == obj
+        st, _, body = post_json(gw.url("/v1/messages"),
+                                {"model": "m", "max_tokens": 10,
+                                 "messages": [{"role": "user", "content": "hi"}]})
+        assert st == 200, body[:200]
+        assert json.loads(body)["content"][0]["text"] == text
+
+
 def test_decompression_bomb_is_refused(make_gateway, encoding_upstream):
     """65 MiB of JSON whitespace in a few kilobytes of zstd: decoding stops at 64 MiB."""
     stub = encoding_upstream

@@ -403,6 +403,20 @@ static void test_decode_emits_each_flushed_event_at_once(void **state)
     }
 }
 
+/* Encode body with the request encoder for coding, decode it in one piece into c, and check
+ * that exactly body came back. */
+static void encode_and_decode_whole(apr_pool_t *p, const char *coding, const char *body,
+                                    apr_size_t len, collector *c)
+{
+    const char *out;
+    apr_size_t outlen;
+
+    assert_int_equal(aip_compress_body(p, coding, body, len, &out, &outlen), AIP_COMPRESS_OK);
+    decode_pieces(p, coding, out, outlen, NULL, 0, c);
+    assert_int_equal(c->len, len);
+    assert_memory_equal(c->data, body, len);
+}
+
 static void test_decode_large_body_in_bounded_pieces(void **state)
 {
     apr_pool_t *p = *state;
@@ -410,17 +424,32 @@ static void test_decode_large_body_in_bounded_pieces(void **state)
     char *body = json_body(p, 300000, &len);
 
     for (int i = 0; i < 3; i++) {
-        const char *out;
-        apr_size_t outlen;
         collector c = {0};
-        assert_int_equal(aip_compress_body(p, request_codings[i], body, len, &out, &outlen),
-                         AIP_COMPRESS_OK);
-        decode_pieces(p, request_codings[i], out, outlen, NULL, 0, &c);
-        assert_int_equal(c.len, len);
-        assert_memory_equal(c.data, body, len);
+        encode_and_decode_whole(p, request_codings[i], body, len, &c);
         assert_true(c.largest <= AIP_DECODE_CHUNK);
         assert_true(c.calls >= (int) (len / AIP_DECODE_CHUNK));
         collector_reset(&c);
+    }
+}
+
+/* A decoded size that is a whole number of output chunks ends with a full buffer: the decoder
+ * must still see that the stream ended (zstd reported such bodies as truncated). */
+static void test_decode_body_of_whole_chunks(void **state)
+{
+    static const char line[] = "{\"text\": \"whole chunks\"}\n";
+    apr_pool_t *p = *state;
+
+    for (apr_size_t chunks = 1; chunks <= 3; chunks++) {
+        apr_size_t len = chunks * AIP_DECODE_CHUNK;
+        char *body = apr_palloc(p, len);
+
+        for (apr_size_t i = 0; i < len; i++)
+            body[i] = line[i % (sizeof(line) - 1)];
+        for (int i = 0; i < 3; i++) {
+            collector c = {0};
+            encode_and_decode_whole(p, request_codings[i], body, len, &c);
+            collector_reset(&c);
+        }
     }
 }
 
@@ -742,6 +771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_emits_each_flushed_event_at_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_decode_large_body_in_bounded_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode_body_of_whole_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_coding_lists_in_reverse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_classify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_gzip_members_concatenated, setup, teardown),
