@@ -18,6 +18,9 @@
  *   matrix   every upstream x client protocol pair, SSE in and out (Kiro: event-stream
  *            frames in), per upstream event, the stream fed in 8 KiB pieces (what
  *            mod_proxy_http passes on)
+ *   stack    the same pairs: stack bytes the translation uses below its caller (httpd calls it
+ *            from the response filter, under mod_proxy_http's response loop: each 4 KiB page
+ *            the whole depth crosses is kept per open stream; bench/stack_depth.py)
  *
  * Every op runs in its own subpool, created and destroyed per op as httpd does per request.
  * The Kiro input is built with the core's frame writer and the decoder figure calls the decoder
@@ -25,6 +28,7 @@
  * Lines "FIGURE name|value|target|ok|note" are read by bench/bench.py for its summary table;
  * a figure whose translation is not implemented yet prints "not available yet".
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,11 +517,67 @@ static char *slurp(apr_pool_t *p, const char *path, apr_size_t *len)
     return buf;
 }
 
-static void print_matrix(apr_pool_t *pool)
+/* ---- stack use ------------------------------------------------------------------------------ */
+
+#define STACK_PAINTED (64 * 1024)
+#define STACK_MARK    0xa5
+
+static uintptr_t painted_low; /* the lowest address paint_stack() marked */
+
+/* Mark the stack below the caller's frame: an op called next from the same frame overwrites
+ * the marks as deep as it goes. */
+static __attribute__((noinline)) void paint_stack(void)
 {
-    printf("matrix: ns of CPU per upstream event, SSE in (Kiro: event-stream frames) and out, %d "
-           "text deltas fed in %d-byte pieces (median of %d rounds)\n",
-           STREAM_DELTAS, FEED_PIECE, ROUNDS);
+    volatile unsigned char area[STACK_PAINTED];
+
+    for (size_t i = 0; i < sizeof(area); i++)
+        area[i] = STACK_MARK;
+    painted_low = (uintptr_t) area;
+}
+
+/* Bytes of stack one run of the case uses, after a run that made the thread's first
+ * allocations (in httpd, earlier requests of the same thread did). 0 if it failed. */
+static __attribute__((noinline)) apr_size_t stack_used(apr_pool_t *parent, const response_case *c)
+{
+    const volatile unsigned char *mark;
+    apr_pool_t *p;
+    const char *failure;
+    long units;
+
+    for (int run = 0; run < 2; run++) {
+        apr_pool_create(&p, parent);
+        if (run == 1)
+            paint_stack();
+        failure = response_op(p, c, &units);
+        apr_pool_destroy(p);
+        if (failure)
+            return 0;
+    }
+    mark = (const volatile unsigned char *) painted_low;
+    for (apr_size_t at = 0; at < STACK_PAINTED; at++)
+        if (mark[at] != STACK_MARK)
+            return STACK_PAINTED - at;
+    return 0;
+}
+
+/* A matrix cell: the figure for one pair, or < 0 when the pair failed. */
+typedef double (*cell_fn)(apr_pool_t *pool, const response_case *c);
+
+static double cpu_cell(apr_pool_t *pool, const response_case *c)
+{
+    bench_result r = run_bench(pool, response_op, c, MATRIX_ROUND_NS);
+    return r.failure ? -1 : r.median_ns;
+}
+
+static double stack_cell(apr_pool_t *pool, const response_case *c)
+{
+    apr_size_t used = stack_used(pool, c);
+    return used ? (double) used : -1;
+}
+
+static void print_matrix(apr_pool_t *pool, const char *title, cell_fn cell)
+{
+    printf("%s\n", title);
     printf("  %-14s", "up \\ client");
     for (int c = 0; c < AIPROXY_PROTO_COUNT; c++)
         printf("%12s", proto_names[c]);
@@ -531,13 +591,12 @@ static void print_matrix(apr_pool_t *pool)
 
         printf("  %-14s", proto_names[up]);
         for (int c = 0; c < AIPROXY_PROTO_COUNT; c++) {
-            response_case *rc =
-                matrix_case(pool, (aiproxy_proto) up, (aiproxy_proto) c, stream, len, events);
-            bench_result r = run_bench(pool, response_op, rc, MATRIX_ROUND_NS);
-            if (r.failure)
+            double v = cell(pool, matrix_case(pool, (aiproxy_proto) up, (aiproxy_proto) c, stream,
+                                              len, events));
+            if (v < 0)
                 printf("%12s", "n/a");
             else
-                printf("%12.0f", r.median_ns);
+                printf("%12.0f", v);
         }
         printf("\n");
     }
@@ -604,7 +663,18 @@ int main(int argc, char **argv)
 #undef BENCH
 
     if (wanted("matrix"))
-        print_matrix(pool);
+        print_matrix(pool,
+                     apr_psprintf(pool,
+                                  "matrix: ns of CPU per upstream event, SSE in (Kiro: "
+                                  "event-stream frames) and out, %d text deltas fed in %d-byte "
+                                  "pieces (median of %d rounds)",
+                                  STREAM_DELTAS, FEED_PIECE, ROUNDS),
+                     cpu_cell);
+    if (wanted("stack"))
+        print_matrix(pool,
+                     "stack: bytes the same streams use below the feed call's caller (the "
+                     "deepest of every event)",
+                     stack_cell);
     apr_pool_destroy(pool);
     return 0;
 }
