@@ -30,7 +30,8 @@ static const char *function_call_id(apr_pool_t *p, const char *response_id, int 
 {
     if (!response_id || !*response_id)
         return tr_resp_prefixed_id(p, "call_", NULL);
-    return apr_psprintf(p, "call_%s_%d", tr_resp_safe_id(p, response_id), ordinal);
+    return apr_pstrcat(p, "call_", tr_resp_safe_id(p, response_id), "_", apr_itoa(p, ordinal),
+                       NULL);
 }
 
 static const char *part_signature(const tr_jv *part)

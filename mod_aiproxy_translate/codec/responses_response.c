@@ -10,6 +10,7 @@
  */
 #include <string.h>
 #include "apr_strings.h"
+#include "aip_frame.h"
 #include "tr_accumulate.h"
 #include "tr_error.h"
 #include "json/tr_jv.h"
@@ -21,10 +22,14 @@
 
 #define RESPONSES_MAX_OPEN 16 /* items/parts open at once in one upstream stream */
 
+static int is_output_kind(tr_block_kind kind)
+{
+    return kind == TR_BLOCK_TEXT || kind == TR_BLOCK_THINKING || kind == TR_BLOCK_TOOL_CALL;
+}
+
 static int is_output_item(const tr_block *b)
 {
-    return b->kind == TR_BLOCK_TEXT || b->kind == TR_BLOCK_THINKING ||
-           b->kind == TR_BLOCK_TOOL_CALL;
+    return is_output_kind(b->kind);
 }
 
 /* ---- complete responses: decode ---------------------------------------------------------- */
@@ -176,14 +181,16 @@ static const char *id_stem(const char *response_id)
 
 static const char *item_id(apr_pool_t *p, const char *prefix, const char *stem, int output_index)
 {
-    return apr_psprintf(p, "%s%s_%d", prefix, stem, output_index);
+    /* Not apr_psprintf: a stream's events are encoded at its thread's deepest point, where
+     * the formatter's 1.2 KiB of stack costs a page per open stream (common/aip_frame.h). */
+    return apr_pstrcat(p, prefix, stem, "_", apr_itoa(p, output_index), NULL);
 }
 
-static const char *reasoning_item_id(apr_pool_t *p, const tr_block *b, const char *stem,
+/* A reasoning item's id: the upstream's (reasoning_id) when it gave one. */
+static const char *reasoning_item_id(apr_pool_t *p, const char *reasoning_id, const char *stem,
                                      int output_index)
 {
-    return b->reasoning_id && *b->reasoning_id ? b->reasoning_id
-                                               : item_id(p, "rs_", stem, output_index);
+    return reasoning_id && *reasoning_id ? reasoning_id : item_id(p, "rs_", stem, output_index);
 }
 
 static tr_jv *encode_message_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
@@ -196,8 +203,9 @@ static tr_jv *encode_message_item(apr_pool_t *p, const tr_block *b, const char *
 
 static tr_jv *encode_reasoning_item(apr_pool_t *p, const tr_block *b, const char *stem, int n)
 {
-    tr_jv *item = tr_jv_pack(p, "{s:s, s:s, s:[]}", "id", reasoning_item_id(p, b, stem, n), "type",
-                             "reasoning", "summary");
+    tr_jv *item =
+        tr_jv_pack(p, "{s:s, s:s, s:[]}", "id", reasoning_item_id(p, b->reasoning_id, stem, n),
+                   "type", "reasoning", "summary");
     if (b->text && *b->text)
         tr_jv_push(tr_jv_get(item, "summary"),
                    tr_jv_pack(p, "{s:s, s:s}", "type", "summary_text", "text", b->text));
@@ -782,13 +790,26 @@ static tr_jv *added_item(apr_pool_t *p, const responses_client_item *item, const
     }
 }
 
+/* Record a block start in the stream's accumulator (for response.completed); a tool call that
+ * came without an id gets one, returned. A frame of its own: the event copy is not kept under
+ * the writing that follows, at the stream's deepest point (common/aip_frame.h). */
+static AIP_OWN_FRAME const char *accumulate_block_start(tr_stream_encoder *enc, const tr_event *ev)
+{
+    responses_stream_state *st = enc->state;
+    tr_event acc_ev = *ev;
+
+    if (ev->block_kind == TR_BLOCK_TOOL_CALL && (!ev->id || !*ev->id))
+        acc_ev.id = tr_resp_prefixed_id(enc->pool, "call_", NULL);
+    tr_accumulate(st->acc, &acc_ev);
+    return acc_ev.id;
+}
+
 static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
 {
     apr_pool_t *scratch = tr_scratch_pool(enc->scratch);
     responses_stream_state *st = enc->state;
     responses_client_item *item;
-    tr_event acc_ev = *ev;
-    tr_block probe = {.kind = ev->block_kind};
+    const char *call_id;
 
     if (ev->index != st->items->nelts || ev->index >= TR_RESP_MAX_BLOCKS)
         return; /* out of contract: ignore */
@@ -796,24 +817,21 @@ static void on_client_block_start(tr_stream_encoder *enc, const tr_event *ev)
     memset(item, 0, sizeof(*item));
     item->kind = ev->block_kind;
     item->output_index = -1;
-    if (ev->block_kind == TR_BLOCK_TOOL_CALL && (!ev->id || !*ev->id))
-        acc_ev.id = tr_resp_prefixed_id(enc->pool, "call_", NULL);
-    tr_accumulate(st->acc, &acc_ev);
-    if (!is_output_item(&probe))
+    call_id = accumulate_block_start(enc, ev);
+    if (!is_output_kind(item->kind))
         return;
     item->output_index = st->next_output_index++;
     item->open = 1;
-    probe.reasoning_id = ev->id;
     item->item_id =
         item->kind == TR_BLOCK_TEXT ? item_id(enc->pool, "msg_", st->stem, item->output_index)
         : item->kind == TR_BLOCK_THINKING
             ? apr_pstrdup(enc->pool,
-                          reasoning_item_id(scratch, &probe, st->stem, item->output_index))
+                          reasoning_item_id(scratch, ev->id, st->stem, item->output_index))
             : item_id(enc->pool, "fc_", st->stem, item->output_index);
     begin_event(enc, "response.output_item.added");
     tr_buf_adds(&enc->out, ",\"output_index\":");
     tr_buf_json_int(&enc->out, item->output_index);
-    add_json_member(enc, "item", added_item(scratch, item, ev, acc_ev.id));
+    add_json_member(enc, "item", added_item(scratch, item, ev, call_id));
     end_event(enc);
     if (item->kind == TR_BLOCK_TEXT) {
         begin_event(enc, "response.content_part.added");

@@ -35,6 +35,7 @@
 #include <string.h>
 #include "apr_lib.h"
 #include "apr_strings.h"
+#include "aip_frame.h"
 #include "tr_accumulate.h"
 #include "tr_error.h"
 #include "codec/tr_codec.h"
@@ -71,6 +72,9 @@ struct aiproxy_response {
      * (tr_scratch.h). */
     tr_scratch *scratch;
     int in_unit; /* an upstream event is going through (scratch is released after it) */
+    /* The IR events the decoder made of the current upstream event, waiting until it returns
+     * (in scratch; see decode_then_encode). */
+    struct queued_event *queued, **queue_end;
 
     tr_buf *body; /* upstream JSON body (passed through: held whole until it is complete) */
     tr_sse_parser *sse;
@@ -250,6 +254,66 @@ static apr_status_t on_event(void *baton, const tr_event *ev)
     return rv;
 }
 
+/* ---- encoding after decoding ------------------------------------------------------------- */
+
+/* A stream holds its thread (mod_proxy relays on it) and the thread keeps every stack page it
+ * touched, so the depth of the work on an event is memory per open stream (common/aip_frame.h).
+ * Encoding a client event under the decoder's frames adds the two depths up; the decoder's
+ * events for one upstream event are therefore queued, copied with everything they point to
+ * (a decoder may reuse its buffers before it returns), and encoded once it has returned. */
+static const char *copy_string(apr_pool_t *p, const char *s)
+{
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+typedef struct queued_event {
+    tr_event ev;
+    struct queued_event *next;
+} queued_event;
+
+static apr_status_t queue_event(void *baton, const tr_event *ev)
+{
+    aiproxy_response *t = baton;
+    apr_pool_t *p = tr_scratch_pool(t->scratch);
+    queued_event *q = apr_palloc(p, sizeof(*q));
+
+    q->ev = *ev;
+    q->next = NULL;
+    if (ev->text)
+        q->ev.text = apr_pstrmemdup(p, ev->text, ev->len);
+    q->ev.id = copy_string(p, ev->id);
+    q->ev.name = copy_string(p, ev->name);
+    q->ev.model = copy_string(p, ev->model);
+    q->ev.signature = copy_string(p, ev->signature);
+    q->ev.stop_raw = copy_string(p, ev->stop_raw);
+    q->ev.stop_sequence = copy_string(p, ev->stop_sequence);
+    q->ev.error.type = copy_string(p, ev->error.type);
+    q->ev.error.message = copy_string(p, ev->error.message);
+    q->ev.error.code = copy_string(p, ev->error.code);
+    *t->queue_end = q;
+    t->queue_end = &q->next;
+    return APR_SUCCESS;
+}
+
+/* Decode one upstream event (data NULL: the end of the body), then encode what it gave. A
+ * passed-through stream is only watched (nothing is encoded), so it decodes straight into
+ * on_event. Inside a unit only: the queue lives in its scratch. */
+static apr_status_t decode_then_encode(aiproxy_response *t, const char *event, const char *data,
+                                       apr_size_t len)
+{
+    apr_status_t rv, sent = APR_SUCCESS;
+
+    if (!t->encoder && !t->acc)
+        return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+    t->queued = NULL;
+    t->queue_end = &t->queued;
+    rv = t->upstream->stream_decode(t->decoder, event, data, len, queue_event, t);
+    for (const queued_event *q = t->queued; q && sent == APR_SUCCESS; q = q->next)
+        sent = on_event(t, &q->ev);
+    t->queued = NULL;
+    return sent != APR_SUCCESS ? sent : rv;
+}
+
 /* ---- Gemini re-framing --------------------------------------------------------------------- */
 
 /* An SSE data line cannot hold a line break, and Gemini clients read one data line per chunk:
@@ -320,7 +384,7 @@ static apr_status_t decode_unit(aiproxy_response *t, const char *event, const ch
         data = tr_envelope_open(tr_scratch_pool(t->scratch), t->envelope, data, len, &len);
     if (t->reframe && !t->upstream_ended && (rv = write_frame(t, data, len)) != APR_SUCCESS)
         return rv;
-    return t->upstream->stream_decode(t->decoder, event, data, len, on_event, t);
+    return decode_then_encode(t, event, data, len);
 }
 
 static apr_status_t on_upstream_unit(void *baton, const char *event, const char *data,
@@ -542,7 +606,7 @@ static const tr_response *decode_body(aiproxy_response *t, tr_response *resp, ai
 }
 
 /* A complete upstream body for the client: JSON, re-framed, or replayed as a stream. */
-static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
+static AIP_OWN_FRAME apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
 {
     aiproxy_error err = {0};
     tr_response resp;
@@ -569,7 +633,7 @@ static apr_status_t finish_body(aiproxy_response *t, int upstream_broke)
 }
 
 /* A token count's answer: its number, as Anthropic's count_tokens answers it. */
-static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
+static AIP_OWN_FRAME apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
 {
     aiproxy_error err = {0};
     tr_jv *root;
@@ -598,7 +662,7 @@ static apr_status_t finish_count(aiproxy_response *t, int upstream_broke)
 
 /* Embeddings of another protocol: the upstream's vectors in the client's form, its usage what
  * the log and the key limits count (within a protocol the answer passes, watched). */
-static apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
+static AIP_OWN_FRAME apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
 {
     aiproxy_error err = {0};
     const tr_embed_format *from = t->upstream->embed, *to = t->client->embed;
@@ -622,7 +686,7 @@ static apr_status_t finish_embed(aiproxy_response *t, int upstream_broke)
 }
 
 /* The end of an upstream stream: complete the client's stream or JSON body, or fail it. */
-static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
+static AIP_OWN_FRAME apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
 {
     const aiproxy_error *err;
     int partial;
@@ -645,7 +709,7 @@ static apr_status_t finish_stream(aiproxy_response *t, int upstream_broke)
                     upstream_broke ? "the upstream connection failed in the middle of the answer"
                                    : "the upstream's event stream ended inside a frame");
     unit_begin(t);
-    rv = unit_end(t, t->upstream->stream_decode(t->decoder, NULL, NULL, 0, on_event, t));
+    rv = unit_end(t, decode_then_encode(t, NULL, NULL, 0));
     if (rv != APR_SUCCESS)
         return rv;
     if (!t->upstream_ended)
@@ -780,7 +844,7 @@ static apr_status_t finish_passthrough_body(aiproxy_response *t, int upstream_br
 
 /* A passed-through stream that broke (or ended without its terminator) still ends the way
  * the client's protocol ends a failed stream, instead of a bare truncation. */
-static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
+static AIP_OWN_FRAME apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
 {
     int unterminated = t->watching && !t->upstream_ended;
     apr_status_t rv = APR_SUCCESS;
@@ -804,6 +868,8 @@ static apr_status_t finish_passthrough(aiproxy_response *t, int upstream_broke)
                           : "the upstream's stream ended before its end event");
 }
 
+/* Each way of finishing is a frame of its own (AIP_OWN_FRAME): inlined here, the locals of all
+ * of them would sit above a stream's last event, encoded at its thread's deepest point. */
 apr_status_t aiproxy_response_finish(aiproxy_response *t, int upstream_broke,
                                      const aiproxy_sink *sink)
 {
