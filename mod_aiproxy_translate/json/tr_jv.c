@@ -55,22 +55,33 @@ static void string_class_init(void)
     string_class['\\'] = CH_ESCAPE;
 }
 
+/* A container being parsed: where its items or members start on the scratch stacks and, for
+ * an object, the member whose value comes next. */
+typedef struct {
+    char kind; /* '[' or '{' */
+    apr_size_t base;
+    apr_size_t member;
+} open_container;
+
 typedef struct {
     apr_pool_t *p;
     const char *text, *cur, *end;
-    int depth;
     const char *why;   /* first error */
     const char *where; /* its position */
-    /* Scratch stacks of the containers being parsed (malloc: freed once at the end). */
+    /* Scratch stacks of the containers being parsed (malloc: freed once at the end). The
+     * parser does not recurse: nesting costs these stacks, not the thread's (aip_frame.h:
+     * events are parsed at a stream's deepest point, and Gemini's nest six levels). */
+    open_container *open;
+    apr_size_t n_open, cap_open;
     tr_jv **items;
     apr_size_t n_items, cap_items;
     tr_jv_member *members;
     apr_size_t n_members, cap_members;
 } parser;
 
-/* The parser's leaves stay out of parse_value: inlined, they made its frame, paid at every
- * nesting level, 208 bytes instead of 96 (aip_frame.h: events are parsed deep in a stream's
- * thread). */
+/* Leaves kept out of line: called from several places (parse_string), or rarely (errors,
+ * repeated keys, reals near the end of the range), so their frames are paid only when they
+ * run. */
 #define TR_JV_LEAF static AIP_OWN_FRAME
 
 TR_JV_LEAF tr_jv *fail(parser *ps, const char *at, const char *why)
@@ -80,6 +91,13 @@ TR_JV_LEAF tr_jv *fail(parser *ps, const char *at, const char *why)
         ps->where = at;
     }
     return NULL;
+}
+
+/* fail() at the current position, for functions that answer 0 on errors. */
+static int failed(parser *ps, const char *why)
+{
+    fail(ps, ps->cur, why);
+    return 0;
 }
 
 static void skip_space(parser *ps)
@@ -284,6 +302,54 @@ closed:
     return out;
 }
 
+/* Whether a JSON real (validated text) is 1e308 or more in magnitude, from the power of ten of
+ * its first significant digit: below that it cannot pass DBL_MAX, and strtod need not run. */
+static int real_may_overflow(const char *text)
+{
+    const char *c = text + (*text == '-');
+    long lead, exponent = 0;
+    int exponent_negative = 0;
+
+    if (*c != '0') { /* [1-9][0-9]*: the first digit is 10^(digits - 1) */
+        lead = -1;
+        while (*c >= '0' && *c <= '9') {
+            lead++;
+            c++;
+        }
+    } else { /* 0.000d...: the first non-zero digit after the point */
+        c++;
+        lead = 0;
+        if (*c == '.') {
+            for (c++; *c == '0'; c++)
+                lead--;
+            if (*c < '1' || *c > '9')
+                return 0; /* a zero */
+            lead--;
+        } else {
+            return 0;
+        }
+    }
+    c = strpbrk(c, "eE");
+    if (c) {
+        c++;
+        exponent_negative = *c == '-';
+        c += *c == '-' || *c == '+';
+        for (; *c >= '0' && *c <= '9' && exponent < 100000; c++)
+            exponent = exponent * 10 + (*c - '0');
+    }
+    return lead + (exponent_negative ? -exponent : exponent) >= 308;
+}
+
+/* Whether strtod reads a real near the top of the range as past it (rare: out of the way). */
+TR_JV_LEAF int real_overflows(const char *text)
+{
+    double d;
+
+    errno = 0;
+    d = strtod_c(text, NULL);
+    return errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL);
+}
+
 TR_JV_LEAF tr_jv *parse_number(parser *ps)
 {
     const char *s = ps->cur, *c = s, *end = ps->end;
@@ -333,48 +399,48 @@ TR_JV_LEAF tr_jv *parse_number(parser *ps)
         v->u.i = negative ? acc : -acc;
         return v;
     } else {
-        char small[64], *copy = small, *stop;
-        apr_size_t n = (apr_size_t) (c - s);
-        double d;
+        const char *text = apr_pstrmemdup(ps->p, s, (apr_size_t) (c - s));
 
-        if (n >= sizeof(small))
-            copy = apr_palloc(ps->p, n + 1);
-        memcpy(copy, s, n);
-        copy[n] = '\0';
-        errno = 0;
-        d = strtod_c(copy, &stop);
-        if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
+        if (real_may_overflow(text) && real_overflows(text))
             return fail(ps, s, "real number out of range");
         v = new_value(ps->p, TR_JV_REAL);
-        v->u.r = d;
+        v->u.real.text = text;
+        v->u.real.len = (apr_size_t) (c - s);
         return v;
     }
 }
 
-TR_JV_LEAF int push_item(parser *ps, tr_jv *v)
+/* A scratch stack with room for more elements (64 at first, then twice as many). NULL when
+ * memory ran out: the old block is freed here, since the caller's pointer gets the NULL and
+ * the parse fails. */
+static void *grow_stack(void *stack, apr_size_t *cap, apr_size_t size)
 {
-    if (ps->n_items == ps->cap_items) {
-        apr_size_t cap = ps->cap_items ? ps->cap_items * 2 : 64;
-        tr_jv **grown = realloc(ps->items, cap * sizeof(*grown));
-        if (!grown)
-            return 0;
-        ps->items = grown;
-        ps->cap_items = cap;
+    apr_size_t want = *cap ? *cap * 2 : 64;
+    void *grown = realloc(stack, want * size);
+
+    if (!grown) {
+        free(stack);
+        *cap = 0;
+        return NULL;
     }
+    *cap = want;
+    return grown;
+}
+
+static int push_item(parser *ps, tr_jv *v)
+{
+    if (ps->n_items == ps->cap_items &&
+        !(ps->items = grow_stack(ps->items, &ps->cap_items, sizeof(*ps->items))))
+        return 0;
     ps->items[ps->n_items++] = v;
     return 1;
 }
 
-TR_JV_LEAF int push_member(parser *ps, const char *key, apr_size_t klen)
+static int push_member(parser *ps, const char *key, apr_size_t klen)
 {
-    if (ps->n_members == ps->cap_members) {
-        apr_size_t cap = ps->cap_members ? ps->cap_members * 2 : 64;
-        tr_jv_member *grown = realloc(ps->members, cap * sizeof(*grown));
-        if (!grown)
-            return 0;
-        ps->members = grown;
-        ps->cap_members = cap;
-    }
+    if (ps->n_members == ps->cap_members &&
+        !(ps->members = grow_stack(ps->members, &ps->cap_members, sizeof(*ps->members))))
+        return 0;
     ps->members[ps->n_members].key = key;
     ps->members[ps->n_members].klen = klen;
     ps->members[ps->n_members].value = NULL;
@@ -417,104 +483,73 @@ TR_JV_LEAF apr_size_t merge_repeated_keys(apr_pool_t *p, tr_jv_member *m, apr_si
     return kept;
 }
 
-static tr_jv *parse_value(parser *ps);
-
-static tr_jv *parse_array(parser *ps)
+static int push_open(parser *ps, char kind)
 {
-    apr_size_t base = ps->n_items, n;
-    tr_jv *v;
+    open_container *c;
 
-    ps->cur++; /* [ */
-    skip_space(ps);
-    if (ps->cur < ps->end && *ps->cur == ']')
-        ps->cur++;
-    else {
-        for (;;) {
-            tr_jv *item = parse_value(ps);
-            if (!item)
-                return NULL;
-            if (!push_item(ps, item))
-                return fail(ps, ps->cur, "out of memory");
-            skip_space(ps);
-            if (ps->cur >= ps->end)
-                return fail(ps, ps->cur, "unterminated array");
-            if (*ps->cur == ']') {
-                ps->cur++;
-                break;
-            }
-            if (*ps->cur != ',')
-                return fail(ps, ps->cur, "',' or ']' expected");
-            ps->cur++;
-        }
-    }
-    n = ps->n_items - base;
-    v = new_value(ps->p, TR_JV_ARRAY);
-    v->u.arr.p = ps->p;
-    v->u.arr.n = v->u.arr.cap = n;
-    v->u.arr.items = n ? apr_palloc(ps->p, n * sizeof(tr_jv *)) : NULL;
-    if (n)
-        memcpy(v->u.arr.items, ps->items + base, n * sizeof(tr_jv *));
-    ps->n_items = base;
-    return v;
+    if (ps->n_open == ps->cap_open &&
+        !(ps->open = grow_stack(ps->open, &ps->cap_open, sizeof(*ps->open))))
+        return 0;
+    c = &ps->open[ps->n_open++];
+    c->kind = kind;
+    c->base = kind == '[' ? ps->n_items : ps->n_members;
+    c->member = 0;
+    return 1;
 }
 
-static tr_jv *parse_object(parser *ps)
+/* The innermost open container is complete: its value, built from the scratch stacks. */
+static tr_jv *close_container(parser *ps)
 {
-    apr_size_t base = ps->n_members, n;
+    const open_container *c = &ps->open[--ps->n_open];
+    apr_size_t n;
     tr_jv *v;
 
-    ps->cur++; /* { */
-    skip_space(ps);
-    if (ps->cur < ps->end && *ps->cur == '}')
-        ps->cur++;
-    else {
-        for (;;) {
-            const char *key;
-            apr_size_t klen, at;
-            tr_jv *value;
-
-            if (ps->cur >= ps->end || *ps->cur != '"')
-                return fail(ps, ps->cur, "string key expected");
-            key = parse_string(ps, &klen);
-            if (!key)
-                return NULL;
-            if (memchr(key, '\0', klen)) /* keys are C strings to every reader */
-                return fail(ps, ps->cur, "NUL byte in object key");
-            skip_space(ps);
-            if (ps->cur >= ps->end || *ps->cur != ':')
-                return fail(ps, ps->cur, "':' expected");
-            ps->cur++;
-            /* Reserve the member before parsing the value: nested objects push theirs above. */
-            at = ps->n_members;
-            if (!push_member(ps, key, klen))
-                return fail(ps, ps->cur, "out of memory");
-            value = parse_value(ps);
-            if (!value)
-                return NULL;
-            ps->members[at].value = value;
-            skip_space(ps);
-            if (ps->cur >= ps->end)
-                return fail(ps, ps->cur, "unterminated object");
-            if (*ps->cur == '}') {
-                ps->cur++;
-                break;
-            }
-            if (*ps->cur != ',')
-                return fail(ps, ps->cur, "',' or '}' expected");
-            ps->cur++;
-            skip_space(ps);
-        }
+    if (c->kind == '[') {
+        n = ps->n_items - c->base;
+        v = new_value(ps->p, TR_JV_ARRAY);
+        v->u.arr.p = ps->p;
+        v->u.arr.n = v->u.arr.cap = n;
+        v->u.arr.items = n ? apr_palloc(ps->p, n * sizeof(tr_jv *)) : NULL;
+        if (n)
+            memcpy(v->u.arr.items, ps->items + c->base, n * sizeof(tr_jv *));
+        ps->n_items = c->base;
+        return v;
     }
-    n = ps->n_members > base ? merge_repeated_keys(ps->p, ps->members + base, ps->n_members - base)
-                             : 0;
+    n = ps->n_members > c->base
+            ? merge_repeated_keys(ps->p, ps->members + c->base, ps->n_members - c->base)
+            : 0;
     v = new_value(ps->p, TR_JV_OBJECT);
     v->u.obj.p = ps->p;
     v->u.obj.n = v->u.obj.cap = n;
     v->u.obj.members = n ? apr_palloc(ps->p, n * sizeof(tr_jv_member)) : NULL;
     if (n)
-        memcpy(v->u.obj.members, ps->members + base, n * sizeof(tr_jv_member));
-    ps->n_members = base;
+        memcpy(v->u.obj.members, ps->members + c->base, n * sizeof(tr_jv_member));
+    ps->n_members = c->base;
     return v;
+}
+
+/* A member's key and ':' in the innermost open object; its value comes next. 0 on errors. */
+static int begin_member(parser *ps)
+{
+    const char *key;
+    apr_size_t klen;
+
+    if (ps->cur >= ps->end || *ps->cur != '"')
+        return failed(ps, "string key expected");
+    key = parse_string(ps, &klen);
+    if (!key)
+        return 0;
+    if (memchr(key, '\0', klen)) /* keys are C strings to every reader */
+        return failed(ps, "NUL byte in object key");
+    skip_space(ps);
+    if (ps->cur >= ps->end || *ps->cur != ':')
+        return failed(ps, "':' expected");
+    ps->cur++;
+    /* Reserved before the value is parsed: the containers in it push theirs above. */
+    ps->open[ps->n_open - 1].member = ps->n_members;
+    if (!push_member(ps, key, klen))
+        return failed(ps, "out of memory");
+    return 1;
 }
 
 static tr_jv *parse_literal(parser *ps, const char *word, apr_size_t n, tr_jv *value)
@@ -525,21 +560,33 @@ static tr_jv *parse_literal(parser *ps, const char *word, apr_size_t n, tr_jv *v
     return value;
 }
 
-static tr_jv *parse_value(parser *ps)
+/* The value at ps->cur when complete at once: a scalar, or an empty container. A container
+ * with contents is opened instead and NULL returned with no error (ps->why unset): its first
+ * value comes next. */
+static tr_jv *start_value(parser *ps)
 {
-    tr_jv *v;
+    char kind;
 
     skip_space(ps);
     if (ps->cur >= ps->end)
         return fail(ps, ps->cur, "unexpected end of input");
-    switch (*ps->cur) {
+    kind = *ps->cur;
+    switch (kind) {
     case '{':
     case '[':
-        if (++ps->depth > TR_JV_MAX_DEPTH)
+        if (ps->n_open >= TR_JV_MAX_DEPTH)
             return fail(ps, ps->cur, "nesting too deep");
-        v = *ps->cur == '{' ? parse_object(ps) : parse_array(ps);
-        ps->depth--;
-        return v;
+        if (!push_open(ps, kind))
+            return fail(ps, ps->cur, "out of memory");
+        ps->cur++;
+        skip_space(ps);
+        if (ps->cur < ps->end && *ps->cur == (kind == '{' ? '}' : ']')) {
+            ps->cur++;
+            return close_container(ps);
+        }
+        if (kind == '{')
+            begin_member(ps);
+        return NULL;
     case '"': {
         apr_size_t len;
         const char *s = parse_string(ps, &len);
@@ -554,9 +601,73 @@ static tr_jv *parse_value(parser *ps)
     case 'n':
         return parse_literal(ps, "null", 4, &jv_null);
     default:
-        if (*ps->cur == '-' || (*ps->cur >= '0' && *ps->cur <= '9'))
+        if (kind == '-' || (kind >= '0' && kind <= '9'))
             return parse_number(ps);
         return fail(ps, ps->cur, "invalid token");
+    }
+}
+
+/* What follows a value in its container. */
+typedef enum { AFTER_NEXT, AFTER_CLOSED, AFTER_ERROR } after_value;
+
+/* Put the complete value v into the innermost open container and read what follows it: a ','
+ * (and an object's next key: AFTER_NEXT, its value comes next) or the container's end
+ * (AFTER_CLOSED, *closed is the container's value). */
+static after_value add_to_container(parser *ps, tr_jv *v, tr_jv **closed)
+{
+    open_container *c = &ps->open[ps->n_open - 1];
+    int array = c->kind == '[';
+
+    if (array) {
+        if (!push_item(ps, v)) {
+            failed(ps, "out of memory");
+            return AFTER_ERROR;
+        }
+    } else {
+        ps->members[c->member].value = v;
+    }
+    skip_space(ps);
+    if (ps->cur >= ps->end) {
+        failed(ps, array ? "unterminated array" : "unterminated object");
+        return AFTER_ERROR;
+    }
+    if (*ps->cur == (array ? ']' : '}')) {
+        ps->cur++;
+        *closed = close_container(ps);
+        return AFTER_CLOSED;
+    }
+    if (*ps->cur != ',') {
+        failed(ps, array ? "',' or ']' expected" : "',' or '}' expected");
+        return AFTER_ERROR;
+    }
+    ps->cur++;
+    if (!array) {
+        skip_space(ps);
+        if (!begin_member(ps))
+            return AFTER_ERROR;
+    }
+    return AFTER_NEXT;
+}
+
+/* One value, nested containers included, in a loop over an explicit stack of the open ones. */
+static tr_jv *parse_value(parser *ps)
+{
+    for (;;) {
+        tr_jv *v = start_value(ps);
+        after_value after = AFTER_CLOSED;
+
+        if (!v) {
+            if (ps->why)
+                return NULL;
+            continue; /* a container opened: its first value */
+        }
+        /* v is complete: it completes containers in turn until one expects more */
+        while (ps->n_open && after == AFTER_CLOSED)
+            after = add_to_container(ps, v, &v);
+        if (after == AFTER_ERROR)
+            return NULL;
+        if (after == AFTER_CLOSED)
+            return v; /* nothing left open: the whole value */
     }
 }
 
@@ -596,6 +707,7 @@ static tr_jv *parse_text(apr_pool_t *p, const char *text, apr_size_t len, int wh
         if (ps.cur < ps.end)
             root = fail(&ps, ps.cur, "end of input expected after the value");
     }
+    free(ps.open);
     free(ps.items);
     free(ps.members);
     if (root)
@@ -676,7 +788,8 @@ int tr_jv_write(tr_buf *b, const tr_jv *v)
     case TR_JV_INTEGER:
         return tr_buf_json_int(b, v->u.i);
     case TR_JV_REAL:
-        return write_real(b, v->u.r);
+        return v->u.real.text ? tr_buf_add(b, v->u.real.text, v->u.real.len)
+                              : write_real(b, v->u.real.d);
     case TR_JV_STRING:
         return tr_buf_json_string(b, v->u.str.s, v->u.str.len);
     case TR_JV_ARRAY:
@@ -765,8 +878,16 @@ tr_jv *tr_jv_real(apr_pool_t *p, double d)
     if (!isfinite(d)) /* JSON has no NaN or infinity */
         return NULL;
     v = new_value(p, TR_JV_REAL);
-    v->u.r = d;
+    v->u.real.d = d;
+    v->u.real.text = NULL;
     return v;
+}
+
+double tr_jv_real_value(const tr_jv *v)
+{
+    if (!tr_jv_is_real(v))
+        return 0;
+    return v->u.real.text ? strtod_c(v->u.real.text, NULL) : v->u.real.d;
 }
 
 tr_jv *tr_jv_bool(int b)
@@ -940,7 +1061,7 @@ int tr_jv_equal(const tr_jv *a, const tr_jv *b)
     case TR_JV_INTEGER:
         return a->u.i == b->u.i;
     case TR_JV_REAL:
-        return a->u.r == b->u.r;
+        return tr_jv_real_value(a) == tr_jv_real_value(b);
     case TR_JV_STRING:
         return a->u.str.len == b->u.str.len && !memcmp(a->u.str.s, b->u.str.s, a->u.str.len);
     case TR_JV_ARRAY:
@@ -1012,9 +1133,12 @@ int tr_jv_get_int(const tr_jv *obj, const char *key, long long *out)
     }
     /* A real past long long's range (1e25) has no integer value: converting it would be
      * undefined behaviour, so it counts as absent. */
-    if (tr_jv_is_real(v) && v->u.r >= (double) LLONG_MIN && v->u.r < -(double) LLONG_MIN) {
-        *out = (long long) v->u.r;
-        return 1;
+    if (tr_jv_is_real(v)) {
+        double d = tr_jv_real_value(v);
+        if (d >= (double) LLONG_MIN && d < -(double) LLONG_MIN) {
+            *out = (long long) d;
+            return 1;
+        }
     }
     return 0;
 }

@@ -55,7 +55,14 @@ struct tr_jv {
     tr_jv_type type;
     union {
         long long i;
-        double r;
+        /* A real keeps the JSON text it was read from and is converted when read (strtod is
+         * 1.3 KiB of stack, at a stream's deepest point: common/aip_frame.h), and written back
+         * as it came; tr_jv_real() makes one from a value. */
+        struct {
+            double d;         /* the value, when text is NULL */
+            const char *text; /* NUL-terminated, or NULL */
+            apr_size_t len;
+        } real;
         struct {
             const char *s; /* NUL-terminated */
             apr_size_t len;
@@ -176,10 +183,15 @@ static inline long long tr_jv_int_value(const tr_jv *v)
 {
     return tr_jv_is_integer(v) ? v->u.i : 0;
 }
+/* A real's value; 0 unless a real. */
+double tr_jv_real_value(const tr_jv *v);
 /* Integer or real as a double; 0 for anything else. */
 static inline double tr_jv_number_value(const tr_jv *v)
 {
-    return !v ? 0 : v->type == TR_JV_REAL ? v->u.r : v->type == TR_JV_INTEGER ? (double) v->u.i : 0;
+    return !v                         ? 0
+           : v->type == TR_JV_REAL    ? tr_jv_real_value(v)
+           : v->type == TR_JV_INTEGER ? (double) v->u.i
+                                      : 0;
 }
 /* Members of an object or items of an array; 0 for anything else. */
 static inline apr_size_t tr_jv_size(const tr_jv *v)

@@ -2,7 +2,8 @@
  * test_jv.c: the translate core's JSON values (json/tr_jv.h): parsing, errors, writing, building.
  *
  * Expected text is compared byte for byte, so writer changes show up here. Differences from
- * jansson that matter are pinned too (repeated keys, reals written shortest-first).
+ * jansson that matter are pinned too (repeated keys; reals read are written as they came, reals
+ * made shortest-first).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,9 +69,47 @@ static void test_values_round_trip(void **state)
     assert_round_trip(p, "{\"n\":{\"m\":{\"o\":[[],{}]}}}", NULL);
     assert_round_trip(p, "[9223372036854775807,-9223372036854775808,0,-0]",
                       "[9223372036854775807,-9223372036854775808,0,0]");
-    /* reals: the shortest text that reads back the same, always with a '.' or an exponent */
-    assert_round_trip(p, "[0.7,1.0,1e3,-2.5E-3,0.1,1e300,123456789.125]",
-                      "[0.7,1.0,1000.0,-0.0025,0.1,1e+300,123456789.125]");
+    /* reals read are written as they came (the sender's text, whatever its form) */
+    assert_round_trip(p, "[0.7,1.0,1e3,-2.5E-3,0.10,1e300,123456789.125,-0.0,1E+2]", NULL);
+}
+
+static void test_reals(void **state)
+{
+    apr_pool_t *p = *state;
+    aiproxy_error err;
+    tr_jv *v;
+    double d;
+
+    /* made reals: the shortest text that reads back the same, always with a '.' or an exponent */
+    assert_string_equal(tr_jv_dump(p, tr_jv_real(p, 1e3), NULL), "1000.0");
+    assert_string_equal(tr_jv_dump(p, tr_jv_real(p, 0.1), NULL), "0.1");
+    assert_string_equal(tr_jv_dump(p, tr_jv_real(p, -2.5e-3), NULL), "-0.0025");
+    assert_string_equal(tr_jv_dump(p, tr_jv_real(p, 1e300), NULL), "1e+300");
+    /* read reals have their value when asked, exactly as strtod reads them */
+    v = parse(p, "{\"a\":-0.39153478145599363,\"b\":2.5E-3,\"c\":1e-400,\"i\":3}", &err);
+    assert_non_null(v);
+    assert_true(tr_jv_get_real(v, "a", &d) && d == -0.39153478145599363);
+    assert_true(tr_jv_number_value(tr_jv_get(v, "b")) == 2.5e-3);
+    assert_true(tr_jv_real_value(tr_jv_get(v, "c")) == 0.0); /* underflow reads as zero */
+    assert_true(tr_jv_real_value(tr_jv_get(v, "i")) == 0.0); /* an integer is not a real */
+    assert_true(tr_jv_equal(parse(p, "[1e2]", &err), parse(p, "[100.0]", &err)));
+    assert_false(tr_jv_equal(parse(p, "[1e2]", &err), parse(p, "[100.5]", &err)));
+    /* the top of the range: what strtod reads as past DBL_MAX is refused, nothing below */
+    assert_non_null(parse(p, "1.7976931348623157e308", &err));
+    assert_non_null(parse(p,
+                          "-179769313486231570814527423731704356798070567525844996598917476803"
+                          "157260780028538760589558632766878171540458953514382464234321326889"
+                          "464182768467546703537516986049910576551282076245490090389328944075"
+                          "868508455133942304583236903222948165808559332123348274797826204144"
+                          "723168738177180919299881250404026184124858368.0",
+                          &err));
+    assert_non_null(parse(p, "0.00000000000000000000000000000000000000001e328", &err));
+    assert_non_null(parse(p, "0e99999", &err));
+    assert_non_null(parse(p, "1e-99999999999999999999", &err));
+    assert_refused(p, "1.7976931348623159e308", 22, "real number out of range");
+    assert_refused(p, "-1.8e308", 8, "real number out of range");
+    assert_refused(p, "0.1e310", 7, "real number out of range");
+    assert_refused(p, "1e99999999999999999999", 22, "real number out of range");
 }
 
 static void test_strings_and_escapes(void **state)
@@ -287,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_values_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strings_and_escapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_input_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_reads_only_len_bytes, setup, teardown),
