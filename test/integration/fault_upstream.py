@@ -374,7 +374,8 @@ class FaultUpstream:
             if i == 10:
                 self._released.wait(10)
             conn.sendall(_chunked(sse_bytes([stream_delta(proto, piece)])))
-        conn.sendall(_chunked(sse_bytes(stream_end(proto, piece * count))) + b"0\r\n\r\n")
+        _send_slowly_read(conn, _chunked(sse_bytes(stream_end(proto, piece * count)))
+                          + b"0\r\n\r\n")
 
 
 def _read_request(conn):
@@ -436,6 +437,14 @@ def _send(conn, status, ctype, body, extra=None):
     headers["Content-Length"] = str(len(body))
     conn.sendall(_head(status, ctype, headers) + body)
     conn.shutdown(socket.SHUT_WR)
+
+
+def _send_slowly_read(conn, data, slice_size=65536):
+    """sendall in slices: the socket's timeout bounds the whole of one sendall, and a reader
+    on a loaded machine may take longer than that for megabytes (a Responses stream's closing
+    events repeat its whole text); a stall still ends it."""
+    for at in range(0, len(data), slice_size):
+        conn.sendall(data[at:at + slice_size])
 
 
 def _chunked(data):

@@ -694,17 +694,19 @@ class SSEStream(_Stream):
 
 def _split_line(buf):
     """(line, separator, rest) for the first complete line of buf, or (None, None, buf). A CR at
-    the very end waits for more data, since an LF may follow."""
-    for i, ch in enumerate(buf):
-        if ch == "\n":
-            return buf[:i], "\n", buf[i + 1:]
-        if ch == "\r":
-            if i + 1 == len(buf):
-                return None, None, buf
-            if buf[i + 1] == "\n":
-                return buf[:i], "\r\n", buf[i + 2:]
-            return buf[:i], "\r", buf[i + 1:]
-    return None, None, buf
+    the very end waits for more data, since an LF may follow. str.find, not a loop over the
+    characters: buf is searched again whenever data arrives, and a line can be megabytes (a
+    Responses stream's closing events repeat its whole text)."""
+    lf, cr = buf.find("\n"), buf.find("\r")
+    if lf == -1 and cr == -1:
+        return None, None, buf
+    if cr == -1 or (lf != -1 and lf < cr):
+        return buf[:lf], "\n", buf[lf + 1:]
+    if cr + 1 == len(buf):
+        return None, None, buf
+    if buf[cr + 1] == "\n":
+        return buf[:cr], "\r\n", buf[cr + 2:]
+    return buf[:cr], "\r", buf[cr + 1:]
 
 
 class ChunkStream(_Stream):
