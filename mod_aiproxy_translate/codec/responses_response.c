@@ -27,11 +27,6 @@ static int is_output_kind(tr_block_kind kind)
     return kind == TR_BLOCK_TEXT || kind == TR_BLOCK_THINKING || kind == TR_BLOCK_TOOL_CALL;
 }
 
-static int is_output_item(const tr_block *b)
-{
-    return is_output_kind(b->kind);
-}
-
 /* ---- complete responses: decode ---------------------------------------------------------- */
 
 static tr_block *push_block(apr_pool_t *p, tr_response *out, tr_block_kind kind)
@@ -261,7 +256,7 @@ static tr_jv *encode_response(apr_pool_t *p, const tr_response *resp,
 
     for (int i = 0; resp->blocks && i < resp->blocks->nelts; i++) {
         const tr_block *b = APR_ARRAY_IDX(resp->blocks, i, const tr_block *);
-        if (is_output_item(b))
+        if (is_output_kind(b->kind))
             tr_jv_push(output, encode_item(p, b, stem, n++));
     }
     body = response_object(
