@@ -19,7 +19,8 @@ Printed figures (FIGURE lines like bench.py):
                            check that the load stays small, the client's and upstream's)
 
     bench/capacity.py --streams 1000                      # one size
-    bench/capacity.py --streams 1000,5000,10000 --translated
+    bench/capacity.py --streams 1000,5000,10000 --translated     # Anthropic clients
+    bench/capacity.py --streams 1000 --client responses          # or gemini, anthropic
     bench/capacity.py --threads-per-child 500 --stack-kib 256 --max-mem-free-kib 2048
     bench/capacity.py --streams 1000 --history-kib 64 --env MALLOC_ARENA_MAX=2
 
@@ -240,16 +241,9 @@ def measure(n, args):
         pss_idle = pss_kib(gateway_pids(gw))
         if os.environ.get("CAPACITY_BREAKDOWN"):
             print(f"  breakdown idle: {pss_by_kind(gateway_pids(gw), args.stack_kib)}", flush=True)
-        if args.translated:
-            path = "/v1/messages"
-            payload = {"model": "cap", "max_tokens": 64, "stream": True,
-                       "messages": [{"role": "user", "content": "hold"}]}
-        else:
-            path = "/v1/chat/completions"
-            payload = {"model": "cap", "stream": True,
-                       "messages": [{"role": "user", "content": "hold"}]}
-        if args.history_kib:
-            payload["messages"] = history(args.history_kib) + payload["messages"]
+        turns = ((history(args.history_kib) if args.history_kib else []) +
+                 [{"role": "user", "content": "hold"}])
+        path, payload = CLIENT_REQUESTS[args.client](turns)
         # A stream that receives nothing for this long has failed: several event intervals.
         timeout = max(60.0, 4 * args.interval)
         client = Client(gw_port, n, args.ramp, timeout, path, json.dumps(payload))
@@ -288,6 +282,24 @@ def raise_fd_limit(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+# The streaming request each client protocol sends for a conversation of chat turns: its path
+# and body. The upstream is OpenAI in every case: the other clients' streams are translated.
+CLIENT_REQUESTS = {
+    "openai": lambda turns: ("/v1/chat/completions",
+                             {"model": "cap", "stream": True, "messages": turns}),
+    "anthropic": lambda turns: ("/v1/messages", {"model": "cap", "max_tokens": 64,
+                                                 "stream": True, "messages": turns}),
+    "responses": lambda turns: ("/v1/responses", {"model": "cap", "stream": True,
+                                                  "input": turns}),
+    "gemini": lambda turns: ("/v1beta/models/cap:streamGenerateContent?alt=sse", {
+        "contents": [{"role": "model" if t["role"] == "assistant" else "user",
+                      "parts": [{"text": t["content"]}]} for t in turns]}),
+}
+CLIENT_NAMES = {"openai": "OpenAI passthrough", "anthropic": "Anthropic client -> OpenAI upstream",
+                "responses": "Responses client -> OpenAI upstream",
+                "gemini": "Gemini client -> OpenAI upstream"}
+
+
 def history(kib):
     """An agent's conversation so far, about kib KiB of turns: what Claude Code and Codex send
     with every request, which the gateway reads, and holds while the answer streams."""
@@ -306,8 +318,11 @@ def main():
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between events")
     ap.add_argument("--hold", type=float, default=15.0, help="seconds all streams stay open")
     ap.add_argument("--ramp", type=int, default=256, help="streams opening at once")
-    ap.add_argument("--translated", action="store_true",
-                    help="Anthropic client, OpenAI upstream (default: OpenAI passthrough)")
+    ap.add_argument("--client", choices=sorted(CLIENT_REQUESTS), default="openai",
+                    help="the clients' protocol; the upstream speaks OpenAI, so any other is "
+                         "translated (default: openai, passed through)")
+    ap.add_argument("--translated", dest="client", action="store_const", const="anthropic",
+                    help="the same as --client anthropic")
     ap.add_argument("--modules", type=pathlib.Path, default=OUT,
                     help="where the gateway's modules are (another build's out/ to compare)")
     ap.add_argument("--history-kib", type=int, default=0,
@@ -320,12 +335,14 @@ def main():
     args = ap.parse_args()
     if any("=" not in kv for kv in args.env):
         ap.error("--env takes NAME=VALUE")
+    if args.plain and args.client != "openai":
+        ap.error("--plain passes OpenAI requests through; it takes no other --client")
     build_load()
     sizes = [int(s) for s in args.streams.split(",")]
     limit = raise_fd_limit(4 * max(sizes) + 1024)
     print(f"capacity: open-file limit {limit}; ThreadsPerChild {args.threads_per_child}, "
           f"ThreadStackSize {args.stack_kib} KiB, MaxMemFree {args.max_mem_free_kib} KiB, "
-          f"{'plain ProxyPass' if args.plain else 'Anthropic client -> OpenAI upstream' if args.translated else 'OpenAI passthrough'}"
+          f"{'plain ProxyPass' if args.plain else CLIENT_NAMES[args.client]}"
           f"{''.join(' ' + kv for kv in args.env)}", flush=True)
     for n in sizes:
         r = measure(n, args)

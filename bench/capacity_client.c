@@ -12,7 +12,7 @@
  * SSE lines are reassembled across reads and chunk boundaries. Every data line is an event.
  *
  * A stream succeeds when its body ends (the last chunk, the length, or the close) after a
- * final event ([DONE] or Anthropic's message_stop); it fails, with a reason counted in the
+ * final event (is_final_event); it fails, with a reason counted in the
  * report, on a connect or socket error, a status other than 200, bad chunk framing, an end
  * before the final event, or no bytes for --timeout seconds.
  *
@@ -255,6 +255,19 @@ static size_t feed_lines(struct stream *s, const char *p, size_t n, line_fn line
     return used;
 }
 
+/* The event that ends a stream, in each client protocol: OpenAI's [DONE], Anthropic's
+ * message_stop, Responses' response.completed, Gemini's chunk with a finishReason. */
+static int is_final_event(const char *line)
+{
+    static const char *const finals[] = {"[DONE]", "\"message_stop\"", "\"response.completed\"",
+                                         "\"finishReason\""};
+
+    for (size_t i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
+        if (strstr(line, finals[i]))
+            return 1;
+    return 0;
+}
+
 /* An SSE line of the body. */
 static int sse_line(struct stream *s, char *line, size_t len)
 {
@@ -266,7 +279,7 @@ static int sse_line(struct stream *s, char *line, size_t len)
         cl.first_s[cl.ok++] = (double) (cap_now_ns() - s->sent_ns) / 1e9;
         cl.waiting--;
     }
-    if (strstr(line, "[DONE]") || strstr(line, "\"message_stop\""))
+    if (is_final_event(line))
         s->saw_final = 1;
     return 0;
 }

@@ -10,12 +10,16 @@ open, e.g. during `bench/capacity.py --streams 300 --hold 60`:
     bench/stack_depth.py [--stack-kib 256]      # ThreadStackSize of the gateway, in KiB
 
 It prints how many thread stacks reach each depth (in 512-byte steps, from the top of the
-stack mapping, which holds the thread's descriptor and static TLS), and the 4 KiB pages that
-depth occupies. Functions compiled with stack-clash protection probe a large frame's pages
-without writing non-zero bytes, so a page can be resident below the depth shown; the depth is
-a lower bound of what a thread touched, and a reliable comparison between two builds. Other
-anonymous mappings of the same size (APR maps its allocators' large blocks) show up as an
-outlier or two near the full size: they are not stacks.
+stack mapping, which holds the thread's descriptor and static TLS) with the 4 KiB pages of
+the stack that are resident. Only resident pages are read (/proc/PID/pagemap says which):
+reading a page that was never touched through /proc/PID/mem faults it in, and an earlier
+version that read whole stacks added their full size to the memory of every thread, which a
+capacity.py run at the same time then counted as memory per stream. Functions compiled with
+stack-clash protection probe a large frame's pages without writing non-zero bytes, so a page
+can be resident below the depth shown: the resident count is the memory, the depth the
+reliable comparison between two builds. Other anonymous mappings of the same size (APR maps
+its allocators' large blocks) show up as an outlier or two near the full size: they are not
+stacks.
 """
 
 import argparse
@@ -52,43 +56,60 @@ def thread_stacks(pid, stack_kib):
                 yield low, high
 
 
-def deepest_use(data):
-    """Bytes from the top of the mapping to its lowest non-zero byte; 0 if untouched."""
-    for at in range(0, len(data), 64):
-        if data[at:at + 64].strip(b"\0"):
-            return len(data) - at
-    return 0
+PAGE = 4096
+PAGEMAP_PRESENT = 1 << 63
+PAGEMAP_SWAPPED = 1 << 62
+
+
+def resident_pages(pagemap, low, high):
+    """Addresses of the pages of [low, high) in memory or swap, lowest first."""
+    pagemap.seek(low // PAGE * 8)
+    entries = pagemap.read((high - low) // PAGE * 8)
+    for i in range(len(entries) // 8):
+        entry = int.from_bytes(entries[i * 8:i * 8 + 8], "little")
+        if entry & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED):
+            yield low + i * PAGE
+
+
+def stack_use(mem, pagemap, low, high):
+    """(bytes from the top of the mapping to its lowest non-zero byte, resident pages)."""
+    pages = list(resident_pages(pagemap, low, high))
+    for page in pages:
+        mem.seek(page)
+        data = mem.read(PAGE)
+        for at in range(0, PAGE, 64):
+            if data[at:at + 64].strip(b"\0"):
+                return high - page - at, len(pages)
+    return 0, len(pages)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--stack-kib", type=int, default=256)
     args = ap.parse_args()
-    depths = collections.Counter()
+    uses = collections.Counter()  # (depth rounded down to 512 bytes, resident pages): threads
     for pid in apache2_pids():
         try:
             mem = open(f"/proc/{pid}/mem", "rb", 0)
+            pagemap = open(f"/proc/{pid}/pagemap", "rb", 0)
             stacks = list(thread_stacks(pid, args.stack_kib))
         except OSError:
             continue
-        with mem:
+        with mem, pagemap:
             for low, high in stacks:
                 try:
-                    mem.seek(low)
-                    depth = deepest_use(mem.read(high - low))
+                    depth, pages = stack_use(mem, pagemap, low, high)
                 except OSError:
                     continue
                 if depth:
-                    depths[depth // 512 * 512] += 1
-    if not depths:
+                    uses[depth // 512 * 512, pages] += 1
+    if not uses:
         print("no apache2 thread stacks of that size (root needed to read them)")
         return 1
-    print("depth from the stack's top   threads   pages touched")
-    for depth, n in sorted(depths.items()):
-        print(f"{depth / 1024:6.1f} - {(depth + 512) / 1024:4.1f} KiB        {n:7}   "
-              f"{(depth + 511) // 4096 + 1}")
+    print("depth from the stack's top   threads   pages resident")
+    for (depth, pages), n in sorted(uses.items()):
+        print(f"{depth / 1024:6.1f} - {(depth + 512) / 1024:4.1f} KiB        {n:7}   {pages}")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
