@@ -267,8 +267,15 @@ void aip_add_response_decoder(request_rec *rr)
     ap_add_output_filter_handle(decode_filter_handle, ctx, rr, rr->connection);
 }
 
+static void compress_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    (void) s;
+    aip_compress_child_init(pchild);
+}
+
 void aip_compress_register_hooks(apr_pool_t *p)
 {
+    ap_hook_child_init(compress_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* Ahead of the capture whatever the order of the ap_add_output_filter calls. */
     decode_filter_handle =
         ap_register_output_filter(AIPROXY_DECODE_FILTER, decode_filter, NULL, AIPROXY_FTYPE_DECODE);

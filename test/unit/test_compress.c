@@ -21,6 +21,7 @@
 
 #include "apr_general.h"
 #include "apr_strings.h"
+#include "apr_thread_proc.h"
 #include "aip_compress.h"
 
 static apr_pool_t *root_pool;
@@ -271,6 +272,74 @@ static void test_compress_round_trip_each_coding(void **state)
         assert_memory_equal(c.data, body, len);
         collector_reset(&c);
     }
+}
+
+/* Kept zstd contexts (aip_compress_child_init) give the bytes a fresh context gives, whatever
+ * they compressed before, also with threads taking and giving them back at once. */
+typedef struct {
+    apr_pool_t *pool;
+    const char *body[2];
+    apr_size_t len[2];
+    const char *expect[2];
+    apr_size_t expect_len[2];
+    int mismatches;
+} zstd_round;
+
+static void zstd_rounds(zstd_round *z, int rounds)
+{
+    for (int i = 0; i < rounds; i++) {
+        const char *out;
+        apr_size_t outlen;
+        int b = i % 2;
+
+        if (aip_compress_body(z->pool, "zstd", z->body[b], z->len[b], &out, &outlen) !=
+                AIP_COMPRESS_OK ||
+            outlen != z->expect_len[b] || memcmp(out, z->expect[b], outlen) != 0)
+            z->mismatches++;
+    }
+}
+
+static void *APR_THREAD_FUNC zstd_thread(apr_thread_t *thread, void *data)
+{
+    zstd_rounds(data, 40);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static void test_compress_kept_zstd_contexts(void **state)
+{
+    apr_pool_t *p = *state, *child;
+    zstd_round z = {.pool = p};
+    zstd_round per_thread[6];
+    apr_thread_t *threads[6];
+
+    z.body[0] = json_body(p, 200000, &z.len[0]); /* a large body first: the tables grow */
+    z.body[1] = json_body(p, 1500, &z.len[1]);
+    for (int b = 0; b < 2; b++) /* no cache yet: a context per body */
+        assert_int_equal(
+            aip_compress_body(p, "zstd", z.body[b], z.len[b], &z.expect[b], &z.expect_len[b]),
+            AIP_COMPRESS_OK);
+
+    assert_int_equal(apr_pool_create(&child, p), APR_SUCCESS);
+    aip_compress_child_init(child);
+    aip_compress_child_init(child); /* a second call keeps the first cache */
+    zstd_rounds(&z, 6);
+    assert_int_equal(z.mismatches, 0);
+    for (int t = 0; t < 6; t++) {
+        per_thread[t] = z;
+        assert_int_equal(apr_pool_create(&per_thread[t].pool, NULL), APR_SUCCESS);
+        assert_int_equal(apr_thread_create(&threads[t], NULL, zstd_thread, &per_thread[t], p),
+                         APR_SUCCESS);
+    }
+    for (int t = 0; t < 6; t++) {
+        apr_status_t rv;
+        assert_int_equal(apr_thread_join(&rv, threads[t]), APR_SUCCESS);
+        assert_int_equal(per_thread[t].mismatches, 0);
+        apr_pool_destroy(per_thread[t].pool);
+    }
+    apr_pool_destroy(child); /* frees the kept contexts; bodies still compress without */
+    zstd_rounds(&z, 2);
+    assert_int_equal(z.mismatches, 0);
 }
 
 static void test_compress_magic_and_aliases(void **state)
@@ -765,6 +834,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_compress_round_trip_each_coding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compress_magic_and_aliases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compress_kept_zstd_contexts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compress_not_worth_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compress_none_and_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_every_split_point, setup, teardown),
