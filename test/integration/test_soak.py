@@ -1,6 +1,7 @@
 """Soak: sustained mixed load on the gateway built with AddressSanitizer and UBSan
 (`make asan-modules`): every client protocol, passed through and translated, JSON and
-stream, with a share of faulty upstream answers. Afterwards: no sanitizer report, every
+stream, with a share of faulty upstream answers and of request bodies compressed on their
+way to the mock (zstd, gzip, br). Afterwards: no sanitizer report, every
 answer complete or the client's well-formed error, no file descriptors leaked, RSS flat.
 
 `make test` runs it for AIPROXY_SOAK_SECONDS (default 20); the 10-minute run is
@@ -31,6 +32,10 @@ WORKERS = 8
 FAULTS = ["none", "reset", "status-503", "status-500", "garbage", "gzip-cut", "short",
           "reset-after", "garbage-after", "bad-event-after"]
 ASAN_DIR = OUT / "asan"
+# Request bodies to the mock go compressed, a coding per upstream protocol (zstd twice: its
+# contexts are shared between threads), when the request is long enough to be worth it.
+CODINGS = {"anthropic": "zstd", "openai": "gzip", "responses": "br", "gemini": "zstd"}
+PADDING = " and some earlier conversation" * 60  # about 1.8 KiB: over the 1 KiB threshold
 
 
 def libasan():
@@ -51,7 +56,8 @@ def soak_config(mock, faults):
     lines = []
     for proto in MOCK_NAMES:
         lines.append(f"AIProxyUpstream mock-{proto} {mock.base_url(proto)} api={proto} "
-                     f"token={UPSTREAM_TOKENS[proto]} models={DEMO_MODELS[proto]},flaky-{proto}")
+                     f"token={UPSTREAM_TOKENS[proto]} models={DEMO_MODELS[proto]},flaky-{proto} "
+                     f"compression={CODINGS[proto]}")
         lines.append(f"AIProxyUpstream fault-{proto} {faults.base_url()} api={proto} token=f "
                      f"models=flaky-{proto} weight=100 timeout=2")
     # the soak is about memory and descriptors, not the breaker: keep the fault server in
@@ -72,6 +78,15 @@ def sample(gw):
     return rss, fds
 
 
+def codings_received(mock):
+    """The request Content-Encodings the mock saw (a line scan: a long soak records a lot)."""
+    seen = set()
+    with open(mock.record_file, errors="replace") as records:
+        for line in records:
+            seen.update(c for c in CODINGS.values() if f'"content_encoding":"{c}"' in line)
+    return seen
+
+
 def one_request(gw, rng, problems):
     proto = rng.choice(MOCK_NAMES)
     upstream = proto if rng.random() < 0.5 else TRANSLATED_TO[proto]
@@ -79,6 +94,8 @@ def one_request(gw, rng, problems):
     fault = rng.choice(FAULTS) if rng.random() < 0.4 else None
     model = f"flaky-{upstream}" if fault else DEMO_MODELS[upstream]
     text = f"soak [fault:{fault}]" if fault else "soak [mock:long=20]"
+    if rng.random() < 0.5:
+        text += PADDING
     path, body = client_request(proto, text, stream=stream, model=model)
     what = f"{proto}->{upstream} {'stream' if stream else 'json'} {fault}"
     if not stream:
@@ -110,6 +127,7 @@ def test_soak_under_sanitizers(mock, asan_build):
     logs = gw.root / "logs"
     gw.env = {k: v.replace("@LOG@", str(logs)) for k, v in gw.env.items()}
     gw.start()
+    mock.clear()
     stop, problems, counts = threading.Event(), [], []
 
     def worker(seed):
@@ -146,6 +164,7 @@ def test_soak_under_sanitizers(mock, asan_build):
     assert not problems, problems[:5]
     assert sum(counts) >= 10 * WORKERS, "the load never got going"
     assert {r["fault"] for r in faults.records} >= set(FAULTS) - {"none"}, "faults not mixed in"
+    assert codings_received(mock) == set(CODINGS.values()), "compressed bodies not mixed in"
     # flat: the last samples hold no more than the ones after warm-up, with slack for
     # children the MPM starts as load varies and for ASan's quarantine filling up
     warm = [s for s in samples if s[0] >= SECONDS * 0.4]
