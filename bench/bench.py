@@ -539,9 +539,12 @@ def add_cpu_ratio(res, runs, label, target, a, b):
 
 
 def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
-    """Issue 13: what the metrics and the turns shared by every child cost per request, this
-    build against a previous one (--baseline DIR: its out/ directory), in one run; gateway
-    CPU per request."""
+    """This build's gateway CPU per request against a previous one's (--baseline DIR: its out/
+    directory), in one run: with a one-line question (issue 13: the metrics and the turns
+    shared by every child) and with an agent's 64 KiB conversation (the request memory that
+    is let go, and the heap trimming after it)."""
+    from capacity import history  # the same conversation as bench/capacity.py --history-kib
+
     base = pathlib.Path(args.baseline).resolve()
     mods = workdir / "baseline-modules"
     mods.mkdir(exist_ok=True)
@@ -549,20 +552,25 @@ def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
         shutil.copy2(base / so, mods / so)
         os.chmod(mods / so, 0o755)
     os.chmod(mods, 0o755)
-    body_file = write_body(workdir, "rr", chat_body("bench-rr", "Hello, benchmark"))
-    label = "[6] gateway CPU/req (metrics + shared turns)"
-    try:
-        runs = compare_gateways(
-            wrk, workdir, gw_cpus, args,
-            {"this": (modules, None, ""), "previous": (mods, None, ""),
-             "control": (mods, None, "")},
-            body_file, f"[6] metrics + shared turns: this build vs {base} (previous build), "
-            "gateway CPU per request")
-        add_cpu_ratio(res, runs, label, 1.02, "this", "previous")
-        add_cpu_ratio(res, runs, label + " (noise floor)", None, "control", "previous")
-    except RuntimeError as exc:
-        log(f"  [6] skipped: {exc}")
-        res.add(label, f"skipped: {exc}", "", None)
+    agent = json.loads(chat_body("bench-rr", "Hello, benchmark"))
+    agent["messages"] = history(64) + agent["messages"]
+    bodies = {"one-line": chat_body("bench-rr", "Hello, benchmark"),
+              "64KiB-conversation": json.dumps(agent)}
+    for what, body in bodies.items():
+        body_file = write_body(workdir, "build-" + what, body)
+        label = f"[6] gateway CPU/req, {what}"
+        try:
+            runs = compare_gateways(
+                wrk, workdir / ("build-" + what), gw_cpus, args,
+                {"this": (modules, None, ""), "previous": (mods, None, ""),
+                 "control": (mods, None, "")},
+                body_file, f"[6] this build vs {base} (previous build), {what}, gateway CPU "
+                "per request")
+            add_cpu_ratio(res, runs, label, 1.02, "this", "previous")
+            add_cpu_ratio(res, runs, label + " (noise floor)", None, "control", "previous")
+        except RuntimeError as exc:
+            log(f"  [6] skipped: {exc}")
+            res.add(label, f"skipped: {exc}", "", None)
 
 
 # Settings that keep less freed memory resident (docs/operations.md, sizing for many open

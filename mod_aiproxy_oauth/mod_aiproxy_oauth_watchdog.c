@@ -10,7 +10,7 @@
  */
 #include "httpd.h"
 #include "http_log.h"
-#include "mod_watchdog.h"
+#include "aiproxy_watchdog.h"
 #include "mod_aiproxy_oauth.h"
 #include "aiproxy_log.h"
 
@@ -39,14 +39,11 @@ static apr_status_t refresh_due_files(int state, void *data, apr_pool_t *pool)
 
 void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *registry)
 {
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance =
-        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback =
-        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     ap_watchdog_t *watchdog;
-    apr_status_t rv;
+    apr_status_t rv = aiproxy_watchdog_start(pconf, WATCHDOG_NAME, 1, WATCHDOG_INTERVAL, registry,
+                                             refresh_due_files, &watchdog);
 
-    if (!get_instance || !register_callback) {
+    if (rv == APR_ENOTIMPL) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      AIPLOGNO(02030) "mod_aiproxy_oauth: mod_watchdog is not loaded, so tokens "
                                      "are refreshed by requests only (add LoadModule "
@@ -54,13 +51,10 @@ void oa_watchdog_start(apr_pool_t *pconf, server_rec *s, apr_array_header_t *reg
                                      "with other gateways either");
         return;
     }
-    rv = get_instance(&watchdog, WATCHDOG_NAME, 0, 1, pconf);
-    if (rv == APR_SUCCESS)
-        rv = register_callback(watchdog, WATCHDOG_INTERVAL, registry, refresh_due_files);
     /* Cooldowns other gateways found, and this one's for them (mod_aiproxy_oauth_shared.c). */
     for (int i = 0; rv == APR_SUCCESS && i < registry->nelts; i++) {
         if (APR_ARRAY_IDX(registry, i, oa_file *)->shared_prefix) {
-            rv = register_callback(watchdog, SHARED_INTERVAL, registry, oa_shared_sync);
+            rv = aiproxy_watchdog_add(watchdog, SHARED_INTERVAL, registry, oa_shared_sync);
             break;
         }
     }

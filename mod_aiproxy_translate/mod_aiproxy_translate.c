@@ -17,6 +17,7 @@
 #include "mod_aiproxy_translate.h"
 #include "mod_aiproxy_translate_location.h"
 #include "mod_aiproxy_translate_http.h"
+#include "mod_aiproxy_translate_trim.h"
 #include "aiproxy_filters.h"
 #include "aiproxy_log.h"
 
@@ -233,6 +234,7 @@ static void register_hooks(apr_pool_t *p)
         AIPROXY_TRANSLATE_RESPONSE_FILTER, response_filter, NULL, AIPROXY_FTYPE_TRANSLATE_RESPONSE);
     aiproxy_http_register_hooks(p);
     aiproxy_translate_location_register_hooks(p);
+    aiproxy_trim_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(aiproxy_translate) = {

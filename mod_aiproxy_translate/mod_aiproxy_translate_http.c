@@ -22,6 +22,7 @@
 #include "aiproxy_log.h"
 #include "aiproxy_filters.h"
 #include "mod_aiproxy_translate_http.h"
+#include "mod_aiproxy_translate_trim.h"
 
 APLOG_USE_MODULE(aiproxy_translate);
 
@@ -372,6 +373,7 @@ apr_pool_t *aiproxy_http_request_memory(request_rec *r)
 
     apr_pool_create_ex(&p, r->pool, NULL, request_memory_allocator);
     apr_pool_tag(p, "aiproxy_request_memory");
+    aiproxy_trim_after(p);
     return p;
 }
 
