@@ -538,13 +538,22 @@ def add_cpu_ratio(res, runs, label, target, a, b):
             "per-round " + fmt_list(ratios, "{:.3f}"))
 
 
+def question_bodies():
+    """The two requests figures 6 and 7 compare gateways with: a one-line question, and the
+    same after an agent's 64 KiB conversation (where memory settings matter most)."""
+    from capacity import history  # the same conversation as bench/capacity.py --history-kib
+
+    one_line = chat_body("bench-rr", "Hello, benchmark")
+    agent = json.loads(one_line)
+    agent["messages"] = history(64) + agent["messages"]
+    return {"one-line": one_line, "64KiB-conversation": json.dumps(agent)}
+
+
 def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
     """This build's gateway CPU per request against a previous one's (--baseline DIR: its out/
     directory), in one run: with a one-line question (issue 13: the metrics and the turns
     shared by every child) and with an agent's 64 KiB conversation (the request memory that
     is let go, and the heap trimming after it)."""
-    from capacity import history  # the same conversation as bench/capacity.py --history-kib
-
     base = pathlib.Path(args.baseline).resolve()
     mods = workdir / "baseline-modules"
     mods.mkdir(exist_ok=True)
@@ -552,11 +561,7 @@ def figure_build_cost(res, wrk, workdir, gw_cpus, modules, args):
         shutil.copy2(base / so, mods / so)
         os.chmod(mods / so, 0o755)
     os.chmod(mods, 0o755)
-    agent = json.loads(chat_body("bench-rr", "Hello, benchmark"))
-    agent["messages"] = history(64) + agent["messages"]
-    bodies = {"one-line": chat_body("bench-rr", "Hello, benchmark"),
-              "64KiB-conversation": json.dumps(agent)}
-    for what, body in bodies.items():
+    for what, body in question_bodies().items():
         body_file = write_body(workdir, "build-" + what, body)
         label = f"[6] gateway CPU/req, {what}"
         try:
@@ -592,13 +597,7 @@ def figure_memory_settings(res, wrk, workdir, gw_cpus, modules, args):
     """What each of MEMORY_SETTINGS costs in gateway CPU per request against the defaults,
     with a one-line question and with an agent's 64 KiB conversation (where they save the
     most), and the gateway's RSS after the rounds."""
-    from capacity import history  # the same conversation as bench/capacity.py --history-kib
-
-    bodies = {"one-line": chat_body("bench-rr", "Hello, benchmark")}
-    agent = json.loads(bodies["one-line"])
-    agent["messages"] = history(64) + agent["messages"]
-    bodies["64KiB-conversation"] = json.dumps(agent)
-    for what, body in bodies.items():
+    for what, body in question_bodies().items():
         body_file = write_body(workdir, "memory-" + what, body)
         variants = {name: (modules, env, conf) for name, (env, conf) in MEMORY_SETTINGS.items()}
         variants.update({"default": (modules, None, ""), "control": (modules, None, "")})

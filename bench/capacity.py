@@ -299,9 +299,11 @@ CLIENT_REQUESTS = {
         "contents": [{"role": "model" if t["role"] == "assistant" else "user",
                       "parts": [{"text": t["content"]}]} for t in turns]}),
 }
-CLIENT_NAMES = {"openai": "OpenAI passthrough", "anthropic": "Anthropic client -> OpenAI upstream",
-                "responses": "Responses client -> OpenAI upstream",
-                "gemini": "Gemini client -> OpenAI upstream"}
+
+
+def client_name(client):
+    return ("OpenAI passthrough" if client == "openai"
+            else f"{client.capitalize()} client -> OpenAI upstream")
 
 
 def history(kib):
@@ -346,7 +348,7 @@ def main():
     limit = raise_fd_limit(4 * max(sizes) + 1024)
     print(f"capacity: open-file limit {limit}; ThreadsPerChild {args.threads_per_child}, "
           f"ThreadStackSize {args.stack_kib} KiB, MaxMemFree {args.max_mem_free_kib} KiB, "
-          f"{'plain ProxyPass' if args.plain else CLIENT_NAMES[args.client]}"
+          f"{'plain ProxyPass' if args.plain else client_name(args.client)}"
           f"{''.join(' ' + kv for kv in args.env)}", flush=True)
     for n in sizes:
         r = measure(n, args)

@@ -11,10 +11,10 @@
  * comes: the head, then the body in chunked framing, by Content-Length, or up to the close;
  * SSE lines are reassembled across reads and chunk boundaries. Every data line is an event.
  *
- * A stream succeeds when its body ends (the last chunk, the length, or the close) after a
- * final event (is_final_event); it fails, with a reason counted in the
- * report, on a connect or socket error, a status other than 200, bad chunk framing, an end
- * before the final event, or no bytes for --timeout seconds.
+ * A stream succeeds when its body ends (the last chunk, the length, or the close) after its
+ * protocol's final event (is_final_event); it fails, with a reason counted in the report, on
+ * a connect or socket error, a status other than 200, bad chunk framing, an end before the
+ * final event, or no bytes for --timeout seconds.
  *
  * Reports are JSON lines on stdout:
  *   {"kind":"opened",...}  once every stream has its first event or has failed

@@ -111,5 +111,6 @@ def main():
         print(f"{depth / 1024:6.1f} - {(depth + 512) / 1024:4.1f} KiB        {n:7}   {pages}")
     return 0
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
